@@ -1,0 +1,425 @@
+//! Pure: the supervisor's part of `/etc/allerta/node.toml`, in two stages: serde reads the
+//! file into `Raw*` types (unknown keys rejected), then `TryFrom` validates them into the
+//! types the code uses. Every error names the file, the key and the reason.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use crate::vrrp::packet::{Version, MAX_ADDRS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax errors and unknown or mistyped keys; toml's message carries line and column.
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+// ---- the file ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub node: RawNode,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub vrrp_instance: Vec<RawInstance>,
+    /// Sections the other components own: they read and validate them themselves.
+    pub mediacore: Option<toml::Table>,
+    pub sync: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub json: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstance {
+    pub name: String,
+    /// The interface adverts are sent and received on.
+    pub interface: String,
+    pub vrid: u8,
+    #[serde(default = "default_priority")]
+    pub priority: u8,
+    #[serde(default = "default_version")]
+    pub version: u8,
+    #[serde(default = "default_advert_interval_ms")]
+    pub advert_interval_ms: u64,
+    #[serde(default = "default_true")]
+    pub preempt: bool,
+    #[serde(default)]
+    pub preempt_delay_ms: u64,
+    pub virtual_ips: Vec<RawVip>,
+    /// Empty: multicast to 224.0.0.18. Otherwise adverts go to each of these by unicast.
+    #[serde(default)]
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// Source address of adverts; default: the interface's first IPv4 address.
+    pub source_ip: Option<Ipv4Addr>,
+    #[serde(default = "default_garp_repeat")]
+    pub garp_repeat: u8,
+    #[serde(default = "default_garp_master_delay_secs")]
+    pub garp_master_delay_secs: u64,
+    #[serde(default = "default_realtime_priority")]
+    pub realtime_priority: u8,
+}
+
+/// `"10.77.0.10/24"` on the instance's interface, or `{ address = "…", interface = "…" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawVip {
+    OnInstanceInterface(Ipv4Net),
+    On(RawVipOn),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVipOn {
+    pub address: Ipv4Net,
+    pub interface: String,
+}
+
+fn default_priority() -> u8 {
+    100
+}
+fn default_version() -> u8 {
+    3
+}
+/// 100 ms, chosen for vSphere: short enough that a dead master costs ~0.4 s, long enough
+/// that the 300 ms stun of a snapshot or vMotion does not trigger a takeover
+/// (Master_Down_Interval ≥ 360 ms); see README "Choosing the advert interval".
+fn default_advert_interval_ms() -> u64 {
+    100
+}
+fn default_true() -> bool {
+    true
+}
+/// keepalived's `garp_master_repeat` default.
+fn default_garp_repeat() -> u8 {
+    5
+}
+/// keepalived's `garp_master_delay` default.
+fn default_garp_master_delay_secs() -> u64 {
+    5
+}
+/// SCHED_FIFO priority of the advert thread; 0 leaves it at normal priority.
+fn default_realtime_priority() -> u8 {
+    10
+}
+
+// ---- the domain ----
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub node_name: String,
+    pub log: LogConfig,
+    pub instances: Vec<InstanceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub filter: String,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub name: String,
+    pub interface: String,
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    pub adver_int: Duration,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub vips: Vec<Vip>,
+    pub unicast_peers: Vec<Ipv4Addr>,
+    pub source_ip: Option<Ipv4Addr>,
+    pub garp_repeat: u8,
+    pub garp_master_delay: Option<Duration>,
+    pub realtime_priority: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub net: Ipv4Net,
+    pub interface: String,
+}
+
+/// Reads and validates the file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates `text` as if read from `path` (which only names the file in errors).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source,
+    })?;
+    let invalid = |key: String, reason: &str| ConfigError::Invalid {
+        path: path.into(),
+        key,
+        reason: reason.into(),
+    };
+    if raw.node.name.trim().is_empty() {
+        return Err(invalid("node.name".into(), "must not be empty"));
+    }
+    let mut instances = Vec::new();
+    for (i, r) in raw.vrrp_instance.iter().enumerate() {
+        let instance = InstanceConfig::try_from(r).map_err(|(key, reason)| {
+            invalid(format!("vrrp_instance[{i}] ({}).{key}", r.name), &reason)
+        })?;
+        if instances
+            .iter()
+            .any(|o: &InstanceConfig| o.name == instance.name)
+        {
+            return Err(invalid(
+                format!("vrrp_instance[{i}].name"),
+                "duplicate instance name",
+            ));
+        }
+        if instances
+            .iter()
+            .any(|o: &InstanceConfig| o.vrid == instance.vrid && o.interface == instance.interface)
+        {
+            return Err(invalid(
+                format!("vrrp_instance[{i}].vrid"),
+                "another instance uses this VRID on the same interface",
+            ));
+        }
+        instances.push(instance);
+    }
+    let log = LogConfig {
+        filter: raw.log.filter.unwrap_or_else(|| "info".into()),
+        json: raw.log.json,
+    };
+    Ok(Config {
+        path: path.into(),
+        node_name: raw.node.name,
+        log,
+        instances,
+    })
+}
+
+impl TryFrom<&RawInstance> for InstanceConfig {
+    /// (key, reason)
+    type Error = (&'static str, String);
+
+    fn try_from(raw: &RawInstance) -> Result<Self, Self::Error> {
+        let version = match raw.version {
+            2 => Version::V2,
+            3 => Version::V3,
+            v => return Err(("version", format!("{v} is not 2 or 3"))),
+        };
+        if raw.name.is_empty() || raw.interface.is_empty() {
+            return Err(("name", "name and interface must not be empty".into()));
+        }
+        if raw.vrid == 0 {
+            return Err(("vrid", "must be 1..=255".into()));
+        }
+        if raw.priority == 0 {
+            return Err((
+                "priority",
+                "must be 1..=255 (255: this node owns the addresses)".into(),
+            ));
+        }
+        let ms = raw.advert_interval_ms;
+        match version {
+            Version::V3 if ms % 10 != 0 || !(10..=40_950).contains(&ms) => {
+                return Err((
+                    "advert_interval_ms",
+                    format!("{ms}: VRRPv3 needs a multiple of 10 in 10..=40950"),
+                ))
+            }
+            Version::V2 if ms % 1000 != 0 || !(1000..=255_000).contains(&ms) => {
+                return Err((
+                    "advert_interval_ms",
+                    format!("{ms}: VRRPv2 needs whole seconds, 1000..=255000"),
+                ))
+            }
+            _ => {}
+        }
+        if raw.virtual_ips.is_empty() || raw.virtual_ips.len() > MAX_ADDRS {
+            return Err(("virtual_ips", format!("needs 1..={MAX_ADDRS} addresses")));
+        }
+        let vips: Vec<Vip> = raw
+            .virtual_ips
+            .iter()
+            .map(|v| match v {
+                RawVip::OnInstanceInterface(net) => Vip {
+                    net: *net,
+                    interface: raw.interface.clone(),
+                },
+                RawVip::On(on) => Vip {
+                    net: on.address,
+                    interface: on.interface.clone(),
+                },
+            })
+            .collect();
+        for (i, vip) in vips.iter().enumerate() {
+            let a = vip.net.addr();
+            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback() {
+                return Err(("virtual_ips", format!("{a} cannot be a virtual address")));
+            }
+            if vips[..i].iter().any(|o| o.net.addr() == a) {
+                return Err(("virtual_ips", format!("{a} is listed twice")));
+            }
+            if vip.interface.is_empty() {
+                return Err(("virtual_ips", format!("{a}: interface must not be empty")));
+            }
+        }
+        if raw
+            .unicast_peers
+            .iter()
+            .any(|p| p.is_multicast() || p.is_unspecified())
+        {
+            return Err(("unicast_peers", "must be unicast addresses".into()));
+        }
+        if raw.realtime_priority > 99 {
+            return Err((
+                "realtime_priority",
+                "SCHED_FIFO priorities are 1..=99 (0 = off)".into(),
+            ));
+        }
+        Ok(Self {
+            name: raw.name.clone(),
+            interface: raw.interface.clone(),
+            version,
+            vrid: raw.vrid,
+            priority: raw.priority,
+            adver_int: Duration::from_millis(ms),
+            preempt: raw.preempt,
+            preempt_delay: Duration::from_millis(raw.preempt_delay_ms),
+            vips,
+            unicast_peers: raw.unicast_peers.clone(),
+            source_ip: raw.source_ip,
+            garp_repeat: raw.garp_repeat,
+            garp_master_delay: (raw.garp_master_delay_secs > 0)
+                .then(|| Duration::from_secs(raw.garp_master_delay_secs)),
+            realtime_priority: raw.realtime_priority,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("node.toml"), text)
+    }
+
+    const MINIMAL: &str = r#"
+[node]
+name = "node-a"
+
+[[vrrp_instance]]
+name = "data"
+interface = "data0"
+vrid = 51
+virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0" }]
+"#;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/node.toml.example");
+        let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.instances.len(), 1);
+    }
+
+    #[test]
+    fn defaults_fill_in_what_the_file_leaves_out() {
+        let c = parse_str(MINIMAL).unwrap();
+        let i = &c.instances[0];
+        assert_eq!(
+            (i.priority, i.version, i.adver_int),
+            (100, Version::V3, Duration::from_millis(100))
+        );
+        assert!(i.preempt);
+        assert_eq!(i.vips[1].interface, "voice0");
+        assert_eq!(i.vips[0].interface, "data0");
+        assert_eq!(i.garp_master_delay, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn errors_name_the_file_the_key_and_the_reason() {
+        let e = parse_str(&MINIMAL.replace("vrid = 51", "vrid = 51\nadvert_interval_ms = 15"))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "node.toml: vrrp_instance[0] (data).advert_interval_ms: 15: VRRPv3 needs a multiple of 10 in 10..=40950"
+        );
+        let e = parse_str(&MINIMAL.replace("vrid = 51", "vird = 51")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("node.toml: "), "{text}");
+        assert!(text.contains("line 8"), "toml names the line: {text}");
+        let e = parse_str(&MINIMAL.replace("vrid = 51", "vrid = 0")).unwrap_err();
+        assert!(e.to_string().ends_with(".vrid: must be 1..=255"), "{e}");
+        let e = parse_str(&MINIMAL.replace("10.77.0.10/24\",", "10.78.0.10/24\",")).unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn v2_needs_whole_seconds() {
+        let text = MINIMAL.replace(
+            "vrid = 51",
+            "vrid = 51\nversion = 2\nadvert_interval_ms = 100",
+        );
+        assert!(parse_str(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("VRRPv2 needs whole seconds"));
+        let text = MINIMAL.replace(
+            "vrid = 51",
+            "vrid = 51\nversion = 2\nadvert_interval_ms = 1000",
+        );
+        assert_eq!(parse_str(&text).unwrap().instances[0].version, Version::V2);
+    }
+
+    #[test]
+    fn other_components_sections_are_left_to_them() {
+        let text = format!("{MINIMAL}\n[mediacore]\nami_bind = \"0.0.0.0:5038\"\n");
+        assert!(parse_str(&text).is_ok());
+        let typo = format!("{MINIMAL}\n[mediacor]\n");
+        assert!(parse_str(&typo)
+            .unwrap_err()
+            .to_string()
+            .contains("mediacor"));
+    }
+}

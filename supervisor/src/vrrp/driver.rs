@@ -1,0 +1,423 @@
+//! Driver: runs one VRRP instance on a dedicated OS thread with its own single-threaded tokio
+//! runtime, at realtime priority where allowed, so advert timing does not depend on what the
+//! rest of the supervisor (or the machine) is doing. All decisions are the machine's.
+//!
+//! ```text
+//!  main runtime                      instance thread "vrrp-<name>" (SCHED_FIFO)
+//!  ───────────                       ──────────────────────────────────────────
+//!  cancel token ───────────────────▶ select! { cancel | socket | link events | deadline }
+//!  events_rx ◀── InstanceEvent ───── step(): machine.handle() → perform Actions in order
+//! ```
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::packet_route::link::LinkFlags;
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::MulticastGroup;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::machine::{Action, Input, Reason, RouterConfig, State, VirtualRouter};
+use super::packet::{Advert, DecodeError, Ipv4Header, PseudoHeader};
+use super::socket::VrrpSocket;
+use crate::arp::garp;
+use crate::arp::socket::ArpSocket;
+use crate::config::InstanceConfig;
+use crate::realtime;
+use crate::vip::netlink::{Netlink, NetlinkError};
+use crate::vip::Vips;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("starting the instance thread")]
+    Thread(#[source] std::io::Error),
+    #[error("building the instance runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error("opening the VRRP socket on {iface}")]
+    Socket {
+        iface: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening the ARP socket on interface {ifindex}")]
+    ArpSocket {
+        ifindex: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("receiving adverts")]
+    Recv(#[source] std::io::Error),
+    #[error("sending an advert")]
+    Send(#[source] std::io::Error),
+    #[error("the link monitor stopped")]
+    LinkMonitor,
+}
+
+/// What an instance tells the rest of the supervisor.
+#[derive(Debug, Clone, Serialize)]
+pub enum InstanceEvent {
+    StateChanged {
+        instance: String,
+        from: State,
+        to: State,
+        reason: Reason,
+        /// Wall-clock time of the change, for the history and the timeline.
+        at: SystemTime,
+    },
+    /// The thread ended: `error` is `None` on a requested shutdown.
+    Stopped {
+        instance: String,
+        error: Option<String>,
+    },
+}
+
+/// Counters of one instance (exported by the metrics endpoint of a later issue).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stats {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub dropped_malformed: u64,
+    pub dropped_not_from_peer: u64,
+    pub garps_sent: u64,
+}
+
+/// Starts the instance on its own thread. The thread reports through `events_tx` and ends
+/// after `cancel` (a master first sends priority 0 and drops its addresses).
+pub fn spawn(
+    cfg: InstanceConfig,
+    events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    cancel: CancellationToken,
+) -> Result<std::thread::JoinHandle<()>, DriverError> {
+    std::thread::Builder::new()
+        .name(format!("vrrp-{}", cfg.name))
+        .spawn(move || {
+            let instance = cfg.name.clone();
+            let result = run_thread(cfg, events_tx.clone(), cancel);
+            let error = result.err().map(|e| {
+                let chain = error_chain(&e);
+                tracing::error!(%instance, error = %chain, "vrrp instance stopped");
+                chain
+            });
+            let _ = events_tx.send(InstanceEvent::Stopped { instance, error });
+        })
+        .map_err(DriverError::Thread)
+}
+
+/// "a: b: c" from an error and its sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn run_thread(
+    cfg: InstanceConfig,
+    events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    cancel: CancellationToken,
+) -> Result<(), DriverError> {
+    let _span = tracing::info_span!("vrrp", instance = %cfg.name, vrid = cfg.vrid).entered();
+    if cfg.realtime_priority > 0 {
+        match realtime::set_fifo(cfg.realtime_priority) {
+            Ok(()) => info!(
+                priority = cfg.realtime_priority,
+                "advert thread runs SCHED_FIFO"
+            ),
+            Err(e) => {
+                warn!(error = %e, "no realtime priority; advert timing may suffer under load")
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DriverError::Runtime)?;
+    rt.block_on(run(cfg, events_tx, cancel))
+}
+
+/// The interface's source address for adverts: configured, or its first IPv4 address.
+pub async fn source_address(
+    netlink: &Netlink,
+    cfg: &InstanceConfig,
+    ifindex: u32,
+) -> Result<Ipv4Addr, NetlinkError> {
+    if let Some(ip) = cfg.source_ip {
+        return Ok(ip);
+    }
+    let vips: Vec<Ipv4Addr> = cfg.vips.iter().map(|v| v.net.addr()).collect();
+    netlink
+        .ipv4_addrs(ifindex)
+        .await?
+        .into_iter()
+        .map(|n| n.addr())
+        .find(|a| !vips.contains(a))
+        .ok_or_else(|| NetlinkError::NoIpv4(cfg.interface.clone()))
+}
+
+/// Everything `step` needs besides the machine.
+struct Io {
+    name: String,
+    sock: VrrpSocket,
+    netlink: Netlink,
+    vips: Vips,
+    /// One ARP socket and MAC per interface that carries a VIP.
+    arp: Vec<(u32, [u8; 6], ArpSocket)>,
+    garp_repeat: u8,
+    events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    stats: Stats,
+}
+
+async fn run(
+    cfg: InstanceConfig,
+    events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    cancel: CancellationToken,
+) -> Result<(), DriverError> {
+    let netlink = Netlink::connect()?;
+    let link = netlink.link(&cfg.interface).await?;
+    let source = source_address(&netlink, &cfg, link.index).await?;
+    let sock = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers).map_err(
+        |source| DriverError::Socket {
+            iface: cfg.interface.clone(),
+            source,
+        },
+    )?;
+    let vips = Vips::resolve(&netlink, &cfg.vips).await?;
+    vips.remove_stale(&netlink).await?;
+    let mut arp = Vec::new();
+    for vip in &cfg.vips {
+        let l = netlink.link(&vip.interface).await?;
+        if arp.iter().all(|(index, _, _)| *index != l.index) {
+            let socket = ArpSocket::open(l.index).map_err(|source| DriverError::ArpSocket {
+                ifindex: l.index,
+                source,
+            })?;
+            arp.push((l.index, l.mac, socket));
+        }
+    }
+    let (link_conn, _, mut link_events) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link]).map_err(NetlinkError::Open)?;
+    let link_task = tokio::spawn(link_conn);
+    let _abort_link_task = AbortOnDrop(link_task);
+
+    let mut router = VirtualRouter::new(RouterConfig {
+        version: cfg.version,
+        vrid: cfg.vrid,
+        priority: cfg.priority,
+        adver_int: cfg.adver_int,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        primary_ip: source,
+        vips: vips.addrs().collect(),
+        garp_master_delay: cfg.garp_master_delay,
+    });
+    let mut io = Io {
+        name: cfg.name.clone(),
+        sock,
+        netlink,
+        vips,
+        arp,
+        garp_repeat: cfg.garp_repeat,
+        events_tx,
+        stats: Stats::default(),
+    };
+    let mode = if cfg.unicast_peers.is_empty() {
+        "multicast"
+    } else {
+        "unicast"
+    };
+    info!(
+        iface = %cfg.interface, %source, priority = cfg.priority, version = cfg.version.number(),
+        advert_interval_ms = cfg.adver_int.as_millis() as u64, mode,
+        destinations = ?io.sock.destinations(), "vrrp instance listening"
+    );
+
+    let mut buf = vec![0u8; 2048];
+    let first = if link.is_up {
+        Input::Startup
+    } else {
+        Input::Fault
+    };
+    if !link.is_up {
+        warn!(iface = %cfg.interface, "interface is down at start-up: starting in Fault");
+    }
+    let mut link_up = link.is_up;
+    step(&mut router, first, &mut io).await?;
+    loop {
+        let deadline = router.next_deadline().map(Instant::from_std);
+        let input = tokio::select! {
+            biased; // shutdown first, then adverts, then timers
+            _ = cancel.cancelled() => Input::Shutdown,
+            rx = io.sock.recv(&mut buf) => {
+                let len = rx.map_err(DriverError::Recv)?;
+                match decode(&buf[..len], &cfg, &mut io.stats) {
+                    Some(input) => input,
+                    None => continue,
+                }
+            }
+            msg = link_events.next() => {
+                let Some((msg, _)) = msg else { return Err(DriverError::LinkMonitor) };
+                match link_change(msg.payload, link.index) {
+                    Some(up) if up != link_up => {
+                        link_up = up;
+                        if up {
+                            info!(iface = %cfg.interface, "interface up");
+                            if router.state() == State::Initialize {
+                                Input::Startup
+                            } else {
+                                Input::FaultCleared
+                            }
+                        } else {
+                            warn!(iface = %cfg.interface, "interface down");
+                            Input::Fault
+                        }
+                    }
+                    _ => continue,
+                }
+            }
+            _ = sleep_until_some(deadline) => {
+                // After a stall (a frozen VM, a busy core) the timer and queued adverts are
+                // ready together; an advert already queued must count before the timer, or
+                // a backup takes over from a master that is alive.
+                while let Some(len) = io.sock.try_recv(&mut buf).map_err(DriverError::Recv)? {
+                    if let Some(input) = decode(&buf[..len], &cfg, &mut io.stats) {
+                        step(&mut router, input, &mut io).await?;
+                    }
+                }
+                Input::Tick
+            }
+        };
+        let stopping = matches!(input, Input::Shutdown);
+        step(&mut router, input, &mut io).await?;
+        if stopping {
+            info!(stats = ?io.stats, ignored = ?router.ignored(), "vrrp instance stopped");
+            return Ok(());
+        }
+    }
+}
+
+/// Checks the IP header and decodes the advert; counts and drops what is malformed.
+fn decode(packet: &[u8], cfg: &InstanceConfig, stats: &mut Stats) -> Option<Input> {
+    let parsed = Ipv4Header::parse(packet).and_then(|(ip, payload)| {
+        let ph = PseudoHeader {
+            src: ip.src,
+            dst: ip.dst,
+        };
+        Advert::decode(payload, ph, cfg.version).map(|advert| (ip, advert))
+    });
+    match parsed {
+        Ok((ip, advert)) => {
+            if !cfg.unicast_peers.is_empty() && !cfg.unicast_peers.contains(&ip.src) {
+                stats.dropped_not_from_peer += 1;
+                debug!(src = %ip.src, "dropping advert from outside unicast_peers");
+                return None;
+            }
+            stats.adverts_received += 1;
+            Some(Input::Advert {
+                src: ip.src,
+                advert,
+            })
+        }
+        Err(error) => {
+            stats.dropped_malformed += 1;
+            log_drop(&error);
+            None
+        }
+    }
+}
+
+fn log_drop(error: &DecodeError) {
+    debug!(cause = error.cause(), %error, "dropping malformed advert");
+}
+
+/// `Some(is_up)` if `payload` is a link message about interface `index`.
+fn link_change(payload: NetlinkPayload<RouteNetlinkMessage>, index: u32) -> Option<bool> {
+    let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) = payload else {
+        return None;
+    };
+    if link.header.index != index {
+        return None;
+    }
+    let flags = link.header.flags;
+    Some(flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp))
+}
+
+async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(), DriverError> {
+    let mut actions = Vec::new();
+    router.handle(Instant::now().into_std(), input, &mut actions);
+    for action in actions {
+        match action {
+            Action::SendAdvert { priority } => {
+                io.sock
+                    .send(&router.advert(priority))
+                    .map_err(DriverError::Send)?;
+                io.stats.adverts_sent += 1;
+            }
+            Action::AddVips => io.vips.add_all(&io.netlink).await?,
+            Action::RemoveVips => {
+                // A failure here must not stop the instance: keep going and say so loudly.
+                if let Err(e) = io.vips.remove_all(&io.netlink).await {
+                    tracing::error!(error = %error_chain(&e), "could not remove a virtual address");
+                }
+            }
+            Action::SendGratuitousArp => send_garps(io),
+            Action::StateChanged { from, to, reason } => {
+                info!(instance = %io.name, ?from, ?to, ?reason, "state changed");
+                let at = SystemTime::now();
+                let _ = io.events_tx.send(InstanceEvent::StateChanged {
+                    instance: io.name.clone(),
+                    from,
+                    to,
+                    reason,
+                    at,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn send_garps(io: &mut Io) {
+    for (ifindex, vip) in io.vips.by_interface().collect::<Vec<_>>() {
+        let Some((_, mac, socket)) = io.arp.iter().find(|(i, _, _)| *i == ifindex) else {
+            continue;
+        };
+        let frame = garp::frame(*mac, vip);
+        for _ in 0..io.garp_repeat {
+            match socket.send(&frame) {
+                Ok(()) => io.stats.garps_sent += 1,
+                Err(e) => warn!(%vip, error = %e, "gratuitous ARP not sent"),
+            }
+        }
+    }
+    debug!(repeat = io.garp_repeat, "gratuitous ARPs sent");
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How long a graceful stop may take before the caller gives up waiting.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
