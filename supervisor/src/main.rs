@@ -1,7 +1,7 @@
 //! `allerta-supervisor`: arguments, configuration, logging, signals; starts the VIP guard and
 //! one VRRP thread per instance, and forwards their state changes to the guard.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -208,9 +208,11 @@ fn init_tracing(log: &LogConfig, role: &str) -> Result<()> {
         Err(_) => EnvFilter::try_new(&log.filter)
             .with_context(|| format!("log.filter {:?}", log.filter))?,
     };
+    // Colours only on a terminal: logs go to journald, files and test harnesses.
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_thread_names(false);
+        .with_ansi(ansi);
     // The guard logs to stderr so its lines are told apart from the supervisor's.
     let result = match (log.json, role) {
         (true, "guard") => builder.json().with_writer(std::io::stderr).try_init(),

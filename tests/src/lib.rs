@@ -1,1 +1,11 @@
-
+//! The Allerta lab: network namespaces, real binaries and real peers, for the end-to-end
+//! tests (`tests/tests/`), the benchmarks and the demo (`tests/src/bin/`).
+//!
+//! - `lab`: namespaces on bridges, processes in them, teardown on drop.
+//! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
+//! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
+//! - `prereq`: root, tools and workspace binaries; missing ones fail, never skip.
+pub mod lab;
+pub mod nodes;
+pub mod prereq;
+pub mod probe;

@@ -114,6 +114,8 @@ pub struct VirtualRouter {
     garp_deadline: Option<Instant>,
     /// Before this instant a Backup does not preempt (preempt delay).
     preempt_after: Option<Instant>,
+    /// When we last sent an advert: limits how often a master re-asserts itself.
+    last_sent: Option<Instant>,
     ignored: Ignored,
 }
 
@@ -129,6 +131,7 @@ impl VirtualRouter {
             deadline: None,
             garp_deadline: None,
             preempt_after: None,
+            last_sent: None,
             ignored: Ignored::default(),
         }
     }
@@ -270,10 +273,14 @@ impl VirtualRouter {
             self.garp_deadline = None;
             let down = now + self.master_down_interval();
             self.enter(State::Backup, Some(down), Reason::HigherPriority, out);
-        } else {
-            // A lower-priority router believes it is master (it came back from a freeze or
+        } else if self
+            .last_sent
+            .is_none_or(|t| now >= t + self.cfg.adver_int / 4)
+        {
+            // A lower-priority router believes it is master (we came back from a freeze, or
             // the link healed). RFC 9568 says discard; like keepalived we re-advertise and
             // re-announce the addresses, or hosts would keep its MAC in their ARP caches.
+            // Once per quarter interval: after a freeze dozens of its adverts are queued.
             self.advertise(now, out);
             out.push(Action::SendGratuitousArp);
         }
@@ -308,17 +315,20 @@ impl VirtualRouter {
         self.enter(State::Master, deadline, reason, out);
     }
 
-    /// Sends an advert and arms Adver_Timer on an absolute schedule, so adverts do not drift
-    /// by the time it takes to wake up; after a stall the schedule restarts from now.
+    /// Sends an advert and re-arms Adver_Timer. On schedule, the next one keeps the grid so
+    /// wake-up latency does not add up; sent early (re-asserting) or after a stall, the next
+    /// one is due a whole interval from now.
     fn advertise(&mut self, now: Instant, out: &mut Vec<Action>) {
         out.push(Action::SendAdvert {
             priority: self.cfg.priority,
         });
+        let int = self.cfg.adver_int;
         let next = match self.deadline {
-            Some(d) if d + self.cfg.adver_int > now => d + self.cfg.adver_int,
-            _ => now + self.cfg.adver_int,
+            Some(d) if d <= now && d + int > now => d + int,
+            _ => now + int,
         };
         self.deadline = Some(next);
+        self.last_sent = Some(now);
     }
 
     /// Leaving Master: tell the backups (priority 0) and drop the addresses.
@@ -536,6 +546,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn master_back_from_a_freeze_reasserts_once_and_keeps_advertising() {
+        let t0 = Instant::now();
+        let (mut vr, mut out) = (VirtualRouter::new(config(255)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        // Thawed after 2 s: twenty adverts of the backup that took over are queued.
+        let thaw = t0 + Duration::from_secs(2);
+        out.clear();
+        for _ in 0..20 {
+            vr.handle(thaw, advert(100, 100), &mut out);
+        }
+        assert_eq!(
+            out,
+            [
+                Action::SendAdvert { priority: 255 },
+                Action::SendGratuitousArp
+            ]
+        );
+        assert_eq!(vr.next_deadline(), Some(thaw + Duration::from_secs(1)));
     }
 
     #[test]

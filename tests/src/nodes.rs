@@ -1,0 +1,158 @@
+//! Starting a VRRP speaker on a lab node: our supervisor, or the real keepalived with the
+//! same settings (for interop tests and the side-by-side benchmark).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::lab::{Lab, Node, Proc, VIP};
+use crate::prereq;
+
+/// The VRRP settings both implementations get.
+#[derive(Debug, Clone)]
+pub struct Vrrp {
+    pub vrid: u8,
+    pub priority: u8,
+    pub advert_interval_ms: u64,
+    pub version: u8,
+    pub preempt: bool,
+    pub preempt_delay_ms: u64,
+    /// Adverts to the other node by unicast instead of multicast.
+    pub unicast: bool,
+    /// SCHED_FIFO priority of our advert thread (0: off).
+    pub realtime_priority: u8,
+}
+
+impl Vrrp {
+    /// Priority 200 on node A, 100 on node B, as in the issue's measurements.
+    pub fn for_node(node: Node, advert_interval_ms: u64) -> Self {
+        Self {
+            vrid: 51,
+            priority: if node == Node::A { 200 } else { 100 },
+            advert_interval_ms,
+            version: 3,
+            preempt: true,
+            preempt_delay_ms: 0,
+            unicast: false,
+            realtime_priority: 10,
+        }
+    }
+}
+
+/// Which implementation runs on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    Allerta,
+    Keepalived,
+}
+
+impl Speaker {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Allerta => "allerta",
+            Self::Keepalived => "keepalived",
+        }
+    }
+
+    /// The log line that says this speaker became master.
+    pub fn master_line(self) -> &'static str {
+        match self {
+            Self::Allerta => "to=Master",
+            Self::Keepalived => "Entering MASTER STATE",
+        }
+    }
+}
+
+/// The node.toml our supervisor gets.
+pub fn supervisor_config(node: Node, v: &Vrrp) -> String {
+    let mut s = format!(
+        "[node]\nname = \"{}\"\n\n[log]\nfilter = \"info,supervisor=debug\"\n\n[[vrrp_instance]]\n\
+         name = \"data\"\ninterface = \"data0\"\nvrid = {}\npriority = {}\nversion = {}\n\
+         advert_interval_ms = {}\npreempt = {}\npreempt_delay_ms = {}\nvirtual_ips = [\"{VIP}/24\"]\n\
+         realtime_priority = {}\n",
+        node.role(),
+        v.vrid,
+        v.priority,
+        v.version,
+        v.advert_interval_ms,
+        v.preempt,
+        v.preempt_delay_ms,
+        v.realtime_priority,
+    );
+    if v.unicast {
+        let _ = writeln!(s, "unicast_peers = [\"{}\"]", node.other().data_ip());
+    }
+    s
+}
+
+/// The keepalived.conf with the same settings.
+pub fn keepalived_config(node: Node, v: &Vrrp) -> String {
+    let advert = v.advert_interval_ms as f64 / 1000.0;
+    let mut s = format!(
+        "global_defs {{\n  router_id {}\n  vrrp_version {}\n  script_user root\n}}\n\
+         vrrp_instance data {{\n  state BACKUP\n  interface data0\n  virtual_router_id {}\n  \
+         priority {}\n  advert_int {advert}\n",
+        node.role(),
+        v.version,
+        v.vrid,
+        v.priority,
+    );
+    if !v.preempt {
+        s.push_str("  nopreempt\n");
+    }
+    if v.preempt_delay_ms > 0 {
+        let _ = writeln!(s, "  preempt_delay {}", v.preempt_delay_ms as f64 / 1000.0);
+    }
+    if v.unicast {
+        let _ = writeln!(
+            s,
+            "  unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}",
+            node.data_ip(),
+            node.other().data_ip()
+        );
+    }
+    let _ = writeln!(s, "  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}");
+    s
+}
+
+/// Starts `speaker` on `node` with settings `v`; the log is `<speaker>-<node>.log`.
+pub fn start(lab: &Lab, node: Node, speaker: Speaker, v: &Vrrp) -> Proc {
+    let name = format!("{}-{}", speaker.name(), node.role());
+    match speaker {
+        Speaker::Allerta => {
+            let config = lab.write_file(&format!("{name}.toml"), &supervisor_config(node, v));
+            let bin = prereq::workspace_bin("allerta-supervisor");
+            let config = config.to_string_lossy().into_owned();
+            lab.spawn(
+                node.role(),
+                &name,
+                &bin,
+                &["--config", &config],
+                &[("NO_COLOR", "1")],
+            )
+        }
+        Speaker::Keepalived => {
+            prereq::require_tools("keepalived interop", &["keepalived"]);
+            let config = lab.write_file(&format!("{name}.conf"), &keepalived_config(node, v));
+            let pid = lab.dir().join(format!("{name}.pid"));
+            let vrrp_pid = lab.dir().join(format!("{name}.vrrp.pid"));
+            let bin = prereq::which("keepalived").expect("checked above");
+            let args = [
+                "--dont-fork".to_string(),
+                "--log-console".into(),
+                "--log-detail".into(),
+                "--vrrp".into(),
+                format!("--use-file={}", config.display()),
+                format!("--pid={}", pid.display()),
+                format!("--vrrp_pid={}", vrrp_pid.display()),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            lab.spawn(node.role(), &name, &bin, &args, &[])
+        }
+    }
+}
+
+/// Time for a backup to notice a silent master: 3 × interval + Skew_Time, plus `slack`.
+pub fn takeover_bound(v: &Vrrp, backup_priority: u8, slack: Duration) -> Duration {
+    let int = Duration::from_millis(v.advert_interval_ms);
+    3 * int + int * (256 - u32::from(backup_priority)) / 256 + slack
+}

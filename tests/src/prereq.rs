@@ -1,0 +1,44 @@
+//! Prerequisites of lab tests. A missing one is a failure with a message saying what to
+//! install, never a quiet skip: `./allerta test` installs everything the suite needs.
+
+use std::path::PathBuf;
+
+/// Fails the test unless it runs as root (network namespaces need it).
+pub fn require_root(test: &str) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "{test}: lab tests need root (network namespaces); run `./allerta test` as root"
+    );
+}
+
+/// Fails the test unless every tool is on PATH.
+pub fn require_tools(test: &str, tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            which(tool).is_some(),
+            "{test}: needs `{tool}` on PATH; `./allerta setup` installs it (Debian package list in the script)"
+        );
+    }
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// A binary of this workspace, built by `cargo build --workspace --bins` (the test script
+/// does that first): it sits next to the `deps/` folder the test executable runs from.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} not found: build the workspace first (`cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
+}

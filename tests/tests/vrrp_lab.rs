@@ -1,0 +1,331 @@
+//! VRRP between two real supervisors in the lab: election, the master killed, its link cut,
+//! a graceful stop, the master returning (preempt and nopreempt), unicast mode, and a frozen
+//! master (a vSphere snapshot or vMotion stun).
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use system_tests::lab::{wait_until, Lab, Node, Proc, VIP};
+use system_tests::nodes::{self, takeover_bound, Speaker, Vrrp};
+use system_tests::probe::{self, EchoServer, Probe};
+
+const MASTER: &str = "to=Master";
+
+/// Node A (priority 200) and node B (100) running our supervisor, A elected, the client
+/// probing the VIP every 10 ms.
+struct Pair {
+    lab: Lab,
+    a: Proc,
+    b: Proc,
+    va: Vrrp,
+    vb: Vrrp,
+    probe: Probe,
+    _echo: [EchoServer; 2],
+}
+
+fn pair(test: &str, advert_interval_ms: u64, edit: impl Fn(&mut Vrrp)) -> Pair {
+    let lab = Lab::two_nodes(test);
+    let (mut va, mut vb) = (
+        Vrrp::for_node(Node::A, advert_interval_ms),
+        Vrrp::for_node(Node::B, advert_interval_ms),
+    );
+    edit(&mut va);
+    edit(&mut vb);
+    let echo = [
+        EchoServer::start(&lab.ns("node-a"), "node-a"),
+        EchoServer::start(&lab.ns("node-b"), "node-b"),
+    ];
+    let a = nodes::start(&lab, Node::A, Speaker::Allerta, &va);
+    let b = nodes::start(&lab, Node::B, Speaker::Allerta, &vb);
+    assert!(
+        a.wait_count(MASTER, 1, Duration::from_secs(10)),
+        "node A never became master:\n{}",
+        a.log_text()
+    );
+    let probe = Probe::start(&lab.ns("client"), VIP, Duration::from_millis(10));
+    assert!(
+        probe.wait_answered_by("node-a", Duration::from_secs(5)),
+        "client cannot reach node A on the VIP"
+    );
+    Pair {
+        lab,
+        a,
+        b,
+        va,
+        vb,
+        probe,
+        _echo: echo,
+    }
+}
+
+#[test]
+fn higher_priority_node_is_elected_and_alone_holds_the_vip() {
+    let p = pair("elect", 100, |_| {});
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(p.lab.vip_holders(), [Node::A]);
+    assert_eq!(
+        p.b.count(MASTER),
+        0,
+        "node B was master at some point:\n{}",
+        p.b.log_text()
+    );
+    assert_eq!(p.a.count(MASTER), 1, "node A flapped:\n{}", p.a.log_text());
+    let samples = p.probe.samples();
+    assert_eq!(
+        probe::unanswered_since(&samples, samples[3].sent, 5),
+        0,
+        "probes lost in steady state"
+    );
+}
+
+#[test]
+fn killed_master_releases_its_vip_and_the_backup_takes_over_in_skew_time() {
+    let p = pair("sigkill", 100, |_| {});
+    let t = Instant::now();
+    p.lab.signal(&p.a, Signal::SIGKILL);
+    assert!(
+        p.b.wait_count(MASTER, 1, Duration::from_secs(2)),
+        "B did not take over:\n{}",
+        p.b.log_text()
+    );
+    let took = t.elapsed();
+    // The guard sends priority 0: Skew_Time (61 ms), not Master_Down_Interval (361 ms).
+    assert!(took < Duration::from_millis(300), "takeover took {took:?}");
+    assert!(
+        wait_until(Duration::from_secs(1), || p.lab.vip_holders() == [Node::B]).is_some(),
+        "VIP holders {:?}: the killed node must not keep the VIP",
+        p.lab.vip_holders()
+    );
+    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    let outage = probe::outage(&p.probe.samples(), t).unwrap_or_default();
+    assert!(outage < Duration::from_millis(300), "outage {outage:?}");
+}
+
+#[test]
+fn master_link_down_makes_backup_take_over_and_healed_master_preempts_back() {
+    let p = pair("linkdown", 100, |_| {});
+    let t = Instant::now();
+    p.lab.set_port(Node::A.data_port(), false);
+    let bound = takeover_bound(&p.vb, 100, Duration::from_millis(250));
+    assert!(
+        p.b.wait_count(MASTER, 1, bound),
+        "B did not take over within {bound:?}:\n{}",
+        p.b.log_text()
+    );
+    assert!(
+        p.a.wait_count("to=Fault", 1, Duration::from_secs(1)),
+        "A did not notice its link:\n{}",
+        p.a.log_text()
+    );
+    assert!(!p.lab.holds_vip(Node::A), "a faulty node must drop its VIP");
+    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    let outage = probe::outage(&p.probe.samples(), t).expect("an outage");
+    assert!(outage < bound, "outage {outage:?}");
+
+    p.lab.set_port(Node::A.data_port(), true);
+    assert!(
+        p.a.wait_count(MASTER, 2, Duration::from_secs(3)),
+        "A did not preempt back:\n{}",
+        p.a.log_text()
+    );
+    assert!(
+        p.b.wait_count("to=Backup", 2, Duration::from_secs(2)),
+        "B did not step down:\n{}",
+        p.b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.lab.vip_holders(), [Node::A]);
+    assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+}
+
+#[test]
+fn graceful_stop_hands_over_with_priority_zero() {
+    let p = pair("sigterm", 100, |_| {});
+    let t = Instant::now();
+    p.lab.signal(&p.a, Signal::SIGTERM);
+    let status = p
+        .lab
+        .wait_exit(&p.a, Duration::from_secs(5))
+        .expect("A did not exit on SIGTERM");
+    assert!(
+        status.success(),
+        "A exited with {status}:\n{}",
+        p.a.log_text()
+    );
+    assert!(
+        p.b.wait_count(MASTER, 1, Duration::from_secs(1)),
+        "B did not take over:\n{}",
+        p.b.log_text()
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "handover took {:?}",
+        t.elapsed()
+    );
+    assert!(p
+        .a
+        .log_text()
+        .contains("from=Master to=Initialize reason=Shutdown"));
+    assert!(p.a.log_text().contains("virtual address removed"));
+    assert_eq!(p.lab.vip_holders(), [Node::B]);
+    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+}
+
+#[test]
+fn returning_master_preempts_and_with_nopreempt_stays_backup() {
+    for preempt in [true, false] {
+        let test = if preempt { "preempt" } else { "nopreempt" };
+        let p = pair(test, 100, |v| v.preempt = preempt);
+        p.lab.signal(&p.a, Signal::SIGKILL);
+        assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
+        let _ = p.lab.wait_exit(&p.a, Duration::from_secs(2));
+        let a2 = nodes::start(&p.lab, Node::A, Speaker::Allerta, &p.va);
+        assert!(
+            a2.wait_count("to=Backup", 1, Duration::from_secs(5)),
+            "{}",
+            a2.log_text()
+        );
+        if preempt {
+            assert!(
+                a2.wait_count(MASTER, 1, Duration::from_secs(3)),
+                "A did not preempt:\n{}",
+                a2.log_text()
+            );
+            assert!(p.b.wait_count("to=Backup", 2, Duration::from_secs(2)));
+            assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+            assert_eq!(p.lab.vip_holders(), [Node::A]);
+        } else {
+            std::thread::sleep(Duration::from_secs(2));
+            assert_eq!(
+                a2.count(MASTER),
+                0,
+                "nopreempt A took over:\n{}",
+                a2.log_text()
+            );
+            assert_eq!(p.lab.vip_holders(), [Node::B]);
+        }
+    }
+}
+
+#[test]
+fn unicast_peers_work_where_multicast_is_dropped() {
+    let lab = Lab::two_nodes("unicast");
+    // The "VMware port group" drops VRRP multicast.
+    system_tests::prereq::require_tools("unicast", &["nft"]);
+    let nft = "table bridge lab { chain filt { type filter hook forward priority 0; \
+               ether daddr 01:00:5e:00:00:12 counter drop; ip protocol vrrp counter accept; }; }";
+    let out = lab.exec("sw", "nft", &[nft]);
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut va, mut vb) = (Vrrp::for_node(Node::A, 100), Vrrp::for_node(Node::B, 100));
+    va.unicast = true;
+    vb.unicast = true;
+    let a = nodes::start(&lab, Node::A, Speaker::Allerta, &va);
+    let b = nodes::start(&lab, Node::B, Speaker::Allerta, &vb);
+    assert!(a.wait_count(MASTER, 1, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        b.count(MASTER),
+        0,
+        "B did not hear A's unicast adverts:\n{}",
+        b.log_text()
+    );
+    assert_eq!(lab.vip_holders(), [Node::A]);
+    let rules = String::from_utf8_lossy(
+        &lab.exec("sw", "nft", &["list", "table", "bridge", "lab"])
+            .stdout,
+    )
+    .into_owned();
+    let unicast_adverts: u64 = rules
+        .lines()
+        .find(|l| l.contains("accept"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .skip_while(|w| *w != "packets")
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(
+        unicast_adverts >= 15,
+        "the switch saw {unicast_adverts} unicast adverts in 2 s:\n{rules}"
+    );
+    lab.signal(&a, Signal::SIGKILL);
+    assert!(
+        b.wait_count(MASTER, 1, Duration::from_secs(2)),
+        "{}",
+        b.log_text()
+    );
+    assert!(wait_until(Duration::from_secs(1), || lab.vip_holders() == [Node::B]).is_some());
+}
+
+/// Freezes every process of a node (a VM stun), then thaws them.
+fn freeze(lab: &Lab, role: &str, for_: Duration) {
+    let out = lab.exec("sw", "ip", &["netns", "pids", &lab.ns(role)]);
+    let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert!(!pids.is_empty(), "nothing runs in {role}");
+    let signal_all = |s| {
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), s);
+        }
+    };
+    signal_all(Signal::SIGSTOP);
+    std::thread::sleep(for_);
+    signal_all(Signal::SIGCONT);
+}
+
+#[test]
+fn frozen_master_at_the_default_interval_never_leaves_two_masters() {
+    // The default advert interval (100 ms): Master_Down_Interval is 361 ms at priority 100.
+    for (freeze_ms, test) in [(300, "freeze300"), (2000, "freeze2s")] {
+        let p = pair(test, 100, |_| {});
+        freeze(&p.lab, "node-a", Duration::from_millis(freeze_ms));
+        let thawed = Instant::now();
+        let took_over = p.b.count(MASTER);
+        assert!(
+            took_over <= 1,
+            "B became master {took_over} times during a {freeze_ms} ms freeze"
+        );
+        if freeze_ms >= 1000 {
+            assert_eq!(
+                took_over,
+                1,
+                "a 2 s freeze must fail over:\n{}",
+                p.b.log_text()
+            );
+        }
+        // Once both run again, A (priority 200) must hold the role alone within a moment.
+        let settled = wait_until(Duration::from_secs(2), || p.lab.vip_holders() == [Node::A]);
+        assert!(
+            settled.is_some(),
+            "after thaw, VIP holders {:?}",
+            p.lab.vip_holders()
+        );
+        assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            p.lab.vip_holders(),
+            [Node::A],
+            "two masters after the thaw ({:?} later)",
+            thawed.elapsed()
+        );
+        assert_eq!(
+            p.b.count(MASTER),
+            took_over,
+            "B took over again after the thaw:\n{}",
+            p.b.log_text()
+        );
+        eprintln!(
+            "{test}: B took over {took_over} time(s); settled {:?} after thaw",
+            settled.unwrap()
+        );
+        let _ = (&p.va, &p.a);
+    }
+}
