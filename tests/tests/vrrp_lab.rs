@@ -241,7 +241,7 @@ fn unicast_peers_work_where_multicast_is_dropped() {
     .into_owned();
     let unicast_adverts: u64 = rules
         .lines()
-        .find(|l| l.contains("accept"))
+        .find(|l| l.contains("ip protocol vrrp"))
         .and_then(|l| {
             l.split_whitespace()
                 .skip_while(|w| *w != "packets")
