@@ -271,6 +271,22 @@ impl Lab {
             .unwrap_or_else(|e| panic!("{signal} to {}: {e}", proc.name));
     }
 
+    /// PIDs of the processes named `comm` running in the namespace of `role` (keepalived
+    /// forks a VRRP child; killing "the daemon" means all of them).
+    pub fn pids_named(&self, role: &str, comm: &str) -> Vec<i32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.ns(role)])
+            .output()
+            .expect("ip netns pids");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+            })
+            .collect()
+    }
+
     /// Waits for a process the lab started to exit; its exit status, or None on timeout.
     pub fn wait_exit(&self, proc: &Proc, timeout: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();

@@ -135,6 +135,10 @@ pub fn start(lab: &Lab, node: Node, speaker: Speaker, v: &Vrrp) -> Proc {
             let config = lab.write_file(&format!("{name}.conf"), &keepalived_config(node, v));
             let pid = lab.dir().join(format!("{name}.pid"));
             let vrrp_pid = lab.dir().join(format!("{name}.vrrp.pid"));
+            // A killed keepalived leaves its pid files, naming PIDs that may still exist as
+            // zombies; keepalived would then refuse to start ("daemon is already running").
+            let _ = std::fs::remove_file(&pid);
+            let _ = std::fs::remove_file(&vrrp_pid);
             let bin = prereq::which("keepalived").expect("checked above");
             let args = [
                 "--dont-fork".to_string(),
