@@ -5,6 +5,7 @@
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
 //! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
 //! - `prereq`: root, tools and workspace binaries; missing ones fail, never skip.
+pub mod failover;
 pub mod lab;
 pub mod nodes;
 pub mod prereq;

@@ -88,11 +88,17 @@ pub fn supervisor_config(node: Node, v: &Vrrp) -> String {
 pub fn keepalived_config(node: Node, v: &Vrrp) -> String {
     let advert = v.advert_interval_ms as f64 / 1000.0;
     let mut s = format!(
-        "global_defs {{\n  router_id {}\n  vrrp_version {}\n  script_user root\n}}\n\
+        "global_defs {{\n  router_id {}\n  vrrp_version {}\n  script_user root\n{}}}\n\
          vrrp_instance data {{\n  state BACKUP\n  interface data0\n  virtual_router_id {}\n  \
          priority {}\n  advert_int {advert}\n",
         node.role(),
         v.version,
+        // The same realtime priority our advert thread gets, for a fair comparison.
+        if v.realtime_priority > 0 {
+            format!("  vrrp_rt_priority {}\n", v.realtime_priority)
+        } else {
+            String::new()
+        },
         v.vrid,
         v.priority,
     );

@@ -30,15 +30,16 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 }
 
 /// A binary of this workspace, built by `cargo build --workspace --bins` (the test script
-/// does that first): it sits next to the `deps/` folder the test executable runs from.
+/// does that first): next to the running program (a bench or the demo), or next to the
+/// `deps/` folder a test executable runs from.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} not found: build the workspace first (`cargo build --workspace --bins`)",
-        path.display()
-    );
-    path
+    let here = exe.parent().expect("exe dir");
+    let candidates = [here.join(name), here.parent().unwrap_or(here).join(name)];
+    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
+        panic!(
+            "{name} not found next to {}: build the workspace first (`cargo build --workspace --bins`)",
+            exe.display()
+        )
+    })
 }

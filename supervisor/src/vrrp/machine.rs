@@ -55,6 +55,8 @@ pub enum Reason {
     MasterDown,
     /// The master sent priority 0 and Skew_Time passed.
     MasterLeft,
+    /// We preempted a master of lower priority.
+    Preempt,
     /// A router with a higher priority (or an equal one and a higher address) advertised.
     HigherPriority,
     Shutdown,
@@ -116,6 +118,8 @@ pub struct VirtualRouter {
     preempt_after: Option<Instant>,
     /// When we last sent an advert: limits how often a master re-asserts itself.
     last_sent: Option<Instant>,
+    /// Why Master_Down_Timer will have fired, for the transition's reason.
+    down_reason: Reason,
     ignored: Ignored,
 }
 
@@ -132,6 +136,7 @@ impl VirtualRouter {
             garp_deadline: None,
             preempt_after: None,
             last_sent: None,
+            down_reason: Reason::MasterDown,
             ignored: Ignored::default(),
         }
     }
@@ -196,7 +201,7 @@ impl VirtualRouter {
             (State::Initialize, Input::Startup) => self.start(now, out, Reason::Startup),
             (State::Fault, Input::FaultCleared) => self.start(now, out, Reason::Startup),
             (State::Backup, Input::Tick) if expired => {
-                self.become_master(now, out, Reason::MasterDown)
+                self.become_master(now, out, self.down_reason)
             }
             (State::Backup, Input::Advert { src, advert }) => self.backup_rx(now, src, advert),
             (State::Master, Input::Tick) => {
@@ -233,6 +238,7 @@ impl VirtualRouter {
             self.become_master(now, out, Reason::AddressOwner);
         } else {
             self.master_adver_int = self.cfg.adver_int;
+            self.down_reason = Reason::MasterDown;
             let down = now + self.master_down_interval();
             self.enter(State::Backup, Some(down), reason, out);
         }
@@ -246,15 +252,18 @@ impl VirtualRouter {
             // The master is leaving: the backup with the highest priority has the
             // shortest skew and takes over first (RFC 9568 §6.4.2).
             self.deadline = Some(now + self.skew_time());
+            self.down_reason = Reason::MasterLeft;
             return;
         }
         let holding = self.preempt_after.is_some_and(|t| now < t);
         if !self.cfg.preempt || holding || advert.priority >= self.cfg.priority {
             self.learn_interval(&advert);
             self.deadline = Some(now + self.master_down_interval());
+            self.down_reason = Reason::MasterDown;
         } else {
             // We preempt: let Master_Down_Timer fire.
             self.ignored.lower_priority += 1;
+            self.down_reason = Reason::Preempt;
         }
     }
 
@@ -272,6 +281,7 @@ impl VirtualRouter {
             out.push(Action::RemoveVips);
             self.garp_deadline = None;
             let down = now + self.master_down_interval();
+            self.down_reason = Reason::MasterDown;
             self.enter(State::Backup, Some(down), Reason::HigherPriority, out);
         } else if self
             .last_sent
@@ -465,7 +475,7 @@ mod tests {
         let skew = Duration::from_millis(20) * 6 / 256;
         assert_eq!(vr.next_deadline(), Some(t1 + skew));
         vr.handle(t1 + skew, Input::Tick, &mut out);
-        assert_eq!(out, took_over(Reason::MasterDown, 250));
+        assert_eq!(out, took_over(Reason::MasterLeft, 250));
     }
 
     #[test]

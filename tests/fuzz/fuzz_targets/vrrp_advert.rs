@@ -4,7 +4,9 @@
 //!   payload it returns, with the pseudo-header taken from the parsed header (the real
 //!   receive path);
 //! - `Advert::decode` (v2 and v3) over `data[8..]` with the pseudo-header built from
-//!   `data[0..8]` (src, dst), so the fuzzer can reach the checksum without an IP header.
+//!   `data[0..8]` (src, dst), so the fuzzer can reach the checksum without an IP header;
+//! - the same payload with its checksum field recomputed for v2 and for v3, so the mutator
+//!   gets past the checksum check and exercises the decoded (Ok) path on arbitrary fields.
 //!
 //! Every advert that decodes is re-encoded and must decode again to an equal advert; encode
 //! must not panic on anything decode accepts.
@@ -13,7 +15,7 @@
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use supervisor::vrrp::packet::{Advert, Ipv4Header, PseudoHeader, Version};
+use supervisor::vrrp::packet::{checksum, Advert, Ipv4Header, PseudoHeader, Version};
 
 fn roundtrip(payload: &[u8], ph: PseudoHeader) {
     for version in [Version::V2, Version::V3] {
@@ -30,6 +32,18 @@ fn roundtrip(payload: &[u8], ph: PseudoHeader) {
             "decode -> encode -> decode changed the advert; re-encoded bytes {out:02x?}"
         );
     }
+}
+
+/// `payload` with a correct checksum for `version` written into bytes 6..8.
+fn with_checksum(payload: &[u8], ph: PseudoHeader, version: Version) -> Option<Vec<u8>> {
+    if payload.len() < Advert::HEADER_LEN {
+        return None;
+    }
+    let mut fixed = payload.to_vec();
+    fixed[6..8].copy_from_slice(&[0, 0]);
+    let sum = checksum(version, ph, &fixed);
+    fixed[6..8].copy_from_slice(&sum.to_be_bytes());
+    Some(fixed)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -60,4 +74,9 @@ fuzz_target!(|data: &[u8]| {
         ),
     };
     roundtrip(payload, ph);
+    for version in [Version::V2, Version::V3] {
+        if let Some(fixed) = with_checksum(payload, ph, version) {
+            roundtrip(&fixed, ph);
+        }
+    }
 });
