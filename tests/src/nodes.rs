@@ -93,9 +93,14 @@ pub fn keepalived_config(node: Node, v: &Vrrp) -> String {
          priority {}\n  advert_int {advert}\n",
         node.role(),
         v.version,
-        // The same realtime priority our advert thread gets, for a fair comparison.
-        if v.realtime_priority > 0 {
-            format!("  vrrp_rt_priority {}\n", v.realtime_priority)
+        // Below 100 ms keepalived needs realtime priority as our advert thread has it. Its
+        // RLIMIT_RTTIME watchdog (10 ms by default) SIGKILLs its own VRRP process on a busy
+        // machine, so it gets a generous one: we measure VRRP, not that watchdog.
+        if v.realtime_priority > 0 && v.advert_interval_ms < 100 {
+            format!(
+                "  vrrp_rt_priority {}\n  vrrp_rlimit_rtime 1000000\n",
+                v.realtime_priority
+            )
         } else {
             String::new()
         },
