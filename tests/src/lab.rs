@@ -25,6 +25,8 @@ use crate::prereq;
 pub const DATA_NET: &str = "10.77.0.0/24";
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+/// The optional second virtual address, on the voice network.
+pub const VOICE_VIP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 10);
 /// The voice network: the carrier and the nodes' trunks.
 pub const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 

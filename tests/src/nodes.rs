@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::lab::{Lab, Node, Proc, VIP};
+use crate::lab::{Lab, Node, Proc, VIP, VOICE_VIP};
 use crate::prereq;
 
 /// The VRRP settings both implementations get.
@@ -20,6 +20,8 @@ pub struct Vrrp {
     pub unicast: bool,
     /// SCHED_FIFO priority of our advert thread (0: off).
     pub realtime_priority: u8,
+    /// Also a VIP on the voice network (10.78.0.10), in the same instance.
+    pub voice_vip: bool,
 }
 
 impl Vrrp {
@@ -34,6 +36,7 @@ impl Vrrp {
             preempt_delay_ms: 0,
             unicast: false,
             realtime_priority: 10,
+            voice_vip: false,
         }
     }
 }
@@ -80,6 +83,12 @@ pub fn supervisor_config(node: Node, v: &Vrrp) -> String {
     );
     if v.unicast {
         let _ = writeln!(s, "unicast_peers = [\"{}\"]", node.other().data_ip());
+    }
+    if v.voice_vip {
+        s = s.replace(
+            &format!("virtual_ips = [\"{VIP}/24\"]"),
+            &format!("virtual_ips = [\"{VIP}/24\", {{ address = \"{VOICE_VIP}/24\", interface = \"voice0\" }}]"),
+        );
     }
     s
 }

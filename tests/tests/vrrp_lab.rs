@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use system_tests::lab::{wait_until, Lab, Node, Proc, VIP};
+use system_tests::lab::{wait_until, Lab, Node, Proc, VIP, VOICE_VIP};
 use system_tests::nodes::{self, takeover_bound, Speaker, Vrrp};
 use system_tests::probe::{self, EchoServer, Probe};
 
@@ -328,4 +328,105 @@ fn frozen_master_at_the_default_interval_never_leaves_two_masters() {
         );
         let _ = (&p.va, &p.a);
     }
+}
+
+#[test]
+fn vips_on_the_data_and_voice_networks_move_together() {
+    let p = pair("twovips", 100, |v| v.voice_vip = true);
+    let holds_voice = |node: Node| p.lab.addrs(node.role(), "voice0").contains(&VOICE_VIP);
+    assert!(holds_voice(Node::A) && !holds_voice(Node::B));
+    p.lab.signal(&p.a, Signal::SIGKILL);
+    assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
+    let moved = wait_until(Duration::from_secs(1), || {
+        p.lab.vip_holders() == [Node::B] && holds_voice(Node::B) && !holds_voice(Node::A)
+    });
+    assert!(moved.is_some(), "both VIPs must move to B and leave A");
+}
+
+/// Sends raw IPv4 packets (header included) from the client, to the VRRP group.
+fn send_raw(lab: &Lab, packets: Vec<Vec<u8>>) {
+    probe::in_netns(&lab.ns("client"), move || {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let s =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        s.set_header_included_v4(true).unwrap();
+        // The client has no multicast route: name the interface.
+        s.bind_device(Some(b"eth0")).unwrap();
+        s.set_multicast_if_v4(&system_tests::lab::CLIENT_IP)
+            .unwrap();
+        let to = SockAddr::from(std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::new(224, 0, 0, 18),
+            0,
+        ));
+        for p in &packets {
+            s.send_to(p, &to).expect("send");
+        }
+    });
+}
+
+#[test]
+fn malformed_adverts_are_dropped_and_counted_and_change_nothing() {
+    use supervisor::vrrp::packet::{encode_ip_header, Advert, PseudoHeader, Version};
+    let p = pair("garbage", 100, |_| {});
+    let (src, dst) = (
+        system_tests::lab::CLIENT_IP,
+        std::net::Ipv4Addr::new(224, 0, 0, 18),
+    );
+    // A priority-255 advert for our VRID would take the role from A, if it were accepted.
+    let evil = Advert {
+        version: Version::V3,
+        vrid: 51,
+        priority: 255,
+        adver_int_cs: 10,
+        addrs: vec![VIP],
+    };
+    let mut good = Vec::new();
+    evil.encode(PseudoHeader { src, dst }, &mut good);
+    let with_ip = |payload: &[u8], ttl: u8| {
+        let mut pkt = Vec::new();
+        encode_ip_header(src, dst, payload.len(), &mut pkt);
+        pkt[8] = ttl;
+        pkt.extend_from_slice(payload);
+        pkt
+    };
+    let mut bad_sum = good.clone();
+    bad_sum[7] ^= 0xff;
+    let mut bad_count = good.clone();
+    bad_count[3] = 5;
+    let mut v2_in_v3 = good.clone();
+    v2_in_v3[0] = 0x21;
+    let packets = vec![
+        with_ip(&good, 64),        // TTL not 255: from beyond the link
+        with_ip(&bad_sum, 255),    // checksum
+        with_ip(&bad_count, 255),  // address count vs length
+        with_ip(&v2_in_v3, 255),   // a v2 advert to a v3 instance
+        with_ip(&good[..5], 255),  // truncated
+        with_ip(&[0xff; 40], 255), // noise
+    ];
+    for _ in 0..50 {
+        send_raw(&p.lab, packets.clone());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        p.a.count(MASTER),
+        1,
+        "A lost the role to garbage:\n{}",
+        p.a.log_text()
+    );
+    assert_eq!(p.b.count(MASTER), 0);
+    assert_eq!(p.lab.vip_holders(), [Node::A]);
+    assert!(
+        p.a.count("dropping malformed advert") >= 300,
+        "drops not logged at debug"
+    );
+    // The counters are reported when the instance stops.
+    p.lab.signal(&p.a, Signal::SIGTERM);
+    assert!(p.lab.wait_exit(&p.a, Duration::from_secs(5)).is_some());
+    let stopped =
+        p.a.log_text()
+            .lines()
+            .find(|l| l.contains("vrrp instance stopped"))
+            .map(str::to_string);
+    let stopped = stopped.expect("stats line");
+    assert!(stopped.contains("dropped_malformed: 300"), "{stopped}");
 }
