@@ -1,10 +1,15 @@
-//! Allerta supervisor: keepalived-style VRRP holding the virtual IP on the master.
+//! Allerta supervisor: keepalived-style VRRP holding the virtual IP on the master, and the
+//! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
-//! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`.
+//! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
+//! `component::contract`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
-//! `vip` (netlink), `arp::socket`, `realtime`.
+//! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
+//! `health::script`.
 pub mod arp;
+pub mod component;
 pub mod config;
+pub mod health;
 pub mod realtime;
 pub mod vip;
 pub mod vrrp;

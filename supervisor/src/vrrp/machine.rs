@@ -61,6 +61,10 @@ pub enum Reason {
     HigherPriority,
     Shutdown,
     Fault,
+    /// An operator's planned switchover (`allertactl switchover`).
+    Switchover,
+    /// An operator's `allertactl promote`.
+    Promoted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +80,14 @@ pub enum Input {
     /// A tracked condition failed: go to Fault, releasing the addresses at once.
     Fault,
     FaultCleared,
+    /// The priority the tracked weights give (configured ± weights).
+    SetPriority(u8),
+    /// Planned switchover: a master hands over (priority 0) and, as a backup, does not
+    /// preempt until promoted (or restarted); it still takes over if the master goes quiet.
+    Yield,
+    /// Become master now: advertise with priority 254 (unless an owner) until the next
+    /// Yield, so a higher-priority peer steps down.
+    Promote,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +132,14 @@ pub struct VirtualRouter {
     last_sent: Option<Instant>,
     /// Why Master_Down_Timer will have fired, for the transition's reason.
     down_reason: Reason,
+    /// The priority in force: configured, adjusted by tracked weights, or raised by Promote.
+    priority: u8,
+    /// Priority from the tracked weights (what SetPriority said last).
+    tracked_priority: u8,
+    /// After a Yield: do not preempt.
+    yielded: bool,
+    /// After a Promote: advertise 254.
+    promoted: bool,
     ignored: Ignored,
 }
 
@@ -130,15 +150,32 @@ impl VirtualRouter {
         assert!(cfg.priority > 0, "priority 0 is reserved for leaving");
         Self {
             master_adver_int: cfg.adver_int,
-            cfg,
             state: State::Initialize,
             deadline: None,
             garp_deadline: None,
             preempt_after: None,
             last_sent: None,
             down_reason: Reason::MasterDown,
+            priority: cfg.priority,
+            tracked_priority: cfg.priority,
+            yielded: false,
+            promoted: false,
             ignored: Ignored::default(),
+            cfg,
         }
+    }
+
+    /// The priority in force (what adverts carry).
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    pub fn is_yielded(&self) -> bool {
+        self.yielded
+    }
+
+    pub fn is_promoted(&self) -> bool {
+        self.promoted
     }
 
     pub fn state(&self) -> State {
@@ -183,7 +220,7 @@ impl VirtualRouter {
 
     /// Skew_Time: RFC 9568 §6.1 scales it by Master_Adver_Interval; RFC 3768 §6.1 does not.
     pub fn skew_time(&self) -> Duration {
-        let weight = 256 - u32::from(self.cfg.priority);
+        let weight = 256 - u32::from(self.priority);
         match self.cfg.version {
             Version::V3 => self.master_adver_int * weight / 256,
             Version::V2 => Duration::from_secs(1) * weight / 256,
@@ -228,13 +265,43 @@ impl VirtualRouter {
             (State::Backup | State::Initialize, Input::Fault) => {
                 self.enter(State::Fault, None, Reason::Fault, out)
             }
+            (_, Input::SetPriority(p)) => {
+                self.tracked_priority = p.max(1);
+                self.update_priority();
+            }
+            (State::Master, Input::Yield) => {
+                self.promoted = false;
+                self.update_priority();
+                self.yielded = true;
+                self.release(out);
+                // The peer takes over after its Skew_Time; until it advertises, we wait.
+                let down = now + self.master_down_interval();
+                self.down_reason = Reason::MasterDown;
+                self.enter(State::Backup, Some(down), Reason::Switchover, out);
+            }
+            (State::Backup, Input::Yield) => {
+                self.promoted = false;
+                self.update_priority();
+                self.yielded = true;
+            }
+            (State::Backup, Input::Promote) => {
+                self.yielded = false;
+                self.promoted = true;
+                self.update_priority();
+                self.become_master(now, out, Reason::Promoted);
+            }
+            (State::Master, Input::Promote) => {
+                self.yielded = false;
+                self.promoted = true;
+                self.update_priority();
+            }
             _ => {} // early Tick, adverts while Initialize/Fault, duplicate Startup
         }
     }
 
     fn start(&mut self, now: Instant, out: &mut Vec<Action>, reason: Reason) {
         self.preempt_after = Some(now + self.cfg.preempt_delay);
-        if self.cfg.priority == 255 {
+        if self.priority == 255 {
             self.become_master(now, out, Reason::AddressOwner);
         } else {
             self.master_adver_int = self.cfg.adver_int;
@@ -255,8 +322,8 @@ impl VirtualRouter {
             self.down_reason = Reason::MasterLeft;
             return;
         }
-        let holding = self.preempt_after.is_some_and(|t| now < t);
-        if !self.cfg.preempt || holding || advert.priority >= self.cfg.priority {
+        let holding = self.preempt_after.is_some_and(|t| now < t) || self.yielded;
+        if !self.cfg.preempt || holding || advert.priority >= self.priority {
             self.learn_interval(&advert);
             self.deadline = Some(now + self.master_down_interval());
             self.down_reason = Reason::MasterDown;
@@ -274,8 +341,8 @@ impl VirtualRouter {
         if advert.priority == 0 {
             // A backup (or a second master) is leaving: re-assert at once.
             self.advertise(now, out);
-        } else if advert.priority > self.cfg.priority
-            || (advert.priority == self.cfg.priority && src > self.cfg.primary_ip)
+        } else if advert.priority > self.priority
+            || (advert.priority == self.priority && src > self.cfg.primary_ip)
         {
             self.learn_interval(&advert);
             out.push(Action::RemoveVips);
@@ -318,6 +385,7 @@ impl VirtualRouter {
 
     fn become_master(&mut self, now: Instant, out: &mut Vec<Action>, reason: Reason) {
         self.deadline = None;
+        self.yielded = false;
         self.advertise(now, out);
         out.extend([Action::AddVips, Action::SendGratuitousArp]);
         self.garp_deadline = self.cfg.garp_master_delay.map(|d| now + d);
@@ -330,7 +398,7 @@ impl VirtualRouter {
     /// one is due a whole interval from now.
     fn advertise(&mut self, now: Instant, out: &mut Vec<Action>) {
         out.push(Action::SendAdvert {
-            priority: self.cfg.priority,
+            priority: self.priority,
         });
         let int = self.cfg.adver_int;
         let next = match self.deadline {
@@ -339,6 +407,16 @@ impl VirtualRouter {
         };
         self.deadline = Some(next);
         self.last_sent = Some(now);
+    }
+
+    fn update_priority(&mut self) {
+        self.priority = if self.cfg.priority == 255 {
+            255
+        } else if self.promoted {
+            254
+        } else {
+            self.tracked_priority
+        };
     }
 
     /// Leaving Master: tell the backups (priority 0) and drop the addresses.
@@ -677,6 +755,76 @@ mod tests {
         vr.handle(t0, a, &mut out);
         assert_eq!(vr.ignored().interval_mismatch, 1);
         assert_eq!(vr.skew_time(), Duration::from_micros(609_375));
+    }
+
+    fn master_at(priority: u8) -> (VirtualRouter, Instant) {
+        let t0 = Instant::now();
+        let (mut vr, mut out) = (VirtualRouter::new(config(priority)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        vr.handle(t0 + Duration::from_secs(4), Input::Tick, &mut out);
+        assert_eq!(vr.state(), State::Master);
+        (vr, t0 + Duration::from_secs(4))
+    }
+
+    #[test]
+    fn switchover_hands_over_and_the_yielded_node_does_not_preempt_back() {
+        let (mut vr, t) = master_at(200);
+        let mut out = Vec::new();
+        vr.handle(t, Input::Yield, &mut out);
+        assert_eq!(
+            out,
+            [
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+                Action::StateChanged {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: Reason::Switchover
+                }
+            ]
+        );
+        out.clear();
+        // The peer (priority 100) is master now; we would preempt it, but we yielded.
+        for ms in (100..5000).step_by(1000) {
+            vr.handle(t + Duration::from_millis(ms), advert(100, 100), &mut out);
+            vr.handle(t + Duration::from_millis(ms + 999), Input::Tick, &mut out);
+        }
+        assert_eq!(vr.state(), State::Backup, "{out:?}");
+        // If the peer then goes quiet, we take over as usual.
+        vr.handle(t + Duration::from_secs(10), Input::Tick, &mut out);
+        assert_eq!(vr.state(), State::Master);
+    }
+
+    #[test]
+    fn promote_takes_the_role_with_priority_254_until_the_next_yield() {
+        let t0 = Instant::now();
+        let (mut vr, mut out) = (VirtualRouter::new(config(100)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        vr.handle(t0, advert(200, 100), &mut out);
+        out.clear();
+        vr.handle(t0 + Duration::from_millis(10), Input::Promote, &mut out);
+        assert_eq!(out[0], Action::SendAdvert { priority: 254 });
+        assert_eq!(vr.state(), State::Master);
+        out.clear();
+        // The 200 peer hears 254 and steps down; its adverts no longer beat ours.
+        vr.handle(t0 + Duration::from_millis(20), advert(200, 100), &mut out);
+        assert_eq!(vr.state(), State::Master);
+        vr.handle(t0 + Duration::from_millis(30), Input::Yield, &mut out);
+        assert_eq!(vr.priority(), 100);
+    }
+
+    #[test]
+    fn tracked_weights_change_the_advertised_priority_and_skew() {
+        let (mut vr, t) = master_at(200);
+        let mut out = Vec::new();
+        vr.handle(t, Input::SetPriority(140), &mut out);
+        assert!(out.is_empty());
+        vr.handle(t + Duration::from_secs(1), Input::Tick, &mut out);
+        assert_eq!(out, [Action::SendAdvert { priority: 140 }]);
+        // A peer at 150 now wins.
+        out.clear();
+        vr.handle(t + Duration::from_millis(1100), advert(150, 100), &mut out);
+        assert_eq!(vr.state(), State::Backup);
     }
 
     #[test]

@@ -1,0 +1,104 @@
+//! Driver: the component side of the control contract (see `contract.rs`): listens on the
+//! control socket and hands every request to the component's own event loop, which answers
+//! through the oneshot. Only I/O here: a stuck component loop leaves `ping` unanswered.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::contract::{Request, Response, MAX_LINE};
+
+/// One request for the component's loop, with where to send the answer.
+pub type Call = (Request, oneshot::Sender<Response>);
+
+/// Binds the control socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    info!(path = %path.display(), "control socket listening");
+    Ok(listener)
+}
+
+/// Serves connections until `cancel`; each request goes to `calls_tx`.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    calls_tx: mpsc::Sender<Call>,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    let mut connections = JoinSet::new();
+    let result = loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection(stream, calls_tx.clone(), cancel.clone()));
+                }
+                Err(e) => break Err(e),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+async fn connection(stream: UnixStream, calls_tx: mpsc::Sender<Call>, cancel: CancellationToken) {
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            _ = cancel.cancelled() => return,
+            read = lines.read_line(&mut line) => read,
+        };
+        match read {
+            Ok(0) => return,
+            Ok(_) if line.len() > MAX_LINE => {
+                let _ = wr
+                    .write_all(Response::Error("line too long".into()).encode().as_bytes())
+                    .await;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                debug!(error = %e, "control connection closed");
+                return;
+            }
+        }
+        let response = match Request::decode(line.trim_end()) {
+            Ok(request) => {
+                let (reply_tx, reply_rx) = oneshot::channel();
+                if calls_tx.send((request, reply_tx)).await.is_err() {
+                    return; // the component is shutting down
+                }
+                match reply_rx.await {
+                    Ok(response) => response,
+                    Err(_) => return,
+                }
+            }
+            Err(reason) => {
+                warn!(%reason, "bad control request");
+                Response::Error(reason)
+            }
+        };
+        if wr.write_all(response.encode().as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
