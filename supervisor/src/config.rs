@@ -9,6 +9,9 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
+use crate::component::child::ComponentConfig;
+use crate::health::script::Probe;
+use crate::health::state::Tracking;
 use crate::vrrp::packet::{Version, MAX_ADDRS};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +46,13 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
+    pub supervisor: RawSupervisor,
+    #[serde(default)]
     pub vrrp_instance: Vec<RawInstance>,
+    #[serde(default)]
+    pub component: Vec<RawComponent>,
+    #[serde(default)]
+    pub check: Vec<RawCheck>,
     /// Sections the other components own: they read and validate them themselves.
     pub mediacore: Option<toml::Table>,
     pub sync: Option<toml::Table>,
@@ -61,6 +70,119 @@ pub struct RawLog {
     pub filter: Option<String>,
     #[serde(default)]
     pub json: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSupervisor {
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// Prometheus metrics and the JSON status (`/metrics`, `/status`); "" to disable.
+    #[serde(default = "default_metrics_bind")]
+    pub metrics_bind: String,
+    /// The peer's metrics endpoint, asked before a switchover or a promote whether the
+    /// peer is healthy / master.
+    pub peer_status: Option<std::net::SocketAddr>,
+}
+
+impl Default for RawSupervisor {
+    fn default() -> Self {
+        Self {
+            control_socket: default_control_socket(),
+            metrics_bind: default_metrics_bind(),
+            peer_status: None,
+        }
+    }
+}
+
+fn default_control_socket() -> PathBuf {
+    "/run/allerta/supervisor.sock".into()
+}
+fn default_metrics_bind() -> String {
+    "127.0.0.1:9480".into()
+}
+
+/// A process the supervisor starts, watches and tells its role (mediacore, sync).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponent {
+    pub name: String,
+    pub command: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub control_socket: PathBuf,
+    #[serde(default = "default_probe_interval_ms")]
+    pub probe_interval_ms: u64,
+    #[serde(default = "default_probe_timeout_ms")]
+    pub probe_timeout_ms: u64,
+    #[serde(default = "default_component_fall")]
+    pub fall: u32,
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    /// 0: a failed component puts the node in Fault (the default: every component matters).
+    #[serde(default)]
+    pub weight: i32,
+    #[serde(default = "default_start_grace_ms")]
+    pub start_grace_ms: u64,
+    #[serde(default = "default_restart_min_ms")]
+    pub restart_min_ms: u64,
+    #[serde(default = "default_restart_max_ms")]
+    pub restart_max_ms: u64,
+}
+
+/// A periodic check: a script (keepalived's vrrp_script) or free disk space.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub name: String,
+    pub script: Option<PathBuf>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub disk_path: Option<PathBuf>,
+    pub min_free_mb: Option<u64>,
+    #[serde(default = "default_check_interval_ms")]
+    pub interval_ms: u64,
+    #[serde(default = "default_check_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_check_fall")]
+    pub fall: u32,
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    #[serde(default)]
+    pub weight: i32,
+}
+
+/// 50 ms probes with a 100 ms timeout and fall 2: a hung component is noticed within
+/// ~250 ms; two late answers in a row are needed for a false alarm.
+fn default_probe_interval_ms() -> u64 {
+    50
+}
+fn default_probe_timeout_ms() -> u64 {
+    100
+}
+fn default_component_fall() -> u32 {
+    2
+}
+fn default_rise() -> u32 {
+    3
+}
+fn default_start_grace_ms() -> u64 {
+    5000
+}
+fn default_restart_min_ms() -> u64 {
+    100
+}
+fn default_restart_max_ms() -> u64 {
+    30_000
+}
+fn default_check_interval_ms() -> u64 {
+    1000
+}
+fn default_check_timeout_ms() -> u64 {
+    1000
+}
+fn default_check_fall() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +214,13 @@ pub struct RawInstance {
     pub garp_master_delay_secs: u64,
     #[serde(default = "default_realtime_priority")]
     pub realtime_priority: u8,
+    /// keepalived-compatible hooks, run on entering each state.
+    pub notify_master: Option<PathBuf>,
+    pub notify_backup: Option<PathBuf>,
+    pub notify_fault: Option<PathBuf>,
+    pub notify_stop: Option<PathBuf>,
+    /// Called as `notify INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>`.
+    pub notify: Option<PathBuf>,
 }
 
 /// `"10.77.0.10/24"` on the instance's interface, or `{ address = "…", interface = "…" }`.
@@ -144,7 +273,37 @@ pub struct Config {
     pub path: PathBuf,
     pub node_name: String,
     pub log: LogConfig,
+    pub control_socket: PathBuf,
+    pub metrics_bind: Option<std::net::SocketAddr>,
+    pub peer_status: Option<std::net::SocketAddr>,
     pub instances: Vec<InstanceConfig>,
+    pub components: Vec<ComponentSettings>,
+    pub checks: Vec<CheckSettings>,
+}
+
+/// A component with how it is tracked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSettings {
+    pub component: ComponentConfig,
+    pub tracking: Tracking,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSettings {
+    pub name: String,
+    pub probe: Probe,
+    pub interval: Duration,
+    pub tracking: Tracking,
+}
+
+/// The notify hooks of an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notify {
+    pub master: Option<PathBuf>,
+    pub backup: Option<PathBuf>,
+    pub fault: Option<PathBuf>,
+    pub stop: Option<PathBuf>,
+    pub any: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +328,7 @@ pub struct InstanceConfig {
     pub garp_repeat: u8,
     pub garp_master_delay: Option<Duration>,
     pub realtime_priority: u8,
+    pub notify: Notify,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +385,101 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         instances.push(instance);
     }
+    let mut components = Vec::new();
+    for (i, r) in raw.component.iter().enumerate() {
+        let key = |k: &str| format!("component[{i}] ({}).{k}", r.name);
+        if r.name.is_empty()
+            || components
+                .iter()
+                .any(|c: &ComponentSettings| c.component.name == r.name)
+        {
+            return Err(invalid(key("name"), "must be present and unique"));
+        }
+        if r.probe_interval_ms == 0 || r.probe_timeout_ms == 0 {
+            return Err(invalid(
+                key("probe_interval_ms"),
+                "probe interval and timeout must be above 0",
+            ));
+        }
+        if r.restart_min_ms == 0 || r.restart_max_ms < r.restart_min_ms {
+            return Err(invalid(
+                key("restart_min_ms"),
+                "need 0 < restart_min_ms <= restart_max_ms",
+            ));
+        }
+        check_tracking(r.fall, r.rise, r.weight).map_err(|(k, why)| invalid(key(k), why))?;
+        components.push(ComponentSettings {
+            component: ComponentConfig {
+                name: r.name.clone(),
+                command: r.command.clone(),
+                args: r.args.clone(),
+                control_socket: r.control_socket.clone(),
+                probe_interval: Duration::from_millis(r.probe_interval_ms),
+                probe_timeout: Duration::from_millis(r.probe_timeout_ms),
+                start_grace: Duration::from_millis(r.start_grace_ms),
+                restart_min: Duration::from_millis(r.restart_min_ms),
+                restart_max: Duration::from_millis(r.restart_max_ms),
+            },
+            tracking: Tracking {
+                rise: r.rise,
+                fall: r.fall,
+                weight: r.weight,
+            },
+        });
+    }
+    let mut checks = Vec::new();
+    for (i, r) in raw.check.iter().enumerate() {
+        let key = |k: &str| format!("check[{i}] ({}).{k}", r.name);
+        let taken = components.iter().any(|c| c.component.name == r.name)
+            || checks.iter().any(|c: &CheckSettings| c.name == r.name);
+        if r.name.is_empty() || taken {
+            return Err(invalid(
+                key("name"),
+                "must be present and unique among checks and components",
+            ));
+        }
+        let probe = match (&r.script, &r.disk_path, r.min_free_mb) {
+            (Some(script), None, None) => Probe::Script {
+                command: script.clone(),
+                args: r.args.clone(),
+                timeout: Duration::from_millis(r.timeout_ms),
+            },
+            (None, Some(path), Some(mb)) => Probe::Disk {
+                path: path.clone(),
+                min_free_bytes: mb * 1024 * 1024,
+            },
+            _ => {
+                return Err(invalid(
+                    key("script"),
+                    "give either `script`, or `disk_path` and `min_free_mb`",
+                ))
+            }
+        };
+        if r.interval_ms == 0 || r.timeout_ms == 0 {
+            return Err(invalid(
+                key("interval_ms"),
+                "interval and timeout must be above 0",
+            ));
+        }
+        check_tracking(r.fall, r.rise, r.weight).map_err(|(k, why)| invalid(key(k), why))?;
+        checks.push(CheckSettings {
+            name: r.name.clone(),
+            probe,
+            interval: Duration::from_millis(r.interval_ms),
+            tracking: Tracking {
+                rise: r.rise,
+                fall: r.fall,
+                weight: r.weight,
+            },
+        });
+    }
+    let metrics_bind = match raw.supervisor.metrics_bind.as_str() {
+        "" => None,
+        text => Some(
+            text.parse()
+                .map_err(|_| invalid("supervisor.metrics_bind".into(), "not an address:port"))?,
+        ),
+    };
     let log = LogConfig {
         filter: raw.log.filter.unwrap_or_else(|| "info".into()),
         json: raw.log.json,
@@ -233,8 +488,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         path: path.into(),
         node_name: raw.node.name,
         log,
+        control_socket: raw.supervisor.control_socket,
+        metrics_bind,
+        peer_status: raw.supervisor.peer_status,
         instances,
+        components,
+        checks,
     })
+}
+
+fn check_tracking(fall: u32, rise: u32, weight: i32) -> Result<(), (&'static str, &'static str)> {
+    if fall == 0 || rise == 0 {
+        return Err(("fall", "fall and rise must be at least 1"));
+    }
+    if !(-253..=253).contains(&weight) {
+        return Err(("weight", "must be in -253..=253 (0: a failure means Fault)"));
+    }
+    Ok(())
 }
 
 impl TryFrom<&RawInstance> for InstanceConfig {
@@ -333,6 +603,13 @@ impl TryFrom<&RawInstance> for InstanceConfig {
             garp_master_delay: (raw.garp_master_delay_secs > 0)
                 .then(|| Duration::from_secs(raw.garp_master_delay_secs)),
             realtime_priority: raw.realtime_priority,
+            notify: Notify {
+                master: raw.notify_master.clone(),
+                backup: raw.notify_backup.clone(),
+                fault: raw.notify_fault.clone(),
+                stop: raw.notify_stop.clone(),
+                any: raw.notify.clone(),
+            },
         })
     }
 }
@@ -410,6 +687,35 @@ virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0
             "vrid = 51\nversion = 2\nadvert_interval_ms = 1000",
         );
         assert_eq!(parse_str(&text).unwrap().instances[0].version, Version::V2);
+    }
+
+    #[test]
+    fn components_and_checks_are_validated() {
+        let text = format!(
+            "{MINIMAL}\n[[component]]\nname = \"mediacore\"\ncommand = \"/usr/bin/allerta-mediacore\"\n\
+             control_socket = \"/run/allerta/mediacore.sock\"\n\n[[check]]\nname = \"gw\"\n\
+             script = \"/bin/true\"\nweight = -50\nfall = 2\n"
+        );
+        let c = parse_str(&text).unwrap();
+        assert_eq!(
+            c.components[0].tracking,
+            Tracking {
+                rise: 3,
+                fall: 2,
+                weight: 0
+            }
+        );
+        assert_eq!(c.checks[0].tracking.weight, -50);
+        let bad = text.replace("script = \"/bin/true\"", "disk_path = \"/\"");
+        assert!(parse_str(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("check[0] (gw).script: give either"));
+        let bad = text.replace("weight = -50", "weight = -300");
+        assert!(parse_str(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("(gw).weight"));
     }
 
     #[test]

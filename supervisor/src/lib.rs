@@ -9,7 +9,12 @@
 pub mod arp;
 pub mod component;
 pub mod config;
+pub mod control;
 pub mod health;
+pub mod metrics;
+pub mod notify;
 pub mod realtime;
+pub mod supervise;
+pub mod systemd;
 pub mod vip;
 pub mod vrrp;

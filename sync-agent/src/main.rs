@@ -1,9 +1,32 @@
-//! `allerta-sync`: placeholder until the sync agent lands (issue 7).
+//! `allerta-sync`: for now it only serves the supervisor's control contract (ping, role,
+//! drain, status), so the supervisor wraps the real binary; replication comes
+//! with issue 7.
 
-fn main() {
-    eprintln!(
-        "allerta-sync {}: not implemented yet (see issue 7)",
-        sync_agent::VERSION
-    );
-    std::process::exit(2);
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "allerta-sync",
+    version,
+    about = "Allerta sync agent (control contract only, for now)"
+)]
+struct Args {
+    /// The control socket the supervisor talks to.
+    #[arg(long, default_value = "/run/allerta/sync.sock")]
+    control: PathBuf,
+    /// The node's configuration (not read yet).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt().with_ansi(false).init();
+    supervisor::component::server::run_minimal("sync", &args.control)
+        .await
+        .with_context(|| format!("control socket {}", args.control.display()))
 }

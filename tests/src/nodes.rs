@@ -22,6 +22,13 @@ pub struct Vrrp {
     pub realtime_priority: u8,
     /// Also a VIP on the voice network (10.78.0.10), in the same instance.
     pub voice_vip: bool,
+    /// Our supervisor also runs the real mediacore and sync binaries as components.
+    pub components: bool,
+    /// More TOML for our supervisor's config ([[check]] tables, notify hooks on the
+    /// instance go through `instance_toml`).
+    pub extra_toml: String,
+    /// More keys for the `[[vrrp_instance]]` table.
+    pub instance_toml: String,
 }
 
 impl Vrrp {
@@ -37,6 +44,9 @@ impl Vrrp {
             unicast: false,
             realtime_priority: 10,
             voice_vip: false,
+            components: false,
+            extra_toml: String::new(),
+            instance_toml: String::new(),
         }
     }
 }
@@ -65,14 +75,24 @@ impl Speaker {
     }
 }
 
-/// The node.toml our supervisor gets.
-pub fn supervisor_config(node: Node, v: &Vrrp) -> String {
+/// Where a node's control sockets live in the lab.
+pub fn run_dir(lab: &Lab, node: Node) -> std::path::PathBuf {
+    lab.dir().join(node.role())
+}
+
+/// The node.toml our supervisor gets; sockets under `run_dir`.
+pub fn supervisor_config(node: Node, v: &Vrrp, run_dir: &std::path::Path) -> String {
     let mut s = format!(
-        "[node]\nname = \"{}\"\n\n[log]\nfilter = \"info,supervisor=debug\"\n\n[[vrrp_instance]]\n\
+        "[node]\nname = \"{}\"\n\n[log]\nfilter = \"info,supervisor=debug\"\n\n\
+         [supervisor]\ncontrol_socket = \"{}/supervisor.sock\"\nmetrics_bind = \"{}:9480\"\n\
+         peer_status = \"{}:9480\"\n\n[[vrrp_instance]]\n\
          name = \"data\"\ninterface = \"data0\"\nvrid = {}\npriority = {}\nversion = {}\n\
          advert_interval_ms = {}\npreempt = {}\npreempt_delay_ms = {}\nvirtual_ips = [\"{VIP}/24\"]\n\
          realtime_priority = {}\n",
         node.role(),
+        run_dir.display(),
+        node.data_ip(),
+        node.other().data_ip(),
         v.vrid,
         v.priority,
         v.version,
@@ -84,6 +104,18 @@ pub fn supervisor_config(node: Node, v: &Vrrp) -> String {
     if v.unicast {
         let _ = writeln!(s, "unicast_peers = [\"{}\"]", node.other().data_ip());
     }
+    s.push_str(&v.instance_toml);
+    if v.components {
+        for (name, bin) in [("mediacore", "allerta-mediacore"), ("sync", "allerta-sync")] {
+            let _ = write!(
+                s,
+                "\n[[component]]\nname = \"{name}\"\ncommand = \"{}\"\ncontrol_socket = \"{}/{name}.sock\"\n",
+                prereq::workspace_bin(bin).display(),
+                run_dir.display()
+            );
+        }
+    }
+    s.push_str(&v.extra_toml);
     if v.voice_vip {
         s = s.replace(
             &format!("virtual_ips = [\"{VIP}/24\"]"),
@@ -139,7 +171,9 @@ pub fn start(lab: &Lab, node: Node, speaker: Speaker, v: &Vrrp) -> Proc {
     let name = format!("{}-{}", speaker.name(), node.role());
     match speaker {
         Speaker::Allerta => {
-            let config = lab.write_file(&format!("{name}.toml"), &supervisor_config(node, v));
+            let run = run_dir(lab, node);
+            std::fs::create_dir_all(&run).expect("node run dir");
+            let config = lab.write_file(&format!("{name}.toml"), &supervisor_config(node, v, &run));
             let bin = prereq::workspace_bin("allerta-supervisor");
             let config = config.to_string_lossy().into_owned();
             lab.spawn(

@@ -102,3 +102,54 @@ async fn connection(stream: UnixStream, calls_tx: mpsc::Sender<Call>, cancel: Ca
         }
     }
 }
+
+/// The whole control loop of a component that has no work of its own yet (the media core
+/// and the sync agent until their issues land): answers the contract from its main loop,
+/// logs role changes, and ends on SIGTERM or SIGINT.
+pub async fn run_minimal(component: &str, control: &Path) -> io::Result<()> {
+    use super::contract::Role;
+    use tokio::signal::unix::{signal, SignalKind};
+    let listener = bind(control)?;
+    let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(16);
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(serve(
+        listener,
+        control.to_path_buf(),
+        calls_tx,
+        cancel.clone(),
+    ));
+    let (mut term, mut int) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
+    let mut role = Role::Backup;
+    info!(component, "ready (role backup until told otherwise)");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            Some((request, reply)) = calls_rx.recv() => {
+                let response = match request {
+                    Request::Ping => Response::Pong,
+                    Request::Role(r) => {
+                        if r != role {
+                            info!(component, role = r.as_str(), "role changed");
+                            role = r;
+                        }
+                        Response::RoleSet(r)
+                    }
+                    Request::Drain { .. } => Response::Drained { timed_out: false },
+                    Request::Status => Response::Status(serde_json::json!({
+                        "component": component,
+                        "role": role.as_str(),
+                    })),
+                };
+                let _ = reply.send(response);
+            }
+        }
+    }
+    info!(component, "stopping");
+    cancel.cancel();
+    let _ = server.await;
+    Ok(())
+}

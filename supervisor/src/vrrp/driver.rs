@@ -71,6 +71,10 @@ pub enum InstanceEvent {
         reason: Reason,
         /// Wall-clock time of the change, for the history and the timeline.
         at: SystemTime,
+        /// Becoming master: from the decision to the VIP configured, and to the first
+        /// gratuitous ARP sent (milliseconds).
+        vip_added_ms: Option<f64>,
+        first_garp_ms: Option<f64>,
     },
     /// The thread ended: `error` is `None` on a requested shutdown.
     Stopped {
@@ -79,8 +83,8 @@ pub enum InstanceEvent {
     },
 }
 
-/// Counters of one instance (exported by the metrics endpoint of a later issue).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// Counters of one instance (shown by `allertactl status` and the metrics endpoint).
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct Stats {
     pub adverts_sent: u64,
     pub adverts_received: u64,
@@ -89,18 +93,73 @@ pub struct Stats {
     pub garps_sent: u64,
 }
 
+/// What an instance looks like now, published after every step.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub vrid: u8,
+    pub state: State,
+    /// The priority adverts carry now.
+    pub priority: u8,
+    pub configured_priority: u8,
+    pub yielded: bool,
+    pub promoted: bool,
+    pub stats: Stats,
+    /// Milliseconds since the Unix epoch of the last advert heard from another router.
+    pub peer_last_heard_ms: Option<u64>,
+    pub peer_address: Option<Ipv4Addr>,
+    pub peer_priority: Option<u8>,
+}
+
+/// The handles the supervisor keeps for a running instance.
+pub struct InstanceHandle {
+    pub thread: std::thread::JoinHandle<()>,
+    /// Machine inputs from the supervisor: Fault, FaultCleared, SetPriority, Yield, Promote.
+    pub inputs_tx: mpsc::UnboundedSender<Input>,
+    pub status_rx: tokio::sync::watch::Receiver<InstanceStatus>,
+}
+
 /// Starts the instance on its own thread. The thread reports through `events_tx` and ends
 /// after `cancel` (a master first sends priority 0 and drops its addresses).
 pub fn spawn(
     cfg: InstanceConfig,
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     cancel: CancellationToken,
+) -> Result<InstanceHandle, DriverError> {
+    let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    let (status_tx, status_rx) = tokio::sync::watch::channel(InstanceStatus {
+        name: cfg.name.clone(),
+        vrid: cfg.vrid,
+        state: State::Initialize,
+        priority: cfg.priority,
+        configured_priority: cfg.priority,
+        yielded: false,
+        promoted: false,
+        stats: Stats::default(),
+        peer_last_heard_ms: None,
+        peer_address: None,
+        peer_priority: None,
+    });
+    let thread = spawn_thread(cfg, events_tx, inputs_rx, status_tx, cancel)?;
+    Ok(InstanceHandle {
+        thread,
+        inputs_tx,
+        status_rx,
+    })
+}
+
+fn spawn_thread(
+    cfg: InstanceConfig,
+    events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    inputs_rx: mpsc::UnboundedReceiver<Input>,
+    status_tx: tokio::sync::watch::Sender<InstanceStatus>,
+    cancel: CancellationToken,
 ) -> Result<std::thread::JoinHandle<()>, DriverError> {
     std::thread::Builder::new()
         .name(format!("vrrp-{}", cfg.name))
         .spawn(move || {
             let instance = cfg.name.clone();
-            let result = run_thread(cfg, events_tx.clone(), cancel);
+            let result = run_thread(cfg, events_tx.clone(), inputs_rx, status_tx, cancel);
             let error = result.err().map(|e| {
                 let chain = error_chain(&e);
                 tracing::error!(%instance, error = %chain, "vrrp instance stopped");
@@ -126,6 +185,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 fn run_thread(
     cfg: InstanceConfig,
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    inputs_rx: mpsc::UnboundedReceiver<Input>,
+    status_tx: tokio::sync::watch::Sender<InstanceStatus>,
     cancel: CancellationToken,
 ) -> Result<(), DriverError> {
     let _span = tracing::info_span!("vrrp", instance = %cfg.name, vrid = cfg.vrid).entered();
@@ -144,7 +205,7 @@ fn run_thread(
         .enable_all()
         .build()
         .map_err(DriverError::Runtime)?;
-    rt.block_on(run(cfg, events_tx, cancel))
+    rt.block_on(run(cfg, events_tx, inputs_rx, status_tx, cancel))
 }
 
 /// The interface's source address for adverts: configured, or its first IPv4 address.
@@ -176,12 +237,15 @@ struct Io {
     arp: Vec<(u32, [u8; 6], ArpSocket)>,
     garp_repeat: u8,
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    status_tx: tokio::sync::watch::Sender<InstanceStatus>,
     stats: Stats,
 }
 
 async fn run(
     cfg: InstanceConfig,
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
+    mut inputs_rx: mpsc::UnboundedReceiver<Input>,
+    status_tx: tokio::sync::watch::Sender<InstanceStatus>,
     cancel: CancellationToken,
 ) -> Result<(), DriverError> {
     let netlink = Netlink::connect()?;
@@ -230,6 +294,7 @@ async fn run(
         arp,
         garp_repeat: cfg.garp_repeat,
         events_tx,
+        status_tx,
         stats: Stats::default(),
     };
     let mode = if cfg.unicast_peers.is_empty() {
@@ -259,6 +324,10 @@ async fn run(
         let input = tokio::select! {
             biased; // shutdown first, then adverts, then timers
             _ = cancel.cancelled() => Input::Shutdown,
+            input = inputs_rx.recv() => match input {
+                Some(input) => input,
+                None => Input::Shutdown, // the supervisor is gone
+            },
             rx = io.sock.recv(&mut buf) => {
                 let len = rx.map_err(DriverError::Recv)?;
                 match decode(&buf[..len], &cfg, &mut io.stats) {
@@ -355,6 +424,17 @@ fn link_change(payload: NetlinkPayload<RouteNetlinkMessage>, index: u32) -> Opti
 
 async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(), DriverError> {
     let mut actions = Vec::new();
+    let started = std::time::Instant::now();
+    let (mut vip_added_ms, mut first_garp_ms) = (None, None);
+    let since = |t: std::time::Instant| Some(t.elapsed().as_secs_f64() * 1000.0);
+    if let Input::Advert { src, advert } = &input {
+        let (src, priority) = (*src, advert.priority);
+        io.status_tx.send_modify(|s| {
+            s.peer_last_heard_ms = Some(unix_ms());
+            s.peer_address = Some(src);
+            s.peer_priority = Some(priority);
+        });
+    }
     router.handle(Instant::now().into_std(), input, &mut actions);
     for action in actions {
         match action {
@@ -364,15 +444,22 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
                     .map_err(DriverError::Send)?;
                 io.stats.adverts_sent += 1;
             }
-            Action::AddVips => io.vips.add_all(&io.netlink).await?,
+            Action::AddVips => {
+                io.vips.add_all(&io.netlink).await?;
+                vip_added_ms = since(started);
+            }
             Action::RemoveVips => {
                 // A failure here must not stop the instance: keep going and say so loudly.
                 if let Err(e) = io.vips.remove_all(&io.netlink).await {
                     tracing::error!(error = %error_chain(&e), "could not remove a virtual address");
                 }
             }
-            Action::SendGratuitousArp => send_garps(io),
+            Action::SendGratuitousArp => {
+                send_garps(io);
+                first_garp_ms = first_garp_ms.or(since(started));
+            }
             Action::StateChanged { from, to, reason } => {
+                io.status_tx.send_modify(|s| s.state = to);
                 info!(instance = %io.name, ?from, ?to, ?reason, "state changed");
                 let at = SystemTime::now();
                 let _ = io.events_tx.send(InstanceEvent::StateChanged {
@@ -381,11 +468,26 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
                     to,
                     reason,
                     at,
+                    vip_added_ms,
+                    first_garp_ms,
                 });
             }
         }
     }
+    let stats = io.stats;
+    io.status_tx.send_modify(|s| {
+        s.priority = router.priority();
+        s.yielded = router.is_yielded();
+        s.promoted = router.is_promoted();
+        s.stats = stats;
+    });
     Ok(())
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn send_garps(io: &mut Io) {

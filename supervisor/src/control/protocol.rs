@@ -1,0 +1,117 @@
+//! Pure: what `allertactl` and the supervisor say to each other over the control socket
+//! (`/run/allerta/supervisor.sock`, mode 0600): one JSON request per line, one JSON
+//! response per line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::vrrp::driver::InstanceStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    History,
+    /// Planned handover to the peer: drain the components (at most `drain_secs`), then
+    /// priority 0. Refused when the peer is not known healthy, unless `force`.
+    Switchover {
+        drain_secs: u32,
+        force: bool,
+    },
+    Maintenance {
+        on: bool,
+    },
+    /// Become master; refused while the peer is alive and master, unless `force`.
+    Promote {
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Status(Box<Status>),
+    History {
+        transitions: Vec<Transition>,
+    },
+    /// The request was carried out; `message` says what happened.
+    Done {
+        message: String,
+    },
+    /// Refused or failed; `message` says why and what to do.
+    Refused {
+        message: String,
+    },
+}
+
+/// Everything `allertactl status` shows; also served as JSON on the metrics port (`/status`)
+/// and rendered as Prometheus metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub node: String,
+    /// MASTER, BACKUP, FAULT or MAINTENANCE: the first instance's state, the one whose VIP
+    /// the service uses.
+    pub role: String,
+    pub maintenance: bool,
+    /// Why the node is in Fault (checks down with weight 0, or "maintenance").
+    pub faults: Vec<String>,
+    pub instances: Vec<InstanceStatus>,
+    pub components: Vec<CheckStatus>,
+    pub checks: Vec<CheckStatus>,
+    /// Transitions so far (to or from Master), the flap counter.
+    pub transitions_total: u64,
+    pub last_transitions: Vec<Transition>,
+    /// Anything a component reports in its `status` answer (trunks, sync lag), by component.
+    pub component_status: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub name: String,
+    pub up: bool,
+    pub weight: i32,
+    pub downs: u64,
+    pub last_error: Option<String>,
+    /// The component's process, if it runs.
+    pub pid: Option<u32>,
+}
+
+/// One state change, with its measured phases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transition {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub instance: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    /// What caused it, as the supervisor saw it ("mediacore: exited: signal: 9 (SIGKILL)").
+    pub cause: Option<String>,
+    /// From the cause to the state change (the supervisor's detection).
+    pub detect_ms: Option<f64>,
+    /// From the decision to the VIP configured, and to the first gratuitous ARP sent.
+    pub vip_added_ms: Option<f64>,
+    pub first_garp_ms: Option<f64>,
+}
+
+/// The longest line either side accepts.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_a_stable_json_form() {
+        let r = Request::Switchover {
+            drain_secs: 30,
+            force: false,
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            r#"{"request":"switchover","drain_secs":30,"force":false}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), r);
+        assert!(serde_json::from_str::<Request>(r#"{"request":"explode"}"#).is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! Prometheus text exposition of the status (pure `render`), and the small HTTP endpoint that
+//! serves it (`GET /metrics`) with the same status as JSON (`GET /status`, which the peer
+//! asks before a switchover). The figures are the ones `allertactl status` shows.
+
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::control::protocol::{Request, Response, Status};
+use crate::control::server::Call;
+use crate::vrrp::machine::State;
+
+/// Renders `status` in the Prometheus text format.
+pub fn render(status: &Status) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
+        let _ = writeln!(
+            out,
+            "# HELP allerta_{name} {help}\n# TYPE allerta_{name} {kind}"
+        );
+        for (labels, value) in samples {
+            let _ = writeln!(out, "allerta_{name}{labels} {value}");
+        }
+    };
+    let node = &status.node;
+    let per_instance = |f: &dyn Fn(&crate::vrrp::driver::InstanceStatus) -> f64| {
+        status
+            .instances
+            .iter()
+            .map(|i| (format!("{{node=\"{node}\",instance=\"{}\"}}", i.name), f(i)))
+            .collect::<Vec<_>>()
+    };
+    let state_num = |s: State| match s {
+        State::Initialize => 0.0,
+        State::Backup => 1.0,
+        State::Master => 2.0,
+        State::Fault => 3.0,
+    };
+    metric(
+        "vrrp_state",
+        "0 initialize, 1 backup, 2 master, 3 fault",
+        "gauge",
+        per_instance(&|i| state_num(i.state)),
+    );
+    metric(
+        "vrrp_priority",
+        "priority advertised now",
+        "gauge",
+        per_instance(&|i| f64::from(i.priority)),
+    );
+    metric(
+        "vrrp_adverts_sent_total",
+        "adverts sent",
+        "counter",
+        per_instance(&|i| i.stats.adverts_sent as f64),
+    );
+    metric(
+        "vrrp_adverts_received_total",
+        "adverts received and accepted",
+        "counter",
+        per_instance(&|i| i.stats.adverts_received as f64),
+    );
+    let dropped: Vec<(String, f64)> = status
+        .instances
+        .iter()
+        .flat_map(|i| {
+            [
+                ("malformed", i.stats.dropped_malformed),
+                ("not_from_peer", i.stats.dropped_not_from_peer),
+            ]
+            .map(|(cause, n)| {
+                (
+                    format!(
+                        "{{node=\"{node}\",instance=\"{}\",cause=\"{cause}\"}}",
+                        i.name
+                    ),
+                    n as f64,
+                )
+            })
+        })
+        .collect();
+    metric(
+        "vrrp_adverts_dropped_total",
+        "adverts dropped, by cause",
+        "counter",
+        dropped,
+    );
+    metric(
+        "maintenance",
+        "1 while in maintenance",
+        "gauge",
+        vec![(
+            format!("{{node=\"{node}\"}}"),
+            f64::from(u8::from(status.maintenance)),
+        )],
+    );
+    metric(
+        "transitions_total",
+        "transitions to or from master",
+        "counter",
+        vec![(
+            format!("{{node=\"{node}\"}}"),
+            status.transitions_total as f64,
+        )],
+    );
+    let mut by_reason: std::collections::BTreeMap<&str, u64> = Default::default();
+    for t in &status.last_transitions {
+        *by_reason.entry(t.reason.as_str()).or_default() += 1;
+    }
+    metric(
+        "recent_transitions",
+        "transitions in the kept history, by reason",
+        "gauge",
+        by_reason
+            .into_iter()
+            .map(|(r, n)| (format!("{{node=\"{node}\",reason=\"{r}\"}}"), n as f64))
+            .collect(),
+    );
+    let health = |kind: &str, list: &[crate::control::protocol::CheckStatus]| {
+        list.iter()
+            .map(|c| {
+                (
+                    format!("{{node=\"{node}\",{kind}=\"{}\"}}", c.name),
+                    f64::from(u8::from(c.up)),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    metric(
+        "component_up",
+        "1 while the component is healthy",
+        "gauge",
+        health("component", &status.components),
+    );
+    metric(
+        "check_up",
+        "1 while the check passes",
+        "gauge",
+        health("check", &status.checks),
+    );
+    out
+}
+
+/// Serves `/metrics` and `/status` until `cancel`.
+pub async fn serve(
+    bind: SocketAddr,
+    calls_tx: mpsc::Sender<Call>,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    let listener = TcpListener::bind(bind).await?;
+    info!(addr = %listener.local_addr()?, "metrics listening");
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            accepted = listener.accept() => {
+                let (stream, _) = accepted?;
+                connections.spawn(respond(stream, calls_tx.clone()));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn respond(mut stream: TcpStream, calls_tx: mpsc::Sender<Call>) {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    let read = tokio::time::timeout(Duration::from_secs(2), async {
+        while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
+            match stream.read(&mut buf[len..]).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => len += n,
+            }
+        }
+        true
+    })
+    .await;
+    if !matches!(read, Ok(true)) {
+        return;
+    }
+    let request_line = String::from_utf8_lossy(&buf[..len])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    let (status, content_type, body) = match path {
+        "/metrics" | "/status" => {
+            let (reply_tx, reply_rx) = oneshot::channel();
+            if calls_tx.send((Request::Status, reply_tx)).await.is_err() {
+                return;
+            }
+            match reply_rx.await {
+                Ok(Response::Status(s)) if path == "/metrics" => {
+                    ("200 OK", "text/plain; version=0.0.4", render(&s))
+                }
+                Ok(Response::Status(s)) => (
+                    "200 OK",
+                    "application/json",
+                    serde_json::to_string(&s).unwrap_or_default(),
+                ),
+                _ => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "status unavailable\n".into(),
+                ),
+            }
+        }
+        _ => (
+            "404 Not Found",
+            "text/plain",
+            "try /metrics or /status\n".into(),
+        ),
+    };
+    let head = format!("HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+}
+
+/// Fetches the peer's `/status` (for switchover and promote checks).
+pub async fn fetch_status(addr: SocketAddr, timeout: Duration) -> Result<Status, String> {
+    let fetch = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        stream
+            .write_all(b"GET /status HTTP/1.0\r\nHost: peer\r\n\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut body = Vec::new();
+        stream
+            .read_to_end(&mut body)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&body);
+        let (_, json) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+        serde_json::from_str::<Status>(json).map_err(|e| format!("peer status: {e}"))
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| format!("{addr} did not answer in {} ms", timeout.as_millis()))?
+}

@@ -1,0 +1,644 @@
+//! Driver: the supervisor's core loop. It owns the VRRP instance threads, the components and
+//! the periodic checks, turns their health into Fault / priority inputs for the instances,
+//! tells the components their role, runs the notify hooks, keeps the history, and answers
+//! the control socket and the metrics endpoint.
+//!
+//! ```text
+//!  components (child.rs tasks) ─ComponentEvent─┐
+//!  checks (script.rs tasks) ────HealthEvent────┤
+//!  VRRP threads (driver.rs) ───InstanceEvent───┼─▶ supervise loop ─Input─▶ VRRP threads
+//!  control socket / metrics ───(Request, reply)┘        │  └─ role (watch) ─▶ components
+//!  signals (TERM, INT) ─────────────────────────────────┘  └─ guard stdin, notify hooks
+//! ```
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::component::child::{self, ComponentEvent};
+use crate::component::client::ControlClient;
+use crate::component::contract::{self, Role};
+use crate::config::Config;
+use crate::control::protocol::{CheckStatus, Request, Response, Status, Transition};
+use crate::control::server;
+use crate::health::script;
+use crate::health::state::{self, Check};
+use crate::vrrp::driver::{self, InstanceEvent, InstanceHandle, STOP_TIMEOUT};
+use crate::vrrp::guard::Message;
+use crate::vrrp::machine::{Input, State};
+use crate::{metrics, notify, systemd};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error(transparent)]
+    Driver(#[from] driver::DriverError),
+    #[error("binding the control socket {path}")]
+    ControlSocket {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("installing signal handlers")]
+    Signals(#[source] std::io::Error),
+    #[error("starting the VIP guard")]
+    Guard(#[source] std::io::Error),
+    #[error("a VRRP instance stopped with an error (see the log)")]
+    InstanceFailed,
+}
+
+/// How many transitions `history` keeps.
+const HISTORY: usize = 200;
+
+struct Supervisor {
+    config: Config,
+    instances: Vec<InstanceHandle>,
+    /// Components first (in config order), then the periodic checks.
+    checks: Vec<Check>,
+    pids: Vec<Option<u32>>,
+    component_status: serde_json::Map<String, serde_json::Value>,
+    maintenance: bool,
+    /// Whether the instances were last told Fault.
+    faulted: bool,
+    role_tx: watch::Sender<Role>,
+    history: VecDeque<Transition>,
+    transitions_total: u64,
+    /// The latest health change (what happened, when), for the next transition's `cause`.
+    last_cause: Option<(String, Instant)>,
+    guard: Option<Guard>,
+    hooks: JoinSet<()>,
+    ready_sent: bool,
+}
+
+pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError> {
+    info!(node = %config.node_name, config = %config.path.display(), version = env!("CARGO_PKG_VERSION"), "supervisor starting");
+    let cancel = CancellationToken::new();
+    let guard = if with_guard {
+        Some(Guard::spawn(&config.path).map_err(SuperviseError::Guard)?)
+    } else {
+        None
+    };
+
+    let (instance_tx, mut instance_rx) = mpsc::unbounded_channel();
+    let mut instances = Vec::new();
+    for instance in config.instances.iter().cloned() {
+        instances.push(driver::spawn(
+            instance,
+            instance_tx.clone(),
+            cancel.child_token(),
+        )?);
+    }
+    drop(instance_tx);
+
+    let mut tasks = JoinSet::new();
+    let (role_tx, role_rx) = watch::channel(Role::Backup);
+    let (component_tx, mut component_rx) = mpsc::unbounded_channel();
+    let components_cancel = CancellationToken::new(); // stopped after the VIP is released
+    let mut checks = Vec::new();
+    for c in &config.components {
+        checks.push(Check::new(c.component.name.clone(), c.tracking));
+        tasks.spawn(child::run(
+            c.component.clone(),
+            role_rx.clone(),
+            component_tx.clone(),
+            components_cancel.clone(),
+        ));
+    }
+    let (health_tx, mut health_rx) = mpsc::unbounded_channel();
+    for c in &config.checks {
+        checks.push(Check::new(c.name.clone(), c.tracking));
+        tasks.spawn(script::run(
+            c.name.clone(),
+            c.probe.clone(),
+            c.interval,
+            health_tx.clone(),
+            cancel.child_token(),
+        ));
+    }
+    drop(health_tx);
+
+    let (calls_tx, mut calls_rx) = mpsc::channel(64);
+    let listener =
+        server::bind(&config.control_socket).map_err(|source| SuperviseError::ControlSocket {
+            path: config.control_socket.display().to_string(),
+            source,
+        })?;
+    tasks.spawn({
+        let (path, calls_tx, cancel) = (
+            config.control_socket.clone(),
+            calls_tx.clone(),
+            cancel.child_token(),
+        );
+        async move {
+            if let Err(e) = server::serve(listener, path, calls_tx, cancel).await {
+                error!(error = %e, "control socket stopped");
+            }
+        }
+    });
+    if let Some(bind) = config.metrics_bind {
+        let (calls_tx, cancel) = (calls_tx.clone(), cancel.child_token());
+        tasks.spawn(async move {
+            if let Err(e) = metrics::serve(bind, calls_tx, cancel).await {
+                error!(error = %e, %bind, "metrics endpoint stopped");
+            }
+        });
+    }
+    drop(calls_tx);
+
+    let pids = vec![None; checks.len()];
+    let mut sup = Supervisor {
+        config,
+        instances,
+        checks,
+        pids,
+        component_status: Default::default(),
+        maintenance: false,
+        faulted: false,
+        role_tx,
+        history: VecDeque::new(),
+        transitions_total: 0,
+        last_cause: None,
+        guard,
+        hooks: JoinSet::new(),
+        ready_sent: false,
+    };
+    let mut sigterm = signal(SignalKind::terminate()).map_err(SuperviseError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(SuperviseError::Signals)?;
+    let mut watchdog =
+        tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
+    let mut running = sup.instances.len();
+    let mut failed = false;
+    while running > 0 && !cancel.is_cancelled() {
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); cancel.cancel(); }
+            _ = sigint.recv() => { info!("SIGINT: shutting down"); cancel.cancel(); }
+            _ = watchdog.tick() => systemd::watchdog(),
+            Some(event) = instance_rx.recv() => {
+                if let InstanceEvent::Stopped { error, .. } = &event {
+                    running -= 1;
+                    failed |= error.is_some();
+                    cancel.cancel();
+                }
+                sup.on_instance_event(event);
+            }
+            Some(event) = component_rx.recv() => sup.on_component_event(event),
+            Some(event) = health_rx.recv() => sup.on_health(event.check, event.result, false),
+            Some((request, reply)) = calls_rx.recv() => sup.on_request(request, reply).await,
+            Some(_) = sup.hooks.join_next(), if !sup.hooks.is_empty() => {}
+        }
+    }
+    systemd::stopping();
+    // A master releases its VIP first (priority 0), then the components stop.
+    let drain = async {
+        while running > 0 {
+            match instance_rx.recv().await {
+                Some(event) => {
+                    if let InstanceEvent::Stopped { error, .. } = &event {
+                        running -= 1;
+                        failed |= error.is_some();
+                    }
+                    sup.on_instance_event(event);
+                }
+                None => break,
+            }
+        }
+    };
+    if tokio::time::timeout(STOP_TIMEOUT, drain).await.is_err() {
+        warn!(?STOP_TIMEOUT, "instances still running; exiting anyway");
+    }
+    components_cancel.cancel();
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(6), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while sup.hooks.join_next().await.is_some() {}
+    })
+    .await;
+    if failed {
+        // Leave the guard to release whatever an instance that failed still held.
+        return Err(SuperviseError::InstanceFailed);
+    }
+    if let Some(guard) = sup.guard.take() {
+        guard.dismiss();
+    }
+    for handle in sup.instances {
+        let _ = handle.thread.join();
+    }
+    info!("supervisor stopped");
+    Ok(())
+}
+
+impl Supervisor {
+    fn on_instance_event(&mut self, event: InstanceEvent) {
+        let InstanceEvent::StateChanged {
+            instance,
+            from,
+            to,
+            reason,
+            at,
+            vip_added_ms,
+            first_garp_ms,
+        } = event
+        else {
+            return;
+        };
+        forward_to_guard(&mut self.guard, &instance, to);
+        let priority = self
+            .instances
+            .iter()
+            .find(|i| i.status_rx.borrow().name == instance)
+            .map_or(0, |i| i.status_rx.borrow().priority);
+        let first = self
+            .instances
+            .first()
+            .is_some_and(|i| i.status_rx.borrow().name == instance);
+        if first {
+            let role = if to == State::Master {
+                Role::Master
+            } else {
+                Role::Backup
+            };
+            self.role_tx
+                .send_if_modified(|r| std::mem::replace(r, role) != role);
+            if !self.ready_sent && matches!(to, State::Master | State::Backup | State::Fault) {
+                self.ready_sent = true;
+                systemd::ready();
+            }
+            systemd::status(&format!("{to:?}, priority {priority}"));
+        }
+        if let Some(cfg) = self.config.instances.iter().find(|i| i.name == instance) {
+            for (command, args) in notify::commands(&cfg.notify, &instance, to, priority) {
+                self.hooks.spawn(run_hook(command, args));
+            }
+        }
+        if from == State::Master || to == State::Master {
+            self.transitions_total += 1;
+        }
+        let cause = self
+            .last_cause
+            .as_ref()
+            .filter(|(_, t)| t.elapsed() < Duration::from_secs(10));
+        let at_ms = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let transition = Transition {
+            at_ms,
+            instance,
+            from: format!("{from:?}"),
+            to: format!("{to:?}"),
+            reason: format!("{reason:?}"),
+            cause: cause.map(|(c, _)| c.clone()),
+            detect_ms: cause.map(|(_, t)| t.elapsed().as_secs_f64() * 1000.0),
+            vip_added_ms,
+            first_garp_ms,
+        };
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(transition);
+    }
+
+    fn on_component_event(&mut self, event: ComponentEvent) {
+        match event {
+            ComponentEvent::Started { name, pid } => {
+                if let Some(i) = self.checks.iter().position(|c| c.name == name) {
+                    self.pids[i] = Some(pid);
+                }
+            }
+            ComponentEvent::Exited { name, reason } => {
+                if let Some(i) = self.checks.iter().position(|c| c.name == name) {
+                    self.pids[i] = None;
+                }
+                self.on_health(name, Err(reason), true);
+            }
+            ComponentEvent::Probe { name, result } => self.on_health(name, result, false),
+            ComponentEvent::RoleAcknowledged { name, role, after } => {
+                info!(component = %name, role = role.as_str(), ack_ms = after.as_secs_f64() * 1000.0, "role acknowledged");
+            }
+            ComponentEvent::RoleFailed { name, role, reason } => {
+                warn!(component = %name, role = role.as_str(), %reason, "role not acknowledged");
+            }
+        }
+    }
+
+    /// Records a result for check `name` and, if it changed state, re-decides the instances.
+    fn on_health(&mut self, name: String, result: Result<(), String>, at_once: bool) {
+        let Some(check) = self.checks.iter_mut().find(|c| c.name == name) else {
+            return;
+        };
+        let now = Instant::now();
+        let changed = match (&result, at_once) {
+            (Err(reason), true) => check.fail_now(now, reason.clone()),
+            _ => check.record(now, result.clone()),
+        };
+        if !changed {
+            return;
+        }
+        if check.is_up {
+            info!(check = %name, "check up");
+        } else {
+            warn!(check = %name, reason = check.last_error.as_deref().unwrap_or(""), "check down");
+        }
+        let what = if check.is_up {
+            "up".to_string()
+        } else {
+            check.last_error.clone().unwrap_or_default()
+        };
+        self.last_cause = Some((format!("{name}: {what}"), now));
+        self.decide();
+    }
+
+    /// Tells every instance what the checks and maintenance mode ask of it.
+    fn decide(&mut self) {
+        let mut fault_reasons = Vec::new();
+        for (cfg, handle) in self.config.instances.iter().zip(&self.instances) {
+            let verdict = state::verdict(cfg.priority, &self.checks);
+            let _ = handle.inputs_tx.send(Input::SetPriority(verdict.priority));
+            fault_reasons = verdict.faults;
+        }
+        if self.maintenance {
+            fault_reasons.push("maintenance".into());
+        }
+        let fault = !fault_reasons.is_empty();
+        if fault != self.faulted {
+            self.faulted = fault;
+            let input = if fault {
+                Input::Fault
+            } else {
+                Input::FaultCleared
+            };
+            if fault {
+                warn!(reasons = ?fault_reasons, "node in fault");
+            } else {
+                info!("fault cleared");
+            }
+            for handle in &self.instances {
+                let _ = handle.inputs_tx.send(input.clone());
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let instances: Vec<_> = self
+            .instances
+            .iter()
+            .map(|i| i.status_rx.borrow().clone())
+            .collect();
+        let role = match (self.maintenance, instances.first().map(|i| i.state)) {
+            (true, _) => "MAINTENANCE",
+            (_, Some(State::Master)) => "MASTER",
+            (_, Some(State::Backup)) => "BACKUP",
+            (_, Some(State::Fault)) => "FAULT",
+            _ => "INITIALIZE",
+        };
+        let n_components = self.config.components.len();
+        let to_status = |(c, pid): (&Check, &Option<u32>)| CheckStatus {
+            name: c.name.clone(),
+            up: c.is_up,
+            weight: c.tracking.weight,
+            downs: c.downs,
+            last_error: c.last_error.clone(),
+            pid: *pid,
+        };
+        let all: Vec<CheckStatus> = self.checks.iter().zip(&self.pids).map(to_status).collect();
+        let mut faults: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|c| !c.is_up && c.tracking.weight == 0)
+            .map(|c| c.name.clone())
+            .collect();
+        if self.maintenance {
+            faults.push("maintenance".into());
+        }
+        Status {
+            node: self.config.node_name.clone(),
+            role: role.into(),
+            maintenance: self.maintenance,
+            faults,
+            instances,
+            components: all[..n_components].to_vec(),
+            checks: all[n_components..].to_vec(),
+            transitions_total: self.transitions_total,
+            last_transitions: self.history.iter().rev().take(10).cloned().collect(),
+            component_status: self.component_status.clone(),
+        }
+    }
+
+    async fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
+        let response = match request {
+            Request::Status => Response::Status(Box::new(self.status())),
+            Request::History => Response::History {
+                transitions: self.history.iter().cloned().collect(),
+            },
+            Request::Maintenance { on } => {
+                self.maintenance = on;
+                self.last_cause = Some((
+                    format!("maintenance {}", if on { "on" } else { "off" }),
+                    Instant::now(),
+                ));
+                self.decide();
+                Response::Done {
+                    message: if on {
+                        "maintenance on: this node releases the VIP if it holds it and will not be elected until `maintenance off`".into()
+                    } else {
+                        "maintenance off: this node is a candidate again".into()
+                    },
+                }
+            }
+            Request::Switchover { drain_secs, force } => self.switchover(drain_secs, force).await,
+            Request::Promote { force } => self.promote(force).await,
+        };
+        let _ = reply.send(response);
+    }
+
+    fn first_state(&self) -> Option<State> {
+        self.instances.first().map(|i| i.status_rx.borrow().state)
+    }
+
+    /// The peer's status from its metrics endpoint, if configured.
+    async fn peer(&self) -> Option<Result<Status, String>> {
+        let addr = self.config.peer_status?;
+        Some(metrics::fetch_status(addr, Duration::from_millis(1500)).await)
+    }
+
+    async fn switchover(&mut self, drain_secs: u32, force: bool) -> Response {
+        if self.first_state() != Some(State::Master) {
+            return Response::Refused {
+                message: "this node is not master: nothing to hand over".into(),
+            };
+        }
+        if !force {
+            match self.peer().await {
+                None => {
+                    return Response::Refused {
+                        message: "no peer_status configured in [supervisor]: cannot tell whether the peer is healthy; use --force to hand over anyway".into(),
+                    }
+                }
+                Some(Err(e)) => {
+                    return Response::Refused { message: format!("the peer is not reachable ({e}); use --force to hand over anyway") }
+                }
+                Some(Ok(peer)) if peer.role != "BACKUP" || !peer.faults.is_empty() => {
+                    return Response::Refused {
+                        message: format!("the peer {} is {} with faults {:?}; use --force to hand over anyway", peer.node, peer.role, peer.faults),
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        // Let the components finish what they are doing (calls in progress), bounded.
+        let started = Instant::now();
+        let mut drains = JoinSet::new();
+        for c in &self.config.components {
+            let path = c.component.control_socket.clone();
+            let name = c.component.name.clone();
+            drains.spawn(async move {
+                let mut client = ControlClient::new(path);
+                let timeout = Duration::from_secs(u64::from(drain_secs) + 2);
+                (
+                    name,
+                    client
+                        .call(&contract::Request::Drain { secs: drain_secs }, timeout)
+                        .await,
+                )
+            });
+        }
+        let mut notes = Vec::new();
+        while let Some(Ok((name, result))) = drains.join_next().await {
+            match result {
+                Ok(contract::Response::Drained { timed_out: false }) => {
+                    notes.push(format!("{name} drained"))
+                }
+                Ok(contract::Response::Drained { timed_out: true }) => {
+                    notes.push(format!("{name} drain timed out"))
+                }
+                Ok(other) => notes.push(format!("{name} answered {other:?}")),
+                Err(e) => notes.push(format!("{name}: {e}")),
+            }
+        }
+        self.last_cause = Some(("operator: switchover".into(), Instant::now()));
+        for handle in &self.instances {
+            let _ = handle.inputs_tx.send(Input::Yield);
+        }
+        Response::Done {
+            message: format!(
+                "switched over after {:.1} s of drain ({}); this node is backup and will not take the role back until `allertactl promote`",
+                started.elapsed().as_secs_f64(),
+                if notes.is_empty() { "no components".to_string() } else { notes.join(", ") }
+            ),
+        }
+    }
+
+    async fn promote(&mut self, force: bool) -> Response {
+        if self.maintenance {
+            return Response::Refused {
+                message: "in maintenance: run `allertactl maintenance off` first".into(),
+            };
+        }
+        if self.faulted {
+            return Response::Refused {
+                message: "this node is in fault and cannot be master".into(),
+            };
+        }
+        if self.first_state() == Some(State::Master) {
+            return Response::Done {
+                message: "already master".into(),
+            };
+        }
+        if !force {
+            if let Some(Ok(peer)) = self.peer().await {
+                if peer.role == "MASTER" {
+                    return Response::Refused {
+                        message: format!(
+                            "the peer {} is alive and master; use --force to take the role from it",
+                            peer.node
+                        ),
+                    };
+                }
+            }
+        }
+        self.last_cause = Some(("operator: promote".into(), Instant::now()));
+        for handle in &self.instances {
+            let _ = handle.inputs_tx.send(Input::Promote);
+        }
+        Response::Done {
+            message: "promoted: this node advertises priority 254 until the next switchover".into(),
+        }
+    }
+}
+
+async fn run_hook(command: std::path::PathBuf, args: Vec<String>) {
+    let mut cmd = tokio::process::Command::new(&command);
+    cmd.args(&args).stdin(Stdio::null()).kill_on_drop(true);
+    match cmd.spawn() {
+        Ok(mut child) => match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => warn!(hook = %command.display(), %status, "notify hook failed"),
+            Ok(Err(e)) => warn!(hook = %command.display(), error = %e, "notify hook"),
+            Err(_) => {
+                warn!(hook = %command.display(), "notify hook still running after 60 s; killed")
+            }
+        },
+        Err(e) => warn!(hook = %command.display(), error = %e, "cannot run notify hook"),
+    }
+}
+
+/// Keeps the VIP guard informed of which instances are master.
+fn forward_to_guard(guard: &mut Option<Guard>, instance: &str, to: State) {
+    let message = if to == State::Master {
+        Message::Master(instance.into())
+    } else {
+        Message::Backup(instance.into())
+    };
+    if let Some(g) = guard {
+        if let Err(e) = g.stdin.write_all(message.encode().as_bytes()) {
+            warn!(error = %e, "VIP guard gone: a SIGKILL would now leave the VIP behind");
+            *guard = None;
+        }
+    }
+}
+
+struct Guard {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+impl Guard {
+    fn spawn(config: &std::path::Path) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("--guard")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("guard stdin"))?;
+        info!(pid = child.id(), "VIP guard started");
+        Ok(Self { child, stdin })
+    }
+
+    /// A clean shutdown: nothing is left to release.
+    fn dismiss(mut self) {
+        let _ = self.stdin.write_all(Message::Exit.encode().as_bytes());
+        drop(self.stdin);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        warn!("VIP guard did not exit; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

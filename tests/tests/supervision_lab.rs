@@ -1,0 +1,376 @@
+//! Component supervision in the lab, with the real mediacore and sync binaries as children
+//! of the real supervisor: a killed or hung media core on the master moves the VIP, check
+//! scripts with weights, flap damping, switchover / maintenance / promote through
+//! `allertactl`, keepalived-style notify hooks, and the metrics endpoint.
+
+use std::io::{Read, Write};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use system_tests::lab::{wait_until, Lab, Node, Proc, VIP};
+use system_tests::nodes::{self, run_dir, Speaker, Vrrp};
+use system_tests::prereq;
+use system_tests::probe::{self, EchoServer, Probe};
+
+const MASTER: &str = "to=Master";
+/// `comm` of the media core (15 characters at most).
+const MEDIACORE: &str = "allerta-mediaco";
+
+struct Pair {
+    lab: Lab,
+    a: Proc,
+    b: Proc,
+    probe: Probe,
+    _echo: [EchoServer; 2],
+}
+
+fn pair(test: &str, edit_a: impl Fn(&mut Vrrp), edit_b: impl Fn(&mut Vrrp)) -> Pair {
+    let lab = Lab::two_nodes(test);
+    let (mut va, mut vb) = (Vrrp::for_node(Node::A, 100), Vrrp::for_node(Node::B, 100));
+    va.components = true;
+    vb.components = true;
+    edit_a(&mut va);
+    edit_b(&mut vb);
+    let echo = [
+        EchoServer::start(&lab.ns("node-a"), "node-a"),
+        EchoServer::start(&lab.ns("node-b"), "node-b"),
+    ];
+    let a = nodes::start(&lab, Node::A, Speaker::Allerta, &va);
+    assert!(
+        a.wait_count(MASTER, 1, Duration::from_secs(10)),
+        "A never master:\n{}",
+        a.log_text()
+    );
+    let b = nodes::start(&lab, Node::B, Speaker::Allerta, &vb);
+    let probe = Probe::start(&lab.ns("client"), VIP, Duration::from_millis(10));
+    assert!(probe.wait_answered_by("node-a", Duration::from_secs(5)));
+    // Both media cores told their roles.
+    assert!(
+        a.wait_count("role acknowledged", 2, Duration::from_secs(5)),
+        "A's components not told their role:\n{}",
+        a.log_text()
+    );
+    assert!(
+        b.wait_count("role acknowledged", 2, Duration::from_secs(5)),
+        "B's components not told their role:\n{}",
+        b.log_text()
+    );
+    Pair {
+        lab,
+        a,
+        b,
+        probe,
+        _echo: echo,
+    }
+}
+
+fn allertactl(lab: &Lab, node: Node, args: &[&str]) -> Output {
+    let socket = run_dir(lab, node).join("supervisor.sock");
+    std::process::Command::new(prereq::workspace_bin("allertactl"))
+        .arg("--socket")
+        .arg(&socket)
+        .args(args)
+        .output()
+        .expect("allertactl")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn mediacore_pid(lab: &Lab, node: Node) -> i32 {
+    let pids = lab.pids_named(node.role(), MEDIACORE);
+    assert_eq!(pids.len(), 1, "one media core on {}: {pids:?}", node.role());
+    pids[0]
+}
+
+fn kill(pid: i32, signal: Signal) {
+    nix::sys::signal::kill(Pid::from_raw(pid), signal).expect("kill");
+}
+
+#[test]
+fn killed_media_core_on_the_master_moves_the_vip_at_once_and_is_restarted() {
+    let p = pair("mc-kill", |_| {}, |_| {});
+    let old = mediacore_pid(&p.lab, Node::A);
+    let t = Instant::now();
+    kill(old, Signal::SIGKILL);
+    assert!(
+        p.b.wait_count(MASTER, 1, Duration::from_secs(2)),
+        "B did not take over:\n{}",
+        p.b.log_text()
+    );
+    let took = t.elapsed();
+    // No polling: the exit is seen at once and priority 0 gives Skew_Time (61 ms here).
+    assert!(took < Duration::from_millis(250), "takeover took {took:?}");
+    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    // The media core comes back, A recovers and (preempt) takes its role back.
+    assert!(wait_until(Duration::from_secs(5), || p
+        .lab
+        .pids_named("node-a", MEDIACORE)
+        .iter()
+        .any(|&pid| pid != old))
+    .is_some());
+    assert!(
+        p.a.wait_count(MASTER, 2, Duration::from_secs(5)),
+        "A did not come back:\n{}",
+        p.a.log_text()
+    );
+    assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+    let history = text(&allertactl(&p.lab, Node::A, &["history"]));
+    assert!(
+        history.contains("[mediacore: exited"),
+        "history names the cause:\n{history}"
+    );
+}
+
+#[test]
+fn hung_media_core_is_detected_by_its_probe_and_taken_over() {
+    let p = pair("mc-stop", |_| {}, |_| {});
+    let pid = mediacore_pid(&p.lab, Node::A);
+    let t = Instant::now();
+    kill(pid, Signal::SIGSTOP);
+    assert!(
+        p.b.wait_count(MASTER, 1, Duration::from_secs(2)),
+        "B did not take over:\n{}",
+        p.b.log_text()
+    );
+    let took = t.elapsed();
+    kill(pid, Signal::SIGCONT);
+    // Probes every 50 ms, 100 ms timeout, fall 2: ≤ 250 ms, plus Skew_Time.
+    assert!(
+        took < Duration::from_millis(400),
+        "hang detected and taken over in {took:?}"
+    );
+    let status = text(&allertactl(&p.lab, Node::A, &["status"]));
+    assert!(status.contains("mediacore"), "{status}");
+    assert!(
+        p.a.wait_count(MASTER, 2, Duration::from_secs(5)),
+        "A did not recover:\n{}",
+        p.a.log_text()
+    );
+}
+
+#[test]
+fn weighted_check_moves_the_role_only_when_priority_falls_below_the_peer() {
+    let flags = std::env::temp_dir().join(format!("allerta-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&flags).unwrap();
+    let check = |name: &str, weight: i32| {
+        format!(
+            "\n[[check]]\nname = \"{name}\"\nscript = \"/bin/sh\"\nargs = [\"-c\", \"test ! -e {}/{name}\"]\n\
+             interval_ms = 100\nfall = 1\nrise = 1\nweight = {weight}\n",
+            flags.display()
+        )
+    };
+    let p = pair(
+        "weights",
+        |v| v.extra_toml = check("gw", -50) + &check("dns", -60),
+        |_| {},
+    );
+    std::fs::write(flags.join("gw"), "").unwrap();
+    // 200 - 50 = 150 > 100: A stays master.
+    assert!(wait_until(Duration::from_secs(2), || text(&allertactl(
+        &p.lab,
+        Node::A,
+        &["status"]
+    ))
+    .contains("priority 150"))
+    .is_some());
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(p.b.count(MASTER), 0, "B took over at 150 > 100");
+    std::fs::write(flags.join("dns"), "").unwrap();
+    // 200 - 110 = 90 < 100: B preempts.
+    assert!(
+        p.b.wait_count(MASTER, 1, Duration::from_secs(3)),
+        "B did not preempt a master at 90:\n{}",
+        p.b.log_text()
+    );
+    std::fs::remove_file(flags.join("gw")).unwrap();
+    std::fs::remove_file(flags.join("dns")).unwrap();
+    assert!(
+        p.a.wait_count(MASTER, 2, Duration::from_secs(3)),
+        "A did not take back its role at 200"
+    );
+    let _ = std::fs::remove_dir_all(&flags);
+}
+
+#[test]
+fn flapping_media_core_causes_one_round_trip_within_the_damping_window() {
+    // Damping: after a fault clears, A waits 4 s before preempting.
+    let p = pair("flap", |v| v.preempt_delay_ms = 4000, |_| {});
+    for _ in 0..3 {
+        let pid = mediacore_pid(&p.lab, Node::A);
+        kill(pid, Signal::SIGKILL);
+        assert!(wait_until(Duration::from_secs(3), || p
+            .lab
+            .pids_named("node-a", MEDIACORE)
+            .iter()
+            .any(|&q| q != pid))
+        .is_some());
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(
+        p.a.wait_count(MASTER, 2, Duration::from_secs(8)),
+        "A never came back:\n{}",
+        p.a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        p.b.count(MASTER),
+        1,
+        "B became master more than once:\n{}",
+        p.b.log_text()
+    );
+    assert_eq!(p.a.count(MASTER), 2, "A flapped:\n{}", p.a.log_text());
+    let status = text(&allertactl(&p.lab, Node::A, &["status"]));
+    assert!(
+        status.contains("down 3 times"),
+        "the flaps are counted:\n{status}"
+    );
+    assert!(
+        status.contains("transitions to or from master: 3"),
+        "{status}"
+    );
+}
+
+#[test]
+fn switchover_maintenance_and_promote_do_what_the_operator_asked() {
+    let p = pair("operator", |_| {}, |_| {});
+    // Promote on the master: nothing to do.
+    let out = allertactl(&p.lab, Node::A, &["promote"]);
+    assert!(
+        out.status.success() && text(&out).contains("already master"),
+        "{}",
+        text(&out)
+    );
+    // Switchover: B must be healthy (asked over its metrics endpoint), then A yields.
+    let out = allertactl(&p.lab, Node::A, &["switchover", "--drain", "5"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("mediacore drained"), "{}", text(&out));
+    assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
+    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        p.a.count(MASTER),
+        1,
+        "A took the role back after a switchover"
+    );
+    // Promote without --force is refused while B is alive and master.
+    let out = allertactl(&p.lab, Node::A, &["promote"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("alive and master"), "{}", text(&out));
+    let out = allertactl(&p.lab, Node::A, &["promote", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(p.a.wait_count(MASTER, 2, Duration::from_secs(2)));
+    assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+    // A switchover to a node in maintenance is refused: the peer is not healthy.
+    let out = allertactl(&p.lab, Node::B, &["maintenance", "on"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        allertactl(&p.lab, Node::B, &["status"]).status.code(),
+        Some(4)
+    );
+    let out = allertactl(&p.lab, Node::A, &["switchover"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("MAINTENANCE"), "{}", text(&out));
+    // Maintenance on the master releases the VIP; the node is not elected until off.
+    let _ = allertactl(&p.lab, Node::B, &["maintenance", "off"]);
+    let out = allertactl(&p.lab, Node::A, &["maintenance", "on"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "maintenance did not release the VIP"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(p.lab.vip_holders(), [Node::B]);
+    assert!(text(&allertactl(&p.lab, Node::A, &["status"])).contains("MAINTENANCE"));
+    let out = allertactl(&p.lab, Node::A, &["maintenance", "off"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        p.probe.wait_answered_by("node-a", Duration::from_secs(3)),
+        "A did not return after maintenance"
+    );
+    // JSON for scripts.
+    let out = allertactl(&p.lab, Node::A, &["--json", "status"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    assert_eq!(json["role"], "MASTER");
+}
+
+#[test]
+fn notify_hooks_get_keepalived_s_arguments_and_metrics_are_served() {
+    let log = std::env::temp_dir().join(format!("allerta-notify-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let hook = std::env::temp_dir().join(format!("allerta-notify-{}.sh", std::process::id()));
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let instance_toml = format!("notify = \"{}\"\n", hook.display());
+    let p = pair(
+        "notify",
+        |v| v.instance_toml = instance_toml.clone(),
+        |_| {},
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.contains("INSTANCE data MASTER 200")))
+        .is_some()
+    );
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        lines.starts_with("INSTANCE data BACKUP 200\n"),
+        "first BACKUP, then MASTER:\n{lines}"
+    );
+    let metrics = http_get(&p.lab, Node::A, "/metrics");
+    assert!(
+        metrics.contains("allerta_vrrp_state{node=\"node-a\",instance=\"data\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("allerta_component_up{node=\"node-a\",component=\"mediacore\"} 1"),
+        "{metrics}"
+    );
+    p.lab.signal(&p.a, Signal::SIGTERM);
+    assert!(
+        p.lab
+            .wait_exit(&p.a, Duration::from_secs(8))
+            .is_some_and(|s| s.success()),
+        "{}",
+        p.a.log_text()
+    );
+    assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
+    assert!(
+        wait_until(Duration::from_secs(3), || std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.contains("INSTANCE data STOP")))
+        .is_some()
+    );
+    assert!(
+        p.lab.pids_named("node-a", MEDIACORE).is_empty(),
+        "the media core outlived its supervisor"
+    );
+    let _ = (std::fs::remove_file(&log), std::fs::remove_file(&hook));
+}
+
+/// A plain HTTP GET from the client namespace to a node's metrics port.
+fn http_get(lab: &Lab, node: Node, path: &str) -> String {
+    let (addr, path) = (
+        std::net::SocketAddr::from((node.data_ip(), 9480)),
+        path.to_string(),
+    );
+    probe::in_netns(&lab.ns("client"), move || {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .expect("connect to metrics");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    })
+}
