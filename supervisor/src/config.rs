@@ -83,6 +83,9 @@ pub struct RawSupervisor {
     /// The peer's metrics endpoint, asked before a switchover or a promote whether the
     /// peer is healthy / master.
     pub peer_status: Option<std::net::SocketAddr>,
+    /// Where the supervisor keeps what must survive a restart (maintenance mode).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
 }
 
 impl Default for RawSupervisor {
@@ -91,12 +94,16 @@ impl Default for RawSupervisor {
             control_socket: default_control_socket(),
             metrics_bind: default_metrics_bind(),
             peer_status: None,
+            state_dir: default_state_dir(),
         }
     }
 }
 
 fn default_control_socket() -> PathBuf {
     "/run/allerta/supervisor.sock".into()
+}
+fn default_state_dir() -> PathBuf {
+    "/var/lib/allerta/supervisor".into()
 }
 fn default_metrics_bind() -> String {
     "127.0.0.1:9480".into()
@@ -128,6 +135,16 @@ pub struct RawComponent {
     pub restart_min_ms: u64,
     #[serde(default = "default_restart_max_ms")]
     pub restart_max_ms: u64,
+    /// Weight of the checks the component reports in its status (a trunk's registration,
+    /// sync freshness); 0: such a failure puts the node in Fault.
+    #[serde(default = "default_reported_weight")]
+    pub reported_weight: i32,
+}
+
+/// A check a component reports (its trunk not registered) lowers the priority by default
+/// rather than faulting the node: the peer may be no better off.
+fn default_reported_weight() -> i32 {
+    -50
 }
 
 /// A periodic check: a script (keepalived's vrrp_script) or free disk space.
@@ -276,6 +293,7 @@ pub struct Config {
     pub control_socket: PathBuf,
     pub metrics_bind: Option<std::net::SocketAddr>,
     pub peer_status: Option<std::net::SocketAddr>,
+    pub state_dir: PathBuf,
     pub instances: Vec<InstanceConfig>,
     pub components: Vec<ComponentSettings>,
     pub checks: Vec<CheckSettings>,
@@ -286,6 +304,7 @@ pub struct Config {
 pub struct ComponentSettings {
     pub component: ComponentConfig,
     pub tracking: Tracking,
+    pub reported_weight: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,6 +404,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         instances.push(instance);
     }
+    if instances.is_empty() {
+        return Err(invalid(
+            "vrrp_instance".into(),
+            "at least one [[vrrp_instance]] is needed",
+        ));
+    }
     let mut components = Vec::new();
     for (i, r) in raw.component.iter().enumerate() {
         let key = |k: &str| format!("component[{i}] ({}).{k}", r.name);
@@ -425,6 +450,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 fall: r.fall,
                 weight: r.weight,
             },
+            reported_weight: r.reported_weight,
         });
     }
     let mut checks = Vec::new();
@@ -491,6 +517,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         control_socket: raw.supervisor.control_socket,
         metrics_bind,
         peer_status: raw.supervisor.peer_status,
+        state_dir: raw.supervisor.state_dir,
         instances,
         components,
         checks,
@@ -638,6 +665,8 @@ virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/node.toml.example");
         let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.instances.len(), 1);
+        assert_eq!(config.components.len(), 2);
+        assert_eq!(config.checks.len(), 1);
     }
 
     #[test]

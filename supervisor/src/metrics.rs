@@ -117,7 +117,7 @@ pub fn render(status: &Status) -> String {
     }
     metric(
         "recent_transitions",
-        "transitions in the kept history, by reason",
+        "the last 10 transitions, by reason",
         "gauge",
         by_reason
             .into_iter()
@@ -161,10 +161,13 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            accepted = listener.accept() => {
-                let (stream, _) = accepted?;
-                connections.spawn(respond(stream, calls_tx.clone()));
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => { connections.spawn(respond(stream, calls_tx.clone())); }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }

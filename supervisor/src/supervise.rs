@@ -73,8 +73,27 @@ struct Supervisor {
     last_cause: Option<(String, Instant)>,
     guard: Option<Guard>,
     hooks: JoinSet<()>,
+    /// Switchovers and promotes in progress: they wait for the peer and for drains, so they
+    /// run beside the loop, which keeps reacting (and feeding the watchdog) meanwhile.
+    operations: JoinSet<Operation>,
     ready_sent: bool,
 }
+
+/// What an operator request found out, back on the loop.
+enum Operation {
+    /// The peer check and the drains are done (Ok: a note on the drains) or refused.
+    Switchover {
+        reply: oneshot::Sender<Response>,
+        outcome: Result<String, String>,
+    },
+    Promote {
+        reply: oneshot::Sender<Response>,
+        outcome: Result<(), String>,
+    },
+}
+
+/// The longest drain an operator may ask for.
+const MAX_DRAIN_SECS: u32 = 600;
 
 pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError> {
     info!(node = %config.node_name, config = %config.path.display(), version = env!("CARGO_PKG_VERSION"), "supervisor starting");
@@ -152,13 +171,18 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
     drop(calls_tx);
 
     let pids = vec![None; checks.len()];
+    let maintenance_file = config.state_dir.join("maintenance");
+    let maintenance = maintenance_file.exists();
+    if maintenance {
+        warn!(file = %maintenance_file.display(), "in maintenance (left on before the restart): not a candidate until `allertactl maintenance off`");
+    }
     let mut sup = Supervisor {
         config,
         instances,
         checks,
         pids,
         component_status: Default::default(),
-        maintenance: false,
+        maintenance,
         faulted: false,
         role_tx,
         history: VecDeque::new(),
@@ -166,8 +190,11 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         last_cause: None,
         guard,
         hooks: JoinSet::new(),
+        operations: JoinSet::new(),
         ready_sent: false,
     };
+    // Weights of checks that start up (positive weights) and persisted maintenance apply now.
+    sup.decide();
     let mut sigterm = signal(SignalKind::terminate()).map_err(SuperviseError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(SuperviseError::Signals)?;
     let mut watchdog =
@@ -189,7 +216,12 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
             }
             Some(event) = component_rx.recv() => sup.on_component_event(event),
             Some(event) = health_rx.recv() => sup.on_health(event.check, event.result, false),
-            Some((request, reply)) = calls_rx.recv() => sup.on_request(request, reply).await,
+            Some((request, reply)) = calls_rx.recv() => sup.on_request(request, reply),
+            Some(done) = sup.operations.join_next(), if !sup.operations.is_empty() => {
+                if let Ok(operation) = done {
+                    sup.on_operation(operation);
+                }
+            }
             Some(_) = sup.hooks.join_next(), if !sup.hooks.is_empty() => {}
         }
     }
@@ -210,7 +242,9 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         }
     };
     if tokio::time::timeout(STOP_TIMEOUT, drain).await.is_err() {
-        warn!(?STOP_TIMEOUT, "instances still running; exiting anyway");
+        // An instance that did not stop may still hold its VIP: leave it to the guard.
+        error!(?STOP_TIMEOUT, "instances still running; exiting anyway");
+        failed = true;
     }
     components_cancel.cancel();
     cancel.cancel();
@@ -244,6 +278,7 @@ impl Supervisor {
             to,
             reason,
             at,
+            priority,
             vip_added_ms,
             first_garp_ms,
         } = event
@@ -251,11 +286,7 @@ impl Supervisor {
             return;
         };
         forward_to_guard(&mut self.guard, &instance, to);
-        let priority = self
-            .instances
-            .iter()
-            .find(|i| i.status_rx.borrow().name == instance)
-            .map_or(0, |i| i.status_rx.borrow().priority);
+
         let first = self
             .instances
             .first()
@@ -317,6 +348,9 @@ impl Supervisor {
                 if let Some(i) = self.checks.iter().position(|c| c.name == name) {
                     self.pids[i] = None;
                 }
+                // What a dead component reported no longer holds.
+                self.component_status.remove(&name);
+                self.forget_reported_checks(&name, &[]);
                 self.on_health(name, Err(reason), true);
             }
             ComponentEvent::Probe { name, result } => self.on_health(name, result, false),
@@ -326,7 +360,69 @@ impl Supervisor {
             ComponentEvent::RoleFailed { name, role, reason } => {
                 warn!(component = %name, role = role.as_str(), %reason, "role not acknowledged");
             }
+            ComponentEvent::Status { name, status } => self.on_component_status(name, status),
         }
+    }
+
+    /// Drops the checks `component` reported that are not in `keep`.
+    fn forget_reported_checks(&mut self, component: &str, keep: &[String]) {
+        let prefix = format!("{component}/");
+        let mut i = 0;
+        let mut removed = false;
+        while i < self.checks.len() {
+            let name = &self.checks[i].name;
+            if name.starts_with(&prefix) && !keep.contains(name) {
+                self.checks.remove(i);
+                self.pids.remove(i);
+                removed = true;
+            } else {
+                i += 1;
+            }
+        }
+        if removed {
+            self.decide();
+        }
+    }
+
+    /// Stores a component's status and tracks the checks it reports.
+    fn on_component_status(&mut self, component: String, status: serde_json::Value) {
+        let reported_names: Vec<String> = status
+            .get("checks")
+            .and_then(|c| c.as_object())
+            .map(|m| m.keys().map(|k| format!("{component}/{k}")).collect())
+            .unwrap_or_default();
+        self.forget_reported_checks(&component, &reported_names);
+        if let Some(reported) = status.get("checks").and_then(|c| c.as_object()) {
+            let weight = self
+                .config
+                .components
+                .iter()
+                .find(|c| c.component.name == component)
+                .map_or(0, |c| c.reported_weight);
+            for (check, value) in reported {
+                let name = format!("{component}/{check}");
+                if !self.checks.iter().any(|c| c.name == name) {
+                    let tracking = state::Tracking {
+                        rise: 1,
+                        fall: 1,
+                        weight,
+                    };
+                    self.checks.push(Check::new(name.clone(), tracking));
+                    self.pids.push(None);
+                }
+                let ok = value.get("ok").and_then(|v| v.as_bool()).unwrap_or(false);
+                let reason = value
+                    .get("reason")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("reported not ok");
+                self.on_health(
+                    name,
+                    if ok { Ok(()) } else { Err(reason.to_string()) },
+                    false,
+                );
+            }
+        }
+        self.component_status.insert(component, status);
     }
 
     /// Records a result for check `name` and, if it changed state, re-decides the instances.
@@ -387,6 +483,19 @@ impl Supervisor {
     }
 
     fn status(&self) -> Status {
+        let link_faults: Vec<String> = self
+            .config
+            .instances
+            .iter()
+            .zip(&self.instances)
+            .filter(|(_, h)| h.status_rx.borrow().state == State::Fault)
+            .map(|(c, _)| {
+                format!(
+                    "instance {} (interface {} down, or tracked faults)",
+                    c.name, c.interface
+                )
+            })
+            .collect();
         let instances: Vec<_> = self
             .instances
             .iter()
@@ -418,6 +527,9 @@ impl Supervisor {
         if self.maintenance {
             faults.push("maintenance".into());
         }
+        if faults.is_empty() {
+            faults = link_faults;
+        }
         Status {
             node: self.config.node_name.clone(),
             role: role.into(),
@@ -432,13 +544,30 @@ impl Supervisor {
         }
     }
 
-    async fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
+    fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
         let response = match request {
             Request::Status => Response::Status(Box::new(self.status())),
             Request::History => Response::History {
                 transitions: self.history.iter().cloned().collect(),
             },
             Request::Maintenance { on } => {
+                // Kept across restarts: a node put in maintenance stays out until `off`.
+                let file = self.config.state_dir.join("maintenance");
+                let saved = if on {
+                    std::fs::create_dir_all(&self.config.state_dir)
+                        .and_then(|()| std::fs::write(&file, b"on\n"))
+                } else {
+                    match std::fs::remove_file(&file) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                        _ => Ok(()),
+                    }
+                };
+                if let Err(e) = saved {
+                    let _ = reply.send(Response::Refused {
+                        message: format!("cannot record maintenance in {}: {e}", file.display()),
+                    });
+                    return;
+                }
                 self.maintenance = on;
                 self.last_cause = Some((
                     format!("maintenance {}", if on { "on" } else { "off" }),
@@ -453,125 +582,206 @@ impl Supervisor {
                     },
                 }
             }
-            Request::Switchover { drain_secs, force } => self.switchover(drain_secs, force).await,
-            Request::Promote { force } => self.promote(force).await,
+            Request::Switchover { drain_secs, force } => {
+                return self.start_switchover(drain_secs, force, reply)
+            }
+            Request::Promote { force } => return self.start_promote(force, reply),
         };
         let _ = reply.send(response);
+    }
+
+    fn on_operation(&mut self, operation: Operation) {
+        match operation {
+            Operation::Switchover {
+                reply,
+                outcome: Err(message),
+            }
+            | Operation::Promote {
+                reply,
+                outcome: Err(message),
+            } => {
+                let _ = reply.send(Response::Refused { message });
+            }
+            Operation::Switchover {
+                reply,
+                outcome: Ok(note),
+            } => {
+                if self.first_state() != Some(State::Master) {
+                    let _ = reply.send(Response::Refused {
+                        message: "no longer master when the drain ended; nothing handed over"
+                            .into(),
+                    });
+                    return;
+                }
+                self.last_cause = Some(("operator: switchover".into(), Instant::now()));
+                for handle in &self.instances {
+                    let _ = handle.inputs_tx.send(Input::Yield);
+                }
+                let _ = reply.send(Response::Done {
+                    message: format!("switched over ({note}); this node is backup and will not take the role back until `allertactl promote`"),
+                });
+            }
+            Operation::Promote {
+                reply,
+                outcome: Ok(()),
+            } => {
+                if let Some(refusal) = self.promote_refusal() {
+                    let _ = reply.send(Response::Refused { message: refusal });
+                    return;
+                }
+                self.last_cause = Some(("operator: promote".into(), Instant::now()));
+                for handle in &self.instances {
+                    let _ = handle.inputs_tx.send(Input::Promote);
+                }
+                let _ = reply.send(Response::Done {
+                    message:
+                        "promoted: this node advertises priority 254 until the next switchover"
+                            .into(),
+                });
+            }
+        }
+    }
+
+    /// Why this node cannot be promoted now, if it cannot.
+    fn promote_refusal(&self) -> Option<String> {
+        if self.maintenance {
+            return Some("in maintenance: run `allertactl maintenance off` first".into());
+        }
+        match self.first_state() {
+            Some(State::Fault) => Some(
+                "this node is in fault (a component, a check or its link) and cannot be master"
+                    .into(),
+            ),
+            Some(State::Initialize) | None => {
+                Some("this node's VRRP instance is not running".into())
+            }
+            _ => None,
+        }
     }
 
     fn first_state(&self) -> Option<State> {
         self.instances.first().map(|i| i.status_rx.borrow().state)
     }
 
-    /// The peer's status from its metrics endpoint, if configured.
-    async fn peer(&self) -> Option<Result<Status, String>> {
-        let addr = self.config.peer_status?;
-        Some(metrics::fetch_status(addr, Duration::from_millis(1500)).await)
+    fn start_switchover(&mut self, drain_secs: u32, force: bool, reply: oneshot::Sender<Response>) {
+        if self.first_state() != Some(State::Master) {
+            let _ = reply.send(Response::Refused {
+                message: "this node is not master: nothing to hand over".into(),
+            });
+            return;
+        }
+        if drain_secs > MAX_DRAIN_SECS {
+            let _ = reply.send(Response::Refused {
+                message: format!("--drain is at most {MAX_DRAIN_SECS} seconds"),
+            });
+            return;
+        }
+        let peer_status = self.config.peer_status;
+        let sockets: Vec<_> = self
+            .config
+            .components
+            .iter()
+            .map(|c| (c.component.name.clone(), c.component.control_socket.clone()))
+            .collect();
+        self.operations.spawn(async move {
+            let outcome = switchover_checks(peer_status, force, drain_secs, sockets).await;
+            Operation::Switchover { reply, outcome }
+        });
     }
 
-    async fn switchover(&mut self, drain_secs: u32, force: bool) -> Response {
-        if self.first_state() != Some(State::Master) {
-            return Response::Refused {
-                message: "this node is not master: nothing to hand over".into(),
-            };
+    fn start_promote(&mut self, force: bool, reply: oneshot::Sender<Response>) {
+        if let Some(refusal) = self.promote_refusal() {
+            let _ = reply.send(Response::Refused { message: refusal });
+            return;
         }
-        if !force {
-            match self.peer().await {
+        if self.first_state() == Some(State::Master) {
+            let _ = reply.send(Response::Done {
+                message: "already master".into(),
+            });
+            return;
+        }
+        let peer_status = self.config.peer_status;
+        self.operations.spawn(async move {
+            let mut outcome = Ok(());
+            if let (false, Some(addr)) = (force, peer_status) {
+                if let Ok(peer) = metrics::fetch_status(addr, PEER_TIMEOUT).await {
+                    if peer.role == "MASTER" {
+                        outcome = Err(format!(
+                            "the peer {} is alive and master; use --force to take the role from it",
+                            peer.node
+                        ));
+                    }
+                }
+            }
+            Operation::Promote { reply, outcome }
+        });
+    }
+}
+
+/// How long the peer's `/status` may take.
+const PEER_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The slow part of a switchover, off the loop: is the peer a healthy backup (unless
+/// `force`), then let every component drain. Ok: a note on the drains; Err: the refusal.
+async fn switchover_checks(
+    peer_status: Option<std::net::SocketAddr>,
+    force: bool,
+    drain_secs: u32,
+    sockets: Vec<(String, std::path::PathBuf)>,
+) -> Result<String, String> {
+    if !force {
+        let peer = match peer_status {
+            None => None,
+            Some(addr) => Some(metrics::fetch_status(addr, PEER_TIMEOUT).await),
+        };
+        match peer {
                 None => {
-                    return Response::Refused {
-                        message: "no peer_status configured in [supervisor]: cannot tell whether the peer is healthy; use --force to hand over anyway".into(),
-                    }
+                    return Err("no peer_status configured in [supervisor]: cannot tell whether the peer is healthy; use --force to hand over anyway".into())
                 }
-                Some(Err(e)) => {
-                    return Response::Refused { message: format!("the peer is not reachable ({e}); use --force to hand over anyway") }
-                }
+                Some(Err(e)) => return Err(format!("the peer is not reachable ({e}); use --force to hand over anyway")),
                 Some(Ok(peer)) if peer.role != "BACKUP" || !peer.faults.is_empty() => {
-                    return Response::Refused {
-                        message: format!("the peer {} is {} with faults {:?}; use --force to hand over anyway", peer.node, peer.role, peer.faults),
-                    }
+                    return Err(format!("the peer {} is {} with faults {:?}; use --force to hand over anyway", peer.node, peer.role, peer.faults))
                 }
                 Some(Ok(_)) => {}
             }
-        }
-        // Let the components finish what they are doing (calls in progress), bounded.
-        let started = Instant::now();
-        let mut drains = JoinSet::new();
-        for c in &self.config.components {
-            let path = c.component.control_socket.clone();
-            let name = c.component.name.clone();
-            drains.spawn(async move {
-                let mut client = ControlClient::new(path);
-                let timeout = Duration::from_secs(u64::from(drain_secs) + 2);
-                (
-                    name,
-                    client
-                        .call(&contract::Request::Drain { secs: drain_secs }, timeout)
-                        .await,
-                )
-            });
-        }
-        let mut notes = Vec::new();
-        while let Some(Ok((name, result))) = drains.join_next().await {
-            match result {
-                Ok(contract::Response::Drained { timed_out: false }) => {
-                    notes.push(format!("{name} drained"))
-                }
-                Ok(contract::Response::Drained { timed_out: true }) => {
-                    notes.push(format!("{name} drain timed out"))
-                }
-                Ok(other) => notes.push(format!("{name} answered {other:?}")),
-                Err(e) => notes.push(format!("{name}: {e}")),
+    }
+    // Let the components finish what they are doing (calls in progress), bounded.
+    let started = Instant::now();
+    let mut drains = JoinSet::new();
+    for (name, path) in sockets {
+        drains.spawn(async move {
+            let mut client = ControlClient::new(path);
+            let timeout = Duration::from_secs(u64::from(drain_secs) + 2);
+            (
+                name,
+                client
+                    .call(&contract::Request::Drain { secs: drain_secs }, timeout)
+                    .await,
+            )
+        });
+    }
+    let mut notes = Vec::new();
+    while let Some(Ok((name, result))) = drains.join_next().await {
+        match result {
+            Ok(contract::Response::Drained { timed_out: false }) => {
+                notes.push(format!("{name} drained"))
             }
-        }
-        self.last_cause = Some(("operator: switchover".into(), Instant::now()));
-        for handle in &self.instances {
-            let _ = handle.inputs_tx.send(Input::Yield);
-        }
-        Response::Done {
-            message: format!(
-                "switched over after {:.1} s of drain ({}); this node is backup and will not take the role back until `allertactl promote`",
-                started.elapsed().as_secs_f64(),
-                if notes.is_empty() { "no components".to_string() } else { notes.join(", ") }
-            ),
+            Ok(contract::Response::Drained { timed_out: true }) => {
+                notes.push(format!("{name} drain timed out"))
+            }
+            Ok(other) => notes.push(format!("{name} answered {other:?}")),
+            Err(e) => notes.push(format!("{name}: {e}")),
         }
     }
-
-    async fn promote(&mut self, force: bool) -> Response {
-        if self.maintenance {
-            return Response::Refused {
-                message: "in maintenance: run `allertactl maintenance off` first".into(),
-            };
+    Ok(format!(
+        "after {:.1} s of drain: {}",
+        started.elapsed().as_secs_f64(),
+        if notes.is_empty() {
+            "no components".to_string()
+        } else {
+            notes.join(", ")
         }
-        if self.faulted {
-            return Response::Refused {
-                message: "this node is in fault and cannot be master".into(),
-            };
-        }
-        if self.first_state() == Some(State::Master) {
-            return Response::Done {
-                message: "already master".into(),
-            };
-        }
-        if !force {
-            if let Some(Ok(peer)) = self.peer().await {
-                if peer.role == "MASTER" {
-                    return Response::Refused {
-                        message: format!(
-                            "the peer {} is alive and master; use --force to take the role from it",
-                            peer.node
-                        ),
-                    };
-                }
-            }
-        }
-        self.last_cause = Some(("operator: promote".into(), Instant::now()));
-        for handle in &self.instances {
-            let _ = handle.inputs_tx.send(Input::Promote);
-        }
-        Response::Done {
-            message: "promoted: this node advertises priority 254 until the next switchover".into(),
-        }
-    }
+    ))
 }
 
 async fn run_hook(command: std::path::PathBuf, args: Vec<String>) {

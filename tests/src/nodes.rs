@@ -29,6 +29,8 @@ pub struct Vrrp {
     pub extra_toml: String,
     /// More keys for the `[[vrrp_instance]]` table.
     pub instance_toml: String,
+    /// keepalived only: a `vrrp_script` it tracks (interval 1 s, fall 1, rise 1).
+    pub keepalived_check: Option<std::path::PathBuf>,
 }
 
 impl Vrrp {
@@ -47,6 +49,7 @@ impl Vrrp {
             components: false,
             extra_toml: String::new(),
             instance_toml: String::new(),
+            keepalived_check: None,
         }
     }
 }
@@ -85,7 +88,7 @@ pub fn supervisor_config(node: Node, v: &Vrrp, run_dir: &std::path::Path) -> Str
     let mut s = format!(
         "[node]\nname = \"{}\"\n\n[log]\nfilter = \"info,supervisor=debug\"\n\n\
          [supervisor]\ncontrol_socket = \"{}/supervisor.sock\"\nmetrics_bind = \"{}:9480\"\n\
-         peer_status = \"{}:9480\"\n\n[[vrrp_instance]]\n\
+         peer_status = \"{}:9480\"\nstate_dir = \"{}\"\n\n[[vrrp_instance]]\n\
          name = \"data\"\ninterface = \"data0\"\nvrid = {}\npriority = {}\nversion = {}\n\
          advert_interval_ms = {}\npreempt = {}\npreempt_delay_ms = {}\nvirtual_ips = [\"{VIP}/24\"]\n\
          realtime_priority = {}\n",
@@ -93,6 +96,7 @@ pub fn supervisor_config(node: Node, v: &Vrrp, run_dir: &std::path::Path) -> Str
         run_dir.display(),
         node.data_ip(),
         node.other().data_ip(),
+        run_dir.display(),
         v.vrid,
         v.priority,
         v.version,
@@ -162,7 +166,17 @@ pub fn keepalived_config(node: Node, v: &Vrrp) -> String {
             node.other().data_ip()
         );
     }
+    if v.keepalived_check.is_some() {
+        s.push_str("  track_script {\n    chk_mediacore\n  }\n");
+    }
     let _ = writeln!(s, "  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}");
+    if let Some(check) = &v.keepalived_check {
+        // keepalived refuses script intervals under 1 s.
+        s = format!(
+            "vrrp_script chk_mediacore {{\n  script \"{}\"\n  interval 1\n  fall 1\n  rise 1\n}}\n{s}",
+            check.display()
+        );
+    }
     s
 }
 

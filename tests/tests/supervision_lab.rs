@@ -374,3 +374,49 @@ fn http_get(lab: &Lab, node: Node, path: &str) -> String {
         body
     })
 }
+
+#[test]
+fn maintenance_survives_a_link_flap_and_a_restart() {
+    let p = pair("maint-flap", |_| {}, |_| {});
+    let out = allertactl(&p.lab, Node::A, &["maintenance", "on"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
+    // The link going down and up must not clear the maintenance fault.
+    p.lab.set_port(Node::A.data_port(), false);
+    std::thread::sleep(Duration::from_millis(300));
+    p.lab.set_port(Node::A.data_port(), true);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        p.a.count(MASTER),
+        1,
+        "A left maintenance on a link flap:\n{}",
+        p.a.log_text()
+    );
+    // Nor a restart of the supervisor.
+    p.lab.signal(&p.a, Signal::SIGTERM);
+    assert!(p.lab.wait_exit(&p.a, Duration::from_secs(8)).is_some());
+    let v = Vrrp {
+        components: true,
+        ..Vrrp::for_node(Node::A, 100)
+    };
+    let a2 = nodes::start(&p.lab, Node::A, Speaker::Allerta, &v);
+    assert!(
+        a2.wait_count("in maintenance", 1, Duration::from_secs(5)),
+        "{}",
+        a2.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        a2.count(MASTER),
+        0,
+        "A was elected while in maintenance:\n{}",
+        a2.log_text()
+    );
+    assert!(allertactl(&p.lab, Node::A, &["maintenance", "off"])
+        .status
+        .success());
+    assert!(
+        a2.wait_count(MASTER, 1, Duration::from_secs(3)),
+        "A did not come back after maintenance off"
+    );
+}

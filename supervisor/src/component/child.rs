@@ -57,7 +57,15 @@ pub enum ComponentEvent {
         role: Role,
         reason: String,
     },
+    /// The component's `status` answer, asked once a second.
+    Status {
+        name: String,
+        status: serde_json::Value,
+    },
 }
+
+/// How often a component is asked for its status.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs the component until `cancel`; then stops it (SIGTERM, then SIGKILL after 5 s).
 pub async fn run(
@@ -94,6 +102,7 @@ pub async fn run(
         let mut probe = tokio::time::interval(cfg.probe_interval);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_grace = true;
+        let mut last_status = Instant::now() - STATUS_EVERY;
         // A (re)started component learns the current role first.
         let mut role_pending = true;
         let exit = loop {
@@ -124,7 +133,14 @@ pub async fn run(
                         continue;
                     }
                     in_grace = false;
+                    let healthy = result.is_ok();
                     let _ = events_tx.send(ComponentEvent::Probe { name: name.clone(), result });
+                    if healthy && last_status.elapsed() >= STATUS_EVERY {
+                        last_status = Instant::now();
+                        if let Ok(Response::Status(status)) = client.call(&Request::Status, cfg.probe_timeout).await {
+                            let _ = events_tx.send(ComponentEvent::Status { name: name.clone(), status });
+                        }
+                    }
                 }
             }
             if role_pending && !in_grace {
@@ -143,11 +159,14 @@ pub async fn run(
                         role,
                         after: asked.elapsed(),
                     },
-                    Ok(other) => ComponentEvent::RoleFailed {
-                        name: name.clone(),
-                        role,
-                        reason: format!("answered {other:?}"),
-                    },
+                    Ok(other) => {
+                        role_pending = true; // try again on the next probe
+                        ComponentEvent::RoleFailed {
+                            name: name.clone(),
+                            role,
+                            reason: format!("answered {other:?}"),
+                        }
+                    }
                     Err(reason) => {
                         role_pending = true; // try again on the next probe
                         ComponentEvent::RoleFailed {

@@ -11,6 +11,10 @@
 //! | `role backup`    | `ok backup`                             | standby: stop new work, finish what runs  |
 //! | `drain <secs>`   | `ok drained` or `ok timeout`            | planned switchover: finish calls, ≤ secs  |
 //! | `status`         | `status {json}`                         | component-specific health (trunks, lag…) |
+//!
+//! A `status` object may carry `"checks": {"<name>": {"ok": bool, "reason": "…"}}`: each
+//! becomes a tracked condition `<component>/<name>` of the supervisor (a trunk's
+//! registration, sync freshness), with the component's `reported_weight`.
 //! | anything else    | `error <reason>`                        |                                           |
 //!
 //! The supervisor probes with `ping` every `probe_interval_ms` and counts a missing answer

@@ -38,12 +38,16 @@ pub async fn serve(
     cancel: CancellationToken,
 ) -> io::Result<()> {
     let mut connections = JoinSet::new();
-    let result = loop {
+    let result: io::Result<()> = loop {
         tokio::select! {
             _ = cancel.cancelled() => break Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => { connections.spawn(connection(stream, calls_tx.clone())); }
-                Err(e) => break Err(e),
+                // EMFILE and the like pass: say so, pause, and keep serving.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }

@@ -59,6 +59,8 @@ pub enum DriverError {
     Send(#[source] std::io::Error),
     #[error("the link monitor stopped")]
     LinkMonitor,
+    #[error("the instance thread panicked")]
+    Panicked,
 }
 
 /// What an instance tells the rest of the supervisor.
@@ -71,6 +73,8 @@ pub enum InstanceEvent {
         reason: Reason,
         /// Wall-clock time of the change, for the history and the timeline.
         at: SystemTime,
+        /// The priority in force at the change.
+        priority: u8,
         /// Becoming master: from the decision to the VIP configured, and to the first
         /// gratuitous ARP sent (milliseconds).
         vip_added_ms: Option<f64>,
@@ -91,6 +95,7 @@ pub struct Stats {
     pub dropped_malformed: u64,
     pub dropped_not_from_peer: u64,
     pub garps_sent: u64,
+    pub send_errors: u64,
 }
 
 /// What an instance looks like now, published after every step.
@@ -159,7 +164,19 @@ fn spawn_thread(
         .name(format!("vrrp-{}", cfg.name))
         .spawn(move || {
             let instance = cfg.name.clone();
-            let result = run_thread(cfg, events_tx.clone(), inputs_rx, status_tx, cancel);
+            let kept = cfg.clone();
+            let run = std::panic::AssertUnwindSafe(|| {
+                run_thread(cfg, events_tx.clone(), inputs_rx, status_tx, cancel)
+            });
+            let result = match std::panic::catch_unwind(run) {
+                Ok(result) => result,
+                Err(_) => Err(DriverError::Panicked),
+            };
+            if result.is_err() {
+                // Whatever went wrong, a VIP held by a dead instance must not stay up while
+                // the peer takes over.
+                release_after_failure(&kept);
+            }
             let error = result.err().map(|e| {
                 let chain = error_chain(&e);
                 tracing::error!(%instance, error = %chain, "vrrp instance stopped");
@@ -168,6 +185,22 @@ fn spawn_thread(
             let _ = events_tx.send(InstanceEvent::Stopped { instance, error });
         })
         .map_err(DriverError::Thread)
+}
+
+/// Best effort after the instance failed: priority 0 and the VIPs removed, on a fresh runtime.
+fn release_after_failure(cfg: &InstanceConfig) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    match rt.block_on(super::guard::release(cfg)) {
+        Ok(()) => warn!(instance = %cfg.name, "instance failed: released its VIPs"),
+        Err(e) => {
+            tracing::error!(instance = %cfg.name, error = %error_chain(&e), "instance failed and could not release its VIPs")
+        }
+    }
 }
 
 /// "a: b: c" from an error and its sources.
@@ -239,6 +272,8 @@ struct Io {
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     status_tx: tokio::sync::watch::Sender<InstanceStatus>,
     stats: Stats,
+    /// Whether the last advert failed to send (to log the first failure only).
+    sending_fails: bool,
 }
 
 async fn run(
@@ -249,6 +284,11 @@ async fn run(
     cancel: CancellationToken,
 ) -> Result<(), DriverError> {
     let netlink = Netlink::connect()?;
+    // Subscribe to link changes before reading the link's state, so none falls in between.
+    let (link_conn, _, mut link_events) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link]).map_err(NetlinkError::Open)?;
+    let link_task = tokio::spawn(link_conn);
+    let _abort_link_task = AbortOnDrop(link_task);
     let link = netlink.link(&cfg.interface).await?;
     let source = source_address(&netlink, &cfg, link.index).await?;
     let sock = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers).map_err(
@@ -270,11 +310,6 @@ async fn run(
             arp.push((l.index, l.mac, socket));
         }
     }
-    let (link_conn, _, mut link_events) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link]).map_err(NetlinkError::Open)?;
-    let link_task = tokio::spawn(link_conn);
-    let _abort_link_task = AbortOnDrop(link_task);
-
     let mut router = VirtualRouter::new(RouterConfig {
         version: cfg.version,
         vrid: cfg.vrid,
@@ -296,6 +331,7 @@ async fn run(
         events_tx,
         status_tx,
         stats: Stats::default(),
+        sending_fails: false,
     };
     let mode = if cfg.unicast_peers.is_empty() {
         "multicast"
@@ -309,6 +345,10 @@ async fn run(
     );
 
     let mut buf = vec![0u8; 2048];
+    let mut faults = FaultSources {
+        link_down: !link.is_up,
+        tracked: false,
+    };
     let first = if link.is_up {
         Input::Startup
     } else {
@@ -317,7 +357,6 @@ async fn run(
     if !link.is_up {
         warn!(iface = %cfg.interface, "interface is down at start-up: starting in Fault");
     }
-    let mut link_up = link.is_up;
     step(&mut router, first, &mut io).await?;
     loop {
         let deadline = router.next_deadline().map(Instant::from_std);
@@ -325,6 +364,15 @@ async fn run(
             biased; // shutdown first, then adverts, then timers
             _ = cancel.cancelled() => Input::Shutdown,
             input = inputs_rx.recv() => match input {
+                // The supervisor's Fault is one source of two: the link is the other.
+                Some(Input::Fault) => match faults.set_tracked(true, router.state()) {
+                    Some(input) => input,
+                    None => continue,
+                },
+                Some(Input::FaultCleared) => match faults.set_tracked(false, router.state()) {
+                    Some(input) => input,
+                    None => continue,
+                },
                 Some(input) => input,
                 None => Input::Shutdown, // the supervisor is gone
             },
@@ -337,22 +385,18 @@ async fn run(
             }
             msg = link_events.next() => {
                 let Some((msg, _)) = msg else { return Err(DriverError::LinkMonitor) };
-                match link_change(msg.payload, link.index) {
-                    Some(up) if up != link_up => {
-                        link_up = up;
-                        if up {
-                            info!(iface = %cfg.interface, "interface up");
-                            if router.state() == State::Initialize {
-                                Input::Startup
-                            } else {
-                                Input::FaultCleared
-                            }
-                        } else {
-                            warn!(iface = %cfg.interface, "interface down");
-                            Input::Fault
-                        }
-                    }
-                    _ => continue,
+                let Some(up) = link_change(msg.payload, link.index) else { continue };
+                if up != faults.link_down {
+                    continue;
+                }
+                if up {
+                    info!(iface = %cfg.interface, "interface up");
+                } else {
+                    warn!(iface = %cfg.interface, "interface down");
+                }
+                match faults.set_link_down(!up, router.state()) {
+                    Some(input) => input,
+                    None => continue,
                 }
             }
             _ = sleep_until_some(deadline) => {
@@ -372,6 +416,41 @@ async fn run(
         if stopping {
             info!(stats = ?io.stats, ignored = ?router.ignored(), "vrrp instance stopped");
             return Ok(());
+        }
+    }
+}
+
+/// An instance is in Fault while its link is down or the supervisor says so (a component or
+/// check down, maintenance), and leaves it only when both are clear: one source clearing
+/// must not undo the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FaultSources {
+    link_down: bool,
+    tracked: bool,
+}
+
+impl FaultSources {
+    fn is_faulted(self) -> bool {
+        self.link_down || self.tracked
+    }
+
+    fn set_link_down(&mut self, down: bool, state: State) -> Option<Input> {
+        self.change(state, |f| f.link_down = down)
+    }
+
+    fn set_tracked(&mut self, fault: bool, state: State) -> Option<Input> {
+        self.change(state, |f| f.tracked = fault)
+    }
+
+    /// The machine input a change calls for, if any.
+    fn change(&mut self, state: State, edit: impl FnOnce(&mut Self)) -> Option<Input> {
+        let before = self.is_faulted();
+        edit(self);
+        match (before, self.is_faulted()) {
+            (false, true) => Some(Input::Fault),
+            (true, false) if state == State::Initialize => Some(Input::Startup),
+            (true, false) => Some(Input::FaultCleared),
+            _ => None,
         }
     }
 }
@@ -427,23 +506,36 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
     let started = std::time::Instant::now();
     let (mut vip_added_ms, mut first_garp_ms) = (None, None);
     let since = |t: std::time::Instant| Some(t.elapsed().as_secs_f64() * 1000.0);
+    // Only our VRID's adverts tell us about the peer: another pair may share the link.
     if let Input::Advert { src, advert } = &input {
         let (src, priority) = (*src, advert.priority);
-        io.status_tx.send_modify(|s| {
+        io.status_tx.send_if_modified(|s| {
+            if advert.vrid != s.vrid {
+                return false;
+            }
             s.peer_last_heard_ms = Some(unix_ms());
             s.peer_address = Some(src);
             s.peer_priority = Some(priority);
+            true
         });
     }
     router.handle(Instant::now().into_std(), input, &mut actions);
     for action in actions {
         match action {
-            Action::SendAdvert { priority } => {
-                io.sock
-                    .send(&router.advert(priority))
-                    .map_err(DriverError::Send)?;
-                io.stats.adverts_sent += 1;
-            }
+            Action::SendAdvert { priority } => match io.sock.send(&router.advert(priority)) {
+                Ok(_) => {
+                    io.stats.adverts_sent += 1;
+                    io.sending_fails = false;
+                }
+                // Never fatal: a down link (ENETUNREACH) or a full send buffer must not stop
+                // the instance, nor skip the actions after this one (RemoveVips on a Fault).
+                Err(error) => {
+                    io.stats.send_errors += 1;
+                    if !std::mem::replace(&mut io.sending_fails, true) {
+                        warn!(%error, "cannot send adverts");
+                    }
+                }
+            },
             Action::AddVips => {
                 io.vips.add_all(&io.netlink).await?;
                 vip_added_ms = since(started);
@@ -468,6 +560,7 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
                     to,
                     reason,
                     at,
+                    priority: router.priority(),
                     vip_added_ms,
                     first_garp_ms,
                 });
@@ -523,3 +616,32 @@ impl Drop for AbortOnDrop {
 
 /// How long a graceful stop may take before the caller gives up waiting.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_clears_only_when_link_and_tracked_faults_both_clear() {
+        let mut f = FaultSources {
+            link_down: false,
+            tracked: false,
+        };
+        assert_eq!(f.set_tracked(true, State::Master), Some(Input::Fault));
+        assert_eq!(f.set_link_down(true, State::Fault), None);
+        assert_eq!(
+            f.set_link_down(false, State::Fault),
+            None,
+            "the component is still down"
+        );
+        assert_eq!(
+            f.set_tracked(false, State::Fault),
+            Some(Input::FaultCleared)
+        );
+        assert_eq!(f.set_link_down(true, State::Backup), Some(Input::Fault));
+        assert_eq!(
+            f.set_link_down(false, State::Initialize),
+            Some(Input::Startup)
+        );
+    }
+}

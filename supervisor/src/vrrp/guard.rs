@@ -103,8 +103,9 @@ pub fn run(config: &Config) -> Result<(), DriverError> {
     first_error.map_or(Ok(()), Err)
 }
 
-/// Sends the instance's priority-0 advert and removes its virtual addresses.
-async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
+/// Sends the instance's priority-0 advert and removes its virtual addresses; the addresses
+/// are removed even if the advert cannot be sent (a down link).
+pub async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
     let netlink = Netlink::connect()?;
     let link = netlink.link(&cfg.interface).await?;
     let source = source_address(&netlink, cfg, link.index).await?;
@@ -120,13 +121,14 @@ async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
         vips: vips.addrs().collect(),
         garp_master_delay: None,
     });
-    let mut sock = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers)
+    let sent = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers)
         .map_err(|source| DriverError::Socket {
             iface: cfg.interface.clone(),
             source,
-        })?;
-    sock.send(&router.advert(0)).map_err(DriverError::Send)?;
+        })
+        .and_then(|mut sock| sock.send(&router.advert(0)).map_err(DriverError::Send));
     vips.remove_all(&netlink).await?;
+    sent?;
     info!(instance = %cfg.name, "guard: sent priority 0 and removed the virtual addresses");
     Ok(())
 }

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! failover-bench [--trials 10] [--intervals 1000,100,20] [--faults kill,link,graceful]
-//!                [--impls allerta,keepalived]
+//!                [--impls allerta,keepalived] [--priorities 200,100]
+//!   faults: kill, link, graceful (of the VRRP daemon or the node), component (SIGKILL of
+//!   the media core), hang (SIGSTOP of it; ours only: keepalived's script cannot see it)
 //! failover-bench --soak 600 [--intervals 20] [--impls allerta]   false takeovers in a soak
 //! ```
 //!
@@ -14,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use system_tests::failover::{summary, Fault, Pair, Trial};
+use system_tests::failover::{summary, Fault, Pair, Setup, Trial};
 use system_tests::nodes::Speaker;
 use system_tests::probe;
 
@@ -27,6 +29,7 @@ struct Args {
     faults: Vec<Fault>,
     impls: Vec<Speaker>,
     soak_secs: Option<u64>,
+    priorities: (u8, u8),
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         faults: vec![Fault::Kill, Fault::LinkDown, Fault::Graceful],
         impls: vec![Speaker::Allerta, Speaker::Keepalived],
         soak_secs: None,
+        priorities: (200, 100),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,8 +56,9 @@ fn parse_args() -> Result<Args, String> {
                 args.faults = value()?
                     .split(',')
                     .map(|f| {
-                        Fault::parse(f)
-                            .ok_or(format!("--faults: unknown {f} (kill, link, graceful)"))
+                        Fault::parse(f).ok_or(format!(
+                            "--faults: unknown {f} (kill, link, graceful, component, hang)"
+                        ))
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -66,6 +71,14 @@ fn parse_args() -> Result<Args, String> {
                         other => Err(format!("--impls: unknown {other} (allerta, keepalived)")),
                     })
                     .collect::<Result<_, _>>()?
+            }
+            "--priorities" => {
+                let v = value()?;
+                let (a, b) = v.split_once(',').ok_or("--priorities A,B")?;
+                args.priorities = (
+                    a.parse().map_err(|e| format!("--priorities {a}: {e}"))?,
+                    b.parse().map_err(|e| format!("--priorities {b}: {e}"))?,
+                );
             }
             "--soak" => {
                 args.soak_secs = Some(value()?.parse().map_err(|e| format!("--soak: {e}"))?)
@@ -103,14 +116,27 @@ fn main() {
     for &interval in &args.intervals {
         for &speaker in &args.impls {
             eprintln!("== {} at {interval} ms: starting the lab", speaker.name());
-            let mut pair = Pair::start(
+            let setup = Setup {
+                interval_ms: interval,
+                priorities: args.priorities,
+                watch_media_core: args.faults.iter().any(|f| f.is_component()),
+            };
+            let mut pair = Pair::start_with(
                 &format!("bench-{}-{interval}", speaker.name()),
                 speaker,
-                interval,
+                setup,
             );
             pair.settle = Duration::from_millis(5500);
             for (fi, &fault) in args.faults.iter().enumerate() {
                 let mut trials = Vec::new();
+                if fault == Fault::ComponentHang && speaker == Speaker::Keepalived {
+                    eprintln!("   {}: skipped for keepalived (a `kill -0` script cannot see a hung process)", fault.name());
+                    results
+                        .entry((fi, interval))
+                        .or_default()
+                        .push((speaker, trials));
+                    continue;
+                }
                 for n in 0..args.trials {
                     match pair.trial(fault) {
                         Ok(t) => {
@@ -150,7 +176,11 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 fn print_table(args: &Args, results: &Results) {
-    println!("\nClient-side outage of the VIP (UDP probe every 10 ms), priorities 200/100, VRRPv3, {} trials each", args.trials);
+    println!(
+        "\nClient-side outage of the VIP (UDP probe every 10 ms), priorities {}/{}, VRRPv3, {} trials each;\n\
+         media core faults: time until the backup answers on the VIP",
+        args.priorities.0, args.priorities.1, args.trials
+    );
     println!(
         "{:<24} {:>8}  {:<11} {:>3} {:>7} {:>7} {:>7}   {:>13}  notes",
         "case", "advert", "impl", "n", "min", "median", "max", "ratio ka/ours"
