@@ -157,6 +157,8 @@ pub struct RawCheck {
     pub args: Vec<String>,
     pub disk_path: Option<PathBuf>,
     pub min_free_mb: Option<u64>,
+    /// An interface that must be up with carrier (keepalived's track_interface).
+    pub interface: Option<String>,
     #[serde(default = "default_check_interval_ms")]
     pub interval_ms: u64,
     #[serde(default = "default_check_timeout_ms")]
@@ -465,6 +467,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             ));
         }
         let probe = match (&r.script, &r.disk_path, r.min_free_mb) {
+            (None, None, None) if r.interface.is_some() => Probe::Interface {
+                name: r.interface.clone().unwrap_or_default(),
+            },
+            _ if r.interface.is_some() => {
+                return Err(invalid(
+                    key("interface"),
+                    "an interface check takes no script or disk_path",
+                ))
+            }
             (Some(script), None, None) => Probe::Script {
                 command: script.clone(),
                 args: r.args.clone(),
@@ -477,7 +488,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             _ => {
                 return Err(invalid(
                     key("script"),
-                    "give either `script`, or `disk_path` and `min_free_mb`",
+                    "give either `script`, `interface`, or `disk_path` and `min_free_mb`",
                 ))
             }
         };

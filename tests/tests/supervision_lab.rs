@@ -420,3 +420,75 @@ fn maintenance_survives_a_link_flap_and_a_restart() {
         "A did not come back after maintenance off"
     );
 }
+
+#[test]
+fn voice_interface_carrier_is_tracked_and_systemd_is_notified() {
+    // systemd's side of sd_notify: a datagram socket the supervisor is pointed at.
+    let dir = std::env::temp_dir().join(format!("allerta-sdnotify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let lab = Lab::two_nodes("voicetrack");
+    let mut v = Vrrp::for_node(Node::A, 100);
+    v.extra_toml =
+        "\n[[check]]\nname = \"voice\"\ninterface = \"voice0\"\ninterval_ms = 100\n".into();
+    let config = lab.write_file(
+        "a.toml",
+        &nodes::supervisor_config(Node::A, &v, &run_dir(&lab, Node::A)),
+    );
+    std::fs::create_dir_all(run_dir(&lab, Node::A)).unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let socket = socket_path.to_string_lossy().into_owned();
+    let a = lab.spawn(
+        "node-a",
+        "allerta-node-a",
+        &prereq::workspace_bin("allerta-supervisor"),
+        &["--config", &config],
+        &[
+            ("NOTIFY_SOCKET", &socket),
+            ("WATCHDOG_USEC", "200000"),
+            ("NO_COLOR", "1"),
+        ],
+    );
+    let mut seen = String::new();
+    let got = wait_until(Duration::from_secs(5), || {
+        let mut buf = [0u8; 256];
+        if let Ok(n) = notify.recv(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('\n');
+        }
+        seen.contains("READY=1") && seen.contains("WATCHDOG=1") && seen.contains("STATUS=Master")
+    });
+    assert!(
+        got.is_some(),
+        "sd_notify messages: {seen:?}\n{}",
+        a.log_text()
+    );
+    // The voice network's cable: the node goes to Fault and releases the data VIP.
+    lab.set_port("a-voice", false);
+    assert!(
+        a.wait_count("to=Fault", 1, Duration::from_secs(2)),
+        "{}",
+        a.log_text()
+    );
+    assert!(!lab.holds_vip(Node::A));
+    lab.set_port("a-voice", true);
+    assert!(
+        a.wait_count(MASTER, 2, Duration::from_secs(3)),
+        "{}",
+        a.log_text()
+    );
+    lab.signal(&a, Signal::SIGTERM);
+    let _ = lab.wait_exit(&a, Duration::from_secs(8));
+    let mut buf = [0u8; 256];
+    let mut tail = String::new();
+    while let Ok(n) = notify.recv(&mut buf) {
+        tail.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(tail.contains("STOPPING=1"), "{tail}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -26,6 +26,9 @@ pub enum Probe {
     },
     /// At least `min_free_bytes` free on the file system holding `path`.
     Disk { path: PathBuf, min_free_bytes: u64 },
+    /// The interface is up with carrier (e.g. the voice network's; the VRRP interface itself
+    /// is followed through netlink events by its instance).
+    Interface { name: String },
 }
 
 /// Runs `probe` every `interval` until `cancel`.
@@ -53,6 +56,7 @@ pub async fn run(
                 path,
                 min_free_bytes,
             } => check_disk(path, *min_free_bytes),
+            Probe::Interface { name } => check_interface(name),
         };
         if events_tx
             .send(HealthEvent {
@@ -83,6 +87,22 @@ async fn run_script(command: &PathBuf, args: &[String], timeout: Duration) -> Re
             let _ = child.kill().await;
             Err(format!("timed out after {} ms", timeout.as_millis()))
         }
+    }
+}
+
+fn check_interface(name: &str) -> Result<(), String> {
+    let dir = std::path::Path::new("/sys/class/net").join(name);
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).map(|s| s.trim().to_string());
+    let operstate = read("operstate").map_err(|e| format!("interface {name}: {e}"))?;
+    // `carrier` cannot be read while the interface is administratively down.
+    let carrier = read("carrier").unwrap_or_default();
+    if carrier == "1" && (operstate == "up" || operstate == "unknown") {
+        Ok(())
+    } else {
+        Err(format!(
+            "interface {name} is {operstate}, carrier {}",
+            if carrier == "1" { "on" } else { "off" }
+        ))
     }
 }
 
