@@ -199,6 +199,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
     let mut sigint = signal(SignalKind::interrupt()).map_err(SuperviseError::Signals)?;
     let mut watchdog =
         tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let mut running = sup.instances.len();
     let mut failed = false;
     while running > 0 && !cancel.is_cancelled() {
@@ -206,6 +207,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); cancel.cancel(); }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); cancel.cancel(); }
             _ = watchdog.tick() => systemd::watchdog(),
+            _ = housekeeping.tick() => sup.check_guard(),
             Some(event) = instance_rx.recv() => {
                 if let InstanceEvent::Stopped { error, .. } = &event {
                     running -= 1;
@@ -285,7 +287,20 @@ impl Supervisor {
         else {
             return;
         };
-        forward_to_guard(&mut self.guard, &instance, to);
+        let masters: Vec<String> = self
+            .instances
+            .iter()
+            .map(|i| i.status_rx.borrow().clone())
+            .filter(|st| {
+                if st.name == instance {
+                    to == State::Master
+                } else {
+                    st.state == State::Master
+                }
+            })
+            .map(|st| st.name)
+            .collect();
+        forward_to_guard(&mut self.guard, &self.config.path, &instance, to, &masters);
 
         let first = self
             .instances
@@ -335,6 +350,23 @@ impl Supervisor {
             self.history.pop_front();
         }
         self.history.push_back(transition);
+    }
+
+    /// A guard that died (someone killed it) is replaced at once and told who is master.
+    fn check_guard(&mut self) {
+        let Some(guard) = &mut self.guard else { return };
+        if !matches!(guard.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let masters: Vec<String> = self
+            .instances
+            .iter()
+            .map(|i| i.status_rx.borrow().clone())
+            .filter(|st| st.state == State::Master)
+            .map(|st| st.name)
+            .collect();
+        warn!("VIP guard exited; starting a new one");
+        self.guard = respawn_guard(&self.config.path, &masters);
     }
 
     fn on_component_event(&mut self, event: ComponentEvent) {
@@ -801,16 +833,46 @@ async fn run_hook(command: std::path::PathBuf, args: Vec<String>) {
 }
 
 /// Keeps the VIP guard informed of which instances are master.
-fn forward_to_guard(guard: &mut Option<Guard>, instance: &str, to: State) {
+fn forward_to_guard(
+    guard: &mut Option<Guard>,
+    config_path: &std::path::Path,
+    instance: &str,
+    to: State,
+    masters: &[String],
+) {
     let message = if to == State::Master {
         Message::Master(instance.into())
     } else {
         Message::Backup(instance.into())
     };
-    if let Some(g) = guard {
-        if let Err(e) = g.stdin.write_all(message.encode().as_bytes()) {
-            warn!(error = %e, "VIP guard gone: a SIGKILL would now leave the VIP behind");
-            *guard = None;
+    let Some(g) = guard else { return };
+    if g.stdin.write_all(message.encode().as_bytes()).is_ok() {
+        return;
+    }
+    // The guard died (someone killed it): start a new one and tell it who is master now.
+    let _ = g.child.try_wait(); // reap it
+    warn!("VIP guard gone; starting a new one");
+    *guard = respawn_guard(config_path, masters);
+}
+
+fn respawn_guard(config_path: &std::path::Path, masters: &[String]) -> Option<Guard> {
+    match Guard::spawn(config_path) {
+        Ok(mut fresh) => {
+            let replay: String = masters
+                .iter()
+                .map(|m| Message::Master(m.clone()).encode())
+                .collect();
+            match fresh.stdin.write_all(replay.as_bytes()) {
+                Ok(()) => Some(fresh),
+                Err(e) => {
+                    error!(error = %e, "new VIP guard unreachable: a SIGKILL would now leave the VIP behind");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "cannot start a VIP guard: a SIGKILL would now leave the VIP behind");
+            None
         }
     }
 }

@@ -430,3 +430,31 @@ fn malformed_adverts_are_dropped_and_counted_and_change_nothing() {
     let stopped = stopped.expect("stats line");
     assert!(stopped.contains("dropped_malformed: 300"), "{stopped}");
 }
+
+#[test]
+fn a_killed_vip_guard_is_replaced_so_a_later_crash_still_releases_the_vip() {
+    let p = pair("guard", 100, |_| {});
+    let guards = |lab: &Lab| -> Vec<i32> {
+        lab.pids_named("node-a", "allerta-supervi")
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.windows(7).any(|w| w == b"--guard"))
+            })
+            .collect()
+    };
+    let first = guards(&p.lab);
+    assert_eq!(first.len(), 1, "one guard: {first:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first[0]), Signal::SIGKILL).unwrap();
+    let replaced = wait_until(Duration::from_secs(3), || {
+        guards(&p.lab).iter().any(|g| *g != first[0])
+    });
+    assert!(replaced.is_some(), "no new guard:\n{}", p.a.log_text());
+    std::thread::sleep(Duration::from_millis(200));
+    p.lab.signal(&p.a, Signal::SIGKILL);
+    assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
+    assert!(
+        wait_until(Duration::from_secs(1), || p.lab.vip_holders() == [Node::B]).is_some(),
+        "the new guard did not release the VIP"
+    );
+}

@@ -3,7 +3,6 @@
 //! through the oneshot. Only I/O here: a stuck component loop leaves `ping` unanswered.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -19,19 +18,7 @@ use super::contract::{Request, Response, MAX_LINE};
 pub type Call = (Request, oneshot::Sender<Response>);
 
 /// Binds the control socket (replacing a stale one) with mode 0600.
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    info!(path = %path.display(), "control socket listening");
-    Ok(listener)
-}
+pub use crate::control::server::bind;
 
 /// Serves connections until `cancel`; each request goes to `calls_tx`.
 pub async fn serve(

@@ -260,6 +260,26 @@ pub async fn source_address(
         .ok_or_else(|| NetlinkError::NoIpv4(cfg.interface.clone()))
 }
 
+/// The machine's view of an instance: its config, with the source address found on the
+/// interface and the VIPs resolved.
+pub fn router_config(
+    cfg: &InstanceConfig,
+    primary_ip: Ipv4Addr,
+    vips: Vec<Ipv4Addr>,
+) -> RouterConfig {
+    RouterConfig {
+        version: cfg.version,
+        vrid: cfg.vrid,
+        priority: cfg.priority,
+        adver_int: cfg.adver_int,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        primary_ip,
+        vips,
+        garp_master_delay: cfg.garp_master_delay,
+    }
+}
+
 /// Everything `step` needs besides the machine.
 struct Io {
     name: String,
@@ -310,17 +330,7 @@ async fn run(
             arp.push((l.index, l.mac, socket));
         }
     }
-    let mut router = VirtualRouter::new(RouterConfig {
-        version: cfg.version,
-        vrid: cfg.vrid,
-        priority: cfg.priority,
-        adver_int: cfg.adver_int,
-        preempt: cfg.preempt,
-        preempt_delay: cfg.preempt_delay,
-        primary_ip: source,
-        vips: vips.addrs().collect(),
-        garp_master_delay: cfg.garp_master_delay,
-    });
+    let mut router = VirtualRouter::new(router_config(&cfg, source, vips.addrs().collect()));
     let mut io = Io {
         name: cfg.name.clone(),
         sock,

@@ -17,8 +17,8 @@ use std::io::BufRead;
 use nix::sys::signal::{SigSet, Signal};
 use tracing::{info, warn};
 
-use super::driver::{error_chain, source_address, DriverError};
-use super::machine::{RouterConfig, VirtualRouter};
+use super::driver::{error_chain, router_config, source_address, DriverError};
+use super::machine::VirtualRouter;
 use super::socket::VrrpSocket;
 use crate::config::{Config, InstanceConfig};
 use crate::vip::netlink::Netlink;
@@ -110,17 +110,7 @@ pub async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
     let link = netlink.link(&cfg.interface).await?;
     let source = source_address(&netlink, cfg, link.index).await?;
     let vips = Vips::resolve(&netlink, &cfg.vips).await?;
-    let router = VirtualRouter::new(RouterConfig {
-        version: cfg.version,
-        vrid: cfg.vrid,
-        priority: cfg.priority,
-        adver_int: cfg.adver_int,
-        preempt: cfg.preempt,
-        preempt_delay: cfg.preempt_delay,
-        primary_ip: source,
-        vips: vips.addrs().collect(),
-        garp_master_delay: None,
-    });
+    let router = VirtualRouter::new(router_config(cfg, source, vips.addrs().collect()));
     let sent = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers)
         .map_err(|source| DriverError::Socket {
             iface: cfg.interface.clone(),

@@ -1,8 +1,9 @@
 //! `demo`: the two-node Allerta pair in network namespaces, with a live timeline.
 //!
-//! Node A (priority 200) and node B (100) run the supervisor; a client probes the virtual IP
-//! every 10 ms. The demo kills A's supervisor, brings it back, stops it gracefully, cuts
-//! its cable, and prints what the client saw each time. `--keep` leaves the lab up.
+//! Node A (priority 250) and node B (240) run the supervisor, each wrapping its media core and
+//! sync agent; a client probes the virtual IP every 10 ms. The demo kills A's media core,
+//! hangs it, kills A's supervisor, stops it gracefully and cuts its cable, bringing A back
+//! each time, and prints what the client saw. `--keep` leaves the lab up.
 //! (Media core, sync and campaigns join the demo as their issues land.)
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use system_tests::failover::{Fault, Pair};
+use system_tests::failover::{Fault, Pair, Setup};
 use system_tests::lab::{Node, VIP};
 use system_tests::nodes::Speaker;
 
@@ -33,9 +34,14 @@ fn main() {
         Node::B.data_ip()
     ));
     say(&format!(
-        "starting the supervisors: advert every {INTERVAL_MS} ms, node-a priority 200, node-b 100"
+        "starting the supervisors (each with its media core and sync agent): advert every {INTERVAL_MS} ms, node-a priority 250, node-b 240"
     ));
-    let mut pair = Pair::start("demo", Speaker::Allerta, INTERVAL_MS);
+    let setup = Setup {
+        interval_ms: INTERVAL_MS,
+        priorities: (250, 240),
+        watch_media_core: true,
+    };
+    let mut pair = Pair::start_with("demo", Speaker::Allerta, setup);
     let stop = Arc::new(AtomicBool::new(false));
     let tail = spawn_log_tail(pair.lab.dir().to_path_buf(), t0, stop.clone());
     say(&format!(
@@ -45,6 +51,11 @@ fn main() {
 
     let mut summary = Vec::new();
     for (fault, what) in [
+        (Fault::ComponentKill, "SIGKILL of node-a's media core"),
+        (
+            Fault::ComponentHang,
+            "node-a's media core hangs (SIGSTOP; resumed once node-b answers)",
+        ),
         (Fault::Kill, "SIGKILL of node-a's supervisor (a crash)"),
         (
             Fault::Graceful,
@@ -191,6 +202,23 @@ fn describe(line: &str) -> Option<String> {
     }
     if line.contains("guard: sent priority 0") {
         return Some("VIP guard: supervisor gone, sent priority 0".into());
+    }
+    if line.contains("check down") {
+        return Some(format!(
+            "{} down: {}",
+            field("check")?,
+            field("reason").unwrap_or_default()
+        ));
+    }
+    if line.contains("check up") {
+        return Some(format!("{} up again", field("check")?));
+    }
+    if line.contains("component started") {
+        return Some(format!(
+            "{} started (pid {})",
+            field("component")?,
+            field("pid")?
+        ));
     }
     if line.contains("interface down") || line.contains("interface up") {
         return Some(
