@@ -492,3 +492,25 @@ fn voice_interface_carrier_is_tracked_and_systemd_is_notified() {
     assert!(tail.contains("STOPPING=1"), "{tail}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_component_that_dies_at_start_backs_off_and_keeps_the_node_in_fault() {
+    let lab = Lab::two_nodes("crashloop");
+    let mut v = Vrrp::for_node(Node::A, 100);
+    v.extra_toml = "\n[[component]]\nname = \"broken\"\ncommand = \"/bin/false\"\ncontrol_socket = \"/nonexistent/broken.sock\"\nstart_grace_ms = 500\n".into();
+    let a = nodes::start(&lab, Node::A, Speaker::Allerta, &v);
+    std::thread::sleep(Duration::from_secs(4));
+    // 100, 200, 400, 800, 1600 ms: about six starts in four seconds, not hundreds.
+    let starts = a.count("component started");
+    assert!(
+        (3..=8).contains(&starts),
+        "{starts} starts in 4 s:\n{}",
+        a.log_text()
+    );
+    assert_eq!(
+        a.count(MASTER),
+        0,
+        "a node whose component never runs must not be master"
+    );
+    assert!(a.count("to=Fault") >= 1, "{}", a.log_text());
+}

@@ -102,6 +102,8 @@ pub async fn run(
         let mut probe = tokio::time::interval(cfg.probe_interval);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_grace = true;
+        // Answered a probe at least once since this start: it came up healthy.
+        let mut was_healthy = false;
         let mut last_status = Instant::now() - STATUS_EVERY;
         // A (re)started component learns the current role first.
         let mut role_pending = true;
@@ -128,6 +130,7 @@ pub async fn run(
                     };
                     if result.is_ok() {
                         in_grace = false;
+                        was_healthy = true;
                     }
                     if in_grace && started.elapsed() < cfg.start_grace {
                         continue;
@@ -184,9 +187,9 @@ pub async fn run(
             name: name.clone(),
             reason: exit,
         });
-        // A component that ran a while before dying restarts quickly; one that dies at once
-        // backs off, so a broken binary does not spin.
-        if started.elapsed() > Duration::from_secs(10) {
+        // A component that came up healthy and later died restarts at once; one that dies
+        // before it ever answers (a crash loop, a broken binary) backs off exponentially.
+        if was_healthy && started.elapsed() > Duration::from_secs(1) {
             backoff = cfg.restart_min;
         }
         if sleep_or_cancel(backoff, &cancel).await {
