@@ -130,8 +130,11 @@ impl Pair {
                         media_cores.push((node, start_media_core(&lab, node)));
                         let check = lab.write_file(
                             &format!("check-mediacore-{}.sh", node.role()),
+                            // Alive = the process exists and is not a zombie (the harness reaps it later; a
+                            // real daemon's parent would at once).
                             &format!(
-                                "#!/bin/sh\nkill -0 \"$(cat {})\" 2>/dev/null\n",
+                                "#!/bin/sh\nstate=$(awk '/^State:/ {{print $2}}' /proc/\"$(cat {})\"/status 2>/dev/null)\n\
+                                 [ -n \"$state\" ] && [ \"$state\" != Z ]\n",
                                 pid_file(&lab, node).display()
                             ),
                         );
