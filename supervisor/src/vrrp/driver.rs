@@ -368,12 +368,14 @@ async fn run(
         warn!(iface = %cfg.interface, "interface is down at start-up: starting in Fault");
     }
     step(&mut router, first, &mut io).await?;
+    let mut stopping = false;
     loop {
         let deadline = router.next_deadline().map(Instant::from_std);
         let input = tokio::select! {
             biased; // shutdown first, then adverts, then timers
-            _ = cancel.cancelled() => Input::Shutdown,
-            input = inputs_rx.recv() => match input {
+            // Once stopping, a master's handover still runs (adverts, timer) until it ends.
+            _ = cancel.cancelled(), if !stopping => Input::Shutdown,
+            input = inputs_rx.recv(), if !stopping => match input {
                 // The supervisor's Fault is one source of two: the link is the other.
                 Some(Input::Fault) => match faults.set_tracked(true, router.state()) {
                     Some(input) => input,
@@ -421,9 +423,9 @@ async fn run(
                 Input::Tick
             }
         };
-        let stopping = matches!(input, Input::Shutdown);
+        stopping |= matches!(input, Input::Shutdown);
         step(&mut router, input, &mut io).await?;
-        if stopping {
+        if stopping && !router.is_handing_over() {
             info!(stats = ?io.stats, ignored = ?router.ignored(), "vrrp instance stopped");
             return Ok(());
         }

@@ -35,6 +35,13 @@ pub struct RouterConfig {
     pub garp_master_delay: Option<Duration>,
 }
 
+/// Where a planned handover ends, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Handover {
+    to: State,
+    reason: Reason,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum State {
     Initialize,
@@ -140,6 +147,9 @@ pub struct VirtualRouter {
     yielded: bool,
     /// After a Promote: advertise 254.
     promoted: bool,
+    /// A planned handover in progress (shutdown or switchover): priority 0 is sent, the
+    /// addresses stay until the new master is heard or `deadline` passes.
+    handover: Option<Handover>,
     ignored: Ignored,
 }
 
@@ -160,6 +170,7 @@ impl VirtualRouter {
             tracked_priority: cfg.priority,
             yielded: false,
             promoted: false,
+            handover: None,
             ignored: Ignored::default(),
             cfg,
         }
@@ -232,8 +243,24 @@ impl VirtualRouter {
         3 * self.master_adver_int + self.skew_time()
     }
 
+    /// Whether a planned handover is waiting for the new master.
+    pub fn is_handing_over(&self) -> bool {
+        self.handover.is_some()
+    }
+
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         let expired = self.deadline.is_some_and(|d| now >= d);
+        if let Some(handover) = self.handover {
+            // Make before break: the addresses go when the new master speaks (its gratuitous
+            // ARPs move the traffic) or when waiting is pointless; nothing else happens.
+            let new_master = matches!(&input, Input::Advert { advert, .. } if advert.priority > 0 && advert.vrid == self.cfg.vrid);
+            let give_up = matches!(input, Input::Fault | Input::Shutdown)
+                || (expired && matches!(input, Input::Tick));
+            if new_master || give_up {
+                self.finish_handover(now, handover, out);
+            }
+            return;
+        }
         match (self.state, input) {
             (State::Initialize, Input::Startup) => self.start(now, out, Reason::Startup),
             (State::Fault, Input::FaultCleared) => self.start(now, out, Reason::Startup),
@@ -252,8 +279,7 @@ impl VirtualRouter {
             }
             (State::Master, Input::Advert { src, advert }) => self.master_rx(now, src, advert, out),
             (State::Master, Input::Shutdown) => {
-                self.release(out);
-                self.enter(State::Initialize, None, Reason::Shutdown, out);
+                self.start_handover(now, State::Initialize, Reason::Shutdown, out);
             }
             (State::Master, Input::Fault) => {
                 self.release(out);
@@ -273,11 +299,7 @@ impl VirtualRouter {
                 self.promoted = false;
                 self.update_priority();
                 self.yielded = true;
-                self.release(out);
-                // The peer takes over after its Skew_Time; until it advertises, we wait.
-                let down = now + self.master_down_interval();
-                self.down_reason = Reason::MasterDown;
-                self.enter(State::Backup, Some(down), Reason::Switchover, out);
+                self.start_handover(now, State::Backup, Reason::Switchover, out);
             }
             (State::Backup, Input::Yield) => {
                 self.promoted = false;
@@ -407,6 +429,27 @@ impl VirtualRouter {
         };
         self.deadline = Some(next);
         self.last_sent = Some(now);
+    }
+
+    /// Sends priority 0 and keeps the addresses until the new master is heard, at most one
+    /// advert interval and a margin (the longest Skew_Time of any backup, plus its wake-up),
+    /// and never more than 2 s (a stop must not hang on a very long interval).
+    fn start_handover(&mut self, now: Instant, to: State, reason: Reason, out: &mut Vec<Action>) {
+        out.push(Action::SendAdvert { priority: 0 });
+        self.garp_deadline = None;
+        let wait = self.cfg.adver_int.min(Duration::from_millis(1950)) + Duration::from_millis(50);
+        self.deadline = Some(now + wait);
+        self.handover = Some(Handover { to, reason });
+    }
+
+    fn finish_handover(&mut self, now: Instant, handover: Handover, out: &mut Vec<Action>) {
+        self.handover = None;
+        out.push(Action::RemoveVips);
+        let deadline = (handover.to == State::Backup).then(|| {
+            self.down_reason = Reason::MasterDown;
+            now + self.master_down_interval()
+        });
+        self.enter(handover.to, deadline, handover.reason, out);
     }
 
     fn update_priority(&mut self) {
@@ -658,12 +701,48 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_of_master_sends_priority_zero_and_drops_addresses() {
+    fn shutdown_of_master_keeps_the_addresses_until_the_new_master_speaks() {
+        let t0 = Instant::now();
+        let (mut vr, mut out) = (VirtualRouter::new(config(200)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        vr.handle(t0 + Duration::from_secs(4), Input::Tick, &mut out);
+        let t = t0 + Duration::from_secs(5);
+        out.clear();
+        vr.handle(t, Input::Shutdown, &mut out);
+        assert_eq!(
+            out,
+            [Action::SendAdvert { priority: 0 }],
+            "make before break"
+        );
+        assert!(vr.is_handing_over());
+        out.clear();
+        vr.handle(t + Duration::from_millis(5), advert(0, 100), &mut out);
+        vr.handle(t + Duration::from_millis(6), Input::Tick, &mut out);
+        assert!(out.is_empty(), "nothing until the new master: {out:?}");
+        vr.handle(t + Duration::from_millis(7), advert(100, 100), &mut out);
+        assert_eq!(
+            out,
+            [
+                Action::RemoveVips,
+                Action::StateChanged {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: Reason::Shutdown
+                }
+            ]
+        );
+        assert!(!vr.is_handing_over());
+    }
+
+    #[test]
+    fn a_handover_nobody_answers_ends_after_one_interval() {
         let t0 = Instant::now();
         let (mut vr, mut out) = (VirtualRouter::new(config(255)), Vec::new());
         vr.handle(t0, Input::Startup, &mut out);
         out.clear();
         vr.handle(t0, Input::Shutdown, &mut out);
+        assert_eq!(vr.next_deadline(), Some(t0 + Duration::from_millis(1050)));
+        vr.handle(t0 + Duration::from_millis(1050), Input::Tick, &mut out);
         assert_eq!(
             out,
             [
@@ -771,6 +850,9 @@ mod tests {
         let (mut vr, t) = master_at(200);
         let mut out = Vec::new();
         vr.handle(t, Input::Yield, &mut out);
+        assert_eq!(out, [Action::SendAdvert { priority: 0 }]);
+        // The peer takes over after its Skew_Time and advertises: now the VIP goes.
+        vr.handle(t + Duration::from_millis(3), advert(100, 100), &mut out);
         assert_eq!(
             out,
             [
