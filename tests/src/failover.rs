@@ -191,7 +191,11 @@ impl Pair {
         // Hit a random point of the advert cycle: our adverts keep an exact grid, so a fault
         // a fixed time after the last takeover would always land at the same phase. For a
         // media core fault, a random point of keepalived's 1 s check-script cycle too.
-        let interval = if fault.is_component() { 1000 } else { self.va.advert_interval_ms.max(1) };
+        let interval = if fault.is_component() {
+            1000
+        } else {
+            self.va.advert_interval_ms.max(1)
+        };
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
