@@ -97,7 +97,8 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let _ = tail.join();
 
-    println!("\nSummary (client-side outage of the VIP, probe every 10 ms, advert interval {INTERVAL_MS} ms)");
+    println!("\nSummary (client side, probe every 10 ms, advert interval {INTERVAL_MS} ms; failover = the outage the client saw,");
+    println!("or for a media core fault the time until node-b answered, since node-a's own VIP kept answering)");
     println!(
         "{:<28} {:>12} {:>18}",
         "fault on the master", "failover", "failback (A back)"
