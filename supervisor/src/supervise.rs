@@ -155,9 +155,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
             cancel.child_token(),
         );
         async move {
-            if let Err(e) = server::serve(listener, path, calls_tx, cancel).await {
-                error!(error = %e, "control socket stopped");
-            }
+            server::serve(listener, path, calls_tx, cancel).await;
         }
     });
     if let Some(bind) = config.metrics_bind {

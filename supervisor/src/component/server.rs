@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -26,26 +25,12 @@ pub async fn serve(
     path: PathBuf,
     calls_tx: mpsc::Sender<Call>,
     cancel: CancellationToken,
-) -> io::Result<()> {
-    let mut connections = JoinSet::new();
-    let result: io::Result<()> = loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(connection(stream, calls_tx.clone(), cancel.clone()));
-                }
-                // EMFILE and the like pass: say so, pause, and keep serving.
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    };
-    let _ = std::fs::remove_file(&path);
-    result
+) {
+    let conn_cancel = cancel.clone();
+    crate::control::server::accept_loop(listener, path, cancel, move |stream| {
+        connection(stream, calls_tx.clone(), conn_cancel.clone())
+    })
+    .await;
 }
 
 async fn connection(stream: UnixStream, calls_tx: mpsc::Sender<Call>, cancel: CancellationToken) {

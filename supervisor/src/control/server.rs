@@ -36,14 +36,31 @@ pub async fn serve(
     path: PathBuf,
     calls_tx: mpsc::Sender<Call>,
     cancel: CancellationToken,
-) -> io::Result<()> {
+) {
+    accept_loop(listener, path, cancel, move |stream| {
+        connection(stream, calls_tx.clone())
+    })
+    .await;
+}
+
+/// Accepts connections until `cancel`, one task each, and removes the socket file at the
+/// end. Accept errors (EMFILE and the like) are logged and waited out, never fatal: the
+/// control socket and the component contract must outlive a bad moment.
+pub async fn accept_loop<F, Fut>(
+    listener: UnixListener,
+    path: PathBuf,
+    cancel: CancellationToken,
+    mut on_stream: F,
+) where
+    F: FnMut(UnixStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
-    let result: io::Result<()> = loop {
+    loop {
         tokio::select! {
-            _ = cancel.cancelled() => break Ok(()),
+            _ = cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => { connections.spawn(connection(stream, calls_tx.clone())); }
-                // EMFILE and the like pass: say so, pause, and keep serving.
+                Ok((stream, _)) => { connections.spawn(on_stream(stream)); }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -51,9 +68,8 @@ pub async fn serve(
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-    };
+    }
     let _ = std::fs::remove_file(&path);
-    result
 }
 
 async fn connection(stream: UnixStream, calls_tx: mpsc::Sender<Call>) {
