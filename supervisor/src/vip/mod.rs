@@ -59,10 +59,15 @@ impl Vips {
     /// At start-up: a previous run killed while master may have left addresses behind.
     pub async fn remove_stale(&self, netlink: &Netlink) -> Result<(), NetlinkError> {
         for (index, iface, net) in &self.entries {
-            let present = netlink.ipv4_addrs(*index).await?;
-            if present.iter().any(|p| p.addr() == net.addr()) {
-                netlink.del_addr(*index, *net).await?;
-                info!(%net, %iface, "stale virtual address removed at start-up");
+            // Delete it as it is configured now (its own prefix), which may differ from ours.
+            for stale in netlink
+                .ipv4_addrs(*index)
+                .await?
+                .into_iter()
+                .filter(|p| p.addr() == net.addr())
+            {
+                netlink.del_addr(*index, stale).await?;
+                info!(net = %stale, %iface, "stale virtual address removed at start-up");
             }
         }
         Ok(())
