@@ -1,0 +1,15 @@
+//! Allerta media core: SIP trunks, RTP media with G.711 and RFC 4733 DTMF, prompts, and an
+//! Asterisk-style dialplan.
+//!
+//! Pure modules (no sockets, no clock): `codec` (G.711, WAV), `conf` (Asterisk-style
+//! `pjsip.conf`), `dialplan` (`extensions.conf`: parse, patterns, expressions, execution),
+//! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
+//! transactions, dialogs, digest, registration, qualify).
+//! Drivers: `sip::transport`, `rtp::socket`, `call`, `engine`.
+pub mod codec;
+pub mod conf;
+pub mod dialplan;
+pub mod dtmf;
+pub mod rtp;
+pub mod sdp;
+pub mod sip;
