@@ -1,1 +1,7 @@
-//! (placeholder)
+//! SIP (RFC 3261): pure framing, messages, transactions, dialogs, digest, registration and
+//! qualify; the drivers (`transport`) move bytes.
+pub mod digest;
+pub mod framing;
+pub mod message;
+pub mod registration;
+pub mod transaction;
