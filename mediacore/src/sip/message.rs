@@ -496,8 +496,38 @@ pub fn status(code: u16) -> StatusCode {
     }
 }
 
-fn reason(code: u16) -> &'static str {
+/// The RFC 3261 §21 reason phrase (rsip prints its enum names, `BadRequest`).
+pub fn reason(code: u16) -> &'static str {
     match code {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        600 => "Busy Everywhere",
+        603 => "Decline",
         100..=199 => "Progress",
         200..=299 => "OK",
         300..=399 => "Redirect",
@@ -536,7 +566,8 @@ pub fn to_bytes(msg: &SipMessage) -> Vec<u8> {
             let _ = write!(text, "{} {} SIP/2.0\r\n", r.method, r.uri);
         }
         SipMessage::Response(r) => {
-            let _ = write!(text, "SIP/2.0 {}\r\n", r.status_code);
+            let code = r.status_code.code();
+            let _ = write!(text, "SIP/2.0 {code} {}\r\n", reason(code));
         }
     }
     let mut has_length = false;

@@ -306,7 +306,7 @@ impl Registration {
                 self.fail("403 Forbidden".into(), wait, now, out);
             }
             _ => {
-                let reason = format!("{code} {}", response.status_code);
+                let reason = format!("{code} {}", message::reason(code));
                 let wait = self.backoff();
                 self.fail(reason.trim().to_owned(), wait, now, out);
             }
