@@ -10,6 +10,8 @@ pub mod codec;
 pub mod conf;
 pub mod dialplan;
 pub mod dtmf;
+pub mod engine;
 pub mod rtp;
 pub mod sdp;
+pub mod settings;
 pub mod sip;

@@ -6,5 +6,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod framing;
 pub mod message;
+pub mod qualify;
 pub mod registration;
 pub mod transaction;
+pub mod transport;

@@ -1,0 +1,990 @@
+//! Driver: the SIP engine, one task that owns every piece of SIP state.
+//!
+//! ```text
+//!  UDP/TCP ──▶ ┌──────────────────────────────┐ ──NewCall──▶ call tasks (call.rs)
+//!              │ engine: Endpoint (all txs),   │ ◀─Command──  (answer, hang up, dial)
+//!  control ──▶ │ legs, registrations, qualify  │ ──CallEvent─▶ the call's task
+//!  (ping…)     └──────────────────────────────┘
+//! ```
+//!
+//! Everything here is plumbing between the pure parts: [`crate::sip::endpoint::Endpoint`]
+//! (transactions), [`crate::sip::call::Leg`] (per-call signalling),
+//! [`crate::sip::registration::Registration`] and [`crate::sip::qualify::Qualify`]. The
+//! supervisor's `ping` is answered from this loop, so a stuck engine stops answering.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rsip::{Method, Request, SipMessage};
+use serde::Serialize;
+use supervisor::component::contract::{Request as Control, Response as ControlResponse, Role};
+use supervisor::component::server::Call as ControlCall;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::conf::pjsip::{Protocol, Trunk};
+use crate::sip::call::{Action as LegAction, CallEvent, Credentials, EndCause, Leg};
+use crate::sip::dialog::DialogId;
+use crate::sip::endpoint::{Endpoint, Output, Peer, Stats, TxId};
+use crate::sip::message::{self, Ids, NewRequest, Transport};
+use crate::sip::qualify::{Qualify, Reachability};
+use crate::sip::registration::{self, Registration};
+use crate::sip::transaction::Timers;
+use crate::sip::transport::{NetEvent, Transports};
+
+/// Identifies a call leg across the engine and its call task.
+pub type LegId = u64;
+
+/// What a call task asks of the engine.
+#[derive(Debug)]
+pub enum Command {
+    /// 180 Ringing.
+    Ring(LegId),
+    /// 200 OK with this SDP answer.
+    Answer(LegId, Vec<u8>),
+    /// Refuse an inbound call with this status.
+    Reject(LegId, u16),
+    /// Hang up (BYE, CANCEL or a final response, as the state requires).
+    Hangup(LegId),
+    /// Place an outbound call through a trunk.
+    Dial {
+        /// The trunk (pjsip endpoint) name.
+        trunk: String,
+        /// The number to call.
+        number: String,
+        /// Our SDP offer.
+        offer: Vec<u8>,
+        /// Where the leg's events go.
+        events: mpsc::UnboundedSender<CallEvent>,
+        /// The new leg, or why it could not be placed.
+        reply: oneshot::Sender<Result<LegId, String>>,
+    },
+}
+
+/// A new inbound call for a call task.
+#[derive(Debug)]
+pub struct NewCall {
+    /// The leg.
+    pub leg: LegId,
+    /// The trunk it came in on.
+    pub trunk: String,
+    /// The trunk's dialplan context.
+    pub context: String,
+    /// The dialled extension (Request-URI user).
+    pub exten: String,
+    /// The caller's number (From user).
+    pub caller: String,
+    /// The SDP offer in the INVITE (may be empty: offer in the 200, answer in the ACK).
+    pub offer: Vec<u8>,
+    /// Where signalling came from.
+    pub peer: SocketAddr,
+    /// The leg's events.
+    pub events: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+/// One trunk's state as shown to operators, health checks and tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrunkStatus {
+    /// The trunk.
+    pub name: String,
+    /// `registered`, `registering`, `unregistered`, `failed: <reason>`, or `none`.
+    pub registration: String,
+    /// Whether it is registered (or needs no registration).
+    pub registered: bool,
+    /// OPTIONS reachability, when qualify is on.
+    pub reachability: Option<Reachability>,
+    /// The last OPTIONS round trip in milliseconds.
+    pub rtt_ms: Option<f64>,
+}
+
+/// The engine's state, published after every turn of its loop.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Per trunk.
+    pub trunks: Vec<TrunkStatus>,
+    /// Calls up or being set up.
+    pub active_calls: usize,
+    /// Calls since start (inbound and outbound legs).
+    pub total_calls: u64,
+    /// INVITEs refused because they came from no trunk's identified address.
+    pub unidentified_invites: u64,
+    /// Transaction-layer counters.
+    pub sip: Stats,
+    /// The role the supervisor gave us.
+    pub role: String,
+}
+
+/// A trunk, resolved for sending.
+#[derive(Debug, Clone)]
+struct TrunkRt {
+    cfg: Trunk,
+    /// Where requests to the trunk go (its first contact), if it has one.
+    target: Option<Peer>,
+    /// Host[:port] of the trunk's first contact, for Request-URIs.
+    host: Option<String>,
+}
+
+struct LegEntry {
+    leg: Leg,
+    peer: Peer,
+    events: mpsc::UnboundedSender<CallEvent>,
+    dialog: Option<DialogId>,
+}
+
+enum TxOwner {
+    Leg(LegId),
+    Registration(usize),
+    Qualify(usize),
+}
+
+/// Everything the engine needs to start.
+pub struct Config {
+    /// The SIP listening address (UDP and TCP).
+    pub bind: SocketAddr,
+    /// Whether to listen on TCP as well.
+    pub tcp: bool,
+    /// The trunks.
+    pub trunks: Vec<Trunk>,
+    /// Transaction timers.
+    pub timers: Timers,
+    /// Refuse calls beyond this many with 503.
+    pub max_calls: usize,
+}
+
+/// The engine task's handles.
+pub struct Handles {
+    /// Commands from call tasks.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// The latest status.
+    pub status: Arc<Mutex<Status>>,
+    /// The bound SIP address.
+    pub local: SocketAddr,
+}
+
+struct Engine {
+    ep: Endpoint,
+    net: Transports,
+    sent_by: String,
+    trunks: Vec<TrunkRt>,
+    regs: Vec<(usize, Registration)>,
+    quals: Vec<(usize, Qualify)>,
+    legs: HashMap<LegId, LegEntry>,
+    by_tx: HashMap<TxId, TxOwner>,
+    by_invite: HashMap<TxId, LegId>,
+    by_dialog: HashMap<DialogId, LegId>,
+    next_leg: LegId,
+    calls_tx: mpsc::UnboundedSender<NewCall>,
+    status: Arc<Mutex<Status>>,
+    counters: Status,
+    max_calls: usize,
+    role: Role,
+    drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
+}
+
+/// Binds the SIP sockets and starts the engine task; new inbound calls go to `calls_tx`.
+pub async fn start(
+    cfg: Config,
+    calls_tx: mpsc::UnboundedSender<NewCall>,
+    control_rx: mpsc::Receiver<ControlCall>,
+    cancel: CancellationToken,
+) -> std::io::Result<(Handles, tokio::task::JoinHandle<()>)> {
+    let (net_tx, net_rx) = mpsc::channel(4096);
+    let net = Transports::bind(cfg.bind, cfg.tcp, net_tx).await?;
+    let local = net.local;
+    info!(%local, tcp = cfg.tcp, "sip listening");
+    let now = Instant::now();
+    let sent_by = local.to_string();
+    let mut trunks = Vec::new();
+    let mut regs = Vec::new();
+    let mut quals = Vec::new();
+    for (i, t) in cfg.trunks.into_iter().enumerate() {
+        let transport = match t.transport.as_ref().map(|tr| tr.protocol) {
+            Some(Protocol::Tcp) => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        let host = t.contacts.first().map(|c| uri_hostport(c));
+        let target = t
+            .contacts
+            .first()
+            .and_then(|c| resolve(c))
+            .map(|addr| Peer { addr, transport });
+        if let Some(r) = &t.registration {
+            let user = r.contact_user.clone().unwrap_or_else(|| "s".into());
+            let reg_cfg = registration::Config {
+                trunk: t.name.clone(),
+                server_uri: r.server_uri.clone(),
+                client_uri: r.client_uri.clone(),
+                contact: format!("<sip:{user}@{sent_by}>"),
+                sent_by: sent_by.clone(),
+                transport,
+                expires: r.expiration,
+                retry_interval: r.retry_interval,
+                forbidden_retry_interval: r.forbidden_retry_interval,
+                credentials: r
+                    .auth
+                    .as_ref()
+                    .map(|a| (a.username.clone(), a.password.clone())),
+            };
+            regs.push((i, Registration::new(reg_cfg, now)));
+        }
+        if let (Some(every), Some(_)) = (t.qualify_frequency, &target) {
+            quals.push((i, Qualify::new(every, now)));
+        }
+        trunks.push(TrunkRt {
+            cfg: t,
+            target,
+            host,
+        });
+    }
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let status = Arc::new(Mutex::new(Status::default()));
+    let engine = Engine {
+        ep: Endpoint::new(cfg.timers),
+        net,
+        sent_by,
+        trunks,
+        regs,
+        quals,
+        legs: HashMap::new(),
+        by_tx: HashMap::new(),
+        by_invite: HashMap::new(),
+        by_dialog: HashMap::new(),
+        next_leg: 0,
+        calls_tx,
+        status: status.clone(),
+        counters: Status::default(),
+        max_calls: cfg.max_calls,
+        role: Role::Backup,
+        drain: None,
+    };
+    let task = tokio::spawn(engine.run(net_rx, commands_rx, control_rx, cancel));
+    Ok((
+        Handles {
+            commands,
+            status,
+            local,
+        },
+        task,
+    ))
+}
+
+/// `host[:port]` of a SIP URI (`sip:user@host:port;params`).
+fn uri_hostport(uri: &str) -> String {
+    let uri = message::addr_uri(uri);
+    let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    rest.split([';', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// The socket address a SIP URI points at (port 5060 by default). Names are looked up
+/// with the system resolver: only done for trunk contacts at start, never per call.
+fn resolve(uri: &str) -> Option<SocketAddr> {
+    let hp = uri_hostport(uri);
+    if let Ok(addr) = hp.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    if let Ok(ip) = hp.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, 5060));
+    }
+    let with_port = if hp.contains(':') {
+        hp
+    } else {
+        format!("{hp}:5060")
+    };
+    with_port.to_socket_addrs().ok()?.next()
+}
+
+/// Like [`resolve`] but only for IP literals (in-dialog targets: never block on DNS).
+fn literal(uri: &str) -> Option<SocketAddr> {
+    let hp = uri_hostport(uri);
+    hp.parse::<SocketAddr>().ok().or_else(|| {
+        hp.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 5060))
+    })
+}
+
+/// The user part of a SIP URI in a header value.
+fn uri_user(value: &str) -> String {
+    let uri = message::addr_uri(value);
+    let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
+    rest.rsplit_once('@')
+        .map_or("", |(u, _)| u)
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut net_rx: mpsc::Receiver<NetEvent>,
+        mut commands_rx: mpsc::UnboundedReceiver<Command>,
+        mut control_rx: mpsc::Receiver<ControlCall>,
+        cancel: CancellationToken,
+    ) {
+        let udp = self.net.udp.clone();
+        let mut buf = vec![0u8; 65_536];
+        let mut out = Vec::new();
+        loop {
+            let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                recv = udp.recv_from(&mut buf) => match recv {
+                    Ok((n, addr)) => {
+                        let peer = Peer { addr, transport: Transport::Udp };
+                        self.ep.receive(Instant::now(), &buf[..n], peer, &mut out);
+                    }
+                    Err(error) => debug!(%error, "udp receive error"),
+                },
+                Some(event) = net_rx.recv() => {
+                    self.net.on_event(&event);
+                    if let NetEvent::Message { peer, bytes } = event {
+                        self.ep.receive(Instant::now(), &bytes, peer, &mut out);
+                    }
+                }
+                Some(cmd) = commands_rx.recv() => self.command(cmd, &mut out),
+                Some((request, reply)) = control_rx.recv() => self.control(request, reply),
+                _ = sleep_until(deadline) => self.tick(&mut out),
+            }
+            self.process(&mut out);
+            self.finish_drain();
+            self.publish();
+        }
+        self.shutdown(&mut out).await;
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let regs = self.regs.iter().filter_map(|(_, r)| r.next_deadline());
+        let quals = self.quals.iter().filter_map(|(_, q)| q.next_deadline());
+        let drain = self.drain.as_ref().map(|(at, _)| *at);
+        self.ep
+            .next_deadline()
+            .into_iter()
+            .chain(regs)
+            .chain(quals)
+            .chain(drain)
+            .min()
+    }
+
+    fn tick(&mut self, out: &mut Vec<Output>) {
+        let now = Instant::now();
+        self.ep.on_tick(now, out);
+        for k in 0..self.regs.len() {
+            let mut actions = Vec::new();
+            self.regs[k].1.on_tick(now, &mut actions);
+            self.registration_actions(k, actions, out);
+        }
+        for k in 0..self.quals.len() {
+            if self.quals[k].1.due(now) {
+                self.send_options(k, out);
+            }
+        }
+    }
+
+    fn send_options(&mut self, k: usize, out: &mut Vec<Output>) {
+        let trunk = &self.trunks[self.quals[k].0];
+        let (Some(peer), Some(host)) = (trunk.target, trunk.host.clone()) else {
+            return;
+        };
+        let request = NewRequest {
+            method: Method::Options,
+            uri: &format!("sip:{host}"),
+            sent_by: &self.sent_by,
+            transport: peer.transport,
+            from: &format!("<sip:qualify@{}>", self.sent_by),
+            from_tag: &message::token(),
+            to: &format!("<sip:{host}>"),
+            call_id: &format!("{}@allerta", message::token()),
+            cseq: 1,
+            contact: None,
+        }
+        .build();
+        if let Ok(request) = request {
+            let tx = self.ep.send_request(Instant::now(), request, peer, out);
+            self.by_tx.insert(tx, TxOwner::Qualify(k));
+        }
+    }
+
+    fn registration_actions(
+        &mut self,
+        k: usize,
+        actions: Vec<registration::Action>,
+        out: &mut Vec<Output>,
+    ) {
+        for action in actions {
+            match action {
+                registration::Action::Send(request) => {
+                    let trunk = &self.trunks[self.regs[k].0];
+                    let transport = trunk.target.map_or(Transport::Udp, |p| p.transport);
+                    let server = trunk.cfg.registration.as_ref().map(|r| {
+                        r.outbound_proxy
+                            .clone()
+                            .unwrap_or_else(|| r.server_uri.clone())
+                    });
+                    match server.as_deref().and_then(resolve) {
+                        Some(addr) => {
+                            let tx = self.ep.send_request(
+                                Instant::now(),
+                                *request,
+                                Peer { addr, transport },
+                                out,
+                            );
+                            self.by_tx.insert(tx, TxOwner::Registration(k));
+                        }
+                        None => {
+                            let mut more = Vec::new();
+                            self.regs[k].1.on_failure(
+                                "registrar address does not resolve",
+                                Instant::now(),
+                                &mut more,
+                            );
+                            // Only a status change can come back; no recursion into sending.
+                            for a in more {
+                                if let registration::Action::Changed(s) = a {
+                                    warn!(trunk = self.regs[k].1.trunk(), status = ?s, "registration");
+                                }
+                            }
+                        }
+                    }
+                }
+                registration::Action::Changed(status) => match &status {
+                    registration::Status::Registered { .. } => {
+                        info!(trunk = self.regs[k].1.trunk(), "registered")
+                    }
+                    registration::Status::Failed { reason, .. } => {
+                        warn!(trunk = self.regs[k].1.trunk(), %reason, "registration failed")
+                    }
+                    other => info!(trunk = self.regs[k].1.trunk(), status = ?other, "registration"),
+                },
+            }
+        }
+    }
+
+    fn process(&mut self, out: &mut Vec<Output>) {
+        // Handling one output may produce more (a leg's response): loop until quiet.
+        while !out.is_empty() {
+            let batch = std::mem::take(out);
+            for output in batch {
+                self.output(output, out);
+            }
+        }
+    }
+
+    fn output(&mut self, output: Output, out: &mut Vec<Output>) {
+        let now = Instant::now();
+        match output {
+            Output::Send { peer, bytes } => self.net.send(peer, bytes),
+            Output::Request { tx, request, peer } => self.on_request(tx, *request, peer, out),
+            Output::Ack { request, .. } => {
+                let id = Ids::of(&request.headers).ok().and_then(|ids| {
+                    let d = DialogId {
+                        call_id: ids.call_id,
+                        local_tag: ids.to_tag.unwrap_or_default(),
+                        remote_tag: ids.from_tag,
+                    };
+                    self.by_dialog.get(&d).copied()
+                });
+                if let Some(id) = id {
+                    self.with_leg(id, out, |leg, acts| leg.on_ack(acts));
+                }
+            }
+            Output::Cancelled { invite } => {
+                if let Some(&id) = self.by_invite.get(&invite) {
+                    self.with_leg(id, out, |leg, acts| leg.on_cancelled(acts));
+                }
+            }
+            Output::Response { tx, response } => match self.by_tx.get(&tx) {
+                Some(TxOwner::Leg(id)) => {
+                    let id = *id;
+                    if response.status_code.code() >= 200 {
+                        self.forget_tx_if_final(tx, &response);
+                    }
+                    self.with_leg(id, out, |leg, acts| leg.on_response(&response, acts));
+                }
+                Some(TxOwner::Registration(k)) => {
+                    let k = *k;
+                    if response.status_code.code() >= 200 {
+                        self.by_tx.remove(&tx);
+                        let mut actions = Vec::new();
+                        self.regs[k].1.on_response(&response, now, &mut actions);
+                        self.registration_actions(k, actions, out);
+                    }
+                }
+                Some(TxOwner::Qualify(k)) => {
+                    let k = *k;
+                    if response.status_code.code() >= 200 {
+                        self.by_tx.remove(&tx);
+                        self.quals[k].1.on_response(now);
+                    }
+                }
+                None => {}
+            },
+            Output::StrayResponse { response } => {
+                let id = Ids::of(&response.headers).ok().and_then(|ids| {
+                    let d = DialogId {
+                        call_id: ids.call_id,
+                        local_tag: ids.from_tag,
+                        remote_tag: ids.to_tag.unwrap_or_default(),
+                    };
+                    self.by_dialog.get(&d).copied()
+                });
+                if let Some(id) = id {
+                    self.with_leg(id, out, |leg, acts| leg.on_stray_2xx(&response, acts));
+                }
+            }
+            Output::TimedOut { tx } => match self.by_tx.remove(&tx) {
+                Some(TxOwner::Leg(id)) => self.with_leg(id, out, |leg, acts| leg.on_timeout(acts)),
+                Some(TxOwner::Registration(k)) => {
+                    let mut actions = Vec::new();
+                    self.regs[k]
+                        .1
+                        .on_failure("408 no response from registrar", now, &mut actions);
+                    self.registration_actions(k, actions, out);
+                }
+                Some(TxOwner::Qualify(k)) => self.quals[k].1.on_timeout(now),
+                None => {}
+            },
+            Output::NoAck { tx } => {
+                if let Some(&id) = self.by_invite.get(&tx) {
+                    self.with_leg(id, out, |leg, acts| leg.on_no_ack(acts));
+                }
+            }
+            Output::Acked { .. } => {}
+        }
+    }
+
+    fn forget_tx_if_final(&mut self, tx: TxId, response: &rsip::Response) {
+        // An INVITE's 2xx may be retransmitted to us through the transaction (Accepted
+        // state), so keep INVITE transactions mapped until the endpoint drops them.
+        let is_invite = Ids::of(&response.headers).is_ok_and(|i| i.cseq_method == Method::Invite);
+        if !is_invite {
+            self.by_tx.remove(&tx);
+        }
+    }
+
+    fn on_request(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
+        let Ok(ids) = Ids::of(&request.headers) else {
+            return;
+        };
+        if let Some(to_tag) = ids.to_tag.clone() {
+            let d = DialogId {
+                call_id: ids.call_id.clone(),
+                local_tag: to_tag,
+                remote_tag: ids.from_tag.clone(),
+            };
+            match self.by_dialog.get(&d).copied() {
+                Some(id) => self.with_leg(id, out, |leg, acts| leg.on_request(tx, &request, acts)),
+                None => self.reply(tx, &request, 481, out),
+            }
+            return;
+        }
+        match request.method {
+            Method::Invite => self.new_call(tx, request, peer, out),
+            Method::Options => {
+                let mut response = message::response(&request, 200, Some(&message::token()));
+                message::push_header(&mut response.headers, "Allow", message::ALLOW);
+                message::push_header(&mut response.headers, "Accept", "application/sdp");
+                self.ep.respond(Instant::now(), tx, &response, out);
+            }
+            Method::Bye => self.reply(tx, &request, 481, out),
+            _ => {
+                let mut response = message::response(&request, 405, Some(&message::token()));
+                message::push_header(&mut response.headers, "Allow", message::ALLOW);
+                self.ep.respond(Instant::now(), tx, &response, out);
+            }
+        }
+    }
+
+    fn reply(&mut self, tx: TxId, request: &Request, code: u16, out: &mut Vec<Output>) {
+        let response = message::response(request, code, Some(&message::token()));
+        self.ep.respond(Instant::now(), tx, &response, out);
+    }
+
+    fn new_call(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
+        let Some(ti) = self.trunks.iter().position(|t| {
+            t.cfg
+                .identify
+                .iter()
+                .any(|net| net.contains(&peer.addr.ip()))
+        }) else {
+            self.counters.unidentified_invites += 1;
+            warn!(peer = %peer.addr, "invite from an unidentified address refused");
+            return self.reply(tx, &request, 403, out);
+        };
+        if self.legs.len() >= self.max_calls {
+            warn!(
+                max = self.max_calls,
+                "call limit reached; refusing with 503"
+            );
+            return self.reply(tx, &request, 503, out);
+        }
+        let (trunk_name, context) = (
+            self.trunks[ti].cfg.name.clone(),
+            self.trunks[ti].cfg.context.clone(),
+        );
+        let exten = {
+            let uri = request.uri.to_string();
+            let user = uri_user(&uri);
+            if user.is_empty() {
+                "s".to_owned()
+            } else {
+                user
+            }
+        };
+        let caller = message::header(&request.headers, "From")
+            .map(uri_user)
+            .unwrap_or_default();
+        let contact = format!("<sip:{exten}@{}>", self.sent_by);
+        let leg = Leg::inbound(tx, request.clone(), &contact, &self.sent_by, peer.transport);
+        let id = self.new_leg_id();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let dialog = leg.dialog_id();
+        if let Some(d) = &dialog {
+            self.by_dialog.insert(d.clone(), id);
+        }
+        self.by_invite.insert(tx, id);
+        self.legs.insert(
+            id,
+            LegEntry {
+                leg,
+                peer,
+                events: events_tx,
+                dialog,
+            },
+        );
+        self.counters.total_calls += 1;
+        info!(leg = id, trunk = %trunk_name, %exten, %caller, peer = %peer.addr, "inbound call");
+        let call = NewCall {
+            leg: id,
+            trunk: trunk_name,
+            context,
+            exten,
+            caller,
+            offer: request.body.clone(),
+            peer: peer.addr,
+            events: events_rx,
+        };
+        if self.calls_tx.send(call).is_err() {
+            self.with_leg(id, out, |leg, acts| leg.reject(503, acts));
+        }
+    }
+
+    fn new_leg_id(&mut self) -> LegId {
+        self.next_leg += 1;
+        self.next_leg
+    }
+
+    fn command(&mut self, cmd: Command, out: &mut Vec<Output>) {
+        match cmd {
+            Command::Ring(id) => self.with_leg(id, out, |leg, acts| leg.ring(acts)),
+            Command::Answer(id, sdp) => self.with_leg(id, out, |leg, acts| leg.answer(sdp, acts)),
+            Command::Reject(id, code) => self.with_leg(id, out, |leg, acts| leg.reject(code, acts)),
+            Command::Hangup(id) => self.with_leg(id, out, |leg, acts| leg.hangup(acts)),
+            Command::Dial {
+                trunk,
+                number,
+                offer,
+                events,
+                reply,
+            } => {
+                let result = self.dial(&trunk, &number, offer, events, out);
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn dial(
+        &mut self,
+        trunk: &str,
+        number: &str,
+        offer: Vec<u8>,
+        events: mpsc::UnboundedSender<CallEvent>,
+        out: &mut Vec<Output>,
+    ) -> Result<LegId, String> {
+        let t = self
+            .trunks
+            .iter()
+            .find(|t| t.cfg.name == trunk)
+            .ok_or_else(|| format!("no trunk {trunk:?}"))?;
+        let (peer, host) = match (t.target, t.host.clone()) {
+            (Some(p), Some(h)) => (p, h),
+            _ => return Err(format!("trunk {trunk:?} has no contact to send calls to")),
+        };
+        if self.legs.len() >= self.max_calls {
+            return Err("call limit reached".into());
+        }
+        let user = t
+            .cfg
+            .from_user
+            .clone()
+            .or_else(|| {
+                t.cfg
+                    .registration
+                    .as_ref()
+                    .and_then(|r| r.contact_user.clone())
+            })
+            .unwrap_or_else(|| "allerta".into());
+        let domain = t
+            .cfg
+            .from_domain
+            .clone()
+            .unwrap_or_else(|| self.sent_by.clone());
+        let credentials = t.cfg.outbound_auth.as_ref().map(|a| Credentials {
+            username: a.username.clone(),
+            password: a.password.clone(),
+        });
+        let mut invite = NewRequest {
+            method: Method::Invite,
+            uri: &format!("sip:{number}@{host}"),
+            sent_by: &self.sent_by,
+            transport: peer.transport,
+            from: &format!("<sip:{user}@{domain}>"),
+            from_tag: &message::token(),
+            to: &format!("<sip:{number}@{host}>"),
+            call_id: &format!("{}@allerta", message::token()),
+            cseq: 1,
+            contact: Some(&format!("<sip:{user}@{}>", self.sent_by)),
+        }
+        .build()
+        .map_err(|e| e.to_string())?;
+        message::push_header(&mut invite.headers, "Allow", message::ALLOW);
+        message::set_body(
+            &mut invite.headers,
+            &mut invite.body,
+            Some("application/sdp"),
+            offer,
+        );
+        let id = self.new_leg_id();
+        let mut acts = Vec::new();
+        let leg = Leg::outbound(invite, credentials, peer.transport, &mut acts);
+        self.legs.insert(
+            id,
+            LegEntry {
+                leg,
+                peer,
+                events,
+                dialog: None,
+            },
+        );
+        self.counters.total_calls += 1;
+        info!(leg = id, trunk, number, "outbound call");
+        self.leg_actions(id, acts, out);
+        Ok(id)
+    }
+
+    fn with_leg(
+        &mut self,
+        id: LegId,
+        out: &mut Vec<Output>,
+        f: impl FnOnce(&mut Leg, &mut Vec<LegAction>),
+    ) {
+        let Some(entry) = self.legs.get_mut(&id) else {
+            return;
+        };
+        let mut acts = Vec::new();
+        f(&mut entry.leg, &mut acts);
+        self.leg_actions(id, acts, out);
+    }
+
+    fn leg_actions(&mut self, id: LegId, acts: Vec<LegAction>, out: &mut Vec<Output>) {
+        let now = Instant::now();
+        for act in acts {
+            let Some(entry) = self.legs.get_mut(&id) else {
+                return;
+            };
+            let peer = entry.peer;
+            match act {
+                LegAction::Respond { tx, response } => self.ep.respond(now, tx, &response, out),
+                LegAction::Request(request) => {
+                    let is_invite = request.method == Method::Invite;
+                    // In-dialog requests go to the remote target when it is an address we
+                    // can use without DNS; otherwise back where the call came from.
+                    let to = if is_invite {
+                        peer
+                    } else {
+                        Peer {
+                            addr: literal(&request.uri.to_string()).unwrap_or(peer.addr),
+                            transport: peer.transport,
+                        }
+                    };
+                    let tx = self.ep.send_request(now, *request, to, out);
+                    self.by_tx.insert(tx, TxOwner::Leg(id));
+                    if is_invite {
+                        let mut more = Vec::new();
+                        if let Some(entry) = self.legs.get_mut(&id) {
+                            entry.leg.set_invite_tx(tx, &mut more);
+                        }
+                        for a in more {
+                            if let LegAction::Cancel { tx } = a {
+                                if let Some(c) = self.ep.cancel(now, tx, out) {
+                                    self.by_tx.insert(c, TxOwner::Leg(id));
+                                }
+                            }
+                        }
+                    }
+                }
+                LegAction::Cancel { tx } => {
+                    if let Some(c) = self.ep.cancel(now, tx, out) {
+                        self.by_tx.insert(c, TxOwner::Leg(id));
+                    }
+                }
+                LegAction::Ack(ack) => {
+                    let to = Peer {
+                        addr: literal(&ack.uri.to_string()).unwrap_or(peer.addr),
+                        transport: peer.transport,
+                    };
+                    self.ep.send_stateless(&SipMessage::Request(*ack), to, out);
+                }
+                LegAction::Acked { tx } => self.ep.ack_2xx(now, tx, out),
+                LegAction::Event(event) => {
+                    let ended = matches!(event, CallEvent::Ended(_));
+                    if let CallEvent::Answered { .. } = &event {
+                        if let Some(d) = entry.leg.dialog_id() {
+                            entry.dialog = Some(d.clone());
+                            self.by_dialog.insert(d, id);
+                        }
+                    }
+                    let _ = entry.events.send(event);
+                    if ended {
+                        self.remove_leg(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_leg(&mut self, id: LegId) {
+        if let Some(entry) = self.legs.remove(&id) {
+            if let Some(d) = entry.dialog {
+                self.by_dialog.remove(&d);
+            }
+            let cause = entry.leg.cause().unwrap_or(EndCause::LocalHangup);
+            debug!(leg = id, ?cause, "leg ended");
+        }
+        self.by_invite.retain(|_, l| *l != id);
+        self.by_tx
+            .retain(|_, owner| !matches!(owner, TxOwner::Leg(l) if *l == id));
+    }
+
+    fn control(&mut self, request: Control, reply: oneshot::Sender<ControlResponse>) {
+        let response = match request {
+            Control::Ping => ControlResponse::Pong,
+            Control::Role(role) => {
+                self.role = role;
+                info!(role = role.as_str(), "role");
+                ControlResponse::RoleSet(role)
+            }
+            Control::Drain { secs } => {
+                self.drain = Some((Instant::now() + Duration::from_secs(secs.into()), reply));
+                return;
+            }
+            Control::Status => {
+                self.publish();
+                let status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+                let checks: serde_json::Map<String, serde_json::Value> = status
+                    .trunks
+                    .iter()
+                    .map(|t| {
+                        let check =
+                            serde_json::json!({ "ok": t.registered, "reason": t.registration });
+                        (format!("trunk-{}", t.name), check)
+                    })
+                    .collect();
+                let mut value = serde_json::to_value(&status).unwrap_or_default();
+                value["checks"] = serde_json::Value::Object(checks);
+                ControlResponse::Status(value)
+            }
+        };
+        let _ = reply.send(response);
+    }
+
+    fn finish_drain(&mut self) {
+        let Some((deadline, _)) = &self.drain else {
+            return;
+        };
+        let timed_out = if self.legs.is_empty() {
+            false
+        } else if Instant::now() >= *deadline {
+            true
+        } else {
+            return;
+        };
+        if let Some((_, reply)) = self.drain.take() {
+            let _ = reply.send(ControlResponse::Drained { timed_out });
+        }
+    }
+
+    fn publish(&mut self) {
+        let trunks = self
+            .trunks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let reg = self
+                    .regs
+                    .iter()
+                    .find(|(ti, _)| *ti == i)
+                    .map(|(_, r)| r.status().clone());
+                let (registration, registered) = match reg {
+                    None => ("none".to_owned(), true),
+                    Some(registration::Status::Registered { .. }) => {
+                        ("registered".to_owned(), true)
+                    }
+                    Some(registration::Status::Registering) => ("registering".to_owned(), false),
+                    Some(registration::Status::Unregistered) => ("unregistered".to_owned(), false),
+                    Some(registration::Status::Failed { reason, .. }) => {
+                        (format!("failed: {reason}"), false)
+                    }
+                };
+                let q = self.quals.iter().find(|(ti, _)| *ti == i).map(|(_, q)| q);
+                TrunkStatus {
+                    name: t.cfg.name.clone(),
+                    registration,
+                    registered,
+                    reachability: q.map(Qualify::reachability),
+                    rtt_ms: q.and_then(Qualify::rtt).map(|d| d.as_secs_f64() * 1000.0),
+                }
+            })
+            .collect();
+        let status = Status {
+            trunks,
+            active_calls: self.legs.len(),
+            total_calls: self.counters.total_calls,
+            unidentified_invites: self.counters.unidentified_invites,
+            sip: self.ep.stats(),
+            role: self.role.as_str().to_owned(),
+        };
+        if let Ok(mut shared) = self.status.lock() {
+            *shared = status;
+        }
+    }
+
+    async fn shutdown(&mut self, out: &mut Vec<Output>) {
+        info!(calls = self.legs.len(), "sip engine stopping");
+        let ids: Vec<LegId> = self.legs.keys().copied().collect();
+        for id in ids {
+            self.with_leg(id, out, |leg, acts| leg.hangup(acts));
+        }
+        let now = Instant::now();
+        for k in 0..self.regs.len() {
+            let mut actions = Vec::new();
+            self.regs[k].1.stop(now, &mut actions);
+            self.registration_actions(k, actions, out);
+        }
+        self.process(out);
+        // Give BYEs and un-REGISTERs a moment on the wire before the sockets close.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,230 @@
+//! Pure: the media core's own settings, the `[mediacore]` table of `/etc/allerta/node.toml`
+//! (the supervisor reads the rest of that file and leaves this table to us).
+//!
+//! Two stages as everywhere: serde describes the file (`RawSettings`, unknown keys
+//! refused), `TryFrom` checks it into [`Settings`].
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A settings file that cannot be used; the message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax or a wrong key (toml's message carries line and column).
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// toml's description, with line and column.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{path}: mediacore.{key}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    mediacore: Option<RawSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    #[serde(default = "default_pjsip")]
+    pjsip: PathBuf,
+    #[serde(default = "default_extensions")]
+    extensions: PathBuf,
+    #[serde(default = "default_prompts")]
+    prompts_dir: PathBuf,
+    #[serde(default = "default_recordings")]
+    recordings_dir: PathBuf,
+    /// The address put in SDP and RTP sockets bind to; default: the SIP transport's.
+    media_address: Option<IpAddr>,
+    #[serde(default = "default_rtp_min")]
+    rtp_port_min: u16,
+    #[serde(default = "default_rtp_max")]
+    rtp_port_max: u16,
+    #[serde(default = "default_rtp_timeout")]
+    rtp_timeout_secs: u64,
+    #[serde(default = "default_max_calls")]
+    max_calls: usize,
+    /// SIP T1 in milliseconds (RFC 3261 §17.1.1.1); lower only on a LAN or in the lab.
+    #[serde(default = "default_t1")]
+    sip_t1_ms: u64,
+}
+
+fn default_pjsip() -> PathBuf {
+    "/etc/allerta/node/pjsip.conf".into()
+}
+fn default_extensions() -> PathBuf {
+    "/etc/allerta/shared/extensions.conf".into()
+}
+fn default_prompts() -> PathBuf {
+    "/etc/allerta/shared/prompts".into()
+}
+fn default_recordings() -> PathBuf {
+    "/var/lib/allerta/recordings".into()
+}
+fn default_rtp_min() -> u16 {
+    10_000
+}
+fn default_rtp_max() -> u16 {
+    20_000
+}
+fn default_rtp_timeout() -> u64 {
+    30
+}
+fn default_max_calls() -> usize {
+    2_000
+}
+fn default_t1() -> u64 {
+    500
+}
+
+/// Checked settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// This node's trunks (`pjsip.conf`, node-local).
+    pub pjsip: PathBuf,
+    /// The dialplan (`extensions.conf`, replicated).
+    pub extensions: PathBuf,
+    /// Where `Playback(name)` looks for `name.wav`.
+    pub prompts_dir: PathBuf,
+    /// Where `Record(name.wav)` writes relative names.
+    pub recordings_dir: PathBuf,
+    /// SDP/RTP address; `None` means the SIP transport's bind address.
+    pub media_address: Option<IpAddr>,
+    /// RTP ports (even ones are used for RTP, the odd one above for RTCP).
+    pub rtp_ports: RangeInclusive<u16>,
+    /// Hang up a call that received no RTP for this long.
+    pub rtp_timeout: Duration,
+    /// Refuse new calls (503) beyond this many.
+    pub max_calls: usize,
+    /// SIP timer T1.
+    pub sip_t1: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let raw: RawSettings = toml::from_str("").expect("every key has a default");
+        Self::check(raw, Path::new("(defaults)")).expect("defaults are valid")
+    }
+}
+
+impl Settings {
+    /// Reads the `[mediacore]` table of `path`; a file without one gets the defaults.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses settings from TOML text (`path` only names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SettingsError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| SettingsError::Syntax {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        match raw.mediacore {
+            Some(raw) => Self::check(raw, path),
+            None => Ok(Self::default()),
+        }
+    }
+
+    fn check(raw: RawSettings, path: &Path) -> Result<Self, SettingsError> {
+        let invalid = |key, reason: &str| SettingsError::Invalid {
+            path: path.into(),
+            key,
+            reason: reason.into(),
+        };
+        if raw.rtp_port_min < 1024 || raw.rtp_port_min >= raw.rtp_port_max {
+            return Err(invalid(
+                "rtp_port_min",
+                "must be ≥ 1024 and below rtp_port_max",
+            ));
+        }
+        let ports = usize::from(raw.rtp_port_max - raw.rtp_port_min) / 2;
+        if ports < raw.max_calls {
+            return Err(invalid(
+                "rtp_port_max",
+                &format!(
+                    "the RTP range holds {ports} calls, fewer than max_calls = {}",
+                    raw.max_calls
+                ),
+            ));
+        }
+        if raw.rtp_timeout_secs == 0 {
+            return Err(invalid("rtp_timeout_secs", "must be at least 1"));
+        }
+        if !(50..=5_000).contains(&raw.sip_t1_ms) {
+            return Err(invalid("sip_t1_ms", "must be in 50..=5000"));
+        }
+        Ok(Self {
+            pjsip: raw.pjsip,
+            extensions: raw.extensions,
+            prompts_dir: raw.prompts_dir,
+            recordings_dir: raw.recordings_dir,
+            media_address: raw.media_address,
+            rtp_ports: raw.rtp_port_min..=raw.rtp_port_max,
+            rtp_timeout: Duration::from_secs(raw.rtp_timeout_secs),
+            max_calls: raw.max_calls,
+            sip_t1: Duration::from_millis(raw.sip_t1_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_file_without_a_mediacore_table_gets_the_defaults() {
+        let s = Settings::parse("[node]\nname = \"a\"\n", Path::new("node.toml")).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.rtp_ports, 10_000..=20_000);
+    }
+
+    #[test]
+    fn an_rtp_range_too_small_for_max_calls_is_refused_with_the_key() {
+        let text = "[mediacore]\nrtp_port_min = 10000\nrtp_port_max = 10100\n";
+        let e = Settings::parse(text, Path::new("node.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("node.toml: mediacore.rtp_port_max: the RTP range holds 50 calls"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_line() {
+        let e = Settings::parse("[mediacore]\nrtp_port_mn = 1\n", Path::new("n.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rtp_port_mn") && e.contains("line 2"), "{e}");
+    }
+}
