@@ -11,6 +11,7 @@ pub mod conf;
 pub mod dialplan;
 pub mod dtmf;
 pub mod engine;
+pub mod media;
 pub mod rtp;
 pub mod sdp;
 pub mod settings;

@@ -1,0 +1,411 @@
+//! Driver: one call's RTP/RTCP stream (RFC 3550, RFC 3551, RFC 4733).
+//!
+//! A [`Stream`] owns the call's two UDP sockets (RTP on an even port, RTCP on the next)
+//! and is run by the call task for one media step at a time ([`Stream::run`]): play
+//! frames from a prompt (or silence), collect DTMF, record, until the step ends. Packets
+//! go out every 20 ms on the schedule of [`crate::rtp::session::Sender`] (the n-th packet
+//! at start + n × 20 ms, not sleep after sleep, so there is no drift), and silence is sent
+//! between prompts so the far end always sees a steady stream. Symmetric RTP: we send to
+//! wherever the far end's packets come from once they arrive (RFC 4961), which is what
+//! gets media through NAT. No RTP for `timeout` hangs the call up.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, trace};
+
+use crate::codec::g711::Codec;
+use crate::codec::wav::Prompt;
+use crate::dtmf::rfc4733::{DtmfEvent, EventPayload, Receiver as DtmfReceiver};
+use crate::rtp::packet::{is_rtcp, Packet};
+use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpPacket};
+use crate::rtp::session::{Receiver, RtcpTimer, Sender};
+use crate::sip::call::CallEvent;
+
+/// Bytes of one 20 ms G.711 frame.
+pub const FRAME: usize = 160;
+
+/// Hands out RTP port pairs from the configured range, round robin, skipping ports
+/// something else holds.
+#[derive(Debug)]
+pub struct Ports {
+    range: RangeInclusive<u16>,
+    next: AtomicU32,
+}
+
+impl Ports {
+    /// Ports from `range` (RTP on even ports, RTCP on the odd one above).
+    pub fn new(range: RangeInclusive<u16>) -> Arc<Self> {
+        Arc::new(Self {
+            next: AtomicU32::new(u32::from(*range.start())),
+            range,
+        })
+    }
+
+    /// Binds an RTP/RTCP socket pair on `ip`.
+    pub async fn bind(&self, ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
+        let (lo, hi) = (
+            u32::from(*self.range.start()) & !1,
+            u32::from(*self.range.end()),
+        );
+        let pairs = (hi - lo) / 2;
+        for _ in 0..pairs.max(1) {
+            let n = self.next.fetch_add(2, Ordering::Relaxed);
+            let port = lo + (n.wrapping_sub(lo) % (pairs.max(1) * 2)) / 2 * 2;
+            let Ok(port) = u16::try_from(port) else {
+                continue;
+            };
+            let Ok(rtp) = UdpSocket::bind((ip, port)).await else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind((ip, port + 1)).await else {
+                continue;
+            };
+            return Ok((rtp, rtcp));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free RTP port pair in the configured range",
+        ))
+    }
+}
+
+/// What the stream plays during a step.
+pub enum Source<'a> {
+    /// Silence (G.711 idle code).
+    Silence,
+    /// Prompts, one after the other.
+    Prompts(&'a [Arc<Prompt>]),
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// The prompts finished (or the wait elapsed).
+    Done,
+    /// A digit was pressed and the step stops on digits.
+    Digit(char),
+    /// The step's deadline passed.
+    Timeout,
+    /// No RTP from the far end for the inactivity timeout.
+    Inactive,
+    /// The signalling ended (remote BYE, cancel).
+    Hangup,
+}
+
+/// Counters for status and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MediaStats {
+    /// RTP packets sent.
+    pub sent: u64,
+    /// RTP packets received (audio).
+    pub received: u64,
+    /// Packets lost by the far end's sequence numbers.
+    pub lost: i64,
+    /// DTMF digits received.
+    pub digits: u64,
+    /// Send slots skipped because we woke too late (pacing failures).
+    pub skipped_slots: u64,
+}
+
+/// One call's media.
+pub struct Stream {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    remote: SocketAddr,
+    remote_rtcp: SocketAddr,
+    latched: bool,
+    codec: Codec,
+    dtmf_pt: Option<u8>,
+    sender: Sender,
+    receiver: Receiver,
+    dtmf: DtmfReceiver,
+    digits: VecDeque<char>,
+    rtcp_timer: RtcpTimer,
+    timeout: Duration,
+    last_rx: Instant,
+    cname: Vec<u8>,
+    recording: Option<crate::codec::wav::WavWriter<std::io::BufWriter<std::fs::File>>>,
+    stats: MediaStats,
+    buf: Vec<u8>,
+    rtcp_buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Stream {
+    /// A stream on bound sockets toward `remote` (from the SDP), with `codec` and the
+    /// far end's telephone-event payload type.
+    pub fn new(
+        (rtp, rtcp): (UdpSocket, UdpSocket),
+        remote: SocketAddr,
+        codec: Codec,
+        dtmf_pt: Option<u8>,
+        timeout: Duration,
+    ) -> Self {
+        let now = Instant::now();
+        let mut rng = rand::rng();
+        let cname = format!(
+            "allerta@{}",
+            rtp.local_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        )
+        .into_bytes();
+        Self {
+            rtp,
+            rtcp,
+            remote,
+            remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
+            latched: false,
+            codec,
+            dtmf_pt,
+            sender: Sender::new(
+                rand::random(),
+                codec.payload_type(),
+                rand::random(),
+                rand::random(),
+                now,
+            ),
+            receiver: Receiver::new(),
+            dtmf: DtmfReceiver::new(),
+            digits: VecDeque::new(),
+            rtcp_timer: RtcpTimer::new(now, &mut rng),
+            timeout,
+            last_rx: now,
+            cname,
+            recording: None,
+            stats: MediaStats::default(),
+            buf: vec![0; 2048],
+            rtcp_buf: vec![0; 2048],
+            out: vec![0; 12 + FRAME],
+        }
+    }
+
+    /// Our RTP address.
+    pub fn local(&self) -> io::Result<SocketAddr> {
+        self.rtp.local_addr()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> MediaStats {
+        MediaStats {
+            lost: self.receiver.lost().map_or(0, i64::from),
+            skipped_slots: self.sender.skipped_slots(),
+            ..self.stats
+        }
+    }
+
+    /// Takes the digits received so far (pressed before a step started, e.g. during
+    /// a prompt that did not stop on digits).
+    pub fn take_digit(&mut self) -> Option<char> {
+        self.digits.pop_front()
+    }
+
+    /// Starts writing what the far end sends to a WAV file.
+    pub fn record_to(&mut self, file: std::fs::File) -> io::Result<()> {
+        let writer = crate::codec::wav::WavWriter::new(std::io::BufWriter::new(file))
+            .map_err(io::Error::other)?;
+        self.recording = Some(writer);
+        Ok(())
+    }
+
+    /// Stops recording and finishes the file's header.
+    pub fn stop_recording(&mut self) -> io::Result<()> {
+        if let Some(w) = self.recording.take() {
+            w.finalize().map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one media step: plays `source` (then silence), until the prompts end (when
+    /// `until_done`), a digit arrives (when `stop_on_digit`), `deadline` passes, the call
+    /// goes quiet or the signalling ends.
+    pub async fn run(
+        &mut self,
+        source: Source<'_>,
+        until_done: bool,
+        stop_on_digit: bool,
+        deadline: Option<Instant>,
+        events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    ) -> Wake {
+        let prompts: &[Arc<Prompt>] = match source {
+            Source::Silence => &[],
+            Source::Prompts(p) => p,
+        };
+        let (mut which, mut frame) = (0usize, 0usize);
+        let silence = [self.codec.silence(); FRAME];
+        if until_done && prompts.is_empty() && deadline.is_none() {
+            return Wake::Done;
+        }
+        loop {
+            if stop_on_digit {
+                if let Some(d) = self.digits.pop_front() {
+                    return Wake::Digit(d);
+                }
+            }
+            let now = Instant::now();
+            // Send every due slot (at most a small catch-up after a late wake-up).
+            while let Some(mut header) = self.sender.poll(now, FRAME) {
+                let payload: &[u8] = loop {
+                    match prompts.get(which) {
+                        Some(p) => match p.frame(self.codec, frame) {
+                            Some(f) => {
+                                frame += 1;
+                                break f;
+                            }
+                            None => {
+                                which += 1;
+                                frame = 0;
+                            }
+                        },
+                        None => break &silence,
+                    }
+                };
+                header.payload_type = self.codec.payload_type();
+                if let Ok(n) = header.write_packet(payload, &mut self.out) {
+                    if self.rtp.try_send_to(&self.out[..n], self.remote).is_ok() {
+                        self.stats.sent += 1;
+                    }
+                }
+            }
+            if until_done && which >= prompts.len() {
+                return Wake::Done;
+            }
+            if self.rtcp_timer.poll(now, &mut rand::rng()) {
+                self.send_report(now);
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Wake::Timeout;
+            }
+            if now.duration_since(self.last_rx) >= self.timeout {
+                return Wake::Inactive;
+            }
+            let mut wake = self
+                .sender
+                .next_due()
+                .min(self.rtcp_timer.next_deadline())
+                .min(self.last_rx + self.timeout);
+            if let Some(d) = deadline {
+                wake = wake.min(d);
+            }
+            if let Some(d) = self.dtmf.next_deadline() {
+                wake = wake.min(d);
+            }
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Some(CallEvent::Ended(_)) | None => return Wake::Hangup,
+                    Some(_) => {}
+                },
+                recv = self.rtp.recv_from(&mut self.buf) => {
+                    if let Ok((n, from)) = recv {
+                        self.on_rtp(n, from);
+                    }
+                }
+                recv = self.rtcp.recv_from(&mut self.rtcp_buf) => {
+                    if let Ok((n, from)) = recv {
+                        self.on_rtcp(n, from);
+                    }
+                }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+            }
+            let mut events_out = Vec::new();
+            self.dtmf.on_tick(Instant::now(), &mut events_out);
+            self.on_dtmf(events_out);
+        }
+    }
+
+    fn on_rtp(&mut self, n: usize, from: SocketAddr) {
+        let now = Instant::now();
+        let buf = &self.buf[..n];
+        if is_rtcp(buf) {
+            return;
+        }
+        let Ok(packet) = Packet::parse(buf) else {
+            trace!(%from, "dropping malformed rtp");
+            return;
+        };
+        if from != self.remote && !self.latched {
+            debug!(sdp = %self.remote, actual = %from, "symmetric rtp: sending to the packets' source");
+            self.remote = from;
+            self.remote_rtcp = SocketAddr::new(from.ip(), from.port().wrapping_add(1));
+        }
+        self.latched = true;
+        self.last_rx = now;
+        if Some(packet.header.payload_type) == self.dtmf_pt {
+            if let Ok(payload) = EventPayload::parse(packet.payload) {
+                let mut events = Vec::new();
+                self.dtmf
+                    .on_packet(now, packet.header.timestamp, &payload, &mut events);
+                self.on_dtmf(events);
+            }
+            return;
+        }
+        self.receiver.on_packet(now, &packet.header);
+        self.stats.received += 1;
+        if let Some(w) = &mut self.recording {
+            let codec = if packet.header.payload_type == Codec::Pcma.payload_type() {
+                Codec::Pcma
+            } else {
+                Codec::Pcmu
+            };
+            let _ = w.write_g711(codec, packet.payload);
+        }
+    }
+
+    fn on_dtmf(&mut self, events: Vec<DtmfEvent>) {
+        for event in events {
+            if let DtmfEvent::End { digit, .. } = event {
+                debug!(%digit, "dtmf");
+                self.stats.digits += 1;
+                self.digits.push_back(digit);
+            }
+        }
+    }
+
+    fn on_rtcp(&mut self, n: usize, _from: SocketAddr) {
+        let now = Instant::now();
+        if let Ok(compound) = Compound::parse(&self.rtcp_buf[..n]) {
+            for packet in compound.iter() {
+                if let RtcpPacket::SenderReport { info, .. } = packet {
+                    self.receiver.on_sender_report(now, &info);
+                }
+            }
+        }
+    }
+
+    fn send_report(&mut self, now: Instant) {
+        let mut buf = [0u8; 256];
+        let mut w = CompoundWriter::new(&mut buf);
+        let info = self.sender.sender_info(now, SystemTime::now());
+        let blocks: Vec<_> = self.receiver.report_block(now).into_iter().collect();
+        let ssrc = self.sender.ssrc();
+        if w.sender_report(ssrc, &info, &blocks).is_ok() && w.sdes_cname(ssrc, &self.cname).is_ok()
+        {
+            let n = w.finish();
+            let _ = self.rtcp.try_send_to(&buf[..n], self.remote_rtcp);
+        }
+    }
+
+    /// Sends an RTCP BYE (the call is over).
+    pub fn bye(&mut self) {
+        let mut buf = [0u8; 256];
+        let mut w = CompoundWriter::new(&mut buf);
+        let ssrc = self.sender.ssrc();
+        let info = self.sender.sender_info(Instant::now(), SystemTime::now());
+        if w.sender_report(ssrc, &info, &[]).is_ok()
+            && w.sdes_cname(ssrc, &self.cname).is_ok()
+            && w.bye(&[ssrc], None).is_ok()
+        {
+            let n = w.finish();
+            let _ = self.rtcp.try_send_to(&buf[..n], self.remote_rtcp);
+        }
+    }
+}
