@@ -711,9 +711,8 @@ impl Engine {
             .iter()
             .find(|t| t.cfg.name == trunk)
             .ok_or_else(|| format!("no trunk {trunk:?}"))?;
-        let (peer, host) = match (t.target, t.host.clone()) {
-            (Some(p), Some(h)) => (p, h),
-            _ => return Err(format!("trunk {trunk:?} has no contact to send calls to")),
+        let (Some(peer), Some(host)) = (t.target, t.host.clone()) else {
+            return Err(format!("trunk {trunk:?} has no contact to send calls to"));
         };
         if self.legs.len() >= self.max_calls {
             return Err("call limit reached".into());

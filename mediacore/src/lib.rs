@@ -10,6 +10,7 @@ pub mod codec;
 pub mod conf;
 pub mod dialplan;
 pub mod dtmf;
+pub mod call;
 pub mod engine;
 pub mod media;
 pub mod rtp;

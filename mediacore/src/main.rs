@@ -1,32 +1,178 @@
-//! `allerta-mediacore`: for now it only serves the supervisor's control contract (ping, role,
-//! drain, status), so the supervisor wraps the real binary; SIP, RTP, AMI and campaigns
-//! come with issues 4–6.
+//! `allerta-mediacore`: the media core. Reads the `[mediacore]` table of the node file,
+//! the node's trunks (`pjsip.conf`) and the shared dialplan (`extensions.conf`), serves
+//! SIP and RTP, and answers the supervisor's control contract from the SIP engine's loop.
+//!
+//! SIGHUP reloads the dialplan; a dialplan that does not load leaves the running one in
+//! place (and says why, with file and line). SIGTERM hangs calls up, unregisters the
+//! trunks and exits.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Parser;
+use mediacore::call::{self, Shared};
+use mediacore::codec::g711::Codec;
+use mediacore::conf::pjsip::{self, PjsipConfig, Protocol};
+use mediacore::dialplan::parse::Dialplan;
+use mediacore::engine;
+use mediacore::media::Ports;
+use mediacore::settings::Settings;
+use mediacore::sip::transaction::Timers;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "allerta-mediacore",
     version,
-    about = "Allerta media core (control contract only, for now)"
+    about = "Allerta media core: SIP trunks, RTP, dialplan"
 )]
 struct Args {
     /// The control socket the supervisor talks to.
     #[arg(long, default_value = "/run/allerta/mediacore.sock")]
     control: PathBuf,
-    /// The node's configuration (not read yet).
-    #[arg(long, short)]
-    config: Option<PathBuf>,
+    /// The node file; its `[mediacore]` table is ours.
+    #[arg(long, short, default_value = "/etc/allerta/node.toml")]
+    config: PathBuf,
+    /// Check the configuration (node file, pjsip.conf, extensions.conf, prompts) and exit.
+    #[arg(long)]
+    check: bool,
 }
 
-#[tokio::main(flavor = "current_thread")]
+fn codec(c: pjsip::Codec) -> Codec {
+    match c {
+        pjsip::Codec::Ulaw => Codec::Pcmu,
+        pjsip::Codec::Alaw => Codec::Pcma,
+    }
+}
+
+#[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt().with_ansi(false).init();
-    supervisor::component::server::run_minimal("mediacore", &args.control)
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = Settings::load(&args.config)?;
+    let trunks = PjsipConfig::load(&settings.pjsip)?;
+    let dialplan = Dialplan::load(&settings.extensions)?;
+    let Some(transport) = trunks.transports.first() else {
+        bail!(
+            "{}: no type=transport section: nothing to listen on",
+            settings.pjsip.display()
+        );
+    };
+    if transport.bind.ip().is_unspecified() {
+        bail!(
+            "{}: transport {:?} binds {}: give the node's voice address, it goes in Via and Contact",
+            settings.pjsip.display(),
+            transport.name,
+            transport.bind
+        );
+    }
+    let tcp = trunks
+        .transports
+        .iter()
+        .any(|t| t.protocol == Protocol::Tcp);
+    let media_ip = settings.media_address.unwrap_or(transport.bind.ip());
+    for t in trunks.trunks() {
+        if !t.ignored_codecs.is_empty() {
+            info!(trunk = %t.name, codecs = ?t.ignored_codecs, "codecs allowed in pjsip.conf but not carried");
+        }
+    }
+    if args.check {
+        println!(
+            "configuration ok: {} trunks, {} dialplan contexts",
+            trunks.trunks().len(),
+            dialplan.contexts().len()
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(&settings.recordings_dir)
+        .with_context(|| format!("creating {}", settings.recordings_dir.display()))?;
+
+    let cancel = CancellationToken::new();
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    let (control_tx, control_rx) = mpsc::channel(16);
+    let listener = supervisor::component::server::bind(&args.control)
+        .with_context(|| format!("control socket {}", args.control.display()))?;
+    let control = tokio::spawn(supervisor::component::server::serve(
+        listener,
+        args.control.clone(),
+        control_tx,
+        cancel.clone(),
+    ));
+    let cfg = engine::Config {
+        bind: transport.bind,
+        tcp,
+        trunks: trunks.trunks().to_vec(),
+        timers: Timers {
+            t1: settings.sip_t1,
+            ..Timers::default()
+        },
+        max_calls: settings.max_calls,
+    };
+    let (handles, engine_task) = engine::start(cfg, calls_tx, control_rx, cancel.clone())
         .await
-        .with_context(|| format!("control socket {}", args.control.display()))
+        .with_context(|| format!("binding sip on {}", transport.bind))?;
+    let codecs: HashMap<String, Vec<Codec>> = trunks
+        .trunks()
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.codecs.iter().copied().map(codec).collect(),
+            )
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        dialplan: RwLock::new(Arc::new(dialplan)),
+        prompts_dir: settings.prompts_dir.clone(),
+        recordings_dir: settings.recordings_dir.clone(),
+        prompts: Mutex::new(HashMap::new()),
+        ports: Ports::new(settings.rtp_ports.clone()),
+        media_ip,
+        rtp_timeout: settings.rtp_timeout,
+        codecs,
+        commands: handles.commands.clone(),
+    });
+    let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
+    info!(sip = %handles.local, %media_ip, rtp = ?settings.rtp_ports, "mediacore ready");
+
+    let (mut term, mut int, mut hup) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::hangup())?,
+    );
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match Dialplan::load(&settings.extensions) {
+                Ok(plan) => {
+                    if let Ok(mut current) = shared.dialplan.write() {
+                        *current = Arc::new(plan);
+                    }
+                    if let Ok(mut cache) = shared.prompts.lock() {
+                        cache.clear();
+                    }
+                    info!(path = %settings.extensions.display(), "dialplan reloaded");
+                }
+                Err(e) => error!(error = %e, "dialplan not reloaded; the running one stays"),
+            },
+        }
+    }
+    info!("stopping");
+    cancel.cancel();
+    let _ = engine_task.await;
+    dispatch.abort();
+    control.abort();
+    let _ = std::fs::remove_file(&args.control);
+    Ok(())
 }

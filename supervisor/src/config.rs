@@ -569,13 +569,13 @@ impl TryFrom<&RawInstance> for InstanceConfig {
         }
         let ms = raw.advert_interval_ms;
         match version {
-            Version::V3 if ms % 10 != 0 || !(10..=40_950).contains(&ms) => {
+            Version::V3 if !ms.is_multiple_of(10) || !(10..=40_950).contains(&ms) => {
                 return Err((
                     "advert_interval_ms",
                     format!("{ms}: VRRPv3 needs a multiple of 10 in 10..=40950"),
                 ))
             }
-            Version::V2 if ms % 1000 != 0 || !(1000..=255_000).contains(&ms) => {
+            Version::V2 if !ms.is_multiple_of(1000) || !(1000..=255_000).contains(&ms) => {
                 return Err((
                     "advert_interval_ms",
                     format!("{ms}: VRRPv2 needs whole seconds, 1000..=255000"),

@@ -10,3 +10,4 @@ pub mod lab;
 pub mod nodes;
 pub mod prereq;
 pub mod probe;
+pub mod voice;

@@ -1,1 +1,2 @@
-//! (placeholder)
+//! Pure: DTMF as RTP telephone-events (RFC 4733).
+pub mod rfc4733;

@@ -1,1 +1,7 @@
-//! (placeholder)
+//! Pure: RTP and RTCP (RFC 3550): the packet codec, compound RTCP, and per-stream sender and
+//! receiver state. The socket driver lives elsewhere and only moves bytes.
+pub mod packet;
+pub mod rtcp;
+pub mod session;
+
+pub use packet::{Header, Packet};

@@ -185,7 +185,7 @@ impl Dialog {
 /// Every Record-Route entry, split on commas, in message order.
 fn record_route(headers: &rsip::Headers) -> Vec<String> {
     headers_named(headers, "Record-Route")
-        .flat_map(|v| split_name_addrs(v))
+        .flat_map(split_name_addrs)
         .collect()
 }
 

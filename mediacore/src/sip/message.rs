@@ -252,7 +252,6 @@ impl Ids {
         // Only the first Via of a comma-separated list is ours to read.
         let top_via = via.split(',').next().unwrap_or(via);
         let sent_by = top_via
-            .trim()
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.split(';').next())
@@ -528,12 +527,14 @@ pub fn reason(code: u16) -> &'static str {
         504 => "Server Time-out",
         600 => "Busy Everywhere",
         603 => "Decline",
-        100..=199 => "Progress",
-        200..=299 => "OK",
-        300..=399 => "Redirect",
-        400..=499 => "Client Error",
-        500..=599 => "Server Error",
-        _ => "Global Failure",
+        _ => match code / 100 {
+            1 => "Progress",
+            2 => "OK",
+            3 => "Redirect",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
     }
 }
 

@@ -203,7 +203,7 @@ impl Advert {
             Version::V2 => {
                 let secs = self.adver_int_cs / 100;
                 assert!(
-                    self.adver_int_cs % 100 == 0 && (1..=255).contains(&secs),
+                    self.adver_int_cs.is_multiple_of(100) && (1..=255).contains(&secs),
                     "a v2 interval is whole seconds in 1..=255"
                 );
                 out.extend([0, secs as u8]);

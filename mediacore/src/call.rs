@@ -1,0 +1,425 @@
+//! Driver: one task per call. It negotiates the media, opens the RTP stream and runs the
+//! dialplan: [`crate::dialplan::exec::Execution`] decides, this task performs each
+//! [`Action`] (answer, play, collect digits, record, wait, hang up) and feeds the outcome
+//! back. Signalling goes through the SIP engine ([`crate::engine::Command`]).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{info, warn, Instrument};
+
+use crate::codec::g711::Codec;
+use crate::codec::wav::Prompt;
+use crate::dialplan::exec::{Action, Execution, Outcome};
+use crate::dialplan::parse::Dialplan;
+use crate::engine::{Command, NewCall};
+use crate::media::{Ports, Source, Stream, Wake};
+use crate::sdp::{LocalMedia, SessionDescription};
+use crate::sip::call::CallEvent;
+
+/// What every call task shares.
+pub struct Shared {
+    /// The dialplan in force (replaced on reload).
+    pub dialplan: RwLock<Arc<Dialplan>>,
+    /// Where prompts are.
+    pub prompts_dir: PathBuf,
+    /// Where relative recordings go.
+    pub recordings_dir: PathBuf,
+    /// Loaded prompts by name.
+    pub prompts: Mutex<HashMap<String, Arc<Prompt>>>,
+    /// RTP ports.
+    pub ports: Arc<Ports>,
+    /// The address in our SDP and where RTP sockets bind.
+    pub media_ip: IpAddr,
+    /// Hang up after this long without RTP.
+    pub rtp_timeout: Duration,
+    /// Codecs per trunk, in preference order.
+    pub codecs: HashMap<String, Vec<Codec>>,
+    /// Signalling.
+    pub commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Shared {
+    /// A prompt by dialplan name (`alert`, `custom/alert`, with or without `.wav`), from
+    /// the cache or the prompts directory.
+    pub fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
+        if let Some(p) = self.prompts.lock().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(p);
+        }
+        if name.contains("..") {
+            return Err(format!("prompt name {name:?} leaves the prompts directory"));
+        }
+        let file = if name.ends_with(".wav") {
+            name.to_owned()
+        } else {
+            format!("{name}.wav")
+        };
+        let path = if Path::new(&file).is_absolute() {
+            PathBuf::from(&file)
+        } else {
+            self.prompts_dir.join(&file)
+        };
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let prompt =
+            Arc::new(Prompt::from_wav(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
+        if let Ok(mut cache) = self.prompts.lock() {
+            cache.insert(name.to_owned(), prompt.clone());
+        }
+        Ok(prompt)
+    }
+
+    fn prompts(&self, files: &[String]) -> Result<Vec<Arc<Prompt>>, String> {
+        files.iter().map(|f| self.prompt(f)).collect()
+    }
+}
+
+/// Runs an inbound call to its end.
+pub async fn run_inbound(call: NewCall, shared: Arc<Shared>) {
+    let span = tracing::info_span!("call", leg = call.leg, trunk = %call.trunk);
+    inbound(call, shared).instrument(span).await;
+}
+
+async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
+    let cmd = |c: Command| {
+        let _ = shared.commands.send(c);
+    };
+    let offer = match SessionDescription::parse(&call.offer) {
+        Ok(offer) => offer,
+        Err(error) => {
+            warn!(%error, "unusable sdp offer; refusing with 488");
+            return cmd(Command::Reject(call.leg, 488));
+        }
+    };
+    let sockets = match shared.ports.bind(shared.media_ip).await {
+        Ok(s) => s,
+        Err(error) => {
+            warn!(%error, "no rtp port; refusing with 503");
+            return cmd(Command::Reject(call.leg, 503));
+        }
+    };
+    let port = sockets.0.local_addr().map(|a| a.port()).unwrap_or(0);
+    let local = LocalMedia {
+        address: shared.media_ip,
+        port,
+        codecs: shared
+            .codecs
+            .get(&call.trunk)
+            .cloned()
+            .unwrap_or_else(|| Codec::ALL.to_vec()),
+        telephone_event: true,
+        session_id: rand::random::<u32>().into(),
+        session_version: 1,
+    };
+    let (negotiated, answer) = match local.answer(&offer) {
+        Ok(x) => x,
+        Err(error) => {
+            warn!(%error, "no common codec; refusing with 488");
+            return cmd(Command::Reject(call.leg, 488));
+        }
+    };
+    let mut stream = Stream::new(
+        sockets,
+        negotiated.remote,
+        negotiated.codec,
+        negotiated.telephone_event,
+        shared.rtp_timeout,
+    );
+    let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
+    let Some(plan) = plan else {
+        return cmd(Command::Reject(call.leg, 500));
+    };
+    let vars = [
+        ("CALLERID(num)".to_owned(), call.caller.clone()),
+        (
+            "CHANNEL".to_owned(),
+            format!("PJSIP/{}-{:08x}", call.trunk, call.leg),
+        ),
+    ];
+    let mut exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
+    let mut answered = false;
+    let mut hung_up = false;
+    let mut outcome = Outcome::Start;
+    let answer = answer.into_bytes();
+    let leg = call.leg;
+    loop {
+        let action = exec.step(outcome);
+        if hung_up && is_media(&action) {
+            // After a hangup only the `h` extension's non-media steps run.
+            outcome = Outcome::HungUp;
+            if matches!(action, Action::Hangup { .. }) {
+                break;
+            }
+            continue;
+        }
+        let ensure_answered = |answered: &mut bool| {
+            if !*answered {
+                cmd(Command::Answer(leg, answer.clone()));
+                *answered = true;
+            }
+        };
+        outcome = match action {
+            Action::Answer => {
+                ensure_answered(&mut answered);
+                Outcome::Done
+            }
+            Action::Playback { files } => {
+                ensure_answered(&mut answered);
+                match shared.prompts(&files) {
+                    Ok(prompts) => wake_outcome(
+                        stream
+                            .run(
+                                Source::Prompts(&prompts),
+                                true,
+                                false,
+                                None,
+                                &mut call.events,
+                            )
+                            .await,
+                    ),
+                    Err(error) => {
+                        warn!(%error, "playback failed");
+                        Outcome::PlaybackFailed
+                    }
+                }
+            }
+            Action::Background { files } => {
+                ensure_answered(&mut answered);
+                match shared.prompts(&files) {
+                    Ok(prompts) => match stream
+                        .run(
+                            Source::Prompts(&prompts),
+                            true,
+                            true,
+                            None,
+                            &mut call.events,
+                        )
+                        .await
+                    {
+                        Wake::Digit(d) => {
+                            collect_exten(&mut stream, &plan, exec.context(), d, &mut call.events)
+                                .await
+                        }
+                        other => wake_outcome(other),
+                    },
+                    Err(error) => {
+                        warn!(%error, "background failed");
+                        Outcome::PlaybackFailed
+                    }
+                }
+            }
+            Action::WaitExten { timeout } => {
+                ensure_answered(&mut answered);
+                let deadline = Some(Instant::now() + timeout);
+                match stream
+                    .run(Source::Silence, false, true, deadline, &mut call.events)
+                    .await
+                {
+                    Wake::Digit(d) => {
+                        collect_exten(&mut stream, &plan, exec.context(), d, &mut call.events).await
+                    }
+                    other => wake_outcome(other),
+                }
+            }
+            Action::Read {
+                files,
+                max_digits,
+                timeout,
+                ..
+            } => {
+                ensure_answered(&mut answered);
+                let prompts = shared.prompts(&files).unwrap_or_else(|error| {
+                    warn!(%error, "read prompt missing; collecting digits anyway");
+                    Vec::new()
+                });
+                read_digits(&mut stream, &prompts, max_digits, timeout, &mut call.events).await
+            }
+            Action::Record {
+                file, max_duration, ..
+            } => {
+                ensure_answered(&mut answered);
+                record(&mut stream, &shared, &file, max_duration, &mut call.events).await
+            }
+            Action::Wait(d) => {
+                let deadline = Some(Instant::now() + d);
+                wake_outcome(
+                    stream
+                        .run(Source::Silence, false, false, deadline, &mut call.events)
+                        .await,
+                )
+            }
+            Action::Verbose { message, .. } => {
+                info!(%message, "verbose");
+                Outcome::Done
+            }
+            Action::Dial { targets, .. } => {
+                // Bridging two legs comes with the campaign work; until then Dial reports
+                // the channel unavailable so dialplans branch on DIALSTATUS as with Asterisk.
+                warn!(?targets, "Dial is not supported on inbound calls yet");
+                Outcome::DialStatus(crate::dialplan::exec::DialStatus::ChanUnavail)
+            }
+            Action::Hangup { .. } => break,
+        };
+        if matches!(outcome, Outcome::HungUp) {
+            hung_up = true;
+        }
+    }
+    stream.bye();
+    let _ = stream.stop_recording();
+    let stats = stream.stats();
+    info!(
+        sent = stats.sent,
+        received = stats.received,
+        lost = stats.lost,
+        digits = stats.digits,
+        "call ended"
+    );
+    cmd(Command::Hangup(leg));
+}
+
+fn is_media(action: &Action) -> bool {
+    !matches!(action, Action::Verbose { .. } | Action::Hangup { .. })
+}
+
+fn wake_outcome(wake: Wake) -> Outcome {
+    match wake {
+        Wake::Done => Outcome::Done,
+        Wake::Timeout => Outcome::Timeout,
+        Wake::Digit(d) => Outcome::Interrupted {
+            digits: d.to_string(),
+        },
+        Wake::Inactive => {
+            info!("no rtp for the inactivity timeout; hanging up");
+            Outcome::HungUp
+        }
+        Wake::Hangup => Outcome::HungUp,
+    }
+}
+
+/// After a first digit in Background/WaitExten, keeps collecting while more digits could
+/// still complete an extension (Asterisk's digit timeout: 5 s between digits).
+async fn collect_exten(
+    stream: &mut Stream,
+    plan: &Dialplan,
+    context: &str,
+    first: char,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+) -> Outcome {
+    let mut digits = first.to_string();
+    while plan.can_match_more(context, &digits) {
+        let deadline = Some(Instant::now() + Duration::from_secs(5));
+        match stream
+            .run(Source::Silence, false, true, deadline, events)
+            .await
+        {
+            Wake::Digit(d) => digits.push(d),
+            Wake::Timeout => break,
+            other => return wake_outcome(other),
+        }
+    }
+    Outcome::Interrupted { digits }
+}
+
+/// Read(): plays the prompts (a digit stops them), then collects up to `max_digits`
+/// (`#` ends early), waiting `timeout` for each digit.
+async fn read_digits(
+    stream: &mut Stream,
+    prompts: &[Arc<Prompt>],
+    max_digits: Option<u32>,
+    timeout: Duration,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+) -> Outcome {
+    let max = max_digits.filter(|&m| m > 0).unwrap_or(255) as usize;
+    let mut digits = String::new();
+    match stream
+        .run(Source::Prompts(prompts), true, true, None, events)
+        .await
+    {
+        Wake::Digit(d) => digits.push(d),
+        Wake::Done => {}
+        other => return wake_outcome(other),
+    }
+    while digits.len() < max && !digits.ends_with('#') {
+        let deadline = Some(Instant::now() + timeout);
+        match stream
+            .run(Source::Silence, false, true, deadline, events)
+            .await
+        {
+            Wake::Digit(d) => digits.push(d),
+            Wake::Timeout => break,
+            other => return wake_outcome(other),
+        }
+    }
+    if digits.ends_with('#') {
+        digits.pop();
+    }
+    Outcome::Digits(digits)
+}
+
+/// Record(): what the caller says goes to a WAV file until `#`, the maximum duration, or
+/// hangup.
+async fn record(
+    stream: &mut Stream,
+    shared: &Shared,
+    file: &str,
+    max: Option<Duration>,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+) -> Outcome {
+    let name = if file.ends_with(".wav") {
+        file.to_owned()
+    } else {
+        format!("{file}.wav")
+    };
+    let path = if Path::new(&name).is_absolute() {
+        PathBuf::from(&name)
+    } else {
+        shared.recordings_dir.join(&name)
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let opened = std::fs::File::create(&path).and_then(|f| stream.record_to(f));
+    if let Err(error) = opened {
+        warn!(path = %path.display(), %error, "cannot record");
+        return Outcome::Done;
+    }
+    let deadline = max.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
+    let wake = loop {
+        match stream
+            .run(Source::Silence, false, true, deadline, events)
+            .await
+        {
+            Wake::Digit('#') => break Wake::Done,
+            Wake::Digit(_) => continue,
+            other => break other,
+        }
+    };
+    if let Err(error) = stream.stop_recording() {
+        warn!(path = %path.display(), %error, "recording not finished cleanly");
+    }
+    info!(path = %path.display(), "recorded");
+    match wake {
+        Wake::Timeout => Outcome::Done,
+        other => wake_outcome(other),
+    }
+}
+
+/// Spawns a task per new inbound call, reaping finished ones, until the engine stops.
+pub async fn dispatch(mut calls_rx: mpsc::UnboundedReceiver<NewCall>, shared: Arc<Shared>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            call = calls_rx.recv() => match call {
+                Some(call) => {
+                    tasks.spawn(run_inbound(call, shared.clone()));
+                }
+                None => break,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}

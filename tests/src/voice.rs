@@ -1,0 +1,246 @@
+//! The voice side of the lab: a node's mediacore configuration (node file table,
+//! pjsip.conf, extensions.conf, prompts), running mediacore on its own, sipp at the
+//! carrier, and reading what tshark captured.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::lab::{Lab, Node, Proc, CARRIER_IP};
+use crate::prereq;
+
+/// A node's voice configuration, with lab defaults.
+#[derive(Debug, Clone)]
+pub struct Voice {
+    /// `extensions.conf`.
+    pub dialplan: String,
+    /// `pjsip.conf`.
+    pub pjsip: String,
+    /// Prompts to generate: (name, seconds of a 440 Hz tone).
+    pub prompts: Vec<(String, f64)>,
+    /// More keys for the `[mediacore]` table.
+    pub extra: String,
+}
+
+/// The inbound trunk from the carrier (identified by its address) into `from-carrier`.
+pub fn inbound_pjsip(node: Node) -> String {
+    format!(
+        "[transport-udp]\ntype=transport\nprotocol=udp\nbind={}:5060\n\n\
+         [carrier-in]\ntype=endpoint\ncontext=from-carrier\ndisallow=all\nallow=alaw,ulaw\naors=carrier-in\n\n\
+         [carrier-in]\ntype=aor\ncontact=sip:{CARRIER_IP}:5060\n\n\
+         [carrier-in]\ntype=identify\nendpoint=carrier-in\nmatch={CARRIER_IP}\n",
+        node.voice_ip()
+    )
+}
+
+/// The alert IVR: answer, play the alert, read one digit, say thanks on 1.
+pub const ALERT_DIALPLAN: &str = "[from-carrier]\n\
+    exten => 100,1,Answer()\n\
+     same => n,Playback(alert)\n\
+     same => n,Read(ACK,confirm,1,,1,5)\n\
+     same => n,Verbose(1,ack=${ACK})\n\
+     same => n,GotoIf($[\"${ACK}\" = \"1\"]?ok:nok)\n\
+     same => n(ok),Playback(thanks)\n\
+     same => n,Hangup()\n\
+     same => n(nok),Hangup()\n";
+
+impl Voice {
+    /// An inbound alert line on `node`.
+    pub fn alert_line(node: Node) -> Self {
+        Self {
+            dialplan: ALERT_DIALPLAN.into(),
+            pjsip: inbound_pjsip(node),
+            prompts: vec![
+                ("alert".into(), 2.0),
+                ("confirm".into(), 1.0),
+                ("thanks".into(), 0.5),
+            ],
+            extra: String::new(),
+        }
+    }
+
+    /// Writes everything under `dir`; returns the node file for `--config`.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let prompts = dir.join("prompts");
+        std::fs::create_dir_all(&prompts).expect("prompts dir");
+        for (name, secs) in &self.prompts {
+            std::fs::write(prompts.join(format!("{name}.wav")), tone_wav(*secs)).expect("prompt");
+        }
+        std::fs::write(dir.join("pjsip.conf"), &self.pjsip).expect("pjsip.conf");
+        std::fs::write(dir.join("extensions.conf"), &self.dialplan).expect("extensions.conf");
+        let mut node = format!(
+            "[mediacore]\npjsip = \"{0}/pjsip.conf\"\nextensions = \"{0}/extensions.conf\"\n\
+             prompts_dir = \"{0}/prompts\"\nrecordings_dir = \"{0}/recordings\"\n",
+            dir.display()
+        );
+        node.push_str(&self.extra);
+        let path = dir.join("mediacore.toml");
+        std::fs::write(&path, node).expect("mediacore.toml");
+        path
+    }
+}
+
+/// An 8 kHz mono 16-bit PCM WAV of a 440 Hz tone.
+pub fn tone_wav(secs: f64) -> Vec<u8> {
+    let n = (secs * 8000.0) as usize;
+    let mut data = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let v = (f64::sin(i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0) * 8000.0) as i16;
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    wav
+}
+
+/// Starts mediacore alone on `node` (no supervisor) with `voice`; waits until it serves.
+pub fn start_mediacore(lab: &Lab, node: Node, voice: &Voice) -> Proc {
+    let dir = lab.dir().join(format!("voice-{}", node.role()));
+    std::fs::create_dir_all(&dir).expect("voice dir");
+    let config = voice.write(&dir);
+    let control = dir.join("mediacore.sock");
+    let bin = prereq::workspace_bin("allerta-mediacore");
+    let proc = lab.spawn(
+        node.role(),
+        &format!("mediacore-{}", node.role()),
+        &bin,
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "--control",
+            &control.to_string_lossy(),
+        ],
+        &[("NO_COLOR", "1"), ("RUST_LOG", "info,mediacore=debug")],
+    );
+    assert!(
+        proc.wait_count("mediacore ready", 1, Duration::from_secs(10)),
+        "mediacore did not start:\n{}",
+        proc.log_text()
+    );
+    proc
+}
+
+/// The sipp scenarios shipped in `tests/sipp/`.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sipp")
+        .join(name)
+}
+
+/// Runs sipp in the carrier namespace to completion; returns (exit ok, its output).
+pub fn sipp(lab: &Lab, args: &[&str], timeout: Duration) -> (bool, String) {
+    prereq::require_tools("sipp", &["sipp"]);
+    let secs = timeout.as_secs().max(1).to_string();
+    let out = Command::new("timeout")
+        .args([&secs, "ip", "netns", "exec", &lab.ns("carrier"), "sipp"])
+        .args(args)
+        .output()
+        .expect("running sipp");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// RTP packets as tshark decoded them: (arrival seconds, source, destination, PT, seq).
+#[derive(Debug, Clone)]
+pub struct RtpPacket {
+    pub time: f64,
+    pub src: String,
+    pub dst: String,
+    pub payload_type: u8,
+    pub seq: u16,
+}
+
+/// Reads RTP out of a capture, decoding every UDP port in `ports` as RTP.
+pub fn rtp_packets(pcap: &Path, ports: std::ops::RangeInclusive<u16>) -> Vec<RtpPacket> {
+    let mut args = vec!["-r".to_string(), pcap.to_string_lossy().into_owned()];
+    // tshark decodes RTP on any UDP port with its heuristic dissector on.
+    args.extend(["-o".into(), "rtp.heuristic_rtp:TRUE".into(), "-Y".into()]);
+    let _ = ports;
+    args.push("rtp && !rtcp".into());
+    args.extend(
+        [
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "rtp.p_type",
+            "-e",
+            "rtp.seq",
+        ]
+        .map(String::from),
+    );
+    let out = Command::new("tshark")
+        .args(&args)
+        .output()
+        .expect("running tshark");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some(RtpPacket {
+                time: f.first()?.parse().ok()?,
+                src: f.get(1)?.to_string(),
+                dst: f.get(2)?.to_string(),
+                payload_type: f.get(3)?.parse().ok()?,
+                seq: f.get(4)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Starts tshark capturing UDP on `iface` in `role`'s namespace into `pcap`.
+pub fn capture(lab: &Lab, role: &str, iface: &str, pcap: &Path) -> Proc {
+    prereq::require_tools("capture", &["tshark"]);
+    let tshark = prereq::which("tshark").expect("checked");
+    let pcap = pcap.to_string_lossy().into_owned();
+    let proc = lab.spawn(
+        role,
+        "tshark",
+        &tshark,
+        &["-i", iface, "-f", "udp", "-w", &pcap],
+        &[],
+    );
+    // tshark says "Capturing on" once the capture runs.
+    assert!(
+        proc.wait_count("Capturing on", 1, Duration::from_secs(10)),
+        "tshark: {}",
+        proc.log_text()
+    );
+    proc
+}
+
+/// Summary of one direction's pacing: (packets, mean gap ms, gaps outside 20 ± 2 ms).
+pub fn pacing(packets: &[&RtpPacket]) -> (usize, f64, usize) {
+    let gaps: Vec<f64> = packets
+        .windows(2)
+        .map(|w| (w[1].time - w[0].time) * 1000.0)
+        .collect();
+    let mean = if gaps.is_empty() {
+        0.0
+    } else {
+        gaps.iter().sum::<f64>() / gaps.len() as f64
+    };
+    let outside = gaps.iter().filter(|g| !(18.0..=22.0).contains(*g)).count();
+    (packets.len(), mean, outside)
+}

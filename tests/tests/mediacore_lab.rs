@@ -1,0 +1,82 @@
+//! The media core against real SIP peers in the lab: sipp as the carrier calling the
+//! node's inbound trunk (answer, prompt, RTP both ways with 20 ms pacing, RFC 4733 digit,
+//! BYE from the dialplan's Hangup).
+
+use std::time::Duration;
+
+use system_tests::lab::{Lab, Node, CARRIER_IP};
+use system_tests::prereq;
+use system_tests::voice::{self, Voice};
+
+#[test]
+fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp", "tshark"]);
+    let lab = Lab::two_nodes("mc-alert");
+    let node = voice::start_mediacore(&lab, Node::A, &Voice::alert_line(Node::A));
+    let pcap = lab.dir().join("carrier.pcap");
+    let capture = voice::capture(&lab, "carrier", "eth0", &pcap);
+    let target = format!("{}:5060", Node::A.voice_ip());
+    let carrier = CARRIER_IP.to_string();
+    let scenario = voice::scenario("uac_alert.xml");
+    let (ok, out) = voice::sipp(
+        &lab,
+        &[
+            &target,
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-s",
+            "100",
+            "-m",
+            "1",
+            "-i",
+            &carrier,
+            "-mi",
+            &carrier,
+            "-mp",
+            "16000",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+        Duration::from_secs(40),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    lab.signal(&capture, nix::sys::signal::Signal::SIGINT);
+    lab.wait_exit(&capture, Duration::from_secs(5));
+    assert!(ok, "sipp failed:\n{out}\nmediacore:\n{}", node.log_text());
+    assert!(
+        node.wait_count("ack=1", 1, Duration::from_secs(2)),
+        "the digit never reached Read:\n{}",
+        node.log_text()
+    );
+    assert_eq!(node.count("call ended"), 1, "{}", node.log_text());
+
+    let packets = voice::rtp_packets(&pcap, 10000..=20000);
+    let ours: Vec<_> = packets
+        .iter()
+        .filter(|p| p.src == Node::A.voice_ip().to_string())
+        .collect();
+    let theirs: Vec<_> = packets.iter().filter(|p| p.src == carrier).collect();
+    // alert 2 s, confirm until the digit (at ~2.6 s), thanks 0.5 s: over 3 s of audio.
+    let (n, mean, outside) = voice::pacing(&ours);
+    assert!(n >= 150, "only {n} RTP packets from the node");
+    assert!((19.5..=20.5).contains(&mean), "mean gap {mean:.2} ms");
+    // A debug build on a shared 2-core machine: a rare late wake-up is tolerated here; the
+    // benchmark measures pacing on the release build.
+    assert!(
+        outside * 100 <= n * 3,
+        "{outside} of {n} gaps outside 20 ± 2 ms"
+    );
+    // sipp plays g711a.pcap until the digit's pcap replaces it, ~2.6 s in.
+    assert!(
+        theirs.len() >= 80,
+        "only {} RTP packets from the carrier",
+        theirs.len()
+    );
+    assert!(
+        ours.iter().all(|p| p.payload_type == 8),
+        "the node must answer in PCMA, the only codec offered"
+    );
+}
