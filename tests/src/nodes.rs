@@ -117,6 +117,10 @@ pub fn supervisor_config(node: Node, v: &Vrrp, run_dir: &std::path::Path) -> Str
                 prereq::workspace_bin(bin).display(),
                 run_dir.display()
             );
+            if name == "mediacore" {
+                // Its own settings and trunks, written by `start` (see `voice`).
+                let _ = writeln!(s, "args = [\"--config\", \"{}/voice/mediacore.toml\"]", run_dir.display());
+            }
         }
     }
     s.push_str(&v.extra_toml);
@@ -188,6 +192,9 @@ pub fn start(lab: &Lab, node: Node, speaker: Speaker, v: &Vrrp) -> Proc {
             let run = run_dir(lab, node);
             std::fs::create_dir_all(&run).expect("node run dir");
             let config = lab.write_file(&format!("{name}.toml"), &supervisor_config(node, v, &run));
+            if v.components {
+                crate::voice::Voice::alert_line(node).write(&run.join("voice"));
+            }
             let bin = prereq::workspace_bin("allerta-supervisor");
             let config = config.to_string_lossy().into_owned();
             lab.spawn(

@@ -61,6 +61,7 @@ impl Voice {
 
     /// Writes everything under `dir`; returns the node file for `--config`.
     pub fn write(&self, dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("voice dir");
         let prompts = dir.join("prompts");
         std::fs::create_dir_all(&prompts).expect("prompts dir");
         for (name, secs) in &self.prompts {
