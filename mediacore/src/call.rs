@@ -14,7 +14,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::codec::g711::Codec;
 use crate::codec::wav::Prompt;
-use crate::dialplan::exec::{Action, Execution, Outcome};
+use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
 use crate::dialplan::parse::Dialplan;
 use crate::engine::{Command, NewCall};
 use crate::media::{Ports, Source, Stream, Wake};
@@ -139,20 +139,44 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
             format!("PJSIP/{}-{:08x}", call.trunk, call.leg),
         ),
     ];
-    let mut exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
-    let mut answered = false;
+    let exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
+    let answer = Some(answer.into_bytes());
+    run_dialplan(
+        &shared,
+        call.leg,
+        &mut stream,
+        &mut call.events,
+        exec,
+        &plan,
+        answer,
+    )
+    .await;
+}
+
+/// Runs the dialplan on a call whose media is set up. `answer` is the SDP answer to send
+/// when the dialplan first needs the call answered (`None`: the call is already up, as an
+/// originated call is once the far end answered).
+async fn run_dialplan(
+    shared: &Shared,
+    leg: crate::engine::LegId,
+    stream: &mut Stream,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    mut exec: Execution,
+    plan: &Dialplan,
+    answer: Option<Vec<u8>>,
+) {
+    let cmd = |c: Command| {
+        let _ = shared.commands.send(c);
+    };
+    let mut answered = answer.is_none();
     let mut hung_up = false;
     let mut outcome = Outcome::Start;
-    let answer = answer.into_bytes();
-    let leg = call.leg;
+    let answer = answer.unwrap_or_default();
     loop {
         let action = exec.step(outcome);
         if hung_up && is_media(&action) {
             // After a hangup only the `h` extension's non-media steps run.
             outcome = Outcome::HungUp;
-            if matches!(action, Action::Hangup { .. }) {
-                break;
-            }
             continue;
         }
         let ensure_answered = |answered: &mut bool| {
@@ -171,13 +195,7 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
                 match shared.prompts(&files) {
                     Ok(prompts) => wake_outcome(
                         stream
-                            .run(
-                                Source::Prompts(&prompts),
-                                true,
-                                false,
-                                None,
-                                &mut call.events,
-                            )
+                            .run(Source::Prompts(&prompts), true, false, None, events)
                             .await,
                     ),
                     Err(error) => {
@@ -190,18 +208,11 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
                 ensure_answered(&mut answered);
                 match shared.prompts(&files) {
                     Ok(prompts) => match stream
-                        .run(
-                            Source::Prompts(&prompts),
-                            true,
-                            true,
-                            None,
-                            &mut call.events,
-                        )
+                        .run(Source::Prompts(&prompts), true, true, None, events)
                         .await
                     {
                         Wake::Digit(d) => {
-                            collect_exten(&mut stream, &plan, exec.context(), d, &mut call.events)
-                                .await
+                            collect_exten(stream, plan, exec.context(), d, events).await
                         }
                         other => wake_outcome(other),
                     },
@@ -215,12 +226,10 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
                 ensure_answered(&mut answered);
                 let deadline = Some(Instant::now() + timeout);
                 match stream
-                    .run(Source::Silence, false, true, deadline, &mut call.events)
+                    .run(Source::Silence, false, true, deadline, events)
                     .await
                 {
-                    Wake::Digit(d) => {
-                        collect_exten(&mut stream, &plan, exec.context(), d, &mut call.events).await
-                    }
+                    Wake::Digit(d) => collect_exten(stream, plan, exec.context(), d, events).await,
                     other => wake_outcome(other),
                 }
             }
@@ -235,19 +244,19 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
                     warn!(%error, "read prompt missing; collecting digits anyway");
                     Vec::new()
                 });
-                read_digits(&mut stream, &prompts, max_digits, timeout, &mut call.events).await
+                read_digits(stream, &prompts, max_digits, timeout, events).await
             }
             Action::Record {
                 file, max_duration, ..
             } => {
                 ensure_answered(&mut answered);
-                record(&mut stream, &shared, &file, max_duration, &mut call.events).await
+                record(stream, shared, &file, max_duration, events).await
             }
             Action::Wait(d) => {
                 let deadline = Some(Instant::now() + d);
                 wake_outcome(
                     stream
-                        .run(Source::Silence, false, false, deadline, &mut call.events)
+                        .run(Source::Silence, false, false, deadline, events)
                         .await,
                 )
             }
@@ -259,9 +268,18 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
                 // Bridging two legs comes with the campaign work; until then Dial reports
                 // the channel unavailable so dialplans branch on DIALSTATUS as with Asterisk.
                 warn!(?targets, "Dial is not supported on inbound calls yet");
-                Outcome::DialStatus(crate::dialplan::exec::DialStatus::ChanUnavail)
+                Outcome::DialStatus(DialStatus::ChanUnavail)
             }
-            Action::Hangup { .. } => break,
+            Action::Hangup { .. } => {
+                if !hung_up {
+                    cmd(Command::Hangup(leg));
+                }
+                if exec.is_finished() {
+                    break;
+                }
+                // The `h` extension runs next (non-media steps only).
+                Outcome::HungUp
+            }
         };
         if matches!(outcome, Outcome::HungUp) {
             hung_up = true;
@@ -278,6 +296,133 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
         "call ended"
     );
     cmd(Command::Hangup(leg));
+}
+
+/// An outbound call that runs the dialplan once answered (what Asterisk does for a call
+/// file or an AMI `Originate` with Context/Exten).
+#[derive(Debug, Clone)]
+pub struct Originate {
+    /// The trunk to call through.
+    pub trunk: String,
+    /// The number to call.
+    pub number: String,
+    /// Where the answered call runs.
+    pub context: String,
+    /// The extension there.
+    pub exten: String,
+    /// How long to let it ring before giving up (CANCEL).
+    pub ring_timeout: Duration,
+    /// Channel variables.
+    pub vars: Vec<(String, String)>,
+}
+
+/// Places the call and, once answered, runs the dialplan to the end. Returns how the
+/// dial ended (`Answer` when the dialplan ran).
+pub async fn originate(req: Originate, shared: Arc<Shared>) -> DialStatus {
+    let span = tracing::info_span!("originate", trunk = %req.trunk, number = %req.number);
+    originate_inner(req, shared).instrument(span).await
+}
+
+async fn originate_inner(req: Originate, shared: Arc<Shared>) -> DialStatus {
+    let sockets = match shared.ports.bind(shared.media_ip).await {
+        Ok(s) => s,
+        Err(error) => {
+            warn!(%error, "no rtp port");
+            return DialStatus::Congestion;
+        }
+    };
+    let local = LocalMedia {
+        address: shared.media_ip,
+        port: sockets.0.local_addr().map(|a| a.port()).unwrap_or(0),
+        codecs: shared
+            .codecs
+            .get(&req.trunk)
+            .cloned()
+            .unwrap_or_else(|| Codec::ALL.to_vec()),
+        telephone_event: true,
+        session_id: rand::random::<u32>().into(),
+        session_version: 1,
+    };
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+    let dial = Command::Dial {
+        trunk: req.trunk.clone(),
+        number: req.number.clone(),
+        offer: local.offer().into_bytes(),
+        events: events_tx,
+        reply: reply_tx,
+    };
+    if shared.commands.send(dial).is_err() {
+        return DialStatus::ChanUnavail;
+    }
+    let leg = match reply_rx.await {
+        Ok(Ok(leg)) => leg,
+        Ok(Err(reason)) => {
+            warn!(%reason, "cannot dial");
+            return DialStatus::ChanUnavail;
+        }
+        Err(_) => return DialStatus::ChanUnavail,
+    };
+    let ring_deadline = tokio::time::Instant::now() + req.ring_timeout;
+    let answer = loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(CallEvent::Answered { sdp }) => break sdp,
+                Some(CallEvent::Ended(cause)) => {
+                    info!(status = cause.dial_status(), "not answered");
+                    return dial_status(cause.dial_status());
+                }
+                Some(_) => {}
+                None => return DialStatus::ChanUnavail,
+            },
+            _ = tokio::time::sleep_until(ring_deadline) => {
+                info!("ring timeout; cancelling");
+                let _ = shared.commands.send(Command::Hangup(leg));
+                return DialStatus::NoAnswer;
+            }
+        }
+    };
+    let negotiated = SessionDescription::parse(&answer)
+        .map_err(|e| e.to_string())
+        .and_then(|sdp| local.accept_answer(&sdp).map_err(|e| e.to_string()));
+    let negotiated = match negotiated {
+        Ok(n) => n,
+        Err(error) => {
+            warn!(%error, "unusable sdp answer; hanging up");
+            let _ = shared.commands.send(Command::Hangup(leg));
+            return DialStatus::Congestion;
+        }
+    };
+    info!(leg, "answered");
+    let mut stream = Stream::new(
+        sockets,
+        negotiated.remote,
+        negotiated.codec,
+        negotiated.telephone_event,
+        shared.rtp_timeout,
+    );
+    let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
+    let Some(plan) = plan else {
+        let _ = shared.commands.send(Command::Hangup(leg));
+        return DialStatus::Congestion;
+    };
+    let mut vars = req.vars.clone();
+    vars.push(("CALLERID(num)".into(), req.number.clone()));
+    vars.push(("CHANNEL".into(), format!("PJSIP/{}-{:08x}", req.trunk, leg)));
+    let exec = Execution::new(plan.clone(), &req.context, &req.exten, vars);
+    run_dialplan(&shared, leg, &mut stream, &mut events, exec, &plan, None).await;
+    DialStatus::Answer
+}
+
+fn dial_status(word: &str) -> DialStatus {
+    match word {
+        "BUSY" => DialStatus::Busy,
+        "NOANSWER" => DialStatus::NoAnswer,
+        "CANCEL" => DialStatus::Cancel,
+        "CONGESTION" => DialStatus::Congestion,
+        "ANSWER" => DialStatus::Answer,
+        _ => DialStatus::ChanUnavail,
+    }
 }
 
 fn is_media(action: &Action) -> bool {

@@ -5,15 +5,19 @@
 //! `pjsip.conf`), `dialplan` (`extensions.conf`: parse, patterns, expressions, execution),
 //! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
 //! transactions, dialogs, digest, registration, qualify).
-//! Drivers: `sip::transport`, `rtp::socket`, `call`, `engine`.
+//! `callfile` (Asterisk call files), `settings` (the `[mediacore]` table).
+//! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
+//! `media` (RTP streams), `spool` (the outgoing call spool).
+pub mod call;
+pub mod callfile;
 pub mod codec;
 pub mod conf;
 pub mod dialplan;
 pub mod dtmf;
-pub mod call;
 pub mod engine;
 pub mod media;
 pub mod rtp;
 pub mod sdp;
 pub mod settings;
 pub mod sip;
+pub mod spool;

@@ -143,6 +143,13 @@ async fn main() -> anyhow::Result<()> {
         commands: handles.commands.clone(),
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
+    let done = settings.outgoing_dir.with_file_name("outgoing_done");
+    let spool = tokio::spawn(mediacore::spool::run(
+        settings.outgoing_dir.clone(),
+        done,
+        shared.clone(),
+        cancel.clone(),
+    ));
     info!(sip = %handles.local, %media_ip, rtp = ?settings.rtp_ports, "mediacore ready");
 
     let (mut term, mut int, mut hup) = (
@@ -172,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
     cancel.cancel();
     let _ = engine_task.await;
     dispatch.abort();
+    spool.abort();
     control.abort();
     let _ = std::fs::remove_file(&args.control);
     Ok(())

@@ -60,6 +60,8 @@ struct RawSettings {
     prompts_dir: PathBuf,
     #[serde(default = "default_recordings")]
     recordings_dir: PathBuf,
+    #[serde(default = "default_outgoing")]
+    outgoing_dir: PathBuf,
     /// The address put in SDP and RTP sockets bind to; default: the SIP transport's.
     media_address: Option<IpAddr>,
     #[serde(default = "default_rtp_min")]
@@ -86,6 +88,9 @@ fn default_prompts() -> PathBuf {
 }
 fn default_recordings() -> PathBuf {
     "/var/lib/allerta/recordings".into()
+}
+fn default_outgoing() -> PathBuf {
+    "/var/spool/allerta/outgoing".into()
 }
 fn default_rtp_min() -> u16 {
     10_000
@@ -114,6 +119,8 @@ pub struct Settings {
     pub prompts_dir: PathBuf,
     /// Where `Record(name.wav)` writes relative names.
     pub recordings_dir: PathBuf,
+    /// The call spool (Asterisk call files); finished ones go to `outgoing_done` beside it.
+    pub outgoing_dir: PathBuf,
     /// SDP/RTP address; `None` means the SIP transport's bind address.
     pub media_address: Option<IpAddr>,
     /// RTP ports (even ones are used for RTP, the odd one above for RTCP).
@@ -188,6 +195,7 @@ impl Settings {
             extensions: raw.extensions,
             prompts_dir: raw.prompts_dir,
             recordings_dir: raw.recordings_dir,
+            outgoing_dir: raw.outgoing_dir,
             media_address: raw.media_address,
             rtp_ports: raw.rtp_port_min..=raw.rtp_port_max,
             rtp_timeout: Duration::from_secs(raw.rtp_timeout_secs),

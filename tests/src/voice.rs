@@ -33,6 +33,23 @@ pub fn inbound_pjsip(node: Node) -> String {
     )
 }
 
+/// An outbound trunk to the carrier's sipp UAS on port 5070, with digest credentials.
+pub fn outbound_pjsip() -> String {
+    format!(
+        "[carrier-out]\ntype=endpoint\ncontext=from-carrier\ndisallow=all\nallow=ulaw,alaw\n\
+         outbound_auth=carrier-auth\naors=carrier-out\nfrom_user=0744999\n\n\
+         [carrier-out]\ntype=aor\ncontact=sip:{CARRIER_IP}:5070\n\n\
+         [carrier-auth]\ntype=auth\nauth_type=userpass\nusername=alerta\npassword=s3cret\n"
+    )
+}
+
+/// What an answered outbound alert call runs: the alert, then wait for the digit.
+pub const OUTBOUND_DIALPLAN: &str = "[alert-out]\n\
+    exten => s,1,Playback(alert)\n\
+     same => n,Read(ACK,confirm,1,,1,5)\n\
+     same => n,Verbose(1,outbound ack=${ACK})\n\
+     same => n,Hangup()\n";
+
 /// The alert IVR: answer, play the alert, read one digit, say thanks on 1.
 pub const ALERT_DIALPLAN: &str = "[from-carrier]\n\
     exten => 100,1,Answer()\n\
@@ -71,7 +88,8 @@ impl Voice {
         std::fs::write(dir.join("extensions.conf"), &self.dialplan).expect("extensions.conf");
         let mut node = format!(
             "[mediacore]\npjsip = \"{0}/pjsip.conf\"\nextensions = \"{0}/extensions.conf\"\n\
-             prompts_dir = \"{0}/prompts\"\nrecordings_dir = \"{0}/recordings\"\n",
+             prompts_dir = \"{0}/prompts\"\nrecordings_dir = \"{0}/recordings\"\n\
+             outgoing_dir = \"{0}/outgoing\"\n",
             dir.display()
         );
         node.push_str(&self.extra);
@@ -104,6 +122,16 @@ pub fn tone_wav(secs: f64) -> Vec<u8> {
     wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
     wav.extend_from_slice(&data);
     wav
+}
+
+/// Drops an Asterisk call file into the node's spool (written aside, then renamed in).
+pub fn call_file(lab: &Lab, node: Node, name: &str, text: &str) {
+    let dir = lab.dir().join(format!("voice-{}", node.role()));
+    let spool = dir.join("outgoing");
+    std::fs::create_dir_all(&spool).expect("spool dir");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).expect("call file");
+    std::fs::rename(&tmp, spool.join(name)).expect("call file rename");
 }
 
 /// Starts mediacore alone on `node` (no supervisor) with `voice`; waits until it serves.
@@ -155,6 +183,16 @@ pub fn sipp(lab: &Lab, args: &[&str], timeout: Duration) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Starts sipp in the carrier namespace in the background (a UAS waiting for calls).
+pub fn sipp_background(lab: &Lab, args: &[&str]) -> Proc {
+    prereq::require_tools("sipp", &["sipp"]);
+    let bin = prereq::which("sipp").expect("checked");
+    let proc = lab.spawn("carrier", "sipp", &bin, args, &[]);
+    // sipp binds before it prints its screen; give it a moment to be listening.
+    std::thread::sleep(Duration::from_millis(300));
+    proc
 }
 
 /// RTP packets as tshark decoded them: (arrival seconds, source, destination, PT, seq).

@@ -80,3 +80,60 @@ fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
         "the node must answer in PCMA, the only codec offered"
     );
 }
+
+#[test]
+fn a_call_file_places_an_outbound_call_that_answers_a_digest_challenge_and_reads_the_digit() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-out");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push('\n');
+    voice.pjsip.push_str(&voice::outbound_pjsip());
+    voice.dialplan.push('\n');
+    voice.dialplan.push_str(voice::OUTBOUND_DIALPLAN);
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let carrier = CARRIER_IP.to_string();
+    let scenario = voice::scenario("uas_auth_dtmf.xml");
+    let sipp = voice::sipp_background(
+        &lab,
+        &[
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-m",
+            "1",
+            "-i",
+            &carrier,
+            "-p",
+            "5070",
+            "-mi",
+            &carrier,
+            "-mp",
+            "16000",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+    );
+    voice::call_file(&lab, Node::A, "alert-1.call", "Channel: PJSIP/0744100@carrier-out\nContext: alert-out\nExtension: s\nWaitTime: 10\nArchive: yes\n");
+    let status = lab.wait_exit(&sipp, Duration::from_secs(40));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "sipp UAS failed:\n{}\nmediacore:\n{}",
+        sipp.log_text(),
+        node.log_text()
+    );
+    assert!(
+        node.wait_count("outbound ack=1", 1, Duration::from_secs(2)),
+        "{}",
+        node.log_text()
+    );
+    let done = lab.dir().join("voice-node-a/outgoing_done/alert-1.call");
+    assert!(
+        system_tests::lab::wait_until(Duration::from_secs(3), || std::fs::read_to_string(&done)
+            .is_ok_and(|t| t.contains("Status: Completed")))
+        .is_some(),
+        "no archived call file with Status: Completed\n{}",
+        node.log_text()
+    );
+}

@@ -1,5 +1,5 @@
 //! Pure: the `pjsip.conf` subset a registration-based SIP provider trunk uses, read with
-//! the generic [`asterisk`](super::asterisk) reader and checked the way Asterisk's
+//! the generic [`super::asterisk`] reader and checked the way Asterisk's
 //! `res_pjsip` sorcery objects are (`type=transport|registration|auth|aor|endpoint|
 //! identify`, plus `global`/`system`, whose keys are accepted and ignored except
 //! `global`'s `user_agent`).

@@ -864,34 +864,4 @@ mod tests {
         assert!(timer.poll(first, &mut rng));
         assert!(timer.next_deadline() >= first + 2500 * MS);
     }
-
-    #[test]
-    #[ignore]
-    fn tmp_per_packet_cost() {
-        use crate::codec::wav::Prompt;
-        use crate::codec::Codec;
-        use crate::rtp::Packet;
-        let prompt = Prompt::from_samples((0..8000 * 60).map(|i| ((i * 37) % 20000) as i16).collect());
-        let t0 = Instant::now();
-        let mut s = Sender::new(1, 8, 0, 0, t0);
-        let mut r = Receiver::new();
-        let mut buf = [0u8; 200];
-        let n = 3000usize;
-        let start = std::time::Instant::now();
-        let mut acc = 0u64;
-        for i in 0..n {
-            let now = t0 + FRAME_DURATION * i as u32;
-            let h = s.poll(now, 160).unwrap();
-            let len = h.write(&mut buf).unwrap();
-            let frame = prompt.frame(Codec::Pcma, i % prompt.frame_count()).unwrap();
-            buf[len..len + 160].copy_from_slice(frame);
-            let p = Packet::parse(&buf[..len + 160]).unwrap();
-            r.on_packet(now, &p.header);
-            let mut pcm = [0i16; 160];
-            Codec::Pcma.decode(p.payload, &mut pcm);
-            acc += pcm[7] as u64;
-        }
-        let el = start.elapsed();
-        println!("per packet send+recv+decode: {:?} ({acc})", el / n as u32);
-    }
 }
