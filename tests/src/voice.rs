@@ -124,6 +124,69 @@ pub fn tone_wav(secs: f64) -> Vec<u8> {
     wav
 }
 
+/// A registration of the outbound trunk at the carrier's registrar (kamailio), with a
+/// short expiry so the test sees refreshes.
+pub fn registration_pjsip(expiration_secs: u32) -> String {
+    format!(
+        "\n[carrier-reg]\ntype=registration\nserver_uri=sip:{CARRIER_IP}\nclient_uri=sip:alerta@{CARRIER_IP}\n\
+         contact_user=alerta\noutbound_auth=carrier-auth\nexpiration={expiration_secs}\nretry_interval=5\n"
+    )
+}
+
+/// Starts kamailio as the carrier's registrar (digest, SHA-256, qop=auth).
+pub fn start_registrar(lab: &Lab) -> Proc {
+    prereq::require_tools("registrar", &["kamailio"]);
+    let bin = prereq::which("kamailio").expect("checked");
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("kamailio/registrar.cfg");
+    let run = lab.dir().join("kamailio");
+    std::fs::create_dir_all(&run).expect("kamailio run dir");
+    let listen = format!("udp:{CARRIER_IP}:5060");
+    let proc = lab.spawn(
+        "carrier",
+        "kamailio",
+        &bin,
+        &[
+            "-f",
+            &cfg.to_string_lossy(),
+            "-DD",
+            "-E",
+            "-l",
+            &listen,
+            "-Y",
+            &run.to_string_lossy(),
+            "-m",
+            "64",
+            "-M",
+            "8",
+        ],
+        &[],
+    );
+    assert!(
+        proc.wait_count("INFO", 3, Duration::from_secs(10)),
+        "kamailio did not start:\n{}",
+        proc.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    proc
+}
+
+/// Asks a media core's control socket for its status (the supervisor's `status` request).
+pub fn status(lab: &Lab, node: Node) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let sock = lab
+        .dir()
+        .join(format!("voice-{}", node.role()))
+        .join("mediacore.sock");
+    let mut stream = std::os::unix::net::UnixStream::connect(&sock).expect("control socket");
+    stream.write_all(b"status\n").expect("write status");
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("read status");
+    let json = line.trim().strip_prefix("status ").unwrap_or("null");
+    serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
+}
+
 /// Drops an Asterisk call file into the node's spool (written aside, then renamed in).
 pub fn call_file(lab: &Lab, node: Node, name: &str, text: &str) {
     let dir = lab.dir().join(format!("voice-{}", node.role()));

@@ -137,3 +137,76 @@ fn a_call_file_places_an_outbound_call_that_answers_a_digest_challenge_and_reads
         node.log_text()
     );
 }
+
+#[test]
+fn the_outbound_trunk_registers_with_kamailio_refreshes_and_comes_back_after_the_registrar_does() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["kamailio"]);
+    let lab = Lab::two_nodes("mc-reg");
+    let registrar = voice::start_registrar(&lab);
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push('\n');
+    voice.pjsip.push_str(&voice::outbound_pjsip());
+    voice.pjsip.push_str(&voice::registration_pjsip(20));
+    // T1 = 100 ms: a lost registrar is noticed after 64 × T1 = 6.4 s instead of 32 s.
+    voice.extra.push_str("sip_t1_ms = 100\n");
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let bound = "registrar: bound sip:alerta@";
+    assert!(
+        registrar.wait_count(bound, 1, Duration::from_secs(5)),
+        "never registered:\n{}\n{}",
+        registrar.log_text(),
+        node.log_text()
+    );
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(registration(&status), "registered", "{status}");
+    assert_eq!(
+        status["checks"]["trunk-carrier-out"]["ok"], true,
+        "{status}"
+    );
+    // Granted 20 s: refreshed 10 s later, on the same binding.
+    assert!(
+        registrar.wait_count(bound, 2, Duration::from_secs(13)),
+        "never refreshed:\n{}",
+        node.log_text()
+    );
+
+    // The provider goes away: the next refresh fails and the health check says so.
+    lab.signal(&registrar, nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        lab.wait_exit(&registrar, Duration::from_secs(5)).is_some(),
+        "kamailio did not stop"
+    );
+    assert!(
+        node.wait_count("registration failed", 1, Duration::from_secs(20)),
+        "failure not noticed:\n{}",
+        node.log_text()
+    );
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(
+        status["checks"]["trunk-carrier-out"]["ok"], false,
+        "{status}"
+    );
+    assert!(registration(&status).starts_with("failed: 408"), "{status}");
+
+    // ... and comes back: the node registers again by itself.
+    let registrar = voice::start_registrar(&lab);
+    assert!(
+        registrar.wait_count(bound, 1, Duration::from_secs(20)),
+        "never re-registered:\n{}",
+        node.log_text()
+    );
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(registration(&status), "registered", "{status}");
+}
+
+/// The registration state of the outbound trunk in a status report.
+fn registration(status: &serde_json::Value) -> String {
+    let trunks = status["trunks"].as_array().cloned().unwrap_or_default();
+    let trunk = trunks
+        .iter()
+        .find(|t| t["name"] == "carrier-out")
+        .cloned()
+        .unwrap_or_default();
+    trunk["registration"].as_str().unwrap_or("").to_owned()
+}
