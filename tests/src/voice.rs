@@ -170,6 +170,53 @@ pub fn start_registrar(lab: &Lab) -> Proc {
     proc
 }
 
+/// Runs baresip in the carrier namespace to call `uri` for `secs` seconds: it sends a
+/// 440 Hz sine and writes what it hears to WAV files under the returned directory.
+pub fn baresip_call(lab: &Lab, uri: &str, secs: u32) -> (PathBuf, String) {
+    prereq::require_tools("baresip", &["baresip"]);
+    let dir = lab.dir().join("baresip");
+    let heard = dir.join("heard");
+    std::fs::create_dir_all(&heard).expect("baresip dir");
+    let config = format!(
+        "poll_method epoll\nsip_listen {CARRIER_IP}:5080\naudio_player aufile,/dev/null\n\
+         audio_source ausine,440\nausrc_srate 48000\nausrc_channels 2\nauplay_srate 48000\naudio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule ausine.so\nmodule aufile.so\nmodule sndfile.so\nmodule menu.so\n\
+         module_app account.so\nsnd_path {}\n",
+        heard.display()
+    );
+    std::fs::write(dir.join("config"), config).expect("baresip config");
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:carrier@{CARRIER_IP}:5080>;regint=0\n"),
+    )
+    .expect("accounts");
+    let out = Command::new("timeout")
+        .args([
+            &(secs + 10).to_string(),
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("carrier"),
+            "baresip",
+        ])
+        .args([
+            "-f",
+            &dir.to_string_lossy(),
+            "-e",
+            &format!("/dial {uri}"),
+            "-t",
+            &secs.to_string(),
+        ])
+        .output()
+        .expect("running baresip");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (heard, text)
+}
+
 /// Asks a media core's control socket for its status (the supervisor's `status` request).
 pub fn status(lab: &Lab, node: Node) -> serde_json::Value {
     use std::io::{BufRead, BufReader, Write};

@@ -210,3 +210,36 @@ fn registration(status: &serde_json::Value) -> String {
         .unwrap_or_default();
     trunk["registration"].as_str().unwrap_or("").to_owned()
 }
+
+#[test]
+fn baresip_calls_the_alert_line_and_hears_the_prompt() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["baresip"]);
+    let lab = Lab::two_nodes("mc-baresip");
+    let node = voice::start_mediacore(&lab, Node::A, &Voice::alert_line(Node::A));
+    let uri = format!("sip:100@{}:5060", Node::A.voice_ip());
+    let (heard, out) = voice::baresip_call(&lab, &uri, 6);
+    assert!(
+        node.count("inbound call") == 1,
+        "baresip's call never arrived:\n{out}\n{}",
+        node.log_text()
+    );
+    // sndfile writes what baresip decoded from our RTP: the 440 Hz alert prompt.
+    let decoded = std::fs::read_dir(&heard)
+        .expect("heard dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("dec"))
+        .unwrap_or_else(|| panic!("baresip recorded nothing:\n{out}"));
+    let wav = std::fs::read(&decoded).expect("decoded wav");
+    let samples: Vec<i16> = wav[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let loud = samples.iter().filter(|s| s.unsigned_abs() > 2000).count();
+    assert!(
+        loud > 8000,
+        "only {loud} loud samples in what baresip heard ({} samples):\n{out}",
+        samples.len()
+    );
+}
