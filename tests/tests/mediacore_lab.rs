@@ -243,3 +243,170 @@ fn baresip_calls_the_alert_line_and_hears_the_prompt() {
         samples.len()
     );
 }
+
+/// Sends `datagrams` from the carrier over UDP and returns the first line of each answer
+/// that came back within 300 ms.
+fn udp_exchange(lab: &Lab, to: std::net::SocketAddr, datagrams: Vec<Vec<u8>>) -> Vec<String> {
+    system_tests::probe::in_netns(&lab.ns("carrier"), move || {
+        let sock = std::net::UdpSocket::bind((CARRIER_IP, 5099)).expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut answers = Vec::new();
+        for d in datagrams {
+            sock.send_to(&d, to).expect("send");
+            let mut buf = [0u8; 4096];
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                answers.push(text.lines().next().unwrap_or("").to_owned());
+            }
+        }
+        answers
+    })
+}
+
+const OPTIONS: &str = "OPTIONS sip:100@10.78.0.11 SIP/2.0\r\n\
+    Via: SIP/2.0/TCP 10.78.0.1:5099;branch=z9hG4bK-tcp-1\r\n\
+    From: <sip:probe@10.78.0.1>;tag=p1\r\nTo: <sip:100@10.78.0.11>\r\n\
+    Call-ID: tcp-options-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+#[test]
+fn garbage_and_malformed_sip_on_udp_and_tcp_get_errors_and_calls_still_work() {
+    use std::io::{Read, Write};
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-garbage");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push_str(&format!(
+        "\n[transport-tcp]\ntype=transport\nprotocol=tcp\nbind={}:5060\n",
+        Node::A.voice_ip()
+    ));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let to: std::net::SocketAddr = format!("{}:5060", Node::A.voice_ip()).parse().unwrap();
+
+    // Over UDP the same request gets its own branch: same branch and sent-by would be a
+    // retransmission of one transaction (RFC 3261 §17.2.3), whatever the transport.
+    let udp = OPTIONS.replace("TCP", "UDP").replace("-tcp-", "-udp-");
+    let no_call_id = udp.replace("Call-ID: tcp-options-1\r\n", "");
+    let bad_cseq = udp
+        .replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS")
+        .replace("-udp-1", "-udp-2");
+    let answers = udp_exchange(
+        &lab,
+        to,
+        vec![
+            b"\x00\x01\x02garbage\r\n\r\n".to_vec(),
+            vec![0xff; 1400],
+            b"INVITE sip:x SIP/2.0\r\n\r\n".to_vec(),
+            no_call_id.into_bytes(),
+            bad_cseq.into_bytes(),
+            udp.replace("-udp-1", "-udp-3").into_bytes(),
+        ],
+    );
+    assert_eq!(
+        answers,
+        [
+            "SIP/2.0 400 Bad Request",
+            "SIP/2.0 400 Bad Request",
+            "SIP/2.0 200 OK"
+        ],
+        "unparsable datagrams are dropped, malformed requests with a Via get 400"
+    );
+
+    // TCP: a request framed by Content-Length is answered on the same connection; a
+    // stream that cannot be framed is cut off.
+    let (answer, closed) = system_tests::probe::in_netns(&lab.ns("carrier"), move || {
+        let mut s = std::net::TcpStream::connect(to).expect("tcp connect");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(OPTIONS.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        s.write_all(b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/TCP x\r\n\r\n")
+            .unwrap();
+        let closed = matches!(s.read(&mut buf), Ok(0) | Err(_));
+        (answer, closed)
+    });
+    assert_eq!(answer, "SIP/2.0 200 OK");
+    assert!(closed, "a stream without Content-Length must be closed");
+
+    // An INVITE from an address no trunk identifies: 403, counted.
+    lab.ip("carrier", &["addr", "add", "10.78.0.99/24", "dev", "eth0"]);
+    let stranger = OPTIONS
+        .replace("OPTIONS sip", "INVITE sip")
+        .replace("1 OPTIONS", "1 INVITE")
+        .replace(
+            "TCP 10.78.0.1:5099;branch=z9hG4bK-tcp-1",
+            "UDP 10.78.0.99:5099;branch=z9hG4bK-stranger",
+        )
+        .replace(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nContact: <sip:x@10.78.0.99:5099>\r\n",
+        );
+    let answer = system_tests::probe::in_netns(&lab.ns("carrier"), move || {
+        let sock = std::net::UdpSocket::bind("10.78.0.99:5099").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        sock.send_to(stranger.as_bytes(), to).unwrap();
+        let mut buf = [0u8; 4096];
+        // 100 Trying first, then the final answer.
+        let mut last = String::new();
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            last = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            if !last.contains(" 100 ") {
+                break;
+            }
+        }
+        last
+    });
+    assert_eq!(answer, "SIP/2.0 403 Forbidden");
+
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(status["unidentified_invites"], 1, "{status}");
+    assert!(status["sip"]["unparsable"].as_u64() >= Some(2), "{status}");
+    // The INVITE without headers is a bad request too, but without a Via it gets no answer.
+    assert!(
+        status["sip"]["bad_requests"].as_u64() >= Some(3),
+        "{status}"
+    );
+
+    // The core still serves calls.
+    let target = format!("{}:5060", Node::A.voice_ip());
+    let carrier = CARRIER_IP.to_string();
+    let scenario = voice::scenario("uac_alert.xml");
+    let (ok, out) = voice::sipp(
+        &lab,
+        &[
+            &target,
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-s",
+            "100",
+            "-m",
+            "1",
+            "-i",
+            &carrier,
+            "-mi",
+            &carrier,
+            "-mp",
+            "16000",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+        Duration::from_secs(40),
+    );
+    assert!(
+        ok,
+        "the call after the garbage failed:\n{out}\n{}",
+        node.log_text()
+    );
+}

@@ -117,12 +117,14 @@ impl Transports {
             }
             Transport::Tcp => match self.tcp.get(&peer.addr) {
                 Some(writer) => {
+                    debug!(peer = %peer.addr, len = bytes.len(), "tcp send");
                     if writer.try_send(bytes).is_err() {
                         warn!(peer = %peer.addr, "tcp peer not reading; dropping the connection");
                         self.tcp.remove(&peer.addr);
                     }
                 }
                 None => {
+                    debug!(peer = %peer.addr, "tcp connect");
                     let (writer, queue) = mpsc::channel(WRITE_QUEUE);
                     let _ = writer.try_send(bytes);
                     self.tcp.insert(peer.addr, writer.clone());
