@@ -21,6 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, trace};
 
+use crate::clock::FrameClock;
 use crate::codec::g711::Codec;
 use crate::codec::wav::Prompt;
 use crate::dtmf::rfc4733::{DtmfEvent, EventPayload, Receiver as DtmfReceiver};
@@ -137,6 +138,8 @@ pub struct Stream {
     buf: Vec<u8>,
     rtcp_buf: Vec<u8>,
     out: Vec<u8>,
+    /// `None` if no timerfd could be made: tokio's timer paces instead.
+    clock: Option<FrameClock>,
 }
 
 impl Stream {
@@ -149,7 +152,12 @@ impl Stream {
         dtmf_pt: Option<u8>,
         timeout: Duration,
     ) -> Self {
+        // The sender's schedule starts now and the clock is armed just after, so each tick
+        // comes a few microseconds after its slot is due (never just before it).
         let now = Instant::now();
+        let clock = FrameClock::new()
+            .map_err(|error| tracing::warn!(%error, "no timerfd; pacing by tokio's timer"))
+            .ok();
         let mut rng = rand::rng();
         let cname = format!(
             "allerta@{}",
@@ -185,6 +193,7 @@ impl Stream {
             buf: vec![0; 2048],
             rtcp_buf: vec![0; 2048],
             out: vec![0; 12 + FRAME],
+            clock,
         }
     }
 
@@ -288,10 +297,12 @@ impl Stream {
                 return Wake::Inactive;
             }
             let mut wake = self
-                .sender
-                .next_due()
-                .min(self.rtcp_timer.next_deadline())
+                .rtcp_timer
+                .next_deadline()
                 .min(self.last_rx + self.timeout);
+            if self.clock.is_none() {
+                wake = wake.min(self.sender.next_due());
+            }
             if let Some(d) = deadline {
                 wake = wake.min(d);
             }
@@ -314,6 +325,7 @@ impl Stream {
                         self.on_rtcp(n, from);
                     }
                 }
+                _ = frame_tick(self.clock.as_ref()) => {}
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             }
             let mut events_out = Vec::new();
@@ -407,5 +419,17 @@ impl Stream {
             let n = w.finish();
             let _ = self.rtcp.try_send_to(&buf[..n], self.remote_rtcp);
         }
+    }
+}
+
+/// The next frame tick, or never when there is no frame clock.
+async fn frame_tick(clock: Option<&FrameClock>) {
+    match clock {
+        Some(clock) => {
+            if clock.tick().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }

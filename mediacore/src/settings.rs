@@ -75,6 +75,9 @@ struct RawSettings {
     /// SIP T1 in milliseconds (RFC 3261 §17.1.1.1); lower only on a LAN or in the lab.
     #[serde(default = "default_t1")]
     sip_t1_ms: u64,
+    /// SCHED_FIFO priority of the media core's threads (0: off).
+    #[serde(default)]
+    realtime_priority: u8,
 }
 
 fn default_pjsip() -> PathBuf {
@@ -131,6 +134,10 @@ pub struct Settings {
     pub max_calls: usize,
     /// SIP timer T1.
     pub sip_t1: Duration,
+    /// SCHED_FIFO priority for the runtime's threads (0: normal scheduling), as Asterisk's
+    /// `-p`: RTP pacing then holds on a loaded machine. Keep it below the supervisor's VRRP
+    /// thread (10 in the example) so failover never waits for media.
+    pub realtime_priority: u8,
 }
 
 impl Default for Settings {
@@ -187,6 +194,9 @@ impl Settings {
         if raw.rtp_timeout_secs == 0 {
             return Err(invalid("rtp_timeout_secs", "must be at least 1"));
         }
+        if raw.realtime_priority > 98 {
+            return Err(invalid("realtime_priority", "must be 0 (off) or 1..=98"));
+        }
         if !(50..=5_000).contains(&raw.sip_t1_ms) {
             return Err(invalid("sip_t1_ms", "must be in 50..=5000"));
         }
@@ -201,6 +211,7 @@ impl Settings {
             rtp_timeout: Duration::from_secs(raw.rtp_timeout_secs),
             max_calls: raw.max_calls,
             sip_t1: Duration::from_millis(raw.sip_t1_ms),
+            realtime_priority: raw.realtime_priority,
         })
     }
 }

@@ -5,9 +5,12 @@
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
 //! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
 //! - `prereq`: root, tools and workspace binaries; missing ones fail, never skip.
+//! - `voice`: mediacore configuration, sipp, kamailio, baresip and captures on the voice net.
+//! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
 pub mod failover;
 pub mod lab;
 pub mod nodes;
 pub mod prereq;
 pub mod probe;
+pub mod rtpcap;
 pub mod voice;

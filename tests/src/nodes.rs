@@ -119,7 +119,11 @@ pub fn supervisor_config(node: Node, v: &Vrrp, run_dir: &std::path::Path) -> Str
             );
             if name == "mediacore" {
                 // Its own settings and trunks, written by `start` (see `voice`).
-                let _ = writeln!(s, "args = [\"--config\", \"{}/voice/mediacore.toml\"]", run_dir.display());
+                let _ = writeln!(
+                    s,
+                    "args = [\"--config\", \"{}/voice/mediacore.toml\"]",
+                    run_dir.display()
+                );
             }
         }
     }

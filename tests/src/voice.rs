@@ -20,6 +20,8 @@ pub struct Voice {
     pub prompts: Vec<(String, f64)>,
     /// More keys for the `[mediacore]` table.
     pub extra: String,
+    /// RUST_LOG for the media core.
+    pub log: String,
 }
 
 /// The inbound trunk from the carrier (identified by its address) into `from-carrier`.
@@ -73,6 +75,7 @@ impl Voice {
                 ("thanks".into(), 0.5),
             ],
             extra: String::new(),
+            log: "info,mediacore=debug".into(),
         }
     }
 
@@ -261,7 +264,7 @@ pub fn start_mediacore(lab: &Lab, node: Node, voice: &Voice) -> Proc {
             "--control",
             &control.to_string_lossy(),
         ],
-        &[("NO_COLOR", "1"), ("RUST_LOG", "info,mediacore=debug")],
+        &[("NO_COLOR", "1"), ("RUST_LOG", &voice.log)],
     );
     assert!(
         proc.wait_count("mediacore ready", 1, Duration::from_secs(10)),

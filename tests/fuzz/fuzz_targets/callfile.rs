@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     };
     match CallFile::parse(text) {
         Ok(file) => {
-            assert!(!file.number.is_empty() && !file.trunk.is_empty(), "{file:?}");
+            assert!(
+                !file.number.is_empty() && !file.trunk.is_empty(),
+                "{file:?}"
+            );
         }
         Err(e) => {
             let _ = e.to_string();

@@ -4,13 +4,14 @@
 //! The input is split at its first NUL byte: the text before it (if UTF-8) is the
 //! dialplan, the bytes after it script the call.
 //!
-//! - `Dialplan::parse_str`; on success an `Execution` runs in the first context at `s`
-//!   with `step(Outcome::Start)`, then one outcome per script byte (`Done`, `Timeout`,
-//!   `PlaybackFailed`, `DialStatus`, `Digits`/`Interrupted` with up to 3 digits,
-//!   `HungUp`), then `step(Outcome::HungUp)` until `is_finished()`. No step may panic,
-//!   and the call must finish within 10 000 `HungUp` steps (the `h` extension skips
-//!   media, so only a `Verbose` loop in `h` could keep it going). Once finished, `step`
-//!   keeps returning `Hangup`;
+//! - `Dialplan::parse_str`; on success an `Execution` runs in the first context, at `s`
+//!   (or, without one, at its first literal extension), with `step(Outcome::Start)`,
+//!   then one outcome per script byte (`Done`, `Timeout`, `PlaybackFailed`,
+//!   `DialStatus`, `Digits`/`Interrupted` with up to 4 digits, `HungUp`), then
+//!   `step(Outcome::HungUp)` until `is_finished()`. No step may panic, and the call must
+//!   finish within 10 000 `HungUp` steps (the `h` extension skips media, so only a
+//!   `Verbose` loop in `h` could keep it going). Once finished, `step` keeps returning
+//!   `Hangup`;
 //! - the text also goes whole through `expr::expand` (no variables defined),
 //!   `expr::evaluate` and `expr::check`.
 #![no_main]
@@ -32,7 +33,7 @@ const STATUSES: [DialStatus; 6] = [
     DialStatus::ChanUnavail,
 ];
 
-/// Up to three digits from the bytes after `at`, consuming them.
+/// Up to `n` digits from the bytes after `at`, consuming them.
 fn digits(script: &[u8], at: &mut usize, n: usize) -> String {
     const KEYS: &[u8; 12] = b"0123456789*#";
     let mut s = String::new();
@@ -45,12 +46,19 @@ fn digits(script: &[u8], at: &mut usize, n: usize) -> String {
 }
 
 fn run(plan: Dialplan, script: &[u8]) {
-    let Some(context) = plan.contexts().first().map(|c| c.name.clone()) else {
+    let Some(first) = plan.contexts().first() else {
         return;
+    };
+    let context = first.name.clone();
+    // `s`, as for a call that arrives without a number; else the first literal name, as
+    // for an inbound call to that number.
+    let exten = match first.extensions.iter().find_map(|e| e.pattern.literal()) {
+        Some(name) if !plan.exists(&context, "s") => name.to_owned(),
+        _ => "s".to_owned(),
     };
     let plan = Arc::new(plan);
     let vars = [("CHANNEL".to_owned(), "PJSIP/fuzz-00000001".to_owned())];
-    let mut call = Execution::new(Arc::clone(&plan), &context, "s", vars);
+    let mut call = Execution::new(Arc::clone(&plan), &context, &exten, vars);
     let mut action = call.step(Outcome::Start);
     let mut at = 0;
     while let Some(&b) = script.get(at) {
@@ -66,15 +74,20 @@ fn run(plan: Dialplan, script: &[u8]) {
             1 => Outcome::Timeout,
             2 => Outcome::PlaybackFailed,
             3 => Outcome::DialStatus(STATUSES[usize::from(b / 8) % STATUSES.len()]),
-            4 => Outcome::Digits(digits(script, &mut at, usize::from(b / 8) % 4)),
+            4 => Outcome::Digits(digits(script, &mut at, usize::from(b / 8) % 5)),
             5 => Outcome::Interrupted {
-                digits: digits(script, &mut at, usize::from(b / 8) % 4),
+                digits: digits(script, &mut at, usize::from(b / 8) % 5),
             },
             6 => Outcome::HungUp,
             _ => Outcome::Done,
         };
         action = call.step(outcome);
-        let _ = (call.context(), call.exten(), call.priority(), call.var("EXTEN"));
+        let _ = (
+            call.context(),
+            call.exten(),
+            call.priority(),
+            call.var("EXTEN"),
+        );
     }
     let mut steps = 0;
     while !call.is_finished() {

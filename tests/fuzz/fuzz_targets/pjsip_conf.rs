@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     match PjsipConfig::parse_str(text, "fuzz") {
         Ok(config) => {
             for trunk in config.trunks() {
-                let found = config.trunk(&trunk.name).expect("a trunk is found by its name");
+                let found = config
+                    .trunk(&trunk.name)
+                    .expect("a trunk is found by its name");
                 assert_eq!(found.name, trunk.name);
             }
         }

@@ -24,8 +24,8 @@ enum Fact {
     Bye(Vec<u32>, Option<Vec<u8>>),
 }
 
-/// Walks the whole compound and returns its facts.
-fn facts(compound: &Compound<'_>) -> Vec<Fact> {
+/// Walks the whole compound; returns its facts.
+fn walk(compound: &Compound<'_>) -> Vec<Fact> {
     let mut facts = Vec::new();
     for packet in compound.iter() {
         // The accessors of other variants must be empty.
@@ -38,7 +38,7 @@ fn facts(compound: &Compound<'_>) -> Vec<Fact> {
                 reports,
             } => {
                 assert_eq!(reports.iter().count(), reports.len());
-                assert_eq!(reports.is_empty(), reports.len() == 0);
+                assert_eq!(reports.is_empty(), reports.iter().next().is_none());
                 let blocks: Vec<_> = reports.iter().collect();
                 for block in &blocks {
                     let _ = round_trip(info.ntp_timestamp, block);
@@ -92,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(compound) = Compound::parse(data) else {
         return;
     };
-    let facts = facts(&compound);
+    let facts = walk(&compound);
     if facts.is_empty() {
         return; // an empty compound is not valid RTCP, nothing to write
     }
@@ -110,7 +110,15 @@ fuzz_target!(|data: &[u8]| {
         written.unwrap_or_else(|e| panic!("cannot re-encode {fact:?}: {e}"));
     }
     let len = writer.finish();
-    let again = Compound::parse(&buf[..len])
-        .unwrap_or_else(|e| panic!("re-encoded compound does not parse: {e}; {:02x?}", &buf[..len]));
-    assert_eq!(facts(&again), facts, "decode -> encode -> decode changed the compound");
+    let again = Compound::parse(&buf[..len]).unwrap_or_else(|e| {
+        panic!(
+            "re-encoded compound does not parse: {e}; {:02x?}",
+            &buf[..len]
+        )
+    });
+    assert_eq!(
+        walk(&again),
+        facts,
+        "decode -> encode -> decode changed the compound"
+    );
 });

@@ -30,7 +30,11 @@ fn event_roundtrip(bytes: &[u8]) {
         return;
     };
     let again = EventPayload::parse(&event.to_bytes());
-    assert_eq!(again, Ok(event), "parse -> to_bytes -> parse changed the event");
+    assert_eq!(
+        again,
+        Ok(event),
+        "parse -> to_bytes -> parse changed the event"
+    );
 }
 
 fn packet_roundtrip(data: &[u8]) {
@@ -47,7 +51,10 @@ fn packet_roundtrip(data: &[u8]) {
     let again = Packet::parse(&out).expect("a written packet parses");
     assert_eq!(again.header, packet.header);
     assert_eq!(again.payload, packet.payload);
-    assert_eq!((again.csrc, again.extension, again.padding), (&[][..], None, 0));
+    assert_eq!(
+        (again.csrc, again.extension, again.padding),
+        (&[][..], None, 0)
+    );
     event_roundtrip(packet.payload);
 }
 
@@ -57,11 +64,18 @@ fn check_sequence(open: &mut Option<char>, events: &[DtmfEvent]) {
     for event in events {
         match *event {
             DtmfEvent::Begin { digit } => {
-                assert_eq!(*open, None, "Begin {digit:?} while {open:?} is active: {events:?}");
+                assert_eq!(
+                    *open, None,
+                    "Begin {digit:?} while {open:?} is active: {events:?}"
+                );
                 *open = Some(digit);
             }
             DtmfEvent::End { digit, .. } => {
-                assert_eq!(*open, Some(digit), "End {digit:?} without its Begin: {events:?}");
+                assert_eq!(
+                    *open,
+                    Some(digit),
+                    "End {digit:?} without its Begin: {events:?}"
+                );
                 *open = None;
             }
         }
@@ -88,7 +102,10 @@ fn receiver_sequence(data: &[u8]) {
     }
     receiver.on_tick(now + Duration::from_secs(1), &mut out);
     check_sequence(&mut open, &out);
-    assert_eq!(open, None, "an event is still open 1 s after the last packet");
+    assert_eq!(
+        open, None,
+        "an event is still open 1 s after the last packet"
+    );
     assert_eq!(receiver.active_digit(), None);
     assert_eq!(receiver.next_deadline(), None);
 }

@@ -39,8 +39,17 @@ fuzz_target!(|data: &[u8]| {
     let again = Prompt::from_wav(&file).expect("a recording we wrote loads");
     let format = again.source_format();
     assert_eq!(
-        (format.encoding, format.channels, format.sample_rate, format.bits_per_sample),
+        (
+            format.encoding,
+            format.channels,
+            format.sample_rate,
+            format.bits_per_sample
+        ),
         (Encoding::Pcm, 1, 8000, 16)
     );
-    assert_eq!(again.samples(), prompt.samples(), "write -> load changed the samples");
+    assert_eq!(
+        again.samples(),
+        prompt.samples(),
+        "write -> load changed the samples"
+    );
 });

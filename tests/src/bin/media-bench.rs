@@ -1,0 +1,469 @@
+//! `media-bench`: load on the media core with sipp as the carrier calling the node's
+//! inbound trunk, in the lab's namespaces (root).
+//!
+//! ```text
+//! media-bench [--playback 100,200,300,400,500,600] [--ack 200,500]
+//!             [--short 100,200,300,400] [--window 8] [--realtime 5]
+//!   playback: answer, play an 8 s prompt, hang up, at N concurrent calls
+//!   ack:      the same, then read a DTMF "1" (RFC 4733) the carrier sends
+//!   short:    1 s calls (the carrier hangs up) at N calls per second
+//!   realtime: the media core's `realtime_priority` (SCHED_FIFO; 0 = normal scheduling)
+//! ```
+//!
+//! Each step prints: concurrent calls, calls/s, the media core's CPU (% of one core, from
+//! /proc over a steady window), CPU per concurrent call, answer time (INVITE → 200, by
+//! sipp), failed calls, SIP retransmissions (both ways, from the node's counters), RTP
+//! loss (both ways) and pacing (gaps of the node's RTP outside 20 ± 2 ms, from a dumpcap
+//! capture at the carrier). "clean" = no failed call, no retransmission, no loss, no
+//! off-pace gap. The figures the issue gives for Asterisk 22.10 on this machine are printed
+//! beside ours as the anchor (Asterisk is not in Debian 12, so it cannot run here).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use system_tests::lab::{Lab, Node, Proc, CARRIER_IP};
+use system_tests::voice::{self, Voice};
+use system_tests::{prereq, rtpcap};
+
+const DIALPLAN: &str = "[from-carrier]\n\
+    exten => 300,1,Answer()\n same => n,Playback(alert8)\n same => n,Hangup()\n\
+    exten => 301,1,Answer()\n same => n,Playback(alert8)\n same => n,Read(ACK,,1,,1,3)\n\
+     same => n,Verbose(1,bench ack=${ACK})\n same => n,Hangup()\n\
+    exten => 302,1,Answer()\n same => n,Wait(30)\n same => n,Hangup()\n";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Playback,
+    Ack,
+    Short,
+}
+
+struct Row {
+    kind: Kind,
+    load: u32,
+    concurrent: f64,
+    cps: f64,
+    cpu: f64,
+    answer_ms: (f64, f64),
+    failed: u64,
+    ok_calls: u64,
+    retrans: u64,
+    lost_out: u64,
+    lost_in: u64,
+    off_pace: (u64, u64),
+    max_gap: f64,
+    acks: usize,
+}
+
+impl Row {
+    fn clean(&self) -> bool {
+        self.failed == 0
+            && self.retrans == 0
+            && self.lost_out == 0
+            && self.lost_in == 0
+            && self.off_pace.0 == 0
+    }
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let stime: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    utime + stime
+}
+
+fn ticks_per_sec() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().ok();
+    out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn list(v: &str) -> Vec<u32> {
+    v.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("a number"))
+        .collect()
+}
+
+fn main() {
+    prereq::require_root("media-bench");
+    prereq::require_tools("media-bench", &["sipp", "dumpcap"]);
+    let (mut playback, mut ack, mut short) = (
+        vec![100, 200, 300, 400, 500, 600],
+        vec![200, 500],
+        vec![100, 200, 300, 400],
+    );
+    let mut window = 8u64;
+    let mut realtime = 5u8;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match flag.as_str() {
+            "--playback" => playback = list(&value),
+            "--ack" => ack = list(&value),
+            "--short" => short = list(&value),
+            "--window" => window = value.parse().expect("--window seconds"),
+            "--realtime" => realtime = value.parse().expect("--realtime priority (0: off)"),
+            other => {
+                eprintln!("media-bench: unknown flag {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let lab = Lab::two_nodes("media-bench");
+    let mut v = Voice::alert_line(Node::A);
+    v.dialplan = DIALPLAN.into();
+    v.prompts = vec![("alert8".into(), 8.0)];
+    v.extra = format!("max_calls = 2000\nrtp_timeout_secs = 20\nrealtime_priority = {realtime}\n");
+    v.log = "info".into();
+    let node = voice::start_mediacore(&lab, Node::A, &v);
+    let audio = lab.dir().join("carrier-audio.alaw");
+    std::fs::write(&audio, alaw_tone(10.0)).expect("audio file");
+    println!(
+        "media core: release build, {} (pid {})",
+        prereq::workspace_bin("allerta-mediacore").display(),
+        node.pid
+    );
+    println!("window {window} s per step; realtime_priority {realtime}; sipp streams A-law audio into every call\n");
+    let mut rows = Vec::new();
+    for n in playback {
+        rows.push(step(&lab, &node, &audio, Kind::Playback, n, window));
+        print_row(rows.last().expect("row"));
+    }
+    for n in ack {
+        rows.push(step(&lab, &node, &audio, Kind::Ack, n, window));
+        print_row(rows.last().expect("row"));
+    }
+    for n in short {
+        rows.push(step(&lab, &node, &audio, Kind::Short, n, window));
+        print_row(rows.last().expect("row"));
+    }
+    summary(&rows);
+}
+
+fn step(lab: &Lab, node: &Proc, audio: &Path, kind: Kind, load: u32, window: u64) -> Row {
+    let (template, service) = match kind {
+        Kind::Playback => ("bench_playback.xml", "300"),
+        Kind::Ack => ("bench_ack.xml", "301"),
+        Kind::Short => ("bench_short.xml", "302"),
+    };
+    let name = format!("{template}-{load}");
+    let scenario = lab.dir().join(format!("{name}.xml"));
+    let text = std::fs::read_to_string(voice::scenario(template)).expect("scenario");
+    std::fs::write(
+        &scenario,
+        text.replace("[field0]", &audio.to_string_lossy()),
+    )
+    .expect("scenario copy");
+    let pcap = lab.dir().join(format!("{name}.pcap"));
+    let dumpcap = prereq::which("dumpcap").expect("checked");
+    let filter = format!("udp and src host {} and not port 5060", Node::A.voice_ip());
+    let cap = lab.spawn(
+        "carrier",
+        &format!("dumpcap-{name}"),
+        &dumpcap,
+        &[
+            "-i",
+            "eth0",
+            "-P",
+            "-s",
+            "64",
+            "-B",
+            "64",
+            "-f",
+            &filter,
+            "-w",
+            &pcap.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(
+        cap.wait_count("Capturing on", 1, Duration::from_secs(10)),
+        "dumpcap: {}",
+        cap.log_text()
+    );
+    let before = voice::status(lab, Node::A);
+    let log_lines = node.log_text().lines().count();
+    // Playback: keep `load` calls up (ramp over ~5 s); short calls: `load` per second.
+    let (limit, rate, total, ramp) = match kind {
+        Kind::Short => (load * 4, load, load * (window as u32 + 8), 3),
+        _ => (
+            load,
+            (load / 5).max(20),
+            load * 2,
+            load / (load / 5).max(20) + 2,
+        ),
+    };
+    let stat = lab.dir().join(format!("{name}.csv"));
+    let rtt = lab.dir().join(format!("{name}_rtt.csv"));
+    let target = format!("{}:5060", Node::A.voice_ip());
+    let carrier = CARRIER_IP.to_string();
+    let args: Vec<String> = [
+        target.as_str(),
+        "-sf",
+        &scenario.to_string_lossy(),
+        "-s",
+        service,
+        "-i",
+        &carrier,
+        "-mi",
+        &carrier,
+        "-l",
+        &limit.to_string(),
+        "-r",
+        &rate.to_string(),
+        "-m",
+        &total.to_string(),
+        "-nostdin",
+        "-trace_stat",
+        "-stf",
+        &stat.to_string_lossy(),
+        "-fd",
+        "1",
+        "-trace_rtt",
+        "-rtt_freq",
+        "1",
+        "-timeout",
+        "120s",
+        "-max_socket",
+        "60000",
+        "-rtp_threadtasks",
+        "50",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let ns = lab.ns("carrier");
+    let rtt_dir = lab.dir().to_path_buf();
+    let sipp = std::thread::spawn(move || {
+        Command::new("ip")
+            .args(["netns", "exec", &ns, "sipp"])
+            .args(&args)
+            .current_dir(&rtt_dir)
+            .output()
+            .expect("sipp")
+    });
+    std::thread::sleep(Duration::from_secs(u64::from(ramp) + 1));
+    let (t0, c0) = (Instant::now(), cpu_ticks(node.pid));
+    let mid = Instant::now() + Duration::from_secs(window / 2);
+    std::thread::sleep(mid.saturating_duration_since(Instant::now()));
+    let concurrent = voice::status(lab, Node::A)["active_calls"]
+        .as_u64()
+        .unwrap_or(0) as f64;
+    std::thread::sleep(Duration::from_secs(window) - t0.elapsed().min(Duration::from_secs(window)));
+    let (t1, c1) = (Instant::now(), cpu_ticks(node.pid));
+    let cpu = (c1 - c0) as f64 / ticks_per_sec() / (t1 - t0).as_secs_f64() * 100.0;
+    let out = sipp.join().expect("sipp thread");
+    std::thread::sleep(Duration::from_millis(500));
+    lab.signal(&cap, nix::sys::signal::Signal::SIGINT);
+    lab.wait_exit(&cap, Duration::from_secs(10));
+    let after = voice::status(lab, Node::A);
+    let delta = |k: &str| {
+        after["sip"][k]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before["sip"][k].as_u64().unwrap_or(0))
+    };
+    let (ok_calls, failed) = sipp_counts(&stat);
+    if !out.status.success() && failed == 0 {
+        eprintln!(
+            "sipp: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let rtp = rtpcap::summarize(&pcap, Node::A.voice_ip()).unwrap_or_default();
+    let log = node.log_text();
+    let new_lines: Vec<&str> = log.lines().skip(log_lines).collect();
+    let lost_in: u64 = new_lines
+        .iter()
+        .filter(|l| l.contains("call ended"))
+        .filter_map(|l| {
+            l.split("lost=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .map(|l| l.max(0) as u64)
+        .sum();
+    let acks = new_lines
+        .iter()
+        .filter(|l| l.contains("bench ack=1"))
+        .count();
+    let _ = std::fs::remove_file(&pcap); // hundreds of MB at the higher steps
+    let cps = match kind {
+        Kind::Short => f64::from(load),
+        _ => concurrent / 8.1,
+    };
+    Row {
+        kind,
+        load,
+        concurrent,
+        cps,
+        cpu,
+        answer_ms: answer_times(&find_rtt(lab.dir(), &rtt)),
+        failed,
+        ok_calls,
+        retrans: delta("retransmissions_in") + delta("retransmissions_out"),
+        lost_out: rtp.lost,
+        lost_in,
+        off_pace: (rtp.off_pace, rtp.gaps),
+        max_gap: rtp.max_gap_ms,
+        acks,
+    }
+}
+
+/// sipp names the RTT file after the scenario and its pid; take the newest one.
+fn find_rtt(dir: &Path, _hint: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with("_rtt.csv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    let newest = files.pop().unwrap_or_default();
+    // Move it aside so the next step finds its own.
+    let done = newest.with_extension("csv.done");
+    let _ = std::fs::rename(&newest, &done);
+    done
+}
+
+/// (successful, failed) from sipp's last statistics line.
+fn sipp_counts(csv: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(csv).unwrap_or_default();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(';').collect();
+    let last: Vec<&str> = text.lines().last().unwrap_or("").split(';').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| last.get(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (col("SuccessfulCall(C)"), col("FailedCall(C)"))
+}
+
+/// Mean and p99 of sipp's response times (INVITE → 200), in ms.
+fn answer_times(path: &Path) -> (f64, f64) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut v: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(';').nth(1)?.trim().parse().ok())
+        .collect();
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    (mean, v[(v.len() * 99 / 100).min(v.len() - 1)])
+}
+
+fn alaw_tone(secs: f64) -> Vec<u8> {
+    let wav = voice::tone_wav(secs);
+    wav[44..]
+        .chunks_exact(2)
+        .map(|c| alaw(i16::from_le_bytes([c[0], c[1]])))
+        .collect()
+}
+
+/// G.711 A-law of one sample (ITU-T G.711, the classic segment search).
+fn alaw(pcm: i16) -> u8 {
+    let mut x = i32::from(pcm) >> 3;
+    let mask = if x >= 0 { 0xd5 } else { 0x55 };
+    if x < 0 {
+        x = -x - 1;
+    }
+    let seg_end = [0x1f, 0x3f, 0x7f, 0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff];
+    let seg = seg_end.iter().position(|&e| x <= e).unwrap_or(8);
+    let aval = if seg >= 8 {
+        0x7f
+    } else {
+        let shifted = if seg < 2 { x >> 1 } else { x >> seg };
+        ((seg as i32) << 4) | (shifted & 0x0f)
+    };
+    (aval as u8) ^ mask
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Playback => "playback",
+        Kind::Ack => "playback+ack",
+        Kind::Short => "short 1 s",
+    }
+}
+
+fn print_row(r: &Row) {
+    let load = match r.kind {
+        Kind::Short => format!("{} cps", r.load),
+        _ => format!("{} calls", r.load),
+    };
+    let per_call = if r.concurrent > 0.0 {
+        r.cpu / r.concurrent
+    } else {
+        f64::NAN
+    };
+    println!(
+        "{:<13} {:>10}  up {:>5.0}  {:>5.1} cps  cpu {:>6.1} %  {:>6.3} %/call  answer {:>6.1} ms (p99 {:>6.1})  \
+         ok {:>5} failed {:>3}  retrans {:>3}  lost out/in {:>3}/{:>3}  off-pace {}/{} (max {:.1} ms){}  {}",
+        kind_name(r.kind),
+        load,
+        r.concurrent,
+        r.cps,
+        r.cpu,
+        per_call,
+        r.answer_ms.0,
+        r.answer_ms.1,
+        r.ok_calls,
+        r.failed,
+        r.retrans,
+        r.lost_out,
+        r.lost_in,
+        r.off_pace.0,
+        r.off_pace.1,
+        r.max_gap,
+        if r.kind == Kind::Ack { format!("  acks {}", r.acks) } else { String::new() },
+        if r.clean() { "clean" } else { "NOT clean" },
+    );
+}
+
+fn summary(rows: &[Row]) {
+    println!("\n                         Allerta (this run)          Asterisk 22.10 (issue's figures, same machine)");
+    let best = |k: Kind| {
+        rows.iter()
+            .filter(|r| r.kind == k && r.clean())
+            .map(|r| r.load)
+            .max()
+    };
+    let per_call: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Playback && r.concurrent > 0.0)
+        .map(|r| r.cpu / r.concurrent)
+        .collect();
+    let worst = per_call.iter().copied().fold(0.0, f64::max);
+    println!(
+        "clean playback calls     {:<27} ~200 (target ≥ 500)",
+        best(Kind::Playback).map_or("none".into(), |n| format!("≥ {n}"))
+    );
+    println!(
+        "CPU per playback call    {:<27} ≈0.48 % (target ≤ 0.24 %)",
+        format!("≤ {worst:.3} % of a core")
+    );
+    println!(
+        "clean short calls/s      {:<27} ~200 (target ≥ 400)",
+        best(Kind::Short).map_or("none".into(), |n| format!("≥ {n}"))
+    );
+}
