@@ -172,6 +172,7 @@ async fn run_dialplan(
     let mut hung_up = false;
     let mut outcome = Outcome::Start;
     let answer = answer.unwrap_or_default();
+    stream.set_sending(answered);
     loop {
         let action = exec.step(outcome);
         if hung_up && is_media(&action) {
@@ -179,19 +180,21 @@ async fn run_dialplan(
             outcome = Outcome::HungUp;
             continue;
         }
-        let ensure_answered = |answered: &mut bool| {
+        // Answers the call the first time a step needs it up; media flows from then on.
+        let ensure_answered = |answered: &mut bool, stream: &mut Stream| {
             if !*answered {
                 cmd(Command::Answer(leg, answer.clone()));
                 *answered = true;
             }
+            stream.set_sending(true);
         };
         outcome = match action {
             Action::Answer => {
-                ensure_answered(&mut answered);
+                ensure_answered(&mut answered, stream);
                 Outcome::Done
             }
             Action::Playback { files } => {
-                ensure_answered(&mut answered);
+                ensure_answered(&mut answered, stream);
                 match shared.prompts(&files) {
                     Ok(prompts) => wake_outcome(
                         stream
@@ -205,7 +208,7 @@ async fn run_dialplan(
                 }
             }
             Action::Background { files } => {
-                ensure_answered(&mut answered);
+                ensure_answered(&mut answered, stream);
                 match shared.prompts(&files) {
                     Ok(prompts) => match stream
                         .run(Source::Prompts(&prompts), true, true, None, events)
@@ -223,7 +226,7 @@ async fn run_dialplan(
                 }
             }
             Action::WaitExten { timeout } => {
-                ensure_answered(&mut answered);
+                ensure_answered(&mut answered, stream);
                 let deadline = Some(Instant::now() + timeout);
                 match stream
                     .run(Source::Silence, false, true, deadline, events)
@@ -239,7 +242,7 @@ async fn run_dialplan(
                 timeout,
                 ..
             } => {
-                ensure_answered(&mut answered);
+                ensure_answered(&mut answered, stream);
                 let prompts = shared.prompts(&files).unwrap_or_else(|error| {
                     warn!(%error, "read prompt missing; collecting digits anyway");
                     Vec::new()
@@ -249,7 +252,7 @@ async fn run_dialplan(
             Action::Record {
                 file, max_duration, ..
             } => {
-                ensure_answered(&mut answered);
+                ensure_answered(&mut answered, stream);
                 record(stream, shared, &file, max_duration, events).await
             }
             Action::Wait(d) => {

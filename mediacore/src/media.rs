@@ -140,6 +140,8 @@ pub struct Stream {
     out: Vec<u8>,
     /// `None` if no timerfd could be made: tokio's timer paces instead.
     clock: Option<FrameClock>,
+    /// Whether we send (only once the call is answered: no media before the 200 OK).
+    sending: bool,
 }
 
 impl Stream {
@@ -194,7 +196,13 @@ impl Stream {
             rtcp_buf: vec![0; 2048],
             out: vec![0; 12 + FRAME],
             clock,
+            sending: false,
         }
+    }
+
+    /// Starts (or stops) sending: a call sends media only once it is answered.
+    pub fn set_sending(&mut self, sending: bool) {
+        self.sending = sending;
     }
 
     /// Our RTP address.
@@ -278,6 +286,9 @@ impl Stream {
                     }
                 };
                 header.payload_type = self.codec.payload_type();
+                if !self.sending {
+                    continue; // the schedule runs on; nothing goes out before the answer
+                }
                 if let Ok(n) = header.write_packet(payload, &mut self.out) {
                     if self.rtp.try_send_to(&self.out[..n], self.remote).is_ok() {
                         self.stats.sent += 1;

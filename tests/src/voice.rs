@@ -61,7 +61,10 @@ pub const ALERT_DIALPLAN: &str = "[from-carrier]\n\
      same => n,GotoIf($[\"${ACK}\" = \"1\"]?ok:nok)\n\
      same => n(ok),Playback(thanks)\n\
      same => n,Hangup()\n\
-     same => n(nok),Hangup()\n";
+     same => n(nok),Hangup()\n\
+    exten => 101,1,Wait(5)\n\
+     same => n,Answer()\n\
+     same => n,Hangup()\n";
 
 impl Voice {
     /// An inbound alert line on `node`.

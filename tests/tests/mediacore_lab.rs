@@ -410,3 +410,85 @@ fn garbage_and_malformed_sip_on_udp_and_tcp_get_errors_and_calls_still_work() {
         node.log_text()
     );
 }
+
+/// Runs one sipp UAC scenario from the carrier against node A's alert line.
+fn carrier_calls(lab: &Lab, scenario: &str, service: &str, extra: &[&str]) -> (bool, String) {
+    let target = format!("{}:5060", Node::A.voice_ip());
+    let carrier = CARRIER_IP.to_string();
+    let scenario = voice::scenario(scenario);
+    let scenario = scenario.to_string_lossy();
+    let mut args = vec![
+        target.as_str(),
+        "-sf",
+        &scenario,
+        "-s",
+        service,
+        "-m",
+        "1",
+        "-i",
+        &carrier,
+        "-mi",
+        &carrier,
+        "-mp",
+        "16000",
+        "-nostdin",
+        "-timeout",
+        "30s",
+        "-timeout_error",
+    ];
+    args.extend_from_slice(extra);
+    voice::sipp(lab, &args, Duration::from_secs(40))
+}
+
+#[test]
+fn a_call_over_tcp_survives_a_re_invite_and_reads_the_digit() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-tcp");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push_str(&format!(
+        "\n[transport-tcp]\ntype=transport\nprotocol=tcp\nbind={}:5060\n",
+        Node::A.voice_ip()
+    ));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let (ok, out) = carrier_calls(&lab, "uac_reinvite.xml", "100", &["-t", "t1"]);
+    assert!(ok, "sipp over TCP failed:\n{out}\n{}", node.log_text());
+    assert!(
+        node.wait_count("ack=1", 1, Duration::from_secs(2)),
+        "{}",
+        node.log_text()
+    );
+    let (ok, out) = carrier_calls(&lab, "uac_reinvite.xml", "100", &[]);
+    assert!(ok, "sipp over UDP failed:\n{out}\n{}", node.log_text());
+}
+
+#[test]
+fn a_caller_who_cancels_gets_487_and_a_silent_caller_is_hung_up_on() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-cancel");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.extra.push_str("rtp_timeout_secs = 2\n");
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let (ok, out) = carrier_calls(&lab, "uac_cancel.xml", "101", &[]);
+    assert!(ok, "cancel scenario failed:\n{out}\n{}", node.log_text());
+    let started = std::time::Instant::now();
+    let (ok, out) = carrier_calls(&lab, "uac_silent.xml", "100", &[]);
+    assert!(
+        ok,
+        "the node never hung up on a silent caller:\n{out}\n{}",
+        node.log_text()
+    );
+    assert!(
+        node.count("no rtp for the inactivity timeout") == 1,
+        "{}",
+        node.log_text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "hung up after {:?}, timeout is 2 s",
+        started.elapsed()
+    );
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(status["active_calls"], 0, "{status}");
+}
