@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 use crate::conf::pjsip::{Protocol, Trunk};
 use crate::sip::call::{Action as LegAction, CallEvent, Credentials, EndCause, Leg};
 use crate::sip::dialog::DialogId;
+use crate::sip::digest;
 use crate::sip::endpoint::{Endpoint, Output, Peer, Stats, TxId};
 use crate::sip::message::{self, Ids, NewRequest, Transport};
 use crate::sip::qualify::{Qualify, Reachability};
@@ -182,7 +183,14 @@ struct Engine {
     max_calls: usize,
     role: Role,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
+    /// Nonces we issued in 401 challenges, with when.
+    nonces: HashMap<String, Instant>,
 }
+
+/// The realm of our challenges to peers calling in.
+const REALM: &str = "allerta";
+/// How long a peer may take to answer our challenge.
+const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Binds the SIP sockets and starts the engine task; new inbound calls go to `calls_tx`.
 pub async fn start(
@@ -259,6 +267,7 @@ pub async fn start(
         max_calls: cfg.max_calls,
         role: Role::Backup,
         drain: None,
+        nonces: HashMap::new(),
     };
     let task = tokio::spawn(engine.run(net_rx, commands_rx, control_rx, cancel));
     Ok((
@@ -606,15 +615,18 @@ impl Engine {
     }
 
     fn new_call(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
-        let Some(ti) = self.trunks.iter().position(|t| {
+        let identified = self.trunks.iter().position(|t| {
             t.cfg
                 .identify
                 .iter()
                 .any(|net| net.contains(&peer.addr.ip()))
-        }) else {
-            self.counters.unidentified_invites += 1;
-            warn!(peer = %peer.addr, "invite from an unidentified address refused");
-            return self.reply(tx, &request, 403, out);
+        });
+        let ti = match identified {
+            Some(ti) => ti,
+            None => match self.authenticate(tx, &request, peer, out) {
+                Some(ti) => ti,
+                None => return,
+            },
         };
         if self.legs.len() >= self.max_calls {
             warn!(
@@ -672,6 +684,77 @@ impl Engine {
         if self.calls_tx.send(call).is_err() {
             self.with_leg(id, out, |leg, acts| leg.reject(503, acts));
         }
+    }
+
+    /// An INVITE from no identified address: accepted only from a peer that proves it is
+    /// an endpoint with `auth=` (digest, RFC 3261 §22.4), else 401 (challenge) or 403.
+    fn authenticate(
+        &mut self,
+        tx: TxId,
+        request: &Request,
+        peer: Peer,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
+        let now = Instant::now();
+        self.nonces
+            .retain(|_, issued| now.duration_since(*issued) < NONCE_LIFETIME);
+        let has_auth = self.trunks.iter().any(|t| t.cfg.inbound_auth.is_some());
+        if !has_auth {
+            return self.refuse(tx, request, peer, "unidentified address", out);
+        }
+        let Some(value) = message::header(&request.headers, "Authorization") else {
+            self.challenge(tx, request, out);
+            return None;
+        };
+        let Ok(creds) = digest::Credentials::parse(value) else {
+            return self.refuse(tx, request, peer, "unusable Authorization", out);
+        };
+        if !self.nonces.contains_key(&creds.nonce) {
+            // Not ours, or expired: a fresh challenge (the peer's password may be right).
+            self.challenge(tx, request, out);
+            return None;
+        }
+        let method = request.method.to_string();
+        let found = self.trunks.iter().position(|t| {
+            t.cfg
+                .inbound_auth
+                .as_ref()
+                .is_some_and(|a| a.username == creds.username && creds.verify(&a.password, &method))
+        });
+        match found {
+            Some(ti) => {
+                self.nonces.remove(&creds.nonce);
+                info!(peer = %peer.addr, user = %creds.username, "peer authenticated");
+                Some(ti)
+            }
+            None => self.refuse(tx, request, peer, "wrong credentials", out),
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        tx: TxId,
+        request: &Request,
+        peer: Peer,
+        why: &str,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
+        self.counters.unidentified_invites += 1;
+        warn!(peer = %peer.addr, reason = why, "invite refused");
+        self.reply(tx, request, 403, out);
+        None
+    }
+
+    fn challenge(&mut self, tx: TxId, request: &Request, out: &mut Vec<Output>) {
+        let nonce = message::token();
+        self.nonces.insert(nonce.clone(), Instant::now());
+        let mut response = message::response(request, 401, Some(&message::token()));
+        message::push_header(
+            &mut response.headers,
+            "WWW-Authenticate",
+            digest::challenge(REALM, &nonce),
+        );
+        self.ep.respond(Instant::now(), tx, &response, out);
     }
 
     fn new_leg_id(&mut self) -> LegId {

@@ -492,3 +492,43 @@ fn a_caller_who_cancels_gets_487_and_a_silent_caller_is_hung_up_on() {
     let status = voice::status(&lab, Node::A);
     assert_eq!(status["active_calls"], 0, "{status}");
 }
+
+#[test]
+fn a_peer_at_an_unidentified_address_gets_in_only_with_the_right_digest_credentials() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-auth");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push_str(
+        "\n[gw-auth]\ntype=auth\nauth_type=userpass\nusername=gw\npassword=pw\n\n\
+         [gateway]\ntype=endpoint\ncontext=from-carrier\ndisallow=all\nallow=alaw\nauth=gw-auth\n",
+    );
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    lab.ip("carrier", &["addr", "add", "10.78.0.99/24", "dev", "eth0"]);
+    let stranger = ["-i", "10.78.0.99", "-mi", "10.78.0.99"];
+    let (ok, out) = carrier_calls(
+        &lab,
+        "uac_auth.xml",
+        "100",
+        &[&stranger[..], &["-au", "gw", "-ap", "pw"]].concat(),
+    );
+    assert!(
+        ok,
+        "an authenticated gateway was not let in:\n{out}\n{}",
+        node.log_text()
+    );
+    assert_eq!(node.count("peer authenticated"), 1, "{}", node.log_text());
+    let (ok, _) = carrier_calls(
+        &lab,
+        "uac_auth.xml",
+        "100",
+        &[&stranger[..], &["-au", "gw", "-ap", "wrong"]].concat(),
+    );
+    assert!(!ok, "a wrong password must not get a call through");
+    assert!(
+        node.wait_count("wrong credentials", 1, Duration::from_secs(2)),
+        "{}",
+        node.log_text()
+    );
+    assert_eq!(voice::status(&lab, Node::A)["unidentified_invites"], 1);
+}
