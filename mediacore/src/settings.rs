@@ -247,3 +247,27 @@ mod tests {
         assert!(e.contains("rtp_port_mn") && e.contains("line 2"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod examples {
+    use std::path::Path;
+
+    use super::Settings;
+    use crate::conf::pjsip::PjsipConfig;
+    use crate::dialplan::Dialplan;
+
+    fn example(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd").join(name)
+    }
+
+    #[test]
+    fn the_shipped_examples_load() {
+        let s = Settings::load(&example("node.toml.example")).unwrap();
+        assert_eq!(s.realtime_priority, 5);
+        let trunks = PjsipConfig::load(example("pjsip.conf.example")).unwrap();
+        let out = trunks.trunk("carrier-out").unwrap();
+        assert!(out.registration.is_some() && out.outbound_auth.is_some());
+        let plan = Dialplan::load(example("extensions.conf.example")).unwrap();
+        assert!(plan.exists("from-carrier", "100") && plan.exists("alert-out", "s"));
+    }
+}
