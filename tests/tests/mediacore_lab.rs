@@ -148,6 +148,11 @@ fn the_outbound_trunk_registers_with_kamailio_refreshes_and_comes_back_after_the
     voice.pjsip.push('\n');
     voice.pjsip.push_str(&voice::outbound_pjsip());
     voice.pjsip.push_str(&voice::registration_pjsip(20));
+    // A trunk qualified with OPTIONS every second at the same registrar.
+    voice.pjsip.push_str(&format!(
+        "\n[carrier-q]\ntype=endpoint\ncontext=from-carrier\naors=carrier-q\n\n\
+         [carrier-q]\ntype=aor\ncontact=sip:{CARRIER_IP}:5060\nqualify_frequency=1\n"
+    ));
     // T1 = 100 ms: a lost registrar is noticed after 64 × T1 = 6.4 s instead of 32 s.
     voice.extra.push_str("sip_t1_ms = 100\n");
     let node = voice::start_mediacore(&lab, Node::A, &voice);
@@ -164,6 +169,9 @@ fn the_outbound_trunk_registers_with_kamailio_refreshes_and_comes_back_after_the
         status["checks"]["trunk-carrier-out"]["ok"], true,
         "{status}"
     );
+    let q = trunk(&status, "carrier-q");
+    assert_eq!(q["reachability"], "reachable", "{status}");
+    assert!(q["rtt_ms"].as_f64().is_some_and(|ms| ms < 50.0), "{status}");
     // Granted 20 s: refreshed 10 s later, on the same binding.
     assert!(
         registrar.wait_count(bound, 2, Duration::from_secs(13)),
@@ -188,6 +196,11 @@ fn the_outbound_trunk_registers_with_kamailio_refreshes_and_comes_back_after_the
         "{status}"
     );
     assert!(registration(&status).starts_with("failed: 408"), "{status}");
+    assert_eq!(
+        trunk(&status, "carrier-q")["reachability"],
+        "unreachable",
+        "{status}"
+    );
 
     // ... and comes back: the node registers again by itself.
     let registrar = voice::start_registrar(&lab);
@@ -200,15 +213,22 @@ fn the_outbound_trunk_registers_with_kamailio_refreshes_and_comes_back_after_the
     assert_eq!(registration(&status), "registered", "{status}");
 }
 
+/// A trunk's entry in a status report.
+fn trunk(status: &serde_json::Value, name: &str) -> serde_json::Value {
+    let trunks = status["trunks"].as_array().cloned().unwrap_or_default();
+    trunks
+        .iter()
+        .find(|t| t["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The registration state of the outbound trunk in a status report.
 fn registration(status: &serde_json::Value) -> String {
-    let trunks = status["trunks"].as_array().cloned().unwrap_or_default();
-    let trunk = trunks
-        .iter()
-        .find(|t| t["name"] == "carrier-out")
-        .cloned()
-        .unwrap_or_default();
-    trunk["registration"].as_str().unwrap_or("").to_owned()
+    trunk(status, "carrier-out")["registration"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[test]
