@@ -7,10 +7,9 @@
 //! transactions, dialogs, digest, registration, qualify).
 //! `callfile` (Asterisk call files), `settings` (the `[mediacore]` table).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
-//! `media` (RTP streams), `clock` (their 20 ms timerfd), `spool` (the outgoing call spool).
+//! `media` (RTP streams), `spool` (the outgoing call spool).
 pub mod call;
 pub mod callfile;
-pub mod clock;
 pub mod codec;
 pub mod conf;
 pub mod dialplan;

@@ -21,7 +21,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, trace};
 
-use crate::clock::FrameClock;
 use crate::codec::g711::Codec;
 use crate::codec::wav::Prompt;
 use crate::dtmf::rfc4733::{DtmfEvent, EventPayload, Receiver as DtmfReceiver};
@@ -138,8 +137,6 @@ pub struct Stream {
     buf: Vec<u8>,
     rtcp_buf: Vec<u8>,
     out: Vec<u8>,
-    /// `None` if no timerfd could be made: tokio's timer paces instead.
-    clock: Option<FrameClock>,
     /// Whether we send (only once the call is answered: no media before the 200 OK).
     sending: bool,
 }
@@ -154,12 +151,7 @@ impl Stream {
         dtmf_pt: Option<u8>,
         timeout: Duration,
     ) -> Self {
-        // The sender's schedule starts now and the clock is armed just after, so each tick
-        // comes a few microseconds after its slot is due (never just before it).
         let now = Instant::now();
-        let clock = FrameClock::new()
-            .map_err(|error| tracing::warn!(%error, "no timerfd; pacing by tokio's timer"))
-            .ok();
         let mut rng = rand::rng();
         let cname = format!(
             "allerta@{}",
@@ -181,7 +173,7 @@ impl Stream {
                 codec.payload_type(),
                 rand::random(),
                 rand::random(),
-                now,
+                grid_slot(now),
             ),
             receiver: Receiver::new(),
             dtmf: DtmfReceiver::new(),
@@ -195,7 +187,6 @@ impl Stream {
             buf: vec![0; 2048],
             rtcp_buf: vec![0; 2048],
             out: vec![0; 12 + FRAME],
-            clock,
             sending: false,
         }
     }
@@ -308,12 +299,10 @@ impl Stream {
                 return Wake::Inactive;
             }
             let mut wake = self
-                .rtcp_timer
-                .next_deadline()
+                .sender
+                .next_due()
+                .min(self.rtcp_timer.next_deadline())
                 .min(self.last_rx + self.timeout);
-            if self.clock.is_none() {
-                wake = wake.min(self.sender.next_due());
-            }
             if let Some(d) = deadline {
                 wake = wake.min(d);
             }
@@ -336,7 +325,6 @@ impl Stream {
                         self.on_rtcp(n, from);
                     }
                 }
-                _ = frame_tick(self.clock.as_ref()) => {}
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             }
             let mut events_out = Vec::new();
@@ -433,14 +421,20 @@ impl Stream {
     }
 }
 
-/// The next frame tick, or never when there is no frame clock.
-async fn frame_tick(clock: Option<&FrameClock>) {
-    match clock {
-        Some(clock) => {
-            if clock.tick().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
-    }
+/// The first slot of a new stream: the next instant on a process-wide 20 ms grid.
+///
+/// Every stream sends on the same grid, so all calls' packets fall due at the same
+/// instants: the runtime wakes once per 20 ms for all of them instead of once per call
+/// (CPU), and tokio's 1 ms timer resolution rounds every deadline the same way, so the gaps
+/// between one stream's packets stay 20 ms instead of 19 or 21.
+fn grid_slot(now: Instant) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| now);
+    let frame = FRAME_TIME.as_nanos();
+    let since = now.duration_since(epoch).as_nanos();
+    let slots = since.div_ceil(frame);
+    epoch + Duration::from_nanos(u64::try_from(slots * frame).unwrap_or(u64::MAX))
 }
+
+/// One RTP frame's duration.
+const FRAME_TIME: Duration = Duration::from_millis(20);
