@@ -296,6 +296,9 @@ async fn run_dialplan(
         received = stats.received,
         lost = stats.lost,
         digits = stats.digits,
+        send_gaps = stats.send_gaps,
+        send_off_pace = stats.send_off_pace,
+        send_max_gap_us = stats.send_max_gap_us,
         "call ended"
     );
     cmd(Command::Hangup(leg));

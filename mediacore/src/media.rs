@@ -26,7 +26,7 @@ use crate::codec::wav::Prompt;
 use crate::dtmf::rfc4733::{DtmfEvent, EventPayload, Receiver as DtmfReceiver};
 use crate::rtp::packet::{is_rtcp, Packet};
 use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpPacket};
-use crate::rtp::session::{Receiver, RtcpTimer, Sender};
+use crate::rtp::session::{GapStats, Receiver, RtcpTimer, Sender};
 use crate::sip::call::CallEvent;
 
 /// Bytes of one 20 ms G.711 frame.
@@ -113,6 +113,12 @@ pub struct MediaStats {
     pub digits: u64,
     /// Send slots skipped because we woke too late (pacing failures).
     pub skipped_slots: u64,
+    /// Gaps between our consecutive packets, as sent (not counting pauses before answer).
+    pub send_gaps: u64,
+    /// Of those, the ones outside 20 ± 2 ms.
+    pub send_off_pace: u64,
+    /// The largest, in microseconds.
+    pub send_max_gap_us: u64,
 }
 
 /// One call's media.
@@ -139,6 +145,9 @@ pub struct Stream {
     out: Vec<u8>,
     /// Whether we send (only once the call is answered: no media before the 200 OK).
     sending: bool,
+    /// When our last packet went out, and the gaps between them (our own pacing).
+    last_sent: Option<Instant>,
+    gaps: GapStats,
 }
 
 impl Stream {
@@ -188,6 +197,8 @@ impl Stream {
             rtcp_buf: vec![0; 2048],
             out: vec![0; 12 + FRAME],
             sending: false,
+            last_sent: None,
+            gaps: GapStats::new(Duration::from_millis(20), Duration::from_millis(2)),
         }
     }
 
@@ -206,6 +217,9 @@ impl Stream {
         MediaStats {
             lost: self.receiver.lost().map_or(0, i64::from),
             skipped_slots: self.sender.skipped_slots(),
+            send_gaps: self.gaps.count(),
+            send_off_pace: self.gaps.outside_tolerance(),
+            send_max_gap_us: self.gaps.max().map_or(0, |d| d.as_micros() as u64),
             ..self.stats
         }
     }
@@ -283,6 +297,10 @@ impl Stream {
                 if let Ok(n) = header.write_packet(payload, &mut self.out) {
                     if self.rtp.try_send_to(&self.out[..n], self.remote).is_ok() {
                         self.stats.sent += 1;
+                        let sent_at = Instant::now();
+                        if let Some(last) = self.last_sent.replace(sent_at) {
+                            self.gaps.record(sent_at - last);
+                        }
                     }
                 }
             }
@@ -421,20 +439,23 @@ impl Stream {
     }
 }
 
-/// The first slot of a new stream: the next instant on a process-wide 20 ms grid.
+/// The first slot of a new stream: the next whole millisecond of a process-wide grid.
 ///
-/// Every stream sends on the same grid, so all calls' packets fall due at the same
-/// instants: the runtime wakes once per 20 ms for all of them instead of once per call
-/// (CPU), and tokio's 1 ms timer resolution rounds every deadline the same way, so the gaps
-/// between one stream's packets stay 20 ms instead of 19 or 21.
+/// Streams' 20 ms schedules then only differ by whole milliseconds, so the runtime wakes
+/// at most 20 times per frame for all calls together (not once per call), each wake-up
+/// sends the small batch of streams in that phase (calls arrive spread in time, so the
+/// phases are too), and tokio's 1 ms timer resolution rounds every deadline of a stream the
+/// same way: its gaps stay 20 ms. One grid of 20 ms for all streams was tried first: at
+/// 400 calls a whole frame's packets fell due at once, the batch took milliseconds, and
+/// the order inside it changed from frame to frame, which is jitter.
 fn grid_slot(now: Instant) -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(|| now);
-    let frame = FRAME_TIME.as_nanos();
+    let step = GRID.as_nanos();
     let since = now.duration_since(epoch).as_nanos();
-    let slots = since.div_ceil(frame);
-    epoch + Duration::from_nanos(u64::try_from(slots * frame).unwrap_or(u64::MAX))
+    let steps = since.div_ceil(step);
+    epoch + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
 }
 
-/// One RTP frame's duration.
-const FRAME_TIME: Duration = Duration::from_millis(20);
+/// The grid streams start on.
+const GRID: Duration = Duration::from_millis(1);

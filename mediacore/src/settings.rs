@@ -257,7 +257,9 @@ mod examples {
     use crate::dialplan::Dialplan;
 
     fn example(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../systemd")
+            .join(name)
     }
 
     #[test]

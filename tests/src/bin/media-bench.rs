@@ -54,6 +54,8 @@ struct Row {
     lost_in: u64,
     off_pace: (u64, u64),
     max_gap: f64,
+    /// The same measured by the media core at its send calls (off-pace, gaps).
+    send_pace: (u64, u64),
     acks: usize,
 }
 
@@ -299,6 +301,21 @@ fn step(lab: &Lab, node: &Proc, audio: &Path, kind: Kind, load: u32, window: u64
         .iter()
         .filter(|l| l.contains("bench ack=1"))
         .count();
+    let field = |name: &str| -> u64 {
+        new_lines
+            .iter()
+            .filter(|l| l.contains("call ended"))
+            .filter_map(|l| {
+                l.split(&format!("{name}="))
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let send_pace = (field("send_off_pace"), field("send_gaps"));
     let _ = std::fs::remove_file(&pcap); // hundreds of MB at the higher steps
     let cps = match kind {
         Kind::Short => f64::from(load),
@@ -318,6 +335,7 @@ fn step(lab: &Lab, node: &Proc, audio: &Path, kind: Kind, load: u32, window: u64
         lost_in,
         off_pace: (rtp.off_pace, rtp.gaps),
         max_gap: rtp.max_gap_ms,
+        send_pace,
         acks,
     }
 }
@@ -419,7 +437,7 @@ fn print_row(r: &Row) {
     };
     println!(
         "{:<13} {:>10}  up {:>5.0}  {:>5.1} cps  cpu {:>6.1} %  {:>6.3} %/call  answer {:>6.1} ms (p99 {:>6.1})  \
-         ok {:>5} failed {:>3}  retrans {:>3}  lost out/in {:>3}/{:>3}  off-pace {}/{} (max {:.1} ms){}  {}",
+         ok {:>5} failed {:>3}  retrans {:>3}  lost out/in {:>3}/{:>3}  off-pace {}/{} (max {:.1} ms; at send {}/{}){}  {}",
         kind_name(r.kind),
         load,
         r.concurrent,
@@ -436,6 +454,8 @@ fn print_row(r: &Row) {
         r.off_pace.0,
         r.off_pace.1,
         r.max_gap,
+        r.send_pace.0,
+        r.send_pace.1,
         if r.kind == Kind::Ack { format!("  acks {}", r.acks) } else { String::new() },
         if r.clean() { "clean" } else { "NOT clean" },
     );
