@@ -188,7 +188,8 @@ impl Prompt {
     /// Frame `index` pre-encoded for `codec`: 160 bytes, or `None` past the end.
     pub fn frame(&self, codec: Codec, index: usize) -> Option<&[u8]> {
         let start = index.checked_mul(FRAME_SAMPLES)?;
-        self.encoded(codec).get(start..start + FRAME_SAMPLES)
+        self.encoded(codec)
+            .get(start..start.checked_add(FRAME_SAMPLES)?)
     }
 
     /// All frames for `codec`, 160 bytes each.

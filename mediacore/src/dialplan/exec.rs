@@ -220,6 +220,10 @@ pub struct Execution {
     phase: Phase,
     cause: Option<u16>,
     hangup_reason: Option<String>,
+    /// Steps run since the last action that takes time (media, Wait, Dial): `Verbose`
+    /// returns at once, so a `Verbose` + `Goto` loop must count against the same budget
+    /// as a bare `Goto` loop, across `step` calls.
+    spent: usize,
 }
 
 impl Execution {
@@ -243,6 +247,7 @@ impl Execution {
             phase: Phase::Running,
             cause: None,
             hangup_reason: None,
+            spent: 0,
         }
     }
 
@@ -452,7 +457,8 @@ impl Execution {
 
     fn run(&mut self) -> Action {
         let plan = Arc::clone(&self.plan);
-        for _ in 0..MAX_INTERNAL_STEPS {
+        while self.spent < MAX_INTERNAL_STEPS {
+            self.spent += 1;
             let Some(priority) = plan.find(&self.context, &self.exten, self.priority) else {
                 // Ran off the end: Asterisk's autofallthrough hangs up.
                 return self.hangup(self.cause);
@@ -460,10 +466,16 @@ impl Execution {
             match self.exec(&priority.app) {
                 Ok(Flow::Next) => self.priority = self.priority.saturating_add(1),
                 Ok(Flow::Jumped) => {}
-                Ok(Flow::Return(action)) => return action,
+                Ok(Flow::Return(action)) => {
+                    if !matches!(action, Action::Verbose { .. }) {
+                        self.spent = 0;
+                    }
+                    return action;
+                }
                 Err(reason) => return self.fail(reason),
             }
         }
+        self.spent = 0;
         self.fail(format!(
             "more than {MAX_INTERNAL_STEPS} dialplan steps without an action (Goto loop?)"
         ))
@@ -1267,6 +1279,27 @@ exten => h,1,Verbose(dial ended ${DIALSTATUS})
                 }
                 proptest::prop_assert!(x.is_finished());
             }
+        }
+    }
+
+    #[test]
+    fn a_verbose_goto_loop_ends_like_a_bare_goto_loop() {
+        let plan = Dialplan::parse_str(
+            "[c]\nexten => s,1,Answer()\nexten => h,1,Verbose(x)\n same => n,Goto(h,1)\n",
+            "loop.conf",
+        )
+        .unwrap();
+        let mut exec = Execution::new(Arc::new(plan), "c", "s", []);
+        assert_eq!(exec.step(Outcome::Start), Action::Answer);
+        let mut steps = 0;
+        let mut action = exec.step(Outcome::HungUp);
+        while !exec.is_finished() {
+            steps += 1;
+            assert!(steps < 3 * MAX_INTERNAL_STEPS, "never finished: {action:?}");
+            action = exec.step(match action {
+                Action::Verbose { .. } => Outcome::Done,
+                _ => Outcome::HungUp,
+            });
         }
     }
 }

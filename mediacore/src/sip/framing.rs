@@ -57,7 +57,8 @@ pub fn next_frame(buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         };
     };
     let body_len = content_length(&buf[..head_len]).ok_or(FrameError::ContentLength)?;
-    let total = head_len + body_len;
+    // checked: a Content-Length near usize::MAX must not wrap (found by fuzzing).
+    let total = head_len.checked_add(body_len).ok_or(FrameError::TooLarge)?;
     if total > MAX_MESSAGE {
         return Err(FrameError::TooLarge);
     }

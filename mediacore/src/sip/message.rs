@@ -78,6 +78,7 @@ const COMPACT: [(u8, &str); 10] = [
 /// A datagram longer than its Content-Length is cut to it; a shorter one is an error
 /// (RFC 3261 §18.3). Compact header names are expanded.
 pub fn parse(bytes: &[u8]) -> Result<SipMessage, SipError> {
+    check_head(bytes)?;
     let head_end = find(bytes, b"\r\n\r\n").map(|i| i + 4);
     let expanded;
     let mut bytes = bytes;
@@ -101,6 +102,49 @@ pub fn parse(bytes: &[u8]) -> Result<SipMessage, SipError> {
         reason.truncate(reason.floor_char_boundary(200));
         SipError::Unparsable { reason }
     })
+}
+
+/// What rsip 0.4 would let through but must not pass (found by fuzzing): a head without
+/// its blank line, a bare CR or LF inside it (rsip ends lines only at CRLF, so a value
+/// could smuggle a second header into the responses we copy it into), a start line that
+/// is not `METHOD SP URI SP SIP/2.0` or `SIP/2.0 SP code SP reason` (rsip reads a URI
+/// across line breaks), and status codes outside 100–699 (RFC 3261 §7.2, §7.5).
+fn check_head(bytes: &[u8]) -> Result<(), SipError> {
+    let bad = |reason: &str| {
+        Err(SipError::Unparsable {
+            reason: reason.to_owned(),
+        })
+    };
+    let Some(end) = find(bytes, b"\r\n\r\n") else {
+        return bad("no blank line after the headers");
+    };
+    let head = &bytes[..end + 2];
+    for (i, &b) in head.iter().enumerate() {
+        let lone_lf = b == b'\n' && (i == 0 || head[i - 1] != b'\r');
+        let lone_cr = b == b'\r' && head.get(i + 1) != Some(&b'\n');
+        if lone_lf || lone_cr {
+            return bad("bare CR or LF in the headers");
+        }
+    }
+    let first = &head[..find(head, b"\r\n").unwrap_or(head.len())];
+    let Ok(first) = std::str::from_utf8(first) else {
+        return bad("start line is not UTF-8");
+    };
+    let parts: Vec<&str> = first.splitn(3, ' ').collect();
+    if let Some(code) = first.strip_prefix("SIP/2.0 ") {
+        let code = code.get(..3).and_then(|c| c.parse::<u16>().ok());
+        let space_after = first.as_bytes().get(11).is_none_or(|&b| b == b' ');
+        if !code.is_some_and(|c| (100..=699).contains(&c)) || !space_after {
+            return bad("status line without a code in 100-699");
+        }
+    } else if parts.len() != 3
+        || parts[2] != "SIP/2.0"
+        || parts[1].is_empty()
+        || parts[1].contains(' ')
+    {
+        return bad("request line is not METHOD URI SIP/2.0");
+    }
+    Ok(())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -675,6 +719,25 @@ mod tests {
         assert_eq!(header_param("sip:a@b;tag=t1", "tag"), Some("t1"));
         assert_eq!(addr_uri("\"A\" <sip:a@b;lr>;tag=1"), "sip:a@b;lr");
         assert_eq!(addr_uri("sip:a@b;tag=1"), "sip:a@b");
+    }
+
+    #[test]
+    fn what_rsip_would_misread_is_refused() {
+        // Inputs the sip_message fuzz target found (tests/fuzz/README.md).
+        let spanning =
+            b"INVITE x\r\nContent-Length: 32\r\n\r\nfoo:a@b SIP/2.0\r\nVia: a\r\n\r\nhello";
+        let lf = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\nContent-Length: 5\r\n\r\nhello";
+        let low_code =
+            b"SIP/2.0 050 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
+        let no_blank = b"SIP/2.0 200 OK\r\nl: 0\r\nVia: x";
+        for input in [&spanning[..], lf, low_code, no_blank] {
+            assert!(
+                matches!(parse(input), Err(SipError::Unparsable { .. })),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert!(parse(INVITE.as_bytes()).is_ok());
     }
 
     #[test]
