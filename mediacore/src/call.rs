@@ -41,6 +41,8 @@ pub struct Shared {
     pub codecs: HashMap<String, Vec<Codec>>,
     /// Signalling.
     pub commands: mpsc::UnboundedSender<Command>,
+    /// Sends every call's audio.
+    pub pacer: Arc<crate::pacer::Pacer>,
 }
 
 impl Shared {
@@ -121,13 +123,21 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
             return cmd(Command::Reject(call.leg, 488));
         }
     };
-    let mut stream = Stream::new(
+    let stream = Stream::new(
         sockets,
         negotiated.remote,
         negotiated.codec,
         negotiated.telephone_event,
         shared.rtp_timeout,
+        &shared.pacer,
     );
+    let mut stream = match stream {
+        Ok(s) => s,
+        Err(error) => {
+            warn!(%error, "cannot set up media; refusing with 503");
+            return cmd(Command::Reject(call.leg, 503));
+        }
+    };
     let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
     let Some(plan) = plan else {
         return cmd(Command::Reject(call.leg, 500));
@@ -400,13 +410,22 @@ async fn originate_inner(req: Originate, shared: Arc<Shared>) -> DialStatus {
         }
     };
     info!(leg, "answered");
-    let mut stream = Stream::new(
+    let stream = Stream::new(
         sockets,
         negotiated.remote,
         negotiated.codec,
         negotiated.telephone_event,
         shared.rtp_timeout,
+        &shared.pacer,
     );
+    let mut stream = match stream {
+        Ok(s) => s,
+        Err(error) => {
+            warn!(%error, "cannot set up media; hanging up");
+            let _ = shared.commands.send(Command::Hangup(leg));
+            return DialStatus::Congestion;
+        }
+    };
     let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
     let Some(plan) = plan else {
         let _ = shared.commands.send(Command::Hangup(leg));

@@ -7,7 +7,8 @@
 //! transactions, dialogs, digest, registration, qualify).
 //! `callfile` (Asterisk call files), `settings` (the `[mediacore]` table).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
-//! `media` (RTP streams), `spool` (the outgoing call spool).
+//! `media` (RTP streams), `pacer` (the thread that sends their audio), `spool` (the
+//! outgoing call spool).
 pub mod call;
 pub mod callfile;
 pub mod codec;
@@ -16,6 +17,7 @@ pub mod dialplan;
 pub mod dtmf;
 pub mod engine;
 pub mod media;
+pub mod pacer;
 pub mod rtp;
 pub mod sdp;
 pub mod settings;

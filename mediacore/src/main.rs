@@ -141,6 +141,8 @@ async fn main() -> anyhow::Result<()> {
         rtp_timeout: settings.rtp_timeout,
         codecs,
         commands: handles.commands.clone(),
+        pacer: mediacore::pacer::Pacer::start(settings.realtime_priority)
+            .context("starting the rtp pacer")?,
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
     let done = settings.outgoing_dir.with_file_name("outgoing_done");

@@ -2,10 +2,10 @@
 //!
 //! A [`Stream`] owns the call's two UDP sockets (RTP on an even port, RTCP on the next)
 //! and is run by the call task for one media step at a time ([`Stream::run`]): play
-//! frames from a prompt (or silence), collect DTMF, record, until the step ends. Packets
-//! go out every 20 ms on the schedule of [`crate::rtp::session::Sender`] (the n-th packet
-//! at start + n × 20 ms, not sleep after sleep, so there is no drift), and silence is sent
-//! between prompts so the far end always sees a steady stream. Symmetric RTP: we send to
+//! prompts (or silence), collect DTMF, record, until the step ends. The audio itself is
+//! sent by the [`crate::pacer`] thread from the stream's [`Outgoing`] half, every 20 ms on
+//! the schedule of [`crate::rtp::session::Sender`] (the n-th packet at start + n × 20 ms,
+//! no drift); silence goes out between prompts so the far end always sees a steady stream. Symmetric RTP: we send to
 //! wherever the far end's packets come from once they arrive (RFC 4961), which is what
 //! gets media through NAT. No RTP for `timeout` hangs the call up.
 
@@ -14,7 +14,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::UdpSocket;
@@ -24,9 +24,10 @@ use tracing::{debug, trace};
 use crate::codec::g711::Codec;
 use crate::codec::wav::Prompt;
 use crate::dtmf::rfc4733::{DtmfEvent, EventPayload, Receiver as DtmfReceiver};
+use crate::pacer::{Outgoing, Pacer};
 use crate::rtp::packet::{is_rtcp, Packet};
 use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpPacket};
-use crate::rtp::session::{GapStats, Receiver, RtcpTimer, Sender};
+use crate::rtp::session::{Receiver, RtcpTimer};
 use crate::sip::call::CallEvent;
 
 /// Bytes of one 20 ms G.711 frame.
@@ -125,12 +126,12 @@ pub struct MediaStats {
 pub struct Stream {
     rtp: UdpSocket,
     rtcp: UdpSocket,
-    remote: SocketAddr,
+    /// The sending half, shared with the pacer thread.
+    out: Arc<Mutex<Outgoing>>,
+    played: Arc<tokio::sync::Notify>,
     remote_rtcp: SocketAddr,
     latched: bool,
-    codec: Codec,
     dtmf_pt: Option<u8>,
-    sender: Sender,
     receiver: Receiver,
     dtmf: DtmfReceiver,
     digits: VecDeque<char>,
@@ -142,69 +143,68 @@ pub struct Stream {
     stats: MediaStats,
     buf: Vec<u8>,
     rtcp_buf: Vec<u8>,
-    out: Vec<u8>,
-    /// Whether we send (only once the call is answered: no media before the 200 OK).
-    sending: bool,
-    /// When our last packet went out, and the gaps between them (our own pacing).
-    last_sent: Option<Instant>,
-    gaps: GapStats,
 }
 
 impl Stream {
     /// A stream on bound sockets toward `remote` (from the SDP), with `codec` and the
-    /// far end's telephone-event payload type.
+    /// far end's telephone-event payload type; `pacer` sends its audio.
     pub fn new(
         (rtp, rtcp): (UdpSocket, UdpSocket),
         remote: SocketAddr,
         codec: Codec,
         dtmf_pt: Option<u8>,
         timeout: Duration,
-    ) -> Self {
+        pacer: &Pacer,
+    ) -> io::Result<Self> {
         let now = Instant::now();
         let mut rng = rand::rng();
-        let cname = format!(
-            "allerta@{}",
-            rtp.local_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default()
-        )
-        .into_bytes();
-        Self {
+        let ip = rtp
+            .local_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        // The pacer thread sends on a duplicate of the RTP socket's descriptor; the call
+        // task keeps receiving on the original through tokio.
+        let std_rtp = rtp.into_std()?;
+        let send_half = std_rtp.try_clone()?;
+        let rtp = UdpSocket::from_std(std_rtp)?;
+        let out = pacer.add(send_half, remote, codec);
+        let played = out
+            .lock()
+            .map(|o| o.played.clone())
+            .map_err(|_| io::Error::other("pacer poisoned"))?;
+        Ok(Self {
             rtp,
             rtcp,
-            remote,
+            out,
+            played,
             remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
             latched: false,
-            codec,
             dtmf_pt,
-            sender: Sender::new(
-                rand::random(),
-                codec.payload_type(),
-                rand::random(),
-                rand::random(),
-                grid_slot(now),
-            ),
             receiver: Receiver::new(),
             dtmf: DtmfReceiver::new(),
             digits: VecDeque::new(),
             rtcp_timer: RtcpTimer::new(now, &mut rng),
             timeout,
             last_rx: now,
-            cname,
+            cname: format!("allerta@{ip}").into_bytes(),
             recording: None,
             stats: MediaStats::default(),
             buf: vec![0; 2048],
             rtcp_buf: vec![0; 2048],
-            out: vec![0; 12 + FRAME],
-            sending: false,
-            last_sent: None,
-            gaps: GapStats::new(Duration::from_millis(20), Duration::from_millis(2)),
-        }
+        })
+    }
+
+    fn outgoing(&self) -> std::sync::MutexGuard<'_, Outgoing> {
+        // The pacer never panics while holding the lock (no unwrap, no indexing there);
+        // if it ever did, the stream's state is still consistent enough to go on.
+        self.out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts (or stops) sending: a call sends media only once it is answered.
     pub fn set_sending(&mut self, sending: bool) {
-        self.sending = sending;
+        self.outgoing().sending = sending;
     }
 
     /// Our RTP address.
@@ -214,12 +214,14 @@ impl Stream {
 
     /// Counters so far.
     pub fn stats(&self) -> MediaStats {
+        let out = self.outgoing();
         MediaStats {
+            sent: out.sent,
             lost: self.receiver.lost().map_or(0, i64::from),
-            skipped_slots: self.sender.skipped_slots(),
-            send_gaps: self.gaps.count(),
-            send_off_pace: self.gaps.outside_tolerance(),
-            send_max_gap_us: self.gaps.max().map_or(0, |d| d.as_micros() as u64),
+            skipped_slots: out.sender.skipped_slots(),
+            send_gaps: out.gaps.count(),
+            send_off_pace: out.gaps.outside_tolerance(),
+            send_max_gap_us: out.gaps.max().map_or(0, |d| d.as_micros() as u64),
             ..self.stats
         }
     }
@@ -248,7 +250,7 @@ impl Stream {
 
     /// Runs one media step: plays `source` (then silence), until the prompts end (when
     /// `until_done`), a digit arrives (when `stop_on_digit`), `deadline` passes, the call
-    /// goes quiet or the signalling ends.
+    /// goes quiet or the signalling ends. Whatever ends it, the prompts stop with it.
     pub async fn run(
         &mut self,
         source: Source<'_>,
@@ -257,56 +259,36 @@ impl Stream {
         deadline: Option<Instant>,
         events: &mut mpsc::UnboundedReceiver<CallEvent>,
     ) -> Wake {
-        let prompts: &[Arc<Prompt>] = match source {
-            Source::Silence => &[],
-            Source::Prompts(p) => p,
+        let prompts: Vec<Arc<Prompt>> = match source {
+            Source::Silence => Vec::new(),
+            Source::Prompts(p) => p.to_vec(),
         };
-        let (mut which, mut frame) = (0usize, 0usize);
-        let silence = [self.codec.silence(); FRAME];
         if until_done && prompts.is_empty() && deadline.is_none() {
             return Wake::Done;
         }
+        self.outgoing().set_source(prompts);
+        let wake = self.step(until_done, stop_on_digit, deadline, events).await;
+        self.outgoing().set_source(Vec::new());
+        wake
+    }
+
+    async fn step(
+        &mut self,
+        until_done: bool,
+        stop_on_digit: bool,
+        deadline: Option<Instant>,
+        events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    ) -> Wake {
         loop {
             if stop_on_digit {
                 if let Some(d) = self.digits.pop_front() {
                     return Wake::Digit(d);
                 }
             }
-            let now = Instant::now();
-            // Send every due slot (at most a small catch-up after a late wake-up).
-            while let Some(mut header) = self.sender.poll(now, FRAME) {
-                let payload: &[u8] = loop {
-                    match prompts.get(which) {
-                        Some(p) => match p.frame(self.codec, frame) {
-                            Some(f) => {
-                                frame += 1;
-                                break f;
-                            }
-                            None => {
-                                which += 1;
-                                frame = 0;
-                            }
-                        },
-                        None => break &silence,
-                    }
-                };
-                header.payload_type = self.codec.payload_type();
-                if !self.sending {
-                    continue; // the schedule runs on; nothing goes out before the answer
-                }
-                if let Ok(n) = header.write_packet(payload, &mut self.out) {
-                    if self.rtp.try_send_to(&self.out[..n], self.remote).is_ok() {
-                        self.stats.sent += 1;
-                        let sent_at = Instant::now();
-                        if let Some(last) = self.last_sent.replace(sent_at) {
-                            self.gaps.record(sent_at - last);
-                        }
-                    }
-                }
-            }
-            if until_done && which >= prompts.len() {
+            if until_done && self.outgoing().done {
                 return Wake::Done;
             }
+            let now = Instant::now();
             if self.rtcp_timer.poll(now, &mut rand::rng()) {
                 self.send_report(now);
             }
@@ -317,9 +299,8 @@ impl Stream {
                 return Wake::Inactive;
             }
             let mut wake = self
-                .sender
-                .next_due()
-                .min(self.rtcp_timer.next_deadline())
+                .rtcp_timer
+                .next_deadline()
                 .min(self.last_rx + self.timeout);
             if let Some(d) = deadline {
                 wake = wake.min(d);
@@ -327,6 +308,7 @@ impl Stream {
             if let Some(d) = self.dtmf.next_deadline() {
                 wake = wake.min(d);
             }
+            let played = self.played.clone();
             tokio::select! {
                 biased;
                 event = events.recv() => match event {
@@ -343,6 +325,7 @@ impl Stream {
                         self.on_rtcp(n, from);
                     }
                 }
+                _ = played.notified(), if until_done => {}
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             }
             let mut events_out = Vec::new();
@@ -361,10 +344,17 @@ impl Stream {
             trace!(%from, "dropping malformed rtp");
             return;
         };
-        if from != self.remote && !self.latched {
-            debug!(sdp = %self.remote, actual = %from, "symmetric rtp: sending to the packets' source");
-            self.remote = from;
-            self.remote_rtcp = SocketAddr::new(from.ip(), from.port().wrapping_add(1));
+        if !self.latched {
+            let moved = {
+                let mut out = self.outgoing();
+                let moved = (from != out.remote).then_some(out.remote);
+                out.remote = from;
+                moved
+            };
+            if let Some(sdp) = moved {
+                debug!(%sdp, actual = %from, "symmetric rtp: sending to the packets' source");
+                self.remote_rtcp = SocketAddr::new(from.ip(), from.port().wrapping_add(1));
+            }
         }
         self.latched = true;
         self.last_rx = now;
@@ -413,9 +403,14 @@ impl Stream {
     fn send_report(&mut self, now: Instant) {
         let mut buf = [0u8; 256];
         let mut w = CompoundWriter::new(&mut buf);
-        let info = self.sender.sender_info(now, SystemTime::now());
+        let (info, ssrc) = {
+            let out = self.outgoing();
+            (
+                out.sender.sender_info(now, SystemTime::now()),
+                out.sender.ssrc(),
+            )
+        };
         let blocks: Vec<_> = self.receiver.report_block(now).into_iter().collect();
-        let ssrc = self.sender.ssrc();
         if w.sender_report(ssrc, &info, &blocks).is_ok() && w.sdes_cname(ssrc, &self.cname).is_ok()
         {
             let n = w.finish();
@@ -427,8 +422,13 @@ impl Stream {
     pub fn bye(&mut self) {
         let mut buf = [0u8; 256];
         let mut w = CompoundWriter::new(&mut buf);
-        let ssrc = self.sender.ssrc();
-        let info = self.sender.sender_info(Instant::now(), SystemTime::now());
+        let (info, ssrc) = {
+            let out = self.outgoing();
+            (
+                out.sender.sender_info(Instant::now(), SystemTime::now()),
+                out.sender.ssrc(),
+            )
+        };
         if w.sender_report(ssrc, &info, &[]).is_ok()
             && w.sdes_cname(ssrc, &self.cname).is_ok()
             && w.bye(&[ssrc], None).is_ok()
@@ -438,24 +438,3 @@ impl Stream {
         }
     }
 }
-
-/// The first slot of a new stream: the next whole millisecond of a process-wide grid.
-///
-/// Streams' 20 ms schedules then only differ by whole milliseconds, so the runtime wakes
-/// at most 20 times per frame for all calls together (not once per call), each wake-up
-/// sends the small batch of streams in that phase (calls arrive spread in time, so the
-/// phases are too), and tokio's 1 ms timer resolution rounds every deadline of a stream the
-/// same way: its gaps stay 20 ms. One grid of 20 ms for all streams was tried first: at
-/// 400 calls a whole frame's packets fell due at once, the batch took milliseconds, and
-/// the order inside it changed from frame to frame, which is jitter.
-fn grid_slot(now: Instant) -> Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| now);
-    let step = GRID.as_nanos();
-    let since = now.duration_since(epoch).as_nanos();
-    let steps = since.div_ceil(step);
-    epoch + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
-}
-
-/// The grid streams start on.
-const GRID: Duration = Duration::from_millis(1);
