@@ -191,6 +191,7 @@ fn run(pacer: &Weak<Pacer>) {
         u64::try_from(p.epoch.elapsed().as_nanos() / TICK.as_nanos()).unwrap_or(0) + 1
     };
     let mut due: Vec<Arc<Mutex<Outgoing>>> = Vec::new();
+    let mut busy: Vec<Arc<Mutex<Outgoing>>> = Vec::new();
     loop {
         let Some(p) = pacer.upgrade() else { return };
         let at = p.epoch + Duration::from_millis(tick);
@@ -213,10 +214,27 @@ fn run(pacer: &Weak<Pacer>) {
         }
         let now = Instant::now();
         for out in due.drain(..) {
-            if let Ok(mut out) = out.lock() {
-                out.send_due(now);
+            // Never wait for a call task holding the lock: it runs at normal priority and
+            // may be preempted while holding it, which would make this realtime thread
+            // wait behind everything else on the machine. A stream that is busy now is
+            // tried again at the next tick; its sender sends the overdue slot then (1 ms
+            // late, well inside 20 ± 2 ms).
+            let sent = match out.try_lock() {
+                Ok(mut guard) => {
+                    guard.send_due(now);
+                    true
+                }
+                Err(std::sync::TryLockError::Poisoned(e)) => {
+                    e.into_inner().send_due(now);
+                    true
+                }
+                Err(std::sync::TryLockError::WouldBlock) => false,
+            };
+            if !sent {
+                busy.push(out);
             }
         }
+        due.append(&mut busy);
         tick += 1;
     }
 }
