@@ -192,6 +192,7 @@ fn run(pacer: &Weak<Pacer>) {
     };
     let mut due: Vec<Arc<Mutex<Outgoing>>> = Vec::new();
     let mut busy: Vec<Arc<Mutex<Outgoing>>> = Vec::new();
+    let mut waiting: Vec<usize> = Vec::new();
     loop {
         let Some(p) = pacer.upgrade() else { return };
         let at = p.epoch + Duration::from_millis(tick);
@@ -202,15 +203,19 @@ fn run(pacer: &Weak<Pacer>) {
             // Far behind (suspended VM, debugger): skip ahead rather than replay a burst.
             tick = u64::try_from(p.epoch.elapsed().as_nanos() / TICK.as_nanos()).unwrap_or(tick);
         }
-        let phase = usize::try_from(tick % PHASES as u64).unwrap_or(0);
-        if let Ok(mut phases) = p.phases.lock() {
-            phases[phase].retain(|w| match w.upgrade() {
-                Some(out) => {
-                    due.push(out);
-                    true
-                }
-                None => false,
-            });
+        // The registry lock is taken with try_lock too (a call task adding its stream may
+        // be preempted while holding it); a phase not scanned now is scanned next tick.
+        waiting.push(usize::try_from(tick % PHASES as u64).unwrap_or(0));
+        if let Ok(mut phases) = p.phases.try_lock() {
+            for phase in waiting.drain(..) {
+                phases[phase].retain(|w| match w.upgrade() {
+                    Some(out) => {
+                        due.push(out);
+                        true
+                    }
+                    None => false,
+                });
+            }
         }
         let now = Instant::now();
         for out in due.drain(..) {
