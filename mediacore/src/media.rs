@@ -129,6 +129,7 @@ pub struct Stream {
     /// The sending half, shared with the pacer thread.
     out: Arc<Mutex<Outgoing>>,
     played: Arc<tokio::sync::Notify>,
+    done: Arc<std::sync::atomic::AtomicBool>,
     remote_rtcp: SocketAddr,
     latched: bool,
     dtmf_pt: Option<u8>,
@@ -168,15 +169,16 @@ impl Stream {
         let send_half = std_rtp.try_clone()?;
         let rtp = UdpSocket::from_std(std_rtp)?;
         let out = pacer.add(send_half, remote, codec);
-        let played = out
+        let (played, done) = out
             .lock()
-            .map(|o| o.played.clone())
+            .map(|o| (o.played.clone(), o.done.clone()))
             .map_err(|_| io::Error::other("pacer poisoned"))?;
         Ok(Self {
             rtp,
             rtcp,
             out,
             played,
+            done,
             remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
             latched: false,
             dtmf_pt,
@@ -285,7 +287,7 @@ impl Stream {
                     return Wake::Digit(d);
                 }
             }
-            if until_done && self.outgoing().done {
+            if until_done && self.done.load(std::sync::atomic::Ordering::Acquire) {
                 return Wake::Done;
             }
             let now = Instant::now();

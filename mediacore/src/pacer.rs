@@ -16,6 +16,7 @@
 //! to send. Receiving stays in the call tasks.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -46,8 +47,10 @@ pub struct Outgoing {
     prompts: Vec<Arc<Prompt>>,
     which: usize,
     frame: usize,
-    /// Whether the current prompts have all been played.
-    pub done: bool,
+    /// Whether the current prompts have all been played; outside the mutex, because the
+    /// call task reads it on every packet it receives and must not hold the lock the
+    /// pacer needs (a call task preempted while holding it delays that stream's sends).
+    pub done: Arc<AtomicBool>,
     /// Told when `done` becomes true.
     pub played: Arc<Notify>,
     /// Packets sent.
@@ -63,7 +66,7 @@ pub struct Outgoing {
 impl Outgoing {
     /// Plays `prompts` from their start (an empty list: silence).
     pub fn set_source(&mut self, prompts: Vec<Arc<Prompt>>) {
-        self.done = prompts.is_empty();
+        self.done.store(prompts.is_empty(), Ordering::Release);
         self.prompts = prompts;
         self.which = 0;
         self.frame = 0;
@@ -86,8 +89,7 @@ impl Outgoing {
                         }
                     },
                     None => {
-                        if !self.done {
-                            self.done = true;
+                        if !self.done.swap(true, Ordering::AcqRel) {
                             self.played.notify_one();
                         }
                         break &silence;
@@ -168,7 +170,7 @@ impl Pacer {
             prompts: Vec::new(),
             which: 0,
             frame: 0,
-            done: true,
+            done: Arc::new(AtomicBool::new(true)),
             played: Arc::new(Notify::new()),
             sent: 0,
             dropped: 0,
@@ -193,12 +195,25 @@ fn run(pacer: &Weak<Pacer>) {
     let mut due: Vec<Arc<Mutex<Outgoing>>> = Vec::new();
     let mut busy: Vec<Arc<Mutex<Outgoing>>> = Vec::new();
     let mut waiting: Vec<usize> = Vec::new();
+    // Late wake-ups (the kernel did not run this thread on time): counted, logged ≤ 1/s.
+    let (mut stalls, mut slow, mut last_report) = (0u64, 0u64, Instant::now());
     loop {
         let Some(p) = pacer.upgrade() else { return };
         let at = p.epoch + Duration::from_millis(tick);
         let now = Instant::now();
         if at > now {
             std::thread::sleep(at - now);
+            let late = at.elapsed();
+            if late > Duration::from_millis(2) {
+                stalls += 1;
+                if last_report.elapsed() > Duration::from_secs(1) {
+                    warn!(
+                        late_ms = late.as_secs_f64() * 1000.0,
+                        stalls, "rtp pacer woke late"
+                    );
+                    last_report = Instant::now();
+                }
+            }
         } else if now - at > Duration::from_millis(20) {
             // Far behind (suspended VM, debugger): skip ahead rather than replay a burst.
             tick = u64::try_from(p.epoch.elapsed().as_nanos() / TICK.as_nanos()).unwrap_or(tick);
@@ -240,6 +255,17 @@ fn run(pacer: &Weak<Pacer>) {
             }
         }
         due.append(&mut busy);
+        let took = now.elapsed();
+        if took > Duration::from_millis(2) {
+            slow += 1;
+            if last_report.elapsed() > Duration::from_secs(1) {
+                warn!(
+                    took_ms = took.as_secs_f64() * 1000.0,
+                    slow, "rtp pacer tick took long"
+                );
+                last_report = Instant::now();
+            }
+        }
         tick += 1;
     }
 }
