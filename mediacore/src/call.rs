@@ -17,7 +17,7 @@ use crate::codec::wav::Prompt;
 use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
 use crate::dialplan::parse::Dialplan;
 use crate::engine::{Command, NewCall};
-use crate::media::{Ports, Source, Stream, Wake};
+use crate::media::{BridgeEnd, Ports, Source, Stream, Wake};
 use crate::sdp::{LocalMedia, SessionDescription};
 use crate::sip::call::CallEvent;
 
@@ -277,11 +277,18 @@ async fn run_dialplan(
                 info!(%message, "verbose");
                 Outcome::Done
             }
-            Action::Dial { targets, .. } => {
-                // Bridging two legs comes with the campaign work; until then Dial reports
-                // the channel unavailable so dialplans branch on DIALSTATUS as with Asterisk.
-                warn!(?targets, "Dial is not supported on inbound calls yet");
-                Outcome::DialStatus(DialStatus::ChanUnavail)
+            Action::Dial { targets, timeout } => {
+                dial_and_bridge(
+                    shared,
+                    leg,
+                    stream,
+                    events,
+                    &targets,
+                    timeout,
+                    &answer,
+                    &mut answered,
+                )
+                .await
             }
             Action::Hangup { .. } => {
                 if !hung_up {
@@ -340,91 +347,13 @@ pub async fn originate(req: Originate, shared: Arc<Shared>) -> DialStatus {
 }
 
 async fn originate_inner(req: Originate, shared: Arc<Shared>) -> DialStatus {
-    let sockets = match shared.ports.bind(shared.media_ip).await {
-        Ok(s) => s,
-        Err(error) => {
-            warn!(%error, "no rtp port");
-            return DialStatus::Congestion;
-        }
-    };
-    let local = LocalMedia {
-        address: shared.media_ip,
-        port: sockets.0.local_addr().map(|a| a.port()).unwrap_or(0),
-        codecs: shared
-            .codecs
-            .get(&req.trunk)
-            .cloned()
-            .unwrap_or_else(|| Codec::ALL.to_vec()),
-        telephone_event: true,
-        session_id: rand::random::<u32>().into(),
-        session_version: 1,
-    };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
-    let dial = Command::Dial {
-        trunk: req.trunk.clone(),
-        number: req.number.clone(),
-        offer: local.offer().into_bytes(),
-        events: events_tx,
-        reply: reply_tx,
-    };
-    if shared.commands.send(dial).is_err() {
-        return DialStatus::ChanUnavail;
-    }
-    let leg = match reply_rx.await {
-        Ok(Ok(leg)) => leg,
-        Ok(Err(reason)) => {
-            warn!(%reason, "cannot dial");
-            return DialStatus::ChanUnavail;
-        }
-        Err(_) => return DialStatus::ChanUnavail,
-    };
-    let ring_deadline = tokio::time::Instant::now() + req.ring_timeout;
-    let answer = loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(CallEvent::Answered { sdp }) => break sdp,
-                Some(CallEvent::Ended(cause)) => {
-                    info!(status = cause.dial_status(), "not answered");
-                    return dial_status(cause.dial_status());
-                }
-                Some(_) => {}
-                None => return DialStatus::ChanUnavail,
-            },
-            _ = tokio::time::sleep_until(ring_deadline) => {
-                info!("ring timeout; cancelling");
-                let _ = shared.commands.send(Command::Hangup(leg));
-                return DialStatus::NoAnswer;
-            }
-        }
-    };
-    let negotiated = SessionDescription::parse(&answer)
-        .map_err(|e| e.to_string())
-        .and_then(|sdp| local.accept_answer(&sdp).map_err(|e| e.to_string()));
-    let negotiated = match negotiated {
-        Ok(n) => n,
-        Err(error) => {
-            warn!(%error, "unusable sdp answer; hanging up");
-            let _ = shared.commands.send(Command::Hangup(leg));
-            return DialStatus::Congestion;
-        }
-    };
-    info!(leg, "answered");
-    let stream = Stream::new(
-        sockets,
-        negotiated.remote,
-        negotiated.codec,
-        negotiated.telephone_event,
-        shared.rtp_timeout,
-        &shared.pacer,
-    );
-    let mut stream = match stream {
-        Ok(s) => s,
-        Err(error) => {
-            warn!(%error, "cannot set up media; hanging up");
-            let _ = shared.commands.send(Command::Hangup(leg));
-            return DialStatus::Congestion;
-        }
+    let Answered {
+        leg,
+        mut stream,
+        mut events,
+    } = match dial_out(&shared, &req.trunk, &req.number, req.ring_timeout, None).await {
+        Ok(answered) => answered,
+        Err(status) => return status,
     };
     let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
     let Some(plan) = plan else {
@@ -437,6 +366,187 @@ async fn originate_inner(req: Originate, shared: Arc<Shared>) -> DialStatus {
     let exec = Execution::new(plan.clone(), &req.context, &req.exten, vars);
     run_dialplan(&shared, leg, &mut stream, &mut events, exec, &plan, None).await;
     DialStatus::Answer
+}
+
+/// An answered outbound leg with its media.
+struct Answered {
+    leg: crate::engine::LegId,
+    stream: Stream,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+/// Calls `number` through `trunk` and waits up to `ring_timeout` for an answer. With
+/// `caller`, the events of the call that dialled are watched too: if it hangs up while
+/// this one rings, this one is cancelled and the result is `Cancel`.
+async fn dial_out(
+    shared: &Shared,
+    trunk: &str,
+    number: &str,
+    ring_timeout: Duration,
+    mut caller: Option<&mut mpsc::UnboundedReceiver<CallEvent>>,
+) -> Result<Answered, DialStatus> {
+    let sockets = shared.ports.bind(shared.media_ip).await.map_err(|error| {
+        warn!(%error, "no rtp port");
+        DialStatus::Congestion
+    })?;
+    let local = LocalMedia {
+        address: shared.media_ip,
+        port: sockets.0.local_addr().map(|a| a.port()).unwrap_or(0),
+        codecs: shared
+            .codecs
+            .get(trunk)
+            .cloned()
+            .unwrap_or_else(|| Codec::ALL.to_vec()),
+        telephone_event: true,
+        session_id: rand::random::<u32>().into(),
+        session_version: 1,
+    };
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+    let dial = Command::Dial {
+        trunk: trunk.to_owned(),
+        number: number.to_owned(),
+        offer: local.offer().into_bytes(),
+        events: events_tx,
+        reply: reply_tx,
+    };
+    shared
+        .commands
+        .send(dial)
+        .map_err(|_| DialStatus::ChanUnavail)?;
+    let leg = match reply_rx.await {
+        Ok(Ok(leg)) => leg,
+        Ok(Err(reason)) => {
+            warn!(%reason, "cannot dial");
+            return Err(DialStatus::ChanUnavail);
+        }
+        Err(_) => return Err(DialStatus::ChanUnavail),
+    };
+    let hang_up = |status| {
+        let _ = shared.commands.send(Command::Hangup(leg));
+        Err(status)
+    };
+    let ring_deadline = tokio::time::Instant::now() + ring_timeout;
+    let answer = loop {
+        let caller_gone = async {
+            match caller.as_deref_mut() {
+                Some(rx) => loop {
+                    if matches!(rx.recv().await, Some(CallEvent::Ended(_)) | None) {
+                        return;
+                    }
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(CallEvent::Answered { sdp }) => break sdp,
+                Some(CallEvent::Ended(cause)) => {
+                    info!(status = cause.dial_status(), "not answered");
+                    return Err(dial_status(cause.dial_status()));
+                }
+                Some(_) => {}
+                None => return Err(DialStatus::ChanUnavail),
+            },
+            () = caller_gone => {
+                info!("the caller hung up while ringing; cancelling");
+                return hang_up(DialStatus::Cancel);
+            }
+            _ = tokio::time::sleep_until(ring_deadline) => {
+                info!("ring timeout; cancelling");
+                return hang_up(DialStatus::NoAnswer);
+            }
+        }
+    };
+    let negotiated = SessionDescription::parse(&answer)
+        .map_err(|e| e.to_string())
+        .and_then(|sdp| local.accept_answer(&sdp).map_err(|e| e.to_string()));
+    let negotiated = match negotiated {
+        Ok(n) => n,
+        Err(error) => {
+            warn!(%error, "unusable sdp answer; hanging up");
+            return hang_up(DialStatus::Congestion);
+        }
+    };
+    info!(leg, "answered");
+    match Stream::new(
+        sockets,
+        negotiated.remote,
+        negotiated.codec,
+        negotiated.telephone_event,
+        shared.rtp_timeout,
+        &shared.pacer,
+    ) {
+        Ok(stream) => Ok(Answered {
+            leg,
+            stream,
+            events,
+        }),
+        Err(error) => {
+            warn!(%error, "cannot set up media; hanging up");
+            hang_up(DialStatus::Congestion)
+        }
+    }
+}
+
+/// Dial() on a call: rings the first target; when it answers, answers the caller if
+/// needed and bridges the two until one hangs up.
+#[allow(clippy::too_many_arguments)]
+async fn dial_and_bridge(
+    shared: &Shared,
+    leg: crate::engine::LegId,
+    stream: &mut Stream,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    targets: &[crate::dialplan::exec::DialTarget],
+    timeout: Option<Duration>,
+    answer: &[u8],
+    answered: &mut bool,
+) -> Outcome {
+    let Some(target) = targets.first() else {
+        return Outcome::DialStatus(DialStatus::ChanUnavail);
+    };
+    if targets.len() > 1 {
+        warn!(
+            count = targets.len(),
+            "Dial to several targets rings the first only"
+        );
+    }
+    let Some(number) = target.number.clone() else {
+        warn!(trunk = %target.trunk, "Dial needs PJSIP/<number>@<trunk>");
+        return Outcome::DialStatus(DialStatus::ChanUnavail);
+    };
+    // Asterisk's default: ring until the far end gives up (we cap it at 3 minutes).
+    let ring = timeout.unwrap_or(Duration::from_secs(180));
+    let Answered {
+        leg: other,
+        stream: mut far,
+        events: mut far_events,
+    } = match dial_out(shared, &target.trunk, &number, ring, Some(&mut *events)).await {
+        Ok(answered) => answered,
+        Err(DialStatus::Cancel) => return Outcome::HungUp,
+        Err(status) => return Outcome::DialStatus(status),
+    };
+    if !*answered {
+        let _ = shared.commands.send(Command::Answer(leg, answer.to_vec()));
+        *answered = true;
+    }
+    info!(leg, other, "bridged");
+    let end = Stream::bridge(stream, &mut far, events, &mut far_events).await;
+    let relayed = (stream.stats().relayed, far.stats().relayed);
+    far.bye();
+    info!(
+        leg,
+        other,
+        ?end,
+        caller_to_callee = relayed.0,
+        callee_to_caller = relayed.1,
+        "bridge ended"
+    );
+    let _ = shared.commands.send(Command::Hangup(other));
+    match end {
+        BridgeEnd::Caller | BridgeEnd::Inactive => Outcome::HungUp,
+        BridgeEnd::Callee => Outcome::DialStatus(DialStatus::Answer),
+    }
 }
 
 fn dial_status(word: &str) -> DialStatus {

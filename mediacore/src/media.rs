@@ -101,6 +101,17 @@ pub enum Wake {
     Hangup,
 }
 
+/// Which side ended a bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeEnd {
+    /// The caller hung up (or the caller's signalling ended).
+    Caller,
+    /// The called party hung up.
+    Callee,
+    /// One side sent no RTP for its inactivity timeout.
+    Inactive,
+}
+
 /// Counters for status and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MediaStats {
@@ -112,6 +123,8 @@ pub struct MediaStats {
     pub lost: i64,
     /// DTMF digits received.
     pub digits: u64,
+    /// 20 ms frames received here and played to the other leg of a bridge.
+    pub relayed: u64,
     /// Send slots skipped because we woke too late (pacing failures).
     pub skipped_slots: u64,
     /// Gaps between our consecutive packets, as sent (not counting pauses before answer).
@@ -334,6 +347,94 @@ impl Stream {
             self.dtmf.on_tick(Instant::now(), &mut events_out);
             self.on_dtmf(events_out);
         }
+    }
+
+    /// Appends the audio of the packet just received into `buf` to `acc`, converted to
+    /// `to`: any packet size (10, 20, 30 ms…); the bridge cuts 20 ms frames from `acc`.
+    fn relay_into(&self, n: usize, to: Codec, acc: &mut Vec<u8>) {
+        let Ok(packet) = Packet::parse(&self.buf[..n]) else {
+            return;
+        };
+        let Some(from) = Codec::from_payload_type(packet.header.payload_type) else {
+            return;
+        };
+        if from == to {
+            acc.extend_from_slice(packet.payload);
+        } else {
+            acc.extend(
+                packet
+                    .payload
+                    .iter()
+                    .map(|&c| to.encode_sample(from.decode_sample(c))),
+            );
+        }
+    }
+
+    /// Moves whole 20 ms frames from `acc` into `to`'s pacer queue; how many.
+    fn cut_frames(acc: &mut Vec<u8>, to: &Self) -> u64 {
+        let mut n = 0;
+        let mut out = to.outgoing();
+        while acc.len() >= FRAME {
+            let mut frame = [0u8; FRAME];
+            frame.copy_from_slice(&acc[..FRAME]);
+            acc.drain(..FRAME);
+            out.push_live(frame);
+            n += 1;
+        }
+        n
+    }
+
+    /// Bridges two answered calls until one ends: what each side says is played to the
+    /// other through the pacer (converted between A-law and µ-law when their codecs
+    /// differ). DTMF is detected on both legs but not passed through.
+    pub async fn bridge(
+        a: &mut Self,
+        b: &mut Self,
+        a_events: &mut mpsc::UnboundedReceiver<CallEvent>,
+        b_events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    ) -> BridgeEnd {
+        let (a_codec, b_codec) = (a.outgoing().codec(), b.outgoing().codec());
+        for s in [&mut *a, &mut *b] {
+            let mut out = s.outgoing();
+            out.set_source(Vec::new());
+            out.bridged = true;
+            out.sending = true;
+        }
+        // Received audio waiting to be cut into 20 ms frames for the other side.
+        let (mut to_a, mut to_b) = (Vec::with_capacity(4 * FRAME), Vec::with_capacity(4 * FRAME));
+        let end = loop {
+            let now = Instant::now();
+            if now.duration_since(a.last_rx) >= a.timeout
+                || now.duration_since(b.last_rx) >= b.timeout
+            {
+                break BridgeEnd::Inactive;
+            }
+            let wake = (a.last_rx + a.timeout).min(b.last_rx + b.timeout);
+            tokio::select! {
+                biased;
+                event = a_events.recv() => if matches!(event, Some(CallEvent::Ended(_)) | None) {
+                    break BridgeEnd::Caller;
+                },
+                event = b_events.recv() => if matches!(event, Some(CallEvent::Ended(_)) | None) {
+                    break BridgeEnd::Callee;
+                },
+                recv = a.rtp.recv_from(&mut a.buf) => if let Ok((n, from)) = recv {
+                    a.on_rtp(n, from);
+                    a.relay_into(n, b_codec, &mut to_b);
+                    a.stats.relayed += Self::cut_frames(&mut to_b, b);
+                },
+                recv = b.rtp.recv_from(&mut b.buf) => if let Ok((n, from)) = recv {
+                    b.on_rtp(n, from);
+                    b.relay_into(n, a_codec, &mut to_a);
+                    b.stats.relayed += Self::cut_frames(&mut to_a, a);
+                },
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+            }
+        };
+        for s in [a, b] {
+            s.outgoing().bridged = false;
+        }
+        end
     }
 
     fn on_rtp(&mut self, n: usize, from: SocketAddr) {

@@ -33,6 +33,8 @@ const FRAME: usize = 160;
 const TICK: Duration = Duration::from_millis(1);
 /// Ticks per frame: the number of phases.
 const PHASES: usize = 20;
+/// Relayed frames that may wait in a bridge (100 ms): bounds the added delay.
+const LIVE_FRAMES: usize = 5;
 
 /// The sending half of one call's media, shared by its call task and the pacer.
 pub struct Outgoing {
@@ -53,6 +55,9 @@ pub struct Outgoing {
     pub done: Arc<AtomicBool>,
     /// Told when `done` becomes true.
     pub played: Arc<Notify>,
+    /// Bridged: frames relayed from the other leg, played instead of prompts.
+    pub bridged: bool,
+    live: std::collections::VecDeque<[u8; FRAME]>,
     /// Packets sent.
     pub sent: u64,
     /// Packets the socket refused (buffer full).
@@ -64,6 +69,11 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    /// The codec this leg sends.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
     /// Plays `prompts` from their start (an empty list: silence).
     pub fn set_source(&mut self, prompts: Vec<Arc<Prompt>>) {
         self.done.store(prompts.is_empty(), Ordering::Release);
@@ -72,27 +82,48 @@ impl Outgoing {
         self.frame = 0;
     }
 
+    /// Queues a frame relayed from the other leg of a bridge (already in our codec). At
+    /// most [`LIVE_FRAMES`] wait: if the other side sends faster than we play, the
+    /// oldest go, so the delay stays bounded.
+    pub fn push_live(&mut self, frame: [u8; FRAME]) {
+        if self.live.len() >= LIVE_FRAMES {
+            self.live.pop_front();
+        }
+        self.live.push_back(frame);
+    }
+
     /// Sends every packet due at `now` (normally one).
     fn send_due(&mut self, now: Instant) {
         let silence = [self.codec.silence(); FRAME];
         while let Some(mut header) = self.sender.poll(now, FRAME) {
-            let payload: &[u8] = loop {
-                match self.prompts.get(self.which) {
-                    Some(p) => match p.frame(self.codec, self.frame) {
-                        Some(f) => {
-                            self.frame += 1;
-                            break f;
-                        }
+            let relayed = if self.bridged {
+                self.live.pop_front()
+            } else {
+                None
+            };
+            let payload: &[u8] = if let Some(frame) = &relayed {
+                frame
+            } else if self.bridged {
+                &silence
+            } else {
+                loop {
+                    match self.prompts.get(self.which) {
+                        Some(p) => match p.frame(self.codec, self.frame) {
+                            Some(f) => {
+                                self.frame += 1;
+                                break f;
+                            }
+                            None => {
+                                self.which += 1;
+                                self.frame = 0;
+                            }
+                        },
                         None => {
-                            self.which += 1;
-                            self.frame = 0;
+                            if !self.done.swap(true, Ordering::AcqRel) {
+                                self.played.notify_one();
+                            }
+                            break &silence;
                         }
-                    },
-                    None => {
-                        if !self.done.swap(true, Ordering::AcqRel) {
-                            self.played.notify_one();
-                        }
-                        break &silence;
                     }
                 }
             };
@@ -168,6 +199,8 @@ impl Pacer {
             ),
             sending: false,
             prompts: Vec::new(),
+            bridged: false,
+            live: std::collections::VecDeque::new(),
             which: 0,
             frame: 0,
             done: Arc::new(AtomicBool::new(true)),

@@ -552,3 +552,69 @@ fn a_peer_at_an_unidentified_address_gets_in_only_with_the_right_digest_credenti
     );
     assert_eq!(voice::status(&lab, Node::A)["unidentified_invites"], 1);
 }
+
+#[test]
+fn dial_bridges_a_caller_to_the_outbound_trunk_until_the_caller_hangs_up() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-dial");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push('\n');
+    voice.pjsip.push_str(&voice::outbound_pjsip());
+    voice.dialplan.push_str(
+        "exten => 102,1,Dial(PJSIP/0744100@carrier-out,10)\n same => n,Verbose(1,dial ${DIALSTATUS})\n same => n,Hangup()\n",
+    );
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let carrier = CARRIER_IP.to_string();
+    let uas_scenario = voice::scenario("uas_auth_dtmf.xml");
+    let callee = voice::sipp_background(
+        &lab,
+        &[
+            "-sf",
+            &uas_scenario.to_string_lossy(),
+            "-m",
+            "1",
+            "-i",
+            &carrier,
+            "-p",
+            "5070",
+            "-mi",
+            &carrier,
+            "-mp",
+            "16100",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+    );
+    let (ok, out) = carrier_calls(&lab, "uac_bye.xml", "102", &[]);
+    assert!(ok, "the caller's side failed:\n{out}\n{}", node.log_text());
+    let status = lab.wait_exit(&callee, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the callee never got its BYE:\n{}\n{}",
+        callee.log_text(),
+        node.log_text()
+    );
+    let bridged = node
+        .log_text()
+        .lines()
+        .find(|l| l.contains("bridge ended"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let count = |key: &str| -> u64 {
+        bridged
+            .split(&format!("{key}="))
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    // The caller talked for 3 s (g711a.pcap): that audio reached the callee's side.
+    assert!(
+        count("caller_to_callee") >= 100,
+        "{bridged}\n{}",
+        node.log_text()
+    );
+    assert!(bridged.contains("end=Caller"), "{bridged}");
+}
