@@ -9,6 +9,7 @@
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
 //! `media` (RTP streams), `pacer` (the thread that sends their audio), `spool` (the
 //! outgoing call spool).
+pub mod ami;
 pub mod call;
 pub mod callfile;
 pub mod codec;

@@ -1,0 +1,526 @@
+//! Pure: one AMI client's session: login (plain secret or MD5 challenge), permissions,
+//! the event filter, and the actions that need nothing but the session itself. Actions
+//! that need the rest of the media core (Originate, Hangup, Status…) are checked here
+//! (logged in, allowed by the user's `write` classes) and handed to the driver as
+//! [`Output::Perform`].
+//!
+//! Wording and field order follow the real Asterisk 22 (`../shared/references/ami/`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use md5::{Digest as _, Md5};
+
+use super::message::Message;
+use super::users::{Classes, Users};
+
+/// The AMI version we announce (Asterisk 22's), so clients take their modern code paths.
+pub const AMI_VERSION: &str = "11.0.0";
+/// Failed logins before the connection is closed.
+pub const MAX_LOGIN_FAILURES: u32 = 3;
+
+/// What the driver does for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this message to the client.
+    Send(Message),
+    /// Perform an action that needs the media core; reply with its ActionID.
+    Perform(Message),
+    /// Close the connection (after sending what came before).
+    Close,
+}
+
+/// Every action we answer, for ListCommands and dispatch: (name, write classes needed
+/// (any of them; empty = any logged-in user), synopsis).
+pub const ACTIONS: [(&str, &str, &str); 15] = [
+    ("Ping", "", "Keepalive command."),
+    ("Login", "", "Login Manager."),
+    ("Logoff", "", "Logoff Manager."),
+    ("Challenge", "", "Generate Challenge for MD5 Auth."),
+    ("Events", "", "Control Event Flow."),
+    ("ListCommands", "", "List available manager commands."),
+    (
+        "CoreSettings",
+        "system,reporting",
+        "Show PBX core settings (version etc).",
+    ),
+    (
+        "CoreStatus",
+        "system,reporting",
+        "Show PBX core status variables.",
+    ),
+    (
+        "CoreShowChannels",
+        "system,reporting",
+        "List currently active channels.",
+    ),
+    ("Status", "system,call,reporting", "List channel status."),
+    ("Originate", "originate", "Originate a call."),
+    ("Hangup", "system,call", "Hangup channel."),
+    ("Redirect", "call", "Redirect (transfer) a call."),
+    (
+        "Getvar",
+        "call,reporting",
+        "Gets a channel variable or function value.",
+    ),
+    (
+        "Setvar",
+        "call",
+        "Sets a channel variable or function value.",
+    ),
+];
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    users: Arc<Users>,
+    peer: IpAddr,
+    user: Option<String>,
+    write: Classes,
+    read: Classes,
+    /// Classes of events this client receives (`Events:`).
+    events: Classes,
+    challenge: Option<String>,
+    failures: u32,
+    closed: bool,
+}
+
+impl Session {
+    /// A session for a client connected from `peer`.
+    pub fn new(users: Arc<Users>, peer: IpAddr) -> Self {
+        Self {
+            users,
+            peer,
+            user: None,
+            write: Classes::default(),
+            read: Classes::default(),
+            events: Classes::default(),
+            challenge: None,
+            failures: 0,
+            closed: false,
+        }
+    }
+
+    /// The banner, sent first (clients may send Login before reading it).
+    pub fn greeting() -> &'static [u8] {
+        b"Asterisk Call Manager/11.0.0\r\n"
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Whether the session is over (Logoff, too many failed logins).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether an event of `class` goes to this client.
+    pub fn wants(&self, class: Classes) -> bool {
+        self.user.is_some() && self.events.intersects(class)
+    }
+
+    /// Handles one action. `now_secs` is the wall clock (for Ping's Timestamp); `challenge`
+    /// is a fresh random number, used if this is a Challenge action.
+    pub fn on_action(
+        &mut self,
+        msg: &Message,
+        now_secs: f64,
+        challenge: u32,
+        out: &mut Vec<Output>,
+    ) {
+        if self.closed {
+            return;
+        }
+        let reply = |response: &str| {
+            let mut m = Message::with("Response", response);
+            if let Some(id) = msg.get("ActionID") {
+                m.push("ActionID", id);
+            }
+            m
+        };
+        let Some(action) = msg.get("Action").filter(|a| !a.is_empty()) else {
+            out.push(Output::Send(
+                reply("Error")
+                    .push("Message", "Missing action in request")
+                    .clone(),
+            ));
+            return;
+        };
+        let known = ACTIONS
+            .iter()
+            .find(|(name, _, _)| name.eq_ignore_ascii_case(action));
+        match known.map(|(name, _, _)| *name) {
+            Some("Login") => return self.login(msg, reply("Success"), reply("Error"), out),
+            Some("Challenge") => {
+                let mut r = if msg
+                    .get("AuthType")
+                    .is_some_and(|t| t.eq_ignore_ascii_case("MD5"))
+                {
+                    let c = challenge.to_string();
+                    self.challenge = Some(c.clone());
+                    reply("Success").push("Challenge", c).clone()
+                } else {
+                    reply("Error")
+                        .push("Message", "Must specify AuthType")
+                        .clone()
+                };
+                out.push(Output::Send(std::mem::take(&mut r)));
+                return;
+            }
+            Some("Logoff") => {
+                out.push(Output::Send(
+                    reply("Goodbye")
+                        .push("Message", "Thanks for all the fish.")
+                        .clone(),
+                ));
+                out.push(Output::Close);
+                self.closed = true;
+                return;
+            }
+            _ => {}
+        }
+        if self.user.is_none() {
+            out.push(Output::Send(
+                reply("Error").push("Message", "Permission denied").clone(),
+            ));
+            return;
+        }
+        let Some((name, needs, _)) = known else {
+            let text = format!("Invalid/unknown command: {action}. Use Action: ListCommands to show available commands.");
+            out.push(Output::Send(reply("Error").push("Message", text).clone()));
+            return;
+        };
+        let needs = Classes::parse(needs).unwrap_or_default();
+        if needs != Classes::default() && !self.write.intersects(needs) {
+            out.push(Output::Send(
+                reply("Error").push("Message", "Permission denied").clone(),
+            ));
+            return;
+        }
+        match *name {
+            "Ping" => {
+                let r = reply("Success")
+                    .push("Ping", "Pong")
+                    .push("Timestamp", format!("{now_secs:.6}"))
+                    .clone();
+                out.push(Output::Send(r));
+            }
+            "Events" => {
+                let mask = msg.get("EventMask").unwrap_or("");
+                self.events = match mask.to_ascii_lowercase().as_str() {
+                    "on" | "yes" | "true" => self.read,
+                    "off" | "no" | "false" | "" => Classes::default(),
+                    list => Classes::parse(list)
+                        .map_or(Classes::default(), |c| Classes::intersection(c, self.read)),
+                };
+                let word = if self.events == Classes::default() {
+                    "Events Off"
+                } else {
+                    "Events On"
+                };
+                out.push(Output::Send(reply("Success").push("Events", word).clone()));
+            }
+            "ListCommands" => {
+                let mut r = reply("Success");
+                for (n, classes, synopsis) in ACTIONS {
+                    let privilege = if classes.is_empty() {
+                        "<none>".to_owned()
+                    } else {
+                        format!("{classes},all")
+                    };
+                    r.push(n, format!("{synopsis}  (Priv: {privilege})"));
+                }
+                out.push(Output::Send(r));
+            }
+            "CoreSettings" => {
+                let r = reply("Success")
+                    .push("AMIversion", AMI_VERSION)
+                    .push(
+                        "AsteriskVersion",
+                        concat!("Allerta ", env!("CARGO_PKG_VERSION")),
+                    )
+                    .push("SystemName", "")
+                    .push("CoreMaxCalls", "0")
+                    .push("CoreMaxLoadAvg", "0.000000")
+                    .push("CoreRunUser", "")
+                    .push("CoreRunGroup", "")
+                    .push("CoreMaxFilehandles", "0")
+                    .push("CoreRealTimeEnabled", "Yes")
+                    .push("CoreCDRenabled", "No")
+                    .push("CoreHTTPenabled", "No")
+                    .push("SoundsSearchCustomDir", "No")
+                    .clone();
+                out.push(Output::Send(r));
+            }
+            _ => out.push(Output::Perform(msg.clone())),
+        }
+    }
+
+    fn login(&mut self, msg: &Message, ok: Message, mut err: Message, out: &mut Vec<Output>) {
+        let name = msg.get("Username").unwrap_or("");
+        let user = self.users.user(name).filter(|u| u.allows(self.peer));
+        let md5 = msg
+            .get("AuthType")
+            .is_some_and(|t| t.eq_ignore_ascii_case("MD5"));
+        let accepted = user.is_some_and(|u| {
+            if md5 {
+                let Some(challenge) = &self.challenge else {
+                    return false;
+                };
+                let expected =
+                    hex::encode(Md5::digest(format!("{challenge}{}", u.secret).as_bytes()));
+                msg.get("Key")
+                    .is_some_and(|k| k.eq_ignore_ascii_case(&expected))
+            } else {
+                msg.get("Secret") == Some(u.secret.as_str())
+            }
+        });
+        let Some(user) = user.filter(|_| accepted) else {
+            self.failures += 1;
+            out.push(Output::Send(
+                err.push("Message", "Authentication failed").clone(),
+            ));
+            if self.failures >= MAX_LOGIN_FAILURES {
+                out.push(Output::Close);
+                self.closed = true;
+            }
+            return;
+        };
+        self.user = Some(user.name.clone());
+        self.read = user.read;
+        self.write = user.write;
+        self.challenge = None;
+        self.events = match msg.get("Events").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("on" | "yes" | "true") => user.read,
+            Some("off" | "no" | "false") => Classes::default(),
+            Some(list) => Classes::parse(list)
+                .map_or(Classes::default(), |c| Classes::intersection(c, user.read)),
+        };
+        let mut ok = ok;
+        out.push(Output::Send(
+            ok.push("Message", "Authentication accepted").clone(),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users() -> Arc<Users> {
+        Arc::new(
+            Users::parse_str(
+                "[app]\nsecret = s3cret\nread = call,system\nwrite = originate,system\n\n[ro]\nsecret = r\nread = all\nwrite =\n\n\
+                 [anchor]\nsecret = anchorsecret\nread = all\nwrite = all\n",
+                "manager.conf",
+            )
+            .unwrap(),
+        )
+    }
+
+    fn action(fields: &[(&str, &str)]) -> Message {
+        let mut m = Message::new();
+        for (k, v) in fields {
+            m.push(k, *v);
+        }
+        m
+    }
+
+    fn sent(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .map(|o| match o {
+                Output::Send(m) => {
+                    let mut b = Vec::new();
+                    m.encode(&mut b);
+                    String::from_utf8(b).unwrap()
+                }
+                Output::Perform(m) => format!("perform {}", m.get("Action").unwrap_or("")),
+                Output::Close => "close".into(),
+            })
+            .collect()
+    }
+
+    fn session() -> Session {
+        Session::new(users(), "10.77.0.100".parse().unwrap())
+    }
+
+    #[test]
+    fn before_login_only_login_challenge_and_logoff_are_answered_as_asterisk_does() {
+        let mut s = session();
+        let mut out = Vec::new();
+        s.on_action(
+            &action(&[("Action", "Ping"), ("ActionID", "unauth-1")]),
+            0.0,
+            1,
+            &mut out,
+        );
+        s.on_action(
+            &action(&[("ActionID", "noaction-1"), ("Foo", "bar")]),
+            0.0,
+            1,
+            &mut out,
+        );
+        s.on_action(
+            &action(&[("Action", "Logoff"), ("ActionID", "unauth-2")]),
+            0.0,
+            1,
+            &mut out,
+        );
+        assert_eq!(
+            sent(&out),
+            [
+                "Response: Error\r\nActionID: unauth-1\r\nMessage: Permission denied\r\n\r\n",
+                "Response: Error\r\nActionID: noaction-1\r\nMessage: Missing action in request\r\n\r\n",
+                "Response: Goodbye\r\nActionID: unauth-2\r\nMessage: Thanks for all the fish.\r\n\r\n",
+                "close",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_reference_md5_challenge_login_is_accepted() {
+        // 03_challenge_md5_login.txt: challenge 572791233, user anchor, secret anchorsecret.
+        let mut s = session();
+        let mut out = Vec::new();
+        s.on_action(
+            &action(&[
+                ("Action", "Challenge"),
+                ("ActionID", "ch-1"),
+                ("AuthType", "MD5"),
+            ]),
+            0.0,
+            572_791_233,
+            &mut out,
+        );
+        let key = "aebbeee194ca72dfd5f3b71573c861be";
+        let login = [
+            ("Action", "Login"),
+            ("ActionID", "ch-2"),
+            ("AuthType", "MD5"),
+            ("Username", "anchor"),
+            ("Key", key),
+            ("Events", "off"),
+        ];
+        s.on_action(&action(&login), 0.0, 0, &mut out);
+        assert_eq!(
+            sent(&out),
+            [
+                "Response: Success\r\nActionID: ch-1\r\nChallenge: 572791233\r\n\r\n",
+                "Response: Success\r\nActionID: ch-2\r\nMessage: Authentication accepted\r\n\r\n",
+            ]
+        );
+        assert!(!s.wants(Classes::named("call").unwrap()), "Events: off");
+    }
+
+    #[test]
+    fn repeated_bad_logins_close_the_connection() {
+        let mut s = session();
+        let mut out = Vec::new();
+        for i in 0..MAX_LOGIN_FAILURES {
+            s.on_action(
+                &action(&[
+                    ("Action", "Login"),
+                    ("ActionID", &format!("bad-{i}")),
+                    ("Username", "app"),
+                    ("Secret", "wrong"),
+                ]),
+                0.0,
+                0,
+                &mut out,
+            );
+        }
+        let texts = sent(&out);
+        assert_eq!(
+            texts[0],
+            "Response: Error\r\nActionID: bad-0\r\nMessage: Authentication failed\r\n\r\n"
+        );
+        assert_eq!(texts.last().map(String::as_str), Some("close"));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn after_login_actions_are_checked_against_the_write_classes() {
+        let mut s = session();
+        let mut out = Vec::new();
+        s.on_action(
+            &action(&[("Action", "Login"), ("Username", "ro"), ("Secret", "r")]),
+            0.0,
+            0,
+            &mut out,
+        );
+        out.clear();
+        s.on_action(
+            &action(&[("Action", "Originate"), ("ActionID", "o1")]),
+            0.0,
+            0,
+            &mut out,
+        );
+        s.on_action(
+            &action(&[("Action", "Ping"), ("ActionID", "p1")]),
+            1795312084.136503,
+            0,
+            &mut out,
+        );
+        s.on_action(
+            &action(&[("Action", "Frobnicate"), ("ActionID", "unknown-1")]),
+            0.0,
+            0,
+            &mut out,
+        );
+        assert_eq!(
+            sent(&out),
+            [
+                "Response: Error\r\nActionID: o1\r\nMessage: Permission denied\r\n\r\n",
+                "Response: Success\r\nActionID: p1\r\nPing: Pong\r\nTimestamp: 1795312084.136503\r\n\r\n",
+                "Response: Error\r\nActionID: unknown-1\r\nMessage: Invalid/unknown command: Frobnicate. Use Action: ListCommands to show available commands.\r\n\r\n",
+            ]
+        );
+        let mut s = session();
+        out.clear();
+        s.on_action(
+            &action(&[
+                ("Action", "Login"),
+                ("Username", "app"),
+                ("Secret", "s3cret"),
+            ]),
+            0.0,
+            0,
+            &mut out,
+        );
+        s.on_action(
+            &action(&[("action", "originate"), ("ActionID", "o2")]),
+            0.0,
+            0,
+            &mut out,
+        );
+        assert_eq!(sent(&out)[1], "perform originate");
+        assert!(s.wants(Classes::named("call").unwrap()));
+        assert!(
+            !s.wants(Classes::named("dtmf").unwrap()),
+            "not in the user's read classes"
+        );
+    }
+
+    #[test]
+    fn a_login_from_a_denied_address_fails_like_a_wrong_secret() {
+        let users = Arc::new(
+            Users::parse_str(
+                "[u]\nsecret = x\ndeny = 0.0.0.0/0\npermit = 10.77.0.0/24\n",
+                "m",
+            )
+            .unwrap(),
+        );
+        let mut s = Session::new(users, "192.0.2.9".parse().unwrap());
+        let mut out = Vec::new();
+        s.on_action(
+            &action(&[("Action", "Login"), ("Username", "u"), ("Secret", "x")]),
+            0.0,
+            0,
+            &mut out,
+        );
+        assert!(sent(&out)[0].contains("Authentication failed"));
+        assert_eq!(s.user(), None);
+    }
+}

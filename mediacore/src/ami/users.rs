@@ -1,0 +1,374 @@
+//! Pure: AMI users from `manager.conf` (replicated, in `/etc/allerta/shared/`): the
+//! `[general]` section (`enabled`, `port`, `bindaddr`, `tlsenable`, …) and one section per
+//! user with `secret`, `deny`/`permit` ACLs, `read`/`write` class lists.
+//!
+//! ACLs follow Asterisk's `ast_apply_ha`: the rules are applied in order and the last
+//! one that matches decides; an address no rule matches is allowed. Networks are written
+//! as CIDR (`10.0.0.0/8`) or with a dotted mask (`10.0.0.0/255.0.0.0`).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::conf::asterisk::{self, ConfFile, Entry};
+use crate::conf::{ConfError, ConfErrorKind};
+
+/// AMI permission classes (Asterisk's `read`/`write` words), as a bit set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classes(u32);
+
+/// The class words Asterisk knows, in its order.
+pub const CLASS_NAMES: [&str; 19] = [
+    "system",
+    "call",
+    "log",
+    "verbose",
+    "command",
+    "agent",
+    "user",
+    "config",
+    "dtmf",
+    "reporting",
+    "cdr",
+    "dialplan",
+    "originate",
+    "agi",
+    "cc",
+    "aoc",
+    "test",
+    "security",
+    "message",
+];
+
+impl Classes {
+    /// Every class.
+    pub const ALL: Self = Self((1 << CLASS_NAMES.len()) - 1);
+
+    /// One class by name.
+    pub fn named(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("all") {
+            return Some(Self::ALL);
+        }
+        CLASS_NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .map(|i| Self(1 << i))
+    }
+
+    /// A comma list (`system,call,originate`, `all`, empty = none).
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut set = Self::default();
+        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            set.0 |= Self::named(word)
+                .ok_or_else(|| format!("unknown class {word:?}"))?
+                .0;
+        }
+        Ok(set)
+    }
+
+    /// Whether every class of `other` is in `self`.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The classes in both.
+    pub fn intersection(a: Self, b: Self) -> Self {
+        Self(a.0 & b.0)
+    }
+
+    /// Whether any class is shared.
+    pub fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The class words, comma-separated, with `all` appended as Asterisk does in
+    /// `Privilege:` lines.
+    pub fn privilege(self) -> String {
+        let mut words: Vec<&str> = CLASS_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        words.push("all");
+        words.join(",")
+    }
+}
+
+/// One ACL rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `permit` (true) or `deny`.
+    pub permit: bool,
+    /// The network.
+    pub net: IpNet,
+}
+
+/// One `[user]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The section name: the `Username:` to log in with.
+    pub name: String,
+    /// `secret`.
+    pub secret: String,
+    /// `deny`/`permit`, in file order.
+    pub acl: Vec<Rule>,
+    /// `read`: the event classes the user may receive.
+    pub read: Classes,
+    /// `write`: the action classes the user may use.
+    pub write: Classes,
+}
+
+impl User {
+    /// Whether `addr` may log in as this user.
+    pub fn allows(&self, addr: IpAddr) -> bool {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+            v4 => v4,
+        };
+        self.acl.iter().rev().find(|r| r.net.contains(&addr))
+            .is_none_or(|r| r.permit)
+    }
+}
+
+/// A checked `manager.conf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Users {
+    /// `[general] enabled` (default no, as in Asterisk).
+    pub enabled: bool,
+    /// `[general] port` (default 5038).
+    pub port: u16,
+    /// `[general] bindaddr` (default 0.0.0.0).
+    pub bindaddr: IpAddr,
+    /// The users.
+    pub users: Vec<User>,
+}
+
+/// Keys of `[general]` we accept without acting on them (listed so a typo is still caught).
+pub const GENERAL_IGNORED: [&str; 9] = [
+    "webenabled",
+    "httptimeout",
+    "displayconnects",
+    "timestampevents",
+    "allowmultiplelogin",
+    "authtimeout",
+    "authlimit",
+    "channelvars",
+    "debug",
+];
+/// Keys of a user section we accept without acting on them.
+pub const USER_IGNORED: [&str; 6] = [
+    "displayconnects",
+    "writetimeout",
+    "eventfilter",
+    "allowmultiplelogin",
+    "channelvars",
+    "setvar",
+];
+
+impl Users {
+    /// Parses `manager.conf` text (`file_label` names it in errors).
+    pub fn parse_str(text: &str, file_label: &str) -> Result<Self, ConfError> {
+        Self::from_conf(&asterisk::parse_str(text, file_label)?)
+    }
+
+    /// Reads `manager.conf`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfError> {
+        Self::from_conf(&asterisk::load(path)?)
+    }
+
+    fn from_conf(file: &ConfFile) -> Result<Self, ConfError> {
+        let mut users = Self {
+            enabled: false,
+            port: 5038,
+            bindaddr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            users: Vec::new(),
+        };
+        for section in file.objects() {
+            let kind = if section.name == "general" {
+                "general"
+            } else {
+                "user"
+            };
+            let invalid = |e: &Entry, reason: &'static str| {
+                ConfError::new(
+                    e.location.clone(),
+                    ConfErrorKind::InvalidValue {
+                        key: e.key.clone(),
+                        value: e.value.clone(),
+                        kind: kind.into(),
+                        section: section.name.clone(),
+                        reason,
+                    },
+                )
+            };
+            let unknown = |e: &Entry| {
+                ConfError::new(
+                    e.location.clone(),
+                    ConfErrorKind::UnknownOption {
+                        key: e.key.clone(),
+                        kind: kind.into(),
+                        section: section.name.clone(),
+                    },
+                )
+            };
+            if kind == "general" {
+                for e in &section.entries {
+                    match e.key.to_ascii_lowercase().as_str() {
+                        "enabled" => {
+                            users.enabled =
+                                yes(&e.value).ok_or_else(|| invalid(e, "expected yes or no"))?
+                        }
+                        "port" => {
+                            users.port = e
+                                .value
+                                .parse()
+                                .map_err(|_| invalid(e, "expected a port number"))?
+                        }
+                        "bindaddr" => {
+                            users.bindaddr = e
+                                .value
+                                .parse()
+                                .map_err(|_| invalid(e, "expected an IP address"))?
+                        }
+                        k if GENERAL_IGNORED.contains(&k) || k.starts_with("tls") => {}
+                        _ => return Err(unknown(e)),
+                    }
+                }
+                continue;
+            }
+            let mut user = User {
+                name: section.name.clone(),
+                secret: String::new(),
+                acl: Vec::new(),
+                read: Classes::default(),
+                write: Classes::default(),
+            };
+            let mut has_secret = false;
+            for e in &section.entries {
+                match e.key.to_ascii_lowercase().as_str() {
+                    "secret" => {
+                        user.secret = e.value.clone();
+                        has_secret = true;
+                    }
+                    "permit" | "deny" => {
+                        let net = parse_net(&e.value).ok_or_else(|| {
+                            invalid(e, "expected a network: 10.0.0.0/8 or 10.0.0.0/255.0.0.0")
+                        })?;
+                        user.acl.push(Rule {
+                            permit: e.key.eq_ignore_ascii_case("permit"),
+                            net,
+                        });
+                    }
+                    "read" => {
+                        user.read = Classes::parse(&e.value)
+                            .map_err(|_| invalid(e, "unknown class in the list"))?
+                    }
+                    "write" => {
+                        user.write = Classes::parse(&e.value)
+                            .map_err(|_| invalid(e, "unknown class in the list"))?
+                    }
+                    k if USER_IGNORED.contains(&k) => {}
+                    _ => return Err(unknown(e)),
+                }
+            }
+            if !has_secret {
+                return Err(ConfError::new(
+                    section.location.clone(),
+                    ConfErrorKind::MissingOption {
+                        key: "secret",
+                        kind: "user".into(),
+                        section: section.name.clone(),
+                    },
+                ));
+            }
+            users.users.push(user);
+        }
+        Ok(users)
+    }
+
+    /// The user called `name`.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+}
+
+fn yes(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `10.0.0.0/8`, `10.0.0.0/255.0.0.0`, or a bare address (a host).
+fn parse_net(v: &str) -> Option<IpNet> {
+    let v = v.trim();
+    match v.split_once('/') {
+        None => v.parse::<IpAddr>().ok().map(IpNet::from),
+        Some((addr, mask)) => {
+            if let Ok(len) = mask.parse::<u8>() {
+                return format!("{addr}/{len}").parse().ok();
+            }
+            let addr: Ipv4Addr = addr.parse().ok()?;
+            let mask: Ipv4Addr = mask.parse().ok()?;
+            let bits = u32::from(mask);
+            // A dotted mask must be contiguous ones (255.0.255.0 is not a network).
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return None;
+            }
+            Ipv4Net::new(addr, u8::try_from(bits.leading_ones()).ok()?)
+                .ok()
+                .map(|n| IpNet::V4(n.trunc()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "[general]\nenabled = yes\nport = 5038\nbindaddr = 0.0.0.0\n\n\
+        [alertapp]\nsecret = s3cret\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n\
+        read = system,call,dtmf\nwrite = originate,call,system\n\n\
+        [monitor]\nsecret = m\nread = all\nwrite =\n";
+
+    #[test]
+    fn an_asterisk_manager_conf_gives_users_with_acls_and_classes() {
+        let users = Users::parse_str(CONF, "manager.conf").unwrap();
+        assert!(users.enabled);
+        let app = users.user("alertapp").unwrap();
+        assert!(app.allows("10.77.0.100".parse().unwrap()));
+        assert!(!app.allows("192.0.2.1".parse().unwrap()));
+        assert!(app.write.contains(Classes::named("originate").unwrap()));
+        assert!(!app.write.contains(Classes::named("config").unwrap()));
+        let mon = users.user("monitor").unwrap();
+        assert_eq!(mon.read, Classes::ALL);
+        assert!(mon.allows("192.0.2.1".parse().unwrap()), "no rule: allowed");
+        assert_eq!(
+            Classes::parse("system,call").unwrap().privilege(),
+            "system,call,all"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_their_line() {
+        let e = Users::parse_str("[u]\nsecret = a\nread = system,bogus\n", "manager.conf")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("manager.conf:3:"), "{e}");
+        let e = Users::parse_str("[u]\nsecrte = a\n", "manager.conf")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("manager.conf:2:") && e.contains("secrte"),
+            "{e}"
+        );
+        let e = Users::parse_str("[u]\nread = all\n", "manager.conf")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret"), "{e}");
+        assert!(Users::parse_str("[u]\nsecret=a\npermit = 10.0.0.0/255.0.255.0\n", "m").is_err());
+    }
+}
