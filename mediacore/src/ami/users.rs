@@ -127,7 +127,10 @@ impl User {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
             v4 => v4,
         };
-        self.acl.iter().rev().find(|r| r.net.contains(&addr))
+        self.acl
+            .iter()
+            .rev()
+            .find(|r| r.net.contains(&addr))
             .is_none_or(|r| r.permit)
     }
 }

@@ -14,7 +14,8 @@ use mediacore::ami::users::Users;
 
 fuzz_target!(|data: &[u8]| {
     let users = Arc::new(
-        Users::parse_str("[u]\nsecret = s\nread = all\nwrite = all\n", "fuzz").expect("a valid manager.conf"),
+        Users::parse_str("[u]\nsecret = s\nread = all\nwrite = all\n", "fuzz")
+            .expect("a valid manager.conf"),
     );
     let mut session = Session::new(users, "10.0.0.1".parse().expect("an address"));
     let mut buf = BytesMut::from(data);
@@ -31,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
                 let back = Message::decode(&mut again).expect("our own encoding decodes");
                 if !msg.fields().is_empty() {
                     // Keys and values are trimmed on decode and written back as they are.
-                    assert_eq!(back.as_ref().map(Message::fields), Some(msg.fields()), "round trip");
+                    assert_eq!(
+                        back.as_ref().map(Message::fields),
+                        Some(msg.fields()),
+                        "round trip"
+                    );
                 }
                 session.on_action(&msg, 0.0, 1, &mut out);
                 out.clear();
