@@ -342,16 +342,34 @@ pub struct Originate {
 /// Places the call and, once answered, runs the dialplan to the end. Returns how the
 /// dial ended (`Answer` when the dialplan ran).
 pub async fn originate(req: Originate, shared: Arc<Shared>) -> DialStatus {
-    let span = tracing::info_span!("originate", trunk = %req.trunk, number = %req.number);
-    originate_inner(req, shared).instrument(span).await
+    originate_reporting(req, shared, None).await
 }
 
-async fn originate_inner(req: Originate, shared: Arc<Shared>) -> DialStatus {
+/// As [`originate`], and tells `dialled` how the dial ended as soon as it is known (the
+/// answer, or why not): what AMI's OriginateResponse reports.
+pub async fn originate_reporting(
+    req: Originate,
+    shared: Arc<Shared>,
+    dialled: Option<tokio::sync::oneshot::Sender<DialStatus>>,
+) -> DialStatus {
+    let span = tracing::info_span!("originate", trunk = %req.trunk, number = %req.number);
+    originate_inner(req, shared, dialled).instrument(span).await
+}
+
+async fn originate_inner(
+    req: Originate,
+    shared: Arc<Shared>,
+    dialled: Option<tokio::sync::oneshot::Sender<DialStatus>>,
+) -> DialStatus {
+    let result = dial_out(&shared, &req.trunk, &req.number, req.ring_timeout, None).await;
+    if let Some(tx) = dialled {
+        let _ = tx.send(result.as_ref().map_or_else(|s| *s, |_| DialStatus::Answer));
+    }
     let Answered {
         leg,
         mut stream,
         mut events,
-    } = match dial_out(&shared, &req.trunk, &req.number, req.ring_timeout, None).await {
+    } = match result {
         Ok(answered) => answered,
         Err(status) => return status,
     };

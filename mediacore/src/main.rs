@@ -145,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             .context("starting the rtp pacer")?,
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
+    let ami = start_ami(&settings, &shared, &handles, cancel.clone()).await?;
     let done = settings.outgoing_dir.with_file_name("outgoing_done");
     let spool = tokio::spawn(mediacore::spool::run(
         settings.outgoing_dir.clone(),
@@ -180,9 +181,46 @@ async fn main() -> anyhow::Result<()> {
     info!("stopping");
     cancel.cancel();
     let _ = engine_task.await;
+    if let Some(ami) = ami {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ami).await;
+    }
     dispatch.abort();
     spool.abort();
     control.abort();
     let _ = std::fs::remove_file(&args.control);
     Ok(())
+}
+
+/// Starts the AMI listener if `manager.conf` exists and says `enabled = yes`.
+async fn start_ami(
+    settings: &Settings,
+    shared: &Arc<Shared>,
+    handles: &engine::Handles,
+    cancel: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !settings.manager.exists() {
+        info!(path = %settings.manager.display(), "no manager.conf: AMI off");
+        return Ok(None);
+    }
+    let users = mediacore::ami::users::Users::load(&settings.manager)?;
+    if !users.enabled {
+        info!(path = %settings.manager.display(), "AMI disabled in manager.conf");
+        return Ok(None);
+    }
+    let bind = std::net::SocketAddr::new(users.bindaddr, users.port);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding AMI on {bind}"))?;
+    info!(%bind, users = users.users.len(), "ami listening");
+    let (events, _) = tokio::sync::broadcast::channel(mediacore::ami::server::EVENT_BACKLOG);
+    let ami = Arc::new(mediacore::ami::server::Ami {
+        users: Arc::new(users),
+        shared: shared.clone(),
+        status: handles.status.clone(),
+        events,
+        started: std::time::SystemTime::now(),
+    });
+    Ok(Some(tokio::spawn(mediacore::ami::server::serve(
+        listener, ami, cancel,
+    ))))
 }

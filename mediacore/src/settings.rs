@@ -62,6 +62,8 @@ struct RawSettings {
     recordings_dir: PathBuf,
     #[serde(default = "default_outgoing")]
     outgoing_dir: PathBuf,
+    #[serde(default = "default_manager")]
+    manager: PathBuf,
     /// The address put in SDP and RTP sockets bind to; default: the SIP transport's.
     media_address: Option<IpAddr>,
     #[serde(default = "default_rtp_min")]
@@ -91,6 +93,9 @@ fn default_prompts() -> PathBuf {
 }
 fn default_recordings() -> PathBuf {
     "/var/lib/allerta/recordings".into()
+}
+fn default_manager() -> PathBuf {
+    "/etc/allerta/shared/manager.conf".into()
 }
 fn default_outgoing() -> PathBuf {
     "/var/spool/allerta/outgoing".into()
@@ -124,6 +129,8 @@ pub struct Settings {
     pub recordings_dir: PathBuf,
     /// The call spool (Asterisk call files); finished ones go to `outgoing_done` beside it.
     pub outgoing_dir: PathBuf,
+    /// AMI users and listener (`manager.conf`, replicated); no file: no AMI.
+    pub manager: PathBuf,
     /// SDP/RTP address; `None` means the SIP transport's bind address.
     pub media_address: Option<IpAddr>,
     /// RTP ports (even ones are used for RTP, the odd one above for RTCP).
@@ -206,6 +213,7 @@ impl Settings {
             prompts_dir: raw.prompts_dir,
             recordings_dir: raw.recordings_dir,
             outgoing_dir: raw.outgoing_dir,
+            manager: raw.manager,
             media_address: raw.media_address,
             rtp_ports: raw.rtp_port_min..=raw.rtp_port_max,
             rtp_timeout: Duration::from_secs(raw.rtp_timeout_secs),

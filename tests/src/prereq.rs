@@ -43,3 +43,16 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         )
     })
 }
+
+/// Fails (never skips) unless `python3` can import `module` (`./allerta setup` installs
+/// the PyPI packages the tests use).
+pub fn require_python_module(test: &str, module: &str) {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{test}: needs the Python module `{module}`; `./allerta setup` installs it from PyPI"
+    );
+}

@@ -22,6 +22,8 @@ pub struct Voice {
     pub extra: String,
     /// RUST_LOG for the media core.
     pub log: String,
+    /// `manager.conf` (AMI), if any.
+    pub manager: Option<String>,
 }
 
 /// The inbound trunk from the carrier (identified by its address) into `from-carrier`.
@@ -79,6 +81,7 @@ impl Voice {
             ],
             extra: String::new(),
             log: "info,mediacore=debug".into(),
+            manager: None,
         }
     }
 
@@ -98,6 +101,10 @@ impl Voice {
              outgoing_dir = \"{0}/outgoing\"\n",
             dir.display()
         );
+        if let Some(manager) = &self.manager {
+            std::fs::write(dir.join("manager.conf"), manager).expect("manager.conf");
+            node.push_str(&format!("manager = \"{}/manager.conf\"\n", dir.display()));
+        }
         node.push_str(&self.extra);
         let path = dir.join("mediacore.toml");
         std::fs::write(&path, node).expect("mediacore.toml");

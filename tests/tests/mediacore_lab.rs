@@ -602,3 +602,50 @@ fn dial_bridges_a_caller_to_the_outbound_trunk_until_the_caller_hangs_up() {
     );
     assert!(bridged.contains("end=Caller"), "{bridged}");
 }
+
+#[test]
+fn an_ami_application_written_with_panoramisk_originates_an_alert_call() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp", "python3"]);
+    prereq::require_python_module("mediacore lab", "panoramisk");
+    let lab = Lab::two_nodes("mc-ami");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push('\n');
+    voice.pjsip.push_str(&voice::outbound_pjsip());
+    voice.dialplan.push('\n');
+    voice.dialplan.push_str(voice::OUTBOUND_DIALPLAN);
+    voice.manager = Some(format!(
+        "[general]\nenabled = yes\nport = 5038\nbindaddr = {}\n\n\
+         [alertapp]\nsecret = s3cret\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n\
+         read = system,call\nwrite = system,call,originate\n",
+        Node::A.data_ip()
+    ));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let callee = carrier_answers(&lab, "16000");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ami/originate_panoramisk.py");
+    let out = std::process::Command::new("timeout")
+        .args(["60", "ip", "netns", "exec", &lab.ns("client"), "python3"])
+        .arg(&script)
+        .args([&Node::A.data_ip().to_string(), "5038"])
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the panoramisk application failed:\n{text}\nmediacore:\n{}",
+        node.log_text()
+    );
+    assert!(text.contains("done"), "{text}");
+    let status = lab.wait_exit(&callee, Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the carrier's side failed:\n{}\n{}",
+        callee.log_text(),
+        node.log_text()
+    );
+}

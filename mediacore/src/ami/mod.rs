@@ -1,5 +1,6 @@
-//! The Asterisk Manager Interface (issue 5): pure framing, users and sessions; the TCP
-//! server comes with the driver.
+//! The Asterisk Manager Interface: pure framing (`message`), users (`users`, manager.conf)
+//! and sessions (`session`); the TCP driver (`server`).
 pub mod message;
+pub mod server;
 pub mod session;
 pub mod users;
