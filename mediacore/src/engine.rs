@@ -133,6 +133,52 @@ struct LegEntry {
     peer: Peer,
     events: mpsc::UnboundedSender<CallEvent>,
     dialog: Option<DialogId>,
+    channel: Channel,
+}
+
+/// What AMI events say about a leg (Asterisk's channel fields).
+#[derive(Debug, Clone)]
+struct Channel {
+    /// `PJSIP/<trunk>-<leg as 8 hex digits>`.
+    name: String,
+    /// `<start time>.<leg>`.
+    uniqueid: String,
+    caller: String,
+    context: String,
+    exten: String,
+}
+
+/// Asterisk's channel states (`ChannelState`, `ChannelStateDesc`).
+#[derive(Debug, Clone, Copy)]
+enum ChannelState {
+    Down,
+    Ring,
+    Ringing,
+    Up,
+}
+
+impl ChannelState {
+    fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Down => ("0", "Down"),
+            Self::Ring => ("4", "Ring"),
+            Self::Ringing => ("5", "Ringing"),
+            Self::Up => ("6", "Up"),
+        }
+    }
+}
+
+/// Q.850 cause texts as Asterisk prints them in `Cause-txt`.
+fn cause_text(cause: u16) -> &'static str {
+    match cause {
+        1 => "Unallocated (unassigned) number",
+        16 => "Normal Clearing",
+        17 => "User busy",
+        19 => "No user responding",
+        34 => "Circuit/channel congestion",
+        102 => "Recovery on timer expiry",
+        _ => "Unknown",
+    }
 }
 
 enum TxOwner {
@@ -153,6 +199,8 @@ pub struct Config {
     pub timers: Timers,
     /// Refuse calls beyond this many with 503.
     pub max_calls: usize,
+    /// Where AMI events go (`None`: no AMI).
+    pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::server::Event>>>,
 }
 
 /// The engine task's handles.
@@ -185,6 +233,10 @@ struct Engine {
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
     /// Nonces we issued in 401 challenges, with when.
     nonces: HashMap<String, Instant>,
+    /// AMI events.
+    ami_events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::server::Event>>>,
+    /// Start time, seconds since the epoch (Uniqueid prefix).
+    started_secs: u64,
 }
 
 /// The realm of our challenges to peers calling in.
@@ -268,6 +320,10 @@ pub async fn start(
         role: Role::Backup,
         drain: None,
         nonces: HashMap::new(),
+        ami_events: cfg.events.clone(),
+        started_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
     };
     let task = tokio::spawn(engine.run(net_rx, commands_rx, control_rx, cancel));
     Ok((
@@ -660,6 +716,8 @@ impl Engine {
             self.by_dialog.insert(d.clone(), id);
         }
         self.by_invite.insert(tx, id);
+        let channel = self.channel(id, &trunk_name, &caller, &context, &exten);
+        self.newchannel(&channel, ChannelState::Ring);
         self.legs.insert(
             id,
             LegEntry {
@@ -667,6 +725,7 @@ impl Engine {
                 peer,
                 events: events_tx,
                 dialog,
+                channel,
             },
         );
         self.counters.total_calls += 1;
@@ -844,6 +903,8 @@ impl Engine {
         let id = self.new_leg_id();
         let mut acts = Vec::new();
         let leg = Leg::outbound(invite, credentials, peer.transport, &mut acts);
+        let channel = self.channel(id, trunk, number, "", number);
+        self.newchannel(&channel, ChannelState::Down);
         self.legs.insert(
             id,
             LegEntry {
@@ -851,6 +912,7 @@ impl Engine {
                 peer,
                 events,
                 dialog: None,
+                channel,
             },
         );
         self.counters.total_calls += 1;
@@ -925,6 +987,17 @@ impl Engine {
                 LegAction::Acked { tx } => self.ep.ack_2xx(now, tx, out),
                 LegAction::Event(event) => {
                     let ended = matches!(event, CallEvent::Ended(_));
+                    let channel = entry.channel.clone();
+                    match &event {
+                        CallEvent::Ringing => self.newstate(&channel, ChannelState::Ringing),
+                        CallEvent::Answered { .. } | CallEvent::Confirmed => {
+                            self.newstate(&channel, ChannelState::Up)
+                        }
+                        CallEvent::Ended(cause) => self.hangup_event(&channel, cause.q850()),
+                    }
+                    let Some(entry) = self.legs.get_mut(&id) else {
+                        return;
+                    };
                     if let CallEvent::Answered { .. } = &event {
                         if let Some(d) = entry.leg.dialog_id() {
                             entry.dialog = Some(d.clone());
@@ -938,6 +1011,64 @@ impl Engine {
                 }
             }
         }
+    }
+
+    fn channel(&self, id: LegId, trunk: &str, caller: &str, context: &str, exten: &str) -> Channel {
+        Channel {
+            name: format!("PJSIP/{trunk}-{id:08x}"),
+            uniqueid: format!("{}.{id}", self.started_secs),
+            caller: caller.to_owned(),
+            context: context.to_owned(),
+            exten: exten.to_owned(),
+        }
+    }
+
+    /// Sends an AMI event of class `call` (no AMI: nothing).
+    fn emit(&self, message: crate::ami::message::Message) {
+        if let Some(tx) = &self.ami_events {
+            let class = crate::ami::users::Classes::named("call").unwrap_or_default();
+            let _ = tx.send(Arc::new(crate::ami::server::Event { class, message }));
+        }
+    }
+
+    fn channel_event(
+        name: &str,
+        channel: &Channel,
+        state: ChannelState,
+    ) -> crate::ami::message::Message {
+        let (code, desc) = state.fields();
+        let mut m = crate::ami::message::Message::with("Event", name);
+        m.push("Privilege", "call,all")
+            .push("Channel", channel.name.clone())
+            .push("ChannelState", code)
+            .push("ChannelStateDesc", desc)
+            .push("CallerIDNum", channel.caller.clone())
+            .push("CallerIDName", "<unknown>")
+            .push("ConnectedLineNum", "<unknown>")
+            .push("ConnectedLineName", "<unknown>")
+            .push("Language", "en")
+            .push("AccountCode", "")
+            .push("Context", channel.context.clone())
+            .push("Exten", channel.exten.clone())
+            .push("Priority", "1")
+            .push("Uniqueid", channel.uniqueid.clone())
+            .push("Linkedid", channel.uniqueid.clone());
+        m
+    }
+
+    fn newchannel(&self, channel: &Channel, state: ChannelState) {
+        self.emit(Self::channel_event("Newchannel", channel, state));
+    }
+
+    fn newstate(&self, channel: &Channel, state: ChannelState) {
+        self.emit(Self::channel_event("Newstate", channel, state));
+    }
+
+    fn hangup_event(&self, channel: &Channel, cause: u16) {
+        let mut m = Self::channel_event("Hangup", channel, ChannelState::Down);
+        m.push("Cause", cause.to_string())
+            .push("Cause-txt", cause_text(cause));
+        self.emit(m);
     }
 
     fn remove_leg(&mut self, id: LegId) {

@@ -108,7 +108,10 @@ async fn main() -> anyhow::Result<()> {
         control_tx,
         cancel.clone(),
     ));
+    // AMI events: the engine and the call tasks publish, each AMI client subscribes.
+    let (ami_events, _) = tokio::sync::broadcast::channel(mediacore::ami::server::EVENT_BACKLOG);
     let cfg = engine::Config {
+        events: Some(ami_events.clone()),
         bind: transport.bind,
         tcp,
         trunks: trunks.trunks().to_vec(),
@@ -145,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             .context("starting the rtp pacer")?,
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
-    let ami = start_ami(&settings, &shared, &handles, cancel.clone()).await?;
+    let ami = start_ami(&settings, &shared, &handles, ami_events, cancel.clone()).await?;
     let done = settings.outgoing_dir.with_file_name("outgoing_done");
     let spool = tokio::spawn(mediacore::spool::run(
         settings.outgoing_dir.clone(),
@@ -196,6 +199,7 @@ async fn start_ami(
     settings: &Settings,
     shared: &Arc<Shared>,
     handles: &engine::Handles,
+    events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::server::Event>>,
     cancel: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if !settings.manager.exists() {
@@ -212,7 +216,6 @@ async fn start_ami(
         .await
         .with_context(|| format!("binding AMI on {bind}"))?;
     info!(%bind, users = users.users.len(), "ami listening");
-    let (events, _) = tokio::sync::broadcast::channel(mediacore::ami::server::EVENT_BACKLOG);
     let ami = Arc::new(mediacore::ami::server::Ami {
         users: Arc::new(users),
         shared: shared.clone(),

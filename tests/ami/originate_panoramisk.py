@@ -43,8 +43,16 @@ async def main(host, port):
     bad = await manager.send_action({"Action": "Frobnicate"})
     print("unknown", bad.Response, bad.Message, flush=True)
     assert bad.Response == "Error" and bad.Message.startswith("Invalid/unknown command"), bad
+    # The originated channel's life as Asterisk reports it: created, up, hung up.
+    for _ in range(100):
+        if "Hangup" in events:
+            break
+        await asyncio.sleep(0.1)
     print("events", events, flush=True)
     assert "FullyBooted" in events, events
+    for name in ("Newchannel", "Newstate", "Hangup"):
+        assert name in events, (name, events)
+    assert events.index("Newchannel") < events.index("Newstate") < events.index("Hangup"), events
     manager.close()
     print("done", flush=True)
 
