@@ -605,9 +605,20 @@ fn dial_bridges_a_caller_to_the_outbound_trunk_until_the_caller_hangs_up() {
 
 #[test]
 fn an_ami_application_written_with_panoramisk_originates_an_alert_call() {
+    ami_application("panoramisk", "originate_panoramisk.py");
+}
+
+#[test]
+fn an_ami_application_written_with_asterisk_ami_originates_an_alert_call() {
+    ami_application("asterisk.ami", "originate_asterisk_ami.py");
+}
+
+/// Runs a Python AMI application (tests/ami/<script>) from the client namespace against
+/// node A's AMI; it originates an alert call through the outbound trunk to a sipp UAS.
+fn ami_application(module: &str, script: &str) {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["sipp", "python3"]);
-    prereq::require_python_module("mediacore lab", "panoramisk");
+    prereq::require_python_module("mediacore lab", module);
     let lab = Lab::two_nodes("mc-ami");
     let mut voice = Voice::alert_line(Node::A);
     voice.pjsip.push('\n');
@@ -637,7 +648,7 @@ fn an_ami_application_written_with_panoramisk_originates_an_alert_call() {
     );
     assert!(
         out.status.success(),
-        "the panoramisk application failed:\n{text}\nmediacore:\n{}",
+        "the {module} application failed:\n{text}\nmediacore:\n{}",
         node.log_text()
     );
     assert!(text.contains("done"), "{text}");
