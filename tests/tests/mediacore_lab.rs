@@ -633,8 +633,9 @@ fn ami_application(module: &str, script: &str) {
     ));
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     let callee = carrier_answers(&lab, "16000");
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ami/originate_panoramisk.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ami")
+        .join(script);
     let out = std::process::Command::new("timeout")
         .args(["60", "ip", "netns", "exec", &lab.ns("client"), "python3"])
         .arg(&script)
