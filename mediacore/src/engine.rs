@@ -42,6 +42,10 @@ pub type LegId = u64;
 /// What a call task asks of the engine.
 #[derive(Debug)]
 pub enum Command {
+    /// The channels up or being set up (AMI CoreShowChannels).
+    Channels(oneshot::Sender<Vec<ChannelInfo>>),
+    /// Hang up the channel with this name (AMI Hangup); whether it existed.
+    HangupChannel(String, oneshot::Sender<bool>),
     /// 180 Ringing.
     Ring(LegId),
     /// 200 OK with this SDP answer.
@@ -136,6 +140,25 @@ struct LegEntry {
     channel: Channel,
 }
 
+/// A channel as AMI lists it.
+#[derive(Debug, Clone)]
+pub struct ChannelInfo {
+    /// `PJSIP/<trunk>-<leg>`.
+    pub name: String,
+    /// `ChannelState` and `ChannelStateDesc`.
+    pub state: (&'static str, &'static str),
+    /// Caller number.
+    pub caller: String,
+    /// Dialplan context.
+    pub context: String,
+    /// Extension.
+    pub exten: String,
+    /// Uniqueid.
+    pub uniqueid: String,
+    /// Seconds since the channel appeared.
+    pub duration_secs: u64,
+}
+
 /// What AMI events say about a leg (Asterisk's channel fields).
 #[derive(Debug, Clone)]
 struct Channel {
@@ -146,6 +169,8 @@ struct Channel {
     caller: String,
     context: String,
     exten: String,
+    state: ChannelState,
+    since: Instant,
 }
 
 /// Asterisk's channel states (`ChannelState`, `ChannelStateDesc`).
@@ -716,7 +741,8 @@ impl Engine {
             self.by_dialog.insert(d.clone(), id);
         }
         self.by_invite.insert(tx, id);
-        let channel = self.channel(id, &trunk_name, &caller, &context, &exten);
+        let mut channel = self.channel(id, &trunk_name, &caller, &context, &exten);
+        channel.state = ChannelState::Ring;
         self.newchannel(&channel, ChannelState::Ring);
         self.legs.insert(
             id,
@@ -827,6 +853,38 @@ impl Engine {
             Command::Answer(id, sdp) => self.with_leg(id, out, |leg, acts| leg.answer(sdp, acts)),
             Command::Reject(id, code) => self.with_leg(id, out, |leg, acts| leg.reject(code, acts)),
             Command::Hangup(id) => self.with_leg(id, out, |leg, acts| leg.hangup(acts)),
+            Command::Channels(reply) => {
+                let mut list: Vec<(LegId, ChannelInfo)> = self
+                    .legs
+                    .iter()
+                    .map(|(id, e)| {
+                        let c = &e.channel;
+                        let info = ChannelInfo {
+                            name: c.name.clone(),
+                            state: c.state.fields(),
+                            caller: c.caller.clone(),
+                            context: c.context.clone(),
+                            exten: c.exten.clone(),
+                            uniqueid: c.uniqueid.clone(),
+                            duration_secs: c.since.elapsed().as_secs(),
+                        };
+                        (*id, info)
+                    })
+                    .collect();
+                list.sort_by_key(|(id, _)| *id);
+                let _ = reply.send(list.into_iter().map(|(_, c)| c).collect());
+            }
+            Command::HangupChannel(name, reply) => {
+                let id = self
+                    .legs
+                    .iter()
+                    .find(|(_, e)| e.channel.name == name)
+                    .map(|(id, _)| *id);
+                if let Some(id) = id {
+                    self.with_leg(id, out, |leg, acts| leg.hangup(acts));
+                }
+                let _ = reply.send(id.is_some());
+            }
             Command::Dial {
                 trunk,
                 number,
@@ -988,12 +1046,19 @@ impl Engine {
                 LegAction::Event(event) => {
                     let ended = matches!(event, CallEvent::Ended(_));
                     let channel = entry.channel.clone();
-                    match &event {
-                        CallEvent::Ringing => self.newstate(&channel, ChannelState::Ringing),
-                        CallEvent::Answered { .. } | CallEvent::Confirmed => {
-                            self.newstate(&channel, ChannelState::Up)
+                    let new_state = match &event {
+                        CallEvent::Ringing => Some(ChannelState::Ringing),
+                        CallEvent::Answered { .. } | CallEvent::Confirmed => Some(ChannelState::Up),
+                        CallEvent::Ended(cause) => {
+                            self.hangup_event(&channel, cause.q850());
+                            None
                         }
-                        CallEvent::Ended(cause) => self.hangup_event(&channel, cause.q850()),
+                    };
+                    if let Some(state) = new_state {
+                        self.newstate(&channel, state);
+                        if let Some(e) = self.legs.get_mut(&id) {
+                            e.channel.state = state;
+                        }
                     }
                     let Some(entry) = self.legs.get_mut(&id) else {
                         return;
@@ -1020,6 +1085,8 @@ impl Engine {
             caller: caller.to_owned(),
             context: context.to_owned(),
             exten: exten.to_owned(),
+            state: ChannelState::Down,
+            since: Instant::now(),
         }
     }
 

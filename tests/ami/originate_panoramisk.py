@@ -37,6 +37,17 @@ async def main(host, port):
     print("originate", kinds, flush=True)
     assert replies[0].Response == "Success", kinds
     assert replies[-1].Event == "OriginateResponse" and replies[-1].Reason == "4", kinds
+    # The answered call is listed, and hanging it up by name works.
+    listing = await manager.send_action({"Action": "CoreShowChannels"})
+    channels = [m.Channel for m in listing if m.Event == "CoreShowChannel"]
+    print("channels", channels, listing[-1].ListItems, flush=True)
+    assert len(channels) == 1 and channels[0].startswith("PJSIP/carrier-out-"), channels
+    assert listing[-1].Event == "CoreShowChannelsComplete" and listing[-1].ListItems == "1", listing[-1]
+    hung = await manager.send_action({"Action": "Hangup", "Channel": channels[0]})
+    print("hangup", hung.Response, hung.Message, flush=True)
+    assert hung.Response == "Success", hung
+    gone = await manager.send_action({"Action": "Hangup", "Channel": "PJSIP/nobody-00000000"})
+    assert gone.Response == "Error" and gone.Message == "No such channel", gone
     status = await manager.send_action({"Action": "CoreStatus"})
     print("corestatus", status.CoreCurrentCalls, status.CoreProcessedCalls, flush=True)
     assert int(status.CoreProcessedCalls) >= 1, status

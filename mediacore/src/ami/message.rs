@@ -14,10 +14,13 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// The most lines in one message.
 pub const MAX_FIELDS: usize = 512;
 
-/// One AMI message: an action from a client, or a response or event from us.
+/// One AMI message: an action from a client, or a response or event from us. A message
+/// may carry more messages to write right after it ([`Message::batch`]): a list response
+/// and its events go out as one block, so no other event lands in between.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     fields: Vec<(String, String)>,
+    then: Vec<Self>,
 }
 
 /// A stream we cannot frame any more.
@@ -77,7 +80,17 @@ impl Message {
         &self.fields
     }
 
-    /// Writes the message and its blank line.
+    /// Several messages written back to back as one (the first, then the rest).
+    pub fn batch(mut parts: Vec<Self>) -> Self {
+        if parts.is_empty() {
+            return Self::default();
+        }
+        let mut first = parts.remove(0);
+        first.then.extend(parts);
+        first
+    }
+
+    /// Writes the message and its blank line (and the messages batched after it).
     pub fn encode(&self, out: &mut Vec<u8>) {
         for (k, v) in &self.fields {
             out.extend_from_slice(k.as_bytes());
@@ -86,6 +99,9 @@ impl Message {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
+        for m in &self.then {
+            m.encode(out);
+        }
     }
 
     /// Takes one complete message off the front of `buf`; `Ok(None)` means "need more".
@@ -119,7 +135,10 @@ impl Message {
                     continue; // cannot happen after the skip above, kept for clarity
                 }
                 buf.advance(at);
-                return Ok(Some(Self { fields }));
+                return Ok(Some(Self {
+                    fields,
+                    then: Vec::new(),
+                }));
             }
             if fields.len() >= MAX_FIELDS {
                 return Err(DecodeError::TooManyFields);
@@ -189,6 +208,19 @@ mod tests {
         let mut out = Vec::new();
         m.encode(&mut out);
         assert_eq!(out, b"Response: Error\r\nMessage: bad  Event: Fake\r\n\r\n");
+    }
+
+    #[test]
+    fn a_batch_goes_out_as_one_block_in_order() {
+        let mut start = Message::with("Response", "Success");
+        start.push("EventList", "start");
+        let done = Message::with("Event", "CoreShowChannelsComplete");
+        let mut out = Vec::new();
+        Message::batch(vec![start, done]).encode(&mut out);
+        assert_eq!(
+            out,
+            b"Response: Success\r\nEventList: start\r\n\r\nEvent: CoreShowChannelsComplete\r\n\r\n"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::session::{Output, Session};
 use super::users::{Classes, Users};
 use crate::call::{self, Originate, Shared};
 use crate::dialplan::exec::DialStatus;
-use crate::engine::Status;
+use crate::engine::{ChannelInfo, Command, Status};
 
 /// Events buffered per client before a slow one is dropped.
 pub const EVENT_BACKLOG: usize = 4096;
@@ -177,6 +177,55 @@ async fn client(
     }
 }
 
+/// CoreShowChannels as Asterisk 22 answers it: the response, one CoreShowChannel event
+/// per channel, CoreShowChannelsComplete — sent as one block so nothing interleaves.
+fn core_show_channels(id: Option<&str>, channels: &[ChannelInfo]) -> Message {
+    let with_id = |m: &mut Message| {
+        if let Some(id) = id {
+            m.push("ActionID", id);
+        }
+    };
+    let mut block = Message::with("Response", "Success");
+    with_id(&mut block);
+    block
+        .push("EventList", "start")
+        .push("Message", "Channels will follow");
+    let mut parts = vec![block];
+    for c in channels {
+        let mut e = Message::with("Event", "CoreShowChannel");
+        with_id(&mut e);
+        let secs = c.duration_secs;
+        e.push("Channel", c.name.clone())
+            .push("ChannelState", c.state.0)
+            .push("ChannelStateDesc", c.state.1)
+            .push("CallerIDNum", c.caller.clone())
+            .push("CallerIDName", "<unknown>")
+            .push("ConnectedLineNum", "<unknown>")
+            .push("ConnectedLineName", "<unknown>")
+            .push("Language", "en")
+            .push("AccountCode", "")
+            .push("Context", c.context.clone())
+            .push("Exten", c.exten.clone())
+            .push("Priority", "1")
+            .push("Uniqueid", c.uniqueid.clone())
+            .push("Linkedid", c.uniqueid.clone())
+            .push("Application", "")
+            .push("ApplicationData", "")
+            .push(
+                "Duration",
+                format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+            )
+            .push("BridgeId", "");
+        parts.push(e);
+    }
+    let mut done = Message::with("Event", "CoreShowChannelsComplete");
+    with_id(&mut done);
+    done.push("EventList", "Complete")
+        .push("ListItems", channels.len().to_string());
+    parts.push(done);
+    Message::batch(parts)
+}
+
 fn fully_booted(ami: &Ami) -> Message {
     let uptime = ami.started.elapsed().map_or(0, |d| d.as_secs());
     let mut m = Message::with("Event", "FullyBooted");
@@ -216,6 +265,46 @@ fn perform(ami: &Ami, msg: &Message, replies: &mpsc::UnboundedSender<Message>) -
                 .push("CoreCurrentCalls", status.active_calls.to_string())
                 .push("CoreProcessedCalls", status.total_calls.to_string());
             Some(m)
+        }
+        "coreshowchannels" => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = ami.shared.commands.send(Command::Channels(tx));
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let channels = rx.await.unwrap_or_default();
+                let _ = replies.send(core_show_channels(id.as_deref(), &channels));
+            });
+            None
+        }
+        "hangup" => {
+            let Some(channel) = msg.get("Channel").map(str::to_owned) else {
+                let mut m = response("Error");
+                m.push("Message", "No channel specified");
+                return Some(m);
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = ami
+                .shared
+                .commands
+                .send(Command::HangupChannel(channel, tx));
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let found = rx.await.unwrap_or(false);
+                let mut m = Message::with("Response", if found { "Success" } else { "Error" });
+                if let Some(id) = id {
+                    m.push("ActionID", id);
+                }
+                m.push(
+                    "Message",
+                    if found {
+                        "Channel Hungup"
+                    } else {
+                        "No such channel"
+                    },
+                );
+                let _ = replies.send(m);
+            });
+            None
         }
         other => {
             let mut m = response("Error");
