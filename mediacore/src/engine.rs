@@ -173,6 +173,20 @@ struct Channel {
     since: Instant,
 }
 
+impl Channel {
+    fn info(&self) -> ChannelInfo {
+        ChannelInfo {
+            name: self.name.clone(),
+            state: self.state.fields(),
+            caller: self.caller.clone(),
+            context: self.context.clone(),
+            exten: self.exten.clone(),
+            uniqueid: self.uniqueid.clone(),
+            duration_secs: self.since.elapsed().as_secs(),
+        }
+    }
+}
+
 /// Asterisk's channel states (`ChannelState`, `ChannelStateDesc`).
 #[derive(Debug, Clone, Copy)]
 enum ChannelState {
@@ -857,19 +871,7 @@ impl Engine {
                 let mut list: Vec<(LegId, ChannelInfo)> = self
                     .legs
                     .iter()
-                    .map(|(id, e)| {
-                        let c = &e.channel;
-                        let info = ChannelInfo {
-                            name: c.name.clone(),
-                            state: c.state.fields(),
-                            caller: c.caller.clone(),
-                            context: c.context.clone(),
-                            exten: c.exten.clone(),
-                            uniqueid: c.uniqueid.clone(),
-                            duration_secs: c.since.elapsed().as_secs(),
-                        };
-                        (*id, info)
-                    })
+                    .map(|(id, e)| (*id, e.channel.info()))
                     .collect();
                 list.sort_by_key(|(id, _)| *id);
                 let _ = reply.send(list.into_iter().map(|(_, c)| c).collect());
@@ -1103,23 +1105,11 @@ impl Engine {
         channel: &Channel,
         state: ChannelState,
     ) -> crate::ami::message::Message {
-        let (code, desc) = state.fields();
         let mut m = crate::ami::message::Message::with("Event", name);
-        m.push("Privilege", "call,all")
-            .push("Channel", channel.name.clone())
-            .push("ChannelState", code)
-            .push("ChannelStateDesc", desc)
-            .push("CallerIDNum", channel.caller.clone())
-            .push("CallerIDName", "<unknown>")
-            .push("ConnectedLineNum", "<unknown>")
-            .push("ConnectedLineName", "<unknown>")
-            .push("Language", "en")
-            .push("AccountCode", "")
-            .push("Context", channel.context.clone())
-            .push("Exten", channel.exten.clone())
-            .push("Priority", "1")
-            .push("Uniqueid", channel.uniqueid.clone())
-            .push("Linkedid", channel.uniqueid.clone());
+        m.push("Privilege", "call,all");
+        let mut info = channel.info();
+        info.state = state.fields();
+        crate::ami::server::push_channel(&mut m, &info);
         m
     }
 

@@ -195,21 +195,8 @@ fn core_show_channels(id: Option<&str>, channels: &[ChannelInfo]) -> Message {
         let mut e = Message::with("Event", "CoreShowChannel");
         with_id(&mut e);
         let secs = c.duration_secs;
-        e.push("Channel", c.name.clone())
-            .push("ChannelState", c.state.0)
-            .push("ChannelStateDesc", c.state.1)
-            .push("CallerIDNum", c.caller.clone())
-            .push("CallerIDName", "<unknown>")
-            .push("ConnectedLineNum", "<unknown>")
-            .push("ConnectedLineName", "<unknown>")
-            .push("Language", "en")
-            .push("AccountCode", "")
-            .push("Context", c.context.clone())
-            .push("Exten", c.exten.clone())
-            .push("Priority", "1")
-            .push("Uniqueid", c.uniqueid.clone())
-            .push("Linkedid", c.uniqueid.clone())
-            .push("Application", "")
+        push_channel(&mut e, c);
+        e.push("Application", "")
             .push("ApplicationData", "")
             .push(
                 "Duration",
@@ -224,6 +211,24 @@ fn core_show_channels(id: Option<&str>, channels: &[ChannelInfo]) -> Message {
         .push("ListItems", channels.len().to_string());
     parts.push(done);
     Message::batch(parts)
+}
+
+/// The channel fields Asterisk puts in channel events and listings, in its order.
+pub fn push_channel(m: &mut Message, c: &ChannelInfo) {
+    m.push("Channel", c.name.clone())
+        .push("ChannelState", c.state.0)
+        .push("ChannelStateDesc", c.state.1)
+        .push("CallerIDNum", c.caller.clone())
+        .push("CallerIDName", "<unknown>")
+        .push("ConnectedLineNum", "<unknown>")
+        .push("ConnectedLineName", "<unknown>")
+        .push("Language", "en")
+        .push("AccountCode", "")
+        .push("Context", c.context.clone())
+        .push("Exten", c.exten.clone())
+        .push("Priority", "1")
+        .push("Uniqueid", c.uniqueid.clone())
+        .push("Linkedid", c.uniqueid.clone());
 }
 
 fn fully_booted(ami: &Ami) -> Message {
