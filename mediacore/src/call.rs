@@ -55,16 +55,7 @@ impl Shared {
         if name.contains("..") {
             return Err(format!("prompt name {name:?} leaves the prompts directory"));
         }
-        let file = if name.ends_with(".wav") {
-            name.to_owned()
-        } else {
-            format!("{name}.wav")
-        };
-        let path = if Path::new(&file).is_absolute() {
-            PathBuf::from(&file)
-        } else {
-            self.prompts_dir.join(&file)
-        };
+        let path = wav_path(&self.prompts_dir, name);
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let prompt =
             Arc::new(Prompt::from_wav(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
@@ -76,6 +67,20 @@ impl Shared {
 
     fn prompts(&self, files: &[String]) -> Result<Vec<Arc<Prompt>>, String> {
         files.iter().map(|f| self.prompt(f)).collect()
+    }
+}
+
+/// The WAV file a dialplan name means: `.wav` added if missing, relative names in `dir`.
+fn wav_path(dir: &Path, name: &str) -> PathBuf {
+    let file = if name.ends_with(".wav") {
+        name.to_owned()
+    } else {
+        format!("{name}.wav")
+    };
+    if Path::new(&file).is_absolute() {
+        PathBuf::from(file)
+    } else {
+        dir.join(file)
     }
 }
 
@@ -666,16 +671,7 @@ async fn record(
     max: Option<Duration>,
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
 ) -> Outcome {
-    let name = if file.ends_with(".wav") {
-        file.to_owned()
-    } else {
-        format!("{file}.wav")
-    };
-    let path = if Path::new(&name).is_absolute() {
-        PathBuf::from(&name)
-    } else {
-        shared.recordings_dir.join(&name)
-    };
+    let path = wav_path(&shared.recordings_dir, file);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -30,8 +30,8 @@ use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpPacket};
 use crate::rtp::session::{Receiver, RtcpTimer};
 use crate::sip::call::CallEvent;
 
-/// Bytes of one 20 ms G.711 frame.
-pub const FRAME: usize = 160;
+/// Bytes of one 20 ms G.711 frame (one byte per sample).
+pub use crate::codec::g711::FRAME_SAMPLES as FRAME;
 
 /// Hands out RTP port pairs from the configured range, round robin, skipping ports
 /// something else holds.
@@ -222,11 +222,6 @@ impl Stream {
         self.outgoing().sending = sending;
     }
 
-    /// Our RTP address.
-    pub fn local(&self) -> io::Result<SocketAddr> {
-        self.rtp.local_addr()
-    }
-
     /// Counters so far.
     pub fn stats(&self) -> MediaStats {
         let out = self.outgoing();
@@ -239,12 +234,6 @@ impl Stream {
             send_max_gap_us: out.gaps.max().map_or(0, |d| d.as_micros() as u64),
             ..self.stats
         }
-    }
-
-    /// Takes the digits received so far (pressed before a step started, e.g. during
-    /// a prompt that did not stop on digits).
-    pub fn take_digit(&mut self) -> Option<char> {
-        self.digits.pop_front()
     }
 
     /// Starts writing what the far end sends to a WAV file.

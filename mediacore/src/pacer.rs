@@ -25,10 +25,9 @@ use tracing::warn;
 
 use crate::codec::g711::Codec;
 use crate::codec::wav::Prompt;
+use crate::media::FRAME;
 use crate::rtp::session::{GapStats, Sender};
 
-/// Bytes of one 20 ms G.711 frame.
-const FRAME: usize = 160;
 /// The pacer's tick, and the grid streams start on.
 const TICK: Duration = Duration::from_millis(1);
 /// Ticks per frame: the number of phases.

@@ -328,12 +328,11 @@ pub struct RtpPacket {
     pub seq: u16,
 }
 
-/// Reads RTP out of a capture, decoding every UDP port in `ports` as RTP.
-pub fn rtp_packets(pcap: &Path, ports: std::ops::RangeInclusive<u16>) -> Vec<RtpPacket> {
+/// Reads RTP out of a capture (tshark's heuristic RTP dissector finds it on any port).
+pub fn rtp_packets(pcap: &Path) -> Vec<RtpPacket> {
     let mut args = vec!["-r".to_string(), pcap.to_string_lossy().into_owned()];
     // tshark decodes RTP on any UDP port with its heuristic dissector on.
     args.extend(["-o".into(), "rtp.heuristic_rtp:TRUE".into(), "-Y".into()]);
-    let _ = ports;
     args.push("rtp && !rtcp".into());
     args.extend(
         [

@@ -6,7 +6,7 @@
 //! requests, timeouts). It returns [`Action`]s: responses and requests for the endpoint,
 //! and [`CallEvent`]s for the user.
 
-use rsip::{Method, Request, Response, SipMessage};
+use rsip::{Method, Request, Response};
 
 use super::dialog::{Dialog, DialogId};
 use super::digest;
@@ -432,9 +432,6 @@ impl Leg {
         }
     }
 
-    /// The ACK of a 2xx to a re-INVITE: nothing to do (its transaction is the endpoint's).
-    pub fn on_reinvite_ack(&mut self) {}
-
     /// A response to one of our client transactions (INVITE, BYE, re-INVITE).
     pub fn on_response(&mut self, response: &Response, out: &mut Vec<Action>) {
         let code = response.status_code.code();
@@ -567,17 +564,12 @@ impl Leg {
             }
         }
     }
-
-    /// Serializes a request for logs and tests.
-    pub fn describe(request: &Request) -> String {
-        String::from_utf8_lossy(&message::to_bytes(&SipMessage::Request(request.clone())))
-            .into_owned()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsip::SipMessage;
 
     const INVITE: &str = "INVITE sip:100@10.78.0.11 SIP/2.0\r\n\
         Via: SIP/2.0/UDP 10.78.0.1:5060;branch=z9hG4bK1\r\n\

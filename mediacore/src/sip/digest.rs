@@ -18,6 +18,18 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The `algorithm=` parameter (MD5 when absent; rsip-era peers write `SHA256`).
+    fn parse(value: Option<String>) -> Result<Self, DigestError> {
+        match value {
+            None => Ok(Self::Md5),
+            Some(a) if a.eq_ignore_ascii_case("MD5") => Ok(Self::Md5),
+            Some(a) if a.eq_ignore_ascii_case("SHA-256") || a.eq_ignore_ascii_case("SHA256") => {
+                Ok(Self::Sha256)
+            }
+            Some(other) => Err(DigestError::Algorithm(other)),
+        }
+    }
+
     fn token(self) -> &'static str {
         match self {
             Self::Md5 => "MD5",
@@ -102,15 +114,20 @@ fn params(s: &str) -> Vec<(String, String)> {
     }
 }
 
+/// The parameters of a `Digest …` header value (challenge or credentials).
+fn digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(DigestError::NotDigest);
+    }
+    Ok(params(rest))
+}
+
 impl Challenge {
     /// Parses one challenge header value.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
-        let value = value.trim();
-        let (scheme, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err(DigestError::NotDigest);
-        }
-        let params = params(rest);
+        let params = digest_params(value)?;
         let get = |k: &str| {
             params
                 .iter()
@@ -119,14 +136,7 @@ impl Challenge {
         };
         let realm = get("realm").ok_or(DigestError::Missing("realm"))?;
         let nonce = get("nonce").ok_or(DigestError::Missing("nonce"))?;
-        let algorithm = match get("algorithm") {
-            None => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("SHA-256") || a.eq_ignore_ascii_case("SHA256") => {
-                Algorithm::Sha256
-            }
-            Some(other) => return Err(DigestError::Algorithm(other)),
-        };
+        let algorithm = Algorithm::parse(get("algorithm"))?;
         let qop_auth = match get("qop") {
             None => false,
             Some(q) if q.split(',').any(|o| o.trim().eq_ignore_ascii_case("auth")) => true,
@@ -243,12 +253,7 @@ pub struct Credentials {
 impl Credentials {
     /// Parses an Authorization / Proxy-Authorization value.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
-        let value = value.trim();
-        let (scheme, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err(DigestError::NotDigest);
-        }
-        let params = params(rest);
+        let params = digest_params(value)?;
         let get = |k: &str| {
             params
                 .iter()
@@ -256,12 +261,7 @@ impl Credentials {
                 .map(|(_, v)| v.clone())
         };
         let need = |k: &'static str| get(k).ok_or(DigestError::Missing(k));
-        let algorithm = match get("algorithm") {
-            None => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
-            Some(other) => return Err(DigestError::Algorithm(other)),
-        };
+        let algorithm = Algorithm::parse(get("algorithm"))?;
         let qop = match get("qop") {
             None => None,
             Some(q) if q.eq_ignore_ascii_case("auth") => Some((need("nc")?, need("cnonce")?)),

@@ -164,11 +164,6 @@ impl Endpoint {
         self.servers.get(&tx).map(|s| &s.request)
     }
 
-    /// The request a client transaction carries.
-    pub fn client_request(&self, tx: TxId) -> Option<&Request> {
-        self.clients.get(&tx).map(|c| c.tx.request())
-    }
-
     /// The earliest timer of any transaction.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.peek().map(|Reverse((at, _))| *at)
@@ -444,10 +439,40 @@ impl Endpoint {
     }
 
     fn apply_client(&mut self, id: TxId, events: Vec<Event>, timer: bool, out: &mut Vec<Output>) {
-        let Some(client) = self.clients.get(&id) else {
+        let Some(peer) = self.clients.get(&id).map(|c| c.peer) else {
             return;
         };
-        let peer = client.peer;
+        if self.translate(id, peer, events, timer, out) {
+            self.abandon(id);
+        } else if let Some(at) = self.clients.get(&id).and_then(|c| c.tx.next_deadline()) {
+            self.deadlines.push(Reverse((at, id)));
+        }
+    }
+
+    fn apply_server(&mut self, id: TxId, events: Vec<Event>, timer: bool, out: &mut Vec<Output>) {
+        let Some(peer) = self.servers.get(&id).map(|s| s.peer) else {
+            return;
+        };
+        if self.translate(id, peer, events, timer, out) {
+            if let Some(server) = self.servers.remove(&id) {
+                self.server_keys.remove(&server.key);
+            }
+        } else if let Some(at) = self.servers.get(&id).and_then(|s| s.tx.next_deadline()) {
+            self.deadlines.push(Reverse((at, id)));
+        }
+    }
+
+    /// Turns a transaction's events into outputs (client transactions never report
+    /// NoAck/Acked, server ones never Response/TimedOut); whether it terminated.
+    /// `timer`: the events come from a timer, so a transmission is a retransmission.
+    fn translate(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        events: Vec<Event>,
+        timer: bool,
+        out: &mut Vec<Output>,
+    ) -> bool {
         let mut terminated = false;
         for event in events {
             match event {
@@ -457,42 +482,13 @@ impl Endpoint {
                 }
                 Event::Response(response) => out.push(Output::Response { tx: id, response }),
                 Event::TimedOut => out.push(Output::TimedOut { tx: id }),
-                Event::Terminated => terminated = true,
-                Event::NoAck | Event::Acked | Event::Retransmission => {}
-            }
-        }
-        if terminated {
-            self.abandon(id);
-        } else if let Some(at) = self.clients.get(&id).and_then(|c| c.tx.next_deadline()) {
-            self.deadlines.push(Reverse((at, id)));
-        }
-    }
-
-    fn apply_server(&mut self, id: TxId, events: Vec<Event>, timer: bool, out: &mut Vec<Output>) {
-        let Some(server) = self.servers.get(&id) else {
-            return;
-        };
-        let peer = server.peer;
-        let mut terminated = false;
-        for event in events {
-            match event {
-                Event::Transmit(bytes) => {
-                    self.stats.retransmissions_out += u64::from(timer);
-                    out.push(Output::Send { peer, bytes });
-                }
                 Event::NoAck => out.push(Output::NoAck { tx: id }),
                 Event::Acked => out.push(Output::Acked { tx: id }),
                 Event::Terminated => terminated = true,
-                Event::Response(_) | Event::TimedOut | Event::Retransmission => {}
+                Event::Retransmission => {}
             }
         }
-        if terminated {
-            if let Some(server) = self.servers.remove(&id) {
-                self.server_keys.remove(&server.key);
-            }
-        } else if let Some(at) = self.servers.get(&id).and_then(|s| s.tx.next_deadline()) {
-            self.deadlines.push(Reverse((at, id)));
-        }
+        terminated
     }
 
     /// Finds the INVITE server transaction an ACK for a 2xx belongs to, by dialog: the

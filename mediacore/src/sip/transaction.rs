@@ -58,6 +58,16 @@ pub enum Event {
     Terminated,
 }
 
+/// How long a wait timer (D, I, J, K) runs: on a reliable transport there is nothing to
+/// absorb, so zero (§17.1.1.2, §17.2.1).
+fn wait(reliable: bool, unreliable: Duration) -> Duration {
+    if reliable {
+        Duration::ZERO
+    } else {
+        unreliable
+    }
+}
+
 /// Client transaction states (§17.1.1.2, §17.1.2.2, RFC 6026 §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientState {
@@ -186,13 +196,13 @@ impl ClientTransaction {
                 out.push(Event::Transmit(ack.clone()));
                 self.ack = Some(ack);
                 self.state = ClientState::Completed;
-                self.end_at = Some(now + self.wait(Duration::from_secs(32))); // Timer D
+                self.end_at = Some(now + wait(self.reliable, Duration::from_secs(32))); // Timer D
                 out.push(Event::Response(Box::new(response)));
             }
             (false, ClientState::Trying | ClientState::Proceeding, 200..) => {
                 self.stop_waiting();
                 self.state = ClientState::Completed;
-                self.end_at = Some(now + self.wait(self.timers.t4)); // Timer K
+                self.end_at = Some(now + wait(self.reliable, self.timers.t4)); // Timer K
                 out.push(Event::Response(Box::new(response)));
             }
             (true, ClientState::Completed, 300..) => {
@@ -239,14 +249,6 @@ impl ClientTransaction {
     fn stop_waiting(&mut self) {
         self.retransmit_at = None;
         self.timeout_at = None;
-    }
-
-    fn wait(&self, unreliable: Duration) -> Duration {
-        if self.reliable {
-            Duration::ZERO
-        } else {
-            unreliable
-        }
     }
 
     fn terminate_if_due(&mut self, now: Instant, out: &mut Vec<Event>) {
@@ -388,7 +390,7 @@ impl ServerTransaction {
                 self.retransmit_at = None;
                 self.ack_deadline = None;
                 self.state = ServerState::Confirmed;
-                self.end_at = Some(now + self.wait(self.timers.t4)); // Timer I
+                self.end_at = Some(now + wait(self.reliable, self.timers.t4)); // Timer I
             }
             ServerState::Accepted => {
                 self.retransmit_at = None;
@@ -424,7 +426,8 @@ impl ServerTransaction {
             }
             (false, _) => {
                 self.state = ServerState::Completed;
-                self.end_at = Some(now + self.wait(64 * self.timers.t1)); // Timer J
+                self.end_at = Some(now + wait(self.reliable, 64 * self.timers.t1));
+                // Timer J
             }
         }
         self.terminate_if_due(now, out);
@@ -452,14 +455,6 @@ impl ServerTransaction {
             self.retransmit_at = Some((at + self.interval).max(now));
         }
         self.terminate_if_due(now, out);
-    }
-
-    fn wait(&self, unreliable: Duration) -> Duration {
-        if self.reliable {
-            Duration::ZERO
-        } else {
-            unreliable
-        }
     }
 
     fn terminate_if_due(&mut self, now: Instant, out: &mut Vec<Event>) {

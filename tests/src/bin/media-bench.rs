@@ -203,7 +203,6 @@ fn step(lab: &Lab, node: &Proc, audio: &Path, kind: Kind, load: u32, window: u64
         ),
     };
     let stat = lab.dir().join(format!("{name}.csv"));
-    let rtt = lab.dir().join(format!("{name}_rtt.csv"));
     let target = format!("{}:5060", Node::A.voice_ip());
     let carrier = CARRIER_IP.to_string();
     let args: Vec<String> = [
@@ -328,7 +327,7 @@ fn step(lab: &Lab, node: &Proc, audio: &Path, kind: Kind, load: u32, window: u64
         concurrent,
         cps,
         cpu,
-        answer_ms: answer_times(&find_rtt(lab.dir(), &rtt)),
+        answer_ms: answer_times(&find_rtt(lab.dir())),
         failed,
         ok_calls,
         retrans: delta("retransmissions_in") + delta("retransmissions_out"),
@@ -342,7 +341,7 @@ fn step(lab: &Lab, node: &Proc, audio: &Path, kind: Kind, load: u32, window: u64
 }
 
 /// sipp names the RTT file after the scenario and its pid; take the newest one.
-fn find_rtt(dir: &Path, _hint: &Path) -> PathBuf {
+fn find_rtt(dir: &Path) -> PathBuf {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(Result::ok)
