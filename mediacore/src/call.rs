@@ -16,7 +16,7 @@ use crate::codec::g711::Codec;
 use crate::codec::wav::Prompt;
 use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
 use crate::dialplan::parse::Dialplan;
-use crate::engine::{Command, NewCall};
+use crate::engine::{Command, NewCall, Placed};
 use crate::media::{BridgeEnd, Ports, Source, Stream, Wake};
 use crate::sdp::{LocalMedia, SessionDescription};
 use crate::sip::call::CallEvent;
@@ -43,6 +43,8 @@ pub struct Shared {
     pub commands: mpsc::UnboundedSender<Command>,
     /// Sends every call's audio.
     pub pacer: Arc<crate::pacer::Pacer>,
+    /// Running calls as AMI reaches them (variables, redirects), and AMI globals.
+    pub live: crate::live::LiveChannels,
 }
 
 impl Shared {
@@ -137,7 +139,10 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
         &shared.pacer,
     );
     let mut stream = match stream {
-        Ok(s) => s,
+        Ok(mut s) => {
+            watch_dtmf(&shared, call.leg, &mut s);
+            s
+        }
         Err(error) => {
             warn!(%error, "cannot set up media; refusing with 503");
             return cmd(Command::Reject(call.leg, 503));
@@ -154,6 +159,7 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
             format!("PJSIP/{}-{:08x}", call.trunk, call.leg),
         ),
     ];
+    let vars = shared.live.globals().into_iter().chain(vars);
     let exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
     let answer = Some(answer.into_bytes());
     run_dialplan(
@@ -171,7 +177,7 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
 /// Runs the dialplan on a call whose media is set up. `answer` is the SDP answer to send
 /// when the dialplan first needs the call answered (`None`: the call is already up, as an
 /// originated call is once the far end answered).
-async fn run_dialplan(
+pub(crate) async fn run_dialplan(
     shared: &Shared,
     leg: crate::engine::LegId,
     stream: &mut Stream,
@@ -188,8 +194,21 @@ async fn run_dialplan(
     let mut outcome = Outcome::Start;
     let answer = answer.unwrap_or_default();
     stream.set_sending(answered);
+    let channel = exec.var("CHANNEL").unwrap_or_default().to_owned();
+    let registration = shared.live.register(&channel);
+    let live = &registration.live;
     loop {
-        let action = exec.step(outcome);
+        for (name, value) in live.take_pending() {
+            exec.set_var(&name, &value);
+        }
+        let action = match live.take_redirect() {
+            Some(to) => {
+                info!(context = %to.context, exten = %to.exten, priority = to.priority, "redirected");
+                exec.redirect(&to.context, &to.exten, to.priority)
+            }
+            None => exec.step(outcome),
+        };
+        live.publish(exec.vars());
         if hung_up && is_media(&action) {
             // After a hangup only the `h` extension's non-media steps run.
             outcome = Outcome::HungUp;
@@ -326,82 +345,18 @@ async fn run_dialplan(
     cmd(Command::Hangup(leg));
 }
 
-/// An outbound call that runs the dialplan once answered (what Asterisk does for a call
-/// file or an AMI `Originate` with Context/Exten).
-#[derive(Debug, Clone)]
-pub struct Originate {
-    /// The trunk to call through.
-    pub trunk: String,
-    /// The number to call.
-    pub number: String,
-    /// Where the answered call runs.
-    pub context: String,
-    /// The extension there.
-    pub exten: String,
-    /// How long to let it ring before giving up (CANCEL).
-    pub ring_timeout: Duration,
-    /// Channel variables.
-    pub vars: Vec<(String, String)>,
-}
-
-/// Places the call and, once answered, runs the dialplan to the end. Returns how the
-/// dial ended (`Answer` when the dialplan ran).
-pub async fn originate(req: Originate, shared: Arc<Shared>) -> DialStatus {
-    originate_reporting(req, shared, None).await
-}
-
-/// As [`originate`], and tells `dialled` how the dial ended as soon as it is known (the
-/// answer, or why not): what AMI's OriginateResponse reports.
-pub async fn originate_reporting(
-    req: Originate,
-    shared: Arc<Shared>,
-    dialled: Option<tokio::sync::oneshot::Sender<DialStatus>>,
-) -> DialStatus {
-    let span = tracing::info_span!("originate", trunk = %req.trunk, number = %req.number);
-    originate_inner(req, shared, dialled).instrument(span).await
-}
-
-async fn originate_inner(
-    req: Originate,
-    shared: Arc<Shared>,
-    dialled: Option<tokio::sync::oneshot::Sender<DialStatus>>,
-) -> DialStatus {
-    let result = dial_out(&shared, &req.trunk, &req.number, req.ring_timeout, None).await;
-    if let Some(tx) = dialled {
-        let _ = tx.send(result.as_ref().map_or_else(|s| *s, |_| DialStatus::Answer));
-    }
-    let Answered {
-        leg,
-        mut stream,
-        mut events,
-    } = match result {
-        Ok(answered) => answered,
-        Err(status) => return status,
-    };
-    let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
-    let Some(plan) = plan else {
-        let _ = shared.commands.send(Command::Hangup(leg));
-        return DialStatus::Congestion;
-    };
-    let mut vars = req.vars.clone();
-    vars.push(("CALLERID(num)".into(), req.number.clone()));
-    vars.push(("CHANNEL".into(), format!("PJSIP/{}-{:08x}", req.trunk, leg)));
-    let exec = Execution::new(plan.clone(), &req.context, &req.exten, vars);
-    run_dialplan(&shared, leg, &mut stream, &mut events, exec, &plan, None).await;
-    DialStatus::Answer
-}
-
 /// An answered outbound leg with its media.
-struct Answered {
-    leg: crate::engine::LegId,
-    stream: Stream,
-    events: mpsc::UnboundedReceiver<CallEvent>,
+pub(crate) struct Answered {
+    /// The leg, its channel name and Uniqueid.
+    pub(crate) placed: Placed,
+    pub(crate) stream: Stream,
+    pub(crate) events: mpsc::UnboundedReceiver<CallEvent>,
 }
 
 /// Calls `number` through `trunk` and waits up to `ring_timeout` for an answer. With
 /// `caller`, the events of the call that dialled are watched too: if it hangs up while
 /// this one rings, this one is cancelled and the result is `Cancel`.
-async fn dial_out(
+pub(crate) async fn dial_out(
     shared: &Shared,
     trunk: &str,
     number: &str,
@@ -437,14 +392,15 @@ async fn dial_out(
         .commands
         .send(dial)
         .map_err(|_| DialStatus::ChanUnavail)?;
-    let leg = match reply_rx.await {
-        Ok(Ok(leg)) => leg,
+    let placed = match reply_rx.await {
+        Ok(Ok(placed)) => placed,
         Ok(Err(reason)) => {
             warn!(%reason, "cannot dial");
             return Err(DialStatus::ChanUnavail);
         }
         Err(_) => return Err(DialStatus::ChanUnavail),
     };
+    let leg = placed.leg;
     let hang_up = |status| {
         let _ = shared.commands.send(Command::Hangup(leg));
         Err(status)
@@ -500,11 +456,14 @@ async fn dial_out(
         shared.rtp_timeout,
         &shared.pacer,
     ) {
-        Ok(stream) => Ok(Answered {
-            leg,
-            stream,
-            events,
-        }),
+        Ok(mut stream) => {
+            watch_dtmf(shared, leg, &mut stream);
+            Ok(Answered {
+                placed,
+                stream,
+                events,
+            })
+        }
         Err(error) => {
             warn!(%error, "cannot set up media; hanging up");
             hang_up(DialStatus::Congestion)
@@ -541,7 +500,7 @@ async fn dial_and_bridge(
     // Asterisk's default: ring until the far end gives up (we cap it at 3 minutes).
     let ring = timeout.unwrap_or(Duration::from_secs(180));
     let Answered {
-        leg: other,
+        placed: Placed { leg: other, .. },
         stream: mut far,
         events: mut far_events,
     } = match dial_out(shared, &target.trunk, &number, ring, Some(&mut *events)).await {
@@ -599,7 +558,17 @@ fn wake_outcome(wake: Wake) -> Outcome {
             Outcome::HungUp
         }
         Wake::Hangup => Outcome::HungUp,
+        // The dialplan goes where the redirect says; this outcome is not used.
+        Wake::Interrupted => Outcome::Done,
     }
+}
+
+/// Tells the engine of every key press on `stream` (AMI DTMFBegin/DTMFEnd).
+fn watch_dtmf(shared: &Shared, leg: crate::engine::LegId, stream: &mut Stream) {
+    let commands = shared.commands.clone();
+    stream.observe_dtmf(Box::new(move |event| {
+        let _ = commands.send(Command::Dtmf(leg, event));
+    }));
 }
 
 /// After a first digit in Background/WaitExten, keeps collecting while more digits could

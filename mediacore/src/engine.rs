@@ -65,8 +65,24 @@ pub enum Command {
         /// Where the leg's events go.
         events: mpsc::UnboundedSender<CallEvent>,
         /// The new leg, or why it could not be placed.
-        reply: oneshot::Sender<Result<LegId, String>>,
+        reply: oneshot::Sender<Result<Placed, String>>,
     },
+    /// Wake the call task of the channel with this name from what it waits on (AMI
+    /// `Redirect`); whether it existed.
+    Interrupt(String, oneshot::Sender<bool>),
+    /// A key press on a leg's media, for AMI DTMFBegin/DTMFEnd.
+    Dtmf(LegId, crate::dtmf::rfc4733::DtmfEvent),
+}
+
+/// An outbound leg just placed.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The leg.
+    pub leg: LegId,
+    /// Its channel name (`PJSIP/<trunk>-<leg>`).
+    pub channel: String,
+    /// Its Uniqueid.
+    pub uniqueid: String,
 }
 
 /// A new inbound call for a call task.
@@ -171,6 +187,9 @@ struct Channel {
     exten: String,
     state: ChannelState,
     since: Instant,
+    /// Outbound: `<number>@<trunk>` while the dial is not over (DialBegin sent, DialEnd
+    /// not yet).
+    dialling: Option<String>,
 }
 
 impl Channel {
@@ -207,19 +226,6 @@ impl ChannelState {
     }
 }
 
-/// Q.850 cause texts as Asterisk prints them in `Cause-txt`.
-fn cause_text(cause: u16) -> &'static str {
-    match cause {
-        1 => "Unallocated (unassigned) number",
-        16 => "Normal Clearing",
-        17 => "User busy",
-        19 => "No user responding",
-        34 => "Circuit/channel congestion",
-        102 => "Recovery on timer expiry",
-        _ => "Unknown",
-    }
-}
-
 enum TxOwner {
     Leg(LegId),
     Registration(usize),
@@ -239,7 +245,7 @@ pub struct Config {
     /// Refuse calls beyond this many with 503.
     pub max_calls: usize,
     /// Where AMI events go (`None`: no AMI).
-    pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::server::Event>>>,
+    pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
 }
 
 /// The engine task's handles.
@@ -273,7 +279,7 @@ struct Engine {
     /// Nonces we issued in 401 challenges, with when.
     nonces: HashMap<String, Instant>,
     /// AMI events.
-    ami_events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::server::Event>>>,
+    ami_events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
     /// Start time, seconds since the epoch (Uniqueid prefix).
     started_secs: u64,
 }
@@ -876,6 +882,16 @@ impl Engine {
                 list.sort_by_key(|(id, _)| *id);
                 let _ = reply.send(list.into_iter().map(|(_, c)| c).collect());
             }
+            Command::Interrupt(name, reply) => {
+                let entry = self.legs.values().find(|e| e.channel.name == name);
+                let found = entry.is_some_and(|e| e.events.send(CallEvent::Interrupted).is_ok());
+                let _ = reply.send(found);
+            }
+            Command::Dtmf(id, event) => {
+                if let Some(entry) = self.legs.get(&id) {
+                    self.emit(crate::ami::events::dtmf(&entry.channel.info(), event));
+                }
+            }
             Command::HangupChannel(name, reply) => {
                 let id = self
                     .legs
@@ -907,7 +923,7 @@ impl Engine {
         offer: Vec<u8>,
         events: mpsc::UnboundedSender<CallEvent>,
         out: &mut Vec<Output>,
-    ) -> Result<LegId, String> {
+    ) -> Result<Placed, String> {
         let t = self
             .trunks
             .iter()
@@ -963,8 +979,19 @@ impl Engine {
         let id = self.new_leg_id();
         let mut acts = Vec::new();
         let leg = Leg::outbound(invite, credentials, peer.transport, &mut acts);
-        let channel = self.channel(id, trunk, number, "", number);
+        let mut channel = self.channel(id, trunk, number, "", number);
         self.newchannel(&channel, ChannelState::Down);
+        let dial_string = format!("{number}@{trunk}");
+        self.emit(crate::ami::events::dial_begin(
+            &channel.info(),
+            &dial_string,
+        ));
+        channel.dialling = Some(dial_string);
+        let placed = Placed {
+            leg: id,
+            channel: channel.name.clone(),
+            uniqueid: channel.uniqueid.clone(),
+        };
         self.legs.insert(
             id,
             LegEntry {
@@ -978,7 +1005,7 @@ impl Engine {
         self.counters.total_calls += 1;
         info!(leg = id, trunk, number, "outbound call");
         self.leg_actions(id, acts, out);
-        Ok(id)
+        Ok(placed)
     }
 
     fn with_leg(
@@ -1052,14 +1079,19 @@ impl Engine {
                         CallEvent::Ringing => Some(ChannelState::Ringing),
                         CallEvent::Answered { .. } | CallEvent::Confirmed => Some(ChannelState::Up),
                         CallEvent::Ended(cause) => {
+                            self.dial_end(id, cause.dial_status());
                             self.hangup_event(&channel, cause.q850());
                             None
                         }
+                        CallEvent::Interrupted => None,
                     };
                     if let Some(state) = new_state {
                         self.newstate(&channel, state);
                         if let Some(e) = self.legs.get_mut(&id) {
                             e.channel.state = state;
+                        }
+                        if let CallEvent::Answered { .. } = &event {
+                            self.dial_end(id, "ANSWER");
                         }
                     }
                     let Some(entry) = self.legs.get_mut(&id) else {
@@ -1089,43 +1121,46 @@ impl Engine {
             exten: exten.to_owned(),
             state: ChannelState::Down,
             since: Instant::now(),
+            dialling: None,
         }
     }
 
-    /// Sends an AMI event of class `call` (no AMI: nothing).
-    fn emit(&self, message: crate::ami::message::Message) {
+    /// Sends an AMI event (no AMI: nothing).
+    fn emit(&self, event: crate::ami::events::Event) {
         if let Some(tx) = &self.ami_events {
-            let class = crate::ami::users::Classes::named("call").unwrap_or_default();
-            let _ = tx.send(Arc::new(crate::ami::server::Event { class, message }));
+            let _ = tx.send(event.shared());
         }
     }
 
-    fn channel_event(
-        name: &str,
-        channel: &Channel,
-        state: ChannelState,
-    ) -> crate::ami::message::Message {
-        let mut m = crate::ami::message::Message::with("Event", name);
-        m.push("Privilege", "call,all");
+    fn channel_event(&self, name: &str, channel: &Channel, state: ChannelState) {
         let mut info = channel.info();
         info.state = state.fields();
-        crate::ami::server::push_channel(&mut m, &info);
-        m
+        self.emit(crate::ami::events::channel(name, &info));
     }
 
     fn newchannel(&self, channel: &Channel, state: ChannelState) {
-        self.emit(Self::channel_event("Newchannel", channel, state));
+        self.channel_event("Newchannel", channel, state);
     }
 
     fn newstate(&self, channel: &Channel, state: ChannelState) {
-        self.emit(Self::channel_event("Newstate", channel, state));
+        self.channel_event("Newstate", channel, state);
     }
 
     fn hangup_event(&self, channel: &Channel, cause: u16) {
-        let mut m = Self::channel_event("Hangup", channel, ChannelState::Down);
-        m.push("Cause", cause.to_string())
-            .push("Cause-txt", cause_text(cause));
-        self.emit(m);
+        let mut info = channel.info();
+        info.state = ChannelState::Down.fields();
+        self.emit(crate::ami::events::hangup(&info, cause));
+    }
+
+    /// DialEnd, once, when an outbound channel's dial is over.
+    fn dial_end(&mut self, id: LegId, status: &str) {
+        let Some(entry) = self.legs.get_mut(&id) else {
+            return;
+        };
+        if entry.channel.dialling.take().is_some() {
+            let info = entry.channel.info();
+            self.emit(crate::ami::events::dial_end(&info, status));
+        }
     }
 
     fn remove_leg(&mut self, id: LegId) {
@@ -1145,6 +1180,12 @@ impl Engine {
         let response = match request {
             Control::Ping => ControlResponse::Pong,
             Control::Role(role) => {
+                if role != self.role {
+                    self.emit(crate::ami::events::role_changed(
+                        role.as_str(),
+                        self.role.as_str(),
+                    ));
+                }
                 self.role = role;
                 info!(role = role.as_str(), "role");
                 ControlResponse::RoleSet(role)

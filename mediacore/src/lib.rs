@@ -6,9 +6,10 @@
 //! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
 //! transactions, dialogs, digest, registration, qualify).
 //! `callfile` (Asterisk call files), `settings` (the `[mediacore]` table).
+//! `live` (what AMI may do to a running call: variables, redirects).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
-//! `media` (RTP streams), `pacer` (the thread that sends their audio), `spool` (the
-//! outgoing call spool).
+//! `originate` (outbound calls for AMI and call files), `media` (RTP streams), `pacer`
+//! (the thread that sends their audio), `spool` (the outgoing call spool), `ami::server`.
 pub mod ami;
 pub mod call;
 pub mod callfile;
@@ -17,7 +18,9 @@ pub mod conf;
 pub mod dialplan;
 pub mod dtmf;
 pub mod engine;
+pub mod live;
 pub mod media;
+pub mod originate;
 pub mod pacer;
 pub mod rtp;
 pub mod sdp;

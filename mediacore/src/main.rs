@@ -146,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         commands: handles.commands.clone(),
         pacer: mediacore::pacer::Pacer::start(settings.realtime_priority)
             .context("starting the rtp pacer")?,
+        live: mediacore::live::LiveChannels::default(),
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
     let ami = start_ami(&settings, &shared, &handles, ami_events, cancel.clone()).await?;
@@ -199,7 +200,7 @@ async fn start_ami(
     settings: &Settings,
     shared: &Arc<Shared>,
     handles: &engine::Handles,
-    events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::server::Event>>,
+    events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::events::Event>>,
     cancel: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if !settings.manager.exists() {

@@ -86,6 +86,9 @@ pub enum Source<'a> {
     Prompts(&'a [Arc<Prompt>]),
 }
 
+/// Told of each DTMF key press as it begins and ends.
+pub type DtmfObserver = Box<dyn Fn(DtmfEvent) + Send + Sync>;
+
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wake {
@@ -99,6 +102,8 @@ pub enum Wake {
     Inactive,
     /// The signalling ended (remote BYE, cancel).
     Hangup,
+    /// The application interrupted the step (AMI `Redirect`).
+    Interrupted,
 }
 
 /// Which side ended a bridge.
@@ -149,6 +154,8 @@ pub struct Stream {
     receiver: Receiver,
     dtmf: DtmfReceiver,
     digits: VecDeque<char>,
+    /// Told of every key press as it begins and ends (AMI DTMFBegin/DTMFEnd).
+    dtmf_observer: Option<DtmfObserver>,
     rtcp_timer: RtcpTimer,
     timeout: Duration,
     last_rx: Instant,
@@ -198,6 +205,7 @@ impl Stream {
             receiver: Receiver::new(),
             dtmf: DtmfReceiver::new(),
             digits: VecDeque::new(),
+            dtmf_observer: None,
             rtcp_timer: RtcpTimer::new(now, &mut rng),
             timeout,
             last_rx: now,
@@ -317,6 +325,7 @@ impl Stream {
                 biased;
                 event = events.recv() => match event {
                     Some(CallEvent::Ended(_)) | None => return Wake::Hangup,
+                    Some(CallEvent::Interrupted) => return Wake::Interrupted,
                     Some(_) => {}
                 },
                 recv = self.rtp.recv_from(&mut self.buf) => {
@@ -471,8 +480,16 @@ impl Stream {
         }
     }
 
+    /// Tells `observer` of every key press from now on.
+    pub fn observe_dtmf(&mut self, observer: DtmfObserver) {
+        self.dtmf_observer = Some(observer);
+    }
+
     fn on_dtmf(&mut self, events: Vec<DtmfEvent>) {
         for event in events {
+            if let Some(observer) = &self.dtmf_observer {
+                observer(event);
+            }
             if let DtmfEvent::End { digit, .. } = event {
                 debug!(%digit, "dtmf");
                 self.stats.digits += 1;

@@ -16,9 +16,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::call::{self, Originate, Shared};
+use crate::call::Shared;
 use crate::callfile::CallFile;
 use crate::dialplan::exec::DialStatus;
+use crate::originate::{self, Dialled, Originate, Then};
 
 /// Watches `dir` until `cancel`; finished files go to `done`.
 pub async fn run(dir: PathBuf, done: PathBuf, shared: Arc<Shared>, cancel: CancellationToken) {
@@ -86,17 +87,22 @@ fn ready_files(dir: &Path) -> Vec<PathBuf> {
 
 async fn place(file: CallFile, text: String, done: PathBuf, shared: Arc<Shared>) {
     let request = Originate {
-        trunk: file.trunk.clone(),
-        number: file.number.clone(),
-        context: file.context.clone(),
-        exten: file.exten.clone(),
+        dialled: Dialled::Trunk {
+            trunk: file.trunk.clone(),
+            number: file.number.clone(),
+        },
+        then: Then::Dialplan {
+            context: file.context.clone(),
+            exten: file.exten.clone(),
+            priority: 1,
+        },
         ring_timeout: file.wait,
         vars: file.vars.clone(),
     };
     let mut attempts = 0;
     let status = loop {
         attempts += 1;
-        let status = call::originate(request.clone(), shared.clone()).await;
+        let status = originate::originate(request.clone(), shared.clone()).await;
         if status == DialStatus::Answer {
             break "Completed";
         }

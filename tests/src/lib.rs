@@ -1,12 +1,14 @@
 //! The Allerta lab: network namespaces, real binaries and real peers, for the end-to-end
 //! tests (`tests/tests/`), the benchmarks and the demo (`tests/src/bin/`).
 //!
+//! - `ami`: a raw AMI client (bytes out, messages in) for protocol tests and the bench.
 //! - `lab`: namespaces on bridges, processes in them, teardown on drop.
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
 //! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
 //! - `prereq`: root, tools and workspace binaries; missing ones fail, never skip.
 //! - `voice`: mediacore configuration, sipp, kamailio, baresip and captures on the voice net.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
+pub mod ami;
 pub mod failover;
 pub mod lab;
 pub mod nodes;

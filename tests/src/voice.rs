@@ -230,20 +230,29 @@ pub fn baresip_call(lab: &Lab, uri: &str, secs: u32) -> (PathBuf, String) {
     (heard, text)
 }
 
-/// Asks a media core's control socket for its status (the supervisor's `status` request).
-pub fn status(lab: &Lab, node: Node) -> serde_json::Value {
+/// Sends one request line to a media core's control socket (what the supervisor does)
+/// and returns the answer line.
+pub fn control(lab: &Lab, node: Node, request: &str) -> String {
     use std::io::{BufRead, BufReader, Write};
     let sock = lab
         .dir()
         .join(format!("voice-{}", node.role()))
         .join("mediacore.sock");
     let mut stream = std::os::unix::net::UnixStream::connect(&sock).expect("control socket");
-    stream.write_all(b"status\n").expect("write status");
+    stream
+        .write_all(format!("{request}\n").as_bytes())
+        .expect("write control request");
     let mut line = String::new();
     BufReader::new(stream)
         .read_line(&mut line)
-        .expect("read status");
-    let json = line.trim().strip_prefix("status ").unwrap_or("null");
+        .expect("read control answer");
+    line.trim().to_owned()
+}
+
+/// Asks a media core's control socket for its status (the supervisor's `status` request).
+pub fn status(lab: &Lab, node: Node) -> serde_json::Value {
+    let line = control(lab, node, "status");
+    let json = line.strip_prefix("status ").unwrap_or("null");
     serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
 }
 
@@ -289,6 +298,34 @@ pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("sipp")
         .join(name)
+}
+
+/// Starts the carrier's sipp UAS on port 5070 (challenges with digest, answers, presses
+/// 1, waits for the BYE), with its media on `media_port`.
+pub fn carrier_answers(lab: &Lab, media_port: &str) -> Proc {
+    let carrier = CARRIER_IP.to_string();
+    let scenario = scenario("uas_auth_dtmf.xml");
+    sipp_background(
+        lab,
+        &[
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-m",
+            "1",
+            "-i",
+            &carrier,
+            "-p",
+            "5070",
+            "-mi",
+            &carrier,
+            "-mp",
+            media_port,
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+    )
 }
 
 /// Runs sipp in the carrier namespace to completion; returns (exit ok, its output).

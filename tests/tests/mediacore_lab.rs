@@ -70,7 +70,7 @@ fn a_call_file_places_an_outbound_call_that_answers_a_digest_challenge_and_reads
     voice.dialplan.push('\n');
     voice.dialplan.push_str(voice::OUTBOUND_DIALPLAN);
     let node = voice::start_mediacore(&lab, Node::A, &voice);
-    let sipp = carrier_answers(&lab, "16000");
+    let sipp = voice::carrier_answers(&lab, "16000");
     voice::call_file(&lab, Node::A, "alert-1.call", "Channel: PJSIP/0744100@carrier-out\nContext: alert-out\nExtension: s\nWaitTime: 10\nArchive: yes\n");
     let status = lab.wait_exit(&sipp, Duration::from_secs(40));
     assert!(
@@ -362,34 +362,6 @@ fn garbage_and_malformed_sip_on_udp_and_tcp_get_errors_and_calls_still_work() {
     );
 }
 
-/// Starts the carrier's sipp UAS on port 5070 (challenges with digest, answers, presses
-/// 1, waits for the BYE), with its media on `media_port`.
-fn carrier_answers(lab: &Lab, media_port: &str) -> system_tests::lab::Proc {
-    let carrier = CARRIER_IP.to_string();
-    let scenario = voice::scenario("uas_auth_dtmf.xml");
-    voice::sipp_background(
-        lab,
-        &[
-            "-sf",
-            &scenario.to_string_lossy(),
-            "-m",
-            "1",
-            "-i",
-            &carrier,
-            "-p",
-            "5070",
-            "-mi",
-            &carrier,
-            "-mp",
-            media_port,
-            "-nostdin",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-    )
-}
-
 /// Runs one sipp UAC scenario from the carrier against node A's alert line.
 fn carrier_calls(lab: &Lab, scenario: &str, service: &str, extra: &[&str]) -> (bool, String) {
     let target = format!("{}:5060", Node::A.voice_ip());
@@ -524,7 +496,7 @@ fn dial_bridges_a_caller_to_the_outbound_trunk_until_the_caller_hangs_up() {
         "exten => 102,1,Dial(PJSIP/0744100@carrier-out,10)\n same => n,Verbose(1,dial ${DIALSTATUS})\n same => n,Hangup()\n",
     );
     let node = voice::start_mediacore(&lab, Node::A, &voice);
-    let callee = carrier_answers(&lab, "16100");
+    let callee = voice::carrier_answers(&lab, "16100");
     let (ok, out) = carrier_calls(&lab, "uac_bye.xml", "102", &[]);
     assert!(ok, "the caller's side failed:\n{out}\n{}", node.log_text());
     let status = lab.wait_exit(&callee, Duration::from_secs(10));
@@ -587,7 +559,7 @@ fn ami_application(module: &str, script: &str, callee_finishes: bool) {
         Node::A.data_ip()
     ));
     let node = voice::start_mediacore(&lab, Node::A, &voice);
-    let callee = carrier_answers(&lab, "16000");
+    let callee = voice::carrier_answers(&lab, "16000");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("ami")
         .join(script);

@@ -1,5 +1,8 @@
-//! The Asterisk Manager Interface: pure framing (`message`), users (`users`, manager.conf)
-//! and sessions (`session`); the TCP driver (`server`).
+//! The Asterisk Manager Interface: pure framing (`message`), users (`users`, manager.conf),
+//! sessions (`session`) and the events we send (`events`); the TCP driver (`server`) and
+//! the actions it performs with the media core (`actions`).
+pub mod actions;
+pub mod events;
 pub mod message;
 pub mod server;
 pub mod session;

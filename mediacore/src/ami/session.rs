@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
 
+use super::events::Event;
 use super::message::Message;
 use super::users::{Classes, Users};
 
@@ -32,7 +33,7 @@ pub enum Output {
 
 /// Every action we answer, for ListCommands and dispatch: (name, write classes needed
 /// (any of them; empty = any logged-in user), synopsis).
-pub const ACTIONS: [(&str, &str, &str); 15] = [
+pub const ACTIONS: [(&str, &str, &str); 17] = [
     ("Ping", "", "Keepalive command."),
     ("Login", "", "Login Manager."),
     ("Logoff", "", "Logoff Manager."),
@@ -68,7 +69,20 @@ pub const ACTIONS: [(&str, &str, &str); 15] = [
         "call",
         "Sets a channel variable or function value.",
     ),
+    (
+        "Filter",
+        "system",
+        "Dynamically add filters for the current manager session.",
+    ),
+    (
+        "AllertaStatus",
+        "system,reporting",
+        "Allerta: this node's role, calls and trunks.",
+    ),
 ];
+
+/// Event filters one session may add (each is a compiled regex: bounded memory).
+pub const MAX_FILTERS: usize = 64;
 
 /// One client's session.
 #[derive(Debug)]
@@ -83,6 +97,9 @@ pub struct Session {
     challenge: Option<String>,
     failures: u32,
     closed: bool,
+    /// `Filter` regexes: (include, regex). Asterisk's rule: with include filters an
+    /// event must match one; it must match no exclude (`!`) filter.
+    filters: Vec<(bool, regex::Regex)>,
 }
 
 impl Session {
@@ -98,6 +115,7 @@ impl Session {
             challenge: None,
             failures: 0,
             closed: false,
+            filters: Vec::new(),
         }
     }
 
@@ -117,8 +135,24 @@ impl Session {
     }
 
     /// Whether an event of `class` goes to this client.
-    pub fn wants(&self, class: Classes) -> bool {
-        self.user.is_some() && self.events.intersects(class)
+    pub fn wants(&self, event: &Event) -> bool {
+        if self.user.is_none() || !self.events.intersects(event.class) {
+            return false;
+        }
+        if self.filters.is_empty() {
+            return true;
+        }
+        // Filters match the event as it goes on the wire.
+        let mut wire = Vec::new();
+        event.message.encode(&mut wire);
+        let text = String::from_utf8_lossy(&wire);
+        let mut includes = self.filters.iter().filter(|(inc, _)| *inc).peekable();
+        let included = includes.peek().is_none() || includes.any(|(_, r)| r.is_match(&text));
+        included
+            && !self
+                .filters
+                .iter()
+                .any(|(inc, r)| !inc && r.is_match(&text))
     }
 
     /// Handles one action. `now_secs` is the wall clock (for Ping's Timestamp); `challenge`
@@ -254,7 +288,52 @@ impl Session {
                     .clone();
                 out.push(Output::Send(r));
             }
+            "Filter" => out.push(Output::Send(self.add_filter(
+                msg,
+                reply("Success"),
+                reply("Error"),
+            ))),
             _ => out.push(Output::Perform(msg.clone())),
+        }
+    }
+
+    /// `Filter` with `Operation: Add`: a regex on the event text, `!` first to exclude.
+    fn add_filter(&mut self, msg: &Message, mut ok: Message, mut err: Message) -> Message {
+        if !msg
+            .get("Operation")
+            .is_some_and(|o| o.eq_ignore_ascii_case("Add"))
+        {
+            return err.push("Message", "Unknown operation").clone();
+        }
+        let Some(filter) = msg.get("Filter").filter(|f| !f.is_empty()) else {
+            return err
+                .push("Message", "Filter Not Added: no Filter given")
+                .clone();
+        };
+        if self.filters.len() >= MAX_FILTERS {
+            return err
+                .push(
+                    "Message",
+                    format!("Filter Not Added: at most {MAX_FILTERS} filters"),
+                )
+                .clone();
+        }
+        let (include, pattern) = match filter.strip_prefix('!') {
+            Some(p) => (false, p),
+            None => (true, filter),
+        };
+        // A size limit keeps a hostile pattern from costing us memory or time.
+        match regex::RegexBuilder::new(pattern)
+            .size_limit(256 * 1024)
+            .build()
+        {
+            Ok(r) => {
+                self.filters.push((include, r));
+                ok.push("Message", "Filter Added Successfully").clone()
+            }
+            Err(e) => err
+                .push("Message", format!("Filter Not Added: {e}"))
+                .clone(),
         }
     }
 
@@ -318,6 +397,50 @@ mod tests {
             )
             .unwrap(),
         )
+    }
+
+    fn ev(class: &str, name: &str) -> Event {
+        Event {
+            class: Classes::named(class).unwrap(),
+            message: Message::with("Event", name),
+        }
+    }
+
+    #[test]
+    fn filters_pass_included_events_minus_excluded_ones_as_asterisk_does() {
+        let mut s = session();
+        let mut out = Vec::new();
+        let login = [
+            ("Action", "Login"),
+            ("Username", "app"),
+            ("Secret", "s3cret"),
+        ];
+        s.on_action(&action(&login), 0.0, 0, &mut out);
+        let filter = |f: &str, s: &mut Session| {
+            let mut out = Vec::new();
+            s.on_action(
+                &action(&[("Action", "Filter"), ("Operation", "Add"), ("Filter", f)]),
+                0.0,
+                0,
+                &mut out,
+            );
+            sent(&out).remove(0)
+        };
+        assert!(s.wants(&ev("call", "Newstate")), "no filters: everything");
+        assert!(filter("Event: (Newchannel|Hangup)", &mut s).contains("Filter Added Successfully"));
+        assert!(s.wants(&ev("call", "Newchannel")));
+        assert!(!s.wants(&ev("call", "Newstate")), "not included");
+        assert!(filter("!Event: Hangup", &mut s).contains("Added"));
+        assert!(!s.wants(&ev("call", "Hangup")), "excluded");
+        assert!(filter("(unclosed", &mut s).starts_with("Response: Error"));
+        let mut out = Vec::new();
+        s.on_action(
+            &action(&[("Action", "Filter"), ("Operation", "Del"), ("Filter", "x")]),
+            0.0,
+            0,
+            &mut out,
+        );
+        assert!(sent(&out)[0].contains("Unknown operation"));
     }
 
     fn action(fields: &[(&str, &str)]) -> Message {
@@ -411,7 +534,7 @@ mod tests {
                 "Response: Success\r\nActionID: ch-2\r\nMessage: Authentication accepted\r\n\r\n",
             ]
         );
-        assert!(!s.wants(Classes::named("call").unwrap()), "Events: off");
+        assert!(!s.wants(&ev("call", "Newchannel")), "Events: off");
     }
 
     #[test]
@@ -496,9 +619,9 @@ mod tests {
             &mut out,
         );
         assert_eq!(sent(&out)[1], "perform originate");
-        assert!(s.wants(Classes::named("call").unwrap()));
+        assert!(s.wants(&ev("call", "Newchannel")));
         assert!(
-            !s.wants(Classes::named("dtmf").unwrap()),
+            !s.wants(&ev("dtmf", "Newchannel")),
             "not in the user's read classes"
         );
     }

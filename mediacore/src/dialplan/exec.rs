@@ -235,13 +235,24 @@ impl Execution {
         exten: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Self {
+        Self::new_at(plan, context, exten, 1, vars)
+    }
+
+    /// As [`Self::new`], starting at `priority` (AMI `Originate` with `Priority:`).
+    pub fn new_at(
+        plan: Arc<Dialplan>,
+        context: &str,
+        exten: &str,
+        priority: u32,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
         let mut all: HashMap<String, String> = plan.globals().iter().cloned().collect();
         all.extend(vars);
         Self {
             plan,
             context: context.to_owned(),
             exten: exten.to_owned(),
-            priority: 1,
+            priority: priority.max(1),
             vars: all,
             pending: Pending::Nothing,
             phase: Phase::Running,
@@ -258,6 +269,29 @@ impl Execution {
             "CONTEXT" => Some(&self.context),
             _ => self.vars.get(name).map(String::as_str),
         }
+    }
+
+    /// Sets a channel variable from outside the dialplan (AMI `Setvar`).
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.set(name, value);
+    }
+
+    /// Every channel variable (AMI `Getvar` reads them from a published copy).
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
+    /// AMI `Redirect`: abandons the action in progress (its outcome is dropped) and goes
+    /// on at `context`, `exten`, `priority`. Returns the next action. After the hangup
+    /// (in `h`, or finished) a redirect changes nothing: the channel is gone.
+    pub fn redirect(&mut self, context: &str, exten: &str, priority: u32) -> Action {
+        if self.phase != Phase::Running {
+            return self.step(Outcome::HungUp);
+        }
+        self.pending = Pending::Nothing;
+        self.spent = 0;
+        self.goto_position(context.to_owned(), exten.to_owned(), priority.max(1));
+        self.step(Outcome::Start)
     }
 
     /// Why the call was hung up, if it was not the dialplan's normal course: a runtime
@@ -1042,6 +1076,32 @@ exten => h,1,Verbose(dial ended ${DIALSTATUS})
         assert_eq!(x.step(Outcome::Done), Action::Hangup { cause: None });
         assert!(x.is_finished());
         assert_eq!(x.hangup_reason(), None);
+    }
+
+    #[test]
+    fn a_redirect_abandons_the_playback_and_continues_where_it_points() {
+        let p = plan(ALERT);
+        let mut e = start(&p, "alert-out", "s");
+        assert_eq!(e.step(Outcome::Start), Action::Answer);
+        assert!(matches!(e.step(Outcome::Done), Action::Playback { .. }));
+        e.set_var("ACK", "1");
+        // Redirected mid-playback to the `acked` branch (priority 10).
+        assert_eq!(
+            e.redirect("alert-out", "s", 10),
+            Action::Playback {
+                files: files(&["allerta/grazie"])
+            }
+        );
+        assert_eq!(e.var("ACKED"), Some("yes"));
+        assert_eq!(e.vars().get("ACK").map(String::as_str), Some("1"));
+        // To a place that does not exist: the channel hangs up with a reason.
+        let mut e = start(&p, "alert-out", "s");
+        e.step(Outcome::Start);
+        assert!(matches!(
+            e.redirect("nowhere", "s", 1),
+            Action::Hangup { .. }
+        ));
+        assert!(e.hangup_reason().is_some_and(|r| r.contains("nowhere")));
     }
 
     #[test]

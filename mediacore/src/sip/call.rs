@@ -84,6 +84,10 @@ pub enum CallEvent {
     Confirmed,
     /// The leg is over.
     Ended(EndCause),
+    /// Not from SIP: the application asked the call task to stop what it is doing (AMI
+    /// `Redirect`); the engine passes it down the leg's event channel so that whatever
+    /// the task waits on wakes up.
+    Interrupted,
 }
 
 /// What the driver does for a leg.

@@ -1,0 +1,435 @@
+//! The Asterisk Manager Interface against the real media core in the lab: the wire
+//! format byte by byte (framing edge cases, errors), the events of an originated call,
+//! and the actions that reach a running call (Getvar, Setvar, Status, Redirect).
+//! Applications written with PyPI client libraries are in `mediacore_lab.rs`.
+//!
+//! Needs root (namespaces) and sipp; fails, never skips, when they are missing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use system_tests::ami::{Client, Msg};
+use system_tests::lab::{Lab, Node};
+use system_tests::prereq;
+use system_tests::voice::{self, Voice};
+
+const MANAGER: &str = "[general]\nenabled = yes\nport = 5038\nbindaddr = 0.0.0.0\n\n\
+    [app]\nsecret = s3cret\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n\
+    read = system,call,dtmf\nwrite = system,call,originate\n\n\
+    [viewer]\nsecret = look\nread = call\nwrite = reporting\n";
+
+/// An answered call sits in a long prompt (time to act on it), a redirect leads to
+/// `redirected`; `dial-out` is what a Local channel runs.
+const DIALPLAN: &str = "[ami-test]\n\
+    exten => s,1,Set(STAGE=prompt)\n\
+     same => n,Playback(long)\n\
+     same => n,Verbose(1,not redirected)\n\
+     same => n,Hangup()\n\
+    exten => redirected,1,Verbose(1,redirected ALERT_ID=${ALERT_ID} NOTE=${NOTE} STAGE=${STAGE})\n\
+     same => n,Hangup()\n\n\
+    [dial-out]\n\
+    exten => _X.,1,Verbose(1,local dialling ${EXTEN})\n\
+     same => n,Dial(PJSIP/${EXTEN}@carrier-out,20)\n\
+     same => n,Hangup()\n";
+
+fn ami_addr() -> SocketAddr {
+    SocketAddr::new(Node::A.data_ip().into(), 5038)
+}
+
+fn start(lab: &Lab) -> system_tests::lab::Proc {
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push('\n');
+    voice.pjsip.push_str(&voice::outbound_pjsip());
+    voice.dialplan.push('\n');
+    voice.dialplan.push_str(DIALPLAN);
+    voice.prompts.push(("long".into(), 8.0));
+    voice.manager = Some(MANAGER.into());
+    voice::start_mediacore(lab, Node::A, &voice)
+}
+
+fn connect(lab: &Lab) -> Client {
+    Client::connect(&lab.ns("client"), ami_addr())
+}
+
+#[test]
+fn the_wire_format_edge_cases_get_the_answers_asterisk_gives() {
+    prereq::require_root("ami lab");
+    let lab = Lab::two_nodes("ami-wire");
+    let node = start(&lab);
+    let t = Duration::from_secs(5);
+
+    // Login sent before the banner was read, together with a Ping: two actions in one
+    // segment, keys in any case and order.
+    let mut c = connect(&lab);
+    c.send_raw(
+        b"Action: Login\r\nUsername: app\r\nSecret: s3cret\r\nActionID: l-1\r\n\r\n\
+          actionid: order-1\r\nACTION: ping\r\n\r\n",
+    );
+    let login = c.next(t).expect("login response");
+    assert!(
+        c.banner
+            .as_deref()
+            .is_some_and(|b| b.starts_with("Asterisk Call Manager/")),
+        "{:?}",
+        c.banner
+    );
+    assert_eq!(
+        login.0[..3],
+        Msg(vec![
+            ("Response".into(), "Success".into()),
+            ("ActionID".into(), "l-1".into()),
+            ("Message".into(), "Authentication accepted".into()),
+        ])
+        .0[..]
+    );
+    let (booted, _) = c
+        .wait_for(t, |m| m.is_event("FullyBooted"))
+        .expect("FullyBooted");
+    assert_eq!(booted.get("Status"), Some("Fully Booted"));
+    let (pong, _) = c
+        .wait_for(t, |m| m.get("ActionID") == Some("order-1"))
+        .expect("pong");
+    assert_eq!(pong.get("Ping"), Some("Pong"));
+
+    // An action split across segments.
+    c.send_raw(b"Action: Pi");
+    std::thread::sleep(Duration::from_millis(100));
+    c.send_raw(b"ng\r\nActionID: split-1\r");
+    std::thread::sleep(Duration::from_millis(100));
+    c.send_raw(b"\n\r\n");
+    let (r, _) = c
+        .wait_for(t, |m| m.get("ActionID") == Some("split-1"))
+        .expect("split ping answered");
+    assert_eq!(r.get("Ping"), Some("Pong"));
+
+    // Bare LF line ends.
+    c.send_raw(b"Action: Ping\nActionID: lf-1\n\n");
+    assert!(c
+        .wait_for(t, |m| m.get("ActionID") == Some("lf-1"))
+        .is_some());
+
+    // No ActionID: the response has none.
+    c.send_raw(b"Action: CoreStatus\r\n\r\n");
+    let (r, _) = c
+        .wait_for(t, |m| m.get("CoreCurrentCalls").is_some())
+        .expect("CoreStatus");
+    assert_eq!(r.get("ActionID"), None);
+    assert_eq!(r.keys()[0], "Response");
+
+    // Unknown action: Asterisk's words.
+    let (r, _) = c.action("unknown-1", &[("Action", "Frobnicate")]);
+    assert_eq!(
+        r.get("Message"),
+        Some("Invalid/unknown command: Frobnicate. Use Action: ListCommands to show available commands.")
+    );
+
+    // A very long value survives the round trip (a 60 KB global variable).
+    let long = "x".repeat(60_000);
+    let (r, _) = c.action(
+        "set-long",
+        &[("Action", "Setvar"), ("Variable", "LONG"), ("Value", &long)],
+    );
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let (r, _) = c.action("get-long", &[("Action", "Getvar"), ("Variable", "LONG")]);
+    assert_eq!(r.get("Value").map(str::len), Some(60_000));
+
+    // An Originate with an unknown channel type: an error, not a call.
+    let (r, _) = c.action(
+        "bad-orig",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "SIP/100@old"),
+            ("Context", "ami-test"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Error"));
+    assert!(
+        r.get("Message").is_some_and(|m| m.contains("PJSIP/")),
+        "{r:?}"
+    );
+
+    // Event filters: only what matches.
+    let (r, _) = c.action(
+        "f-1",
+        &[
+            ("Action", "Filter"),
+            ("Operation", "Add"),
+            ("Filter", "Event: AllertaRoleChanged"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("Filter Added Successfully"));
+    assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
+    let (role, skipped) = c
+        .wait_for(t, |m| m.is_event("AllertaRoleChanged"))
+        .expect("role event");
+    assert_eq!(
+        (role.get("Role"), role.get("PreviousRole")),
+        (Some("master"), Some("backup"))
+    );
+    assert!(skipped.is_empty(), "filtered out: {skipped:?}");
+
+    // Another client: a user without the write class gets Permission denied; one
+    // without `system` read gets no FullyBooted.
+    let mut viewer = connect(&lab);
+    viewer.login("viewer", "look");
+    let (r, before) = viewer.action(
+        "o-1",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "PJSIP/1@carrier-out"),
+            ("Context", "ami-test"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("Permission denied"));
+    assert!(before.iter().all(|m| !m.is_event("FullyBooted")));
+
+    // Bad credentials: Authentication failed, and closed after the third.
+    let mut intruder = connect(&lab);
+    for i in 0..3 {
+        let (r, _) = intruder.action(
+            &format!("bad-{i}"),
+            &[
+                ("Action", "Login"),
+                ("Username", "app"),
+                ("Secret", "guess"),
+            ],
+        );
+        assert_eq!(r.get("Message"), Some("Authentication failed"));
+    }
+    assert!(intruder.closed_within(t), "closed after 3 failures");
+
+    // A line longer than 64 KiB cannot be framed: an error, then the connection closes.
+    let mut flood = connect(&lab);
+    flood.send_raw(format!("Action: Ping\r\nX: {}", "y".repeat(70_000)).as_bytes());
+    let r = flood.next(t).expect("an error before the close");
+    assert_eq!(r.get("Response"), Some("Error"));
+    assert!(flood.closed_within(t));
+
+    // Logoff.
+    let (r, _) = viewer.action("bye", &[("Action", "Logoff")]);
+    assert_eq!(r.get("Response"), Some("Goodbye"));
+    assert!(viewer.closed_within(t));
+
+    // The media core stops: clients hear Shutdown first (the filter lets it through
+    // only if it matches, so a fresh client listens).
+    let mut last = connect(&lab);
+    last.login("app", "s3cret");
+    lab.signal(&node, nix::sys::signal::Signal::SIGTERM);
+    let mut seen = Vec::new();
+    let (r, _) = last
+        .wait_for(t, |m| {
+            seen.push(m.clone());
+            m.is_event("Shutdown")
+        })
+        .unwrap_or_else(|| panic!("no Shutdown event; got {seen:?}\n{}", node.log_text()));
+    assert_eq!(r.get("Shutdown"), Some("Cleanly"));
+    assert!(last.closed_within(t));
+}
+
+/// The events of one channel, in order, by name.
+fn names_for(events: &[Msg], channel: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|m| m.get("Channel") == Some(channel) || m.get("DestChannel") == Some(channel))
+        .filter_map(|m| m.get("Event").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn an_originated_call_reports_its_events_and_obeys_getvar_setvar_status_and_redirect() {
+    prereq::require_root("ami lab");
+    prereq::require_tools("ami lab", &["sipp"]);
+    let lab = Lab::two_nodes("ami-call");
+    let node = start(&lab);
+    let callee = voice::carrier_answers(&lab, "16000");
+    let t = Duration::from_secs(10);
+    let mut c = connect(&lab);
+    c.login("app", "s3cret");
+    let (r, mut events) = c.action(
+        "orig-1",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "PJSIP/0612345678@carrier-out"),
+            ("Context", "ami-test"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("CallerID", "\"Alert Center\" <112>"),
+            ("Timeout", "20000"),
+            ("Variable", "ALERT_ID=42"),
+            ("Async", "true"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("Originate successfully queued"));
+    let (answered, skipped) = c
+        .wait_for(t, |m| m.is_event("OriginateResponse"))
+        .unwrap_or_else(|| panic!("no OriginateResponse\n{}", node.log_text()));
+    events.extend(skipped);
+    assert_eq!(answered.get("ActionID"), Some("orig-1"));
+    assert_eq!(answered.get("Response"), Some("Success"), "{answered:?}");
+    assert_eq!(answered.get("Reason"), Some("4"));
+    assert_eq!(answered.get("CallerIDName"), Some("Alert Center"));
+    let channel = answered.get("Channel").expect("channel").to_owned();
+    assert!(channel.starts_with("PJSIP/carrier-out-"), "{channel}");
+    assert_ne!(answered.get("Uniqueid"), Some("<null>"));
+
+    // The call is in its long prompt: read, set, list.
+    let (r, _) = c.action(
+        "gv-1",
+        &[
+            ("Action", "Getvar"),
+            ("Channel", &channel),
+            ("Variable", "ALERT_ID"),
+        ],
+    );
+    assert_eq!(r.get("Value"), Some("42"), "{r:?}");
+    let (r, _) = c.action(
+        "sv-1",
+        &[
+            ("Action", "Setvar"),
+            ("Channel", &channel),
+            ("Variable", "NOTE"),
+            ("Value", "from-ami"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("Variable Set"));
+    let (r, _) = c.action(
+        "gv-2",
+        &[
+            ("Action", "Getvar"),
+            ("Channel", "PJSIP/nobody-00000099"),
+            ("Variable", "X"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("No such channel"));
+    let (r, mut more) = c.action("st-1", &[("Action", "Status")]);
+    assert_eq!(r.get("EventList"), Some("start"));
+    let (done, listed) = c
+        .wait_for(t, |m| m.is_event("StatusComplete"))
+        .expect("StatusComplete");
+    assert_eq!(done.get("Items"), Some("1"));
+    let status: Vec<&Msg> = listed.iter().filter(|m| m.is_event("Status")).collect();
+    assert_eq!(status.len(), 1, "{listed:?}");
+    assert_eq!(status[0].get("Channel"), Some(channel.as_str()));
+    assert_eq!(status[0].get("ChannelStateDesc"), Some("Up"));
+    assert_eq!(status[0].get("ActionID"), Some("st-1"));
+    more.extend(listed.into_iter().filter(|m| !m.is_event("Status")));
+    events.extend(more);
+
+    // The carrier presses 1 about 1.5 s after answering.
+    let (end, skipped) = c
+        .wait_for(t, |m| m.is_event("DTMFEnd"))
+        .unwrap_or_else(|| panic!("no DTMFEnd\n{}", node.log_text()));
+    events.extend(skipped);
+    assert_eq!(end.get("Digit"), Some("1"));
+    assert_eq!(end.get("Direction"), Some("Received"));
+    assert!(end
+        .get("DurationMs")
+        .is_some_and(|d| d.parse::<u32>().is_ok()));
+    events.push(end);
+
+    // Redirect out of the prompt; the dialplan sees the variables AMI set.
+    let (r, _) = c.action(
+        "rd-1",
+        &[
+            ("Action", "Redirect"),
+            ("Channel", &channel),
+            ("Context", "ami-test"),
+            ("Exten", "redirected"),
+            ("Priority", "1"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("Redirect successful"), "{r:?}");
+    let (hangup, skipped) = c
+        .wait_for(t, |m| m.is_event("Hangup"))
+        .unwrap_or_else(|| panic!("no Hangup\n{}", node.log_text()));
+    events.extend(skipped);
+    assert_eq!(hangup.get("Cause"), Some("16"));
+    assert_eq!(hangup.get("Cause-txt"), Some("Normal Clearing"));
+    events.push(hangup);
+    assert!(
+        node.wait_count(
+            "redirected ALERT_ID=42 NOTE=from-ami STAGE=prompt",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        node.log_text()
+    );
+    assert_eq!(node.count("not redirected"), 0);
+    let names = names_for(&events, &channel);
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| !n.starts_with("Newstate"))
+            .collect::<Vec<_>>(),
+        [
+            "Newchannel",
+            "DialBegin",
+            "DialEnd",
+            "DTMFBegin",
+            "DTMFEnd",
+            "Hangup"
+        ],
+        "all: {names:?}"
+    );
+    let dial_end = events
+        .iter()
+        .find(|m| m.is_event("DialEnd"))
+        .expect("DialEnd");
+    assert_eq!(dial_end.get("DialStatus"), Some("ANSWER"));
+    let status = lab.wait_exit(&callee, Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the carrier's side:\n{}",
+        callee.log_text()
+    );
+}
+
+#[test]
+fn a_local_channel_originate_dials_through_the_dialplan_and_runs_the_application() {
+    prereq::require_root("ami lab");
+    prereq::require_tools("ami lab", &["sipp"]);
+    let lab = Lab::two_nodes("ami-local");
+    let node = start(&lab);
+    let callee = voice::carrier_answers(&lab, "16000");
+    let mut c = connect(&lab);
+    c.login("app", "s3cret");
+    let (r, _) = c.action(
+        "orig-local-1",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "Local/5559876@dial-out"),
+            ("Application", "Playback"),
+            ("Data", "long"),
+            ("CallerID", "\"Alert Center\" <112>"),
+            ("Timeout", "30000"),
+            ("Async", "true"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Success"));
+    let (answered, _) = c
+        .wait_for(Duration::from_secs(15), |m| m.is_event("OriginateResponse"))
+        .unwrap_or_else(|| panic!("no OriginateResponse\n{}", node.log_text()));
+    assert_eq!(answered.get("Response"), Some("Success"), "{answered:?}");
+    let shown = answered.get("Channel").unwrap_or("");
+    assert!(
+        shown.starts_with("Local/5559876@dial-out-") && shown.ends_with(";1"),
+        "{shown}"
+    );
+    assert_eq!(answered.get("Application"), Some("Playback"));
+    assert_eq!(answered.get("Data"), Some("long"));
+    assert_eq!(answered.get("Context"), None);
+    assert!(
+        node.count("local dialling 5559876") == 1,
+        "{}",
+        node.log_text()
+    );
+    // The application plays the 8 s prompt, then hangs up: the carrier gets its BYE.
+    let status = lab.wait_exit(&callee, Duration::from_secs(25));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the carrier's side:\n{}\n{}",
+        callee.log_text(),
+        node.log_text()
+    );
+}
