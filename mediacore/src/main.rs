@@ -217,14 +217,36 @@ async fn start_ami(
         .await
         .with_context(|| format!("binding AMI on {bind}"))?;
     info!(%bind, users = users.users.len(), "ami listening");
+    // The TLS listener is checked and bound before anything is served: a bad key is an
+    // error at start, not a silent plain-only AMI.
+    let tls = match &users.tls {
+        Some(tls) => {
+            let acceptor = mediacore::ami::server::tls_acceptor(tls)?;
+            let listener = tokio::net::TcpListener::bind(tls.bind)
+                .await
+                .with_context(|| format!("binding AMI over TLS on {}", tls.bind))?;
+            info!(bind = %tls.bind, "ami listening over tls");
+            Some((listener, acceptor))
+        }
+        None => None,
+    };
     let ami = Arc::new(mediacore::ami::server::Ami {
         users: Arc::new(users),
         shared: shared.clone(),
         status: handles.status.clone(),
         events,
         started: std::time::SystemTime::now(),
+        write_timeout: mediacore::ami::server::WRITE_TIMEOUT,
     });
+    if let Some((listener, acceptor)) = tls {
+        tokio::spawn(mediacore::ami::server::serve(
+            listener,
+            Some(acceptor),
+            ami.clone(),
+            cancel.clone(),
+        ));
+    }
     Ok(Some(tokio::spawn(mediacore::ami::server::serve(
-        listener, ami, cancel,
+        listener, None, ami, cancel,
     ))))
 }

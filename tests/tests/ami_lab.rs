@@ -433,3 +433,77 @@ fn a_local_channel_originate_dials_through_the_dialplan_and_runs_the_application
         node.log_text()
     );
 }
+
+#[test]
+fn ami_over_tls_on_5039_verifies_and_serves_and_refuses_plain_text() {
+    prereq::require_root("ami lab");
+    prereq::require_tools("ami lab", &["openssl", "python3"]);
+    let lab = Lab::two_nodes("ami-tls");
+    // A self-signed certificate for the node's data address (what a pair's setup makes).
+    let dir = lab.dir().to_path_buf();
+    let (cert, key) = (dir.join("ami.crt"), dir.join("ami.key"));
+    let ip = Node::A.data_ip().to_string();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=allerta-ami"])
+        .arg("-addext")
+        .arg(format!("subjectAltName=IP:{ip}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut voice = Voice::alert_line(Node::A);
+    voice.manager = Some(MANAGER.replace(
+        "bindaddr = 0.0.0.0\n",
+        &format!(
+            "bindaddr = 0.0.0.0\ntlsenable = yes\ntlsbindaddr = 0.0.0.0:5039\n\
+             tlscertfile = {}\ntlsprivatekey = {}\n",
+            cert.display(),
+            key.display()
+        ),
+    ));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ami/tls_ping.py");
+    let out = std::process::Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &lab.ns("client"), "python3"])
+        .arg(&script)
+        .args([ip.as_str(), "5039"])
+        .arg(&cert)
+        .args(["app", "s3cret"])
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{}", node.log_text());
+    assert!(text.contains("banner Asterisk Call Manager/"), "{text}");
+    assert!(text.contains("Ping: Pong"), "{text}");
+    assert!(text.contains("done"), "{text}");
+
+    // Plain text on the TLS port: no banner, the handshake fails and the node logs it.
+    let mut plain = Client::connect(
+        &lab.ns("client"),
+        SocketAddr::new(Node::A.data_ip().into(), 5039),
+    );
+    plain.send(&[
+        ("Action", "Login"),
+        ("Username", "app"),
+        ("Secret", "s3cret"),
+    ]);
+    assert!(plain.next(Duration::from_secs(3)).is_none());
+    assert!(plain.banner.is_none(), "{:?}", plain.banner);
+    assert!(node.wait_count("ami tls handshake failed", 1, Duration::from_secs(5)));
+}

@@ -146,6 +146,19 @@ pub struct Users {
     pub bindaddr: IpAddr,
     /// The users.
     pub users: Vec<User>,
+    /// The TLS listener (`tlsenable = yes`), Asterisk's default port 5039.
+    pub tls: Option<Tls>,
+}
+
+/// `[general] tlsenable`, `tlsbindaddr`, `tlscertfile`, `tlsprivatekey`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// Where to listen (`tlsbindaddr`, default `0.0.0.0:5039`).
+    pub bind: std::net::SocketAddr,
+    /// PEM certificate chain.
+    pub cert: std::path::PathBuf,
+    /// PEM private key (node-local: under `/etc/allerta/node/tls/`).
+    pub key: std::path::PathBuf,
 }
 
 /// Keys of `[general]` we accept without acting on them (listed so a typo is still caught).
@@ -159,6 +172,15 @@ pub const GENERAL_IGNORED: [&str; 9] = [
     "authlimit",
     "channelvars",
     "debug",
+];
+/// TLS keys of `[general]` we accept without acting on them (client certificates are
+/// not asked for: AMI users log in with their secret over the TLS channel).
+pub const TLS_IGNORED: [&str; 5] = [
+    "tlscipher",
+    "tlscafile",
+    "tlscapath",
+    "tlsverifyclient",
+    "tlsdontverifyserver",
 ];
 /// Keys of a user section we accept without acting on them.
 pub const USER_IGNORED: [&str; 6] = [
@@ -187,6 +209,7 @@ impl Users {
             port: 5038,
             bindaddr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             users: Vec::new(),
+            tls: None,
         };
         for section in file.objects() {
             let kind = if section.name == "general" {
@@ -217,6 +240,9 @@ impl Users {
                 )
             };
             if kind == "general" {
+                let mut tls_enable: Option<&Entry> = None;
+                let mut tls_bind = std::net::SocketAddr::new(users.bindaddr, 5039);
+                let (mut cert, mut key) = (None, None);
                 for e in &section.entries {
                     match e.key.to_ascii_lowercase().as_str() {
                         "enabled" => {
@@ -235,9 +261,38 @@ impl Users {
                                 .parse()
                                 .map_err(|_| invalid(e, "expected an IP address"))?
                         }
-                        k if GENERAL_IGNORED.contains(&k) || k.starts_with("tls") => {}
+                        "tlsenable" => {
+                            let on =
+                                yes(&e.value).ok_or_else(|| invalid(e, "expected yes or no"))?;
+                            tls_enable = on.then_some(e);
+                        }
+                        "tlsbindaddr" => {
+                            tls_bind = e
+                                .value
+                                .parse()
+                                .or_else(|_| e.value.parse::<IpAddr>().map(|ip| (ip, 5039).into()))
+                                .map_err(|_| {
+                                    invalid(e, "expected an address, with or without :port")
+                                })?
+                        }
+                        "tlscertfile" => cert = Some(e.value.clone()),
+                        "tlsprivatekey" => key = Some(e.value.clone()),
+                        k if GENERAL_IGNORED.contains(&k) || TLS_IGNORED.contains(&k) => {}
                         _ => return Err(unknown(e)),
                     }
+                }
+                if let Some(e) = tls_enable {
+                    let (Some(cert), Some(key)) = (cert, key) else {
+                        return Err(invalid(
+                            e,
+                            "tlsenable = yes needs tlscertfile and tlsprivatekey",
+                        ));
+                    };
+                    users.tls = Some(Tls {
+                        bind: tls_bind,
+                        cert: cert.into(),
+                        key: key.into(),
+                    });
                 }
                 continue;
             }
@@ -353,6 +408,29 @@ mod tests {
             Classes::parse("system,call").unwrap().privilege(),
             "system,call,all"
         );
+    }
+
+    #[test]
+    fn tls_is_on_with_a_certificate_and_a_key_only() {
+        let users = Users::parse_str(
+            "[general]\nenabled = yes\ntlsenable = yes\ntlsbindaddr = 10.77.0.11\n\
+             tlscertfile = /etc/allerta/node/tls/ami.crt\ntlsprivatekey = /etc/allerta/node/tls/ami.key\n\
+             tlscipher = ALL\n",
+            "manager.conf",
+        )
+        .unwrap();
+        let tls = users.tls.expect("tls");
+        assert_eq!(tls.bind, "10.77.0.11:5039".parse().unwrap());
+        assert_eq!(
+            tls.key,
+            std::path::Path::new("/etc/allerta/node/tls/ami.key")
+        );
+        let off = Users::parse_str("[general]\ntlsenable = no\n", "m").unwrap();
+        assert_eq!(off.tls, None);
+        let e = Users::parse_str("[general]\nenabled = yes\ntlsenable = yes\n", "m")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m:3:") && e.contains("tlscertfile"), "{e}");
     }
 
     #[test]
