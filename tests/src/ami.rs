@@ -169,9 +169,19 @@ impl Client {
 
     /// Logs in with a plain secret; panics unless accepted.
     pub fn login(&mut self, user: &str, secret: &str) {
+        self.login_with_events(user, secret, "on");
+    }
+
+    /// Logs in asking for these events (`on`, `off`, `call,system`…).
+    pub fn login_with_events(&mut self, user: &str, secret: &str, events: &str) {
         let (r, _) = self.action(
             "login",
-            &[("Action", "Login"), ("Username", user), ("Secret", secret)],
+            &[
+                ("Action", "Login"),
+                ("Username", user),
+                ("Secret", secret),
+                ("Events", events),
+            ],
         );
         assert_eq!(r.get("Response"), Some("Success"), "login {user}: {r:?}");
     }

@@ -140,17 +140,7 @@ fn ping_phase(ns: &str, addr: SocketAddr, clients: u64, rate: u64, secs: u64) ->
     let mut conns: Vec<Client> = (0..clients)
         .map(|_| {
             let mut c = Client::connect(ns, addr);
-            c.send(&[
-                ("Action", "Login"),
-                ("Username", "bench"),
-                ("Secret", "bench"),
-                ("Events", "off"),
-                ("ActionID", "login"),
-            ]);
-            c.wait_for(Duration::from_secs(5), |m| {
-                m.get("ActionID") == Some("login")
-            })
-            .expect("login");
+            c.login_with_events("bench", "bench", "off");
             c
         })
         .collect();
@@ -239,17 +229,7 @@ fn fanout_phase(lab: &Lab, ns: &str, addr: SocketAddr, listeners: u64, calls: u6
     let threads: Vec<_> = (0..listeners)
         .map(|_| {
             let mut c = Client::connect(ns, addr);
-            c.send(&[
-                ("Action", "Login"),
-                ("Username", "bench"),
-                ("Secret", "bench"),
-                ("Events", "call"),
-                ("ActionID", "login"),
-            ]);
-            c.wait_for(Duration::from_secs(5), |m| {
-                m.get("ActionID") == Some("login")
-            })
-            .expect("login");
+            c.login_with_events("bench", "bench", "call");
             std::thread::spawn(move || {
                 let mut counts: BTreeMap<String, u64> = BTreeMap::new();
                 let mut hangups = 0;
