@@ -197,7 +197,9 @@ pub fn start(lab: &Lab, node: Node, speaker: Speaker, v: &Vrrp) -> Proc {
             std::fs::create_dir_all(&run).expect("node run dir");
             let config = lab.write_file(&format!("{name}.toml"), &supervisor_config(node, v, &run));
             if v.components {
-                crate::voice::Voice::alert_line(node).write(&run.join("voice"));
+                let mut voice = crate::voice::Voice::alert_line(node);
+                voice.manager = Some(crate::voice::LAB_MANAGER.into());
+                voice.write(&run.join("voice"));
             }
             let bin = prereq::workspace_bin("allerta-supervisor");
             let config = config.to_string_lossy().into_owned();

@@ -47,6 +47,11 @@ pub fn outbound_pjsip() -> String {
     )
 }
 
+/// The lab's `manager.conf`: AMI on every address of the node (so on the VIP on the
+/// master), one application user.
+pub const LAB_MANAGER: &str = "[general]\nenabled = yes\nport = 5038\nbindaddr = 0.0.0.0\n\n\
+    [app]\nsecret = s3cret\nread = system,call,dtmf\nwrite = system,call,originate,reporting\n";
+
 /// What an answered outbound alert call runs: the alert, then wait for the digit.
 pub const OUTBOUND_DIALPLAN: &str = "[alert-out]\n\
     exten => s,1,Playback(alert)\n\

@@ -11,8 +11,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use system_tests::lab::{wait_until, Lab, Node, Proc, VIP};
 use system_tests::nodes::{self, run_dir, Speaker, Vrrp};
-use system_tests::prereq;
 use system_tests::probe::{self, EchoServer, Probe};
+use system_tests::{ami, prereq};
 
 const MASTER: &str = "to=Master";
 /// `comm` of the media core (15 characters at most).
@@ -248,12 +248,31 @@ fn switchover_maintenance_and_promote_do_what_the_operator_asked() {
         "{}",
         text(&out)
     );
+    // An AMI application connects through the VIP: it reaches the master's media core.
+    let ami_on_vip = std::net::SocketAddr::new(VIP.into(), 5038);
+    let mut app = ami::Client::connect(&p.lab.ns("client"), ami_on_vip);
+    app.login("app", "s3cret");
+    let (r, _) = app.action("st", &[("Action", "AllertaStatus")]);
+    assert_eq!(r.get("Role"), Some("master"), "{r:?}");
+    // A monitor connected to B's own address hears it take over.
+    let b_own = std::net::SocketAddr::new(Node::B.data_ip().into(), 5038);
+    let mut monitor = ami::Client::connect(&p.lab.ns("client"), b_own);
+    monitor.login("app", "s3cret");
     // Switchover: B must be healthy (asked over its metrics endpoint), then A yields.
     let out = allertactl(&p.lab, Node::A, &["switchover", "--drain", "5"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("mediacore drained"), "{}", text(&out));
     assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
     assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    let (changed, _) = monitor
+        .wait_for(Duration::from_secs(5), |m| m.is_event("AllertaRoleChanged"))
+        .expect("role event on the new master's AMI");
+    assert_eq!(changed.get("Role"), Some("master"));
+    // The application's connection went with the VIP; reconnecting reaches B.
+    let mut app = ami::Client::connect(&p.lab.ns("client"), ami_on_vip);
+    app.login("app", "s3cret");
+    let (r, _) = app.action("st", &[("Action", "AllertaStatus")]);
+    assert_eq!(r.get("Role"), Some("master"), "{r:?}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         p.a.count(MASTER),
