@@ -9,6 +9,10 @@
 //! apply), `snapshot` (backup-API snapshots), `divergence` (the journal of writes the
 //! other node lacks).
 //! Drivers (tokio): `tls`, `peer` (a session on a TLS connection), `watch`, `agent`.
+pub mod divergence;
 pub mod exclude;
+pub mod files;
 pub mod journal;
 pub mod proto;
+pub mod replica;
+pub mod snapshot;

@@ -39,6 +39,8 @@ pub enum DecodeError {
     Utf8,
     #[error("list of {count} items does not fit")]
     Count { count: u64 },
+    #[error("{what} has the invalid value {value}")]
+    Value { what: &'static str, value: u64 },
 }
 
 /// What the receiver (backup) and the sender (master) say first.
@@ -244,16 +246,19 @@ impl Message {
                 body: r.bytes()?.to_vec(),
             }),
             3 => Self::Chunk(r.bytes()?.to_vec()),
-            4 => Self::FileEnd { ok: r.u8()? != 0 },
+            4 => Self::FileEnd {
+                ok: r.flag("FileEnd.ok")?,
+            },
             5 => Self::Ack(r.pos()?),
             6 => Self::Heartbeat {
                 head: r.pos()?,
                 now_ms: r.u64()?,
             },
             7 => {
-                let reason = match r.u8()? {
-                    0 => SnapshotReason::Behind,
-                    _ => SnapshotReason::Diverged { fork: r.u64()? },
+                let reason = if r.flag("SnapshotBegin.reason")? {
+                    SnapshotReason::Diverged { fork: r.u64()? }
+                } else {
+                    SnapshotReason::Behind
                 };
                 Self::SnapshotBegin {
                     reason,
@@ -305,7 +310,15 @@ impl FileMeta {
         Ok(Self {
             path: r.str()?,
             size: r.u64()?,
-            mode: (r.u64()? & 0o7777) as u32,
+            mode: match r.u64()? {
+                mode @ 0..=0o7777 => mode as u32,
+                value => {
+                    return Err(DecodeError::Value {
+                        what: "mode",
+                        value,
+                    })
+                }
+            },
             mtime_ns: r.u64()? as i64,
             hash: r.array()?,
         })
@@ -362,6 +375,17 @@ impl<'a> Reader<'a> {
     }
     fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
+    }
+    /// A boolean byte: only 0 and 1, so every value has one encoding.
+    fn flag(&mut self, what: &'static str) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(DecodeError::Value {
+                what,
+                value: u64::from(v),
+            }),
+        }
     }
     fn u64(&mut self) -> Result<u64, DecodeError> {
         let mut b = [0; 8];
