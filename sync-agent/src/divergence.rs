@@ -177,6 +177,13 @@ pub fn save_tail(
                     let _ = writeln!(report, "file record, damaged body ({e})");
                 }
             },
+            Some(Kind::Schema) => {
+                let _ = writeln!(
+                    report,
+                    "schema change: {}",
+                    String::from_utf8_lossy(&rec.body)
+                );
+            }
             Some(Kind::Delete) => {
                 let path = decode_path(&rec.body).unwrap_or_else(|_| "(damaged)".into());
                 let _ = writeln!(report, "file {path} deleted");

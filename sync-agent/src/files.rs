@@ -78,6 +78,20 @@ pub fn scan(root: &Path, exclusions: &Exclusions) -> (Vec<FileMeta>, Vec<Skipped
     (found, skipped)
 }
 
+/// Like `scan`, for the subtree `prefix` (a relative directory path) only.
+pub fn scan_under(root: &Path, prefix: &str, exclusions: &Exclusions) -> Vec<FileMeta> {
+    let (mut found, mut skipped) = (Vec::new(), Vec::new());
+    walk(
+        root,
+        &format!("{prefix}/"),
+        exclusions,
+        &mut found,
+        &mut skipped,
+    );
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
 fn walk(
     root: &Path,
     prefix: &str,

@@ -132,6 +132,21 @@ impl Journal {
         Ok((out, pos))
     }
 
+    /// Runs schema SQL (CREATE/ALTER/DROP …) and journals it in the same transaction: the
+    /// backup runs the same SQL in its apply transaction. DDL done any other way is not
+    /// replicated (sessions see rows only), and the backup then refuses changesets for
+    /// tables it lacks, which ends in a snapshot.
+    pub fn change_schema(&mut self, sql: &str) -> Result<Pos, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        let pos = append(&tx, Kind::Schema, sql.as_bytes().to_vec())?;
+        tx.commit()?;
+        self.wake_agent();
+        Ok(pos)
+    }
+
     fn wake_agent(&self) {
         if let Some(path) = &self.wake {
             // Best effort: the agent also polls, so a missing socket only costs latency.

@@ -9,10 +9,17 @@
 //! apply), `snapshot` (backup-API snapshots), `divergence` (the journal of writes the
 //! other node lacks).
 //! Drivers (tokio): `tls`, `peer` (a session on a TLS connection), `watch`, `agent`.
+pub mod agent;
+pub mod config;
 pub mod divergence;
 pub mod exclude;
 pub mod files;
 pub mod journal;
+pub mod node;
+pub mod peer;
 pub mod proto;
 pub mod replica;
 pub mod snapshot;
+pub mod status;
+pub mod tls;
+pub mod watch;

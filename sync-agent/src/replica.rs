@@ -33,6 +33,10 @@ pub enum ApplyError {
         #[source]
         source: JournalError,
     },
+    #[error(
+        "record {seq} changes table {table}, which this node does not have: the schemas differ"
+    )]
+    UnknownTable { seq: u64, table: String },
     #[error("record {seq} conflicts with this node's data ({conflict} on table {table}): the databases have diverged")]
     Conflict {
         seq: u64,
@@ -83,6 +87,18 @@ pub fn apply(
         Some(Kind::Db) => {
             let changeset = journal::unpack(&rec.body, MAX_CHANGESET)
                 .map_err(|source| ApplyError::Body { seq, source })?;
+            // sqlite3changeset_apply skips tables the database lacks, silently: that would
+            // lose the master's rows, so check first.
+            for table in changeset_tables(&changeset)? {
+                let known: bool = tx.query_row(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [&table],
+                    |r| r.get(0),
+                )?;
+                if !known && is_replicated_table(&table) {
+                    return Err(ApplyError::UnknownTable { seq, table });
+                }
+            }
             let seen: Arc<Mutex<Option<(String, &'static str)>>> = Arc::default();
             let seen_in = Arc::clone(&seen);
             let applied = tx.apply_strm(
@@ -113,6 +129,15 @@ pub fn apply(
             if let Some(FileOutcome::Written(meta)) = file {
                 journal::put_manifest(&tx, meta)?;
             }
+        }
+        Some(Kind::Schema) => {
+            let sql = std::str::from_utf8(&rec.body).map_err(|_| ApplyError::Body {
+                seq,
+                source: JournalError::Body {
+                    reason: "schema record is not UTF-8",
+                },
+            })?;
+            tx.execute_batch(sql)?;
         }
         Some(Kind::Delete) => {
             let path =
@@ -150,6 +175,22 @@ pub fn apply(
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// The tables a changeset touches, in order of first appearance.
+pub fn changeset_tables(changeset: &[u8]) -> Result<Vec<String>, rusqlite::Error> {
+    use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
+    let mut input: &[u8] = changeset;
+    let reader: &mut dyn std::io::Read = &mut input;
+    let mut iter = rusqlite::session::ChangesetIter::start_strm(&reader)?;
+    let mut tables: Vec<String> = Vec::new();
+    while let Some(item) = iter.next()? {
+        let op = item.op()?;
+        if !tables.iter().any(|t| t == op.table_name()) {
+            tables.push(op.table_name().to_owned());
+        }
+    }
+    Ok(tables)
 }
 
 #[cfg(test)]
@@ -265,6 +306,37 @@ mod tests {
         );
         assert_eq!(rows(&backup)[0].2, "local edit");
         assert_eq!(journal::head(&backup).unwrap().seq, 1);
+    }
+
+    #[test]
+    fn schema_changes_travel_as_records_and_unknown_tables_are_refused() {
+        let (_dir, mut master, mut backup) = pair();
+        master
+            .change_schema("CREATE TABLE campaigns(id INTEGER PRIMARY KEY, name TEXT)")
+            .unwrap();
+        master
+            .write(|tx| {
+                tx.execute("INSERT INTO campaigns VALUES (1, 'flood')", [])
+                    .map(drop)
+            })
+            .unwrap();
+        ship(&master, &mut backup).unwrap();
+        let name: String = backup
+            .query_row("SELECT name FROM campaigns", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(name, "flood");
+        // DDL behind the journal's back: the backup refuses rather than drop the rows.
+        master
+            .connection()
+            .execute_batch("CREATE TABLE sneaky(id INTEGER PRIMARY KEY)")
+            .unwrap();
+        master
+            .write(|tx| tx.execute("INSERT INTO sneaky VALUES (1)", []).map(drop))
+            .unwrap();
+        assert!(matches!(
+            ship(&master, &mut backup),
+            Err(ApplyError::UnknownTable { table, .. }) if table == "sneaky"
+        ));
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum Kind {
     File = 2,
     /// A file removed (body: its path).
     Delete = 3,
+    /// A schema change (body: the SQL, UTF-8): sessions do not capture DDL, so writers
+    /// change the schema with `Journal::change_schema`, which journals it.
+    Schema = 4,
 }
 
 impl Kind {
@@ -51,6 +54,7 @@ impl Kind {
             1 => Some(Self::Db),
             2 => Some(Self::File),
             3 => Some(Self::Delete),
+            4 => Some(Self::Schema),
             _ => None,
         }
     }

@@ -210,7 +210,7 @@ impl Receiver {
         }
         self.sender_head = self.sender_head.max_seq(r.pos);
         match Kind::from_u8(r.kind) {
-            Some(Kind::Db | Kind::Delete) => Ok(Step::Apply(r)),
+            Some(Kind::Db | Kind::Delete | Kind::Schema) => Ok(Step::Apply(r)),
             Some(Kind::File) => {
                 let meta = FileMeta::decode(&r.body).map_err(|e| ProtocolError::BadBody {
                     seq,
