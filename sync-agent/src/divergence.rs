@@ -65,8 +65,23 @@ fn value(v: Option<ValueRef<'_>>) -> String {
     }
 }
 
-/// One line per changed row: `UPDATE ledger: col0 5; col2 "calling" -> "confirmed"`.
-pub fn describe_changeset(changeset: &[u8], out: &mut String) -> Result<(), SqlError> {
+/// Column names of `table` in `conn` (empty if it has none there).
+fn column_names(conn: &Connection, table: &str) -> Vec<String> {
+    let Ok(mut stmt) = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid") else {
+        return Vec::new();
+    };
+    stmt.query_map([table], |r| r.get(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+/// One line per changed row: `UPDATE ledger: id=5 (key) state: "calling" -> "confirmed"`.
+/// Column names come from `conn` (`colN` where it does not know the table).
+pub fn describe_changeset(
+    conn: &Connection,
+    changeset: &[u8],
+    out: &mut String,
+) -> Result<(), SqlError> {
     let mut input: &[u8] = changeset;
     let reader: &mut dyn io::Read = &mut input;
     let mut iter = ChangesetIter::start_strm(&reader)?;
@@ -81,6 +96,13 @@ pub fn describe_changeset(changeset: &[u8], out: &mut String) -> Result<(), SqlE
         let table = op.table_name().to_owned();
         let columns = op.number_of_columns() as usize;
         let pk = item.pk()?.to_vec();
+        let names = column_names(conn, &table);
+        let name = |col: usize| {
+            names
+                .get(col)
+                .cloned()
+                .unwrap_or_else(|| format!("col{col}"))
+        };
         let _ = write!(out, "    {verb} {table}:");
         for col in 0..columns {
             let old = item.old_value(col).ok();
@@ -88,17 +110,17 @@ pub fn describe_changeset(changeset: &[u8], out: &mut String) -> Result<(), SqlE
             let is_pk = pk.get(col).is_some_and(|&p| p != 0);
             match (verb, is_pk) {
                 ("INSERT", _) => {
-                    let _ = write!(out, " col{col}={}", value(new));
+                    let _ = write!(out, " {}={}", name(col), value(new));
                 }
                 ("DELETE", _) => {
-                    let _ = write!(out, " col{col}={}", value(old));
+                    let _ = write!(out, " {}={}", name(col), value(old));
                 }
                 (_, true) => {
-                    let _ = write!(out, " col{col}={} (key)", value(old));
+                    let _ = write!(out, " {}={} (key)", name(col), value(old));
                 }
                 _ => {
                     if let Some(n) = new {
-                        let _ = write!(out, " col{col}: {} -> {}", value(old), value(Some(n)));
+                        let _ = write!(out, " {}: {} -> {}", name(col), value(old), value(Some(n)));
                     }
                 }
             }
@@ -149,7 +171,7 @@ pub fn save_tail(
                         folder.join(format!("records/{}.changeset", rec.pos.seq)),
                         &cs,
                     )?;
-                    if let Err(e) = describe_changeset(&cs, &mut report) {
+                    if let Err(e) = describe_changeset(conn, &cs, &mut report) {
                         let _ = writeln!(report, "    (unreadable: {e})");
                     }
                 }
@@ -295,7 +317,7 @@ mod tests {
             "{report}"
         );
         assert!(
-            report.contains("UPDATE ledger: col0=1 (key) col1: \"calling\" -> \"confirmed\""),
+            report.contains("UPDATE ledger: id=1 (key) state: \"calling\" -> \"confirmed\""),
             "{report}"
         );
         assert!(report.contains("file extensions.conf written"), "{report}");

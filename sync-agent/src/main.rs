@@ -79,7 +79,7 @@ enum Command {
     DryRun,
     /// Print the running agent's status (asks it over the control socket).
     Status,
-    /// List the divergence journal: the newest report in full, then older folders.
+    /// Print the divergence journal: every saved report, newest first.
     Divergence,
     /// Create a CA and a key and certificate for each node of a new pair.
     TlsPair {
@@ -154,14 +154,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Divergence) => {
             let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
             let reports = divergence::list(&cfg.divergence_dir)?;
-            match reports.split_first() {
-                None => println!("no divergence saved in {}", cfg.divergence_dir.display()),
-                Some(((newest, text), older)) => {
-                    println!("== {}\n{text}", newest.display());
-                    for (folder, _) in older {
-                        println!("== {} (older)", folder.display());
-                    }
-                }
+            if reports.is_empty() {
+                println!("no divergence saved in {}", cfg.divergence_dir.display());
+            }
+            for (folder, text) in &reports {
+                println!("== {}\n{text}", folder.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -537,7 +537,7 @@ where
                 hash,
             } => {
                 if let SnapshotReason::Diverged { fork } = reason {
-                    save_divergence(node, fork)?;
+                    save_divergence(node, fork, rx.sender_node())?;
                 }
                 info!(?reason, ?head, size, "receiving a snapshot");
                 std::fs::create_dir_all(&node.cfg.state_dir)?;
@@ -626,19 +626,15 @@ fn apply(node: &Node, rec: &Record, file: Option<&FileOutcome>) -> Result<(), Se
     }
 }
 
-fn save_divergence(node: &Node, fork: u64) -> Result<(), SessionError> {
-    let peer = node
-        .status()
-        .peer
-        .clone()
-        .unwrap_or_else(|| "the master".into());
+fn save_divergence(node: &Node, fork: u64, peer: &str) -> Result<(), SessionError> {
+    let peer = if peer.is_empty() { "the master" } else { peer };
     let saved = node.db(|c| {
         divergence::save_tail(
             &node.cfg.divergence_dir,
             c,
             &node.cfg.shared_dir,
             fork,
-            &peer,
+            peer,
         )
     })?;
     if let Some(folder) = saved {

@@ -69,6 +69,11 @@ pub fn hash_file(path: &Path) -> io::Result<([u8; 32], u64)> {
     }
 }
 
+/// BLAKE3 of bytes, as hex (for reports and tests).
+pub fn hash_file_bytes(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
 /// Writes a consistent copy of `live` to `dest` (replaced if present).
 pub fn take(live: &Connection, dest: &Path) -> Result<Taken, SnapshotError> {
     let _ = std::fs::remove_file(dest);

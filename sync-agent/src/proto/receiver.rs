@@ -69,6 +69,8 @@ pub struct Receiver {
     state: State,
     /// The sender's head, from its Hello and heartbeats.
     sender_head: Pos,
+    /// The sender's node name, from its Hello.
+    sender_node: String,
 }
 
 fn name(m: &Message) -> &'static str {
@@ -93,6 +95,7 @@ impl Receiver {
             head,
             state: State::AwaitHello,
             sender_head: Pos::default(),
+            sender_node: String::new(),
         }
     }
 
@@ -103,6 +106,11 @@ impl Receiver {
     /// The sender's last known head.
     pub fn sender_head(&self) -> Pos {
         self.sender_head
+    }
+
+    /// The sender's node name (empty before its Hello).
+    pub fn sender_node(&self) -> &str {
+        &self.sender_node
     }
 
     /// Records the sender has that this node has not applied yet.
@@ -128,6 +136,7 @@ impl Receiver {
         match (&mut self.state, m) {
             (State::AwaitHello, Message::Hello(h)) => {
                 self.sender_head = h.head;
+                self.sender_node = h.node;
                 self.state = State::Ready;
                 Ok(Step::None)
             }
