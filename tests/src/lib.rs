@@ -7,6 +7,7 @@
 //! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
 //! - `prereq`: root, tools and workspace binaries; missing ones fail, never skip.
 //! - `voice`: mediacore configuration, sipp, kamailio, baresip and captures on the voice net.
+//! - `sync`: the sync agents, their directories and TLS pair, a ledger writer, a corrupting relay.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
 pub mod ami;
 pub mod failover;
@@ -15,4 +16,5 @@ pub mod nodes;
 pub mod prereq;
 pub mod probe;
 pub mod rtpcap;
+pub mod sync;
 pub mod voice;

@@ -1,0 +1,343 @@
+//! Driver: the agent's main loop. It answers the supervisor's control contract (ping,
+//! role, drain, status) from its own loop, and runs the tasks of the current role:
+//!
+//! ```text
+//!            control socket ──▶ main loop ──role──▶ Master: watch thread (journals the tree)
+//!   writers' wake datagrams ──▶ node.wake            sender loop: connect → TLS → run_sender
+//!                                                 Backup: listener: accept → TLS → run_receiver
+//! ```
+//! A role change cancels the old role's tasks, waits for them (a session ends at its next
+//! message boundary), then starts the new ones; becoming master starts a new generation.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use supervisor::component::contract::{Request, Response, Role};
+use supervisor::component::server::{self, Call};
+use tokio::net::{TcpListener, TcpStream, UnixDatagram};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use crate::journal;
+use crate::node::Node;
+use crate::peer;
+use crate::watch;
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listener = server::bind(&control)?;
+    let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(16);
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(server::serve(
+        listener,
+        control,
+        calls_tx,
+        cancel.child_token(),
+    ));
+    match bind_wake(&node) {
+        Ok(sock) => {
+            tasks.spawn(wake_loop(Arc::clone(&node), sock, cancel.child_token()));
+        }
+        Err(e) => {
+            warn!(path = %node.cfg.wake_socket.display(), error = %e, "no wake socket; writers are seen by polling")
+        }
+    }
+    let (mut term, mut int) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
+    let mut current: Option<(Role, CancellationToken, TaskTracker)> = None;
+    if let Some(role) = initial {
+        current = Some(start_role(&node, role, &cancel));
+    }
+    info!(node = %node.cfg.node, "sync agent ready");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            Some((request, reply)) = calls_rx.recv() => {
+                let response = match request {
+                    Request::Ping => Response::Pong,
+                    Request::Role(role) => {
+                        if current.as_ref().map(|c| c.0) != Some(role) {
+                            if let Some((_, token, role_tasks)) = current.take() {
+                                stop_role(token, role_tasks).await;
+                            }
+                            current = Some(start_role(&node, role, &cancel));
+                        }
+                        Response::RoleSet(role)
+                    }
+                    Request::Drain { secs } => {
+                        // Answered later, so the loop keeps answering pings meanwhile.
+                        let node = Arc::clone(&node);
+                        tasks.spawn(async move {
+                            let timed_out = !drain(&node, Duration::from_secs(u64::from(secs))).await;
+                            let _ = reply.send(Response::Drained { timed_out });
+                        });
+                        continue;
+                    }
+                    Request::Status => Response::Status(node.status().to_json(Instant::now(), node.cfg.stale_after)),
+                };
+                let _ = reply.send(response);
+            }
+        }
+    }
+    info!("stopping");
+    if let Some((_, token, role_tasks)) = current.take() {
+        stop_role(token, role_tasks).await;
+    }
+    cancel.cancel();
+    tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(3), tasks.wait()).await;
+    Ok(())
+}
+
+/// Waits until the backup acknowledged everything (true) or `limit` passed (false).
+async fn drain(node: &Node, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        {
+            let st = node.status();
+            if st.role != Some("master") || (st.peer.is_some() && st.lag_records() == 0) {
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn start_role(
+    node: &Arc<Node>,
+    role: Role,
+    cancel: &CancellationToken,
+) -> (Role, CancellationToken, TaskTracker) {
+    let token = cancel.child_token();
+    let tasks = TaskTracker::new();
+    {
+        let mut st = node.status();
+        st.role = Some(role.as_str());
+        st.peer = None;
+        st.in_step_at = None;
+    }
+    info!(role = role.as_str(), "role changed");
+    match role {
+        Role::Master => {
+            match node.db(|c| -> rusqlite::Result<_> {
+                Ok((journal::new_generation(c)?, journal::head(c)?))
+            }) {
+                Ok((gen, head)) => {
+                    info!(
+                        generation = format_args!("{gen:016x}"),
+                        head = head.seq,
+                        "new generation"
+                    );
+                    node.status().head = head;
+                }
+                Err(e) => error!(
+                    error = &e as &dyn std::error::Error,
+                    "cannot start a generation"
+                ),
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            match watch::spawn(Arc::clone(node), Arc::clone(&stop)) {
+                Ok(_) => {
+                    let token = token.clone();
+                    tasks.spawn(async move {
+                        token.cancelled().await;
+                        stop.store(true, Ordering::Relaxed);
+                    });
+                }
+                Err(e) => error!(error = %e, "cannot start the watcher"),
+            }
+            match node.cfg.peer {
+                Some(addr) => {
+                    tasks.spawn(sender_loop(Arc::clone(node), addr, token.clone()));
+                }
+                None => warn!("no sync.peer configured: journaling only, nothing is sent"),
+            }
+        }
+        Role::Backup => match node.cfg.listen {
+            Some(addr) => {
+                tasks.spawn(listen_loop(Arc::clone(node), addr, token.clone()));
+            }
+            None => warn!("no sync.listen configured: this backup receives nothing"),
+        },
+    }
+    tasks.close();
+    (role, token, tasks)
+}
+
+async fn stop_role(token: CancellationToken, tasks: TaskTracker) {
+    token.cancel();
+    if tokio::time::timeout(Duration::from_secs(2), tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!("the previous role's tasks are still running after 2 s");
+    }
+}
+
+/// Master: connect to the backup, run a session, reconnect after any failure.
+async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToken) {
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&node.tls.client));
+    let mut backoff = Duration::from_millis(100);
+    let mut failures = 0u32;
+    while !cancel.is_cancelled() {
+        let attempt = async {
+            let tcp =
+                tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await??;
+            tcp.set_nodelay(true)?;
+            let tls = tokio::time::timeout(
+                Duration::from_secs(5),
+                connector.connect(crate::tls::server_name(), tcp),
+            )
+            .await??;
+            Ok::<_, std::io::Error>(tls)
+        };
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = attempt => r,
+        };
+        match stream {
+            Ok(stream) => {
+                failures = 0;
+                backoff = Duration::from_millis(100);
+                node.status().sessions += 1;
+                let result =
+                    peer::run_sender(&node, stream, addr.to_string(), cancel.clone()).await;
+                end_session(&node, result);
+            }
+            Err(e) => {
+                failures += 1;
+                // The first failure is news; the rest of an outage is noise.
+                if failures == 1 {
+                    warn!(%addr, error = %e, "cannot reach the backup; retrying");
+                } else {
+                    debug!(%addr, error = %e, failures, "cannot reach the backup");
+                }
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn end_session(node: &Node, result: Result<(), peer::SessionError>) {
+    let mut st = node.status();
+    st.peer = None;
+    if let Err(e) = result {
+        warn!(error = &e as &dyn std::error::Error, "session ended");
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        st.error(text);
+    } else {
+        info!("session ended");
+    }
+}
+
+/// Backup: accept the master's connections; only a peer with a certificate from the pair's
+/// CA gets a session, and a new session replaces the old one (the master reconnected).
+async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToken) {
+    let listener = loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(e) => {
+                error!(%addr, error = %e, "cannot listen for the master; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    info!(addr = %listener.local_addr().unwrap_or(addr), "listening for the master");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&node.tls.server));
+    let sessions = TaskTracker::new();
+    let mut session: Option<CancellationToken> = None;
+    loop {
+        let (tcp, peer_addr) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let tls = match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                warn!(peer = %peer_addr, error = %e, "refused an unauthenticated peer");
+                let mut st = node.status();
+                st.refused_peers += 1;
+                st.error(format!("refused {peer_addr}: {e}"));
+                continue;
+            }
+            Err(_) => {
+                warn!(peer = %peer_addr, "refused a peer that did not finish the TLS handshake");
+                node.status().refused_peers += 1;
+                continue;
+            }
+        };
+        if let Some(old) = session.take() {
+            old.cancel();
+        }
+        // The old session stops at its next message boundary; its apply (if any) is one
+        // transaction, and the new session's order check sees its result.
+        let token = cancel.child_token();
+        session = Some(token.clone());
+        node.status().sessions += 1;
+        let node = Arc::clone(&node);
+        sessions.spawn(async move {
+            let result = peer::run_receiver(&node, tls, peer_addr.to_string(), token).await;
+            end_session(&node, result);
+        });
+    }
+    if let Some(s) = session {
+        s.cancel();
+    }
+    sessions.close();
+    sessions.wait().await;
+}
+
+fn bind_wake(node: &Node) -> std::io::Result<UnixDatagram> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = &node.cfg.wake_socket;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let sock = UnixDatagram::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(sock)
+}
+
+async fn wake_loop(node: Arc<Node>, sock: UnixDatagram, cancel: CancellationToken) {
+    let mut buf = [0u8; 16];
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = sock.recv(&mut buf) => if r.is_ok() { node.wake.notify_one() },
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Storage: the divergence journal. Before this node's state is overwritten (a snapshot
+//! from a master whose log does not contain this node's latest records, or a record that
+//! conflicts with data written here behind the journal), what only this node has is saved
+//! under the divergence directory, one folder per event:
+//!
+//! ```text
+//! <dir>/<UTC time>-after-<fork>/report.txt         readable: every record, row by row
+//!                               records/<seq>.changeset  raw SQLite changesets (sqlite3changeset_apply)
+//!                               files/<path>             this node's version of each file
+//!                               database.db              (conflicts only) a copy of the whole database
+//! ```
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
+use rusqlite::session::ChangesetIter;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Error as SqlError};
+
+use crate::journal;
+use crate::proto::frame::{decode_path, FileMeta};
+use crate::proto::Kind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DivergenceError {
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("writing the divergence journal")]
+    Io(#[from] io::Error),
+}
+
+/// `YYYY-MM-DDTHH-MM-SSZ` for a Unix time (no calendar crate for one timestamp).
+pub fn utc_stamp(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let secs = unix_secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn value(v: Option<ValueRef<'_>>) -> String {
+    match v {
+        None => "-".into(),
+        Some(ValueRef::Null) => "NULL".into(),
+        Some(ValueRef::Integer(i)) => i.to_string(),
+        Some(ValueRef::Real(f)) => f.to_string(),
+        Some(ValueRef::Text(t)) => format!("{:?}", String::from_utf8_lossy(t)),
+        Some(ValueRef::Blob(b)) => format!("blob({} bytes)", b.len()),
+    }
+}
+
+/// Column names of `table` in `conn` (empty if it has none there).
+fn column_names(conn: &Connection, table: &str) -> Vec<String> {
+    let Ok(mut stmt) = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid") else {
+        return Vec::new();
+    };
+    stmt.query_map([table], |r| r.get(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+/// One line per changed row: `UPDATE ledger: id=5 (key) state: "calling" -> "confirmed"`.
+/// Column names come from `conn` (`colN` where it does not know the table).
+pub fn describe_changeset(
+    conn: &Connection,
+    changeset: &[u8],
+    out: &mut String,
+) -> Result<(), SqlError> {
+    let mut input: &[u8] = changeset;
+    let reader: &mut dyn io::Read = &mut input;
+    let mut iter = ChangesetIter::start_strm(&reader)?;
+    while let Some(item) = iter.next()? {
+        let op = item.op()?;
+        let verb = match op.code() {
+            rusqlite::hooks::Action::SQLITE_INSERT => "INSERT",
+            rusqlite::hooks::Action::SQLITE_DELETE => "DELETE",
+            rusqlite::hooks::Action::SQLITE_UPDATE => "UPDATE",
+            _ => "CHANGE",
+        };
+        let table = op.table_name().to_owned();
+        let columns = op.number_of_columns() as usize;
+        let pk = item.pk()?.to_vec();
+        let names = column_names(conn, &table);
+        let name = |col: usize| {
+            names
+                .get(col)
+                .cloned()
+                .unwrap_or_else(|| format!("col{col}"))
+        };
+        let _ = write!(out, "    {verb} {table}:");
+        for col in 0..columns {
+            let old = item.old_value(col).ok();
+            let new = item.new_value(col).ok();
+            let is_pk = pk.get(col).is_some_and(|&p| p != 0);
+            match (verb, is_pk) {
+                ("INSERT", _) => {
+                    let _ = write!(out, " {}={}", name(col), value(new));
+                }
+                ("DELETE", _) => {
+                    let _ = write!(out, " {}={}", name(col), value(old));
+                }
+                (_, true) => {
+                    let _ = write!(out, " {}={} (key)", name(col), value(old));
+                }
+                _ => {
+                    if let Some(n) = new {
+                        let _ = write!(out, " {}: {} -> {}", name(col), value(old), value(Some(n)));
+                    }
+                }
+            }
+        }
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// Saves this node's records after `fork` (the ones the other node lacks): a readable
+/// report, the raw changesets, and this node's copy of each file they touched. Returns the
+/// folder, or None when there is nothing after `fork`.
+pub fn save_tail(
+    dir: &Path,
+    conn: &Connection,
+    shared: &Path,
+    fork: u64,
+    peer: &str,
+) -> Result<Option<PathBuf>, DivergenceError> {
+    let records = journal::read_from(conn, fork + 1, u64::MAX >> 1)?;
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let folder = dir.join(format!(
+        "{}-after-{fork}",
+        utc_stamp(journal::now_ms() / 1000)
+    ));
+    fs::create_dir_all(folder.join("records"))?;
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "Divergence: this node has {} record(s) after sequence number {fork} that {peer} does not have.\n\
+         They were saved here before this node took {peer}'s state. To replay a database record on the\n\
+         master: sqlite3changeset_apply with records/<seq>.changeset; files are under files/.\n",
+        records.len()
+    );
+    for rec in &records {
+        let _ = write!(
+            report,
+            "seq {} (generation {:016x}): ",
+            rec.pos.seq, rec.pos.gen
+        );
+        match Kind::from_u8(rec.kind) {
+            Some(Kind::Db) => match journal::unpack(&rec.body, crate::replica::MAX_CHANGESET) {
+                Ok(cs) => {
+                    let _ = writeln!(report, "database change");
+                    fs::write(
+                        folder.join(format!("records/{}.changeset", rec.pos.seq)),
+                        &cs,
+                    )?;
+                    if let Err(e) = describe_changeset(conn, &cs, &mut report) {
+                        let _ = writeln!(report, "    (unreadable: {e})");
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(report, "database change, damaged body ({e})");
+                }
+            },
+            Some(Kind::File) => match FileMeta::decode(&rec.body) {
+                Ok(meta) => {
+                    let kept = save_file(shared, &folder, &meta)?;
+                    let _ = writeln!(
+                        report,
+                        "file {} written ({} bytes, mode {:o}){}",
+                        meta.path,
+                        meta.size,
+                        meta.mode,
+                        if kept {
+                            "; saved under files/"
+                        } else {
+                            "; changed since, current copy saved"
+                        }
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(report, "file record, damaged body ({e})");
+                }
+            },
+            Some(Kind::Schema) => {
+                let _ = writeln!(
+                    report,
+                    "schema change: {}",
+                    String::from_utf8_lossy(&rec.body)
+                );
+            }
+            Some(Kind::Delete) => {
+                let path = decode_path(&rec.body).unwrap_or_else(|_| "(damaged)".into());
+                let _ = writeln!(report, "file {path} deleted");
+            }
+            None => {
+                let _ = writeln!(report, "unknown record kind {}", rec.kind);
+            }
+        }
+    }
+    fs::write(folder.join("report.txt"), report)?;
+    Ok(Some(folder))
+}
+
+/// Copies this node's current version of `meta.path` under `folder/files/`; true if it is
+/// still the journaled version.
+fn save_file(shared: &Path, folder: &Path, meta: &FileMeta) -> io::Result<bool> {
+    let src = shared.join(&meta.path);
+    let dst = folder.join("files").join(&meta.path);
+    if let Some(parent) = dst.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::copy(&src, &dst) {
+        Ok(_) => Ok(crate::snapshot::hash_file(&dst).is_ok_and(|(h, _)| h == meta.hash)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Saves a whole copy of this node's database (its data was changed behind the journal, so
+/// there is no record of what changed) with a report saying why.
+pub fn save_database(dir: &Path, conn: &Connection, why: &str) -> Result<PathBuf, DivergenceError> {
+    let folder = dir.join(format!("{}-conflict", utc_stamp(journal::now_ms() / 1000)));
+    fs::create_dir_all(&folder)?;
+    crate::snapshot::take(conn, &folder.join("database.db")).map_err(|e| match e {
+        crate::snapshot::SnapshotError::Sqlite(e) => DivergenceError::Sqlite(e),
+        other => DivergenceError::Io(io::Error::other(other.to_string())),
+    })?;
+    fs::write(
+        folder.join("report.txt"),
+        format!(
+            "Divergence: {why}.\nThis node's database was changed outside the sync journal; a full copy\n\
+             of it, as it was before the master's snapshot replaced it, is database.db.\n"
+        ),
+    )?;
+    Ok(folder)
+}
+
+/// The saved events, newest first: (folder, report text).
+pub fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let report = entry.path().join("report.txt");
+        if let Ok(text) = fs::read_to_string(&report) {
+            out.push((entry.path(), text));
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+
+    #[test]
+    fn stamps_are_utc_calendar_times() {
+        assert_eq!(utc_stamp(0), "1970-01-01T00-00-00Z");
+        assert_eq!(utc_stamp(1_795_000_000), "2026-11-18T11-06-40Z");
+        assert_eq!(utc_stamp(951_782_400), "2000-02-29T00-00-00Z");
+    }
+
+    #[test]
+    fn the_tail_after_the_fork_is_saved_with_a_readable_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir_all(&shared).unwrap();
+        let mut j = Journal::open(&dir.path().join("a.db")).unwrap();
+        j.connection()
+            .execute_batch("CREATE TABLE ledger(id INTEGER PRIMARY KEY, state TEXT)")
+            .unwrap();
+        j.write(|tx| {
+            tx.execute("INSERT INTO ledger VALUES (1, 'calling')", [])
+                .map(drop)
+        })
+        .unwrap();
+        j.write(|tx| {
+            tx.execute("UPDATE ledger SET state = 'confirmed' WHERE id = 1", [])
+                .map(drop)
+        })
+        .unwrap();
+        fs::write(shared.join("extensions.conf"), b"[alert]\n").unwrap();
+        let meta = crate::files::stat_and_hash(&shared, "extensions.conf").unwrap();
+        let mut conn = journal::open(&dir.path().join("a.db")).unwrap();
+        journal::journal_file(&mut conn, &meta).unwrap();
+
+        let out = dir.path().join("divergence");
+        let folder = save_tail(&out, &conn, &shared, 1, "node-b")
+            .unwrap()
+            .unwrap();
+        let report = fs::read_to_string(folder.join("report.txt")).unwrap();
+        assert!(
+            report.contains("2 record(s) after sequence number 1"),
+            "{report}"
+        );
+        assert!(
+            report.contains("UPDATE ledger: id=1 (key) state: \"calling\" -> \"confirmed\""),
+            "{report}"
+        );
+        assert!(report.contains("file extensions.conf written"), "{report}");
+        assert!(folder.join("records/2.changeset").is_file());
+        assert_eq!(
+            fs::read(folder.join("files/extensions.conf")).unwrap(),
+            b"[alert]\n"
+        );
+        assert_eq!(save_tail(&out, &conn, &shared, 3, "node-b").unwrap(), None);
+        let listed = list(&out).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, folder);
+    }
+}

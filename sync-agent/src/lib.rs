@@ -1,0 +1,25 @@
+//! The sync agent: one-way asynchronous replication, master → backup, of the shared
+//! config tree and the SQLite database (issue 7).
+//!
+//! Pure (no I/O, unit-tested): `exclude` (what never leaves a node), `proto` (frames,
+//! handshake, sender and receiver sessions).
+//! Storage (blocking, one thread or `spawn_blocking` each): `journal` (the library a
+//! writer uses: each write transaction's changeset journaled in the same transaction),
+//! `replica` (the backup's ordered, atomic apply), `files` (scan with hashes, atomic file
+//! apply), `snapshot` (backup-API snapshots), `divergence` (the journal of writes the
+//! other node lacks).
+//! Drivers (tokio): `tls`, `peer` (a session on a TLS connection), `watch`, `agent`.
+pub mod agent;
+pub mod config;
+pub mod divergence;
+pub mod exclude;
+pub mod files;
+pub mod journal;
+pub mod node;
+pub mod peer;
+pub mod proto;
+pub mod replica;
+pub mod snapshot;
+pub mod status;
+pub mod tls;
+pub mod watch;

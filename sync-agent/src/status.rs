@@ -1,0 +1,134 @@
+//! Pure: what the agent reports: role, position, lag (time and records), last applied
+//! change, bytes, errors, divergences; as the control contract's `status` JSON, with the
+//! `fresh` check the supervisor tracks as `sync/fresh` (the health input "sync stale").
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::proto::Pos;
+
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub role: Option<&'static str>,
+    /// The peer of the current session, if one is up.
+    pub peer: Option<String>,
+    /// This node's log head (the master's journal, or what the backup applied).
+    pub head: Pos,
+    /// Master: the backup's acknowledged position. Backup: the master's head, as last heard.
+    pub other: Pos,
+    /// When this side was last fully in step with the other (None: never since start).
+    pub in_step_at: Option<Instant>,
+    /// The last change applied (backup) or acknowledged (master), for humans.
+    pub last_change: Option<String>,
+    pub last_change_at_ms: Option<u64>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub records: u64,
+    pub sessions: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    pub refused_peers: u64,
+    pub divergences: u64,
+    pub last_divergence: Option<String>,
+    pub snapshots: u64,
+}
+
+impl Status {
+    /// Records not yet on the backup.
+    pub fn lag_records(&self) -> u64 {
+        match self.role {
+            Some("master") => self.head.seq.saturating_sub(self.other.seq),
+            _ => self.other.seq.saturating_sub(self.head.seq),
+        }
+    }
+
+    /// How long the two have been out of step (zero when in step).
+    pub fn lag(&self, now: Instant) -> Option<Duration> {
+        if self.peer.is_some() && self.lag_records() == 0 {
+            return Some(Duration::ZERO);
+        }
+        self.in_step_at.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// Marks the two sides in step if they are.
+    pub fn settle(&mut self, now: Instant) {
+        if self.peer.is_some() && self.lag_records() == 0 {
+            self.in_step_at = Some(now);
+        }
+    }
+
+    pub fn error(&mut self, what: String) {
+        self.errors += 1;
+        self.last_error = Some(what);
+    }
+
+    /// The `status` answer of the control contract.
+    pub fn to_json(&self, now: Instant, stale_after: Duration) -> Value {
+        let lag = self.lag(now);
+        let (fresh, reason) = match (self.role, &self.peer, lag) {
+            (None, _, _) => (true, "no role yet".to_owned()),
+            (Some(_), None, _) => (false, "no session with the peer".to_owned()),
+            (Some(_), Some(_), Some(l)) if l <= stale_after => {
+                (true, format!("lag {} ms", l.as_millis()))
+            }
+            (Some(_), Some(_), Some(l)) => (false, format!("lag {} ms", l.as_millis())),
+            (Some(_), Some(_), None) => (false, "never in step since start".to_owned()),
+        };
+        json!({
+            "component": "sync",
+            "role": self.role.unwrap_or("none"),
+            "peer": self.peer,
+            "head": self.head,
+            "peer_position": self.other,
+            "lag_records": self.lag_records(),
+            "lag_ms": lag.map(|l| l.as_millis() as u64),
+            "last_change": self.last_change,
+            "last_change_at_ms": self.last_change_at_ms,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "records": self.records,
+            "sessions": self.sessions,
+            "snapshots": self.snapshots,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "refused_peers": self.refused_peers,
+            "divergences": self.divergences,
+            "last_divergence": self.last_divergence,
+            "checks": { "fresh": { "ok": fresh, "reason": reason } },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_in_step_is_fresh_and_one_cut_off_goes_stale() {
+        let t0 = Instant::now();
+        let mut s = Status {
+            role: Some("backup"),
+            peer: Some("10.77.0.11:40000".into()),
+            head: Pos { gen: 1, seq: 5 },
+            other: Pos { gen: 1, seq: 5 },
+            ..Status::default()
+        };
+        s.settle(t0);
+        assert_eq!(
+            s.to_json(t0, Duration::from_secs(5))["checks"]["fresh"]["ok"],
+            true
+        );
+        s.other.seq = 9;
+        let later = t0 + Duration::from_secs(6);
+        let v = s.to_json(later, Duration::from_secs(5));
+        assert_eq!(v["lag_records"], 4);
+        assert_eq!(v["lag_ms"], 6000);
+        assert_eq!(v["checks"]["fresh"]["ok"], false);
+        s.peer = None;
+        assert_eq!(
+            s.to_json(later, Duration::from_secs(5))["checks"]["fresh"]["reason"],
+            "no session with the peer"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Driver: the master's side of the shared tree. A `notify` (inotify) watcher on the shared
+//! root, plus a full scan with hashes at start and every `scan_interval` (and whenever the
+//! kernel's queue overflowed), so no event is relied on alone. Each file whose content,
+//! mode or mtime differs from the manifest becomes a journal record; each manifest entry
+//! gone from disk becomes a delete record. Runs on its own thread with its own database
+//! connection (rusqlite and notify are blocking), and wakes the sender after each batch.
+//!
+//! Only completed writes count: `close(write)`, renames, removals, metadata changes and new
+//! directories. A plain `modify(data)` is skipped, so a file being written is not shipped
+//! half-written (its `close(write)` follows).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+use notify::{Event, EventKind, RecursiveMode, Watcher};
+use rusqlite::Connection;
+use tracing::{debug, info, warn};
+
+use crate::files;
+use crate::journal;
+use crate::node::Node;
+
+/// Starts the watcher thread; it stops when `stop` is set.
+pub fn spawn(
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || {
+            if let Err(e) = run(&node, &stop) {
+                warn!(error = %e, "shared tree watcher stopped");
+                node.status().error(format!("watcher: {e}"));
+            }
+        })
+}
+
+fn run(node: &Node, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>> {
+    let root = node.cfg.shared_dir.clone();
+    std::fs::create_dir_all(&root)?;
+    let mut conn = journal::open(&node.cfg.db)?;
+    let (events_tx, events_rx) = mpsc::channel::<notify::Result<Event>>();
+    let mut watcher = notify::recommended_watcher(move |ev| {
+        let _ = events_tx.send(ev);
+    })?;
+    watcher.watch(&root, RecursiveMode::Recursive)?;
+    info!(root = %root.display(), "watching the shared tree");
+    full_scan(node, &mut conn);
+    let mut next_scan = Instant::now() + node.cfg.scan_interval;
+    while !stop.load(Ordering::Relaxed) {
+        let first = match events_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(ev) => Some(ev),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let mut paths = BTreeSet::new();
+        let mut rescan = false;
+        for ev in first.into_iter().chain(events_rx.try_iter()) {
+            match ev {
+                Ok(ev) if ev.need_rescan() => rescan = true,
+                Ok(ev) if counts(&ev.kind) => {
+                    for p in ev.paths {
+                        if let Ok(rel) = p.strip_prefix(&root) {
+                            if let Some(rel) = rel.to_str().filter(|r| !r.is_empty()) {
+                                paths.insert(rel.to_owned());
+                            }
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "watch error; rescanning");
+                    rescan = true;
+                }
+            }
+        }
+        let mut grew = false;
+        for rel in &paths {
+            grew |= journal_path(node, &mut conn, &root, rel);
+        }
+        if rescan || Instant::now() >= next_scan {
+            grew |= full_scan(node, &mut conn);
+            if let Err(e) = journal::prune(&conn, node.cfg.keep_records) {
+                warn!(error = %e, "pruning the journal");
+            }
+            next_scan = Instant::now() + node.cfg.scan_interval;
+        }
+        if grew {
+            node.wake.notify_one();
+        }
+    }
+    Ok(())
+}
+
+fn counts(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Data(_)) => false,
+        // An empty file is created, then written and closed: wait for the close.
+        EventKind::Create(CreateKind::File) => false,
+        _ => true,
+    }
+}
+
+/// Journals what `rel` is now (a file, a directory's files, or nothing); true if a record
+/// was written.
+fn journal_path(node: &Node, conn: &mut Connection, root: &Path, rel: &str) -> bool {
+    if node.exclusions.is_excluded(rel) {
+        return false;
+    }
+    let full = root.join(rel);
+    let mut grew = false;
+    match std::fs::symlink_metadata(&full) {
+        Ok(md) if md.is_file() => {
+            if let Ok(meta) = files::stat_and_hash(root, rel) {
+                grew |= record(journal::journal_file(conn, &meta), rel);
+            }
+        }
+        Ok(md) if md.is_dir() => {
+            let found = files::scan_under(root, rel, &node.exclusions);
+            for meta in &found {
+                grew |= record(journal::journal_file(conn, meta), &meta.path);
+            }
+            grew |= delete_missing(conn, root, Some(rel));
+        }
+        Ok(_) => {}
+        Err(_) => {
+            grew |= record(journal::journal_delete(conn, rel), rel);
+            grew |= delete_missing(conn, root, Some(rel));
+        }
+    }
+    grew
+}
+
+fn record(result: rusqlite::Result<Option<crate::proto::Pos>>, rel: &str) -> bool {
+    match result {
+        Ok(Some(pos)) => {
+            debug!(path = %rel, seq = pos.seq, "journaled");
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            warn!(path = %rel, error = &e as &dyn std::error::Error, "journaling a file");
+            false
+        }
+    }
+}
+
+/// Delete records for manifest entries (under `prefix`, or all) that are gone from disk.
+fn delete_missing(conn: &mut Connection, root: &Path, prefix: Option<&str>) -> bool {
+    let Ok(manifest) = journal::manifest(conn) else {
+        return false;
+    };
+    let mut grew = false;
+    for m in manifest {
+        let under = prefix.is_none_or(|p| m.path == p || m.path.starts_with(&format!("{p}/")));
+        if under && !root.join(&m.path).is_file() {
+            grew |= record(journal::journal_delete(conn, &m.path), &m.path);
+        }
+    }
+    grew
+}
+
+/// The full scan: every file against the manifest, and every manifest entry against disk.
+pub fn full_scan(node: &Node, conn: &mut Connection) -> bool {
+    let root = &node.cfg.shared_dir;
+    let started = Instant::now();
+    let (found, skipped) = files::scan(root, &node.exclusions);
+    let mut grew = false;
+    for meta in &found {
+        grew |= record(journal::journal_file(conn, meta), &meta.path);
+    }
+    grew |= delete_missing(conn, root, None);
+    debug!(
+        files = found.len(),
+        skipped = skipped.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "full scan"
+    );
+    grew
+}

@@ -1,0 +1,32 @@
+//! Bytes off the sync connection: `sync_agent::proto::frame::Message::decode` until it needs
+//! more or fails (each frame must consume bytes and re-encode to the same bytes, so decode →
+//! encode → decode is the identity); every decoded message then goes into a
+//! `proto::receiver::Receiver`, which must answer with a step or an error, never panic.
+//! File and delete bodies inside records go through `FileMeta::decode` and `decode_path`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sync_agent::proto::frame::{decode_path, FileMeta, Message};
+use sync_agent::proto::receiver::Receiver;
+use sync_agent::proto::{Pos, Record};
+
+fuzz_target!(|data: &[u8]| {
+    let mut rx = Receiver::new(Pos { gen: 1, seq: 0 });
+    let mut rest = data;
+    while let Ok(Some((message, used))) = Message::decode(rest) {
+        assert!(used > 0 && used <= rest.len());
+        let mut again = Vec::new();
+        message.encode(&mut again);
+        assert_eq!(&again[..], &rest[..used], "re-encoding differs");
+        if let Message::Record(Record { body, .. }) = &message {
+            if let Ok(meta) = FileMeta::decode(body) {
+                assert_eq!(FileMeta::decode(&meta.to_bytes()), Ok(meta));
+            }
+            let _ = decode_path(body);
+        }
+        if let Ok(sync_agent::proto::receiver::Step::Apply(r)) = rx.on_message(message) {
+            rx.applied(r.pos);
+        }
+        rest = &rest[used..];
+    }
+});

@@ -1,0 +1,434 @@
+//! The sync agent in the lab: node-a (master) and node-b (backup) replicate over mutual TLS
+//! on the data network, with real files and a real SQLite database written concurrently on
+//! the master. After every case the backup's database passes `PRAGMA integrity_check` and
+//! holds the master's ledger and journal head, and its tree holds the master's replicated
+//! files (and nothing node-local).
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use system_tests::lab::{wait_until, Lab};
+use system_tests::probe::in_netns;
+use system_tests::sync::{
+    self, integrity_ok, replicated_tree, tree, CorruptingRelay, LedgerWriter, SyncNode, LEDGER,
+};
+
+const STEP: Duration = Duration::from_secs(30);
+
+/// A master with a schema, some rows and files before the agents start, then both agents,
+/// in step.
+fn started(
+    test: &str,
+    edit: impl FnOnce(&Lab, &mut SyncNode, &mut SyncNode),
+) -> (Lab, SyncNode, SyncNode) {
+    let lab = Lab::two_nodes(test);
+    let (mut a, mut b) = sync::pair(&lab);
+    edit(&lab, &mut a, &mut b);
+    let mut w = a.writer();
+    w.change_schema(LEDGER).unwrap();
+    w.write(|tx| {
+        tx.execute(
+            "INSERT INTO ledger VALUES (1, 1, '+39 0743 000001', 1, 'calling', 0)",
+            [],
+        )
+        .map(drop)
+    })
+    .unwrap();
+    std::fs::write(
+        a.shared().join("extensions.conf"),
+        "[alert]\nexten => s,1,Answer()\n",
+    )
+    .unwrap();
+    b.start(&lab, "backup");
+    a.start(&lab, "master");
+    assert_in_step(&a, &b, "at start");
+    (lab, a, b)
+}
+
+fn assert_in_step(a: &SyncNode, b: &SyncNode, when: &str) {
+    assert!(
+        sync::wait_in_step(a, b, STEP),
+        "{when}: the backup did not catch up\nmaster heads {:?} / backup {:?}\nmaster tree {:?}\nbackup tree {:?}\n--- master log\n{}\n--- backup log\n{}",
+        sync::head(&a.db()),
+        sync::head(&b.db()),
+        replicated_tree(&a.shared()).keys().collect::<Vec<_>>(),
+        tree(&b.shared()).keys().collect::<Vec<_>>(),
+        tail(&a.log()),
+        tail(&b.log()),
+    );
+    assert!(
+        integrity_ok(&b.db()),
+        "{when}: integrity_check failed on the backup"
+    );
+    assert!(
+        integrity_ok(&a.db()),
+        "{when}: integrity_check failed on the master"
+    );
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[test]
+fn files_and_the_database_replicate_under_concurrent_writes_and_node_local_files_stay() {
+    let (_lab, a, b) = started("sync-replicate", |_, a, _| {
+        // Node-local material dropped into the shared tree by mistake, before start.
+        let s = a.shared();
+        std::fs::create_dir_all(s.join("node/tls")).unwrap();
+        std::fs::write(s.join("node/pjsip.conf"), "NODE-LOCAL-SECRET trunk").unwrap();
+        std::fs::write(s.join("node/tls/node.key"), "NODE-LOCAL-SECRET key").unwrap();
+        std::fs::write(s.join("node.toml"), "NODE-LOCAL-SECRET identity").unwrap();
+        std::fs::write(s.join("backup.pem"), "NODE-LOCAL-SECRET pem").unwrap();
+    });
+    let writer = LedgerWriter::start(&a, 100, 1000);
+    let s = a.shared();
+    std::fs::create_dir_all(s.join("prompts")).unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            s.join(format!("prompts/p{i}.wav")),
+            vec![i as u8; 8000 + i * 100],
+        )
+        .unwrap();
+        std::fs::write(s.join("manager.conf"), format!("[admin]\nsecret = v{i}\n")).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::set_permissions(
+        s.join("manager.conf"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::rename(s.join("prompts/p0.wav"), s.join("prompts/renamed.wav")).unwrap();
+    std::fs::remove_file(s.join("prompts/p1.wav")).unwrap();
+    // A file rewritten while it may be being read and sent.
+    for i in 0..30 {
+        std::fs::write(s.join("templates.txt"), format!("{i}\n").repeat(50_000)).unwrap();
+    }
+    // More node-local files, now that the watcher runs.
+    std::fs::write(s.join("node/pjsip.conf"), "NODE-LOCAL-SECRET trunk v2").unwrap();
+    std::fs::create_dir_all(s.join("x/tls")).unwrap();
+    std::fs::write(s.join("x/tls/ca.key"), "NODE-LOCAL-SECRET").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let written = writer.stop();
+    assert!(written > 100, "the writer wrote {written} rows");
+    assert_in_step(&a, &b, "after concurrent writes");
+
+    // Nothing node-local reached the backup: not in its tree, not in its database.
+    for (path, _) in tree(&b.shared()) {
+        let text = std::fs::read(b.shared().join(&path)).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("NODE-LOCAL-SECRET"),
+            "{path} came from a node-local file"
+        );
+    }
+    let db = std::fs::read(b.db()).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains("NODE-LOCAL-SECRET"));
+    assert_eq!(
+        std::fs::metadata(b.shared().join("manager.conf"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600,
+        "mode kept"
+    );
+    // The dry run lists the shared files and says the node-local ones are never sent.
+    let out = std::process::Command::new(system_tests::prereq::workspace_bin("allerta-sync"))
+        .args(a.args("master"))
+        .arg("dry-run")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("send") && text.contains("manager.conf"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skip  node/")
+            && text.contains("skip  node.toml")
+            && text.contains("backup.pem"),
+        "{text}"
+    );
+    // Status on both sides.
+    let (sa, sb) = (a.status(), b.status());
+    assert_eq!(sa["role"], "master");
+    assert_eq!(sb["checks"]["fresh"]["ok"], true, "{sb}");
+    assert_eq!(sa["lag_records"], 0, "{sa}");
+    assert!(sa["bytes_sent"].as_u64().unwrap() > 0);
+    assert!(sb["last_change"].is_string(), "{sb}");
+}
+
+use std::os::unix::fs::PermissionsExt as _;
+
+#[test]
+fn a_cut_link_resumes_from_the_last_acknowledged_record() {
+    let (lab, a, b) = started("sync-cut", |_, _, _| {});
+    let writer = LedgerWriter::start(&a, 100, 1000);
+    std::thread::sleep(Duration::from_millis(500));
+    lab.set_port("a-data", false);
+    // Longer than the sessions' silence limit, so both sides give up and reconnect.
+    for i in 0..8 {
+        std::fs::write(
+            a.shared().join(format!("during-cut-{i}.txt")),
+            format!("{i}"),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let lag = a.status();
+    assert!(
+        lag["lag_records"].as_u64().unwrap() > 0,
+        "records waiting during the cut: {lag}"
+    );
+    lab.set_port("a-data", true);
+    std::thread::sleep(Duration::from_secs(1));
+    writer.stop();
+    assert_in_step(&a, &b, "after the cut");
+    let st = a.status();
+    assert!(st["sessions"].as_u64().unwrap() >= 2, "a new session: {st}");
+    assert_eq!(
+        st["snapshots"], 1,
+        "resumed without a snapshot (only the initial one): {st}"
+    );
+    assert!(
+        a.log().contains("plan=Stream"),
+        "the session after the cut streamed from the acknowledged point:\n{}",
+        tail(&a.log())
+    );
+}
+
+/// Waits for the backup's temporary file of `name` to appear (a transfer in progress).
+fn wait_transfer(b: &SyncNode, name: &str) -> bool {
+    let tmp = b.shared().join(format!(".{name}.allerta-sync-tmp"));
+    wait_until(Duration::from_secs(20), || tmp.exists()).is_some()
+}
+
+fn hash_of(path: &Path) -> Option<String> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| sync_agent::snapshot::hash_file_bytes(&b))
+}
+
+#[test]
+fn killed_sender_and_receiver_recover_with_each_file_old_or_new() {
+    let (lab, mut a, mut b) = started("sync-kill", |_, _, _| {});
+    let writer = LedgerWriter::start(&a, 100, 1000);
+    // A huge file; the sender dies in the middle of it.
+    let big = vec![0xabu8; 96 << 20];
+    std::fs::write(a.shared().join("big.bin"), &big).unwrap();
+    assert!(
+        wait_transfer(&b, "big.bin"),
+        "no transfer seen:\n{}",
+        tail(&b.log())
+    );
+    lab.signal(a.proc(), Signal::SIGKILL);
+    lab.wait_exit(a.proc(), Duration::from_secs(5));
+    assert!(
+        !b.shared().join("big.bin").exists(),
+        "a partial big.bin became visible"
+    );
+    a.start(&lab, "master");
+    assert_in_step(&a, &b, "after the sender was killed");
+
+    // A new version; the receiver dies in the middle of it: the old one stays.
+    let old = hash_of(&b.shared().join("big.bin"));
+    let mut big2 = big.clone();
+    big2[1000] = 1;
+    std::fs::write(a.shared().join("big.bin"), &big2).unwrap();
+    assert!(wait_transfer(&b, "big.bin"));
+    lab.signal(b.proc(), Signal::SIGKILL);
+    lab.wait_exit(b.proc(), Duration::from_secs(5));
+    let now = hash_of(&b.shared().join("big.bin"));
+    assert!(
+        now == old || now == hash_of(&a.shared().join("big.bin")),
+        "big.bin is neither version"
+    );
+    assert!(integrity_ok(&b.db()), "the backup's database after SIGKILL");
+    b.start(&lab, "backup");
+    writer.stop();
+    assert_in_step(&a, &b, "after the receiver was killed");
+    assert!(
+        !tree(&b.shared())
+            .keys()
+            .any(|p| p.ends_with(".allerta-sync-tmp")),
+        "a temporary file was left behind"
+    );
+}
+
+#[test]
+fn corrupted_bytes_end_the_session_and_nothing_damaged_is_applied() {
+    let relay_addr = "127.0.0.1:7481";
+    let mut relay = None;
+    let (lab, a, b) = started("sync-corrupt", |lab, a, _| {
+        relay = Some(CorruptingRelay::start(
+            &lab.ns("node-a"),
+            relay_addr,
+            &format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT),
+        ));
+        a.peer = relay_addr.into();
+    });
+    let relay = relay.unwrap();
+    let writer = LedgerWriter::start(&a, 100, 1000);
+    relay
+        .corrupt
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for i in 0..10 {
+        std::fs::write(
+            a.shared().join(format!("c{i}.conf")),
+            vec![b'x'; 20_000 + i],
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    relay
+        .corrupt
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(relay.flipped.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    writer.stop();
+    assert_in_step(&a, &b, "after corruption");
+    assert!(
+        b.log().contains("session ended"),
+        "the backup ended a corrupted session:\n{}",
+        tail(&b.log())
+    );
+    drop(lab);
+}
+
+#[test]
+fn an_unauthenticated_peer_is_refused_and_logged() {
+    let (lab, _a, b) = started("sync-auth", |_, _, _| {});
+    let before = sync::ledger(&b.db());
+    // A peer with certificates from another CA, from the client's namespace.
+    let rogue_tls = sync_agent::tls::create_pair(
+        &lab.dir().join("rogue-tls"),
+        &["node-a".into(), "node-b".into()],
+    )
+    .unwrap();
+    let rogue_dir = lab.dir().join("rogue");
+    std::fs::create_dir_all(rogue_dir.join("shared")).unwrap();
+    std::fs::write(rogue_dir.join("shared/extensions.conf"), "ROGUE").unwrap();
+    let rogue = SyncNode {
+        node: system_tests::lab::Node::A,
+        dir: rogue_dir,
+        tls: rogue_tls[0].clone(),
+        peer: format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT),
+        proc: None,
+    };
+    let args = rogue.args("master");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rp = lab.spawn(
+        "client",
+        "sync-rogue",
+        &system_tests::prereq::workspace_bin("allerta-sync"),
+        &args,
+        &[],
+    );
+    // And plain bytes that are no TLS at all.
+    let target = format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT);
+    in_netns(&lab.ns("client"), move || {
+        use std::io::Write;
+        if let Ok(mut s) = std::net::TcpStream::connect(&target) {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        }
+    });
+    assert!(
+        b.proc().wait_count(
+            "refused an unauthenticated peer",
+            2,
+            Duration::from_secs(15)
+        ),
+        "backup log:\n{}",
+        tail(&b.log())
+    );
+    assert!(b.status()["refused_peers"].as_u64().unwrap() >= 2);
+    assert_eq!(sync::ledger(&b.db()), before);
+    assert_ne!(
+        std::fs::read_to_string(b.shared().join("extensions.conf")).unwrap(),
+        "ROGUE"
+    );
+    drop(rp);
+}
+
+#[test]
+fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
+    let (lab, mut a, b) = started("sync-diverge", |_, _, _| {});
+    let mut wa = a.writer();
+    for id in 2..=20 {
+        wa.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 1, 'x', 1, 'calling', 0)",
+                [id],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    }
+    assert_in_step(&a, &b, "before the split");
+    // A is lost: its agent dies and its cable goes. B takes over and writes.
+    lab.signal(a.proc(), Signal::SIGKILL);
+    lab.wait_exit(a.proc(), Duration::from_secs(5));
+    lab.set_port("a-data", false);
+    b.set_role("master");
+    let mut wb = b.writer();
+    for id in 100..110 {
+        wb.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 2, 'b', 1, 'calling', 0)",
+                [id],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    }
+    // A comes back alone and believes it is master too (split brain): it writes as well.
+    a.start(&lab, "master");
+    for id in 200..205 {
+        wa.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 3, 'a-only', 1, 'calling', 0)",
+                [id],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    }
+    std::fs::write(
+        a.shared().join("a-only.txt"),
+        "written on A during the split",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // The link heals; A yields and becomes backup: its own writes are saved, then it takes
+    // B's state.
+    lab.set_port("a-data", true);
+    a.set_role("backup");
+    assert_in_step(&b, &a, "after the split healed");
+    assert!(
+        sync::ledger(&a.db()).iter().all(|r| r.0 < 200),
+        "A took B's state"
+    );
+    let out = std::process::Command::new(system_tests::prereq::workspace_bin("allerta-sync"))
+        .args(a.args("backup"))
+        .arg("divergence")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("INSERT ledger: id=200") && report.contains("phone=\"a-only\""),
+        "{report}"
+    );
+    assert!(report.contains("that node-b does not have"), "{report}");
+    assert!(report.contains("a-only.txt"), "{report}");
+    let saved = wait_until(Duration::from_secs(1), || {
+        walk_has(&a.divergence(), "a-only.txt")
+    });
+    assert!(saved.is_some(), "A's file saved in its divergence journal");
+    assert_eq!(a.status()["divergences"], 1);
+}
+
+fn walk_has(dir: &Path, name: &str) -> bool {
+    tree(dir).keys().any(|p| p.ends_with(name))
+}
