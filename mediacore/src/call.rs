@@ -67,7 +67,8 @@ impl Shared {
         Ok(prompt)
     }
 
-    fn prompts(&self, files: &[String]) -> Result<Vec<Arc<Prompt>>, String> {
+    /// Several prompts by name, in order.
+    pub fn prompts(&self, files: &[String]) -> Result<Vec<Arc<Prompt>>, String> {
         files.iter().map(|f| self.prompt(f)).collect()
     }
 }
@@ -345,6 +346,24 @@ pub(crate) async fn run_dialplan(
     cmd(Command::Hangup(leg));
 }
 
+/// Why an outbound call was not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DialFailure {
+    /// Asterisk's DIALSTATUS.
+    pub(crate) status: DialStatus,
+    /// The far end's final response, when it sent one.
+    pub(crate) sip_code: Option<u16>,
+}
+
+impl From<DialStatus> for DialFailure {
+    fn from(status: DialStatus) -> Self {
+        Self {
+            status,
+            sip_code: None,
+        }
+    }
+}
+
 /// An answered outbound leg with its media.
 pub(crate) struct Answered {
     /// The leg, its channel name and Uniqueid.
@@ -362,10 +381,10 @@ pub(crate) async fn dial_out(
     number: &str,
     ring_timeout: Duration,
     mut caller: Option<&mut mpsc::UnboundedReceiver<CallEvent>>,
-) -> Result<Answered, DialStatus> {
+) -> Result<Answered, DialFailure> {
     let sockets = shared.ports.bind(shared.media_ip).await.map_err(|error| {
         warn!(%error, "no rtp port");
-        DialStatus::Congestion
+        DialFailure::from(DialStatus::Congestion)
     })?;
     let local = LocalMedia {
         address: shared.media_ip,
@@ -396,16 +415,17 @@ pub(crate) async fn dial_out(
         Ok(Ok(placed)) => placed,
         Ok(Err(reason)) => {
             warn!(%reason, "cannot dial");
-            return Err(DialStatus::ChanUnavail);
+            return Err(DialStatus::ChanUnavail.into());
         }
-        Err(_) => return Err(DialStatus::ChanUnavail),
+        Err(_) => return Err(DialStatus::ChanUnavail.into()),
     };
     let leg = placed.leg;
-    let hang_up = |status| {
+    let hang_up = |status: DialStatus| {
         let _ = shared.commands.send(Command::Hangup(leg));
-        Err(status)
+        Err(status.into())
     };
     let ring_deadline = tokio::time::Instant::now() + ring_timeout;
+    let mut sip_code = None;
     let answer = loop {
         let caller_gone = async {
             match caller.as_deref_mut() {
@@ -420,12 +440,16 @@ pub(crate) async fn dial_out(
         tokio::select! {
             event = events.recv() => match event {
                 Some(CallEvent::Answered { sdp }) => break sdp,
+                Some(CallEvent::Refused { code }) => sip_code = Some(code),
                 Some(CallEvent::Ended(cause)) => {
-                    info!(status = cause.dial_status(), "not answered");
-                    return Err(dial_status(cause.dial_status()));
+                    info!(status = cause.dial_status(), ?sip_code, "not answered");
+                    return Err(DialFailure {
+                        status: dial_status(cause.dial_status()),
+                        sip_code,
+                    });
                 }
                 Some(_) => {}
-                None => return Err(DialStatus::ChanUnavail),
+                None => return Err(DialStatus::ChanUnavail.into()),
             },
             () = caller_gone => {
                 info!("the caller hung up while ringing; cancelling");
@@ -505,8 +529,8 @@ async fn dial_and_bridge(
         events: mut far_events,
     } = match dial_out(shared, &target.trunk, &number, ring, Some(&mut *events)).await {
         Ok(answered) => answered,
-        Err(DialStatus::Cancel) => return Outcome::HungUp,
-        Err(status) => return Outcome::DialStatus(status),
+        Err(f) if f.status == DialStatus::Cancel => return Outcome::HungUp,
+        Err(f) => return Outcome::DialStatus(f.status),
     };
     if !*answered {
         let _ = shared.commands.send(Command::Answer(leg, answer.to_vec()));

@@ -1083,7 +1083,7 @@ impl Engine {
                             self.hangup_event(&channel, cause.q850());
                             None
                         }
-                        CallEvent::Interrupted => None,
+                        CallEvent::Interrupted | CallEvent::Refused { .. } => None,
                     };
                     if let Some(state) = new_state {
                         self.newstate(&channel, state);

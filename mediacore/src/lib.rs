@@ -6,6 +6,7 @@
 //! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
 //! transactions, dialogs, digest, registration, qualify).
 //! `callfile` (Asterisk call files), `settings` (the `[mediacore]` table).
+//! `campaign` (alert campaigns: ledger, planner, IVR, dialer; see its docs).
 //! `live` (what AMI may do to a running call: variables, redirects).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
 //! `originate` (outbound calls for AMI and call files), `media` (RTP streams), `pacer`
@@ -13,6 +14,7 @@
 pub mod ami;
 pub mod call;
 pub mod callfile;
+pub mod campaign;
 pub mod codec;
 pub mod conf;
 pub mod dialplan;

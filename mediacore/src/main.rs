@@ -41,6 +41,9 @@ struct Args {
     /// Check the configuration (node file, pjsip.conf, extensions.conf, prompts) and exit.
     #[arg(long)]
     check: bool,
+    /// An operator's command instead of running the media core.
+    #[command(subcommand)]
+    admin: Option<mediacore::campaign::cli::Admin>,
 }
 
 fn codec(c: pjsip::Codec) -> Codec {
@@ -60,6 +63,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let settings = Settings::load(&args.config)?;
+    if let Some(admin) = args.admin {
+        let who = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "cli".into());
+        return mediacore::campaign::cli::execute(admin, &settings, &args.control, &who);
+    }
     let trunks = PjsipConfig::load(&settings.pjsip)?;
     let dialplan = Dialplan::load(&settings.extensions)?;
     let Some(transport) = trunks.transports.first() else {
@@ -149,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         live: mediacore::live::LiveChannels::default(),
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
+    let dialer = start_dialer(&settings, &shared, &handles, cancel.clone())?;
     let ami = start_ami(&settings, &shared, &handles, ami_events, cancel.clone()).await?;
     let done = settings.outgoing_dir.with_file_name("outgoing_done");
     let spool = tokio::spawn(mediacore::spool::run(
@@ -189,10 +199,41 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ami).await;
     }
     dispatch.abort();
+    if let Some(dialer) = dialer {
+        dialer.abort();
+    }
     spool.abort();
     control.abort();
     let _ = std::fs::remove_file(&args.control);
     Ok(())
+}
+
+/// Opens the campaign database and, with a `campaign_trunk`, starts the dialer (it
+/// dispatches only while the node is master).
+fn start_dialer(
+    settings: &Settings,
+    shared: &Arc<Shared>,
+    handles: &engine::Handles,
+    cancel: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    use mediacore::campaign::{dialer::Dialer, store::Store};
+    let mut store = Store::open(&settings.database, &settings.node_name)
+        .with_context(|| format!("opening the database {}", settings.database.display()))?;
+    if let Some(sock) = &settings.sync_wake_socket {
+        store = store.with_wake_socket(sock);
+    }
+    let Some(trunk) = settings.campaign_trunk.clone() else {
+        info!("no campaign_trunk in [mediacore]: campaigns do not dispatch from this node");
+        return Ok(None);
+    };
+    let dialer = Dialer {
+        store: Arc::new(Mutex::new(store)),
+        shared: shared.clone(),
+        status: handles.status.clone(),
+        trunk,
+        trunk_lines: settings.campaign_lines,
+    };
+    Ok(Some(tokio::spawn(dialer.run(cancel))))
 }
 
 /// Starts the AMI listener if `manager.conf` exists and says `enabled = yes`.

@@ -156,7 +156,7 @@ pub async fn originate_reporting(
                         .await;
                     DialStatus::Answer
                 }
-                Err(status) => status,
+                Err(f) => f.status,
             }
         }
         Dialled::Local { exten, context } => {
@@ -287,7 +287,7 @@ async fn run_local(
                                 run_then(shared, answered, req, number).await;
                                 DialStatus::Answer
                             }
-                            Err(s) => s,
+                            Err(f) => f.status,
                         }
                     }
                 };

@@ -47,6 +47,22 @@ pub enum SettingsError {
 struct RawFile {
     #[serde(default)]
     mediacore: Option<RawSettings>,
+    /// `[node] name` names this node in the campaign ledger.
+    #[serde(default)]
+    node: Option<RawNode>,
+    /// `[supervisor] peer_status` tells us the peer's address (to name the master).
+    #[serde(default)]
+    supervisor: Option<RawSupervisor>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawSupervisor {
+    peer_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawNode {
+    name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +96,24 @@ struct RawSettings {
     /// SCHED_FIFO priority of the media core's threads (0: off).
     #[serde(default)]
     realtime_priority: u8,
+    /// The database (campaigns, contacts, the ledger), replicated by the sync agent.
+    #[serde(default = "default_database")]
+    database: PathBuf,
+    /// The outbound trunk campaigns call through; none: campaigns do not dispatch.
+    campaign_trunk: Option<String>,
+    /// Concurrent campaign calls the trunk carries (all campaigns together).
+    #[serde(default = "default_campaign_lines")]
+    campaign_lines: u32,
+    /// The sync agent's wake socket: after each database write the agent is nudged so
+    /// the record leaves at once (optional: it also polls).
+    sync_wake_socket: Option<PathBuf>,
+}
+
+fn default_database() -> PathBuf {
+    "/var/lib/allerta/allerta.db".into()
+}
+fn default_campaign_lines() -> u32 {
+    30
 }
 
 fn default_pjsip() -> PathBuf {
@@ -145,6 +179,19 @@ pub struct Settings {
     /// `-p`: RTP pacing then holds on a loaded machine. Keep it below the supervisor's VRRP
     /// thread (10 in the example) so failover never waits for media.
     pub realtime_priority: u8,
+    /// The database file.
+    pub database: PathBuf,
+    /// Campaigns' outbound trunk.
+    pub campaign_trunk: Option<String>,
+    /// Concurrent campaign calls at most (the trunk's capacity).
+    pub campaign_lines: u32,
+    /// The sync agent's wake socket.
+    pub sync_wake_socket: Option<PathBuf>,
+    /// This node's name (`[node] name`), in the ledger's `node` column.
+    pub node_name: String,
+    /// The peer node's address, from `[supervisor] peer_status` (to name the master when
+    /// a change is refused on the backup).
+    pub peer: Option<String>,
 }
 
 impl Default for Settings {
@@ -170,10 +217,18 @@ impl Settings {
             path: path.into(),
             message: e.to_string(),
         })?;
-        match raw.mediacore {
-            Some(raw) => Self::check(raw, path),
-            None => Ok(Self::default()),
+        let mut settings = match raw.mediacore {
+            Some(raw) => Self::check(raw, path)?,
+            None => Self::default(),
+        };
+        if let Some(name) = raw.node.and_then(|n| n.name) {
+            settings.node_name = name;
         }
+        settings.peer = raw.supervisor.and_then(|s| s.peer_status).map(|p| {
+            p.rsplit_once(':')
+                .map_or(p.clone(), |(host, _)| host.to_owned())
+        });
+        Ok(settings)
     }
 
     fn check(raw: RawSettings, path: &Path) -> Result<Self, SettingsError> {
@@ -207,6 +262,12 @@ impl Settings {
         if !(50..=5_000).contains(&raw.sip_t1_ms) {
             return Err(invalid("sip_t1_ms", "must be in 50..=5000"));
         }
+        if raw.campaign_lines == 0 || raw.campaign_lines as usize > raw.max_calls {
+            return Err(invalid(
+                "campaign_lines",
+                "must be at least 1 and at most max_calls",
+            ));
+        }
         Ok(Self {
             pjsip: raw.pjsip,
             extensions: raw.extensions,
@@ -220,8 +281,21 @@ impl Settings {
             max_calls: raw.max_calls,
             sip_t1: Duration::from_millis(raw.sip_t1_ms),
             realtime_priority: raw.realtime_priority,
+            database: raw.database,
+            campaign_trunk: raw.campaign_trunk,
+            campaign_lines: raw.campaign_lines,
+            sync_wake_socket: raw.sync_wake_socket,
+            node_name: hostname(),
+            peer: None,
         })
     }
+}
+
+/// This machine's host name (the node's name when node.toml has none).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".into())
 }
 
 #[cfg(test)]

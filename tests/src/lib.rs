@@ -2,6 +2,7 @@
 //! tests (`tests/tests/`), the benchmarks and the demo (`tests/src/bin/`).
 //!
 //! - `ami`: a raw AMI client (bytes out, messages in) for protocol tests and the bench.
+//! - `campaign`: campaign nodes, operator commands, sipp citizens, what the carrier saw.
 //! - `lab`: namespaces on bridges, processes in them, teardown on drop.
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
 //! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
@@ -10,6 +11,7 @@
 //! - `sync`: the sync agents, their directories and TLS pair, a ledger writer, a corrupting relay.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
 pub mod ami;
+pub mod campaign;
 pub mod failover;
 pub mod lab;
 pub mod nodes;

@@ -103,7 +103,7 @@ impl Voice {
         let mut node = format!(
             "[mediacore]\npjsip = \"{0}/pjsip.conf\"\nextensions = \"{0}/extensions.conf\"\n\
              prompts_dir = \"{0}/prompts\"\nrecordings_dir = \"{0}/recordings\"\n\
-             outgoing_dir = \"{0}/outgoing\"\n",
+             outgoing_dir = \"{0}/outgoing\"\ndatabase = \"{0}/allerta.db\"\n",
             dir.display()
         );
         if let Some(manager) = &self.manager {

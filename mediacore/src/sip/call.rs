@@ -82,6 +82,12 @@ pub enum CallEvent {
     },
     /// Inbound: our 2xx was acknowledged; media may flow both ways.
     Confirmed,
+    /// Outbound: the far end refused with this final status (486, 603, 503…); `Ended`
+    /// follows.
+    Refused {
+        /// The SIP status code.
+        code: u16,
+    },
     /// The leg is over.
     Ended(EndCause),
     /// Not from SIP: the application asked the call task to stop what it is doing (AMI
@@ -498,6 +504,7 @@ impl Leg {
                 let cause = if self.cancel_pending {
                     EndCause::Cancelled
                 } else {
+                    out.push(Action::Event(CallEvent::Refused { code }));
                     EndCause::from_status(code)
                 };
                 self.end(cause, out);

@@ -1,0 +1,292 @@
+//! Driver: the master's campaign dispatch. Every 50 ms it asks the planner how many
+//! calls each running campaign may start, takes that many due recipients from the
+//! ledger, records each attempt before dialling, and runs the call (ring, then the IVR)
+//! in its own task, which records the outcome after.
+//!
+//! Only the master dispatches. On becoming master the dialer brings the schema up to
+//! date and recovers the ledger (attempts left open by a crash or by the old master end
+//! as `interrupted`, counted once); on becoming backup it stops starting calls and lets
+//! those in progress finish.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn, Instrument};
+
+use super::ivr;
+use super::plan::{self, Load, Throttle};
+use super::store::{now_ms, AttemptEnd, Campaign, Store, StoreError};
+use super::tts::{self, CallPrompts};
+use super::Outcome;
+use crate::call::{dial_out, Shared};
+use crate::engine::Status;
+
+/// How often the dialer plans.
+const TICK: Duration = Duration::from_millis(50);
+
+/// What the dialer needs.
+pub struct Dialer {
+    /// The database.
+    pub store: Arc<Mutex<Store>>,
+    /// The media core.
+    pub shared: Arc<Shared>,
+    /// The engine's status (our role).
+    pub status: Arc<Mutex<Status>>,
+    /// The outbound trunk.
+    pub trunk: String,
+    /// Concurrent campaign calls the trunk carries.
+    pub trunk_lines: u32,
+}
+
+/// Runs `f` on the store off the async runtime (SQLite blocks).
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut s)
+    })
+    .await
+    .unwrap_or_else(|e| Err(StoreError::Refused(format!("database task failed: {e}"))))
+}
+
+/// Minutes after local midnight (the dialling window is local time).
+#[allow(unsafe_code)]
+fn local_minute() -> u32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which we own; `now` lives for the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    if ok {
+        (tm.tm_hour * 60 + tm.tm_min) as u32
+    } else {
+        ((now / 60) % 1440) as u32
+    }
+}
+
+impl Dialer {
+    /// Dispatches until `cancel`.
+    pub async fn run(self, cancel: CancellationToken) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
+        let mut in_flight: HashMap<i64, u32> = HashMap::new();
+        let mut throttle = Throttle::default();
+        let mut prompts: HashMap<i64, Result<CallPrompts, String>> = HashMap::new();
+        let mut master = false;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(id) = done_rx.recv() => {
+                    if let Some(n) = in_flight.get_mut(&id) {
+                        *n = n.saturating_sub(1);
+                    }
+                    continue;
+                }
+                _ = tick.tick() => {}
+            }
+            let role = self
+                .status
+                .lock()
+                .map(|s| s.role.clone())
+                .unwrap_or_default();
+            if role != "master" {
+                if master {
+                    let calls: u32 = in_flight.values().sum();
+                    info!(
+                        calls,
+                        "backup: campaign dispatch stops; calls in progress finish"
+                    );
+                    master = false;
+                }
+                continue;
+            }
+            if !master {
+                match blocking(&self.store, |s| {
+                    s.migrate()?;
+                    s.recover()
+                })
+                .await
+                {
+                    Ok(recovered) => {
+                        info!(recovered, "master: campaigns dispatch from the ledger");
+                        master = true;
+                        prompts.clear();
+                    }
+                    Err(error) => {
+                        error!(%error, "cannot open the campaign ledger; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let campaigns = match blocking(&self.store, |s| s.running()).await {
+                Ok(c) => c,
+                Err(error) => {
+                    warn!(%error, "reading campaigns");
+                    continue;
+                }
+            };
+            throttle.retain(&campaigns.iter().map(|c| c.id).collect::<Vec<_>>());
+            let loads: Vec<Load> = campaigns
+                .iter()
+                .map(|c| Load {
+                    id: c.id,
+                    priority: c.priority,
+                    max_lines: c.max_lines,
+                    cps: c.cps,
+                    in_flight: in_flight.get(&c.id).copied().unwrap_or(0),
+                    window: c.window,
+                })
+                .collect();
+            let now = now_ms();
+            let allowed =
+                plan::allocate(&loads, self.trunk_lines, local_minute(), now, &mut throttle);
+            for (id, n) in allowed {
+                let Some(campaign) = campaigns.iter().find(|c| c.id == id) else {
+                    continue;
+                };
+                let call_prompts = match prompts.get(&campaign.message_id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self.prompts_for(campaign.message_id).await;
+                        if let Err(error) = &p {
+                            error!(campaign = %campaign.name, %error, "campaign message unusable");
+                        }
+                        prompts.insert(campaign.message_id, p.clone());
+                        p
+                    }
+                };
+                let Ok(call_prompts) = call_prompts else {
+                    continue;
+                };
+                let due = match blocking(&self.store, move |s| s.due(id, now, n as usize)).await {
+                    Ok(d) => d,
+                    Err(error) => {
+                        warn!(%error, "reading due recipients");
+                        continue;
+                    }
+                };
+                for d in due {
+                    let Some(number) = d
+                        .numbers
+                        .get(d.attempts as usize % d.numbers.len().max(1))
+                        .cloned()
+                    else {
+                        continue;
+                    };
+                    let n2 = number.clone();
+                    let attempt = match blocking(&self.store, move |s| {
+                        s.begin_attempt(id, d.contact_id, &n2)
+                    })
+                    .await
+                    {
+                        Ok(a) => a,
+                        Err(error) => {
+                            warn!(%error, "attempt not started");
+                            continue;
+                        }
+                    };
+                    throttle.spend(id, 1);
+                    *in_flight.entry(id).or_default() += 1;
+                    let call = Call {
+                        shared: self.shared.clone(),
+                        store: self.store.clone(),
+                        trunk: self.trunk.clone(),
+                        campaign: campaign.clone(),
+                        prompts: call_prompts.clone(),
+                        attempt,
+                        number,
+                    };
+                    let done = done_tx.clone();
+                    let span = tracing::info_span!("attempt", campaign = %campaign.name, attempt);
+                    tokio::spawn(
+                        async move {
+                            call.run().await;
+                            let _ = done.send(id);
+                        }
+                        .instrument(span),
+                    );
+                }
+            }
+        }
+    }
+
+    async fn prompts_for(&self, message: i64) -> Result<CallPrompts, String> {
+        let row = blocking(&self.store, move |s| s.message(message))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the campaign's message is gone")?;
+        let dir = self.shared.prompts_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            tts::call_prompts(&dir, &row.kind, &row.body, &row.language)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// One attempt: ring, then the IVR; the ledger after.
+struct Call {
+    shared: Arc<Shared>,
+    store: Arc<Mutex<Store>>,
+    trunk: String,
+    campaign: Campaign,
+    prompts: CallPrompts,
+    attempt: i64,
+    number: String,
+}
+
+impl Call {
+    async fn run(self) {
+        let ring = Duration::from_secs(self.campaign.ring_secs.into());
+        let end = match dial_out(&self.shared, &self.trunk, &self.number, ring, None).await {
+            Ok(answered) => {
+                let answered_at = now_ms();
+                let (store, attempt) = (self.store.clone(), self.attempt);
+                let ivr = ivr::run(&self.shared, answered, &self.prompts, move || async move {
+                    if let Err(error) = blocking(&store, move |s| s.confirm(attempt)).await {
+                        error!(%error, "confirmation not recorded");
+                    }
+                })
+                .await;
+                AttemptEnd {
+                    outcome: if ivr.confirmed {
+                        Outcome::Confirmed
+                    } else {
+                        Outcome::Answered
+                    },
+                    sip_code: None,
+                    answered_at: Some(answered_at),
+                    dtmf: (!ivr.digits.is_empty()).then_some(ivr.digits),
+                }
+            }
+            Err(f) => AttemptEnd {
+                outcome: Outcome::of_dial(f.status, f.sip_code),
+                sip_code: f.sip_code,
+                answered_at: None,
+                dtmf: None,
+            },
+        };
+        info!(outcome = end.outcome.as_str(), sip_code = ?end.sip_code, "attempt ended");
+        let retry_at = now_ms() + i64::from(self.campaign.retry_secs) * 1000;
+        let max = self.campaign.max_attempts;
+        let attempt = self.attempt;
+        if let Err(error) = blocking(&self.store, move |s| {
+            s.end_attempt(attempt, &end, max, retry_at)
+        })
+        .await
+        {
+            error!(%error, "attempt outcome not recorded (recovered as interrupted at the next start)");
+        }
+    }
+}

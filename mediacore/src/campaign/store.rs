@@ -1,0 +1,817 @@
+//! The campaign database: every read and write the application does, in one place.
+//!
+//! Writes go through the sync agent's journal ([`sync_agent::journal::Journal::write`]):
+//! the changes and their replication record commit in one transaction, so nothing written
+//! here can miss the backup. Each write that an operator asked for also leaves an audit
+//! row in the same transaction. The dialer's ledger writes are small and frequent (before
+//! and after each attempt); they are the campaign's crash safety.
+//!
+//! Blocking (rusqlite): async callers use `spawn_blocking`.
+
+use std::path::Path;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use sync_agent::journal::{Journal, JournalError};
+
+use super::schema::MIGRATIONS;
+use super::{CampaignSpec, Outcome, State};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request makes no sense in the current state (said to the operator as is).
+    #[error("{0}")]
+    Refused(String),
+    /// SQLite.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The journal.
+    #[error("database journal: {0}")]
+    Journal(#[from] JournalError),
+}
+
+/// A refusal raised inside a write transaction (rolls it back). It travels through
+/// rusqlite as a conversion failure, the one boxed-error variant always compiled in.
+#[derive(Debug)]
+struct RefusedInTx(String);
+
+impl std::fmt::Display for RefusedInTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedInTx {}
+
+fn refuse(msg: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(RefusedInTx(msg.into())))
+}
+
+/// Turns a refusal raised inside a transaction back into [`StoreError::Refused`].
+fn unwrap_refusal(e: JournalError) -> StoreError {
+    if let JournalError::Sqlite(rusqlite::Error::ToSqlConversionFailure(inner)) = &e {
+        if let Some(r) = inner.downcast_ref::<RefusedInTx>() {
+            return StoreError::Refused(r.0.clone());
+        }
+    }
+    StoreError::Journal(e)
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    sync_agent::journal::now_ms() as i64
+}
+
+/// A campaign as the dialer needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Message row id.
+    pub message_id: i64,
+    /// Higher first.
+    pub priority: i64,
+    /// Concurrent lines at most.
+    pub max_lines: u32,
+    /// New calls per second at most.
+    pub cps: f64,
+    /// Ring timeout.
+    pub ring_secs: u32,
+    /// Attempts per recipient at most.
+    pub max_attempts: u32,
+    /// Between attempts.
+    pub retry_secs: u32,
+    /// Dialling window, minutes after local midnight (start, end).
+    pub window: Option<(u32, u32)>,
+    /// State.
+    pub state: State,
+}
+
+/// A recipient due for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// Contact row id.
+    pub contact_id: i64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The contact's numbers, in order (attempt n calls number n mod len).
+    pub numbers: Vec<String>,
+}
+
+/// A message's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    /// `text` (spoken by TTS) or `recording` (a prompt name).
+    pub kind: String,
+    /// The text, or the prompt's name.
+    pub body: String,
+    /// Language (TTS voice).
+    pub language: String,
+}
+
+/// Counts for status and ETA.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    /// Recipients by status.
+    pub pending: u64,
+    /// Being called now.
+    pub calling: u64,
+    /// Confirmed.
+    pub confirmed: u64,
+    /// Out of attempts.
+    pub gave_up: u64,
+    /// Stopped with the campaign.
+    pub stopped: u64,
+    /// Attempts finished.
+    pub attempts_done: u64,
+    /// Attempts that were answered.
+    pub answered: u64,
+    /// Mean duration of finished attempts, ms.
+    pub mean_attempt_ms: f64,
+}
+
+/// One recipient's line in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// Contact's external id.
+    pub external_id: String,
+    /// Name.
+    pub name: String,
+    /// Final or current status.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's outcome.
+    pub last_outcome: String,
+    /// The number last called.
+    pub last_number: String,
+    /// The node that placed the last attempt.
+    pub node: String,
+}
+
+/// The database, opened for this node.
+pub struct Store {
+    journal: Journal,
+    node: String,
+}
+
+impl Store {
+    /// Opens (creates) the database. `node` names this node in the ledger.
+    pub fn open(path: &Path, node: &str) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Refused(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let journal = Journal::open(path)?;
+        journal
+            .connection()
+            .pragma_update(None, "foreign_keys", "on")?;
+        Ok(Self {
+            journal,
+            node: node.to_owned(),
+        })
+    }
+
+    /// With a wake socket for the sync agent (records leave at once).
+    pub fn with_wake_socket(mut self, path: &Path) -> Self {
+        self.journal = self.journal.with_wake_socket(path);
+        self
+    }
+
+    /// The schema version (0: no tables yet, e.g. a backup before the first replication).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let c = self.journal.connection();
+        let exists: bool = c.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'allerta_schema'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(0);
+        }
+        let v: Option<u32> =
+            c.query_row("SELECT max(version) FROM allerta_schema", [], |r| r.get(0))?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Brings the schema up to date (the master only: the backup gets the same SQL
+    /// through replication). Returns the version reached.
+    pub fn migrate(&mut self) -> Result<u32, StoreError> {
+        let mut version = self.schema_version()?;
+        while (version as usize) < MIGRATIONS.len() {
+            let next = version + 1;
+            let sql = format!(
+                "{}\nINSERT INTO allerta_schema(version) VALUES ({next});",
+                MIGRATIONS[version as usize]
+            );
+            self.journal.change_schema(&sql)?;
+            version = next;
+        }
+        Ok(version)
+    }
+
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.journal
+            .write(f)
+            .map(|(v, _)| v)
+            .map_err(unwrap_refusal)
+    }
+
+    /// Adds an operator (argon2id password hash; an optional phone PIN, hashed too).
+    pub fn add_operator(
+        &mut self,
+        name: &str,
+        role: &str,
+        password: &str,
+        pin: Option<&str>,
+        who: &str,
+    ) -> Result<(), StoreError> {
+        if !matches!(role, "admin" | "operator") {
+            return Err(StoreError::Refused(format!(
+                "role {role:?}: admin or operator"
+            )));
+        }
+        if let Some(pin) = pin {
+            if pin.len() < 4 || !pin.chars().all(|c| c.is_ascii_digit()) {
+                return Err(StoreError::Refused("a PIN is 4 or more digits".into()));
+            }
+        }
+        let hash = super::password::hash(password).map_err(StoreError::Refused)?;
+        let pin_hash = pin
+            .map(super::password::hash)
+            .transpose()
+            .map_err(StoreError::Refused)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO operators(name, role, password_hash, pin_hash) VALUES (?1, ?2, ?3, ?4)",
+                params![name, role, hash, pin_hash],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    refuse(format!("operator {name:?} exists"))
+                }
+                e => e,
+            })?;
+            audit(tx, who, "operator add", &format!("{name} ({role})"))
+        })
+    }
+
+    /// The operator whose phone PIN this is, if any.
+    pub fn operator_by_pin(&self, pin: &str) -> Result<Option<String>, StoreError> {
+        let mut stmt = self
+            .journal
+            .connection()
+            .prepare("SELECT name, pin_hash FROM operators WHERE pin_hash IS NOT NULL")?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows
+            .into_iter()
+            .find(|(_, h)| super::password::verify(pin, h))
+            .map(|(n, _)| n))
+    }
+
+    /// Imports contacts into list `list` (created if needed), all or nothing. A contact
+    /// already known by its external id is updated (name, language, tags, numbers).
+    pub fn import_contacts(
+        &mut self,
+        contacts: &[super::contacts::Contact],
+        list: &str,
+        who: &str,
+    ) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            tx.execute("INSERT OR IGNORE INTO lists(name) VALUES (?1)", [list])?;
+            let list_id: i64 =
+                tx.query_row("SELECT id FROM lists WHERE name = ?1", [list], |r| r.get(0))?;
+            for c in contacts {
+                tx.execute(
+                    "INSERT INTO contacts(external_id, name, language, tags) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(external_id) DO UPDATE SET name = excluded.name,
+                       language = excluded.language, tags = excluded.tags",
+                    params![c.external_id, c.name, c.language, c.tags.join(";")],
+                )?;
+                let id: i64 = tx.query_row(
+                    "SELECT id FROM contacts WHERE external_id = ?1",
+                    [&c.external_id],
+                    |r| r.get(0),
+                )?;
+                tx.execute("DELETE FROM contact_numbers WHERE contact_id = ?1", [id])?;
+                for (i, n) in c.numbers.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO contact_numbers(contact_id, position, number) VALUES (?1, ?2, ?3)",
+                        params![id, i as i64, n],
+                    )?;
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO list_members(list_id, contact_id) VALUES (?1, ?2)",
+                    params![list_id, id],
+                )?;
+            }
+            audit(
+                tx,
+                who,
+                "contacts import",
+                &format!("{} contacts into list {list}", contacts.len()),
+            )?;
+            Ok(contacts.len())
+        })
+    }
+
+    /// Adds a message: `text` (spoken) or `recording` (a prompt name in the prompts dir).
+    pub fn add_message(
+        &mut self,
+        name: &str,
+        kind: &str,
+        body: &str,
+        language: &str,
+        who: &str,
+    ) -> Result<(), StoreError> {
+        if !matches!(kind, "text" | "recording") {
+            return Err(StoreError::Refused(format!(
+                "message kind {kind:?}: text or recording"
+            )));
+        }
+        if body.trim().is_empty() {
+            return Err(StoreError::Refused("the message is empty".into()));
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO messages(name, kind, body, language) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, body = excluded.body,
+                   language = excluded.language",
+                params![name, kind, body, language],
+            )?;
+            audit(tx, who, "message set", &format!("{name} ({kind})"))
+        })
+    }
+
+    /// A message by id.
+    pub fn message(&self, id: i64) -> Result<Option<MessageRow>, StoreError> {
+        Ok(self
+            .journal
+            .connection()
+            .query_row(
+                "SELECT kind, body, language FROM messages WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(MessageRow {
+                        kind: r.get(0)?,
+                        body: r.get(1)?,
+                        language: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Creates a campaign in `draft`.
+    pub fn create_campaign(&mut self, spec: &CampaignSpec, who: &str) -> Result<i64, StoreError> {
+        spec.check().map_err(StoreError::Refused)?;
+        self.write(|tx| {
+            let message: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM messages WHERE name = ?1",
+                    [&spec.message],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let message =
+                message.ok_or_else(|| refuse(format!("no message {:?}", spec.message)))?;
+            let exists: bool = tx.query_row(
+                "SELECT count(*) > 0 FROM campaigns WHERE name = ?1",
+                [&spec.name],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(refuse(format!("campaign {:?} exists", spec.name)));
+            }
+            tx.execute(
+                "INSERT INTO campaigns(name, message_id, priority, max_lines, cps, ring_secs,
+                   max_attempts, retry_secs, window_start, window_end, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'draft', ?11)",
+                params![
+                    spec.name,
+                    message,
+                    spec.priority,
+                    spec.max_lines,
+                    spec.cps,
+                    spec.ring_secs,
+                    spec.max_attempts,
+                    spec.retry_secs,
+                    spec.window.map(|w| w.0),
+                    spec.window.map(|w| w.1),
+                    now_ms()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            for list in &spec.lists {
+                let list_id: Option<i64> = tx
+                    .query_row("SELECT id FROM lists WHERE name = ?1", [list], |r| r.get(0))
+                    .optional()?;
+                let list_id = list_id.ok_or_else(|| refuse(format!("no list {list:?}")))?;
+                tx.execute(
+                    "INSERT INTO campaign_lists(campaign_id, list_id) VALUES (?1, ?2)",
+                    params![id, list_id],
+                )?;
+            }
+            audit(
+                tx,
+                who,
+                "campaign create",
+                &format!(
+                    "{} (message {}, lists {})",
+                    spec.name,
+                    spec.message,
+                    spec.lists.join(",")
+                ),
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// start, pause, resume, stop. Starting takes the lists' members as the campaign's
+    /// recipients (a contact in two lists is called once).
+    pub fn control(&mut self, name: &str, action: &str, who: &str) -> Result<State, StoreError> {
+        self.write(|tx| {
+            let row: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, state FROM campaigns WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (id, state) = row.ok_or_else(|| refuse(format!("no campaign {name:?}")))?;
+            let state = State::parse(&state).ok_or_else(|| refuse("unknown state"))?;
+            let next = state.after(action).map_err(refuse)?;
+            let now = now_ms();
+            if action == "start" {
+                let added = tx.execute(
+                    "INSERT OR IGNORE INTO recipients(campaign_id, contact_id, status, next_at)
+                     SELECT DISTINCT ?1, m.contact_id, 'pending', 0
+                     FROM campaign_lists cl JOIN list_members m ON m.list_id = cl.list_id
+                     WHERE cl.campaign_id = ?1
+                       AND EXISTS (SELECT 1 FROM contact_numbers n WHERE n.contact_id = m.contact_id)",
+                    [id],
+                )?;
+                if added == 0 {
+                    return Err(refuse(format!(
+                        "campaign {name:?} has nobody to call (its lists are empty or have no numbers)"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE campaigns SET started_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            if next == State::Stopped {
+                tx.execute(
+                    "UPDATE recipients SET status = 'stopped'
+                     WHERE campaign_id = ?1 AND status = 'pending'",
+                    [id],
+                )?;
+                tx.execute(
+                    "UPDATE campaigns SET finished_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            tx.execute(
+                "UPDATE campaigns SET state = ?2 WHERE id = ?1",
+                params![id, next.as_str()],
+            )?;
+            audit(tx, who, &format!("campaign {action}"), name)?;
+            Ok(next)
+        })
+    }
+
+    /// The campaigns that dispatch (running), highest priority first.
+    pub fn running(&self) -> Result<Vec<Campaign>, StoreError> {
+        if self.schema_version()? == 0 {
+            return Ok(Vec::new());
+        }
+        self.campaigns("WHERE state = 'running' ORDER BY priority DESC, id")
+    }
+
+    /// A campaign by name.
+    pub fn campaign(&self, name: &str) -> Result<Option<Campaign>, StoreError> {
+        let c = self.campaigns(&format!("WHERE name = '{}'", name.replace('\'', "''")))?;
+        Ok(c.into_iter().next())
+    }
+
+    fn campaigns(&self, filter: &str) -> Result<Vec<Campaign>, StoreError> {
+        let sql = format!(
+            "SELECT id, name, message_id, priority, max_lines, cps, ring_secs, max_attempts,
+                    retry_secs, window_start, window_end, state FROM campaigns {filter}"
+        );
+        let mut stmt = self.journal.connection().prepare(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let ws: Option<u32> = r.get(9)?;
+                let we: Option<u32> = r.get(10)?;
+                let state: String = r.get(11)?;
+                Ok(Campaign {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    message_id: r.get(2)?,
+                    priority: r.get(3)?,
+                    max_lines: r.get(4)?,
+                    cps: r.get(5)?,
+                    ring_secs: r.get(6)?,
+                    max_attempts: r.get(7)?,
+                    retry_secs: r.get(8)?,
+                    window: ws.zip(we),
+                    state: State::parse(&state).unwrap_or(State::Paused),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Up to `limit` recipients of `campaign` due at `now`: fewest attempts first, then
+    /// in the order they became due.
+    pub fn due(&self, campaign: i64, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
+        let conn = self.journal.connection();
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.contact_id, r.attempts,
+                    (SELECT group_concat(number, ',') FROM
+                        (SELECT number FROM contact_numbers n
+                         WHERE n.contact_id = r.contact_id ORDER BY position))
+             FROM recipients r
+             WHERE r.campaign_id = ?1 AND r.status = 'pending' AND r.next_at <= ?2
+             ORDER BY r.attempts, r.next_at, r.contact_id LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![campaign, now, limit as i64], |r| {
+                let numbers: Option<String> = r.get(2)?;
+                Ok(Due {
+                    contact_id: r.get(0)?,
+                    attempts: r.get(1)?,
+                    numbers: numbers
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The ledger before a call: the attempt row (no outcome yet), the recipient marked
+    /// `calling` with its attempt counted. Returns the attempt's id.
+    pub fn begin_attempt(
+        &mut self,
+        campaign: i64,
+        contact: i64,
+        number: &str,
+    ) -> Result<i64, StoreError> {
+        let node = self.node.clone();
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE recipients SET status = 'calling', attempts = attempts + 1
+                 WHERE campaign_id = ?1 AND contact_id = ?2 AND status = 'pending'",
+                params![campaign, contact],
+            )?;
+            if changed == 0 {
+                return Err(refuse("the recipient is not pending any more"));
+            }
+            tx.execute(
+                "INSERT INTO attempts(campaign_id, contact_id, number, node, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![campaign, contact, number, node, now_ms()],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// The person pressed 1: recorded at once, before the call goes on, so a crash from
+    /// here on can never make us call them again.
+    pub fn confirm(&mut self, attempt: i64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE attempts SET dtmf = '1', outcome = 'confirmed' WHERE id = ?1",
+                [attempt],
+            )?;
+            tx.execute(
+                "UPDATE recipients SET status = 'confirmed', last_outcome = 'confirmed'
+                 WHERE (campaign_id, contact_id) =
+                       (SELECT campaign_id, contact_id FROM attempts WHERE id = ?1)",
+                [attempt],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The ledger after a call: its outcome, and the recipient's next step (confirmed,
+    /// another attempt at `retry_at`, or out of attempts).
+    pub fn end_attempt(
+        &mut self,
+        attempt: i64,
+        end: &AttemptEnd,
+        max_attempts: u32,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE attempts SET outcome = ?2, sip_code = ?3, answered_at = ?4, ended_at = ?5,
+                   dtmf = coalesce(dtmf, ?6)
+                 WHERE id = ?1",
+                params![
+                    attempt,
+                    end.outcome.as_str(),
+                    end.sip_code,
+                    end.answered_at,
+                    now_ms(),
+                    end.dtmf
+                ],
+            )?;
+            settle_recipient(tx, attempt, end.outcome, max_attempts, retry_at)?;
+            finish_if_done(tx, attempt)?;
+            Ok(())
+        })
+    }
+
+    /// After a crash or a takeover: attempts that never got an outcome (this node's or the
+    /// old master's) end as `interrupted`; they were counted when they began, so they
+    /// count once. Their recipients are due again now unless out of attempts. Returns how
+    /// many were recovered.
+    pub fn recover(&mut self) -> Result<usize, StoreError> {
+        if self.schema_version()? == 0 {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let open: Vec<(i64, u32)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT a.id, c.max_attempts FROM attempts a
+                     JOIN campaigns c ON c.id = a.campaign_id WHERE a.outcome IS NULL",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                rows
+            };
+            for (attempt, max) in &open {
+                tx.execute(
+                    "UPDATE attempts SET outcome = 'interrupted', ended_at = ?2 WHERE id = ?1",
+                    params![attempt, now_ms()],
+                )?;
+                settle_recipient(tx, *attempt, Outcome::Interrupted, *max, now_ms())?;
+                finish_if_done(tx, *attempt)?;
+            }
+            // A recipient marked calling with no open attempt (a crash between the two
+            // writes cannot happen: they share a transaction) — but be safe.
+            tx.execute(
+                "UPDATE recipients SET status = 'pending'
+                 WHERE status = 'calling' AND NOT EXISTS (
+                   SELECT 1 FROM attempts a WHERE a.campaign_id = recipients.campaign_id
+                     AND a.contact_id = recipients.contact_id AND a.outcome IS NULL)",
+                [],
+            )?;
+            Ok(open.len())
+        })
+    }
+
+    /// Counts for status and ETA.
+    pub fn counts(&self, campaign: i64) -> Result<Counts, StoreError> {
+        let conn = self.journal.connection();
+        let mut c = Counts::default();
+        let mut stmt = conn.prepare_cached(
+            "SELECT status, count(*) FROM recipients WHERE campaign_id = ?1 GROUP BY status",
+        )?;
+        let rows: Vec<(String, i64)> = stmt
+            .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (status, n) in rows {
+            let n = n.max(0) as u64;
+            match status.as_str() {
+                "pending" => c.pending = n,
+                "calling" => c.calling = n,
+                "confirmed" => c.confirmed = n,
+                "gave_up" => c.gave_up = n,
+                _ => c.stopped = n,
+            }
+        }
+        let (done, answered, mean): (i64, i64, Option<f64>) = conn.query_row(
+            "SELECT count(*), count(answered_at), avg(ended_at - started_at)
+             FROM attempts WHERE campaign_id = ?1 AND ended_at IS NOT NULL",
+            [campaign],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        c.attempts_done = done.max(0) as u64;
+        c.answered = answered.max(0) as u64;
+        c.mean_attempt_ms = mean.unwrap_or(0.0);
+        Ok(c)
+    }
+
+    /// Every recipient with its last attempt.
+    pub fn report(&self, campaign: i64) -> Result<Vec<ReportRow>, StoreError> {
+        let mut stmt = self.journal.connection().prepare(
+            "SELECT c.external_id, c.name, r.status, r.attempts, coalesce(r.last_outcome, ''),
+                    coalesce(a.number, ''), coalesce(a.node, '')
+             FROM recipients r JOIN contacts c ON c.id = r.contact_id
+             LEFT JOIN attempts a ON a.id = (SELECT max(id) FROM attempts
+                 WHERE campaign_id = r.campaign_id AND contact_id = r.contact_id)
+             WHERE r.campaign_id = ?1 ORDER BY c.external_id",
+        )?;
+        let rows = stmt
+            .query_map([campaign], |r| {
+                Ok(ReportRow {
+                    external_id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: r.get(2)?,
+                    attempts: r.get(3)?,
+                    last_outcome: r.get(4)?,
+                    last_number: r.get(5)?,
+                    node: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The campaigns' names and states, for listings.
+    pub fn list(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if self.schema_version()? == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .journal
+            .connection()
+            .prepare("SELECT name, state FROM campaigns ORDER BY id")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Read access for tests and reports.
+    pub fn connection(&self) -> &rusqlite::Connection {
+        self.journal.connection()
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptEnd {
+    /// Outcome.
+    pub outcome: Outcome,
+    /// The SIP final response code, for failures.
+    pub sip_code: Option<u16>,
+    /// When it was answered.
+    pub answered_at: Option<i64>,
+    /// Digits pressed.
+    pub dtmf: Option<String>,
+}
+
+fn settle_recipient(
+    tx: &Transaction<'_>,
+    attempt: i64,
+    outcome: Outcome,
+    max_attempts: u32,
+    retry_at: i64,
+) -> rusqlite::Result<()> {
+    // A confirmation recorded during the call wins over whatever the call ended with.
+    tx.execute(
+        "UPDATE recipients SET
+           last_outcome = CASE WHEN status = 'confirmed' THEN last_outcome ELSE ?2 END,
+           status = CASE
+             WHEN status = 'confirmed' OR ?2 = 'confirmed' THEN 'confirmed'
+             WHEN status = 'stopped' THEN 'stopped'
+             WHEN (SELECT state FROM campaigns WHERE id = recipients.campaign_id) = 'stopped' THEN 'stopped'
+             WHEN attempts >= ?3 THEN 'gave_up'
+             ELSE 'pending' END,
+           next_at = ?4
+         WHERE (campaign_id, contact_id) =
+               (SELECT campaign_id, contact_id FROM attempts WHERE id = ?1)",
+        params![attempt, outcome.as_str(), max_attempts, retry_at],
+    )?;
+    Ok(())
+}
+
+/// A running campaign with nobody left pending or being called is done.
+fn finish_if_done(tx: &Transaction<'_>, attempt: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE campaigns SET state = 'done', finished_at = ?2
+         WHERE id = (SELECT campaign_id FROM attempts WHERE id = ?1) AND state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM recipients WHERE campaign_id = campaigns.id
+                           AND status IN ('pending', 'calling'))",
+        params![attempt, now_ms()],
+    )?;
+    Ok(())
+}
+
+fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO audit(at, who, what, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![now_ms(), who, what, detail],
+    )?;
+    Ok(())
+}
