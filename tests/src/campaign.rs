@@ -120,7 +120,7 @@ pub fn contacts_csv(counts: &[(Citizen, usize)]) -> String {
 pub fn start_citizens(lab: &Lab) -> Proc {
     let carrier = CARRIER_IP.to_string();
     let scenario = voice::scenario("uas_campaign.xml");
-    voice::sipp_background(
+    let sipp = voice::sipp_background(
         lab,
         &[
             "-sf",
@@ -135,7 +135,14 @@ pub fn start_citizens(lab: &Lab) -> Proc {
             "16000",
             "-nostdin",
         ],
-    )
+    );
+    // sipp refuses a bad scenario by exiting at once: say so here, not as "no answer".
+    assert!(
+        lab.wait_exit(&sipp, Duration::from_millis(500)).is_none(),
+        "sipp did not start:\n{}",
+        sipp.log_text()
+    );
+    sipp
 }
 
 /// A campaign's report as CSV rows keyed by contact id: (status, attempts, last outcome).

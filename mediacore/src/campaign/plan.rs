@@ -88,7 +88,9 @@ pub fn allocate(
         }
         let lines = c.max_lines.saturating_sub(c.in_flight);
         // The epsilon keeps sums of tenths (0.1 × 10 = 0.999…) from losing a token.
-        let tokens = (throttle.available(c.id, c.cps, now_ms) + 1e-9).floor().max(0.0) as u32;
+        let tokens = (throttle.available(c.id, c.cps, now_ms) + 1e-9)
+            .floor()
+            .max(0.0) as u32;
         let n = lines.min(tokens).min(free);
         if n > 0 {
             out.push((c.id, n));
