@@ -440,6 +440,8 @@ impl Engine {
         let udp = self.net.udp.clone();
         let mut buf = vec![0u8; 65_536];
         let mut out = Vec::new();
+        // Readers of the status (AMI, the dialer) see the role from the start.
+        self.publish();
         loop {
             let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
             tokio::select! {

@@ -158,8 +158,17 @@ async fn main() -> anyhow::Result<()> {
         live: mediacore::live::LiveChannels::default(),
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
-    let dialer = start_dialer(&settings, &shared, &handles, cancel.clone())?;
-    let ami = start_ami(&settings, &shared, &handles, ami_events, cancel.clone()).await?;
+    let store = open_store(&settings)?;
+    let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());
+    let ami = start_ami(
+        &settings,
+        &shared,
+        &store,
+        &handles,
+        ami_events,
+        cancel.clone(),
+    )
+    .await?;
     let done = settings.outgoing_dir.with_file_name("outgoing_done");
     let spool = tokio::spawn(mediacore::spool::run(
         settings.outgoing_dir.clone(),
@@ -208,38 +217,47 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the campaign database and, with a `campaign_trunk`, starts the dialer (it
-/// dispatches only while the node is master).
-fn start_dialer(
+/// Opens the campaign database (shared by the dialer, AMI and nothing else).
+fn open_store(
     settings: &Settings,
-    shared: &Arc<Shared>,
-    handles: &engine::Handles,
-    cancel: CancellationToken,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    use mediacore::campaign::{dialer::Dialer, store::Store};
-    let mut store = Store::open(&settings.database, &settings.node_name)
-        .with_context(|| format!("opening the database {}", settings.database.display()))?;
+) -> anyhow::Result<Arc<Mutex<mediacore::campaign::store::Store>>> {
+    let mut store =
+        mediacore::campaign::store::Store::open(&settings.database, &settings.node_name)
+            .with_context(|| format!("opening the database {}", settings.database.display()))?;
     if let Some(sock) = &settings.sync_wake_socket {
         store = store.with_wake_socket(sock);
     }
+    Ok(Arc::new(Mutex::new(store)))
+}
+
+/// With a `campaign_trunk`, starts the dialer (it dispatches only while the node is
+/// master).
+fn start_dialer(
+    settings: &Settings,
+    store: &Arc<Mutex<mediacore::campaign::store::Store>>,
+    shared: &Arc<Shared>,
+    handles: &engine::Handles,
+    cancel: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
     let Some(trunk) = settings.campaign_trunk.clone() else {
         info!("no campaign_trunk in [mediacore]: campaigns do not dispatch from this node");
-        return Ok(None);
+        return None;
     };
-    let dialer = Dialer {
-        store: Arc::new(Mutex::new(store)),
+    let dialer = mediacore::campaign::dialer::Dialer {
+        store: store.clone(),
         shared: shared.clone(),
         status: handles.status.clone(),
         trunk,
         trunk_lines: settings.campaign_lines,
     };
-    Ok(Some(tokio::spawn(dialer.run(cancel))))
+    Some(tokio::spawn(dialer.run(cancel)))
 }
 
 /// Starts the AMI listener if `manager.conf` exists and says `enabled = yes`.
 async fn start_ami(
     settings: &Settings,
     shared: &Arc<Shared>,
+    store: &Arc<Mutex<mediacore::campaign::store::Store>>,
     handles: &engine::Handles,
     events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::events::Event>>,
     cancel: CancellationToken,
@@ -278,6 +296,8 @@ async fn start_ami(
         events,
         started: std::time::SystemTime::now(),
         write_timeout: mediacore::ami::server::WRITE_TIMEOUT,
+        store: Some(store.clone()),
+        peer: settings.peer.clone(),
     });
     if let Some((listener, acceptor)) = tls {
         tokio::spawn(mediacore::ami::server::serve(

@@ -53,6 +53,7 @@ impl Citizen {
 /// `lines` campaign lines, this node's name in the ledger.
 pub fn campaign_voice(node: Node, lines: u32) -> Voice {
     let mut voice = Voice::alert_line(node);
+    voice.manager = Some(voice::LAB_MANAGER.into());
     voice.pjsip.push('\n');
     voice.pjsip.push_str(&voice::outbound_pjsip());
     voice.extra.push_str(&format!(

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use system_tests::ami;
 use system_tests::campaign::{self, Citizen};
 use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
@@ -323,4 +324,114 @@ fn contact_imports_are_all_or_nothing_and_the_backup_refuses_changes() {
             "password in clear"
         );
     }
+}
+
+#[test]
+fn an_ami_application_drives_a_campaign_with_allerta_s_own_actions() {
+    prereq::require_root("campaign lab");
+    prereq::require_tools("campaign lab", NEEDS);
+    let lab = Lab::two_nodes("cmp-ami");
+    let node = voice::start_mediacore(&lab, Node::A, &campaign::campaign_voice(Node::A, 10));
+    let _citizens = campaign::start_citizens(&lab);
+    let ami_addr = std::net::SocketAddr::new(Node::A.data_ip().into(), 5038);
+    let mut app = ami::Client::connect(&lab.ns("client"), ami_addr);
+    app.login("app", "s3cret");
+    let contacts: Vec<String> = (0..10)
+        .map(|i| {
+            let n = Citizen::Confirms.number(i);
+            format!("P{n},Citizen {n},{n}")
+        })
+        .collect();
+    let mut import: Vec<(&str, &str)> =
+        vec![("Action", "AllertaContactsImport"), ("List", "ami-list")];
+    for c in &contacts {
+        import.push(("Contact", c));
+    }
+    // The backup refuses, naming the way to the master.
+    let (r, _) = app.action("i-0", &import);
+    assert_eq!(r.get("Response"), Some("Error"));
+    assert!(
+        r.get("Message")
+            .is_some_and(|m| m.contains("This node is the backup")),
+        "{r:?}"
+    );
+    assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
+    let (r, _) = app.action("i-1", &import);
+    assert_eq!(
+        r.get("Message"),
+        Some("Imported 10 contacts into list ami-list"),
+        "{r:?}"
+    );
+    let (r, _) = app.action(
+        "i-2",
+        &[
+            ("Action", "AllertaContactsImport"),
+            ("List", "x"),
+            ("Contact", "Z1,,0743"),
+        ],
+    );
+    assert!(
+        r.get("Message")
+            .is_some_and(|m| m.starts_with("nothing imported")),
+        "{r:?}"
+    );
+    let (r, _) = app.action(
+        "m-1",
+        &[
+            ("Action", "AllertaMessageSet"),
+            ("Name", "m"),
+            ("Text", "Prova di allerta."),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let (r, _) = app.action(
+        "c-1",
+        &[
+            ("Action", "AllertaCampaignCreate"),
+            ("Name", "ami"),
+            ("Message", "m"),
+            ("List", "ami-list"),
+            ("Lines", "5"),
+            ("CPS", "10"),
+            ("RingTime", "5"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let (r, _) = app.action(
+        "s-1",
+        &[("Action", "AllertaCampaignStart"), ("Name", "ami")],
+    );
+    assert_eq!(r.get("State"), Some("running"), "{r:?}");
+    let done = system_tests::lab::wait_until(Duration::from_secs(60), || {
+        let (r, _) = app.action(
+            "st",
+            &[("Action", "AllertaCampaignStatus"), ("Name", "ami")],
+        );
+        r.get("State") == Some("done")
+    });
+    assert!(done.is_some(), "{}", node.log_text());
+    let (r, _) = app.action(
+        "st-2",
+        &[("Action", "AllertaCampaignStatus"), ("Name", "ami")],
+    );
+    assert_eq!(
+        (r.get("Confirmed"), r.get("ETASeconds")),
+        (Some("10"), Some("0")),
+        "{r:?}"
+    );
+    let (r, _) = app.action(
+        "rp",
+        &[("Action", "AllertaCampaignReport"), ("Name", "ami")],
+    );
+    assert_eq!(r.get("EventList"), Some("start"));
+    let (complete, recipients) = app
+        .wait_for(Duration::from_secs(5), |m| {
+            m.is_event("AllertaCampaignReportComplete")
+        })
+        .expect("report");
+    assert_eq!(complete.get("ListItems"), Some("10"));
+    assert!(recipients
+        .iter()
+        .filter(|m| m.is_event("AllertaCampaignRecipient"))
+        .all(|m| m.get("Status") == Some("confirmed") && m.get("Node") == Some("node-a")));
 }

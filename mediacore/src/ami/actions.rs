@@ -78,6 +78,10 @@ pub fn perform(
         "setvar" => setvar(ami, msg, &reply),
         "redirect" => return redirect(ami, msg, reply, replies),
         "allertastatus" => allerta_status(ami, &reply),
+        a if super::campaigns::handles(a) => {
+            super::campaigns::perform(ami, msg, replies);
+            return None;
+        }
         other => reply.error(&format!(
             "{other}: not available in this version of Allerta"
         )),
@@ -153,7 +157,7 @@ fn duration(secs: u64) -> String {
 
 /// A list response as Asterisk 22 sends it: the response, one event per item, the
 /// `…Complete` event — one block, so nothing interleaves.
-fn list(
+pub(super) fn list(
     id: Option<&str>,
     message: &str,
     items: Vec<Message>,

@@ -1,7 +1,8 @@
 //! The Asterisk Manager Interface: pure framing (`message`), users (`users`, manager.conf),
 //! sessions (`session`) and the events we send (`events`); the TCP driver (`server`) and
-//! the actions it performs with the media core (`actions`).
+//! the actions it performs with the media core (`actions`, and `campaigns`: Allerta's own).
 pub mod actions;
+pub mod campaigns;
 pub mod events;
 pub mod message;
 pub mod server;

@@ -49,6 +49,10 @@ pub struct Ami {
     /// reading, its window is shut) is dropped: it cannot be told, and waiting longer
     /// only keeps its connection alive for nothing.
     pub write_timeout: std::time::Duration,
+    /// The campaign database (Allerta's own campaign actions); `None`: not available.
+    pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
+    /// The peer node's address, to name the master when the backup refuses a change.
+    pub peer: Option<String>,
 }
 
 /// The default for [`Ami::write_timeout`].
@@ -281,6 +285,8 @@ mod tests {
             events: broadcast::channel(ring).0,
             started: SystemTime::now(),
             write_timeout: Duration::from_millis(300),
+            store: None,
+            peer: None,
         })
     }
 

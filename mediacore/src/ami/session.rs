@@ -81,6 +81,11 @@ pub const ACTIONS: [(&str, &str, &str); 17] = [
     ),
 ];
 
+/// Asterisk's actions we answer, then Allerta's own.
+fn all_actions() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    ACTIONS.iter().chain(super::campaigns::ACTIONS.iter())
+}
+
 /// Event filters one session may add (each is a compiled regex: bounded memory).
 pub const MAX_FILTERS: usize = 64;
 
@@ -182,9 +187,7 @@ impl Session {
             ));
             return;
         };
-        let known = ACTIONS
-            .iter()
-            .find(|(name, _, _)| name.eq_ignore_ascii_case(action));
+        let known = all_actions().find(|(name, _, _)| name.eq_ignore_ascii_case(action));
         match known.map(|(name, _, _)| *name) {
             Some("Login") => return self.login(msg, reply("Success"), reply("Error"), out),
             Some("Challenge") => {
@@ -258,7 +261,7 @@ impl Session {
             }
             "ListCommands" => {
                 let mut r = reply("Success");
-                for (n, classes, synopsis) in ACTIONS {
+                for (n, classes, synopsis) in all_actions() {
                     let privilege = if classes.is_empty() {
                         "<none>".to_owned()
                     } else {
