@@ -302,6 +302,21 @@ fn contact_imports_are_all_or_nothing_and_the_backup_refuses_changes() {
     );
     let out = campaign::admin(&lab, Node::A, &["campaign", "resume", "c"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resume a campaign that is draft"));
+    // The same through allertactl, the operator's one command.
+    let dir = lab.dir().join("voice-node-a");
+    let out = std::process::Command::new(prereq::workspace_bin("allertactl"))
+        .arg("--config")
+        .arg(dir.join("mediacore.toml"))
+        .arg("--mediacore-socket")
+        .arg(dir.join("mediacore.sock"))
+        .args(["campaign", "status", "c"])
+        .output()
+        .expect("allertactl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("campaign c: draft"),
+        "{text}"
+    );
     // An operator with a PIN: the password comes on stdin and is never stored in clear.
     let out = campaign::admin_with_input(
         &lab,

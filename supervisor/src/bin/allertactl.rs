@@ -17,7 +17,7 @@ use supervisor::control::protocol::{Request, Response, Status, Transition};
 #[command(
     name = "allertactl",
     version,
-    about = "Operate an Allerta node: status, planned switchover, maintenance",
+    about = "Operate an Allerta node: status, planned switchover, maintenance, campaigns",
     after_help = "Exit codes: 0 done, 1 refused, 2 usage, 3 supervisor unreachable, 4 status: fault or maintenance."
 )]
 struct Cli {
@@ -27,8 +27,41 @@ struct Cli {
     /// Print the supervisor's answer as JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// The node file (for campaign, contacts, message and operator commands).
+    #[arg(long, global = true, default_value = "/etc/allerta/node.toml")]
+    config: PathBuf,
+    /// The media core's control socket (they ask it whether this node is master).
+    #[arg(long, global = true, default_value = "/run/allerta/mediacore.sock")]
+    mediacore_socket: PathBuf,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// Runs `allerta-mediacore <what> <args>`: the media core owns campaigns and contacts.
+/// The binary beside allertactl is preferred (an installed pair), else the one on PATH.
+fn media_core(cli: &Cli, what: &str, args: &[String]) -> ExitCode {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("allerta-mediacore")))
+        .filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from("allerta-mediacore"));
+    let status = std::process::Command::new(&program)
+        .arg("--config")
+        .arg(&cli.config)
+        .arg("--control")
+        .arg(&cli.mediacore_socket)
+        .arg(what)
+        .args(args)
+        .status();
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        // The media core said why (refused on the backup, a bad file…).
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("allertactl: cannot run {}: {e}", program.display());
+            ExitCode::from(3)
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +92,27 @@ enum Cmd {
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
     Man,
+    /// Alert campaigns: create, start, pause, resume, stop, status, report (run by the
+    /// media core's `allerta-mediacore campaign …`).
+    Campaign {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Contacts: `import FILE.csv --list NAME` (all or nothing; bad lines listed).
+    Contacts {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Alert messages: `set NAME --text … | --recording PROMPT`.
+    Message {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Operators: `add NAME --role admin|operator [--pin DIGITS]` (password on stdin).
+    Operator {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +134,10 @@ fn main() -> ExitCode {
             on: matches!(mode, OnOff::On),
         },
         Cmd::Promote { force } => Request::Promote { force },
+        Cmd::Campaign { ref args } => return media_core(&cli, "campaign", args),
+        Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),
+        Cmd::Message { ref args } => return media_core(&cli, "message", args),
+        Cmd::Operator { ref args } => return media_core(&cli, "operator", args),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
