@@ -45,6 +45,10 @@ pub struct Shared {
     pub pacer: Arc<crate::pacer::Pacer>,
     /// Running calls as AMI reaches them (variables, redirects), and AMI globals.
     pub live: crate::live::LiveChannels,
+    /// The campaign database (the inbound alert line reads the current alert from it).
+    pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
+    /// The engine's status (our role: recording an alert by phone is for the master).
+    pub status: Arc<Mutex<crate::engine::Status>>,
 }
 
 impl Shared {
@@ -227,6 +231,14 @@ pub(crate) async fn run_dialplan(
             Action::Answer => {
                 ensure_answered(&mut answered, stream);
                 Outcome::Done
+            }
+            Action::AllertaAlert => {
+                ensure_answered(&mut answered, stream);
+                crate::campaign::alert_line::play_alert(shared, stream, events).await
+            }
+            Action::AllertaRecordAlert { message } => {
+                ensure_answered(&mut answered, stream);
+                crate::campaign::alert_line::record_alert(shared, stream, events, &message).await
             }
             Action::Playback { files } => {
                 ensure_answered(&mut answered, stream);
@@ -570,7 +582,7 @@ fn is_media(action: &Action) -> bool {
     !matches!(action, Action::Verbose { .. } | Action::Hangup { .. })
 }
 
-fn wake_outcome(wake: Wake) -> Outcome {
+pub(crate) fn wake_outcome(wake: Wake) -> Outcome {
     match wake {
         Wake::Done => Outcome::Done,
         Wake::Timeout => Outcome::Timeout,
@@ -621,7 +633,7 @@ async fn collect_exten(
 
 /// Read(): plays the prompts (a digit stops them), then collects up to `max_digits`
 /// (`#` ends early), waiting `timeout` for each digit.
-async fn read_digits(
+pub(crate) async fn read_digits(
     stream: &mut Stream,
     prompts: &[Arc<Prompt>],
     max_digits: Option<u32>,
@@ -657,7 +669,7 @@ async fn read_digits(
 
 /// Record(): what the caller says goes to a WAV file until `#`, the maximum duration, or
 /// hangup.
-async fn record(
+pub(crate) async fn record(
     stream: &mut Stream,
     shared: &Shared,
     file: &str,

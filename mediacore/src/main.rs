@@ -143,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
+    let store = open_store(&settings)?;
     let shared = Arc::new(Shared {
         dialplan: RwLock::new(Arc::new(dialplan)),
         prompts_dir: settings.prompts_dir.clone(),
@@ -156,9 +157,10 @@ async fn main() -> anyhow::Result<()> {
         pacer: mediacore::pacer::Pacer::start(settings.realtime_priority)
             .context("starting the rtp pacer")?,
         live: mediacore::live::LiveChannels::default(),
+        store: Some(store.clone()),
+        status: handles.status.clone(),
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
-    let store = open_store(&settings)?;
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());
     let ami = start_ami(
         &settings,

@@ -153,6 +153,8 @@ pub struct Stream {
     dtmf_pt: Option<u8>,
     receiver: Receiver,
     dtmf: DtmfReceiver,
+    /// The SSRC the DTMF receiver's events come from.
+    dtmf_ssrc: Option<u32>,
     digits: VecDeque<char>,
     /// Told of every key press as it begins and ends (AMI DTMFBegin/DTMFEnd).
     dtmf_observer: Option<DtmfObserver>,
@@ -204,6 +206,7 @@ impl Stream {
             dtmf_pt,
             receiver: Receiver::new(),
             dtmf: DtmfReceiver::new(),
+            dtmf_ssrc: None,
             digits: VecDeque::new(),
             dtmf_observer: None,
             rtcp_timer: RtcpTimer::new(now, &mut rng),
@@ -462,6 +465,11 @@ impl Stream {
         if Some(packet.header.payload_type) == self.dtmf_pt {
             if let Ok(payload) = EventPayload::parse(packet.payload) {
                 let mut events = Vec::new();
+                // A new source (another SSRC) numbers its events afresh: its timestamps
+                // say nothing about the old source's, so the receiver starts over.
+                if self.dtmf_ssrc.replace(packet.header.ssrc) != Some(packet.header.ssrc) {
+                    self.dtmf = DtmfReceiver::new();
+                }
                 self.dtmf
                     .on_packet(now, packet.header.timestamp, &payload, &mut events);
                 self.on_dtmf(events);

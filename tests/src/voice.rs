@@ -447,3 +447,32 @@ pub fn pacing(packets: &[&RtpPacket]) -> (usize, f64, usize) {
     let outside = gaps.iter().filter(|g| !(18.0..=22.0).contains(*g)).count();
     (packets.len(), mean, outside)
 }
+
+/// Runs one sipp UAC scenario from the carrier against node A's alert line.
+pub fn carrier_calls(lab: &Lab, scenario: &str, service: &str, extra: &[&str]) -> (bool, String) {
+    let target = format!("{}:5060", Node::A.voice_ip());
+    let carrier = CARRIER_IP.to_string();
+    let scenario = self::scenario(scenario);
+    let scenario = scenario.to_string_lossy();
+    let mut args = vec![
+        target.as_str(),
+        "-sf",
+        &scenario,
+        "-s",
+        service,
+        "-m",
+        "1",
+        "-i",
+        &carrier,
+        "-mi",
+        &carrier,
+        "-mp",
+        "16000",
+        "-nostdin",
+        "-timeout",
+        "30s",
+        "-timeout_error",
+    ];
+    args.extend_from_slice(extra);
+    sipp(lab, &args, Duration::from_secs(40))
+}

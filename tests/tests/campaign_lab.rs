@@ -450,3 +450,80 @@ fn an_ami_application_drives_a_campaign_with_allerta_s_own_actions() {
         .filter(|m| m.is_event("AllertaCampaignRecipient"))
         .all(|m| m.get("Status") == Some("confirmed") && m.get("Node") == Some("node-a")));
 }
+
+#[test]
+fn the_inbound_alert_line_plays_the_current_alert_and_an_operator_records_one_by_phone() {
+    prereq::require_root("campaign lab");
+    prereq::require_tools("campaign lab", NEEDS);
+    let lab = Lab::two_nodes("cmp-line");
+    let mut v = campaign::campaign_voice(Node::A, 5);
+    v.dialplan = v.dialplan.replace(
+        "[from-carrier]\n",
+        "[from-carrier]\n\
+         exten => 200,1,Answer()\n same => n,AllertaAlert()\n same => n,Hangup()\n\
+         exten => 201,1,Answer()\n same => n,AllertaRecordAlert(phone-alert)\n same => n,Hangup()\n",
+    );
+    let node = voice::start_mediacore(&lab, Node::A, &v);
+    assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
+    // No campaign yet: "no alert in progress".
+    let (ok, out) = voice::carrier_calls(&lab, "uac_silent.xml", "200", &[]);
+    assert!(ok, "{out}\n{}", node.log_text());
+    assert_eq!(node.count("alert line: no alert in progress"), 1);
+    // An operator with a PIN records a message by phone.
+    let out = campaign::admin_with_input(
+        &lab,
+        Node::A,
+        &["operator", "add", "rossi", "--pin", "1234"],
+        "pw\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, out) = voice::carrier_calls(&lab, "uac_record_alert.xml", "201", &[]);
+    assert!(ok, "{out}\n{}", node.log_text());
+    assert!(
+        node.wait_count(
+            "alert line: message recorded by phone",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        node.log_text()
+    );
+    let wav = lab
+        .dir()
+        .join("voice-node-a/prompts/recorded/phone-alert.wav");
+    let size = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 8_000 * 2, "{} is {size} bytes", wav.display());
+    // A campaign with that message makes it the current alert.
+    let csv = lab.write_file("one.csv", "id,name,numbers\nC1,Anna,3400001\n");
+    campaign::admin_ok(
+        &lab,
+        Node::A,
+        &["contacts", "import", &csv.to_string_lossy(), "--list", "l"],
+    );
+    campaign::admin_ok(
+        &lab,
+        Node::A,
+        &[
+            "campaign",
+            "create",
+            "now",
+            "--message",
+            "phone-alert",
+            "--list",
+            "l",
+        ],
+    );
+    campaign::admin_ok(&lab, Node::A, &["campaign", "start", "now"]);
+    campaign::admin_ok(&lab, Node::A, &["campaign", "pause", "now"]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_silent.xml", "200", &[]);
+    assert!(ok, "{out}\n{}", node.log_text());
+    assert!(
+        node.count("playing the current alert prompt=recorded/phone-alert") == 1,
+        "{}",
+        node.log_text()
+    );
+}

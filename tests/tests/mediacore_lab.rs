@@ -16,7 +16,7 @@ fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
     let node = voice::start_mediacore(&lab, Node::A, &Voice::alert_line(Node::A));
     let pcap = lab.dir().join("carrier.pcap");
     let capture = voice::capture(&lab, "carrier", "eth0", &pcap);
-    let (ok, out) = carrier_calls(&lab, "uac_alert.xml", "100", &[]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "100", &[]);
     std::thread::sleep(Duration::from_millis(300));
     lab.signal(&capture, nix::sys::signal::Signal::SIGINT);
     lab.wait_exit(&capture, Duration::from_secs(5));
@@ -354,41 +354,12 @@ fn garbage_and_malformed_sip_on_udp_and_tcp_get_errors_and_calls_still_work() {
     );
 
     // The core still serves calls.
-    let (ok, out) = carrier_calls(&lab, "uac_alert.xml", "100", &[]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "100", &[]);
     assert!(
         ok,
         "the call after the garbage failed:\n{out}\n{}",
         node.log_text()
     );
-}
-
-/// Runs one sipp UAC scenario from the carrier against node A's alert line.
-fn carrier_calls(lab: &Lab, scenario: &str, service: &str, extra: &[&str]) -> (bool, String) {
-    let target = format!("{}:5060", Node::A.voice_ip());
-    let carrier = CARRIER_IP.to_string();
-    let scenario = voice::scenario(scenario);
-    let scenario = scenario.to_string_lossy();
-    let mut args = vec![
-        target.as_str(),
-        "-sf",
-        &scenario,
-        "-s",
-        service,
-        "-m",
-        "1",
-        "-i",
-        &carrier,
-        "-mi",
-        &carrier,
-        "-mp",
-        "16000",
-        "-nostdin",
-        "-timeout",
-        "30s",
-        "-timeout_error",
-    ];
-    args.extend_from_slice(extra);
-    voice::sipp(lab, &args, Duration::from_secs(40))
 }
 
 #[test]
@@ -402,14 +373,14 @@ fn a_call_over_tcp_survives_a_re_invite_and_reads_the_digit() {
         Node::A.voice_ip()
     ));
     let node = voice::start_mediacore(&lab, Node::A, &voice);
-    let (ok, out) = carrier_calls(&lab, "uac_reinvite.xml", "100", &["-t", "t1"]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_reinvite.xml", "100", &["-t", "t1"]);
     assert!(ok, "sipp over TCP failed:\n{out}\n{}", node.log_text());
     assert!(
         node.wait_count("ack=1", 1, Duration::from_secs(2)),
         "{}",
         node.log_text()
     );
-    let (ok, out) = carrier_calls(&lab, "uac_reinvite.xml", "100", &[]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_reinvite.xml", "100", &[]);
     assert!(ok, "sipp over UDP failed:\n{out}\n{}", node.log_text());
 }
 
@@ -421,10 +392,10 @@ fn a_caller_who_cancels_gets_487_and_a_silent_caller_is_hung_up_on() {
     let mut voice = Voice::alert_line(Node::A);
     voice.extra.push_str("rtp_timeout_secs = 2\n");
     let node = voice::start_mediacore(&lab, Node::A, &voice);
-    let (ok, out) = carrier_calls(&lab, "uac_cancel.xml", "101", &[]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_cancel.xml", "101", &[]);
     assert!(ok, "cancel scenario failed:\n{out}\n{}", node.log_text());
     let started = std::time::Instant::now();
-    let (ok, out) = carrier_calls(&lab, "uac_silent.xml", "100", &[]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_silent.xml", "100", &[]);
     assert!(
         ok,
         "the node never hung up on a silent caller:\n{out}\n{}",
@@ -457,7 +428,7 @@ fn a_peer_at_an_unidentified_address_gets_in_only_with_the_right_digest_credenti
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     lab.ip("carrier", &["addr", "add", "10.78.0.99/24", "dev", "eth0"]);
     let stranger = ["-i", "10.78.0.99", "-mi", "10.78.0.99"];
-    let (ok, out) = carrier_calls(
+    let (ok, out) = voice::carrier_calls(
         &lab,
         "uac_auth.xml",
         "100",
@@ -469,7 +440,7 @@ fn a_peer_at_an_unidentified_address_gets_in_only_with_the_right_digest_credenti
         node.log_text()
     );
     assert_eq!(node.count("peer authenticated"), 1, "{}", node.log_text());
-    let (ok, _) = carrier_calls(
+    let (ok, _) = voice::carrier_calls(
         &lab,
         "uac_auth.xml",
         "100",
@@ -497,7 +468,7 @@ fn dial_bridges_a_caller_to_the_outbound_trunk_until_the_caller_hangs_up() {
     );
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     let callee = voice::carrier_answers(&lab, "16100");
-    let (ok, out) = carrier_calls(&lab, "uac_bye.xml", "102", &[]);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_bye.xml", "102", &[]);
     assert!(ok, "the caller's side failed:\n{out}\n{}", node.log_text());
     let status = lab.wait_exit(&callee, Duration::from_secs(10));
     assert!(

@@ -275,6 +275,8 @@ mod tests {
             commands,
             pacer: crate::pacer::Pacer::start(0).expect("pacer"),
             live: crate::live::LiveChannels::default(),
+            store: None,
+            status: Arc::default(),
         });
         let users = Users::parse_str("[u]\nsecret = s\nread = all\nwrite = all\n", "m")
             .expect("manager.conf");

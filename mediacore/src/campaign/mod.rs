@@ -10,6 +10,7 @@
 //! journal), `password` (argon2), `tts` (espeak-ng), `ivr` (the answered call),
 //! `dialer` (the master's dispatch loop), `cli` (`allerta-mediacore campaign …`).
 
+pub mod alert_line;
 pub mod cli;
 pub mod contacts;
 pub mod dialer;

@@ -737,6 +737,32 @@ impl Store {
         Ok(rows)
     }
 
+    /// The current alert: the message of the running (or paused) campaign with the
+    /// highest priority, the most recently started first. `None`: no alert in progress.
+    pub fn current_alert(&self) -> Result<Option<MessageRow>, StoreError> {
+        if self.schema_version()? == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .journal
+            .connection()
+            .query_row(
+                "SELECT m.kind, m.body, m.language FROM campaigns c
+                 JOIN messages m ON m.id = c.message_id
+                 WHERE c.state IN ('running', 'paused')
+                 ORDER BY c.priority DESC, c.started_at DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(MessageRow {
+                        kind: r.get(0)?,
+                        body: r.get(1)?,
+                        language: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// The campaigns' names and states, for listings.
     pub fn list(&self) -> Result<Vec<(String, String)>, StoreError> {
         if self.schema_version()? == 0 {

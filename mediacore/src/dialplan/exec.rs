@@ -84,6 +84,13 @@ pub struct DialTarget {
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// Play the current alert message (Allerta's inbound alert line); report `Done`.
+    AllertaAlert,
+    /// Ask for an operator PIN and record a new alert message `message`; report `Done`.
+    AllertaRecordAlert {
+        /// The message's name.
+        message: String,
+    },
     /// Answer the call (200 OK), then report `Done`.
     Answer,
     /// Play these prompts in order; report `Done` or `PlaybackFailed`.
@@ -529,6 +536,11 @@ impl Execution {
             App::Playback { files, .. } => {
                 let files = self.files(files)?;
                 self.media(Pending::Playback, Action::Playback { files })
+            }
+            App::AllertaAlert => self.media(Pending::Simple, Action::AllertaAlert),
+            App::AllertaRecordAlert { message } => {
+                let message = self.expand(message)?;
+                self.media(Pending::Simple, Action::AllertaRecordAlert { message })
             }
             App::Background { files, .. } => {
                 let files = self.files(files)?;

@@ -41,6 +41,15 @@ pub struct Destination {
 /// An application with its arguments as unexpanded templates (`None` = not given).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum App {
+    /// `AllertaAlert()`: Allerta's own: play the current alert (the running campaign's
+    /// message), or "no alert in progress".
+    AllertaAlert,
+    /// `AllertaRecordAlert(message)`: Allerta's own: ask for an operator's PIN, record a
+    /// new alert message by phone under that name.
+    AllertaRecordAlert {
+        /// The message's name.
+        message: String,
+    },
     /// `Answer([delay])`
     Answer {
         /// Delay in ms (accepted; the driver answers at once).
@@ -185,7 +194,9 @@ impl App {
             } => push(&mut all, &[timeout, options]),
             Self::Hangup { cause } => push(&mut all, &[cause]),
             Self::Verbose { level, .. } => push(&mut all, &[level]),
-            Self::Goto(_)
+            Self::AllertaAlert
+            | Self::AllertaRecordAlert { .. }
+            | Self::Goto(_)
             | Self::GotoIf { .. }
             | Self::Set { .. }
             | Self::Wait { .. }
@@ -707,6 +718,10 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
     let lower = name.to_ascii_lowercase();
     let a = |max| split_args(args, max);
     let app = match lower.as_str() {
+        "allertaalert" => App::AllertaAlert,
+        "allertarecordalert" => App::AllertaRecordAlert {
+            message: opt(&a(1), 0).ok_or(bad("AllertaRecordAlert", "needs a message name"))?,
+        },
         "answer" => App::Answer {
             delay: opt(&a(1), 0),
         },
