@@ -305,8 +305,22 @@ mod tests {
     #[test]
     fn a_node_file_without_a_mediacore_table_gets_the_defaults() {
         let s = Settings::parse("[node]\nname = \"a\"\n", Path::new("node.toml")).unwrap();
-        assert_eq!(s, Settings::default());
+        assert_eq!(s.node_name, "a", "the ledger names the node as node.toml does");
+        assert_eq!(
+            Settings {
+                node_name: Settings::default().node_name,
+                ..s.clone()
+            },
+            Settings::default()
+        );
         assert_eq!(s.rtp_ports, 10_000..=20_000);
+        let s = Settings::parse(
+            "[supervisor]\npeer_status = \"10.77.0.12:9480\"\n[mediacore]\ncampaign_trunk = \"out\"\n",
+            Path::new("node.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.peer.as_deref(), Some("10.77.0.12"));
+        assert_eq!(s.campaign_trunk.as_deref(), Some("out"));
     }
 
     #[test]
