@@ -305,7 +305,10 @@ mod tests {
     #[test]
     fn a_node_file_without_a_mediacore_table_gets_the_defaults() {
         let s = Settings::parse("[node]\nname = \"a\"\n", Path::new("node.toml")).unwrap();
-        assert_eq!(s.node_name, "a", "the ledger names the node as node.toml does");
+        assert_eq!(
+            s.node_name, "a",
+            "the ledger names the node as node.toml does"
+        );
         assert_eq!(
             Settings {
                 node_name: Settings::default().node_name,

@@ -361,13 +361,7 @@ impl Store {
             .query_row(
                 "SELECT kind, body, language FROM messages WHERE id = ?1",
                 [id],
-                |r| {
-                    Ok(MessageRow {
-                        kind: r.get(0)?,
-                        body: r.get(1)?,
-                        language: r.get(2)?,
-                    })
-                },
+                message_row,
             )
             .optional()?)
     }
@@ -752,13 +746,7 @@ impl Store {
                  WHERE c.state IN ('running', 'paused')
                  ORDER BY c.priority DESC, c.started_at DESC LIMIT 1",
                 [],
-                |r| {
-                    Ok(MessageRow {
-                        kind: r.get(0)?,
-                        body: r.get(1)?,
-                        language: r.get(2)?,
-                    })
-                },
+                message_row,
             )
             .optional()?)
     }
@@ -832,6 +820,15 @@ fn finish_if_done(tx: &Transaction<'_>, attempt: i64) -> rusqlite::Result<()> {
         params![attempt, now_ms()],
     )?;
     Ok(())
+}
+
+/// A `(kind, body, language)` row.
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        kind: r.get(0)?,
+        body: r.get(1)?,
+        language: r.get(2)?,
+    })
 }
 
 fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite::Result<()> {
