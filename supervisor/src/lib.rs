@@ -1,15 +1,16 @@
 //! Allerta supervisor: keepalived-style VRRP holding the virtual IP on the master, and the
 //! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
-//! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
+//! Pure modules: `config`, `firstboot::{env, spec, validate, render}`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
 //! `component::contract`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
-//! `health::script`.
+//! `health::script`, `firstboot::{source, apply}`.
 pub mod arp;
 pub mod component;
 pub mod config;
 pub mod control;
+pub mod firstboot;
 pub mod health;
 pub mod metrics;
 pub mod notify;
