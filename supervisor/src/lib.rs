@@ -1,11 +1,11 @@
 //! Allerta supervisor: keepalived-style VRRP holding the virtual IP on the master, and the
 //! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
-//! Pure modules: `config`, `firstboot::{env, spec, validate, render}`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
-//! `component::contract`.
+//! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
+//! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
-//! `health::script`, `firstboot::{source, apply}`.
+//! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`.
 pub mod arp;
 pub mod component;
 pub mod config;
