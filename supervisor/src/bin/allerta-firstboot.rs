@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -96,7 +97,18 @@ fn run(args: &Args) -> Result<ExitCode> {
     };
     let found = match &args.nics {
         Some(list) => nics::parse_list(list).map_err(anyhow::Error::msg)?,
-        None => nics::scan(Path::new("/sys/class/net")).context("reading /sys/class/net")?,
+        None => {
+            let sys = Path::new("/sys/class/net");
+            let pending =
+                nics::wait_for_udev(sys, Path::new("/run/udev/data"), Duration::from_secs(30));
+            if !pending.is_empty() {
+                println!(
+                    "{ME}: udev has not processed {} after 30 s; using the names as they are",
+                    pending.join(" ")
+                );
+            }
+            nics::scan(sys).context("reading /sys/class/net")?
+        }
     };
     let (data, voice) = match nics::choose(found) {
         Ok(pair) => pair,

@@ -5,6 +5,7 @@
 //! sysfs.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A physical network adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,30 @@ pub fn scan(sys_class_net: &Path) -> std::io::Result<Vec<Found>> {
         });
     }
     Ok(found)
+}
+
+/// Waits until udev has processed every adapter in `sys_class_net`, renames included
+/// (`/run/udev/data/n<ifindex>` exists, what networkd waits for too), so the names read
+/// are the final ones (`ens160`, not the kernel's `eth0`). Returns the adapters still not
+/// processed when `limit` ran out.
+pub fn wait_for_udev(sys_class_net: &Path, udev_data: &Path, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let pending: Vec<String> = scan(sys_class_net)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| {
+                let ifindex =
+                    std::fs::read_to_string(sys_class_net.join(&f.nic.name).join("ifindex"));
+                !ifindex.is_ok_and(|i| udev_data.join(format!("n{}", i.trim())).exists())
+            })
+            .map(|f| f.nic.name)
+            .collect();
+        if pending.is_empty() || Instant::now() >= deadline {
+            return pending;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `name=mac,name=mac` (the `--nics` option: tests and image builds that have no real
