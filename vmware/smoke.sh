@@ -7,8 +7,9 @@
 # on a throw-away qcow2 overlay, three times:
 #   master   the console shows "configured master" and the supervisor started
 #   backup   the same for the backup
+#   again    the master's disk booted again with the same environment: "unchanged"
 #   bad      an environment with a VIP outside the data subnet: "ERROR: ha.vip: …", the
-#            supervisor skipped, the VM still reaches its login prompt
+#            supervisor not started, the VM still reaches its login prompt
 # Networking is QEMU user mode with restrict=on: nothing leaves the VM. TCG, not KVM (a
 # Linux guest hung under this machine's KVM). SMOKE_TIMEOUT (s, default 900) per boot.
 set -euo pipefail
@@ -36,22 +37,26 @@ master=(--role master --set data.ip=192.0.2.11 --set ha.peer_ip=192.0.2.12 --set
 backup=(--role backup --set data.ip=192.0.2.12 --set ha.peer_ip=192.0.2.11 --set voice.ip=198.51.100.12
   --set trunk_in.user=0743222 --set trunk_in.number=0743222 --set trunk_out.user=0743998 --set trunk_out.number=0743998)
 
-# boot NAME PATTERN... : boots with NAME's environment until every PATTERN (extended regex)
-# is on the serial console, or fails after $limit seconds.
+# boot NAME DISK PATTERN... : boots the overlay DISK (made on first use) with NAME's
+# environment until every PATTERN (extended regex) is on the serial console, or fails after
+# $limit seconds. A PATTERN starting with "!" must not be there.
 boot() {
-  local name="$1"; shift
+  local name="$1" disk="$smoke/$2.qcow2"; shift 2
   local dir="$smoke/$name" log="$smoke/$name.console.log" started=$SECONDS
-  xorriso -as mkisofs -quiet -V "OVF ENV" -J -R -o "$smoke/$name.iso" "$dir"
-  qemu-img create -q -f qcow2 -b "$smoke/allerta-disk1.vmdk" -F vmdk "$smoke/$name.qcow2"
+  xorriso -as mkisofs -quiet -V "OVF ENV" -J -R -o "$smoke/$name.iso" "$dir" 2>/dev/null
+  [ -f "$disk" ] || qemu-img create -q -f qcow2 -b "$smoke/allerta-disk1.vmdk" -F vmdk "$disk"
   qemu-system-x86_64 -machine pc,accel=tcg -cpu max -m 1536 -smp 2 -display none -no-reboot \
     -serial "file:$log" -monitor none \
     -device pvscsi,id=pvscsi0 \
-    -drive "file=$smoke/$name.qcow2,if=none,id=disk0,format=qcow2" -device scsi-hd,drive=disk0,bus=pvscsi0.0 \
+    -drive "file=$disk,if=none,id=disk0,format=qcow2" -device scsi-hd,drive=disk0,bus=pvscsi0.0 \
     -drive "file=$smoke/$name.iso,if=none,id=cd0,media=cdrom,format=raw,readonly=on" -device ide-cd,drive=cd0,bus=ide.1 \
     -netdev user,id=data,restrict=on -device vmxnet3,netdev=data,mac=00:50:56:00:00:01 \
     -netdev user,id=voice,restrict=on -device vmxnet3,netdev=voice,mac=00:50:56:00:00:02 &
   local qemu=$!
-  local missing=("$@")
+  local missing=() absent=()
+  for p in "$@"; do
+    case "$p" in '!'*) absent+=("${p#!}") ;; *) missing+=("$p") ;; esac
+  done
   while [ ${#missing[@]} -gt 0 ] && [ $((SECONDS - started)) -lt "$limit" ] && kill -0 "$qemu" 2>/dev/null; do
     sleep 5
     local still=()
@@ -60,6 +65,7 @@ boot() {
   done
   kill "$qemu" 2>/dev/null || true
   wait "$qemu" 2>/dev/null || true
+  for p in "${absent[@]+"${absent[@]}"}"; do grep -Eq -- "$p" "$log" && missing+=("(absent) $p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     printf 'SMOKE FAIL %s after %d s: not on the console: %s (see %s)\n' "$name" $((SECONDS - started)) "${missing[*]}" "$log"
     return 1
@@ -68,14 +74,16 @@ boot() {
   grep -E 'allerta-firstboot|ERROR:|allerta-supervisor' "$log" | sed 's/^/    /' | head -8
 }
 
-for name in master backup bad; do mkdir -p "$smoke/$name"; done
+for name in master again backup bad; do mkdir -p "$smoke/$name"; done
 "$bin/allerta-ova" env "${master[@]}" "${common[@]}" --out "$smoke/master/ovf-env.xml"
+cp "$smoke/master/ovf-env.xml" "$smoke/again/"
 "$bin/allerta-ova" env "${backup[@]}" "${common[@]}" --out "$smoke/backup/ovf-env.xml"
 "$bin/allerta-ova" env "${master[@]}" "${common[@]}" --set ha.vip=192.0.3.10 --out "$smoke/bad/ovf-env.xml"
 
 failed=0
-boot master 'allerta-firstboot.*configured master allerta-a' 'Started allerta-supervisor.service' || failed=1
-boot backup 'allerta-firstboot.*configured backup allerta-b' 'Started allerta-supervisor.service' || failed=1
-boot bad 'ERROR: ha.vip: 192.0.3.10 is not in the data network 192.0.2.0/24' \
-  'allerta-supervisor.service.*skipped|Allerta supervisor.*was skipped' 'login:' || failed=1
+boot master master 'allerta-firstboot.*configured master allerta-a' 'Started allerta-supervisor.service' || failed=1
+boot again master 'allerta-firstboot.*unchanged: master allerta-a' 'Started allerta-supervisor.service' || failed=1
+boot backup backup 'allerta-firstboot.*configured backup allerta-b' 'Started allerta-supervisor.service' || failed=1
+boot bad bad 'ERROR: ha.vip: 192.0.3.10 is not in the data network 192.0.2.0/24' 'allerta-unconfigured login:' \
+  '!Starting allerta-supervisor.service' || failed=1
 exit $failed
