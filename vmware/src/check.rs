@@ -2,13 +2,15 @@
 //! project shipped broken (see the reference notes): the descriptor first, then the
 //! manifest, then the files; the manifest in vSphere's `SHA256(x)= ` form, listing every
 //! file with its right digest; `File ovf:size` the file's real size; the `Disk` capacity
-//! the VMDK's; the VMDK a complete stream (footer, end-of-stream marker). Schema validation
+//! the VMDK's; the VMDK a complete stream (footer, end-of-stream marker); the
+//! ProductSection's properties exactly first boot's spec. Schema validation
 //! is the driver [`crate::schema`]'s.
 
 use std::collections::BTreeMap;
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
+use supervisor::firstboot::spec;
 
 use crate::manifest::{self, ManifestError};
 use crate::ova::Ova;
@@ -41,6 +43,11 @@ pub enum CheckError {
         declared: u64,
         actual: u64,
     },
+    #[error("the ProductSection and first boot's spec differ: not in the descriptor {missing:?}, not in the spec {extra:?}")]
+    Properties {
+        missing: Vec<String>,
+        extra: Vec<String>,
+    },
     #[error("{file}: the descriptor's Disk capacity is {declared} bytes, the VMDK's {actual}")]
     Capacity {
         file: String,
@@ -72,6 +79,8 @@ struct Facts {
     files: BTreeMap<String, (String, Option<u64>)>,
     /// (`ovf:fileRef`, capacity in bytes)
     disks: Vec<(String, u64)>,
+    /// The ProductSection's `Property ovf:key`s.
+    properties: Vec<String>,
 }
 
 fn facts(descriptor: &[u8]) -> Result<Facts, CheckError> {
@@ -120,6 +129,7 @@ fn facts(descriptor: &[u8]) -> Result<Facts, CheckError> {
                 }
                 facts.disks.push((get("fileRef"), n * unit));
             }
+            b"Property" => facts.properties.push(get("key")),
             _ => {}
         }
         buf.clear();
@@ -185,6 +195,23 @@ pub fn check(ova: &Ova) -> Result<Report, CheckError> {
         .any(|m| !referenced.contains(&&m.name))
     {
         return Err(order());
+    }
+    // The binaries inside read the environment through the spec they were built with; an
+    // OVA whose wizard asks for other properties would configure nodes half-way.
+    let spec: Vec<String> = spec::properties().map(|p| p.key.to_owned()).collect();
+    let missing: Vec<String> = spec
+        .iter()
+        .filter(|k| !facts.properties.contains(k))
+        .cloned()
+        .collect();
+    let extra: Vec<String> = facts
+        .properties
+        .iter()
+        .filter(|k| !spec.contains(k))
+        .cloned()
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        return Err(CheckError::Properties { missing, extra });
     }
     let [(file_ref, capacity)] = facts.disks.as_slice() else {
         return Err(CheckError::Descriptor {

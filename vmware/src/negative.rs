@@ -114,6 +114,13 @@ pub fn variants(ova: &Ova) -> Vec<Variant> {
         ova: edit_descriptor(ova, |t| bump(t, "ovf:capacity=\"", |n| n * 2)),
         caught: Caught::Check(|e| matches!(e, CheckError::Capacity { .. })),
     });
+    out.push(Variant {
+        name: "a property the spec does not have (ProductSection edited by hand)",
+        ova: edit_descriptor(ova, |t| {
+            t.replacen("ovf:key=\"data.dns\"", "ovf:key=\"data.dns_servers\"", 1)
+        }),
+        caught: Caught::Check(|e| matches!(e, CheckError::Properties { .. })),
+    });
     let mut no_footer = ova.clone();
     let disk = &mut no_footer.members[2].data;
     disk.truncate(disk.len() - 3 * SECTOR as usize); // footer marker, footer, end of stream
