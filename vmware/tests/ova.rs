@@ -66,6 +66,11 @@ fn scratch_with_raw(name: &str) -> (PathBuf, PathBuf) {
     (dir, raw)
 }
 
+/// A scratch directory with the toy disk for a test that runs qemu-img; `None`: skipped.
+fn qemu_img_case(name: &str) -> Option<(PathBuf, PathBuf)> {
+    have(name, "qemu-img").then(|| scratch_with_raw(name))
+}
+
 #[test]
 fn a_toy_ova_passes_every_check_and_the_dmtf_schema() {
     let ova = toy_ova();
@@ -84,10 +89,9 @@ fn a_toy_ova_passes_every_check_and_the_dmtf_schema() {
 
 #[test]
 fn qemu_img_reads_the_vmdk_back_identical() {
-    if !have("qemu_img_compare", "qemu-img") {
+    let Some((dir, raw)) = qemu_img_case("compare") else {
         return;
-    }
-    let (dir, raw) = scratch_with_raw("compare");
+    };
     let disk = dir.join("allerta-disk1.vmdk");
     std::fs::write(&disk, &toy_ova().members[2].data).unwrap();
     let out = Command::new("qemu-img")
@@ -133,10 +137,9 @@ fn every_broken_variant_is_refused() {
 
 #[test]
 fn qemu_img_s_own_stream_output_is_refused() {
-    if !have("qemu_img_stream", "qemu-img") {
+    let Some((dir, raw)) = qemu_img_case("qemu-stream") else {
         return;
-    }
-    let (dir, raw) = scratch_with_raw("qemu-stream");
+    };
     let disk = dir.join("q.vmdk");
     let status = Command::new("qemu-img")
         .args(["convert", "-O", "vmdk", "-o", "subformat=streamOptimized"])
