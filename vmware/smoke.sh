@@ -5,7 +5,7 @@
 # The VMDK is taken out of the OVA and booted under QEMU with VMware's devices (PVSCSI
 # disk, two VMXNET3 adapters, an IDE CD-ROM holding ovf-env.xml: vCenter's ISO transport),
 # on a throw-away qcow2 overlay, three times:
-#   master   the console shows "configured master" and the supervisor started
+#   master   the console shows "configured master", the supervisor started, the VIP added
 #   backup   the same for the backup
 #   again    the master's disk booted again with the same environment: "unchanged"
 #   bad      an environment with a VIP outside the data subnet: "ERROR: ha.vip: …", the
@@ -81,7 +81,10 @@ cp "$smoke/master/ovf-env.xml" "$smoke/again/"
 "$bin/allerta-ova" env "${master[@]}" "${common[@]}" --set ha.vip=192.0.3.10 --out "$smoke/bad/ovf-env.xml"
 
 failed=0
-boot master master 'allerta-firstboot.*configured master allerta-a' 'Started allerta-supervisor.service' || failed=1
+# Alone on its network the master takes the VIP: the unit's three capabilities and
+# LimitRTPRIO are enough for netlink, raw sockets and SCHED_FIFO.
+boot master master 'allerta-firstboot.*configured master allerta-a' 'Started allerta-supervisor.service' \
+  'advert thread runs SCHED_FIFO' 'virtual address added net=192.0.2.10/24' || failed=1
 boot again master 'allerta-firstboot.*unchanged: master allerta-a' 'Started allerta-supervisor.service' || failed=1
 boot backup backup 'allerta-firstboot.*configured backup allerta-b' 'Started allerta-supervisor.service' || failed=1
 boot bad bad 'ERROR: ha.vip: 192.0.3.10 is not in the data network 192.0.2.0/24' 'allerta-unconfigured login:' \
