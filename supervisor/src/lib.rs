@@ -2,14 +2,15 @@
 //! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
 //! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
-//! `component::contract`.
+//! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
-//! `health::script`.
+//! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`.
 pub mod arp;
 pub mod component;
 pub mod config;
 pub mod control;
+pub mod firstboot;
 pub mod health;
 pub mod metrics;
 pub mod notify;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for N seconds (first argument, default 30), one after the other,
 # single process. The targets are what `cargo fuzz list` gives: vrrp_advert, and for mediacore
-# sip_message, sip_stream, sdp, rtp_rfc4733, rtcp, wav, dialplan, pjsip_conf and callfile, and sync_frame for the sync agent
+# sip_message, sip_stream, sdp, rtp_rfc4733, rtcp, wav, dialplan, pjsip_conf and callfile,
+# sync_frame for the sync agent, and ovf_env for first boot
 # (README.md says what each feeds). Exits non-zero if any target crashed; the crashing input
 # is saved under artifacts/<target>/. New corpus entries go to corpus/<target>/ (gitignored);
 # seeds/<target>/ is read as an extra input corpus and never written to.

@@ -1,0 +1,150 @@
+//! `allerta-firstboot`: configures the node from its OVF environment on every boot
+//! (`allerta-firstboot.service`). Exit 0: configured, unchanged, or no environment at all;
+//! 1: the environment is invalid (one `ERROR: <key>: <reason>` line per problem, nothing
+//! written, the VM boots on for diagnosis); 2: a local failure (a file not written).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use supervisor::firstboot::env::Environment;
+use supervisor::firstboot::source::{self, Sources};
+use supervisor::firstboot::{apply, nics, render, validate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "allerta-firstboot",
+    version,
+    about = "Configure this Allerta node from its OVF environment (vApp properties)"
+)]
+struct Args {
+    /// Write under this directory instead of `/` (image builds, tests); the running
+    /// system's host name is then left alone.
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// The environment file tried after guestinfo and the CD-ROMs.
+    #[arg(long, default_value = "/etc/allerta/ovf-env.xml")]
+    env_file: PathBuf,
+    /// Do not ask vmtoolsd for guestinfo.ovfEnv.
+    #[arg(long)]
+    no_guestinfo: bool,
+    /// Do not look for ovf-env.xml on CD-ROMs.
+    #[arg(long)]
+    no_cdrom: bool,
+    /// The adapters as `name=mac,name=mac` (data first) instead of reading sysfs.
+    #[arg(long)]
+    nics: Option<String>,
+}
+
+const ME: &str = "allerta-firstboot";
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            println!("ERROR: {ME}: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let sources = Sources {
+        guestinfo: !args.no_guestinfo,
+        cdroms: if args.no_cdrom {
+            Vec::new()
+        } else {
+            source::cdrom_devices()
+        },
+        mount_dir: PathBuf::from("/run/allerta-firstboot/cdrom"),
+        file: Some(args.env_file.clone()),
+    };
+    let Some((origin, xml)) = source::read(&sources) else {
+        println!(
+            "{ME}: no OVF environment (guestinfo, CD-ROM, {}): nothing to configure",
+            args.env_file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("{ME}: OVF environment from {origin}");
+    let env = match Environment::parse(&xml) {
+        Ok(env) => env,
+        Err(e) => {
+            println!("ERROR: ovf-env: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for key in validate::unknown_keys(&env) {
+        println!("{ME}: ignoring property {key}: not an Allerta property");
+    }
+    let settings = match validate::validate(&env) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            for problem in &problems {
+                println!("ERROR: {problem}");
+            }
+            println!(
+                "{ME}: the OVF environment is invalid ({} problem(s)); nothing written. \
+                 Fix the vApp properties (Edit Settings > vApp Options) and restart",
+                problems.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let found = match &args.nics {
+        Some(list) => nics::parse_list(list).map_err(anyhow::Error::msg)?,
+        None => {
+            let sys = Path::new("/sys/class/net");
+            let pending =
+                nics::wait_for_udev(sys, Path::new("/run/udev/data"), Duration::from_secs(30));
+            if !pending.is_empty() {
+                println!(
+                    "{ME}: udev has not processed {} after 30 s; using the names as they are",
+                    pending.join(" ")
+                );
+            }
+            nics::scan(sys).context("reading /sys/class/net")?
+        }
+    };
+    let (data, voice) = match nics::choose(found) {
+        Ok(pair) => pair,
+        Err(reason) => {
+            println!("ERROR: hardware: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let plan = render::plan(&settings, &data, &voice);
+    let outcome = apply::apply(&args.root, &plan)?;
+    let summary = render::summary(&settings, &data, &voice);
+    if outcome.is_unchanged() {
+        println!("{ME}: unchanged: {summary}");
+    } else {
+        println!(
+            "{ME}: configured {summary}; wrote {}{}",
+            outcome.written.join(" "),
+            if outcome.removed.is_empty() {
+                String::new()
+            } else {
+                format!("; removed {}", outcome.removed.join(" "))
+            }
+        );
+    }
+    if args.root == Path::new("/") {
+        set_hostname(&settings.hostname)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// systemd read /etc/hostname before this ran; on the boot that changes it, the kernel's
+/// name is set too, so the console and the journal show the new name at once.
+fn set_hostname(name: &str) -> Result<()> {
+    let current = nix::unistd::gethostname().context("gethostname")?;
+    if current.to_str() != Some(name) {
+        nix::unistd::sethostname(name).context("sethostname")?;
+    }
+    Ok(())
+}

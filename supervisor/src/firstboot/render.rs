@@ -1,0 +1,371 @@
+//! Pure: checked [`NodeSettings`] and the node's two network adapters turned into the
+//! files a node runs from: `/etc/allerta/node.toml` (what `allerta-supervisor` and
+//! `allerta-mediacore` load), the trunks in `/etc/allerta/node/pjsip.conf` (0600: it holds
+//! the trunk passwords), systemd-networkd `.network` files matched by MAC address (the
+//! adapters' names differ between VMware and QEMU), host name, hosts, the console banner
+//! and the sync agent's secret or TLS material. [`super::apply`] writes them.
+
+use std::fmt::Write as _;
+
+use super::nics::Nic;
+use super::validate::{NodeSettings, SyncAuth, Trunk};
+
+/// One file to write: absolute path on the node, contents, permission bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub path: &'static str,
+    pub contents: String,
+    pub mode: u32,
+}
+
+/// Everything first boot writes, and the files it removes (those of a sync
+/// authentication the environment no longer asks for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub files: Vec<File>,
+    pub remove: Vec<&'static str>,
+}
+
+pub const NODE_TOML: &str = "/etc/allerta/node.toml";
+pub const PJSIP_CONF: &str = "/etc/allerta/node/pjsip.conf";
+pub const DATA_NETWORK: &str = "/etc/systemd/network/10-allerta-data.network";
+pub const VOICE_NETWORK: &str = "/etc/systemd/network/20-allerta-voice.network";
+const PAIRING_SECRET: &str = "/etc/allerta/node/tls/pairing.secret";
+const TLS_CERT: &str = "/etc/allerta/node/tls/node.crt";
+const TLS_KEY: &str = "/etc/allerta/node/tls/node.key";
+const TLS_PEER_CA: &str = "/etc/allerta/node/tls/peer-ca.crt";
+
+const HEADER: &str = "written by allerta-firstboot from the OVF environment (vApp properties); \
+                      edit those, not this file";
+
+/// The files for `settings` on a node whose data and voice adapters are `data`, `voice`.
+pub fn plan(settings: &NodeSettings, data: &Nic, voice: &Nic) -> Plan {
+    let mut files = vec![
+        File {
+            path: NODE_TOML,
+            contents: node_toml(settings, data),
+            mode: 0o644,
+        },
+        File {
+            path: PJSIP_CONF,
+            contents: pjsip_conf(settings),
+            mode: 0o600,
+        },
+        File {
+            path: DATA_NETWORK,
+            contents: network(settings, data, true),
+            mode: 0o644,
+        },
+        File {
+            path: VOICE_NETWORK,
+            contents: network(settings, voice, false),
+            mode: 0o644,
+        },
+        File {
+            path: "/etc/hostname",
+            contents: format!("{}\n", settings.hostname),
+            mode: 0o644,
+        },
+        File {
+            path: "/etc/hosts",
+            contents: format!(
+                "# {HEADER}\n127.0.0.1\tlocalhost\n{}\t{}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                settings.data.addr(),
+                settings.hostname
+            ),
+            mode: 0o644,
+        },
+        File {
+            path: "/etc/issue.d/50-allerta.issue",
+            contents: banner(settings, data, voice),
+            mode: 0o644,
+        },
+    ];
+    let remove = match &settings.sync {
+        SyncAuth::Pairing { secret } => {
+            files.push(File {
+                path: PAIRING_SECRET,
+                contents: format!("{secret}\n"),
+                mode: 0o600,
+            });
+            vec![TLS_CERT, TLS_KEY, TLS_PEER_CA]
+        }
+        SyncAuth::Tls { cert, key, peer_ca } => {
+            for (path, contents, mode) in [
+                (TLS_CERT, cert, 0o644),
+                (TLS_KEY, key, 0o600),
+                (TLS_PEER_CA, peer_ca, 0o644),
+            ] {
+                files.push(File {
+                    path,
+                    contents: contents.clone(),
+                    mode,
+                });
+            }
+            vec![PAIRING_SECRET]
+        }
+    };
+    Plan { files, remove }
+}
+
+/// One line for the console and the log: what this node now is.
+pub fn summary(settings: &NodeSettings, data: &Nic, voice: &Nic) -> String {
+    format!(
+        "{} {}: data {} on {}, voice {} on {}, VIP {}, peer {}, VRRP {} priority {}",
+        settings.role.as_str(),
+        settings.hostname,
+        settings.data,
+        data.name,
+        settings.voice,
+        voice.name,
+        settings.vip,
+        settings.peer,
+        settings.vrid,
+        settings.priority
+    )
+}
+
+fn banner(settings: &NodeSettings, data: &Nic, voice: &Nic) -> String {
+    format!("Allerta {}\n\n", summary(settings, data, voice))
+}
+
+/// The node file, in the shape of `systemd/node.toml.example`: adverts by unicast to the
+/// peer (VMware port groups often drop multicast), metrics on the data address.
+fn node_toml(s: &NodeSettings, data: &Nic) -> String {
+    let ip = s.data.addr();
+    format!(
+        r#"# /etc/allerta/node.toml: {HEADER}.
+# Every key is documented in /usr/share/doc/allerta/node.toml.example.
+
+[node]
+name = "{hostname}"
+
+[log]
+filter = "info"
+
+[supervisor]
+control_socket = "/run/allerta/supervisor.sock"
+metrics_bind = "{ip}:9480"
+peer_status = "{peer}:9480"
+
+# role: {role}
+[[vrrp_instance]]
+name = "data"
+interface = "{iface}"
+vrid = {vrid}
+priority = {priority}
+version = 3
+advert_interval_ms = 100
+preempt = true
+preempt_delay_ms = 10000
+virtual_ips = ["{vip}/{prefix}"]
+unicast_peers = ["{peer}"]
+source_ip = "{ip}"
+
+[[component]]
+name = "mediacore"
+command = "/usr/bin/allerta-mediacore"
+args = ["--config", "/etc/allerta/node.toml"]
+control_socket = "/run/allerta/mediacore.sock"
+
+[[component]]
+name = "sync"
+command = "/usr/bin/allerta-sync"
+args = ["--config", "/etc/allerta/node.toml"]
+control_socket = "/run/allerta/sync.sock"
+
+[[check]]
+name = "disk"
+disk_path = "/var/lib/allerta"
+min_free_mb = 200
+interval_ms = 10000
+weight = 0
+
+[mediacore]
+pjsip = "{pjsip}"
+extensions = "/etc/allerta/shared/extensions.conf"
+prompts_dir = "/etc/allerta/shared/prompts"
+recordings_dir = "/var/lib/allerta/recordings"
+outgoing_dir = "/var/spool/allerta/outgoing"
+media_address = "{voice}"
+"#,
+        hostname = s.hostname,
+        role = s.role.as_str(),
+        iface = data.name,
+        vrid = s.vrid,
+        priority = s.priority,
+        vip = s.vip,
+        prefix = s.data.prefix_len(),
+        peer = s.peer,
+        pjsip = PJSIP_CONF,
+        voice = s.voice.addr(),
+    )
+}
+
+/// A value in an Asterisk `.conf` file: `;` starts a comment there, `\;` is a literal.
+fn conf_value(value: &str) -> String {
+    value.replace(';', "\\;")
+}
+
+fn registrar_host(trunk: &Trunk) -> &str {
+    trunk
+        .registrar
+        .rsplit_once(':')
+        .map_or(trunk.registrar.as_str(), |(host, _)| host)
+}
+
+/// The node's two trunks in the `pjsip.conf` subset the media core reads (the shape of
+/// `systemd/pjsip.conf.example`). Both register; calls from the inbound registrar's
+/// address are identified as the inbound trunk's and go to `from-carrier`.
+fn pjsip_conf(s: &NodeSettings) -> String {
+    let voice = s.voice.addr();
+    let mut out = format!(
+        "; /etc/allerta/node/pjsip.conf: {HEADER}.\n\n\
+         [transport-udp]\ntype=transport\nprotocol=udp\nbind={voice}:5060\n\n\
+         [transport-tcp]\ntype=transport\nprotocol=tcp\nbind={voice}:5060\n"
+    );
+    for (name, trunk, inbound) in [
+        ("trunk-in", &s.trunk_in, true),
+        ("trunk-out", &s.trunk_out, false),
+    ] {
+        let host = registrar_host(trunk);
+        let what = if inbound {
+            "inbound: this node's alert line"
+        } else {
+            "outbound: alert calls"
+        };
+        let _ = write!(
+            out,
+            "\n; ---- {what}, {number} ----\n\
+             [{name}-auth]\ntype=auth\nauth_type=userpass\nusername={user}\npassword={password}\n\n\
+             [{name}]\ntype=aor\ncontact=sip:{registrar}\n\n\
+             [{name}]\ntype=endpoint\ncontext=from-carrier\ndisallow=all\nallow=alaw,ulaw\n\
+             outbound_auth={name}-auth\naors={name}\nfrom_user={number}\n\n\
+             [{name}]\ntype=registration\nserver_uri=sip:{registrar}\nclient_uri=sip:{user}@{host}\n\
+             contact_user={number}\noutbound_auth={name}-auth\nexpiration=600\nretry_interval=60\n",
+            number = trunk.number,
+            user = trunk.user,
+            password = conf_value(&trunk.password),
+            registrar = trunk.registrar,
+        );
+        if inbound {
+            let _ = write!(
+                out,
+                "\n[{name}]\ntype=identify\nendpoint={name}\nmatch={host}\n"
+            );
+        }
+    }
+    out
+}
+
+fn network(s: &NodeSettings, nic: &Nic, is_data: bool) -> String {
+    let mut out = format!(
+        "# {HEADER}\n[Match]\nMACAddress={mac}\n\n[Network]\nAddress={address}\n",
+        mac = nic.mac,
+        address = if is_data { s.data } else { s.voice },
+    );
+    if is_data {
+        let _ = writeln!(out, "Gateway={}", s.gateway);
+        for dns in &s.dns {
+            let _ = writeln!(out, "DNS={dns}");
+        }
+    }
+    // The supervisor adds and removes the VIP itself; networkd must not drop it as a
+    // foreign address when it reconfigures the link.
+    out.push_str("KeepConfiguration=yes\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::firstboot::validate::{self, tests::environment};
+
+    pub(crate) fn nics() -> (Nic, Nic) {
+        (
+            Nic {
+                name: "ens160".into(),
+                mac: "00:50:56:00:00:01".into(),
+            },
+            Nic {
+                name: "ens192".into(),
+                mac: "00:50:56:00:00:02".into(),
+            },
+        )
+    }
+
+    fn file<'a>(plan: &'a Plan, path: &str) -> &'a File {
+        plan.files.iter().find(|f| f.path == path).unwrap()
+    }
+
+    #[test]
+    fn the_supervisor_loads_the_node_file_we_write() {
+        let (data, voice) = nics();
+        for role in ["master", "backup"] {
+            let settings = validate::validate(&environment(role)).unwrap();
+            let plan = plan(&settings, &data, &voice);
+            let text = &file(&plan, NODE_TOML).contents;
+            let config = crate::config::parse(Path::new(NODE_TOML), text)
+                .unwrap_or_else(|e| panic!("{role}: {e}\n{text}"));
+            let instance = &config.instances[0];
+            assert_eq!(instance.interface, "ens160");
+            assert_eq!(instance.priority, if role == "master" { 250 } else { 240 });
+            assert_eq!(instance.vips[0].net, "10.77.0.10/24".parse().unwrap());
+            assert_eq!(instance.unicast_peers, [settings.peer]);
+            assert_eq!(config.node_name, settings.hostname);
+            assert_eq!(config.components.len(), 2);
+        }
+    }
+
+    #[test]
+    fn secrets_are_private_and_escaped() {
+        let (data, voice) = nics();
+        let settings = validate::validate(&environment("master")).unwrap();
+        let plan = plan(&settings, &data, &voice);
+        let pjsip = file(&plan, PJSIP_CONF);
+        assert_eq!(pjsip.mode, 0o600);
+        assert!(
+            pjsip.contents.contains("password=in\\;secret\n"),
+            "{}",
+            pjsip.contents
+        );
+        assert!(pjsip.contents.contains("match=sip.provider.example\n"));
+        assert_eq!(
+            file(&plan, "/etc/allerta/node/tls/pairing.secret").mode,
+            0o600
+        );
+        assert!(plan.remove.contains(&"/etc/allerta/node/tls/node.key"));
+    }
+
+    #[test]
+    fn networks_are_matched_by_mac_and_keep_the_vip() {
+        let (data, voice) = nics();
+        let settings = validate::validate(&environment("backup")).unwrap();
+        let plan = plan(&settings, &data, &voice);
+        assert_eq!(
+            file(&plan, DATA_NETWORK)
+                .contents
+                .lines()
+                .skip(1)
+                .collect::<Vec<_>>(),
+            [
+                "[Match]",
+                "MACAddress=00:50:56:00:00:01",
+                "",
+                "[Network]",
+                "Address=10.77.0.12/24",
+                "Gateway=10.77.0.1",
+                "DNS=10.77.0.2",
+                "DNS=10.77.0.3",
+                "KeepConfiguration=yes",
+                "LinkLocalAddressing=no",
+                "IPv6AcceptRA=no"
+            ]
+        );
+        let voice_file = &file(&plan, VOICE_NETWORK).contents;
+        assert!(voice_file.contains("Address=10.78.0.12/24\n") && !voice_file.contains("Gateway"));
+        assert_eq!(file(&plan, "/etc/hostname").contents, "allerta-b\n");
+    }
+}

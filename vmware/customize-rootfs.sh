@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# mmdebstrap's customize hook: puts Allerta into the Debian rootfs at $1.
+#   customize-rootfs.sh ROOTFS REPO BINDIR
+# The binaries come from BINDIR (a release build), the units and examples from REPO.
+set -euo pipefail
+root="$1" repo="$2" bin="$3"
+
+for b in allerta-supervisor allertactl allerta-firstboot allerta-mediacore allerta-sync; do
+  install -m 0755 "$bin/$b" "$root/usr/bin/$b"
+done
+install -m 0644 "$repo"/systemd/allerta-supervisor.service "$repo"/systemd/allerta-firstboot.service \
+  "$root/etc/systemd/system/"
+install -d -m 0755 "$root/usr/share/doc/allerta"
+install -m 0644 "$repo/README.md" "$repo"/systemd/*.example "$root/usr/share/doc/allerta/"
+cp "$repo/vmware/README.md" "$root/usr/share/doc/allerta/vmware-README.md"
+
+# The replicated tree: the dialplan and its prompts (spoken by espeak-ng, resampled to the
+# 8 kHz 16-bit mono WAV the media core plays).
+install -d -m 0755 "$root/etc/allerta/shared/prompts" "$root/etc/allerta/node/tls" \
+  "$root/var/spool/allerta/outgoing" "$root/var/lib/allerta/recordings"
+chmod 0700 "$root/etc/allerta/node/tls"
+install -m 0644 "$repo/systemd/extensions.conf.example" "$root/etc/allerta/shared/extensions.conf"
+speak() { # name text
+  chroot "$root" espeak-ng -v it -s 150 -w "/tmp/$1.wav" "$2"
+  chroot "$root" sox "/tmp/$1.wav" -r 8000 -c 1 -b 16 "/etc/allerta/shared/prompts/$1.wav"
+  rm -f "$root/tmp/$1.wav"
+}
+speak alert "Messaggio di prova della protezione civile."
+speak confirm "Premere uno per confermare l'ascolto."
+speak thanks "Grazie. Arrivederci."
+
+# Units: first boot on every boot, networkd for the addresses it writes, the supervisor,
+# a login on the serial console; the journal copied to the serial port, so the boot smoke
+# (and a serial-console administrator) sees first boot's lines while /dev/console is the
+# VGA console of the vSphere web console.
+chroot "$root" systemctl enable allerta-firstboot.service allerta-supervisor.service \
+  systemd-networkd.service systemd-resolved.service serial-getty@ttyS0.service
+install -d "$root/etc/systemd/journald.conf.d"
+printf '[Journal]\nForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info\n' \
+  > "$root/etc/systemd/journald.conf.d/50-allerta-serial.conf"
+
+# First boot names the node; until then it is this. An empty machine-id is made at the
+# first boot of each VM, so the two imports differ.
+echo allerta-unconfigured > "$root/etc/hostname"
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+# The root account stays locked: the console shows first boot's result and the login
+# banner; administration goes through allertactl over SSH once the municipality sets it up.
