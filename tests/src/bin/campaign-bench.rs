@@ -207,6 +207,15 @@ fn main() {
         "per call (ledger)       dial → answer {:.0} ms, answer → end {:.0} ms",
         to_answer, answered_len
     );
+    // What the campaign spent beyond the calls themselves: per round of `lines` calls,
+    // the time between one call's end and the next one's dial (planner tick, ledger writes).
+    let rounds = (recipients as f64 / lines as f64).ceil();
+    let call_secs = (to_answer + answered_len) / 1000.0;
+    let gap = (ledger_span - lines as f64 / cps as f64 - rounds * call_secs) / rounds;
+    println!(
+        "dispatch gap            {:.0} ms per line per round (end of a call → next dial)",
+        gap * 1000.0
+    );
     println!(
         "media core CPU          {cpu_secs:.1} s in all, {:.1} ms per call (dispatch, ledger, SIP, RTP)",
         cpu_secs * 1000.0 / recipients as f64
