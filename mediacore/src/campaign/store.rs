@@ -838,3 +838,117 @@ fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite:
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::contacts::Contact;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("allerta.db"), "node-a").unwrap();
+        assert_eq!(s.migrate().unwrap(), MIGRATIONS.len() as u32);
+        let people: Vec<Contact> = (1..=3)
+            .map(|i| Contact {
+                external_id: format!("C{i}"),
+                name: format!("P{i}"),
+                numbers: vec![format!("074311111{i}")],
+                language: "it".into(),
+                tags: vec![],
+            })
+            .collect();
+        s.import_contacts(&people, "l", "test").unwrap();
+        s.add_message("m", "text", "prova", "it", "test").unwrap();
+        let spec = CampaignSpec {
+            name: "c".into(),
+            message: "m".into(),
+            lists: vec!["l".into()],
+            priority: 0,
+            max_lines: 2,
+            cps: 5.0,
+            ring_secs: 30,
+            max_attempts: 2,
+            retry_secs: 0,
+            window: None,
+        };
+        s.create_campaign(&spec, "test").unwrap();
+        s.control("c", "start", "test").unwrap();
+        (dir, s)
+    }
+
+    fn status(s: &Store, contact: i64) -> (String, u32) {
+        s.connection()
+            .query_row(
+                "SELECT status, attempts FROM recipients WHERE contact_id = ?1",
+                [contact],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn the_ledger_counts_attempts_once_and_a_confirmation_is_final() {
+        let (_dir, mut s) = store();
+        let c = s.campaign("c").unwrap().unwrap();
+        let due = s.due(c.id, now_ms(), 10).unwrap();
+        assert_eq!(due.len(), 3);
+        // 1 confirms mid-call, then the call ends "answered": still confirmed.
+        let a1 = s.begin_attempt(c.id, due[0].contact_id, "n").unwrap();
+        s.confirm(a1).unwrap();
+        let end = |outcome| AttemptEnd {
+            outcome,
+            sip_code: None,
+            answered_at: None,
+            dtmf: None,
+        };
+        s.end_attempt(a1, &end(Outcome::Answered), 2, now_ms())
+            .unwrap();
+        assert_eq!(status(&s, due[0].contact_id), ("confirmed".into(), 1));
+        // 2 is busy twice: out of attempts.
+        for _ in 0..2 {
+            let a = s.begin_attempt(c.id, due[1].contact_id, "n").unwrap();
+            s.end_attempt(a, &end(Outcome::Busy), 2, now_ms()).unwrap();
+        }
+        assert_eq!(status(&s, due[1].contact_id), ("gave_up".into(), 2));
+        // 3 is being called when the node dies: recovered as interrupted, counted once,
+        // due again; a second begin for the same person is refused while calling.
+        let a3 = s.begin_attempt(c.id, due[2].contact_id, "n").unwrap();
+        assert!(matches!(
+            s.begin_attempt(c.id, due[2].contact_id, "n"),
+            Err(StoreError::Refused(_))
+        ));
+        assert_eq!(s.recover().unwrap(), 1);
+        assert_eq!(status(&s, due[2].contact_id), ("pending".into(), 1));
+        let outcome: String = s
+            .connection()
+            .query_row("SELECT outcome FROM attempts WHERE id = ?1", [a3], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(outcome, "interrupted");
+        assert_eq!(s.campaign("c").unwrap().unwrap().state, State::Running);
+        let a = s.begin_attempt(c.id, due[2].contact_id, "n").unwrap();
+        s.confirm(a).unwrap();
+        s.end_attempt(a, &end(Outcome::Confirmed), 2, now_ms())
+            .unwrap();
+        // Nobody left: the campaign is done, and the counts say so.
+        assert_eq!(s.campaign("c").unwrap().unwrap().state, State::Done);
+        let n = s.counts(c.id).unwrap();
+        assert_eq!((n.confirmed, n.gave_up, n.pending), (2, 1, 0));
+        let audit: i64 = s
+            .connection()
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap();
+        assert!(audit >= 4, "every operator change is audited");
+    }
+
+    #[test]
+    fn stopping_a_campaign_stops_whoever_is_pending() {
+        let (_dir, mut s) = store();
+        assert_eq!(s.control("c", "stop", "test").unwrap(), State::Stopped);
+        let c = s.campaign("c").unwrap().unwrap();
+        assert!(s.due(c.id, now_ms(), 10).unwrap().is_empty());
+        assert_eq!(s.counts(c.id).unwrap().stopped, 3);
+        assert!(s.control("c", "start", "test").is_err());
+    }
+}
