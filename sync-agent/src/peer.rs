@@ -30,6 +30,8 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(100);
 /// Silence from the other side for this long ends the session (then it reconnects).
 const SILENCE: Duration = Duration::from_secs(5);
+/// How long the backup may take to verify and install a snapshot.
+const SNAPSHOT_ACK: Duration = Duration::from_secs(600);
 /// Records read from the journal per batch.
 const BATCH: u64 = 256;
 
@@ -189,7 +191,8 @@ where
         Plan::Stream { from } => Sender::new(from, hello.head),
         Plan::Snapshot(reason) => {
             let head = send_snapshot(node, &mut wr, reason).await?;
-            Sender::new(head.seq + 1, Pos::default())
+            wait_snapshot_ack(node, &mut reader, &mut wr, head).await?;
+            Sender::new(head.seq + 1, head)
         }
     };
     {
@@ -337,7 +340,25 @@ async fn send_snapshot<W: AsyncWrite + Unpin>(
     let path = node.cfg.state_dir.join("snapshot-out.db");
     tokio::fs::create_dir_all(&node.cfg.state_dir).await?;
     let started = Instant::now();
-    let taken = node.db(|c| snapshot::take(c, &path))?;
+    // On its own connection and thread, while heartbeats keep the backup from giving up
+    // on a silent master (a large database takes seconds).
+    let (db, out) = (node.cfg.db.clone(), path.clone());
+    let mut taking = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        snapshot::take(&conn, &out)
+    });
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let taken = loop {
+        tokio::select! {
+            r = &mut taking => break r.map_err(io::Error::other)??,
+            _ = heartbeat.tick() => {
+                let head = node.status().head;
+                send(node, wr, &Message::Heartbeat { head, now_ms: journal::now_ms() }).await?;
+                wr.flush().await?;
+            }
+        }
+    };
     info!(?reason, head = ?taken.head, size = taken.size, took_ms = started.elapsed().as_millis() as u64, "sending a snapshot");
     send(
         node,
@@ -364,6 +385,40 @@ async fn send_snapshot<W: AsyncWrite + Unpin>(
     let _ = tokio::fs::remove_file(&path).await;
     node.status().snapshots += 1;
     Ok(taken.head)
+}
+
+/// Waits for the backup to acknowledge the snapshot's head (it verifies and installs it
+/// first, which takes seconds for a large database), answering its `Want`s meanwhile.
+async fn wait_snapshot_ack<R, W>(
+    node: &Node,
+    reader: &mut FrameReader<R>,
+    wr: &mut W,
+    head: Pos,
+) -> Result<(), SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + SNAPSHOT_ACK;
+    loop {
+        let m = tokio::time::timeout_at(deadline, reader.next())
+            .await
+            .map_err(|_| SessionError::Silent {
+                secs: SNAPSHOT_ACK.as_secs(),
+            })??;
+        match m {
+            Message::Ack(pos) if pos.seq >= head.seq => return Ok(()),
+            Message::Ack(_) => {}
+            Message::Want { path } => send_repair(node, wr, &path).await?,
+            Message::Error { reason } => return Err(SessionError::Peer { reason }),
+            m => {
+                return Err(SessionError::Unexpected {
+                    what: format!("{m:?}").chars().take(60).collect(),
+                    phase: "snapshot",
+                })
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -443,13 +443,7 @@ fn main() {
             text.lines()
                 .find(|l| l.starts_with(key))
                 .and_then(|l| l.split(':').nth(1))
-                .map(|v| {
-                    v.trim()
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("0")
-                        .replace(',', "")
-                })
+                .map(|v| v.split_whitespace().next().unwrap_or("0").replace(',', ""))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
