@@ -49,6 +49,7 @@ pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> st
             warn!(path = %node.cfg.wake_socket.display(), error = %e, "no wake socket; writers are seen by polling")
         }
     }
+    tasks.spawn(checkpoint_loop(Arc::clone(&node), cancel.child_token()));
     let (mut term, mut int) = (
         signal(SignalKind::terminate())?,
         signal(SignalKind::interrupt())?,
@@ -318,6 +319,23 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
     }
     sessions.close();
     sessions.wait().await;
+}
+
+/// Checkpoints the WAL every second, off the apply and journaling paths.
+async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let db = node.cfg.db.clone();
+        match tokio::task::spawn_blocking(move || journal::checkpoint(&db)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!(error = &e as &dyn std::error::Error, "checkpoint"),
+            Err(_) => {}
+        }
+    }
 }
 
 fn bind_wake(node: &Node) -> std::io::Result<UnixDatagram> {

@@ -86,6 +86,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next message if a whole one is already buffered (never waits).
+    pub fn buffered(&mut self) -> Result<Option<Message>, SessionError> {
+        match Message::decode(&self.buf)? {
+            Some((m, used)) => {
+                self.buf.drain(..used);
+                Ok(Some(m))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The next message; `Err(Closed)` at the end of the stream.
     pub async fn next(&mut self) -> Result<Message, SessionError> {
         loop {
@@ -509,18 +520,23 @@ where
     W: AsyncWrite + Unpin,
 {
     let root = node.cfg.shared_dir.clone();
+    // A message read while gathering a batch, to be handled next.
+    let mut carry: Option<Message> = None;
     loop {
-        let m = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(SILENCE) => return Err(SessionError::Silent { secs: SILENCE.as_secs() }),
-            m = reader.next() => m?,
+        let m = match carry.take() {
+            Some(m) => m,
+            None => tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(SILENCE) => return Err(SessionError::Silent { secs: SILENCE.as_secs() }),
+                m = reader.next() => m?,
+            },
         };
         node.status().bytes_received = reader.bytes;
         if let Message::Error { reason } = m {
             return Err(SessionError::Peer { reason });
         }
         let step = rx.on_message(m)?;
-        let applied: Option<(Pos, String)> = match step {
+        let applied: Option<(Pos, String, u64)> = match step {
             Step::None => {
                 // A heartbeat: answer with our position (the master's keepalive and lag).
                 {
@@ -532,13 +548,38 @@ where
                 None
             }
             Step::Apply(rec) => {
-                if rec.kind == Kind::Delete as u8 {
+                // Group commit: the records already buffered behind this one go into the
+                // same transaction (one fsync for a burst), up to BATCH.
+                let mut batch = vec![rec];
+                while (batch.len() as u64) < BATCH {
+                    match reader.buffered()? {
+                        Some(Message::Record(r)) if r.kind != Kind::File as u8 => {
+                            match rx.on_message(Message::Record(r))? {
+                                Step::Apply(r) => batch.push(r),
+                                other => {
+                                    return Err(SessionError::Unexpected {
+                                        what: format!("{other:?}").chars().take(60).collect(),
+                                        phase: "batch",
+                                    })
+                                }
+                            }
+                        }
+                        Some(other) => {
+                            carry = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                for rec in batch.iter().filter(|r| r.kind == Kind::Delete as u8) {
                     let path = decode_path(&rec.body)?;
                     check_path(node, &path)?;
                     tokio::task::block_in_place(|| files::remove(&root, &path))?;
                 }
-                apply(node, &rec, None)?;
-                Some((rec.pos, describe(&rec)))
+                let items: Vec<_> = batch.iter().map(|r| (r, None)).collect();
+                apply(node, &items)?;
+                let last = batch.last().expect("at least one record");
+                Some((last.pos, describe(last), batch.len() as u64))
             }
             Step::BeginFile { record, meta } => {
                 check_path(node, &meta.path)?;
@@ -571,8 +612,8 @@ where
                         inc.abort();
                         FileOutcome::Superseded
                     };
-                    apply(node, &rec, Some(&outcome))?;
-                    Some((rec.pos, describe(&rec)))
+                    apply(node, &[(&rec, Some(&outcome))])?;
+                    Some((rec.pos, describe(&rec), 1))
                 }
                 Some(Pending::Repair(inc)) => {
                     if ok {
@@ -627,19 +668,19 @@ where
                     }
                     node.status().snapshots += 1;
                     info!(head = ?installed, "snapshot installed");
-                    Some((installed, format!("snapshot at seq {}", installed.seq)))
+                    Some((installed, format!("snapshot at seq {}", installed.seq), 1))
                 }
                 _ => None,
             },
         };
-        if let Some((pos, what)) = applied {
+        if let Some((pos, what, count)) = applied {
             let ack = rx.applied(pos);
             send(node, wr, &ack).await?;
             {
                 let mut st = node.status();
                 st.head = pos;
                 st.other = rx.sender_head();
-                st.records += 1;
+                st.records += count;
                 st.last_change = Some(what.clone());
                 st.last_change_at_ms = Some(journal::now_ms());
                 st.settle(Instant::now());
@@ -661,8 +702,8 @@ fn check_path(node: &Node, path: &str) -> Result<(), SessionError> {
     })
 }
 
-fn apply(node: &Node, rec: &Record, file: Option<&FileOutcome>) -> Result<(), SessionError> {
-    match node.db(|c| replica::apply(c, rec, file)) {
+fn apply(node: &Node, records: &[(&Record, Option<&FileOutcome>)]) -> Result<(), SessionError> {
+    match node.db(|c| replica::apply_batch(c, records)) {
         Err(e @ (ApplyError::Conflict { .. } | ApplyError::UnknownTable { .. })) => {
             // This database was written behind the journal: keep all of it, then ask the
             // master for a snapshot in the next session.

@@ -32,6 +32,8 @@ pub struct SyncNode {
     pub tls: PathBuf,
     /// Where the master sends (the peer's address, or a relay).
     pub peer: String,
+    /// The agent's full-scan period (short in tests, so a missed event is caught quickly).
+    pub scan_interval_secs: u64,
     pub proc: Option<Proc>,
 }
 
@@ -85,7 +87,7 @@ impl SyncNode {
             "--peer".into(),
             self.peer.clone(),
             "--scan-interval-secs".into(),
-            "2".into(),
+            self.scan_interval_secs.to_string(),
         ]
     }
 
@@ -152,6 +154,7 @@ pub fn pair(lab: &Lab) -> (SyncNode, SyncNode) {
             dir,
             tls: tls.to_owned(),
             peer: format!("{}:{PORT}", node.other().data_ip()),
+            scan_interval_secs: 2,
             proc: None,
         }
     };

@@ -315,6 +315,7 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
         dir: rogue_dir,
         tls: rogue_tls[0].clone(),
         peer: format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT),
+        scan_interval_secs: 2,
         proc: None,
     };
     let args = rogue.args("master");
