@@ -321,14 +321,24 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
     sessions.wait().await;
 }
 
-/// Checkpoints the WAL every second, off the apply and journaling paths.
+/// Checkpoints the WAL off the apply and journaling paths: when it passes 8 MiB, and every
+/// 30 s otherwise (a checkpoint's fsync of the database file competes with the commits'
+/// fsyncs, so not more often than needed).
 async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
+    const LARGE_WAL: u64 = 8 << 20;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let wal = PathBuf::from(format!("{}-wal", node.cfg.db.display()));
+    let mut last = Instant::now();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if size == 0 || (size < LARGE_WAL && last.elapsed() < Duration::from_secs(30)) {
+            continue;
+        }
+        last = Instant::now();
         let db = node.cfg.db.clone();
         match tokio::task::spawn_blocking(move || journal::checkpoint(&db)).await {
             Ok(Ok(())) => {}

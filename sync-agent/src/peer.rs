@@ -685,7 +685,8 @@ where
                 st.last_change_at_ms = Some(journal::now_ms());
                 st.settle(Instant::now());
             }
-            debug!(seq = pos.seq, %what, "applied");
+            // `first_seq`: a group commit applied records first_seq..=seq together.
+            debug!(seq = pos.seq, first_seq = pos.seq + 1 - count.max(1), %what, "applied");
             if what.starts_with("snapshot") {
                 request_repairs(node, wr).await?;
             }
