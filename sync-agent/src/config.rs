@@ -165,6 +165,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/node.toml.example");
+        let (node, raw) = load(&path).unwrap().expect("a [sync] table");
+        let cfg = Config::from_raw(node, raw).unwrap();
+        assert_eq!(cfg.peer, Some("10.77.0.12:7480".parse().unwrap()));
+        assert_eq!(cfg.keep_records, 1_000_000);
+    }
+
+    #[test]
     fn node_local_directories_inside_the_shared_tree_are_refused() {
         let raw = RawSync {
             shared_dir: Some("/etc/allerta".into()),
