@@ -91,6 +91,28 @@ impl SyncNode {
         ]
     }
 
+    /// The `[[component]]` table that makes a supervisor run this agent (it appends
+    /// `--control` itself and tells the role over that socket).
+    pub fn component_toml(&self) -> String {
+        let args = self.args("backup");
+        // Drop `--role backup` and `--control <path>`: the supervisor owns both.
+        let mut kept = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "--role" || a == "--control" {
+                it.next();
+                continue;
+            }
+            kept.push(format!("{a:?}"));
+        }
+        format!(
+            "\n[[component]]\nname = \"sync\"\ncommand = \"{}\"\nargs = [{}]\ncontrol_socket = \"{}\"\n",
+            prereq::workspace_bin("allerta-sync").display(),
+            kept.join(", "),
+            self.control().display()
+        )
+    }
+
     /// Starts (or restarts) the agent in its namespace and waits until it is ready.
     pub fn start(&mut self, lab: &Lab, role: &str) {
         let args = self.args(role);

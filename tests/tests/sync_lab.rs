@@ -504,3 +504,173 @@ fn a_full_disk_on_the_backup_keeps_old_versions_and_recovers_when_space_returns(
     assert_in_step(&a, &b, "after space returned");
     drop(lab);
 }
+
+/// With the real supervisors: the sync direction follows the VRRP role, and a master that
+/// comes back catches up (its `sync/fresh` check lowers its priority until then) before it
+/// preempts, so what the other node wrote meanwhile is not lost.
+#[test]
+fn the_direction_follows_the_supervisors_role_and_a_returning_master_catches_up_first() {
+    use system_tests::lab::Node;
+    use system_tests::nodes::{self, Speaker, Vrrp};
+    let lab = Lab::two_nodes("sync-roles");
+    let (a, b) = sync::pair(&lab);
+    let mut w = a.writer();
+    w.change_schema(LEDGER).unwrap();
+    let vrrp = |node: Node, s: &SyncNode| {
+        let mut v = Vrrp::for_node(node, 100);
+        // The recommended priorities: 250 - 50 (sync/fresh down) < 240.
+        v.priority = if node == Node::A { 250 } else { 240 };
+        // Reported checks arrive with the component's first status (polled once a second):
+        // a returning node holds back this long at start, so its sync/fresh is heard before
+        // it may preempt (keepalived's preempt_delay, which also counts from start).
+        v.preempt_delay_ms = 2000;
+        v.extra_toml = s.component_toml();
+        v
+    };
+    let sa = nodes::start(&lab, Node::A, Speaker::Allerta, &vrrp(Node::A, &a));
+    assert!(
+        sa.wait_count("to=Master", 1, Duration::from_secs(10)),
+        "A never master:\n{}",
+        sa.log_text()
+    );
+    let sb = nodes::start(&lab, Node::B, Speaker::Allerta, &vrrp(Node::B, &b));
+    for id in 1..=20 {
+        w.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 1, 'a', 1, 'calling', 0)",
+                [id],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    }
+    std::fs::write(a.shared().join("extensions.conf"), "[alert]\n").unwrap();
+    let in_step = |m: &SyncNode, s: &SyncNode| {
+        wait_until(STEP, || {
+            sync::head(&m.db()) == sync::head(&s.db())
+                && sync::ledger(&m.db()) == sync::ledger(&s.db())
+                && replicated_tree(&m.shared()) == tree(&s.shared())
+        })
+        .is_some()
+    };
+    assert!(
+        in_step(&a, &b),
+        "A → B\nA: {}\nB: {}",
+        tail(&sa.log_text()),
+        tail(&sb.log_text())
+    );
+    assert_eq!(a.status()["role"], "master");
+    assert_eq!(b.status()["role"], "backup");
+
+    // A stops (its supervisor and agent, gracefully); B takes over and writes.
+    lab.signal(&sa, Signal::SIGTERM);
+    lab.wait_exit(&sa, Duration::from_secs(10));
+    assert!(
+        sb.wait_count("to=Master", 1, Duration::from_secs(10)),
+        "B never master:\n{}",
+        sb.log_text()
+    );
+    assert!(wait_until(Duration::from_secs(5), || b.status()["role"] == "master").is_some());
+    let mut wb = b.writer();
+    for id in 100..=130 {
+        wb.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 2, 'b', 1, 'calling', 0)",
+                [id],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    }
+    // Enough that catching up takes a while: a bulk import and a large prompt.
+    wb.write(|tx| {
+        for id in 1000..40_000 {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 2, 'bulk', 1, 'queued', 0)",
+                [id],
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    std::fs::write(b.shared().join("written-on-b.conf"), "during A's absence").unwrap();
+    std::fs::write(b.shared().join("prompt-b.wav"), vec![3u8; 64 << 20]).unwrap();
+
+    // A returns, but the sync port is blocked on A (VRRP still flows): A must stay backup
+    // past its preempt delay, since it has not caught up (sync/fresh down: 250 - 50 < 240).
+    system_tests::prereq::require_tools("sync-roles", &["nft"]);
+    let nft = |args: &[&str]| {
+        let out = lab.exec("node-a", "nft", args);
+        assert!(
+            out.status.success(),
+            "nft {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    nft(&["add", "table", "inet", "synctest"]);
+    nft(&[
+        "add", "chain", "inet", "synctest", "input", "{", "type", "filter", "hook", "input",
+        "priority", "0", ";", "}",
+    ]);
+    nft(&[
+        "add", "rule", "inet", "synctest", "input", "tcp", "dport", "7480", "drop",
+    ]);
+    let sa2 = nodes::start(&lab, Node::A, Speaker::Allerta, &vrrp(Node::A, &a));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        sa2.count("to=Master"),
+        0,
+        "A preempted before catching up:\n{}",
+        tail(&sa2.log_text())
+    );
+    assert_eq!(lab.vip_holders(), [Node::B]);
+    assert_eq!(a.status()["checks"]["fresh"]["ok"], false, "{}", a.status());
+    nft(&["delete", "table", "inet", "synctest"]);
+    // Now it catches up, and only then takes the role back.
+    assert!(
+        sa2.wait_count("to=Master", 1, Duration::from_secs(30)),
+        "A never took the role back:\n{}",
+        tail(&sa2.log_text())
+    );
+    let ledger_at_preempt = sync::ledger(&a.db());
+    assert!(
+        ledger_at_preempt.iter().any(|r| r.0 == 39_999),
+        "A became master before it had B's writes ({} rows)",
+        ledger_at_preempt.len()
+    );
+    assert!(
+        a.shared().join("written-on-b.conf").is_file(),
+        "B's file reached A first"
+    );
+    assert_eq!(
+        std::fs::metadata(a.shared().join("prompt-b.wav"))
+            .map(|m| m.len())
+            .ok(),
+        Some(64 << 20),
+        "B's large file reached A first"
+    );
+    assert!(wait_until(Duration::from_secs(5), || a.status()["role"] == "master").is_some());
+    for id in 200..=210 {
+        w.write(|tx| {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 3, 'a again', 1, 'calling', 0)",
+                [id],
+            )
+            .map(drop)
+        })
+        .unwrap();
+    }
+    assert!(
+        in_step(&a, &b),
+        "A → B again\nA: {}\nB: {}",
+        tail(&sa2.log_text()),
+        tail(&sb.log_text())
+    );
+    assert!(integrity_ok(&a.db()) && integrity_ok(&b.db()));
+    assert_eq!(
+        a.status()["divergences"],
+        0,
+        "nothing diverged: {}",
+        a.status()
+    );
+}
