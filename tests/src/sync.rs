@@ -187,6 +187,27 @@ pub fn pair(lab: &Lab) -> (SyncNode, SyncNode) {
 pub const LEDGER: &str = "CREATE TABLE ledger(id INTEGER PRIMARY KEY, campaign INTEGER NOT NULL, \
     phone TEXT NOT NULL, attempt INTEGER NOT NULL, state TEXT NOT NULL, updated_ms INTEGER NOT NULL)";
 
+/// Inserts ledger rows `ids` (one journaled transaction each, as a dispatcher would).
+pub fn insert_rows(
+    journal: &mut Journal,
+    ids: impl IntoIterator<Item = i64>,
+    campaign: i64,
+    phone: &str,
+    state: &str,
+) {
+    for id in ids {
+        journal
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO ledger VALUES (?1, ?2, ?3, 1, ?4, 0)",
+                    rusqlite::params![id, campaign, phone, state],
+                )
+                .map(drop)
+            })
+            .expect("a ledger insert");
+    }
+}
+
 /// Every ledger row, in order (empty if the table is not there yet).
 pub fn ledger(db: &Path) -> Vec<(i64, i64, String, i64, String, i64)> {
     let Ok(conn) = rusqlite::Connection::open(db) else {

@@ -357,16 +357,7 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
 fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     let (lab, mut a, b) = started("sync-diverge", |_, _, _| {});
     let mut wa = a.writer();
-    for id in 2..=20 {
-        wa.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 1, 'x', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wa, 2..=20, 1, "x", "calling");
     assert_in_step(&a, &b, "before the split");
     // A is lost: its agent dies and its cable goes. B takes over and writes.
     lab.signal(a.proc(), Signal::SIGKILL);
@@ -374,28 +365,10 @@ fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     lab.set_port("a-data", false);
     b.set_role("master");
     let mut wb = b.writer();
-    for id in 100..110 {
-        wb.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 2, 'b', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wb, 100..110, 2, "b", "calling");
     // A comes back alone and believes it is master too (split brain): it writes as well.
     a.start(&lab, "master");
-    for id in 200..205 {
-        wa.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 3, 'a-only', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wa, 200..205, 3, "a-only", "calling");
     std::fs::write(
         a.shared().join("a-only.txt"),
         "written on A during the split",
@@ -534,16 +507,7 @@ fn the_direction_follows_the_supervisors_role_and_a_returning_master_catches_up_
         sa.log_text()
     );
     let sb = nodes::start(&lab, Node::B, Speaker::Allerta, &vrrp(Node::B, &b));
-    for id in 1..=20 {
-        w.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 1, 'a', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut w, 1..=20, 1, "a", "calling");
     std::fs::write(a.shared().join("extensions.conf"), "[alert]\n").unwrap();
     let in_step = |m: &SyncNode, s: &SyncNode| {
         wait_until(STEP, || {
@@ -572,16 +536,7 @@ fn the_direction_follows_the_supervisors_role_and_a_returning_master_catches_up_
     );
     assert!(wait_until(Duration::from_secs(5), || b.status()["role"] == "master").is_some());
     let mut wb = b.writer();
-    for id in 100..=130 {
-        wb.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 2, 'b', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wb, 100..=130, 2, "b", "calling");
     // Enough that catching up takes a while: a bulk import and a large prompt.
     wb.write(|tx| {
         for id in 1000..40_000 {
@@ -650,16 +605,7 @@ fn the_direction_follows_the_supervisors_role_and_a_returning_master_catches_up_
         "B's large file reached A first"
     );
     assert!(wait_until(Duration::from_secs(5), || a.status()["role"] == "master").is_some());
-    for id in 200..=210 {
-        w.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 3, 'a again', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut w, 200..=210, 3, "a again", "calling");
     assert!(
         in_step(&a, &b),
         "A → B again\nA: {}\nB: {}",
