@@ -98,6 +98,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next message, or `Silent` if none comes within `limit`.
+    pub async fn next_within(&mut self, limit: Duration) -> Result<Message, SessionError> {
+        tokio::time::timeout(limit, self.next())
+            .await
+            .map_err(|_| SessionError::Silent {
+                secs: limit.as_secs(),
+            })?
+    }
+
     /// The next message; `Err(Closed)` at the end of the stream.
     pub async fn next(&mut self) -> Result<Message, SessionError> {
         loop {

@@ -46,14 +46,7 @@ where
 {
     let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd);
-    let first = match tokio::time::timeout(SILENCE, reader.next()).await {
-        Err(_) => {
-            return Err(SessionError::Silent {
-                secs: SILENCE.as_secs(),
-            })
-        }
-        Ok(m) => m?,
-    };
+    let first = reader.next_within(SILENCE).await?;
     let (head, history) =
         node.db(|c| -> rusqlite::Result<_> { Ok((journal::head(c)?, journal::history(c)?)) })?;
     // A database that conflicted asks for a snapshot by presenting an empty log.

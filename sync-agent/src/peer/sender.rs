@@ -46,21 +46,15 @@ where
         }),
     )
     .await?;
-    let hello = match tokio::time::timeout(SILENCE, reader.next()).await {
-        Err(_) => {
-            return Err(SessionError::Silent {
-                secs: SILENCE.as_secs(),
-            })
-        }
-        Ok(Ok(Message::Hello(h))) => h,
-        Ok(Ok(Message::Error { reason })) => return Err(SessionError::Peer { reason }),
-        Ok(Ok(m)) => {
+    let hello = match reader.next_within(SILENCE).await? {
+        Message::Hello(h) => h,
+        Message::Error { reason } => return Err(SessionError::Peer { reason }),
+        m => {
             return Err(SessionError::Unexpected {
                 what: format!("{m:?}").chars().take(60).collect(),
                 phase: "hello",
             })
         }
-        Ok(Err(e)) => return Err(e),
     };
     let plan = handshake::plan(
         &Local {
