@@ -6,12 +6,13 @@
 //! Storage (blocking, one thread or `spawn_blocking` each): `journal` (the library a
 //! writer uses: each write transaction's changeset journaled in the same transaction),
 //! `replica` (the backup's ordered, atomic apply), `files` (scan with hashes, atomic file
-//! apply), `snapshot` (backup-API snapshots), `divergence` (the journal of writes the
-//! other node lacks).
+//! apply), `snapshot` (backup-API snapshots), `digest` (the tables' digest at a position),
+//! `divergence` (the journal of writes the other node lacks).
 //! Drivers (tokio): `tls`, `peer` (a session on a TLS connection: `sender`, `receiver`),
 //! `watch`, `agent`; `node` (what they share).
 pub mod agent;
 pub mod config;
+pub mod digest;
 pub mod divergence;
 pub mod exclude;
 pub mod files;

@@ -32,6 +32,9 @@ pub struct Status {
     pub divergences: u64,
     pub last_divergence: Option<String>,
     pub snapshots: u64,
+    /// The last position at which this backup's tables matched the master's digest.
+    pub verified_seq: Option<u64>,
+    pub verified_at_ms: Option<u64>,
 }
 
 impl Status {
@@ -100,6 +103,8 @@ impl Status {
             "records": self.records,
             "sessions": self.sessions,
             "snapshots": self.snapshots,
+            "verified_seq": self.verified_seq,
+            "verified_at_ms": self.verified_at_ms,
             "errors": self.errors,
             "last_error": self.last_error,
             "refused_peers": self.refused_peers,

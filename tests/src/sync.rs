@@ -88,6 +88,9 @@ impl SyncNode {
             self.peer.clone(),
             "--scan-interval-secs".into(),
             self.scan_interval_secs.to_string(),
+            // Digests compared at every quiet moment (3 s without records), not every 10 min.
+            "--verify-interval-secs".into(),
+            "1".into(),
         ]
     }
 

@@ -620,3 +620,41 @@ fn the_direction_follows_the_supervisors_role_and_a_returning_master_catches_up_
         a.status()
     );
 }
+
+#[test]
+fn a_row_written_behind_the_journal_on_the_backup_is_found_saved_and_replaced() {
+    let (_lab, a, b) = started("sync-digest", |_, _, _| {});
+    sync::insert_rows(&mut a.writer(), 2..=50, 1, "x", "calling");
+    assert_in_step(&a, &b, "before");
+    // Quiet: the master sends its tables' digest and the backup agrees.
+    let head = sync::head(&a.db()).unwrap().seq;
+    assert!(
+        wait_until(STEP, || b.status()["verified_seq"] == head).is_some(),
+        "never verified: {}",
+        b.status()
+    );
+    // Someone writes on the backup's database directly: no record will ever touch the row.
+    let conn = rusqlite::Connection::open(b.db()).unwrap();
+    conn.execute(
+        "INSERT INTO ledger VALUES (9999, 9, 'behind', 1, 'x', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(
+        wait_until(STEP, || b.status()["divergences"] == 1).is_some(),
+        "the digest did not catch it: {}\n{}",
+        b.status(),
+        tail(&b.log())
+    );
+    assert_in_step(&a, &b, "after the resync");
+    assert!(sync::ledger(&b.db()).iter().all(|r| r.0 != 9999));
+    // The backup's own version is kept.
+    let kept = tree(&b.divergence())
+        .keys()
+        .find(|p| p.ends_with("database.db"))
+        .cloned()
+        .expect("a saved database");
+    let saved = sync::ledger(&b.divergence().join(kept));
+    assert!(saved.iter().any(|r| r.0 == 9999));
+}

@@ -33,6 +33,8 @@ const POLL: Duration = Duration::from_millis(100);
 const SILENCE: Duration = Duration::from_secs(5);
 /// How long the backup may take to verify and install a snapshot.
 const SNAPSHOT_ACK: Duration = Duration::from_secs(600);
+/// The digests are compared only after this long without a new record.
+const VERIFY_IDLE: Duration = Duration::from_secs(3);
 /// Records read from the journal per batch.
 const BATCH: u64 = 256;
 
@@ -66,6 +68,10 @@ pub enum SessionError {
     Snapshot(#[from] SnapshotError),
     #[error("database")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "this node's tables differ from the master's at record {seq}: written behind the journal"
+    )]
+    DigestMismatch { seq: u64 },
     #[error("divergence journal")]
     Divergence(#[from] divergence::DivergenceError),
 }

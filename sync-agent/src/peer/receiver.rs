@@ -74,8 +74,10 @@ where
         }
         None => {}
     }
-    if let Err(SessionError::Apply(ApplyError::Conflict { .. } | ApplyError::UnknownTable { .. })) =
-        &result
+    if let Err(
+        SessionError::Apply(ApplyError::Conflict { .. } | ApplyError::UnknownTable { .. })
+        | SessionError::DigestMismatch { .. },
+    ) = &result
     {
         let reason = result
             .as_ref()
@@ -117,6 +119,10 @@ where
         }
         let step = rx.on_message(m)?;
         let applied: Option<(Pos, String, u64)> = match step {
+            Step::Verify { at, hash } => {
+                verify(node, rx, at, &hash)?;
+                None
+            }
             Step::None => {
                 // A heartbeat: answer with our position (the master's keepalive and lag).
                 {
@@ -301,6 +307,36 @@ fn apply(node: &Node, records: &[(&Record, Option<&FileOutcome>)]) -> Result<(),
         }
         other => other.map_err(Into::into),
     }
+}
+
+/// Compares this node's tables with the master's digest, if it is at that very position.
+/// A mismatch keeps a copy of this database and asks for a snapshot (like a conflict).
+fn verify(node: &Node, rx: &Receiver, at: Pos, hash: &[u8; 32]) -> Result<(), SessionError> {
+    if rx.head() != at {
+        debug!(?at, head = ?rx.head(), "digest for another position; skipped");
+        return Ok(());
+    }
+    let (pos, ours) = node.db(|c| crate::digest::tables(c))?;
+    if pos != at {
+        return Ok(());
+    }
+    if ours == *hash {
+        info!(seq = at.seq, "tables verified against the master's digest");
+        let mut st = node.status();
+        st.verified_seq = Some(at.seq);
+        st.verified_at_ms = Some(journal::now_ms());
+        return Ok(());
+    }
+    let e = SessionError::DigestMismatch { seq: at.seq };
+    let why = e.to_string();
+    let saved = node.db(|c| divergence::save_database(&node.cfg.divergence_dir, c, &why))?;
+    std::fs::create_dir_all(&node.cfg.state_dir)?;
+    std::fs::write(node.resync_flag(), &why)?;
+    warn!(folder = %saved.display(), error = %why, "tables differ from the master's; saved, a snapshot follows");
+    let mut st = node.status();
+    st.divergences += 1;
+    st.last_divergence = Some(saved.display().to_string());
+    Err(e)
 }
 
 fn save_divergence(node: &Node, fork: u64, peer: &str) -> Result<(), SessionError> {

@@ -10,7 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{send, FrameReader, SessionError, BATCH, HEARTBEAT, POLL, SILENCE, SNAPSHOT_ACK};
+use super::{
+    send, FrameReader, SessionError, BATCH, HEARTBEAT, POLL, SILENCE, SNAPSHOT_ACK, VERIFY_IDLE,
+};
 use crate::files;
 use crate::journal;
 use crate::node::Node;
@@ -84,6 +86,10 @@ where
     let mut poll = tokio::time::interval(POLL);
     let mut last_heard = Instant::now();
     let mut head = head;
+    // The digest comparison waits for a quiet moment: everything acknowledged and no new
+    // record for VERIFY_IDLE, so the backup is at the very position the digest is for.
+    let mut head_moved_at = Instant::now();
+    let mut verified_at: Option<Instant> = None;
     loop {
         let sendable = sender.sendable(head.seq);
         tokio::select! {
@@ -123,7 +129,11 @@ where
                 head = node.db(|c| journal::head(c))?;
             }
             _ = poll.tick() => {
-                head = node.db(|c| journal::head(c))?;
+                let now_head = node.db(|c| journal::head(c))?;
+                if now_head != head {
+                    head_moved_at = Instant::now();
+                }
+                head = now_head;
                 if last_heard.elapsed() > SILENCE {
                     return Err(SessionError::Silent { secs: SILENCE.as_secs() });
                 }
@@ -131,6 +141,20 @@ where
             _ = heartbeat.tick() => {
                 send(node, &mut wr, &Message::Heartbeat { head, now_ms: journal::now_ms() }).await?;
                 node.status().head = head;
+                let due = verified_at.is_none_or(|t| t.elapsed() >= node.cfg.verify_interval);
+                if due && head.seq > 0 && sender.acked() == head && head_moved_at.elapsed() >= VERIFY_IDLE {
+                    verified_at = Some(Instant::now());
+                    let db = node.cfg.db.clone();
+                    let digest = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+                        crate::digest::tables(&rusqlite::Connection::open(db)?)
+                    })
+                    .await
+                    .map_err(io::Error::other)??;
+                    if digest.0 == head {
+                        debug!(seq = head.seq, "sending the tables' digest");
+                        send(node, &mut wr, &Message::Digest { at: digest.0, hash: digest.1 }).await?;
+                    }
+                }
             }
         }
     }

@@ -52,6 +52,8 @@ pub enum Step {
     },
     /// Verify the staged snapshot and install it; then call `applied(head)`.
     EndSnapshot,
+    /// Compare the tables' digest with the master's, if this node is exactly at `at`.
+    Verify { at: Pos, hash: [u8; 32] },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,7 @@ fn name(m: &Message) -> &'static str {
         Message::Want { .. } => "Want",
         Message::Repair(_) => "Repair",
         Message::Error { .. } => "Error",
+        Message::Digest { .. } => "Digest",
     }
 }
 
@@ -149,6 +152,7 @@ impl Receiver {
                 self.sender_head = head;
                 Ok(Step::None)
             }
+            (State::Ready, Message::Digest { at, hash }) => Ok(Step::Verify { at, hash }),
             (State::Ready, Message::Record(r)) => self.on_record(r),
             (State::Ready, Message::Repair(meta)) => {
                 self.state = State::File {
