@@ -34,6 +34,9 @@ pub struct SyncNode {
     pub peer: String,
     /// The agent's full-scan period (short in tests, so a missed event is caught quickly).
     pub scan_interval_secs: u64,
+    /// How often the tables' digests are compared (at quiet moments): every second in the
+    /// lab, so a test sees it; 10 minutes in production.
+    pub verify_interval_secs: u64,
     pub proc: Option<Proc>,
 }
 
@@ -88,9 +91,8 @@ impl SyncNode {
             self.peer.clone(),
             "--scan-interval-secs".into(),
             self.scan_interval_secs.to_string(),
-            // Digests compared at every quiet moment (3 s without records), not every 10 min.
             "--verify-interval-secs".into(),
-            "1".into(),
+            self.verify_interval_secs.to_string(),
         ]
     }
 
@@ -180,6 +182,7 @@ pub fn pair(lab: &Lab) -> (SyncNode, SyncNode) {
             tls: tls.to_owned(),
             peer: format!("{}:{PORT}", node.other().data_ip()),
             scan_interval_secs: 2,
+            verify_interval_secs: 1,
             proc: None,
         }
     };

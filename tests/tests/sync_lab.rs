@@ -316,6 +316,7 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
         tls: rogue_tls[0].clone(),
         peer: format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT),
         scan_interval_secs: 2,
+        verify_interval_secs: 1,
         proc: None,
     };
     let args = rogue.args("master");

@@ -292,17 +292,7 @@ fn check_path(node: &Node, path: &str) -> Result<(), SessionError> {
 fn apply(node: &Node, records: &[(&Record, Option<&FileOutcome>)]) -> Result<(), SessionError> {
     match node.db(|c| replica::apply_batch(c, records)) {
         Err(e @ (ApplyError::Conflict { .. } | ApplyError::UnknownTable { .. })) => {
-            // This database was written behind the journal: keep all of it, then ask the
-            // master for a snapshot in the next session.
-            let why = e.to_string();
-            let saved =
-                node.db(|c| divergence::save_database(&node.cfg.divergence_dir, c, &why))?;
-            std::fs::create_dir_all(&node.cfg.state_dir)?;
-            std::fs::write(node.resync_flag(), &why)?;
-            warn!(folder = %saved.display(), error = %why, "database diverged; saved, a snapshot follows");
-            let mut st = node.status();
-            st.divergences += 1;
-            st.last_divergence = Some(saved.display().to_string());
+            keep_and_resync(node, &e.to_string())?;
             Err(e.into())
         }
         other => other.map_err(Into::into),
@@ -328,15 +318,21 @@ fn verify(node: &Node, rx: &Receiver, at: Pos, hash: &[u8; 32]) -> Result<(), Se
         return Ok(());
     }
     let e = SessionError::DigestMismatch { seq: at.seq };
-    let why = e.to_string();
-    let saved = node.db(|c| divergence::save_database(&node.cfg.divergence_dir, c, &why))?;
+    keep_and_resync(node, &e.to_string())?;
+    Err(e)
+}
+
+/// This database was written behind the journal: keep a copy of all of it in the
+/// divergence journal, and ask the master for a snapshot in the next session.
+fn keep_and_resync(node: &Node, why: &str) -> Result<(), SessionError> {
+    let saved = node.db(|c| divergence::save_database(&node.cfg.divergence_dir, c, why))?;
     std::fs::create_dir_all(&node.cfg.state_dir)?;
-    std::fs::write(node.resync_flag(), &why)?;
-    warn!(folder = %saved.display(), error = %why, "tables differ from the master's; saved, a snapshot follows");
+    std::fs::write(node.resync_flag(), why)?;
+    warn!(folder = %saved.display(), error = %why, "database diverged; saved, a snapshot follows");
     let mut st = node.status();
     st.divergences += 1;
     st.last_divergence = Some(saved.display().to_string());
-    Err(e)
+    Ok(())
 }
 
 fn save_divergence(node: &Node, fork: u64, peer: &str) -> Result<(), SessionError> {

@@ -286,6 +286,8 @@ fn main() {
     // lab tests' setting) would sit in front of the watcher's events.
     a.scan_interval_secs = 60;
     b.scan_interval_secs = 60;
+    a.verify_interval_secs = 600;
+    b.verify_interval_secs = 600;
     println!(
         "sync-bench: load {} at start; release agents; lab {}",
         load(),
