@@ -76,6 +76,33 @@ pub enum SessionError {
     Divergence(#[from] divergence::DivergenceError),
 }
 
+/// A digest of the tables being computed on a blocking thread with its own connection (a
+/// read transaction beside the session's writes), so the session loop keeps moving.
+type Digesting = tokio::task::JoinHandle<rusqlite::Result<(crate::proto::Pos, [u8; 32])>>;
+
+fn start_digest(node: &Node) -> Digesting {
+    let db = node.cfg.db.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::digest::tables(&rusqlite::Connection::open_with_flags(
+            db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?)
+    })
+}
+
+/// The running digest's result; pending forever when none runs. Cancel-safe: the handle
+/// stays in `digesting` until it has finished.
+async fn join_digest(
+    digesting: &mut Option<Digesting>,
+) -> Result<(crate::proto::Pos, [u8; 32]), SessionError> {
+    let Some(handle) = digesting else {
+        return std::future::pending().await;
+    };
+    let result = handle.await;
+    *digesting = None;
+    Ok(result.map_err(io::Error::other)??)
+}
+
 /// Frames off a byte stream; `next` is cancel-safe.
 pub struct FrameReader<R> {
     rd: R,

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{describe, send, FrameReader, SessionError, BATCH, SILENCE};
+use super::{describe, join_digest, send, start_digest, FrameReader, SessionError, BATCH, SILENCE};
 use crate::divergence;
 use crate::files::{self, Incoming};
 use crate::journal;
@@ -104,6 +104,9 @@ where
     let root = node.cfg.shared_dir.clone();
     // A message read while gathering a batch, to be handled next.
     let mut carry: Option<Message> = None;
+    // The master's digest being compared, and ours being computed.
+    let mut comparing: Option<(Pos, [u8; 32])> = None;
+    let mut digesting = None;
     loop {
         let m = match carry.take() {
             Some(m) => m,
@@ -111,6 +114,12 @@ where
                 _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(SILENCE) => return Err(SessionError::Silent { secs: SILENCE.as_secs() }),
                 m = reader.next() => m?,
+                digest = join_digest(&mut digesting) => {
+                    if let Some((at, hash)) = comparing.take() {
+                        compare(node, at, &hash, digest?)?;
+                    }
+                    continue;
+                }
             },
         };
         node.status().bytes_received = reader.bytes;
@@ -120,7 +129,13 @@ where
         let step = rx.on_message(m)?;
         let applied: Option<(Pos, String, u64)> = match step {
             Step::Verify { at, hash } => {
-                verify(node, rx, at, &hash)?;
+                // Only at that very position, and one at a time.
+                if rx.head() == at && digesting.is_none() {
+                    comparing = Some((at, hash));
+                    digesting = Some(start_digest(node));
+                } else {
+                    debug!(?at, head = ?rx.head(), "digest for another position; skipped");
+                }
                 None
             }
             Step::None => {
@@ -299,15 +314,16 @@ fn apply(node: &Node, records: &[(&Record, Option<&FileOutcome>)]) -> Result<(),
     }
 }
 
-/// Compares this node's tables with the master's digest, if it is at that very position.
+/// Compares this node's tables (taken at `pos`) with the master's digest at `at`.
 /// A mismatch keeps a copy of this database and asks for a snapshot (like a conflict).
-fn verify(node: &Node, rx: &Receiver, at: Pos, hash: &[u8; 32]) -> Result<(), SessionError> {
-    if rx.head() != at {
-        debug!(?at, head = ?rx.head(), "digest for another position; skipped");
-        return Ok(());
-    }
-    let (pos, ours) = node.db(|c| crate::digest::tables(c))?;
+fn compare(
+    node: &Node,
+    at: Pos,
+    hash: &[u8; 32],
+    (pos, ours): (Pos, [u8; 32]),
+) -> Result<(), SessionError> {
     if pos != at {
+        debug!(?at, ?pos, "moved on before the digest was taken; skipped");
         return Ok(());
     }
     if ours == *hash {

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{
-    send, FrameReader, SessionError, BATCH, HEARTBEAT, POLL, SILENCE, SNAPSHOT_ACK, VERIFY_IDLE,
+    join_digest, send, start_digest, FrameReader, SessionError, BATCH, HEARTBEAT, POLL, SILENCE,
+    SNAPSHOT_ACK, VERIFY_IDLE,
 };
 use crate::files;
 use crate::journal;
@@ -89,7 +90,9 @@ where
     // The digest comparison waits for a quiet moment: everything acknowledged and no new
     // record for VERIFY_IDLE, so the backup is at the very position the digest is for.
     let mut head_moved_at = Instant::now();
-    let mut verified_at: Option<Instant> = None;
+    // The first comparison one interval into the session (not at once after a snapshot).
+    let mut verified_at = Instant::now();
+    let mut digesting = None;
     loop {
         let sendable = sender.sendable(head.seq);
         tokio::select! {
@@ -141,19 +144,20 @@ where
             _ = heartbeat.tick() => {
                 send(node, &mut wr, &Message::Heartbeat { head, now_ms: journal::now_ms() }).await?;
                 node.status().head = head;
-                let due = verified_at.is_none_or(|t| t.elapsed() >= node.cfg.verify_interval);
-                if due && head.seq > 0 && sender.acked() == head && head_moved_at.elapsed() >= VERIFY_IDLE {
-                    verified_at = Some(Instant::now());
-                    let db = node.cfg.db.clone();
-                    let digest = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
-                        crate::digest::tables(&rusqlite::Connection::open(db)?)
-                    })
-                    .await
-                    .map_err(io::Error::other)??;
-                    if digest.0 == head {
-                        debug!(seq = head.seq, "sending the tables' digest");
-                        send(node, &mut wr, &Message::Digest { at: digest.0, hash: digest.1 }).await?;
-                    }
+                let due = verified_at.elapsed() >= node.cfg.verify_interval;
+                if due && digesting.is_none() && head.seq > 0 && sender.acked() == head
+                    && head_moved_at.elapsed() >= VERIFY_IDLE
+                {
+                    verified_at = Instant::now();
+                    digesting = Some(start_digest(node));
+                }
+            }
+            digest = join_digest(&mut digesting) => {
+                let (at, hash) = digest?;
+                // Only if still quiet: the backup must be at that very position.
+                if at == head && sender.acked() == head {
+                    debug!(seq = at.seq, "sending the tables' digest");
+                    send(node, &mut wr, &Message::Digest { at, hash }).await?;
                 }
             }
         }
