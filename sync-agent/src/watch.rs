@@ -112,9 +112,6 @@ fn run(node: &Node, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>>
         }
         if rescan || Instant::now() >= next_scan {
             grew |= full_scan(node, &mut conn);
-            if let Err(e) = journal::prune(&conn, node.cfg.keep_records) {
-                warn!(error = %e, "pruning the journal");
-            }
             next_scan = Instant::now() + node.cfg.scan_interval;
         }
         if grew {
