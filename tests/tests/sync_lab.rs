@@ -476,6 +476,8 @@ fn a_full_disk_on_the_backup_keeps_old_versions_and_recovers_when_space_returns(
     disk.grow("256m");
     writer.stop();
     assert_in_step(&a, &b, "after space returned");
+    // Unmounted before the lab removes its directory (and, on a panic, by drop order).
+    drop(disk);
     drop(lab);
 }
 
