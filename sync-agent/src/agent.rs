@@ -49,6 +49,7 @@ pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> st
             warn!(path = %node.cfg.wake_socket.display(), error = %e, "no wake socket; writers are seen by polling")
         }
     }
+    tasks.spawn(checkpoint_loop(Arc::clone(&node), cancel.child_token()));
     let (mut term, mut int) = (
         signal(SignalKind::terminate())?,
         signal(SignalKind::interrupt())?,
@@ -130,6 +131,12 @@ fn start_role(
         st.in_step_at = None;
     }
     info!(role = role.as_str(), "role changed");
+    if role == Role::Master && node.resync_flag().exists() {
+        // Its database conflicted with the last master's and was waiting for a snapshot;
+        // as master its data is now the reference (the conflicting copy is in the
+        // divergence journal), and it will still ask for a snapshot when it is backup again.
+        warn!("becoming master with a database that was waiting for a resync");
+    }
     match role {
         Role::Master => {
             match node.db(|c| -> rusqlite::Result<_> {
@@ -318,6 +325,48 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
     }
     sessions.close();
     sessions.wait().await;
+}
+
+/// Checkpoints the WAL off the apply and journaling paths: when it passes 8 MiB, and every
+/// 30 s otherwise (a checkpoint's fsync of the database file competes with the commits'
+/// fsyncs, so not more often than needed); prunes the journal every 30 s.
+async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
+    const LARGE_WAL: u64 = 8 << 20;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let wal = PathBuf::from(format!("{}-wal", node.cfg.db.display()));
+    let mut last = Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let periodic = last.elapsed() >= Duration::from_secs(30);
+        if !periodic && size < LARGE_WAL {
+            continue;
+        }
+        last = Instant::now();
+        let (db, keep) = (node.cfg.db.clone(), node.cfg.keep_records);
+        let done = tokio::task::spawn_blocking(move || -> Result<usize, journal::JournalError> {
+            // Both roles keep `keep_records` of the journal: a backup copies every record,
+            // and serves them once it is master.
+            let pruned = if periodic {
+                let conn = journal::open(&db)?;
+                journal::prune(&conn, keep)?
+            } else {
+                0
+            };
+            journal::checkpoint(&db)?;
+            Ok(pruned)
+        })
+        .await;
+        match done {
+            Ok(Ok(0)) => {}
+            Ok(Ok(pruned)) => debug!(pruned, "journal pruned"),
+            Ok(Err(e)) => debug!(error = &e as &dyn std::error::Error, "prune or checkpoint"),
+            Err(_) => {}
+        }
+    }
 }
 
 fn bind_wake(node: &Node) -> std::io::Result<UnixDatagram> {

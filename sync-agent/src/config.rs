@@ -15,6 +15,7 @@
 //! scan_interval_secs = 60                      # full scan with hashes (events are not relied on alone)
 //! stale_after_ms = 5000                        # lag beyond which the "fresh" check fails
 //! keep_records = 1000000                       # journal records kept for a backup that was away
+//! verify_interval_secs = 600                   # compare the tables' digests (when idle) this often
 //! ```
 
 use std::net::SocketAddr;
@@ -68,6 +69,7 @@ pub struct RawSync {
     pub scan_interval_secs: Option<u64>,
     pub stale_after_ms: Option<u64>,
     pub keep_records: Option<u64>,
+    pub verify_interval_secs: Option<u64>,
 }
 
 /// The agent's settings, validated.
@@ -86,6 +88,8 @@ pub struct Config {
     pub scan_interval: Duration,
     pub stale_after: Duration,
     pub keep_records: u64,
+    /// How often the tables' digests are compared (when both sides are idle).
+    pub verify_interval: Duration,
 }
 
 /// Reads node.toml: `Ok(None)` when it has no `[sync]` table (the agent then only serves
@@ -124,6 +128,7 @@ impl Config {
             scan_interval: Duration::from_secs(raw.scan_interval_secs.unwrap_or(60)),
             stale_after: Duration::from_millis(raw.stale_after_ms.unwrap_or(5000)),
             keep_records: raw.keep_records.unwrap_or(1_000_000),
+            verify_interval: Duration::from_secs(raw.verify_interval_secs.unwrap_or(600)),
         };
         if cfg.scan_interval.is_zero() {
             return Err(invalid("scan_interval_secs", "must be at least 1"));
@@ -162,6 +167,15 @@ mod tests {
         assert_eq!(c.shared_dir, PathBuf::from("/etc/allerta/shared"));
         assert_eq!(c.tls_dir, PathBuf::from("/etc/allerta/node/tls"));
         assert_eq!(c.scan_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/node.toml.example");
+        let (node, raw) = load(&path).unwrap().expect("a [sync] table");
+        let cfg = Config::from_raw(node, raw).unwrap();
+        assert_eq!(cfg.peer, Some("10.77.0.12:7480".parse().unwrap()));
+        assert_eq!(cfg.keep_records, 1_000_000);
     }
 
     #[test]

@@ -70,6 +70,24 @@ pub fn open(path: &Path) -> Result<Connection, JournalError> {
     Ok(conn)
 }
 
+/// `open`, for the agent's own connections: no automatic checkpoints (a checkpoint in the
+/// middle of an apply or a journaling commit is the worst of the latency tail); the agent
+/// runs `checkpoint` from its own thread instead.
+pub fn open_for_agent(path: &Path) -> Result<Connection, JournalError> {
+    let conn = open(path)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
+
+/// Copies what the WAL holds into the database file without waiting for anyone (readers
+/// and writers go on); the agent calls it every second.
+pub fn checkpoint(path: &Path) -> Result<(), JournalError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 /// The writer's handle: a connection plus what it reuses from one write to the next.
 pub struct Journal {
     conn: Connection,
@@ -202,7 +220,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// The current generation; a database that never had a master gets its first one here.
-fn current_gen(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+fn current_gen(tx: &Connection) -> rusqlite::Result<u64> {
     let gen: Option<i64> = tx
         .query_row(
             "SELECT gen FROM _sync_gen ORDER BY idx DESC LIMIT 1",
@@ -234,8 +252,8 @@ pub fn new_generation(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(gen)
 }
 
-/// Appends one record in the caller's transaction.
-pub fn append(tx: &Transaction<'_>, kind: Kind, body: Vec<u8>) -> rusqlite::Result<Pos> {
+/// Appends one record in the caller's transaction (`tx` must be inside one).
+pub fn append(tx: &Connection, kind: Kind, body: Vec<u8>) -> rusqlite::Result<Pos> {
     let gen = current_gen(tx)?;
     let hash = blake3::hash(&body);
     tx.execute(
@@ -379,24 +397,34 @@ pub fn put_manifest(conn: &Connection, meta: &FileMeta) -> rusqlite::Result<()> 
 /// Journals a file's new state, unless the manifest already has exactly it.
 pub fn journal_file(conn: &mut Connection, meta: &FileMeta) -> rusqlite::Result<Option<Pos>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if manifest_entry(&tx, &meta.path)?.as_ref() == Some(meta) {
+    let pos = journal_file_in(&tx, meta)?;
+    tx.commit()?;
+    Ok(pos)
+}
+
+/// `journal_file` in the caller's transaction (the watcher journals a burst in one).
+pub fn journal_file_in(tx: &Connection, meta: &FileMeta) -> rusqlite::Result<Option<Pos>> {
+    if manifest_entry(tx, &meta.path)?.as_ref() == Some(meta) {
         return Ok(None);
     }
-    put_manifest(&tx, meta)?;
-    let pos = append(&tx, Kind::File, meta.to_bytes())?;
-    tx.commit()?;
-    Ok(Some(pos))
+    put_manifest(tx, meta)?;
+    append(tx, Kind::File, meta.to_bytes()).map(Some)
 }
 
 /// Journals a file's removal, if the manifest has it.
 pub fn journal_delete(conn: &mut Connection, path: &str) -> rusqlite::Result<Option<Pos>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let pos = journal_delete_in(&tx, path)?;
+    tx.commit()?;
+    Ok(pos)
+}
+
+/// `journal_delete` in the caller's transaction.
+pub fn journal_delete_in(tx: &Connection, path: &str) -> rusqlite::Result<Option<Pos>> {
     if tx.execute("DELETE FROM _sync_files WHERE path = ?1", [path])? == 0 {
         return Ok(None);
     }
-    let pos = append(&tx, Kind::Delete, encode_path(path))?;
-    tx.commit()?;
-    Ok(Some(pos))
+    append(tx, Kind::Delete, encode_path(path)).map(Some)
 }
 
 #[cfg(test)]

@@ -2,15 +2,17 @@
 //! config tree and the SQLite database (issue 7).
 //!
 //! Pure (no I/O, unit-tested): `exclude` (what never leaves a node), `proto` (frames,
-//! handshake, sender and receiver sessions).
+//! handshake, sender and receiver sessions), `config` (the `[sync]` table), `status`.
 //! Storage (blocking, one thread or `spawn_blocking` each): `journal` (the library a
 //! writer uses: each write transaction's changeset journaled in the same transaction),
 //! `replica` (the backup's ordered, atomic apply), `files` (scan with hashes, atomic file
-//! apply), `snapshot` (backup-API snapshots), `divergence` (the journal of writes the
-//! other node lacks).
-//! Drivers (tokio): `tls`, `peer` (a session on a TLS connection), `watch`, `agent`.
+//! apply), `snapshot` (backup-API snapshots), `digest` (the tables' digest at a position),
+//! `divergence` (the journal of writes the other node lacks).
+//! Drivers (tokio): `tls`, `peer` (a session on a TLS connection: `sender`, `receiver`),
+//! `watch`, `agent`; `node` (what they share).
 pub mod agent;
 pub mod config;
+pub mod digest;
 pub mod divergence;
 pub mod exclude;
 pub mod files;

@@ -68,6 +68,8 @@ struct Overrides {
     scan_interval_secs: Option<u64>,
     #[arg(long, global = true)]
     stale_after_ms: Option<u64>,
+    #[arg(long, global = true)]
+    verify_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +117,8 @@ fn settings(args: &Args) -> anyhow::Result<Option<Config>> {
         tls_dir,
         wake_socket,
         scan_interval_secs,
-        stale_after_ms
+        stale_after_ms,
+        verify_interval_secs
     );
     let node = o.node_name.clone().unwrap_or(node);
     Ok(Some(Config::from_raw(node, raw)?))

@@ -29,7 +29,7 @@ pub struct Node {
 
 impl Node {
     pub fn open(cfg: Config, tls: Tls) -> Result<Arc<Self>, journal::JournalError> {
-        let conn = journal::open(&cfg.db)?;
+        let conn = journal::open_for_agent(&cfg.db)?;
         Ok(Arc::new(Self {
             exclusions: Exclusions::new(&cfg.exclude),
             cfg,

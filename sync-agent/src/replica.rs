@@ -71,12 +71,33 @@ pub fn apply(
     rec: &Record,
     file: Option<&FileOutcome>,
 ) -> Result<(), ApplyError> {
+    apply_batch(conn, &[(rec, file)])
+}
+
+/// Applies consecutive records in ONE transaction (group commit: the backup catches up
+/// with one fsync for a burst instead of one per record). All or none of them commit.
+pub fn apply_batch(
+    conn: &mut Connection,
+    records: &[(&Record, Option<&FileOutcome>)],
+) -> Result<(), ApplyError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (rec, file) in records {
+        apply_in(&tx, rec, *file)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn apply_in(
+    tx: &rusqlite::Transaction<'_>,
+    rec: &Record,
+    file: Option<&FileOutcome>,
+) -> Result<(), ApplyError> {
     let seq = rec.pos.seq;
     if !rec.is_intact() {
         return Err(ApplyError::Damaged { seq });
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let head = journal::head(&tx)?;
+    let head = journal::head(tx)?;
     if seq != head.seq + 1 {
         return Err(ApplyError::OutOfOrder {
             head: head.seq,
@@ -127,7 +148,7 @@ pub fn apply(
         }
         Some(Kind::File) => {
             if let Some(FileOutcome::Written(meta)) = file {
-                journal::put_manifest(&tx, meta)?;
+                journal::put_manifest(tx, meta)?;
             }
         }
         Some(Kind::Schema) => {
@@ -173,7 +194,6 @@ pub fn apply(
         "INSERT INTO _sync_gen(gen, first_seq) VALUES (?1, ?2) ON CONFLICT(gen) DO NOTHING",
         params![rec.pos.gen as i64, seq as i64],
     )?;
-    tx.commit()?;
     Ok(())
 }
 

@@ -32,6 +32,9 @@ pub struct Status {
     pub divergences: u64,
     pub last_divergence: Option<String>,
     pub snapshots: u64,
+    /// The last position at which this backup's tables matched the master's digest.
+    pub verified_seq: Option<u64>,
+    pub verified_at_ms: Option<u64>,
 }
 
 impl Status {
@@ -68,6 +71,16 @@ impl Status {
         let lag = self.lag(now);
         let (fresh, reason) = match (self.role, &self.peer, lag) {
             (None, _, _) => (true, "no role yet".to_owned()),
+            // Staleness is the backup's health (it must not take over, or take the role
+            // back, before it caught up). A master with a lagging or absent backup is no
+            // less fit to serve: lowering its priority would hand the role to the stale side.
+            (Some("master"), peer, _) => (
+                true,
+                match peer {
+                    Some(_) => format!("master; backup {} record(s) behind", self.lag_records()),
+                    None => "master; no backup connected".to_owned(),
+                },
+            ),
             (Some(_), None, _) => (false, "no session with the peer".to_owned()),
             (Some(_), Some(_), Some(l)) if l <= stale_after => {
                 (true, format!("lag {} ms", l.as_millis()))
@@ -90,6 +103,8 @@ impl Status {
             "records": self.records,
             "sessions": self.sessions,
             "snapshots": self.snapshots,
+            "verified_seq": self.verified_seq,
+            "verified_at_ms": self.verified_at_ms,
             "errors": self.errors,
             "last_error": self.last_error,
             "refused_peers": self.refused_peers,
@@ -103,6 +118,20 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_master_is_never_stale_even_without_its_backup() {
+        let s = Status {
+            role: Some("master"),
+            ..Status::default()
+        };
+        let v = s.to_json(Instant::now(), Duration::from_secs(5));
+        assert_eq!(v["checks"]["fresh"]["ok"], true);
+        assert_eq!(
+            v["checks"]["fresh"]["reason"],
+            "master; no backup connected"
+        );
+    }
 
     #[test]
     fn a_backup_in_step_is_fresh_and_one_cut_off_goes_stale() {

@@ -23,6 +23,10 @@ use tracing::{debug, info, warn};
 use crate::files;
 use crate::journal;
 use crate::node::Node;
+use crate::proto::FileMeta;
+
+/// How soon the tree is scanned again after a directory appeared.
+const RESCAN_AFTER_NEW_DIR: Duration = Duration::from_millis(300);
 
 /// Starts the watcher thread; it stops when `stop` is set.
 pub fn spawn(
@@ -42,14 +46,21 @@ pub fn spawn(
 fn run(node: &Node, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>> {
     let root = node.cfg.shared_dir.clone();
     std::fs::create_dir_all(&root)?;
-    let mut conn = journal::open(&node.cfg.db)?;
+    let mut conn = journal::open_for_agent(&node.cfg.db)?;
+    // File records need no fsync of their own: a file's state is on disk, and the full scan
+    // at start journals anything a power cut took from the journal's tail. (In WAL mode
+    // the next FULL commit, e.g. a writer's, makes these durable too.) One fsync less per
+    // file change on the master.
+    conn.pragma_update(None, "synchronous", "normal")?;
     let (events_tx, events_rx) = mpsc::channel::<notify::Result<Event>>();
     let mut watcher = notify::recommended_watcher(move |ev| {
         let _ = events_tx.send(ev);
     })?;
     watcher.watch(&root, RecursiveMode::Recursive)?;
     info!(root = %root.display(), "watching the shared tree");
-    full_scan(node, &mut conn);
+    if full_scan(node, &mut conn) {
+        node.wake.notify_one();
+    }
     let mut next_scan = Instant::now() + node.cfg.scan_interval;
     while !stop.load(Ordering::Relaxed) {
         let first = match events_rx.recv_timeout(Duration::from_millis(200)) {
@@ -79,14 +90,28 @@ fn run(node: &Node, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>>
             }
         }
         let mut grew = false;
-        for rel in &paths {
-            grew |= journal_path(node, &mut conn, &root, rel);
+        if !paths.is_empty() {
+            // Files are read and hashed first, outside any transaction (the application's
+            // writers must not wait for our reads); then one transaction, one fsync, for
+            // the whole burst.
+            let seen: Vec<Seen> = paths
+                .iter()
+                .filter(|rel| !node.exclusions.is_excluded(rel))
+                .map(|rel| observe(node, &root, rel))
+                .collect();
+            grew |= in_transaction(&mut conn, |tx| {
+                seen.iter()
+                    .fold(false, |grew, s| journal_seen(tx, &root, s) | grew)
+            });
+            // A new directory's files can be written before inotify watches it, so their
+            // close(write) is never seen and the look above may have come too early (or
+            // read one half written): scan again once the writers are likely done.
+            if seen.iter().any(|s| matches!(s, Seen::Dir(..))) {
+                next_scan = next_scan.min(Instant::now() + RESCAN_AFTER_NEW_DIR);
+            }
         }
         if rescan || Instant::now() >= next_scan {
             grew |= full_scan(node, &mut conn);
-            if let Err(e) = journal::prune(&conn, node.cfg.keep_records) {
-                warn!(error = %e, "pruning the journal");
-            }
             next_scan = Instant::now() + node.cfg.scan_interval;
         }
         if grew {
@@ -109,32 +134,64 @@ fn counts(kind: &EventKind) -> bool {
 
 /// Journals what `rel` is now (a file, a directory's files, or nothing); true if a record
 /// was written.
-fn journal_path(node: &Node, conn: &mut Connection, root: &Path, rel: &str) -> bool {
-    if node.exclusions.is_excluded(rel) {
-        return false;
-    }
-    let full = root.join(rel);
-    let mut grew = false;
-    match std::fs::symlink_metadata(&full) {
-        Ok(md) if md.is_file() => {
-            if let Ok(meta) = files::stat_and_hash(root, rel) {
-                grew |= record(journal::journal_file(conn, &meta), rel);
-            }
+/// Runs `f` in one write transaction; false (nothing journaled) if it cannot commit.
+fn in_transaction(conn: &mut Connection, f: impl FnOnce(&Connection) -> bool) -> bool {
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            warn!(error = &e as &dyn std::error::Error, "journal transaction");
+            return false;
         }
-        Ok(md) if md.is_dir() => {
-            let found = files::scan_under(root, rel, &node.exclusions);
-            for meta in &found {
-                grew |= record(journal::journal_file(conn, meta), &meta.path);
-            }
-            grew |= delete_missing(conn, root, Some(rel));
-        }
-        Ok(_) => {}
-        Err(_) => {
-            grew |= record(journal::journal_delete(conn, rel), rel);
-            grew |= delete_missing(conn, root, Some(rel));
+    };
+    let grew = f(&tx);
+    match tx.commit() {
+        Ok(()) => grew,
+        Err(e) => {
+            warn!(error = &e as &dyn std::error::Error, "journal commit");
+            false
         }
     }
-    grew
+}
+
+/// What a path of the shared tree is now.
+enum Seen {
+    File(FileMeta),
+    /// A directory (created, or moved in or out): its files now.
+    Dir(String, Vec<FileMeta>),
+    Gone(String),
+    /// A symlink or special file, or a file that vanished while read.
+    Other,
+}
+
+fn observe(node: &Node, root: &Path, rel: &str) -> Seen {
+    match std::fs::symlink_metadata(root.join(rel)) {
+        Ok(md) if md.is_file() => files::stat_and_hash(root, rel).map_or(Seen::Other, Seen::File),
+        Ok(md) if md.is_dir() => Seen::Dir(
+            rel.to_owned(),
+            files::scan_under(root, rel, &node.exclusions),
+        ),
+        Ok(_) => Seen::Other,
+        Err(_) => Seen::Gone(rel.to_owned()),
+    }
+}
+
+/// Journals what `observe` saw (in the caller's transaction); true if a record was written.
+fn journal_seen(conn: &Connection, root: &Path, seen: &Seen) -> bool {
+    match seen {
+        Seen::File(meta) => record(journal::journal_file_in(conn, meta), &meta.path),
+        Seen::Dir(rel, found) => {
+            let mut grew = false;
+            for meta in found {
+                grew |= record(journal::journal_file_in(conn, meta), &meta.path);
+            }
+            grew | delete_missing(conn, root, Some(rel))
+        }
+        Seen::Gone(rel) => {
+            record(journal::journal_delete_in(conn, rel), rel)
+                | delete_missing(conn, root, Some(rel))
+        }
+        Seen::Other => false,
+    }
 }
 
 fn record(result: rusqlite::Result<Option<crate::proto::Pos>>, rel: &str) -> bool {
@@ -152,7 +209,7 @@ fn record(result: rusqlite::Result<Option<crate::proto::Pos>>, rel: &str) -> boo
 }
 
 /// Delete records for manifest entries (under `prefix`, or all) that are gone from disk.
-fn delete_missing(conn: &mut Connection, root: &Path, prefix: Option<&str>) -> bool {
+fn delete_missing(conn: &Connection, root: &Path, prefix: Option<&str>) -> bool {
     let Ok(manifest) = journal::manifest(conn) else {
         return false;
     };
@@ -160,22 +217,25 @@ fn delete_missing(conn: &mut Connection, root: &Path, prefix: Option<&str>) -> b
     for m in manifest {
         let under = prefix.is_none_or(|p| m.path == p || m.path.starts_with(&format!("{p}/")));
         if under && !root.join(&m.path).is_file() {
-            grew |= record(journal::journal_delete(conn, &m.path), &m.path);
+            grew |= record(journal::journal_delete_in(conn, &m.path), &m.path);
         }
     }
     grew
 }
 
 /// The full scan: every file against the manifest, and every manifest entry against disk.
+/// Hashing happens before the transaction; the transaction only compares and journals.
 pub fn full_scan(node: &Node, conn: &mut Connection) -> bool {
     let root = &node.cfg.shared_dir;
     let started = Instant::now();
     let (found, skipped) = files::scan(root, &node.exclusions);
-    let mut grew = false;
-    for meta in &found {
-        grew |= record(journal::journal_file(conn, meta), &meta.path);
-    }
-    grew |= delete_missing(conn, root, None);
+    let grew = in_transaction(conn, |tx| {
+        let mut grew = false;
+        for meta in &found {
+            grew |= record(journal::journal_file_in(tx, meta), &meta.path);
+        }
+        grew | delete_missing(tx, root, None)
+    });
     debug!(
         files = found.len(),
         skipped = skipped.len(),

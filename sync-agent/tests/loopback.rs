@@ -71,10 +71,17 @@ fn start(side: &Side, tls: &Path, role: &str, addr_flag: &str, port: u16) -> Age
 fn wait_for(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
+        let master_log = log
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("a/agent.log"));
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
+            "timed out waiting for {what}; backup log:\n{}\nmaster log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default(),
+            master_log
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(20));
     }

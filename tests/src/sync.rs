@@ -32,6 +32,11 @@ pub struct SyncNode {
     pub tls: PathBuf,
     /// Where the master sends (the peer's address, or a relay).
     pub peer: String,
+    /// The agent's full-scan period (short in tests, so a missed event is caught quickly).
+    pub scan_interval_secs: u64,
+    /// How often the tables' digests are compared (at quiet moments): every second in the
+    /// lab, so a test sees it; 10 minutes in production.
+    pub verify_interval_secs: u64,
     pub proc: Option<Proc>,
 }
 
@@ -85,8 +90,32 @@ impl SyncNode {
             "--peer".into(),
             self.peer.clone(),
             "--scan-interval-secs".into(),
-            "2".into(),
+            self.scan_interval_secs.to_string(),
+            "--verify-interval-secs".into(),
+            self.verify_interval_secs.to_string(),
         ]
+    }
+
+    /// The `[[component]]` table that makes a supervisor run this agent (it appends
+    /// `--control` itself and tells the role over that socket).
+    pub fn component_toml(&self) -> String {
+        let args = self.args("backup");
+        // Drop `--role backup` and `--control <path>`: the supervisor owns both.
+        let mut kept = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "--role" || a == "--control" {
+                it.next();
+                continue;
+            }
+            kept.push(format!("{a:?}"));
+        }
+        format!(
+            "\n[[component]]\nname = \"sync\"\ncommand = \"{}\"\nargs = [{}]\ncontrol_socket = \"{}\"\n",
+            prereq::workspace_bin("allerta-sync").display(),
+            kept.join(", "),
+            self.control().display()
+        )
     }
 
     /// Starts (or restarts) the agent in its namespace and waits until it is ready.
@@ -152,6 +181,8 @@ pub fn pair(lab: &Lab) -> (SyncNode, SyncNode) {
             dir,
             tls: tls.to_owned(),
             peer: format!("{}:{PORT}", node.other().data_ip()),
+            scan_interval_secs: 2,
+            verify_interval_secs: 1,
             proc: None,
         }
     };
@@ -161,6 +192,27 @@ pub fn pair(lab: &Lab) -> (SyncNode, SyncNode) {
 /// The campaign ledger the tests write (the shape of the real one).
 pub const LEDGER: &str = "CREATE TABLE ledger(id INTEGER PRIMARY KEY, campaign INTEGER NOT NULL, \
     phone TEXT NOT NULL, attempt INTEGER NOT NULL, state TEXT NOT NULL, updated_ms INTEGER NOT NULL)";
+
+/// Inserts ledger rows `ids` (one journaled transaction each, as a dispatcher would).
+pub fn insert_rows(
+    journal: &mut Journal,
+    ids: impl IntoIterator<Item = i64>,
+    campaign: i64,
+    phone: &str,
+    state: &str,
+) {
+    for id in ids {
+        journal
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO ledger VALUES (?1, ?2, ?3, 1, ?4, 0)",
+                    rusqlite::params![id, campaign, phone, state],
+                )
+                .map(drop)
+            })
+            .expect("a ledger insert");
+    }
+}
 
 /// Every ledger row, in order (empty if the table is not there yet).
 pub fn ledger(db: &Path) -> Vec<(i64, i64, String, i64, String, i64)> {

@@ -112,7 +112,7 @@ fn files_and_the_database_replicate_under_concurrent_writes_and_node_local_files
     std::fs::write(s.join("x/tls/ca.key"), "NODE-LOCAL-SECRET").unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let written = writer.stop();
-    assert!(written > 100, "the writer wrote {written} rows");
+    assert!(written > 20, "the writer wrote {written} rows");
     assert_in_step(&a, &b, "after concurrent writes");
 
     // Nothing node-local reached the backup: not in its tree, not in its database.
@@ -315,6 +315,8 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
         dir: rogue_dir,
         tls: rogue_tls[0].clone(),
         peer: format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT),
+        scan_interval_secs: 2,
+        verify_interval_secs: 1,
         proc: None,
     };
     let args = rogue.args("master");
@@ -356,16 +358,7 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
 fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     let (lab, mut a, b) = started("sync-diverge", |_, _, _| {});
     let mut wa = a.writer();
-    for id in 2..=20 {
-        wa.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 1, 'x', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wa, 2..=20, 1, "x", "calling");
     assert_in_step(&a, &b, "before the split");
     // A is lost: its agent dies and its cable goes. B takes over and writes.
     lab.signal(a.proc(), Signal::SIGKILL);
@@ -373,28 +366,10 @@ fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     lab.set_port("a-data", false);
     b.set_role("master");
     let mut wb = b.writer();
-    for id in 100..110 {
-        wb.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 2, 'b', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wb, 100..110, 2, "b", "calling");
     // A comes back alone and believes it is master too (split brain): it writes as well.
     a.start(&lab, "master");
-    for id in 200..205 {
-        wa.write(|tx| {
-            tx.execute(
-                "INSERT INTO ledger VALUES (?1, 3, 'a-only', 1, 'calling', 0)",
-                [id],
-            )
-            .map(drop)
-        })
-        .unwrap();
-    }
+    sync::insert_rows(&mut wa, 200..205, 3, "a-only", "calling");
     std::fs::write(
         a.shared().join("a-only.txt"),
         "written on A during the split",
@@ -431,4 +406,258 @@ fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
 
 fn walk_has(dir: &Path, name: &str) -> bool {
     tree(dir).keys().any(|p| p.ends_with(name))
+}
+
+/// A tmpfs mounted for one test, unmounted on drop (also when the test panics).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs at {}", at.display());
+        Self(at.to_owned())
+    }
+
+    fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "growing the tmpfs");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_on_the_backup_keeps_old_versions_and_recovers_when_space_returns() {
+    system_tests::prereq::require_tools("sync-disk-full", &["mount", "umount"]);
+    let mut disk = None;
+    let (lab, a, b) = started("sync-disk-full", |_, _, b| {
+        disk = Some(SmallDisk::mount(&b.dir, "24m"));
+        std::fs::create_dir_all(b.shared()).unwrap();
+    });
+    let disk = disk.unwrap();
+    let writer = LedgerWriter::start(&a, 50, 1000);
+    std::fs::write(a.shared().join("small.conf"), "before").unwrap();
+    assert_in_step(&a, &b, "before the big file");
+    // Bigger than the backup's free space.
+    std::fs::write(a.shared().join("prompt.wav"), vec![1u8; 40 << 20]).unwrap();
+    std::fs::write(a.shared().join("small.conf"), "after").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || b
+            .log()
+            .contains("No space left"))
+        .is_some(),
+        "the backup never hit the full disk:\n{}",
+        tail(&b.log())
+    );
+    // Old versions only, and an intact database, while the disk is full.
+    assert_eq!(
+        std::fs::read_to_string(b.shared().join("small.conf")).unwrap(),
+        "before"
+    );
+    assert!(!b.shared().join("prompt.wav").exists());
+    assert!(integrity_ok(&b.db()));
+    // Space comes back: the agent gets through by itself.
+    disk.grow("256m");
+    writer.stop();
+    assert_in_step(&a, &b, "after space returned");
+    // Unmounted before the lab removes its directory (and, on a panic, by drop order).
+    drop(disk);
+    drop(lab);
+}
+
+/// With the real supervisors: the sync direction follows the VRRP role, and a master that
+/// comes back catches up (its `sync/fresh` check lowers its priority until then) before it
+/// preempts, so what the other node wrote meanwhile is not lost.
+#[test]
+fn the_direction_follows_the_supervisors_role_and_a_returning_master_catches_up_first() {
+    use system_tests::lab::Node;
+    use system_tests::nodes::{self, Speaker, Vrrp};
+    let lab = Lab::two_nodes("sync-roles");
+    let (a, b) = sync::pair(&lab);
+    let mut w = a.writer();
+    w.change_schema(LEDGER).unwrap();
+    let vrrp = |node: Node, s: &SyncNode| {
+        let mut v = Vrrp::for_node(node, 100);
+        // The recommended priorities: 250 - 50 (sync/fresh down) < 240.
+        v.priority = if node == Node::A { 250 } else { 240 };
+        // Reported checks arrive with the component's first status (polled once a second):
+        // a returning node holds back this long at start, so its sync/fresh is heard before
+        // it may preempt (keepalived's preempt_delay, which also counts from start).
+        v.preempt_delay_ms = 2000;
+        v.extra_toml = s.component_toml();
+        v
+    };
+    let sa = nodes::start(&lab, Node::A, Speaker::Allerta, &vrrp(Node::A, &a));
+    assert!(
+        sa.wait_count("to=Master", 1, Duration::from_secs(10)),
+        "A never master:\n{}",
+        sa.log_text()
+    );
+    let sb = nodes::start(&lab, Node::B, Speaker::Allerta, &vrrp(Node::B, &b));
+    sync::insert_rows(&mut w, 1..=20, 1, "a", "calling");
+    std::fs::write(a.shared().join("extensions.conf"), "[alert]\n").unwrap();
+    let in_step = |m: &SyncNode, s: &SyncNode| {
+        wait_until(STEP, || {
+            sync::head(&m.db()) == sync::head(&s.db())
+                && sync::ledger(&m.db()) == sync::ledger(&s.db())
+                && replicated_tree(&m.shared()) == tree(&s.shared())
+        })
+        .is_some()
+    };
+    assert!(
+        in_step(&a, &b),
+        "A → B\nA: {}\nB: {}",
+        tail(&sa.log_text()),
+        tail(&sb.log_text())
+    );
+    assert_eq!(a.status()["role"], "master");
+    assert_eq!(b.status()["role"], "backup");
+
+    // A stops (its supervisor and agent, gracefully); B takes over and writes.
+    lab.signal(&sa, Signal::SIGTERM);
+    lab.wait_exit(&sa, Duration::from_secs(10));
+    assert!(
+        sb.wait_count("to=Master", 1, Duration::from_secs(10)),
+        "B never master:\n{}",
+        sb.log_text()
+    );
+    assert!(wait_until(Duration::from_secs(5), || b.status()["role"] == "master").is_some());
+    let mut wb = b.writer();
+    sync::insert_rows(&mut wb, 100..=130, 2, "b", "calling");
+    // Enough that catching up takes a while: a bulk import and a large prompt.
+    wb.write(|tx| {
+        for id in 1000..40_000 {
+            tx.execute(
+                "INSERT INTO ledger VALUES (?1, 2, 'bulk', 1, 'queued', 0)",
+                [id],
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    std::fs::write(b.shared().join("written-on-b.conf"), "during A's absence").unwrap();
+    std::fs::write(b.shared().join("prompt-b.wav"), vec![3u8; 64 << 20]).unwrap();
+
+    // A returns, but the sync port is blocked on A (VRRP still flows): A must stay backup
+    // past its preempt delay, since it has not caught up (sync/fresh down: 250 - 50 < 240).
+    system_tests::prereq::require_tools("sync-roles", &["nft"]);
+    let nft = |args: &[&str]| {
+        let out = lab.exec("node-a", "nft", args);
+        assert!(
+            out.status.success(),
+            "nft {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    nft(&["add", "table", "inet", "synctest"]);
+    nft(&[
+        "add", "chain", "inet", "synctest", "input", "{", "type", "filter", "hook", "input",
+        "priority", "0", ";", "}",
+    ]);
+    nft(&[
+        "add", "rule", "inet", "synctest", "input", "tcp", "dport", "7480", "drop",
+    ]);
+    let sa2 = nodes::start(&lab, Node::A, Speaker::Allerta, &vrrp(Node::A, &a));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        sa2.count("to=Master"),
+        0,
+        "A preempted before catching up:\n{}",
+        tail(&sa2.log_text())
+    );
+    assert_eq!(lab.vip_holders(), [Node::B]);
+    assert_eq!(a.status()["checks"]["fresh"]["ok"], false, "{}", a.status());
+    nft(&["delete", "table", "inet", "synctest"]);
+    // Now it catches up, and only then takes the role back.
+    assert!(
+        sa2.wait_count("to=Master", 1, Duration::from_secs(30)),
+        "A never took the role back:\n{}",
+        tail(&sa2.log_text())
+    );
+    let ledger_at_preempt = sync::ledger(&a.db());
+    assert!(
+        ledger_at_preempt.iter().any(|r| r.0 == 39_999),
+        "A became master before it had B's writes ({} rows)",
+        ledger_at_preempt.len()
+    );
+    assert!(
+        a.shared().join("written-on-b.conf").is_file(),
+        "B's file reached A first"
+    );
+    assert_eq!(
+        std::fs::metadata(a.shared().join("prompt-b.wav"))
+            .map(|m| m.len())
+            .ok(),
+        Some(64 << 20),
+        "B's large file reached A first"
+    );
+    assert!(wait_until(Duration::from_secs(5), || a.status()["role"] == "master").is_some());
+    sync::insert_rows(&mut w, 200..=210, 3, "a again", "calling");
+    assert!(
+        in_step(&a, &b),
+        "A → B again\nA: {}\nB: {}",
+        tail(&sa2.log_text()),
+        tail(&sb.log_text())
+    );
+    assert!(integrity_ok(&a.db()) && integrity_ok(&b.db()));
+    assert_eq!(
+        a.status()["divergences"],
+        0,
+        "nothing diverged: {}",
+        a.status()
+    );
+}
+
+#[test]
+fn a_row_written_behind_the_journal_on_the_backup_is_found_saved_and_replaced() {
+    let (_lab, a, b) = started("sync-digest", |_, _, _| {});
+    sync::insert_rows(&mut a.writer(), 2..=50, 1, "x", "calling");
+    assert_in_step(&a, &b, "before");
+    // Quiet: the master sends its tables' digest and the backup agrees.
+    let head = sync::head(&a.db()).unwrap().seq;
+    assert!(
+        wait_until(STEP, || b.status()["verified_seq"] == head).is_some(),
+        "never verified: {}",
+        b.status()
+    );
+    // Someone writes on the backup's database directly: no record will ever touch the row.
+    let conn = rusqlite::Connection::open(b.db()).unwrap();
+    conn.execute(
+        "INSERT INTO ledger VALUES (9999, 9, 'behind', 1, 'x', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(
+        wait_until(STEP, || b.status()["divergences"] == 1).is_some(),
+        "the digest did not catch it: {}\n{}",
+        b.status(),
+        tail(&b.log())
+    );
+    assert_in_step(&a, &b, "after the resync");
+    assert!(sync::ledger(&b.db()).iter().all(|r| r.0 != 9999));
+    // The backup's own version is kept.
+    let kept = tree(&b.divergence())
+        .keys()
+        .find(|p| p.ends_with("database.db"))
+        .cloned()
+        .expect("a saved database");
+    let saved = sync::ledger(&b.divergence().join(kept));
+    assert!(saved.iter().any(|r| r.0 == 9999));
 }

@@ -52,6 +52,8 @@ pub enum Step {
     },
     /// Verify the staged snapshot and install it; then call `applied(head)`.
     EndSnapshot,
+    /// Compare the tables' digest with the master's, if this node is exactly at `at`.
+    Verify { at: Pos, hash: [u8; 32] },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,9 @@ enum State {
 pub struct Receiver {
     /// The last record applied here (durable).
     head: Pos,
+    /// The next sequence number to accept (records may be accepted before the previous
+    /// ones are durable, so the driver can apply a burst in one transaction).
+    expect: u64,
     state: State,
     /// The sender's head, from its Hello and heartbeats.
     sender_head: Pos,
@@ -86,6 +91,7 @@ fn name(m: &Message) -> &'static str {
         Message::Want { .. } => "Want",
         Message::Repair(_) => "Repair",
         Message::Error { .. } => "Error",
+        Message::Digest { .. } => "Digest",
     }
 }
 
@@ -93,6 +99,7 @@ impl Receiver {
     pub fn new(head: Pos) -> Self {
         Self {
             head,
+            expect: head.seq + 1,
             state: State::AwaitHello,
             sender_head: Pos::default(),
             sender_node: String::new(),
@@ -145,6 +152,7 @@ impl Receiver {
                 self.sender_head = head;
                 Ok(Step::None)
             }
+            (State::Ready, Message::Digest { at, hash }) => Ok(Step::Verify { at, hash }),
             (State::Ready, Message::Record(r)) => self.on_record(r),
             (State::Ready, Message::Repair(meta)) => {
                 self.state = State::File {
@@ -208,15 +216,16 @@ impl Receiver {
 
     fn on_record(&mut self, r: Record) -> Result<Step, ProtocolError> {
         let seq = r.pos.seq;
-        if seq != self.head.seq + 1 {
+        if seq != self.expect {
             return Err(ProtocolError::Gap {
-                want: self.head.seq + 1,
+                want: self.expect,
                 got: seq,
             });
         }
         if !r.is_intact() {
             return Err(ProtocolError::Damaged { seq });
         }
+        self.expect += 1;
         self.sender_head = self.sender_head.max_seq(r.pos);
         match Kind::from_u8(r.kind) {
             Some(Kind::Db | Kind::Delete | Kind::Schema) => Ok(Step::Apply(r)),
@@ -239,6 +248,7 @@ impl Receiver {
     /// The driver made `pos` durable (a record, or a snapshot's head): the ack to send.
     pub fn applied(&mut self, pos: Pos) -> Message {
         self.head = pos;
+        self.expect = self.expect.max(pos.seq + 1);
         Message::Ack(pos)
     }
 }
@@ -330,6 +340,26 @@ mod tests {
             rx.on_message(Message::Record(r4)),
             Err(ProtocolError::Gap { want: 5, got: 4 })
         );
+    }
+
+    #[test]
+    fn a_burst_is_accepted_before_it_is_durable_and_acknowledged_at_once() {
+        let mut rx = Receiver::new(Pos { gen: 7, seq: 4 });
+        rx.on_message(hello(Pos { gen: 7, seq: 7 })).unwrap();
+        for seq in 5..=7 {
+            let r = Record::new(Pos { gen: 7, seq }, Kind::Db, vec![0, 1]);
+            assert_eq!(
+                rx.on_message(Message::Record(r.clone())),
+                Ok(Step::Apply(r))
+            );
+        }
+        assert_eq!(rx.head().seq, 4, "nothing durable yet");
+        assert_eq!(
+            rx.applied(Pos { gen: 7, seq: 7 }),
+            Message::Ack(Pos { gen: 7, seq: 7 })
+        );
+        let r8 = Record::new(Pos { gen: 7, seq: 8 }, Kind::Db, vec![0, 1]);
+        assert!(rx.on_message(Message::Record(r8)).is_ok());
     }
 
     #[test]

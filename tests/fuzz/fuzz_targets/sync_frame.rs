@@ -3,14 +3,23 @@
 //! encode → decode is the identity); every decoded message then goes into a
 //! `proto::receiver::Receiver`, which must answer with a step or an error, never panic.
 //! File and delete bodies inside records go through `FileMeta::decode` and `decode_path`.
+//! The input is also sealed as one frame (`frame::seal`: length and check made valid), so the
+//! mutator reaches the body decoders behind the check.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sync_agent::proto::frame::{decode_path, FileMeta, Message};
+use sync_agent::proto::frame::{decode_path, seal, FileMeta, Message};
 use sync_agent::proto::receiver::Receiver;
 use sync_agent::proto::{Pos, Record};
 
 fuzz_target!(|data: &[u8]| {
+    stream(data);
+    if !data.is_empty() && data.len() < 1 << 20 {
+        stream(&seal(data));
+    }
+});
+
+fn stream(data: &[u8]) {
     let mut rx = Receiver::new(Pos { gen: 1, seq: 0 });
     let mut rest = data;
     while let Ok(Some((message, used))) = Message::decode(rest) {
@@ -29,4 +38,4 @@ fuzz_target!(|data: &[u8]| {
         }
         rest = &rest[used..];
     }
-});
+}
