@@ -397,6 +397,21 @@ fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     );
     assert!(report.contains("that node-b does not have"), "{report}");
     assert!(report.contains("a-only.txt"), "{report}");
+    // The operator's way to the same report: `allertactl sync divergence`.
+    let node_file = lab.write_file("a-node.toml", "[node]\nname = \"node-a\"\n");
+    let out = std::process::Command::new(system_tests::prereq::workspace_bin("allertactl"))
+        .arg("--config")
+        .arg(&node_file)
+        .args(["sync", "divergence"])
+        .args(a.args("backup"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        report,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let saved = wait_until(Duration::from_secs(1), || {
         walk_has(&a.divergence(), "a-only.txt")
     });

@@ -38,24 +38,38 @@ struct Cli {
 }
 
 /// Runs `allerta-mediacore <what> <args>`: the media core owns campaigns and contacts.
-/// The binary beside allertactl is preferred (an installed pair), else the one on PATH.
 fn media_core(cli: &Cli, what: &str, args: &[String]) -> ExitCode {
+    let control = [
+        std::ffi::OsString::from("--control"),
+        cli.mediacore_socket.clone().into_os_string(),
+    ];
+    companion(cli, "allerta-mediacore", &control, what, args)
+}
+
+/// Runs one of the node's other programs with the node file: the binary beside allertactl
+/// is preferred (an installed set), else the one on PATH. Its exit says how it went.
+fn companion(
+    cli: &Cli,
+    name: &str,
+    extra: &[std::ffi::OsString],
+    what: &str,
+    args: &[String],
+) -> ExitCode {
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(|d| d.join("allerta-mediacore")))
+        .and_then(|e| e.parent().map(|d| d.join(name)))
         .filter(|p| p.is_file());
-    let program = beside.unwrap_or_else(|| PathBuf::from("allerta-mediacore"));
+    let program = beside.unwrap_or_else(|| PathBuf::from(name));
     let status = std::process::Command::new(&program)
         .arg("--config")
         .arg(&cli.config)
-        .arg("--control")
-        .arg(&cli.mediacore_socket)
+        .args(extra)
         .arg(what)
         .args(args)
         .status();
     match status {
         Ok(s) if s.success() => ExitCode::SUCCESS,
-        // The media core said why (refused on the backup, a bad file…).
+        // The program said why (refused on the backup, a bad file…).
         Ok(_) => ExitCode::from(1),
         Err(e) => {
             eprintln!("allertactl: cannot run {}: {e}", program.display());
@@ -113,6 +127,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Replication: `status` (lag, last applied, bytes, errors), `divergence` (writes
+    /// saved before a resync), `dry-run` (what would be sent), run by `allerta-sync`.
+    Sync {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -138,6 +158,12 @@ fn main() -> ExitCode {
         Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),
         Cmd::Message { ref args } => return media_core(&cli, "message", args),
         Cmd::Operator { ref args } => return media_core(&cli, "operator", args),
+        Cmd::Sync { ref args } => {
+            let (what, rest) = args
+                .split_first()
+                .map_or(("status", &[][..]), |(w, r)| (w.as_str(), r));
+            return companion(&cli, "allerta-sync", &[], what, rest);
+        }
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
