@@ -31,9 +31,10 @@ pub const PJSIP_CONF: &str = "/etc/allerta/node/pjsip.conf";
 pub const DATA_NETWORK: &str = "/etc/systemd/network/10-allerta-data.network";
 pub const VOICE_NETWORK: &str = "/etc/systemd/network/20-allerta-voice.network";
 const PAIRING_SECRET: &str = "/etc/allerta/node/tls/pairing.secret";
-const TLS_CERT: &str = "/etc/allerta/node/tls/node.crt";
+// The names the sync agent reads (`sync_agent::tls`): the pair CA, this node's cert and key.
+const TLS_CERT: &str = "/etc/allerta/node/tls/node.pem";
 const TLS_KEY: &str = "/etc/allerta/node/tls/node.key";
-const TLS_PEER_CA: &str = "/etc/allerta/node/tls/peer-ca.crt";
+const TLS_PEER_CA: &str = "/etc/allerta/node/tls/ca.pem";
 
 const HEADER: &str = "written by allerta-firstboot from the OVF environment (vApp properties); \
                       edit those, not this file";
