@@ -2,7 +2,8 @@
 //! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
 //! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
-//! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`.
+//! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`,
+//! `sla` (availability against the tender's SLA).
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
 //! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`.
@@ -15,6 +16,7 @@ pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod realtime;
+pub mod sla;
 pub mod supervise;
 pub mod systemd;
 pub mod vip;
