@@ -2,8 +2,8 @@
 //! check and the DMTF schema; qemu-img reads its VMDK back identical to the raw disk;
 //! every broken variant (nine) is refused; qemu-img's own stream output is refused.
 //!
-//! Tools (`xmllint`, `qemu-img`) missing: the test fails under CI (`CI=true`), and is
-//! skipped with a note elsewhere; `./allerta setup` installs them.
+//! Tools (`xmllint`, `qemu-img`) missing: the test fails and says which; `./allerta setup`
+//! installs them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,18 +42,14 @@ fn toy_ova() -> Ova {
         .0
 }
 
-/// True when `tool` is on PATH; otherwise fails under CI and skips elsewhere.
-fn have(test: &str, tool: &str) -> bool {
+/// Fails the test unless `tool` is on PATH (never skips).
+fn require(test: &str, tool: &str) {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: needs `{tool}`; `./allerta setup` installs it (Debian package list in the script)"
-        );
-        eprintln!("{test}: SKIPPED: `{tool}` is not installed (under CI this fails)");
-    }
-    found
+    assert!(
+        found,
+        "{test}: needs `{tool}`; `./allerta setup` installs it (Debian package list in the script)"
+    );
 }
 
 /// A fresh scratch directory holding the toy disk as `raw.img`: (directory, raw.img).
@@ -66,9 +62,10 @@ fn scratch_with_raw(name: &str) -> (PathBuf, PathBuf) {
     (dir, raw)
 }
 
-/// A scratch directory with the toy disk for a test that runs qemu-img; `None`: skipped.
-fn qemu_img_case(name: &str) -> Option<(PathBuf, PathBuf)> {
-    have(name, "qemu-img").then(|| scratch_with_raw(name))
+/// A scratch directory with the toy disk for a test that runs qemu-img.
+fn qemu_img_case(name: &str) -> (PathBuf, PathBuf) {
+    require(name, "qemu-img");
+    scratch_with_raw(name)
 }
 
 #[test]
@@ -81,17 +78,14 @@ fn a_toy_ova_passes_every_check_and_the_dmtf_schema() {
     assert_eq!(report.grains, 35, "32 random grains, 3 with a few bytes");
     let again = Ova::read(ova.to_bytes(0).unwrap().as_slice()).unwrap();
     assert_eq!(again, ova);
-    if have("schema", "xmllint") {
-        schema::validate(&ova.members[0].data, &schema::default_dir())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    require("schema", "xmllint");
+    schema::validate(&ova.members[0].data, &schema::default_dir())
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn qemu_img_reads_the_vmdk_back_identical() {
-    let Some((dir, raw)) = qemu_img_case("compare") else {
-        return;
-    };
+    let (dir, raw) = qemu_img_case("compare");
     let disk = dir.join("allerta-disk1.vmdk");
     std::fs::write(&disk, &toy_ova().members[2].data).unwrap();
     let out = Command::new("qemu-img")
@@ -111,7 +105,7 @@ fn qemu_img_reads_the_vmdk_back_identical() {
 #[test]
 fn every_broken_variant_is_refused() {
     let ova = toy_ova();
-    let xmllint = have("negative", "xmllint");
+    require("negative", "xmllint");
     let variants = negative::variants(&ova);
     assert!(variants.len() >= 9);
     for variant in variants {
@@ -122,10 +116,8 @@ fn every_broken_variant_is_refused() {
                     "{}: only the schema should see it",
                     variant.name
                 );
-                if xmllint {
-                    let e = schema::validate(&variant.ova.members[0].data, &schema::default_dir());
-                    assert!(e.is_err(), "{}: the schema accepted it", variant.name);
-                }
+                let e = schema::validate(&variant.ova.members[0].data, &schema::default_dir());
+                assert!(e.is_err(), "{}: the schema accepted it", variant.name);
             }
             Caught::Check(expected) => match check::check(&variant.ova) {
                 Err(e) if expected(&e) => {}
@@ -137,9 +129,7 @@ fn every_broken_variant_is_refused() {
 
 #[test]
 fn qemu_img_s_own_stream_output_is_refused() {
-    let Some((dir, raw)) = qemu_img_case("qemu-stream") else {
-        return;
-    };
+    let (dir, raw) = qemu_img_case("qemu-stream");
     let disk = dir.join("q.vmdk");
     let status = Command::new("qemu-img")
         .args(["convert", "-O", "vmdk", "-o", "subformat=streamOptimized"])
@@ -163,9 +153,7 @@ fn qemu_img_s_own_stream_output_is_refused() {
 
 #[test]
 fn the_command_packs_checks_and_breaks_an_ova() {
-    if !have("cli", "xmllint") {
-        return;
-    }
+    require("cli", "xmllint");
     let (dir, raw) = scratch_with_raw("cli");
     let ova = dir.join("allerta.ova");
     let run = |args: &[&Path]| {
