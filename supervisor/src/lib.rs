@@ -3,11 +3,12 @@
 //!
 //! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
 //! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`,
-//! `sla` (availability against the tender's SLA).
+//! `sla` (availability against the tender's SLA), `civil` (calendar dates).
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
 //! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`.
 pub mod arp;
+pub mod civil;
 pub mod component;
 pub mod config;
 pub mod control;

@@ -12,6 +12,8 @@
 //!   in service time 1 and 7 hours in service time 2; what goes beyond counts.
 //! - Outages caused by force majeure or by the customer's instructions are not counted.
 
+use crate::civil::days_from_civil;
+
 /// Seconds in a day.
 const DAY: i64 = 86_400;
 /// Service time 1 starts at 07:00 and ends at 18:00.
@@ -85,17 +87,6 @@ pub struct Report {
     pub st1: ServiceTime,
     /// 18:00–07:00, 90 %.
     pub st2: ServiceTime,
-}
-
-/// Days from 1970-01-01 to year-month-01 (proleptic Gregorian; Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The month `[start, end)` in local seconds.

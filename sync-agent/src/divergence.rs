@@ -34,18 +34,8 @@ pub enum DivergenceError {
 
 /// `YYYY-MM-DDTHH-MM-SSZ` for a Unix time (no calendar crate for one timestamp).
 pub fn utc_stamp(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
     let secs = unix_secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = supervisor::civil::civil_from_days((unix_secs / 86_400) as i64);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z",
         secs / 3600,
