@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::lab::{Lab, Node, Proc, CARRIER_IP};
+use crate::lab::{Lab, Node, Proc};
 use crate::prereq;
 use crate::voice::{self, Voice};
 
@@ -119,31 +119,7 @@ pub fn contacts_csv(counts: &[(Citizen, usize)]) -> String {
 
 /// Starts the citizens (sipp UAS at the carrier, port 5070, as many calls as come).
 pub fn start_citizens(lab: &Lab) -> Proc {
-    let carrier = CARRIER_IP.to_string();
-    let scenario = voice::scenario("uas_campaign.xml");
-    let sipp = voice::sipp_background(
-        lab,
-        &[
-            "-sf",
-            &scenario.to_string_lossy(),
-            "-i",
-            &carrier,
-            "-p",
-            "5070",
-            "-mi",
-            &carrier,
-            "-mp",
-            "16000",
-            "-nostdin",
-        ],
-    );
-    // sipp refuses a bad scenario by exiting at once: say so here, not as "no answer".
-    assert!(
-        lab.wait_exit(&sipp, Duration::from_millis(500)).is_none(),
-        "sipp did not start:\n{}",
-        sipp.log_text()
-    );
-    sipp
+    voice::carrier_uas(lab, "uas_campaign.xml", "16000", &[])
 }
 
 /// A campaign's report as CSV rows keyed by contact id: (status, attempts, last outcome).

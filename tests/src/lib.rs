@@ -2,6 +2,7 @@
 //! tests (`tests/tests/`), the benchmarks and the demo (`tests/src/bin/`).
 //!
 //! - `ami`: a raw AMI client (bytes out, messages in) for protocol tests and the bench.
+//! - `bench`: what the benchmarks share (numeric options, CPU time).
 //! - `campaign`: campaign nodes, operator commands, sipp citizens, what the carrier saw.
 //! - `lab`: namespaces on bridges, processes in them, teardown on drop.
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
@@ -11,6 +12,7 @@
 //! - `sync`: the sync agents, their directories and TLS pair, a ledger writer, a corrupting relay.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
 pub mod ami;
+pub mod bench;
 pub mod campaign;
 pub mod failover;
 pub mod lab;

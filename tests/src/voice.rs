@@ -305,32 +305,36 @@ pub fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Starts a sipp UAS at the carrier on port 5070, where the lab's outbound trunk sends its
+/// calls: `scenario` is a file in `tests/sipp/` or sipp's built-in `uas`, its RTP on
+/// `media_port`, `extra` more sipp options. Fails at once if sipp refuses the scenario
+/// (it exits straight away), rather than later as calls nobody answered.
+pub fn carrier_uas(lab: &Lab, scenario: &str, media_port: &str, extra: &[&str]) -> Proc {
+    let carrier = CARRIER_IP.to_string();
+    let path = self::scenario(scenario).to_string_lossy().into_owned();
+    let mut args = if scenario == "uas" {
+        vec!["-sn", "uas"]
+    } else {
+        vec!["-sf", path.as_str()]
+    };
+    args.extend([
+        "-i", &carrier, "-p", "5070", "-mi", &carrier, "-mp", media_port, "-nostdin",
+    ]);
+    args.extend_from_slice(extra);
+    let sipp = sipp_background(lab, &args);
+    assert!(
+        lab.wait_exit(&sipp, Duration::from_millis(500)).is_none(),
+        "sipp did not start:\n{}",
+        sipp.log_text()
+    );
+    sipp
+}
+
 /// Starts the carrier's sipp UAS on port 5070 (challenges with digest, answers, presses
 /// 1, waits for the BYE), with its media on `media_port`.
 pub fn carrier_answers(lab: &Lab, media_port: &str) -> Proc {
-    let carrier = CARRIER_IP.to_string();
-    let scenario = scenario("uas_auth_dtmf.xml");
-    sipp_background(
-        lab,
-        &[
-            "-sf",
-            &scenario.to_string_lossy(),
-            "-m",
-            "1",
-            "-i",
-            &carrier,
-            "-p",
-            "5070",
-            "-mi",
-            &carrier,
-            "-mp",
-            media_port,
-            "-nostdin",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-    )
+    let extra = ["-m", "1", "-timeout", "30s", "-timeout_error"];
+    carrier_uas(lab, "uas_auth_dtmf.xml", media_port, &extra)
 }
 
 /// Runs sipp in the carrier namespace to completion; returns (exit ok, its output).

@@ -19,7 +19,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use system_tests::ami::Client;
-use system_tests::lab::{Lab, Node, CARRIER_IP};
+use system_tests::bench::arg;
+use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
 use system_tests::voice::{self, Voice};
 
@@ -27,18 +28,6 @@ const MANAGER: &str = "[general]\nenabled = yes\nport = 5038\nbindaddr = 0.0.0.0
     [bench]\nsecret = bench\nread = system,call\nwrite = system,call,originate\n";
 
 const DIALPLAN: &str = "[bench-out]\nexten => s,1,Wait(1)\n same => n,Hangup()\n";
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} wants a number, not {v:?}"))
-        })
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -206,26 +195,7 @@ struct FanResult {
 
 /// `listeners` clients with call events; `calls` originated at once.
 fn fanout_phase(lab: &Lab, ns: &str, addr: SocketAddr, listeners: u64, calls: u64) -> FanResult {
-    let carrier = CARRIER_IP.to_string();
-    let uas = voice::sipp_background(
-        lab,
-        &[
-            "-sn",
-            "uas",
-            "-i",
-            &carrier,
-            "-p",
-            "5070",
-            "-mi",
-            &carrier,
-            "-mp",
-            "16000",
-            "-m",
-            &calls.to_string(),
-            "-nostdin",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let uas = voice::carrier_uas(lab, "uas", "16000", &["-m", &calls.to_string()]);
     let threads: Vec<_> = (0..listeners)
         .map(|_| {
             let mut c = Client::connect(ns, addr);

@@ -14,30 +14,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use system_tests::bench::{arg, cpu_ticks, ticks_per_sec};
 use system_tests::campaign;
-use system_tests::lab::{Lab, Node, CARRIER_IP};
+use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
 use system_tests::voice;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} wants a number, not {v:?}"))
-        })
-        .unwrap_or(default)
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12)
-}
 
 /// One number from the ledger (sqlite3 reads the live WAL database).
 fn sql(db: &std::path::Path, query: &str) -> f64 {
@@ -111,30 +92,11 @@ fn main() {
             "1",
         ],
     );
-    let carrier = CARRIER_IP.to_string();
-    let scenario = voice::scenario("uas_campaign_bench.xml");
-    let sipp = voice::sipp_background(
+    let sipp = voice::carrier_uas(
         &lab,
-        &[
-            "-sf",
-            &scenario.to_string_lossy(),
-            "-i",
-            &carrier,
-            "-p",
-            "5070",
-            "-mi",
-            &carrier,
-            "-mp",
-            "16000",
-            "-nostdin",
-            "-max_socket",
-            "5000",
-        ],
-    );
-    assert!(
-        lab.wait_exit(&sipp, Duration::from_millis(500)).is_none(),
-        "sipp: {}",
-        sipp.log_text()
+        "uas_campaign_bench.xml",
+        "16000",
+        &["-max_socket", "5000"],
     );
     let pid = node.pid;
     let ticks = cpu_ticks(pid);
@@ -164,8 +126,7 @@ fn main() {
         );
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let hz = 100.0; // USER_HZ on Linux
-    let cpu_secs = (cpu_ticks(pid) - ticks) as f64 / hz;
+    let cpu_secs = (cpu_ticks(pid) - ticks) as f64 / ticks_per_sec();
     let db = lab.dir().join("voice-node-a/allerta.db");
     let confirmed = sql(
         &db,

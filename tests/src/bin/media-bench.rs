@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use system_tests::bench::{cpu_ticks, ticks_per_sec};
 use system_tests::lab::{Lab, Node, Proc, CARRIER_IP};
 use system_tests::voice::{self, Voice};
 use system_tests::{prereq, rtpcap};
@@ -68,22 +69,6 @@ impl Row {
         let pacing = self.off_pace.0 * 10_000 <= self.off_pace.1 && self.max_gap < 40.0;
         self.failed == 0 && self.retrans == 0 && self.lost_out == 0 && self.lost_in == 0 && pacing
     }
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let stime: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    utime + stime
-}
-
-fn ticks_per_sec() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().ok();
-    out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 fn list(v: &str) -> Vec<u32> {
