@@ -490,23 +490,28 @@ impl Store {
         if self.schema_version()? == 0 {
             return Ok(Vec::new());
         }
-        self.campaigns("WHERE state = 'running' ORDER BY priority DESC, id")
+        self.campaigns("WHERE state = 'running' ORDER BY priority DESC, id", [])
     }
 
     /// A campaign by name.
     pub fn campaign(&self, name: &str) -> Result<Option<Campaign>, StoreError> {
-        let c = self.campaigns(&format!("WHERE name = '{}'", name.replace('\'', "''")))?;
+        let c = self.campaigns("WHERE name = ?1", [name])?;
         Ok(c.into_iter().next())
     }
 
-    fn campaigns(&self, filter: &str) -> Result<Vec<Campaign>, StoreError> {
+    /// Campaigns matching `filter` (an SQL tail with `?1`… placeholders for `params`).
+    fn campaigns(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Campaign>, StoreError> {
         let sql = format!(
             "SELECT id, name, message_id, priority, max_lines, cps, ring_secs, max_attempts,
                     retry_secs, window_start, window_end, state FROM campaigns {filter}"
         );
         let mut stmt = self.journal.connection().prepare(&sql)?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 let ws: Option<u32> = r.get(9)?;
                 let we: Option<u32> = r.get(10)?;
                 let state: String = r.get(11)?;
