@@ -136,6 +136,11 @@ pub struct Status {
     pub sip: Stats,
     /// The role the supervisor gave us.
     pub role: String,
+    /// On a backup, why it should not take the master role back now (set by the dialer:
+    /// the replicated ledger shows a campaign running on the master). The supervisor holds
+    /// preemption back while it is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_preempt: Option<String>,
 }
 
 /// A trunk, resolved for sending.
@@ -1271,9 +1276,15 @@ impl Engine {
             unidentified_invites: self.counters.unidentified_invites,
             sip: self.ep.stats(),
             role: self.role.as_str().to_owned(),
+            hold_preempt: None,
         };
         if let Ok(mut shared) = self.status.lock() {
-            *shared = status;
+            // The dialer owns `hold_preempt`.
+            let hold_preempt = shared.hold_preempt.take();
+            *shared = Status {
+                hold_preempt,
+                ..status
+            };
         }
     }
 

@@ -64,6 +64,8 @@ struct Supervisor {
     pids: Vec<Option<u32>>,
     component_status: serde_json::Map<String, serde_json::Value>,
     maintenance: bool,
+    /// Why a component holds preemption back (`hold_preempt` in its status), if one does.
+    preempt_hold: Option<String>,
     /// Whether the instances were last told Fault.
     faulted: bool,
     role_tx: watch::Sender<Role>,
@@ -181,6 +183,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         pids,
         component_status: Default::default(),
         maintenance,
+        preempt_hold: None,
         faulted: false,
         role_tx,
         history: VecDeque::new(),
@@ -380,6 +383,7 @@ impl Supervisor {
                 }
                 // What a dead component reported no longer holds.
                 self.component_status.remove(&name);
+                self.update_preempt_hold();
                 self.forget_reported_checks(&name, &[]);
                 self.on_health(name, Err(reason), true);
             }
@@ -453,6 +457,29 @@ impl Supervisor {
             }
         }
         self.component_status.insert(component, status);
+        self.update_preempt_hold();
+    }
+
+    /// A component's status may say `"hold_preempt": "<why>"`: the media core does while a
+    /// campaign runs on the master, so that a returning node takes its role back after
+    /// the campaign, not in the middle of it (every call in progress would be cut).
+    fn update_preempt_hold(&mut self) {
+        let hold = self.component_status.iter().find_map(|(name, st)| {
+            st.get("hold_preempt")
+                .and_then(|h| h.as_str())
+                .map(|why| format!("{name}: {why}"))
+        });
+        if hold == self.preempt_hold {
+            return;
+        }
+        match &hold {
+            Some(why) => info!(reason = %why, "preemption held back"),
+            None => info!("preemption no longer held back"),
+        }
+        for handle in &self.instances {
+            let _ = handle.inputs_tx.send(Input::HoldPreempt(hold.is_some()));
+        }
+        self.preempt_hold = hold;
     }
 
     /// Records a result for check `name` and, if it changed state, re-decides the instances.

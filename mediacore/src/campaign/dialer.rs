@@ -26,6 +26,8 @@ use crate::engine::Status;
 
 /// How often the dialer plans.
 const TICK: Duration = Duration::from_millis(50);
+/// On a backup, how often (in ticks) the replicated ledger is read for running campaigns.
+const BACKUP_LOOK_TICKS: u32 = 20;
 
 /// What the dialer needs.
 pub struct Dialer {
@@ -74,6 +76,34 @@ fn local_minute() -> u32 {
 }
 
 impl Dialer {
+    /// On a backup: a campaign the replicated ledger shows running is the master's; until
+    /// it ends, ask the supervisor not to take the role back (its calls would be cut).
+    async fn hold_preempt_while_campaigns_run(&self) {
+        let hold = match blocking(&self.store, |s| s.running()).await {
+            Ok(running) if running.is_empty() => None,
+            Ok(running) => {
+                let names: Vec<&str> = running.iter().map(|c| c.name.as_str()).collect();
+                Some(format!(
+                    "campaign {} running on the master",
+                    names.join(", ")
+                ))
+            }
+            // A replica being restored from a snapshot may be briefly unreadable: keep
+            // what we had.
+            Err(error) => {
+                warn!(%error, "reading the replicated campaigns");
+                return;
+            }
+        };
+        self.set_hold_preempt(hold);
+    }
+
+    fn set_hold_preempt(&self, hold: Option<String>) {
+        if let Ok(mut status) = self.status.lock() {
+            status.hold_preempt = hold;
+        }
+    }
+
     /// Dispatches until `cancel`.
     pub async fn run(self, cancel: CancellationToken) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
@@ -81,6 +111,7 @@ impl Dialer {
         let mut throttle = Throttle::default();
         let mut prompts: HashMap<i64, Result<CallPrompts, String>> = HashMap::new();
         let mut master = false;
+        let mut backup_ticks = 0u32;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -108,7 +139,15 @@ impl Dialer {
                     );
                     master = false;
                 }
+                if backup_ticks % BACKUP_LOOK_TICKS == 0 {
+                    self.hold_preempt_while_campaigns_run().await;
+                }
+                backup_ticks = backup_ticks.wrapping_add(1);
                 continue;
+            }
+            if backup_ticks != 0 {
+                backup_ticks = 0;
+                self.set_hold_preempt(None);
             }
             if !master {
                 match blocking(&self.store, |s| {

@@ -280,6 +280,8 @@ fn print_status(s: &Status) {
         };
         let yielded = if i.yielded {
             ", yielded (switchover): will not preempt"
+        } else if i.preempt_held {
+            ", preemption held back while a campaign runs on the master"
         } else {
             ""
         };

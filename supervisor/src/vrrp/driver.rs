@@ -108,6 +108,9 @@ pub struct InstanceStatus {
     pub priority: u8,
     pub configured_priority: u8,
     pub yielded: bool,
+    /// A component holds preemption back (a campaign runs on the master).
+    #[serde(default)]
+    pub preempt_held: bool,
     pub promoted: bool,
     pub stats: Stats,
     /// Milliseconds since the Unix epoch of the last advert heard from another router.
@@ -139,6 +142,7 @@ pub fn spawn(
         priority: cfg.priority,
         configured_priority: cfg.priority,
         yielded: false,
+        preempt_held: false,
         promoted: false,
         stats: Stats::default(),
         peer_last_heard_ms: None,
@@ -583,6 +587,7 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
     io.status_tx.send_modify(|s| {
         s.priority = router.priority();
         s.yielded = router.is_yielded();
+        s.preempt_held = router.is_preempt_held();
         s.promoted = router.is_promoted();
         s.stats = stats;
     });

@@ -95,6 +95,10 @@ pub enum Input {
     /// Become master now: advertise with priority 254 (unless an owner) until the next
     /// Yield, so a higher-priority peer steps down.
     Promote,
+    /// A component asks a backup not to preempt a live master for now (an alert campaign
+    /// runs there: taking the role back would cut every call in progress). It never
+    /// delays a takeover from a master that is silent or leaving.
+    HoldPreempt(bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +149,8 @@ pub struct VirtualRouter {
     tracked_priority: u8,
     /// After a Yield: do not preempt.
     yielded: bool,
+    /// A component holds preemption back (see [`Input::HoldPreempt`]).
+    preempt_held: bool,
     /// After a Promote: advertise 254.
     promoted: bool,
     /// A planned handover in progress (shutdown or switchover): priority 0 is sent, the
@@ -169,6 +175,7 @@ impl VirtualRouter {
             priority: cfg.priority,
             tracked_priority: cfg.priority,
             yielded: false,
+            preempt_held: false,
             promoted: false,
             handover: None,
             ignored: Ignored::default(),
@@ -183,6 +190,10 @@ impl VirtualRouter {
 
     pub fn is_yielded(&self) -> bool {
         self.yielded
+    }
+
+    pub fn is_preempt_held(&self) -> bool {
+        self.preempt_held
     }
 
     pub fn is_promoted(&self) -> bool {
@@ -249,6 +260,11 @@ impl VirtualRouter {
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
+        if let Input::HoldPreempt(held) = input {
+            // A standing request, whatever the state (even during a handover).
+            self.preempt_held = held;
+            return;
+        }
         let expired = self.deadline.is_some_and(|d| now >= d);
         if let Some(handover) = self.handover {
             // Make before break: the addresses go when the new master speaks (its gratuitous
@@ -344,7 +360,8 @@ impl VirtualRouter {
             self.down_reason = Reason::MasterLeft;
             return;
         }
-        let holding = self.preempt_after.is_some_and(|t| now < t) || self.yielded;
+        let holding =
+            self.preempt_after.is_some_and(|t| now < t) || self.yielded || self.preempt_held;
         if !self.cfg.preempt || holding || advert.priority >= self.priority {
             self.learn_interval(&advert);
             self.deadline = Some(now + self.master_down_interval());
@@ -770,6 +787,38 @@ mod tests {
             vr.handle(t0 + Duration::from_millis(ms + 999), Input::Tick, &mut out);
         }
         assert_eq!(vr.state(), State::Backup);
+    }
+
+    #[test]
+    fn a_held_backup_does_not_preempt_but_still_takes_over_from_a_silent_master() {
+        let t0 = Instant::now();
+        let (mut vr, mut out) = (VirtualRouter::new(config(200)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        vr.handle(t0, Input::HoldPreempt(true), &mut out);
+        let mut t = t0;
+        for ms in (100..10_000).step_by(1000) {
+            t = t0 + Duration::from_millis(ms);
+            vr.handle(t, advert(100, 100), &mut out);
+            vr.handle(t + Duration::from_millis(999), Input::Tick, &mut out);
+        }
+        assert_eq!(vr.state(), State::Backup, "held: no preempt");
+        // Released: the next lower-priority advert is ignored and Master_Down_Timer fires.
+        vr.handle(
+            t + Duration::from_millis(1000),
+            Input::HoldPreempt(false),
+            &mut out,
+        );
+        vr.handle(t + Duration::from_millis(1000), advert(100, 100), &mut out);
+        vr.handle(t + Duration::from_secs(5), Input::Tick, &mut out);
+        assert_eq!(vr.state(), State::Master);
+
+        // Held, and the master goes quiet: we take over all the same.
+        let (mut vr, mut out) = (VirtualRouter::new(config(200)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        vr.handle(t0, Input::HoldPreempt(true), &mut out);
+        vr.handle(t0 + Duration::from_millis(100), advert(100, 100), &mut out);
+        vr.handle(t0 + Duration::from_secs(5), Input::Tick, &mut out);
+        assert_eq!(vr.state(), State::Master);
     }
 
     #[test]
