@@ -2,6 +2,8 @@
 //! tests (`tests/tests/`), the benchmarks and the demo (`tests/src/bin/`).
 //!
 //! - `ami`: a raw AMI client (bytes out, messages in) for protocol tests and the bench.
+//! - `appliance`: the whole pair (supervisor, media core, sync agent on each node),
+//!   citizens at the carrier, the operator's `allertactl`; the demo and the fault suite.
 //! - `bench`: what the benchmarks share (numeric options, CPU time).
 //! - `campaign`: campaign nodes, operator commands, sipp citizens, what the carrier saw.
 //! - `lab`: namespaces on bridges, processes in them, teardown on drop.
@@ -12,6 +14,7 @@
 //! - `sync`: the sync agents, their directories and TLS pair, a ledger writer, a corrupting relay.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
 pub mod ami;
+pub mod appliance;
 pub mod bench;
 pub mod campaign;
 pub mod failover;

@@ -148,6 +148,16 @@ impl SyncNode {
         line.trim_end().to_owned()
     }
 
+    /// The agent's status, or None while it is not answering (restarting, stopped).
+    pub fn status_if_up(&self) -> Option<serde_json::Value> {
+        let mut sock = UnixStream::connect(self.control()).ok()?;
+        sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        sock.write_all(b"status\n").ok()?;
+        let mut line = String::new();
+        BufReader::new(sock).read_line(&mut line).ok()?;
+        serde_json::from_str(line.trim_end().strip_prefix("status ")?).ok()
+    }
+
     pub fn status(&self) -> serde_json::Value {
         let line = self.control_request("status");
         serde_json::from_str(line.strip_prefix("status ").expect("a status answer")).unwrap()

@@ -139,7 +139,7 @@ impl Dialer {
                     );
                     master = false;
                 }
-                if backup_ticks % BACKUP_LOOK_TICKS == 0 {
+                if backup_ticks.is_multiple_of(BACKUP_LOOK_TICKS) {
                     self.hold_preempt_while_campaigns_run().await;
                 }
                 backup_ticks = backup_ticks.wrapping_add(1);

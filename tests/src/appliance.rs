@@ -1,0 +1,418 @@
+//! The whole appliance pair in the lab, as a municipality runs it: on each node the
+//! supervisor wrapping its media core (campaigns through the node's own carrier trunk,
+//! the database replicated) and its sync agent; at the carrier, citizens simulated by sipp
+//! and a capture of every call they got; the operator's commands through `allertactl`
+//! inside the node's namespace. The demo and the fault-injection suite both run on it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::campaign::{self, Citizen};
+use crate::lab::{wait_until, Lab, Node, Proc};
+use crate::nodes::{self, Speaker, Vrrp};
+use crate::prereq;
+use crate::sync::{self, SyncNode};
+
+/// Tools the pair needs beyond the lab's own.
+pub const NEEDS: &[&str] = &["sipp", "tshark", "espeak-ng", "sox", "nft", "tc"];
+
+/// How the pair is set up.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Campaign lines each node's trunk carries.
+    pub lines: u32,
+    /// VRRP advert interval.
+    pub interval_ms: u64,
+    /// A returning node waits this long after its start before it may preempt (its
+    /// `sync/fresh` check is heard by then).
+    pub preempt_delay_ms: u64,
+    /// More TOML for both supervisors.
+    pub extra_toml: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            lines: 30,
+            interval_ms: 100,
+            preempt_delay_ms: 2000,
+            extra_toml: String::new(),
+        }
+    }
+}
+
+pub struct Appliance {
+    pub lab: Lab,
+    pub setup: Setup,
+    /// Node A's and node B's sync directories (database, shared tree, divergence).
+    pub a: SyncNode,
+    pub b: SyncNode,
+    supervisors: [Option<Proc>; 2],
+    citizens: Option<Proc>,
+    capture: Option<Proc>,
+}
+
+fn index(node: Node) -> usize {
+    match node {
+        Node::A => 0,
+        Node::B => 1,
+    }
+}
+
+impl Appliance {
+    /// Builds the lab and starts node A (priority 250) then node B (240); returns once A
+    /// holds the VIP, B is its backup and both sync agents run. Citizens answer at the
+    /// carrier and a capture runs there.
+    pub fn start(name: &str, setup: Setup) -> Self {
+        prereq::require_root(name);
+        prereq::require_tools(name, NEEDS);
+        let lab = Lab::two_nodes(name);
+        let (a, b) = sync::pair(&lab);
+        let pcap = lab.dir().join("carrier.pcap");
+        let capture = crate::voice::capture(&lab, "carrier", "eth0", &pcap);
+        let citizens = campaign::start_citizens(&lab);
+        let mut pair = Self {
+            lab,
+            setup,
+            a,
+            b,
+            supervisors: [None, None],
+            citizens: Some(citizens),
+            capture: Some(capture),
+        };
+        pair.start_node(Node::A);
+        assert!(
+            pair.supervisor(Node::A)
+                .wait_count("to=Master", 1, Duration::from_secs(20)),
+            "node-a never became master:\n{}",
+            tail(&pair.supervisor(Node::A).log_text())
+        );
+        pair.start_node(Node::B);
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                pair.sync_node(Node::B).status_if_up().is_some_and(|s| s["role"] == "backup")
+                    && pair.sync_node(Node::A).status_if_up().is_some_and(|s| s["role"] == "master")
+            })
+            .is_some(),
+            "the sync agents never took their roles:\nA: {}\nB: {}",
+            tail(&pair.supervisor(Node::A).log_text()),
+            tail(&pair.supervisor(Node::B).log_text())
+        );
+        pair
+    }
+
+    pub fn sync_node(&self, node: Node) -> &SyncNode {
+        match node {
+            Node::A => &self.a,
+            Node::B => &self.b,
+        }
+    }
+
+    /// The node's run directory (sockets, voice configuration).
+    pub fn run_dir(&self, node: Node) -> PathBuf {
+        nodes::run_dir(&self.lab, node)
+    }
+
+    /// The node's database (the media core's and the sync agent's).
+    pub fn db(&self, node: Node) -> PathBuf {
+        self.sync_node(node).db()
+    }
+
+    /// The node's replicated configuration tree.
+    pub fn shared(&self, node: Node) -> PathBuf {
+        self.sync_node(node).shared()
+    }
+
+    /// The VRRP settings of `node`.
+    pub fn vrrp(&self, node: Node) -> Vrrp {
+        let mut v = Vrrp::for_node(node, self.setup.interval_ms);
+        // The recommended priorities: a node whose `sync/fresh` is down (250 - 50) stays
+        // below its peer (240) until it has caught up.
+        v.priority = if node == Node::A { 250 } else { 240 };
+        v.preempt_delay_ms = self.setup.preempt_delay_ms;
+        let run = self.run_dir(node);
+        v.extra_toml = format!(
+            "\n[[component]]\nname = \"mediacore\"\ncommand = \"{}\"\n\
+             args = [\"--config\", \"{}/voice/mediacore.toml\"]\ncontrol_socket = \"{}/mediacore.sock\"\n{}{}",
+            prereq::workspace_bin("allerta-mediacore").display(),
+            run.display(),
+            run.display(),
+            self.sync_node(node).component_toml(),
+            self.setup.extra_toml
+        );
+        v
+    }
+
+    /// Writes `node`'s configuration and starts its supervisor (which starts the media
+    /// core and the sync agent).
+    pub fn start_node(&mut self, node: Node) {
+        let run = self.run_dir(node);
+        std::fs::create_dir_all(&run).expect("node run dir");
+        let mut voice = campaign::campaign_voice(node, self.setup.lines);
+        // The media core writes the database the sync agent replicates, and wakes it.
+        voice.extra = format!(
+            "sync_wake_socket = \"{}\"\n{}",
+            self.sync_node(node).wake().display(),
+            voice.extra
+        );
+        let dir = run.join("voice");
+        let file = voice.write(&dir);
+        let text = std::fs::read_to_string(&file).expect("mediacore.toml");
+        let own_db = format!("database = \"{}/allerta.db\"", dir.display());
+        assert!(text.contains(&own_db), "{text}");
+        let text = text.replace(
+            &own_db,
+            &format!("database = \"{}\"", self.db(node).display()),
+        );
+        std::fs::write(&file, text).expect("mediacore.toml");
+        let proc = nodes::start(&self.lab, node, Speaker::Allerta, &self.vrrp(node));
+        self.supervisors[index(node)] = Some(proc);
+    }
+
+    /// The running (or last) supervisor of `node`.
+    pub fn supervisor(&self, node: Node) -> &Proc {
+        self.supervisors[index(node)]
+            .as_ref()
+            .expect("node started")
+    }
+
+    /// Signals the supervisor of `node` and, for SIGKILL/SIGTERM, waits for it to exit.
+    /// SIGKILL leaves its children (media core, sync agent) orphaned: they are ended too,
+    /// as the systemd unit's `KillMode=control-group` would.
+    pub fn stop_node(&mut self, node: Node, signal: nix::sys::signal::Signal) {
+        let proc = self.supervisor(node).clone();
+        self.lab.signal(&proc, signal);
+        let _ = self.lab.wait_exit(&proc, Duration::from_secs(15));
+        for comm in [crate::failover::MEDIACORE, "allerta-sync", "allerta-supervi"] {
+            for pid in self.lab.pids_named(node.role(), comm) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    /// The PID of `comm` (15 characters at most) in `node`'s namespace.
+    pub fn pid_of(&self, node: Node, comm: &str) -> Option<i32> {
+        self.lab.pids_named(node.role(), comm).first().copied()
+    }
+
+    /// Runs `allertactl <args>` inside `node`'s namespace, as an operator logged in there.
+    pub fn allertactl(&self, node: Node, args: &[&str]) -> Output {
+        let run = self.run_dir(node);
+        Command::new("ip")
+            .args(["netns", "exec", &self.lab.ns(node.role())])
+            .arg(prereq::workspace_bin("allertactl"))
+            .arg("--socket")
+            .arg(run.join("supervisor.sock"))
+            .arg("--config")
+            .arg(run.join("voice/mediacore.toml"))
+            .arg("--mediacore-socket")
+            .arg(run.join("mediacore.sock"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .env("USER", "operator")
+            .output()
+            .expect("allertactl")
+    }
+
+    /// `allertactl`, asserting success; its standard output.
+    pub fn operator(&self, node: Node, args: &[&str]) -> String {
+        let out = self.allertactl(node, args);
+        assert!(
+            out.status.success(),
+            "allertactl {args:?} on {}:\n{}{}",
+            node.role(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The node holding the VIP, if exactly one does.
+    pub fn master(&self) -> Option<Node> {
+        match self.lab.vip_holders()[..] {
+            [node] => Some(node),
+            _ => None,
+        }
+    }
+
+    /// Imports `counts` citizens as list `citizens`, records a text message and creates
+    /// and starts campaign `name` on the master.
+    pub fn start_campaign(&self, node: Node, name: &str, counts: &[(Citizen, usize)]) {
+        let csv = self
+            .lab
+            .write_file("citizens.csv", &campaign::contacts_csv(counts));
+        self.operator(
+            node,
+            &["contacts", "import", &csv.to_string_lossy(), "--list", "citizens"],
+        );
+        self.operator(
+            node,
+            &[
+                "message",
+                "set",
+                "flood",
+                "--text",
+                "Allerta della protezione civile: rischio di esondazione. Premere 1 per confermare.",
+            ],
+        );
+        let lines = self.setup.lines.to_string();
+        self.operator(
+            node,
+            &[
+                "campaign", "create", name, "--message", "flood", "--list", "citizens", "--lines",
+                &lines, "--cps", "20", "--ring", "5", "--attempts", "3", "--retry", "2",
+            ],
+        );
+        self.operator(node, &["campaign", "start", name]);
+    }
+
+    /// Campaign `name` as the node's database has it.
+    pub fn progress(&self, node: Node, name: &str) -> Option<Progress> {
+        Progress::read(&self.db(node), name)
+    }
+
+    /// Where the carrier's capture is written.
+    pub fn pcap(&self) -> PathBuf {
+        self.lab.dir().join("carrier.pcap")
+    }
+
+    /// Stops the citizens and the capture (the capture is then complete on disk).
+    pub fn stop_carrier(&mut self) {
+        for proc in [self.citizens.take(), self.capture.take()].into_iter().flatten() {
+            self.lab.signal(&proc, nix::sys::signal::Signal::SIGTERM);
+            let _ = self.lab.wait_exit(&proc, Duration::from_secs(5));
+        }
+    }
+}
+
+/// A campaign's state and counts, read from a node's database (read-only: it works on
+/// the backup's replica too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub state: String,
+    pub total: u64,
+    pub confirmed: u64,
+    pub calling: u64,
+    pub pending: u64,
+    pub gave_up: u64,
+    /// Attempts started (calls placed).
+    pub attempts: u64,
+}
+
+impl Progress {
+    pub fn read(db: &std::path::Path, name: &str) -> Option<Self> {
+        let conn = rusqlite::Connection::open_with_flags(
+            db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        conn.busy_timeout(Duration::from_millis(500)).ok()?;
+        let (id, state): (i64, String) = conn
+            .query_row(
+                "SELECT id, state FROM campaigns WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok()?;
+        let mut p = Self {
+            state,
+            ..Self::default()
+        };
+        let mut stmt = conn
+            .prepare("SELECT status, count(*) FROM recipients WHERE campaign_id = ?1 GROUP BY status")
+            .ok()?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .ok()?;
+        for (status, n) in rows.flatten() {
+            p.total += n;
+            match status.as_str() {
+                "confirmed" => p.confirmed = n,
+                "calling" => p.calling = n,
+                "pending" => p.pending = n,
+                "gave_up" => p.gave_up = n,
+                _ => {}
+            }
+        }
+        p.attempts = conn
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE campaign_id = ?1",
+                [id],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()? as u64;
+        Some(p)
+    }
+
+    /// Recipients with a final status.
+    pub fn finished(&self) -> u64 {
+        self.total - self.calling - self.pending
+    }
+}
+
+/// When each number's confirmation was recorded (ms since the epoch), from a database.
+pub fn confirmations(db: &std::path::Path) -> Vec<(String, i64)> {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT number, min(coalesce(ended_at, answered_at, started_at)) FROM attempts \
+         WHERE outcome = 'confirmed' GROUP BY number",
+    ) else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+/// Calls the carrier got for a number after that number's confirmation was recorded (on
+/// either node), with 1 s of grace for the call that carried the confirmation itself
+/// (its INVITE precedes the recording).
+pub fn called_after_confirming(
+    calls: &[campaign::SeenCall],
+    confirmed: &[(String, i64)],
+) -> Vec<String> {
+    let first: std::collections::HashMap<&str, i64> = confirmed
+        .iter()
+        .map(|(n, t)| (n.as_str(), *t))
+        .fold(Default::default(), |mut m, (n, t)| {
+            let e = m.entry(n).or_insert(t);
+            *e = (*e).min(t);
+            m
+        });
+    calls
+        .iter()
+        .filter(|c| {
+            first
+                .get(c.number.as_str())
+                .is_some_and(|t| c.start * 1000.0 > *t as f64 + 1000.0)
+        })
+        .map(|c| c.number.clone())
+        .collect()
+}
+
+/// The last lines of a log, for assertion messages.
+pub fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// A log line's timestamp (tracing's `2026-11-22T09:03:01.693265Z`) as seconds since the
+/// epoch.
+pub fn log_time(line: &str) -> Option<f64> {
+    let ts = line.get(..27)?;
+    let num = |r: std::ops::Range<usize>| ts.get(r).and_then(|s| s.parse::<i64>().ok());
+    let days = supervisor::civil::days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
+    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
+    let micros = num(20..26)?;
+    Some(secs as f64 + micros as f64 / 1e6)
+}
