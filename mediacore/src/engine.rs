@@ -141,6 +141,17 @@ pub struct Status {
     /// preemption back while it is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_preempt: Option<String>,
+    /// When the supervisor last pinged us (never: we run without one).
+    #[serde(skip)]
+    pub supervisor_seen: Option<Instant>,
+    /// How long ago that was, in ms (a master silent past its lease does not dial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supervisor_silent_ms: Option<u64>,
+    /// The supervisor went silent for longer than the lease since it last told us our
+    /// role: a master does not dial until the role is confirmed (the peer may have taken
+    /// over meanwhile).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub role_stale: bool,
 }
 
 /// A trunk, resolved for sending.
@@ -251,6 +262,8 @@ pub struct Config {
     pub max_calls: usize,
     /// Where AMI events go (`None`: no AMI).
     pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
+    /// How long the supervisor may be silent before our role counts as stale.
+    pub supervisor_lease: Duration,
 }
 
 /// The engine task's handles.
@@ -280,6 +293,12 @@ struct Engine {
     counters: Status,
     max_calls: usize,
     role: Role,
+    /// When the supervisor last pinged us.
+    supervisor_seen: Option<Instant>,
+    /// How long the supervisor may be silent before our role counts as stale.
+    supervisor_lease: Duration,
+    /// See [`Status::role_stale`].
+    role_stale: bool,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
     /// Nonces we issued in 401 challenges, with when.
     nonces: HashMap<String, Instant>,
@@ -368,6 +387,9 @@ pub async fn start(
         counters: Status::default(),
         max_calls: cfg.max_calls,
         role: Role::Backup,
+        supervisor_seen: None,
+        supervisor_lease: cfg.supervisor_lease,
+        role_stale: false,
         drain: None,
         nonces: HashMap::new(),
         ami_events: cfg.events.clone(),
@@ -1185,7 +1207,17 @@ impl Engine {
 
     fn control(&mut self, request: Control, reply: oneshot::Sender<ControlResponse>) {
         let response = match request {
-            Control::Ping => ControlResponse::Pong,
+            Control::Ping => {
+                if self
+                    .supervisor_seen
+                    .is_some_and(|t| t.elapsed() > self.supervisor_lease)
+                {
+                    self.role_stale = true;
+                    warn!("the supervisor was silent past the lease: role held until confirmed");
+                }
+                self.supervisor_seen = Some(Instant::now());
+                ControlResponse::Pong
+            }
             Control::Role(role) => {
                 if role != self.role {
                     self.emit(crate::ami::events::role_changed(
@@ -1194,6 +1226,7 @@ impl Engine {
                     ));
                 }
                 self.role = role;
+                self.role_stale = false;
                 info!(role = role.as_str(), "role");
                 ControlResponse::RoleSet(role)
             }
@@ -1277,6 +1310,9 @@ impl Engine {
             sip: self.ep.stats(),
             role: self.role.as_str().to_owned(),
             hold_preempt: None,
+            supervisor_seen: self.supervisor_seen,
+            supervisor_silent_ms: self.supervisor_seen.map(|t| t.elapsed().as_millis() as u64),
+            role_stale: self.role_stale,
         };
         if let Ok(mut shared) = self.status.lock() {
             // The dialer owns `hold_preempt`.

@@ -129,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             ..Timers::default()
         },
         max_calls: settings.max_calls,
+        supervisor_lease: settings.supervisor_lease,
     };
     let (handles, engine_task) = engine::start(cfg, calls_tx, control_rx, cancel.clone())
         .await
@@ -251,6 +252,7 @@ fn start_dialer(
         status: handles.status.clone(),
         trunk,
         trunk_lines: settings.campaign_lines,
+        supervisor_lease: settings.supervisor_lease,
     };
     Some(tokio::spawn(dialer.run(cancel)))
 }

@@ -107,10 +107,17 @@ struct RawSettings {
     /// The sync agent's wake socket: after each database write the agent is nudged so
     /// the record leaves at once (optional: it also polls).
     sync_wake_socket: Option<PathBuf>,
+    /// Once the supervisor has pinged us, a master that hears nothing from it for this
+    /// long stops dispatching campaign calls until it does again (see the dialer).
+    #[serde(default = "default_supervisor_lease_ms")]
+    supervisor_lease_ms: u64,
 }
 
 fn default_database() -> PathBuf {
     "/var/lib/allerta/allerta.db".into()
+}
+fn default_supervisor_lease_ms() -> u64 {
+    1000
 }
 fn default_campaign_lines() -> u32 {
     30
@@ -187,6 +194,8 @@ pub struct Settings {
     pub campaign_lines: u32,
     /// The sync agent's wake socket.
     pub sync_wake_socket: Option<PathBuf>,
+    /// How long a master dispatches without hearing from its supervisor.
+    pub supervisor_lease: Duration,
     /// This node's name (`[node] name`), in the ledger's `node` column.
     pub node_name: String,
     /// The peer node's address, from `[supervisor] peer_status` (to name the master when
@@ -285,6 +294,7 @@ impl Settings {
             campaign_trunk: raw.campaign_trunk,
             campaign_lines: raw.campaign_lines,
             sync_wake_socket: raw.sync_wake_socket,
+            supervisor_lease: Duration::from_millis(raw.supervisor_lease_ms),
             node_name: hostname(),
             peer: None,
         })

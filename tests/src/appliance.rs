@@ -14,8 +14,11 @@ use crate::nodes::{self, Speaker, Vrrp};
 use crate::prereq;
 use crate::sync::{self, SyncNode};
 
+/// libfaketime (Debian's faketime package), for a node whose wall clock jumps.
+pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
 /// Tools the pair needs beyond the lab's own.
-pub const NEEDS: &[&str] = &["sipp", "tshark", "espeak-ng", "sox", "nft", "tc"];
+pub const NEEDS: &[&str] = &["sipp", "tshark", "espeak-ng", "sox", "nft", "iptables"];
 
 /// How the pair is set up.
 #[derive(Debug, Clone)]
@@ -29,6 +32,13 @@ pub struct Setup {
     pub preempt_delay_ms: u64,
     /// More TOML for both supervisors.
     pub extra_toml: String,
+    /// Each node's data directory (database, shared tree) on a tmpfs of this size, so a
+    /// test can fill it.
+    pub small_disks: Option<&'static str>,
+    /// Run each node under libfaketime, its offset in `faketime-<node>` of the lab
+    /// directory (`+0` at first), so a test can jump one node's wall clock. Monotonic
+    /// clocks are left alone: a clock step changes only the wall clock.
+    pub faketime: bool,
 }
 
 impl Default for Setup {
@@ -38,6 +48,8 @@ impl Default for Setup {
             interval_ms: 100,
             preempt_delay_ms: 2000,
             extra_toml: String::new(),
+            small_disks: None,
+            faketime: false,
         }
     }
 }
@@ -49,6 +61,9 @@ pub struct Appliance {
     pub a: SyncNode,
     pub b: SyncNode,
     supervisors: [Option<Proc>; 2],
+    /// Declared after the processes' owner (the lab) would unmount under them: dropped
+    /// first by `Drop`, after the lab ended the processes.
+    pub disks: Vec<crate::sync::SmallDisk>,
     citizens: Option<Proc>,
     capture: Option<Proc>,
 }
@@ -69,6 +84,25 @@ impl Appliance {
         prereq::require_tools(name, NEEDS);
         let lab = Lab::two_nodes(name);
         let (a, b) = sync::pair(&lab);
+        let disks = match setup.small_disks {
+            Some(size) => {
+                prereq::require_tools(name, &["mount", "umount"]);
+                vec![
+                    crate::sync::SmallDisk::mount(&a.dir, size),
+                    crate::sync::SmallDisk::mount(&b.dir, size),
+                ]
+            }
+            None => Vec::new(),
+        };
+        for s in [&a, &b] {
+            std::fs::create_dir_all(s.shared()).expect("shared dir");
+        }
+        if setup.faketime {
+            assert!(
+                std::path::Path::new(FAKETIME_LIB).is_file(),
+                "{name}: needs libfaketime ({FAKETIME_LIB}; `./allerta setup` installs the faketime package)"
+            );
+        }
         let pcap = lab.dir().join("carrier.pcap");
         let capture = crate::voice::capture(&lab, "carrier", "eth0", &pcap);
         let citizens = campaign::start_citizens(&lab);
@@ -78,6 +112,7 @@ impl Appliance {
             a,
             b,
             supervisors: [None, None],
+            disks,
             citizens: Some(citizens),
             capture: Some(capture),
         };
@@ -91,8 +126,13 @@ impl Appliance {
         pair.start_node(Node::B);
         assert!(
             wait_until(Duration::from_secs(20), || {
-                pair.sync_node(Node::B).status_if_up().is_some_and(|s| s["role"] == "backup")
-                    && pair.sync_node(Node::A).status_if_up().is_some_and(|s| s["role"] == "master")
+                pair.sync_node(Node::B)
+                    .status_if_up()
+                    .is_some_and(|s| s["role"] == "backup")
+                    && pair
+                        .sync_node(Node::A)
+                        .status_if_up()
+                        .is_some_and(|s| s["role"] == "master")
             })
             .is_some(),
             "the sync agents never took their roles:\nA: {}\nB: {}",
@@ -151,8 +191,10 @@ impl Appliance {
         std::fs::create_dir_all(&run).expect("node run dir");
         let mut voice = campaign::campaign_voice(node, self.setup.lines);
         // The media core writes the database the sync agent replicates, and wakes it.
+        // With 100 ms adverts the peer takes over in ~0.35 s: a media core whose
+        // supervisor froze stops dialling before that.
         voice.extra = format!(
-            "sync_wake_socket = \"{}\"\n{}",
+            "supervisor_lease_ms = 300\nsync_wake_socket = \"{}\"\n{}",
             self.sync_node(node).wake().display(),
             voice.extra
         );
@@ -166,8 +208,29 @@ impl Appliance {
             &format!("database = \"{}\"", self.db(node).display()),
         );
         std::fs::write(&file, text).expect("mediacore.toml");
-        let proc = nodes::start(&self.lab, node, Speaker::Allerta, &self.vrrp(node));
+        let clock = self.clock_file(node);
+        if self.setup.faketime && !clock.exists() {
+            std::fs::write(&clock, "+0\n").expect("faketime file");
+        }
+        let clock = clock.display().to_string();
+        let envs: &[(&str, &str)] = if self.setup.faketime {
+            &[
+                ("LD_PRELOAD", FAKETIME_LIB),
+                ("FAKETIME_TIMESTAMP_FILE", &clock),
+                ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+                // Re-read the offset at most once a second (not on every clock read).
+                ("FAKETIME_CACHE_DURATION", "1"),
+            ]
+        } else {
+            &[]
+        };
+        let proc = nodes::start_with_env(&self.lab, node, Speaker::Allerta, &self.vrrp(node), envs);
         self.supervisors[index(node)] = Some(proc);
+    }
+
+    /// The file holding `node`'s clock offset (libfaketime's syntax: `+0`, `+1h`).
+    pub fn clock_file(&self, node: Node) -> PathBuf {
+        self.lab.dir().join(format!("faketime-{}", node.role()))
     }
 
     /// The running (or last) supervisor of `node`.
@@ -177,14 +240,34 @@ impl Appliance {
             .expect("node started")
     }
 
-    /// Signals the supervisor of `node` and, for SIGKILL/SIGTERM, waits for it to exit.
-    /// SIGKILL leaves its children (media core, sync agent) orphaned: they are ended too,
-    /// as the systemd unit's `KillMode=control-group` would.
-    pub fn stop_node(&mut self, node: Node, signal: nix::sys::signal::Signal) {
+    /// Signals the supervisor of `node` (SIGKILL or SIGTERM) and waits for it and what it
+    /// started to end: the components die with it (PR_SET_PDEATHSIG) and its VIP guard
+    /// exits once it has released the VIP (the unit's `KillMode=process` relies on both).
+    /// Whatever is still there after 5 s is a bug: it is killed and `false` returned.
+    pub fn stop_node(&mut self, node: Node, signal: nix::sys::signal::Signal) -> bool {
         let proc = self.supervisor(node).clone();
         self.lab.signal(&proc, signal);
         let _ = self.lab.wait_exit(&proc, Duration::from_secs(15));
-        for comm in [crate::failover::MEDIACORE, "allerta-sync", "allerta-supervi"] {
+        let gone = poll(Duration::from_secs(5), || {
+            [
+                crate::failover::MEDIACORE,
+                "allerta-sync",
+                "allerta-supervi",
+            ]
+            .iter()
+            .all(|comm| self.lab.pids_named(node.role(), comm).is_empty())
+        });
+        self.kill_children(node);
+        gone
+    }
+
+    /// SIGKILL to what a supervisor of `node` started (by PID, in the node's namespace).
+    fn kill_children(&self, node: Node) {
+        for comm in [
+            crate::failover::MEDIACORE,
+            "allerta-sync",
+            "allerta-supervi",
+        ] {
             for pid in self.lab.pids_named(node.role(), comm) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
@@ -192,7 +275,6 @@ impl Appliance {
                 );
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
 
     /// The PID of `comm` (15 characters at most) in `node`'s namespace.
@@ -248,7 +330,13 @@ impl Appliance {
             .write_file("citizens.csv", &campaign::contacts_csv(counts));
         self.operator(
             node,
-            &["contacts", "import", &csv.to_string_lossy(), "--list", "citizens"],
+            &[
+                "contacts",
+                "import",
+                &csv.to_string_lossy(),
+                "--list",
+                "citizens",
+            ],
         );
         self.operator(
             node,
@@ -264,8 +352,23 @@ impl Appliance {
         self.operator(
             node,
             &[
-                "campaign", "create", name, "--message", "flood", "--list", "citizens", "--lines",
-                &lines, "--cps", "20", "--ring", "5", "--attempts", "3", "--retry", "2",
+                "campaign",
+                "create",
+                name,
+                "--message",
+                "flood",
+                "--list",
+                "citizens",
+                "--lines",
+                &lines,
+                "--cps",
+                "20",
+                "--ring",
+                "5",
+                "--attempts",
+                "3",
+                "--retry",
+                "2",
             ],
         );
         self.operator(node, &["campaign", "start", name]);
@@ -283,7 +386,10 @@ impl Appliance {
 
     /// Stops the citizens and the capture (the capture is then complete on disk).
     pub fn stop_carrier(&mut self) {
-        for proc in [self.citizens.take(), self.capture.take()].into_iter().flatten() {
+        for proc in [self.citizens.take(), self.capture.take()]
+            .into_iter()
+            .flatten()
+        {
             self.lab.signal(&proc, nix::sys::signal::Signal::SIGTERM);
             let _ = self.lab.wait_exit(&proc, Duration::from_secs(5));
         }
@@ -324,10 +430,14 @@ impl Progress {
             ..Self::default()
         };
         let mut stmt = conn
-            .prepare("SELECT status, count(*) FROM recipients WHERE campaign_id = ?1 GROUP BY status")
+            .prepare(
+                "SELECT status, count(*) FROM recipients WHERE campaign_id = ?1 GROUP BY status",
+            )
             .ok()?;
         let rows = stmt
-            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
             .ok()?;
         for (status, n) in rows.flatten() {
             p.total += n;
@@ -357,10 +467,9 @@ impl Progress {
 
 /// When each number's confirmation was recorded (ms since the epoch), from a database.
 pub fn confirmations(db: &std::path::Path) -> Vec<(String, i64)> {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    ) else {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
         return Vec::new();
     };
     let Ok(mut stmt) = conn.prepare(
@@ -400,6 +509,21 @@ pub fn called_after_confirming(
         .collect()
 }
 
+/// Checks every 100 ms (for checks that start processes) until `check` holds or `timeout`
+/// passes.
+pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The last lines of a log, for assertion messages.
 pub fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -411,8 +535,30 @@ pub fn tail(text: &str) -> String {
 pub fn log_time(line: &str) -> Option<f64> {
     let ts = line.get(..27)?;
     let num = |r: std::ops::Range<usize>| ts.get(r).and_then(|s| s.parse::<i64>().ok());
-    let days = supervisor::civil::days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
+    let days =
+        supervisor::civil::days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
     let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
     let micros = num(20..26)?;
     Some(secs as f64 + micros as f64 / 1e6)
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        // The processes first, then the disks under them (the lab's own drop ends them;
+        // ending the supervisors here frees the mounts for unmounting).
+        if self.disks.is_empty() {
+            return;
+        }
+        for node in [Node::A, Node::B] {
+            if let Some(proc) = &self.supervisors[index(node)] {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(proc.pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            self.kill_children(node);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        self.disks.clear();
+    }
 }

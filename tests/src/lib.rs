@@ -6,6 +6,7 @@
 //!   citizens at the carrier, the operator's `allertactl`; the demo and the fault suite.
 //! - `bench`: what the benchmarks share (numeric options, CPU time).
 //! - `campaign`: campaign nodes, operator commands, sipp citizens, what the carrier saw.
+//! - `faults`: fault injection on the pair (the suite and the soak), the invariants.
 //! - `lab`: namespaces on bridges, processes in them, teardown on drop.
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
 //! - `probe`: a UDP echo service on the nodes and a 10 ms probe of the VIP from the client.
@@ -18,6 +19,7 @@ pub mod appliance;
 pub mod bench;
 pub mod campaign;
 pub mod failover;
+pub mod faults;
 pub mod lab;
 pub mod nodes;
 pub mod prereq;

@@ -447,3 +447,52 @@ fn pump(
     let _ = to.shutdown(std::net::Shutdown::Both);
     let _ = from.shutdown(std::net::Shutdown::Both);
 }
+
+/// A small filesystem (tmpfs) mounted over a directory: a disk that can fill up. Unmounted
+/// on drop.
+pub struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    pub fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs at {}", at.display());
+        Self(at.to_owned())
+    }
+
+    pub fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "growing the tmpfs");
+    }
+
+    /// Fills what is left with a file (`fill`), so every write on it fails with ENOSPC.
+    pub fn fill(&self) {
+        let mut f = std::fs::File::create(self.0.join("fill")).expect("filler file");
+        let block = vec![0u8; 1 << 20];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&block[..4096]).is_ok() {}
+        let _ = f.sync_all();
+    }
+
+    /// Gives the space back.
+    pub fn unfill(&self) {
+        let _ = std::fs::remove_file(self.0.join("fill"));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}

@@ -11,7 +11,8 @@ use nix::sys::signal::Signal;
 use system_tests::lab::{wait_until, Lab};
 use system_tests::probe::in_netns;
 use system_tests::sync::{
-    self, integrity_ok, replicated_tree, tree, CorruptingRelay, LedgerWriter, SyncNode, LEDGER,
+    self, integrity_ok, replicated_tree, tree, CorruptingRelay, LedgerWriter, SmallDisk, SyncNode,
+    LEDGER,
 };
 
 const STEP: Duration = Duration::from_secs(30);
@@ -427,39 +428,6 @@ fn walk_has(dir: &Path, name: &str) -> bool {
 }
 
 /// A tmpfs mounted for one test, unmounted on drop (also when the test panics).
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "mounting a tmpfs at {}", at.display());
-        Self(at.to_owned())
-    }
-
-    fn grow(&self, size: &str) {
-        let ok = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "growing the tmpfs");
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn a_full_disk_on_the_backup_keeps_old_versions_and_recovers_when_space_returns() {
     system_tests::prereq::require_tools("sync-disk-full", &["mount", "umount"]);

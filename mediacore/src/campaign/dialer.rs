@@ -41,6 +41,8 @@ pub struct Dialer {
     pub trunk: String,
     /// Concurrent campaign calls the trunk carries.
     pub trunk_lines: u32,
+    /// A master that has not heard its supervisor for this long stops starting calls.
+    pub supervisor_lease: Duration,
 }
 
 /// Runs `f` on the store off the async runtime (SQLite blocks).
@@ -112,6 +114,7 @@ impl Dialer {
         let mut prompts: HashMap<i64, Result<CallPrompts, String>> = HashMap::new();
         let mut master = false;
         let mut backup_ticks = 0u32;
+        let mut fenced = false;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -125,10 +128,10 @@ impl Dialer {
                 }
                 _ = tick.tick() => {}
             }
-            let role = self
+            let (role, supervisor_seen, role_stale) = self
                 .status
                 .lock()
-                .map(|s| s.role.clone())
+                .map(|s| (s.role.clone(), s.supervisor_seen, s.role_stale))
                 .unwrap_or_default();
             if role != "master" {
                 if master {
@@ -148,6 +151,26 @@ impl Dialer {
             if backup_ticks != 0 {
                 backup_ticks = 0;
                 self.set_hold_preempt(None);
+            }
+            // A frozen or dead supervisor cannot tell us that the peer took over: our
+            // role may be stale, and two nodes dialling would call citizens twice. Hold
+            // back until it speaks again (calls in progress go on; nothing is recovered,
+            // since our own attempts are still open).
+            let silent =
+                role_stale || supervisor_seen.is_some_and(|t| t.elapsed() > self.supervisor_lease);
+            if silent != fenced {
+                fenced = silent;
+                if silent {
+                    warn!(
+                        lease_ms = self.supervisor_lease.as_millis() as u64,
+                        "supervisor silent: campaign dispatch held until it speaks again"
+                    );
+                } else {
+                    info!("supervisor back: campaign dispatch resumes");
+                }
+            }
+            if fenced {
+                continue;
             }
             if !master {
                 match blocking(&self.store, |s| {

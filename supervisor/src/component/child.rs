@@ -107,6 +107,11 @@ pub async fn run(
         let mut last_status = Instant::now() - STATUS_EVERY;
         // A (re)started component learns the current role first.
         let mut role_pending = true;
+        // The last answered probe. After a lapse (the component or we ourselves were
+        // stalled: SIGSTOP, a frozen VM) the role is told again: the component may have
+        // missed a change, and a media core that has not heard us for its lease holds
+        // back its master role until we confirm it.
+        let mut last_answer = Instant::now();
         let exit = loop {
             tokio::select! {
                 biased;
@@ -131,6 +136,10 @@ pub async fn run(
                     if result.is_ok() {
                         in_grace = false;
                         was_healthy = true;
+                        if last_answer.elapsed() > 3 * cfg.probe_interval + cfg.probe_timeout {
+                            role_pending = true;
+                        }
+                        last_answer = Instant::now();
                     }
                     if in_grace && started.elapsed() < cfg.start_grace {
                         continue;

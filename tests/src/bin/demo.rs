@@ -103,9 +103,7 @@ fn main() {
         finish(pair, keep, false);
         return;
     };
-    let calling = pair
-        .progress(Node::A, CAMPAIGN)
-        .map_or(0, |p| p.calling);
+    let calling = pair.progress(Node::A, CAMPAIGN).map_or(0, |p| p.calling);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
@@ -179,11 +177,9 @@ fn main() {
         .map_or(0, |(_, n)| *n as u64);
 
     println!("\nSummary");
-    let ms = |t: Option<f64>| {
-        match (t, run.kill) {
-            (Some(t), Some(k)) => format!("{:>8.0} ms", (t - k) * 1000.0),
-            _ => format!("{:>11}", "—"),
-        }
+    let ms = |t: Option<f64>| match (t, run.kill) {
+        (Some(t), Some(k)) => format!("{:>8.0} ms", (t - k) * 1000.0),
+        _ => format!("{:>11}", "—"),
     };
     println!("  failover, after the kill of node-a's media core:");
     for (what, at) in [
@@ -192,7 +188,10 @@ fn main() {
         ("node-b MASTER, VIP taken", run.b_master),
         ("campaign dispatch resumed on node-b", run.b_dispatch),
         ("node-a back as BACKUP", run.a_backup),
-        ("node-a MASTER again, after the campaign", run.a_master_again),
+        (
+            "node-a MASTER again, after the campaign",
+            run.a_master_again,
+        ),
     ] {
         println!("    {what:<42}{}", ms(at));
     }
@@ -245,7 +244,10 @@ fn finish(pair: Appliance, keep: bool, ok: bool) {
             );
         }
         println!("  (also: campaign list, campaign report {CAMPAIGN}, sync status, switchover)");
-        println!("  logs, configurations and databases: {}", pair.lab.dir().display());
+        println!(
+            "  logs, configurations and databases: {}",
+            pair.lab.dir().display()
+        );
         println!("Press Ctrl-C to tear it down.");
         let _ = std::io::stdout().flush();
         wait_for_ctrl_c();
@@ -308,14 +310,23 @@ fn interpret(line: &str) -> Option<(Kind, String)> {
     if line.contains("state changed") {
         let reason = field("reason=").unwrap_or_default();
         return match field("to=")?.as_str() {
-            "Master" => Some((Kind::Master, format!("MASTER: holds the VIP {VIP} ({reason})"))),
+            "Master" => Some((
+                Kind::Master,
+                format!("MASTER: holds the VIP {VIP} ({reason})"),
+            )),
             "Backup" => Some((Kind::Backup, format!("BACKUP ({reason})"))),
-            "Fault" => Some((Kind::Fault, "FAULT: released the VIP, told the peer (priority 0)".into())),
+            "Fault" => Some((
+                Kind::Fault,
+                "FAULT: released the VIP, told the peer (priority 0)".into(),
+            )),
             _ => None,
         };
     }
     if line.contains("component exited") && line.contains("component=mediacore") {
-        return Some((Kind::MediaCoreDied, "supervisor: the media core died".into()));
+        return Some((
+            Kind::MediaCoreDied,
+            "supervisor: the media core died".into(),
+        ));
     }
     if line.contains("component started") && line.contains("component=mediacore") {
         return Some((Kind::Other, "supervisor: media core started".into()));
@@ -328,19 +339,31 @@ fn interpret(line: &str) -> Option<(Kind, String)> {
         ));
     }
     if line.contains("campaign dispatch stops") {
-        return Some((Kind::Other, "media core: campaign dispatch stops (backup)".into()));
+        return Some((
+            Kind::Other,
+            "media core: campaign dispatch stops (backup)".into(),
+        ));
     }
     if line.contains("preemption held back") && !line.contains("no longer") {
-        return Some((Kind::Other, "holds back from preempting: a campaign runs on the master".into()));
+        return Some((
+            Kind::Other,
+            "holds back from preempting: a campaign runs on the master".into(),
+        ));
     }
     if line.contains("preemption no longer held back") {
-        return Some((Kind::HoldReleased, "the campaign is over: may take its role back".into()));
+        return Some((
+            Kind::HoldReleased,
+            "the campaign is over: may take its role back".into(),
+        ));
     }
     if line.contains("check up") && line.contains("sync/fresh") {
         return Some((Kind::Other, "sync: caught up with the master".into()));
     }
     if line.contains("check down") && line.contains("sync/fresh") {
-        return Some((Kind::Other, "sync: behind the master (priority lowered until caught up)".into()));
+        return Some((
+            Kind::Other,
+            "sync: behind the master (priority lowered until caught up)".into(),
+        ));
     }
     None
 }
@@ -359,7 +382,9 @@ impl LogWatcher {
         std::thread::spawn(move || {
             let mut offsets: HashMap<PathBuf, usize> = HashMap::new();
             while !flag.load(Ordering::Relaxed) {
-                let Ok(entries) = std::fs::read_dir(&dir) else { break };
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    break;
+                };
                 for entry in entries.flatten() {
                     let path = entry.path();
                     let name = entry.file_name().to_string_lossy().into_owned();
@@ -370,20 +395,31 @@ impl LogWatcher {
                     } else {
                         continue;
                     };
-                    let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                    let Ok(text) = std::fs::read_to_string(&path) else {
+                        continue;
+                    };
                     let seen = offsets.entry(path).or_default();
                     // Only whole lines.
-                    let Some(end) = text.rfind('\n').map(|i| i + 1) else { continue };
+                    let Some(end) = text.rfind('\n').map(|i| i + 1) else {
+                        continue;
+                    };
                     if end <= *seen {
                         continue;
                     }
                     for line in text[*seen..end].lines() {
-                        let Some(at) = appliance::log_time(line) else { continue };
+                        let Some(at) = appliance::log_time(line) else {
+                            continue;
+                        };
                         if at < since {
                             continue;
                         }
                         if let Some((kind, text)) = interpret(line) {
-                            let _ = tx.send(Event { node, at, text, kind });
+                            let _ = tx.send(Event {
+                                node,
+                                at,
+                                text,
+                                kind,
+                            });
                         }
                     }
                     *seen = end;
@@ -450,7 +486,11 @@ impl Ui {
     }
 
     fn fault(&self, text: &str) {
-        let bold = if self.tty { ("\x1b[1;31m", "\x1b[0m") } else { ("", "") };
+        let bold = if self.tty {
+            ("\x1b[1;31m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
         self.line(self.now(), "FAULT", &format!("{}{text}{}", bold.0, bold.1));
     }
 

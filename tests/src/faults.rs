@@ -1,0 +1,785 @@
+//! Fault injection on the appliance pair: with a campaign running and configuration
+//! changes being made on the master, one fault at a time (the suite,
+//! `tests/tests/fault_lab.rs`) or at random (`fault-soak`). For each fault: how long until
+//! a client is served again and until the pair is healthy again. Throughout: a monitor
+//! samples which node's media core acts as master; at the end, the invariants (at most
+//! one node dispatches while the nodes can talk, no confirmed citizen called again, the
+//! VIP on exactly one node in steady state, no configuration change lost, both databases
+//! intact).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+
+use crate::appliance::{self, poll, Appliance, Setup};
+use crate::campaign::{self, Citizen};
+use crate::lab::{Lab, Node, VIP};
+
+/// Which node a fault hits, by its role at the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Master,
+    Backup,
+}
+
+/// A process of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    Supervisor,
+    MediaCore,
+    Sync,
+}
+
+impl Process {
+    fn comm(self) -> &'static str {
+        match self {
+            Self::Supervisor => "allerta-supervi",
+            Self::MediaCore => crate::failover::MEDIACORE,
+            Self::Sync => "allerta-sync",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Supervisor => "supervisor",
+            Self::MediaCore => "media core",
+            Self::Sync => "sync agent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL; a killed supervisor is restarted a second later, as systemd would.
+    Kill(Process, Target),
+    /// SIGSTOP for a few seconds, then SIGCONT.
+    Stop(Process, Target),
+    /// The master's data cable out of the switch for a few seconds.
+    DataLinkDown,
+    /// Nothing passes between the two nodes, both ways, for a few seconds; each still
+    /// reaches the client and the carrier.
+    SplitBrain,
+    /// 30 % loss and 200 ms delay on both nodes' data links (tc netem).
+    Netem,
+    /// The backup's disk full for a few seconds.
+    BackupDiskFull,
+    /// The master's wall clock one hour ahead, for good.
+    ClockJump,
+}
+
+impl Fault {
+    /// Every fault, in the suite's order.
+    pub fn all() -> Vec<Self> {
+        let mut v = Vec::new();
+        for p in [Process::MediaCore, Process::Sync, Process::Supervisor] {
+            for t in [Target::Master, Target::Backup] {
+                v.push(Self::Kill(p, t));
+                v.push(Self::Stop(p, t));
+            }
+        }
+        v.extend([
+            Self::DataLinkDown,
+            Self::SplitBrain,
+            Self::Netem,
+            Self::BackupDiskFull,
+            Self::ClockJump,
+        ]);
+        v
+    }
+
+    pub fn name(self) -> String {
+        let target = |t| match t {
+            Target::Master => "master",
+            Target::Backup => "backup",
+        };
+        match self {
+            Self::Kill(p, t) => format!("SIGKILL {}'s {}", target(t), p.name()),
+            Self::Stop(p, t) => format!("SIGSTOP {}'s {} (3 s)", target(t), p.name()),
+            Self::DataLinkDown => "master's data link down (4 s)".into(),
+            Self::SplitBrain => "nodes cut apart, both ways (5 s)".into(),
+            Self::Netem => "30 % loss + 200 ms delay (8 s)".into(),
+            Self::BackupDiskFull => "backup's disk full (6 s)".into(),
+            Self::ClockJump => "master's clock +1 h".into(),
+        }
+    }
+
+    /// Whether the nodes cannot (reliably) talk while it lasts: two masters are then
+    /// expected, and not a violation.
+    pub fn cuts_the_link(self) -> bool {
+        matches!(self, Self::DataLinkDown | Self::SplitBrain | Self::Netem)
+    }
+}
+
+/// One fault's result.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub fault: Fault,
+    pub node: Node,
+    /// Seconds since the epoch.
+    pub injected: f64,
+    /// When the fault was taken away (the same as `injected` for a kill).
+    pub lifted: f64,
+    /// From the injection until the client was served again (None: never interrupted).
+    pub service_back: Option<Duration>,
+    /// From the injection until the pair was healthy again (None: not within the limit).
+    pub healthy: Option<Duration>,
+    pub note: String,
+}
+
+/// What the monitor saw at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: f64,
+    /// Each node's media core acts as master (and is not fenced off).
+    dispatching: [bool; 2],
+    /// The client got the AMI banner through the VIP.
+    served: bool,
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The media core's view through its control socket: whether it dispatches (role master,
+/// and its supervisor heard within the lab's 300 ms lease); None if it does not answer
+/// within 300 ms.
+fn media_core_master(run: &Path) -> Option<bool> {
+    let mut sock = UnixStream::connect(run.join("mediacore.sock")).ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .ok()?;
+    sock.write_all(b"status\n").ok()?;
+    let mut line = String::new();
+    BufReader::new(sock).read_line(&mut line).ok()?;
+    let v: serde_json::Value = serde_json::from_str(line.trim().strip_prefix("status ")?).ok()?;
+    let silent = v["supervisor_silent_ms"].as_u64().unwrap_or(0);
+    Some(v["role"] == "master" && silent <= 300 && v["role_stale"] != true)
+}
+
+/// A client's question: does the VIP answer AMI (the banner) within 300 ms?
+fn served(client_ns: &str) -> bool {
+    let ns = client_ns.to_owned();
+    crate::probe::in_netns(&ns, || {
+        let addr = std::net::SocketAddr::from((VIP, 5038));
+        let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300))
+        else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+        let mut buf = [0u8; 22];
+        s.read_exact(&mut buf).is_ok() && buf.starts_with(b"Asterisk Call Manager/")
+    })
+}
+
+/// Samples every 100 ms in its own thread.
+struct Monitor {
+    samples: Arc<Mutex<Vec<Sample>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    fn start(pair: &Appliance) -> Self {
+        let runs = [pair.run_dir(Node::A), pair.run_dir(Node::B)];
+        let client = pair.lab.ns("client");
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, f) = (samples.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !f.load(Ordering::Relaxed) {
+                let at = now();
+                let dispatching = [
+                    media_core_master(&runs[0]) == Some(true),
+                    media_core_master(&runs[1]) == Some(true),
+                ];
+                let served = served(&client);
+                s.lock().unwrap().push(Sample {
+                    at,
+                    dispatching,
+                    served,
+                });
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self {
+            samples,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn last_unserved_since(&self, since: f64) -> Option<f64> {
+        self.samples
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.at >= since && !s.served)
+            .map(|s| s.at)
+            .last()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Configuration changes made on whichever node holds the VIP, one a second: a file in
+/// the shared tree (`change-NNNN.conf`). Each is remembered with the node it was made on.
+struct ChangeWriter {
+    made: Arc<Mutex<Vec<(String, Node)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ChangeWriter {
+    fn start(pair: &Appliance) -> Self {
+        let shared = [pair.shared(Node::A), pair.shared(Node::B)];
+        let made = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, f) = (made.clone(), stop.clone());
+        let vip_file = pair.lab.dir().join("vip-holder");
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !f.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                // The suite keeps `vip-holder` up to date (the lab's address queries need
+                // the lab, which stays on the suite's thread).
+                let holder = std::fs::read_to_string(&vip_file).unwrap_or_default();
+                let node = match holder.trim() {
+                    "node-a" => Node::A,
+                    "node-b" => Node::B,
+                    _ => continue,
+                };
+                n += 1;
+                let name = format!("change-{n:04}.conf");
+                let dir = &shared[usize::from(node == Node::B)];
+                if std::fs::write(
+                    dir.join(&name),
+                    format!("change {n} made on {}\n", node.role()),
+                )
+                .is_ok()
+                {
+                    m.lock().unwrap().push((name, node));
+                }
+            }
+        });
+        Self {
+            made,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> Vec<(String, Node)> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.made.lock().unwrap().clone()
+    }
+}
+
+/// The invariants, over the whole run.
+#[derive(Debug, Clone, Default)]
+pub struct Invariants {
+    /// Samples where both media cores dispatched while the nodes could talk.
+    pub both_dispatching: Vec<f64>,
+    /// Numbers called after their confirmation was recorded.
+    pub called_after_confirming: Vec<String>,
+    /// Faults after which the VIP was not on exactly one node.
+    pub vip_not_single: Vec<String>,
+    /// Configuration changes on neither node's tree nor in a divergence report.
+    pub changes_lost: Vec<String>,
+    pub changes_made: usize,
+    /// Databases that failed `PRAGMA integrity_check`.
+    pub databases_damaged: Vec<String>,
+}
+
+impl Invariants {
+    pub fn held(&self) -> bool {
+        self.both_dispatching.is_empty()
+            && self.called_after_confirming.is_empty()
+            && self.vip_not_single.is_empty()
+            && self.changes_lost.is_empty()
+            && self.databases_damaged.is_empty()
+    }
+}
+
+pub struct Suite {
+    pub pair: Appliance,
+    monitor: Option<Monitor>,
+    changes: Option<ChangeWriter>,
+    pub rows: Vec<Row>,
+    /// How long a fault may take to heal before it counts as not recovered.
+    pub patience: Duration,
+}
+
+/// The campaign the suite runs.
+pub const CAMPAIGN: &str = "prova";
+
+impl Suite {
+    /// The pair with small disks and movable clocks, a long campaign started on the
+    /// master, configuration changes being made, the monitor running.
+    pub fn start(name: &str, citizens: usize) -> Self {
+        let setup = Setup {
+            lines: 10,
+            small_disks: Some("256m"),
+            faketime: true,
+            ..Setup::default()
+        };
+        let pair = Appliance::start(name, setup);
+        let counts = [
+            (Citizen::Confirms, citizens * 8 / 10),
+            (Citizen::HangsUp, citizens / 10),
+            (
+                Citizen::NoAnswer,
+                citizens - citizens * 8 / 10 - citizens / 10,
+            ),
+        ];
+        pair.start_campaign(Node::A, CAMPAIGN, &counts);
+        let mut suite = Self {
+            monitor: Some(Monitor::start(&pair)),
+            changes: None,
+            pair,
+            rows: Vec::new(),
+            patience: Duration::from_secs(30),
+        };
+        suite.note_vip_holder();
+        suite.changes = Some(ChangeWriter::start(&suite.pair));
+        // Let the campaign and the changes get going.
+        std::thread::sleep(Duration::from_secs(3));
+        suite
+    }
+
+    fn note_vip_holder(&self) {
+        let holder = self.pair.master().map_or("", |n| n.role());
+        let _ = std::fs::write(self.pair.lab.dir().join("vip-holder"), holder);
+    }
+
+    fn node_for(&self, target: Target) -> Node {
+        let master = self.pair.master().unwrap_or(Node::A);
+        match target {
+            Target::Master => master,
+            Target::Backup => master.other(),
+        }
+    }
+
+    /// Sleeps `d`, keeping the VIP holder note fresh for the change writer.
+    fn hold(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.note_vip_holder();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Injects `fault`, lifts it, waits until the pair is healthy; records a row.
+    pub fn run(&mut self, fault: Fault) -> &Row {
+        assert!(
+            poll(self.patience, || self.healthy()),
+            "not healthy before {}:\nA: {}\nB: {}",
+            fault.name(),
+            appliance::tail(&self.pair.supervisor(Node::A).log_text()),
+            appliance::tail(&self.pair.supervisor(Node::B).log_text())
+        );
+        let node = match fault {
+            Fault::Kill(_, t) | Fault::Stop(_, t) => self.node_for(t),
+            Fault::BackupDiskFull => self.node_for(Target::Backup),
+            _ => self.node_for(Target::Master),
+        };
+        let injected = now();
+        let start = Instant::now();
+        let mut note = String::new();
+        match fault {
+            Fault::Kill(Process::Supervisor, _) => {
+                if !self.pair.stop_node(node, Signal::SIGKILL) {
+                    note = "components outlived their supervisor".into();
+                }
+                self.hold(Duration::from_secs(1));
+                self.pair.start_node(node);
+            }
+            Fault::Kill(p, _) => self.signal(node, p, Signal::SIGKILL),
+            Fault::Stop(p, _) => {
+                self.signal(node, p, Signal::SIGSTOP);
+                self.hold(Duration::from_secs(3));
+                self.signal(node, p, Signal::SIGCONT);
+            }
+            Fault::DataLinkDown => {
+                self.pair.lab.set_port(node.data_port(), false);
+                self.hold(Duration::from_secs(4));
+                self.pair.lab.set_port(node.data_port(), true);
+            }
+            Fault::SplitBrain => {
+                for n in [Node::A, Node::B] {
+                    cut(&self.pair.lab, n, true);
+                }
+                self.hold(Duration::from_secs(5));
+                for n in [Node::A, Node::B] {
+                    cut(&self.pair.lab, n, false);
+                }
+            }
+            Fault::Netem => {
+                let impaired: Vec<_> = [Node::A, Node::B]
+                    .iter()
+                    .map(|n| Impaired::start(&self.pair.lab, *n))
+                    .collect();
+                self.hold(Duration::from_secs(8));
+                for i in impaired {
+                    i.stop(&self.pair.lab);
+                }
+            }
+            Fault::BackupDiskFull => {
+                let disk = &self.pair.disks[usize::from(node == Node::B)];
+                disk.fill();
+                self.hold(Duration::from_secs(6));
+                disk.unfill();
+            }
+            Fault::ClockJump => {
+                std::fs::write(self.pair.clock_file(node), "+1h\n").expect("faketime file");
+                self.hold(Duration::from_secs(2));
+            }
+        }
+        let lifted = now();
+        let healthy = poll(self.patience, || {
+            self.note_vip_holder();
+            self.healthy()
+        })
+        .then(|| start.elapsed());
+        if healthy.is_none() {
+            note.push_str(&self.why_unhealthy());
+        }
+        let service_back = self
+            .monitor
+            .as_ref()
+            .and_then(|m| m.last_unserved_since(injected))
+            .map(|t| Duration::from_secs_f64((t - injected).max(0.0) + 0.1));
+        self.rows.push(Row {
+            fault,
+            node,
+            injected,
+            lifted,
+            service_back,
+            healthy,
+            note,
+        });
+        self.rows.last().expect("just pushed")
+    }
+
+    fn signal(&self, node: Node, p: Process, signal: Signal) {
+        for pid in self.pair.lab.pids_named(node.role(), p.comm()) {
+            // The supervisor's VIP guard shares its name; only the supervisor is meant.
+            if p == Process::Supervisor && pid as u32 != self.pair.supervisor(node).pid {
+                continue;
+            }
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// Steady state: one node holds the VIP, its supervisor is master without faults, the
+    /// other is backup without faults, and the backup's sync agent has caught up.
+    pub fn healthy(&self) -> bool {
+        let Some(m) = self.pair.master() else {
+            return false;
+        };
+        let b = m.other();
+        let role_ok = |node: Node, want: &str| {
+            self.supervisor_status(node).is_some_and(|s| {
+                s["role"] == want && s["faults"].as_array().is_some_and(Vec::is_empty)
+            })
+        };
+        role_ok(m, "MASTER")
+            && role_ok(b, "BACKUP")
+            && media_core_master(&self.pair.run_dir(m)) == Some(true)
+            && media_core_master(&self.pair.run_dir(b)) == Some(false)
+            && self
+                .pair
+                .sync_node(b)
+                .status_if_up()
+                .is_some_and(|s| s["role"] == "backup" && s["checks"]["fresh"]["ok"] == true)
+    }
+
+    fn why_unhealthy(&self) -> String {
+        let holders = self.pair.lab.vip_holders();
+        let roles: Vec<String> = [Node::A, Node::B]
+            .iter()
+            .map(|n| {
+                self.supervisor_status(*n).map_or("no answer".into(), |s| {
+                    format!("{} {}", s["role"], s["faults"])
+                })
+            })
+            .collect();
+        format!(
+            "not healthy after {:?}: VIP on {holders:?}, A {} B {}",
+            self.patience, roles[0], roles[1]
+        )
+    }
+
+    fn supervisor_status(&self, node: Node) -> Option<serde_json::Value> {
+        let out = self.pair.allertactl(node, &["--json", "status"]);
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Stops the campaign and the changes, lets replication settle, and checks the
+    /// invariants over the whole run.
+    pub fn finish(&mut self) -> Invariants {
+        let made = self
+            .changes
+            .take()
+            .map(ChangeWriter::stop)
+            .unwrap_or_default();
+        let monitor = self.monitor.take();
+        if let Some(m) = self.pair.master() {
+            let _ = self.pair.allertactl(m, &["campaign", "stop", CAMPAIGN]);
+        }
+        // Calls in progress end (ring 5 s, message ~8 s) and the backup catches up.
+        std::thread::sleep(Duration::from_secs(10));
+        let _ = poll(self.patience, || self.healthy());
+        self.pair.stop_carrier();
+        let mut inv = Invariants {
+            changes_made: made.len(),
+            ..Invariants::default()
+        };
+
+        // At most one node dispatching while the nodes can talk (a link fault, and the
+        // 2 s after it is lifted, excused).
+        let excused: Vec<(f64, f64)> = self
+            .rows
+            .iter()
+            .filter(|r| r.fault.cuts_the_link())
+            .map(|r| (r.injected, r.lifted + 2.0))
+            .collect();
+        if let Some(m) = &monitor {
+            inv.both_dispatching = m
+                .samples
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.dispatching == [true, true])
+                .filter(|s| !excused.iter().any(|(a, b)| s.at >= *a && s.at <= *b))
+                .map(|s| s.at)
+                .collect();
+        }
+        drop(monitor);
+
+        // No confirmed citizen called again (confirmations on either node).
+        let calls = campaign::calls_in(&self.pair.pcap());
+        let mut confirmed = appliance::confirmations(&self.pair.db(Node::A));
+        confirmed.extend(appliance::confirmations(&self.pair.db(Node::B)));
+        inv.called_after_confirming = appliance::called_after_confirming(&calls, &confirmed);
+
+        inv.vip_not_single = self
+            .rows
+            .iter()
+            .filter(|r| r.healthy.is_none())
+            .map(|r| r.fault.name())
+            .collect();
+        if self.pair.lab.vip_holders().len() != 1 {
+            inv.vip_not_single.push("at the end".into());
+        }
+
+        // Every change on both nodes, or in a divergence report.
+        let diverged = divergence_text(&self.pair);
+        for (name, _) in &made {
+            let on_both = [Node::A, Node::B]
+                .iter()
+                .all(|n| self.pair.shared(*n).join(name).is_file());
+            if !on_both && !diverged.contains(name.as_str()) {
+                inv.changes_lost.push(name.clone());
+            }
+        }
+        for node in [Node::A, Node::B] {
+            if !crate::sync::integrity_ok(&self.pair.db(node)) {
+                inv.databases_damaged.push(node.role().into());
+            }
+        }
+        inv
+    }
+
+    /// The table of faults.
+    pub fn table(&self) -> String {
+        let mut t = format!(
+            "{:<40} {:<7} {:>13} {:>13}  {}\n",
+            "fault", "node", "service back", "pair healthy", "note"
+        );
+        let ms = |d: Option<Duration>, none: &str| {
+            d.map_or(none.to_owned(), |d| {
+                format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+            })
+        };
+        for r in &self.rows {
+            t.push_str(&format!(
+                "{:<40} {:<7} {:>13} {:>13}  {}\n",
+                r.fault.name(),
+                r.node.role(),
+                ms(r.service_back, "no outage"),
+                ms(r.healthy, "NOT"),
+                r.note
+            ));
+        }
+        t
+    }
+}
+
+/// Drops everything between the two nodes on `node` (both directions), or stops doing so.
+fn cut(lab: &Lab, node: Node, on: bool) {
+    let other = node.other().data_ip().to_string();
+    let nft = |args: &[&str]| {
+        let out = lab.exec(node.role(), "nft", args);
+        assert!(
+            out.status.success(),
+            "nft {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    if on {
+        nft(&["add", "table", "inet", "splitbrain"]);
+        for (chain, hook, dir) in [("in", "input", "saddr"), ("out", "output", "daddr")] {
+            nft(&[
+                "add",
+                "chain",
+                "inet",
+                "splitbrain",
+                chain,
+                "{",
+                "type",
+                "filter",
+                "hook",
+                hook,
+                "priority",
+                "0",
+                ";",
+                "}",
+            ]);
+            nft(&[
+                "add",
+                "rule",
+                "inet",
+                "splitbrain",
+                chain,
+                "ip",
+                dir,
+                &other,
+                "drop",
+            ]);
+        }
+        // VRRP goes to the multicast group: from the other node, dropped by `saddr` above;
+        // our own adverts leave for the group, so drop them on the way out too.
+        nft(&[
+            "add",
+            "rule",
+            "inet",
+            "splitbrain",
+            "out",
+            "ip",
+            "protocol",
+            "vrrp",
+            "drop",
+        ]);
+    } else {
+        nft(&["delete", "table", "inet", "splitbrain"]);
+    }
+}
+
+/// 30 % loss and 200 ms delay on what `node` sends on its data link: what
+/// `tc qdisc add dev data0 root netem loss 30% delay 200ms` does, by an NFQUEUE and the
+/// lab's `impair` (this machine's kernel has no sch_netem).
+struct Impaired {
+    node: Node,
+    proc: crate::lab::Proc,
+}
+
+const IMPAIR_RULE: &[&str] = &[
+    "OUTPUT",
+    "-o",
+    "data0",
+    "-j",
+    "NFQUEUE",
+    "--queue-num",
+    "0",
+    "--queue-bypass",
+];
+
+fn iptables(lab: &Lab, node: Node, op: &str) {
+    let mut args = vec![op];
+    args.extend_from_slice(IMPAIR_RULE);
+    let out = lab.exec(node.role(), "iptables", &args);
+    assert!(
+        out.status.success(),
+        "iptables {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Impaired {
+    fn start(lab: &Lab, node: Node) -> Self {
+        let proc = lab.spawn(
+            node.role(),
+            &format!("impair-{}", node.role()),
+            &crate::prereq::workspace_bin("impair"),
+            &["--queue", "0", "--loss", "30", "--delay-ms", "200"],
+            &[],
+        );
+        assert!(
+            proc.wait_count("impair: queue", 1, Duration::from_secs(5)),
+            "impair did not start: {}",
+            proc.log_text()
+        );
+        iptables(lab, node, "-A");
+        Self { node, proc }
+    }
+
+    fn stop(self, lab: &Lab) {
+        iptables(lab, self.node, "-D");
+        lab.signal(&self.proc, Signal::SIGTERM);
+        let _ = lab.wait_exit(&self.proc, Duration::from_secs(5));
+    }
+}
+
+/// Everything in both nodes' divergence reports (file names and row dumps), as text.
+fn divergence_text(pair: &Appliance) -> String {
+    let mut text = String::new();
+    for node in [Node::A, Node::B] {
+        let mut stack = vec![pair.sync_node(node).divergence()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                text.push_str(&p.display().to_string());
+                text.push('\n');
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(s) = std::fs::read_to_string(&p) {
+                    text.push_str(&s);
+                }
+            }
+        }
+    }
+    text
+}
+
+/// Counts by kind, for the soak's summary.
+pub fn count_rows(rows: &[Row]) -> BTreeMap<String, (usize, usize)> {
+    let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in rows {
+        let e = m.entry(r.fault.name()).or_default();
+        e.0 += 1;
+        if r.healthy.is_some() {
+            e.1 += 1;
+        }
+    }
+    m
+}
