@@ -222,7 +222,7 @@ impl Monitor {
             .iter()
             .filter(|s| s.at >= since && !s.served)
             .map(|s| s.at)
-            .last()
+            .next_back()
     }
 }
 
