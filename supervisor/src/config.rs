@@ -53,6 +53,8 @@ pub struct RawConfig {
     pub component: Vec<RawComponent>,
     #[serde(default)]
     pub check: Vec<RawCheck>,
+    #[serde(default)]
+    pub availability: RawAvailability,
     /// Sections the other components own: they read and validate them themselves.
     pub mediacore: Option<toml::Table>,
     pub sync: Option<toml::Table>,
@@ -108,6 +110,60 @@ fn default_state_dir() -> PathBuf {
 fn default_metrics_bind() -> String {
     "127.0.0.1:9480".into()
 }
+
+/// The availability ledger: how the supervisor probes the service as a client does, and
+/// where it records the outages (see `availability`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAvailability {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `address:port`; default: the first virtual IP of the first instance, port 5038 (AMI).
+    pub service: Option<String>,
+    /// What the first line the service sends must start with; "" = a connect is enough.
+    #[serde(default = "default_banner")]
+    pub banner: String,
+    #[serde(default = "default_availability_interval_ms")]
+    pub interval_ms: u64,
+    #[serde(default = "default_availability_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Default: `<state_dir>/availability.jsonl`.
+    pub ledger: Option<PathBuf>,
+    /// Announced work and exclusions (replicated: made on the master).
+    #[serde(default = "default_windows")]
+    pub windows: PathBuf,
+}
+
+impl Default for RawAvailability {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            service: None,
+            banner: default_banner(),
+            interval_ms: default_availability_interval_ms(),
+            timeout_ms: default_availability_timeout_ms(),
+            ledger: None,
+            windows: default_windows(),
+        }
+    }
+}
+
+/// What Asterisk's AMI greets with, and so ours (the applications' own check).
+fn default_banner() -> String {
+    "Asterisk Call Manager/".into()
+}
+/// The SLA counts minutes: a probe a second is plenty, and cheap for the media core.
+fn default_availability_interval_ms() -> u64 {
+    1000
+}
+fn default_availability_timeout_ms() -> u64 {
+    1000
+}
+fn default_windows() -> PathBuf {
+    "/etc/allerta/shared/sla.toml".into()
+}
+/// The port of the service probed when `service` is not given: AMI.
+pub const AMI_PORT: u16 = 5038;
 
 /// A process the supervisor starts, watches and tells its role (mediacore, sync).
 #[derive(Debug, Deserialize)]
@@ -299,6 +355,33 @@ pub struct Config {
     pub instances: Vec<InstanceConfig>,
     pub components: Vec<ComponentSettings>,
     pub checks: Vec<CheckSettings>,
+    pub availability: AvailabilityConfig,
+}
+
+/// The `[availability]` table, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityConfig {
+    /// false: no probing and no ledger (`allertactl sla` still reads an old one).
+    pub enabled: bool,
+    pub service: std::net::SocketAddr,
+    /// Empty: a connect is enough.
+    pub banner: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub ledger: PathBuf,
+    pub windows: PathBuf,
+}
+
+impl AvailabilityConfig {
+    /// How old the last record of an open outage may be while the supervisor still watches
+    /// it: a `still_down` comes every 10 s, one probe later at most (plus slack). Older: the
+    /// supervisor stopped watching.
+    pub fn stale_after(&self) -> Duration {
+        Duration::from_millis(crate::availability::monitor::STILL_DOWN_EVERY_MS)
+            + self.interval
+            + self.timeout
+            + Duration::from_secs(5)
+    }
 }
 
 /// A component with how it is tracked.
@@ -517,6 +600,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 .map_err(|_| invalid("supervisor.metrics_bind".into(), "not an address:port"))?,
         ),
     };
+    let availability = availability(&raw.availability, &instances, &raw.supervisor.state_dir)
+        .map_err(|(key, reason)| invalid(format!("availability.{key}"), reason))?;
     let log = LogConfig {
         filter: raw.log.filter.unwrap_or_else(|| "info".into()),
         json: raw.log.json,
@@ -532,6 +617,47 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         instances,
         components,
         checks,
+        availability,
+    })
+}
+
+fn availability(
+    raw: &RawAvailability,
+    instances: &[InstanceConfig],
+    state_dir: &Path,
+) -> Result<AvailabilityConfig, (&'static str, &'static str)> {
+    let service = match &raw.service {
+        Some(text) => text
+            .parse()
+            .map_err(|_| ("service", "not an address:port"))?,
+        None => {
+            let vip = instances
+                .first()
+                .and_then(|i| i.vips.first())
+                .expect("validation keeps at least one instance, and an instance has a VIP");
+            std::net::SocketAddr::from((vip.net.addr(), AMI_PORT))
+        }
+    };
+    if !(10..=3_600_000).contains(&raw.interval_ms) {
+        return Err(("interval_ms", "must be in 10..=3600000"));
+    }
+    if !(1..=60_000).contains(&raw.timeout_ms) {
+        return Err(("timeout_ms", "must be in 1..=60000"));
+    }
+    if raw.banner.contains(['\r', '\n']) {
+        return Err(("banner", "is one line: no line breaks"));
+    }
+    Ok(AvailabilityConfig {
+        enabled: raw.enabled,
+        service,
+        banner: raw.banner.clone(),
+        interval: Duration::from_millis(raw.interval_ms),
+        timeout: Duration::from_millis(raw.timeout_ms),
+        ledger: raw
+            .ledger
+            .clone()
+            .unwrap_or_else(|| state_dir.join("availability.jsonl")),
+        windows: raw.windows.clone(),
     })
 }
 
@@ -767,5 +893,53 @@ virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0
             .unwrap_err()
             .to_string()
             .contains("mediacor"));
+    }
+
+    #[test]
+    fn availability_defaults_to_ami_on_the_first_vip() {
+        let c = parse_str(MINIMAL).unwrap();
+        let a = &c.availability;
+        assert!(a.enabled);
+        assert_eq!(a.service, "10.77.0.10:5038".parse().unwrap());
+        assert_eq!(a.banner, "Asterisk Call Manager/");
+        assert_eq!(
+            (a.interval, a.timeout),
+            (Duration::from_secs(1), Duration::from_secs(1))
+        );
+        assert_eq!(
+            a.ledger,
+            Path::new("/var/lib/allerta/supervisor/availability.jsonl")
+        );
+        assert_eq!(a.windows, Path::new("/etc/allerta/shared/sla.toml"));
+        let text = format!(
+            "{MINIMAL}\n[availability]\nservice = \"10.77.0.20:80\"\nbanner = \"\"\n\
+             interval_ms = 50\nledger = \"/tmp/l.jsonl\"\nenabled = false\n"
+        );
+        let a = parse_str(&text).unwrap().availability;
+        assert_eq!(
+            (a.service.port(), a.banner.as_str(), a.enabled),
+            (80, "", false)
+        );
+        assert_eq!(a.ledger, Path::new("/tmp/l.jsonl"));
+    }
+
+    #[test]
+    fn availability_keys_are_checked() {
+        let e = parse_str(&format!(
+            "{MINIMAL}\n[availability]\nservice = \"10.77.0.20\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "node.toml: availability.service: not an address:port"
+        );
+        let e = parse_str(&format!("{MINIMAL}\n[availability]\ninterval_ms = 0\n")).unwrap_err();
+        assert!(e.to_string().contains("availability.interval_ms"), "{e}");
+        let e = parse_str(&format!("{MINIMAL}\n[availability]\nintervall_ms = 10\n")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("intervall_ms") && text.contains("line 12"),
+            "{text}"
+        );
     }
 }

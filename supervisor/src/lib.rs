@@ -3,17 +3,21 @@
 //!
 //! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
 //! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`,
-//! `sla` (availability against the tender's SLA), `civil` (calendar dates).
+//! `sla` (availability against the tender's SLA), `civil` (calendar dates),
+//! `availability::{ledger, monitor, windows, report}`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
-//! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`.
+//! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`,
+//! `availability::{probe, store}` (the service probe and the ledger file), `localtime`.
 pub mod arp;
+pub mod availability;
 pub mod civil;
 pub mod component;
 pub mod config;
 pub mod control;
 pub mod firstboot;
 pub mod health;
+pub mod localtime;
 pub mod metrics;
 pub mod notify;
 pub mod realtime;

@@ -146,6 +146,17 @@ pub fn render(status: &Status) -> String {
         "gauge",
         health("check", &status.checks),
     );
+    if let Some(a) = status.availability.as_ref().filter(|a| a.up.is_some()) {
+        metric(
+            "service_up",
+            "1 while the service answers as a client sees it (the availability probe)",
+            "gauge",
+            vec![(
+                format!("{{node=\"{node}\",service=\"{}\"}}", a.service),
+                f64::from(u8::from(a.up == Some(true))),
+            )],
+        );
+    }
     out
 }
 

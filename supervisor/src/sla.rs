@@ -117,8 +117,28 @@ fn week(t: i64) -> i64 {
     (t.div_euclid(DAY) - 4).div_euclid(7)
 }
 
+/// What one outage contributed to the month, seconds in both service times together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Share {
+    /// Counted as downtime.
+    pub counted: i64,
+    /// Forgiven as a short outage.
+    pub forgiven: i64,
+    /// Announced planned work within the allowance.
+    pub planned: i64,
+    /// Force majeure and the like.
+    pub excluded: i64,
+}
+
 /// The month's availability from `outages` (any order; parts outside the month ignored).
 pub fn report(year: i64, month: u32, outages: &[Outage]) -> Report {
+    judge(year, month, outages).0
+}
+
+/// The month's availability, and what each of `outages` contributed to it (in the order
+/// given; an outage outside the month contributes nothing). Outages are judged in the
+/// order they started: the forgiveness limits and the allowances go to the earliest.
+pub fn judge(year: i64, month: u32, outages: &[Outage]) -> (Report, Vec<Share>) {
     let (m0, m1) = month_bounds(year, month);
     let st1_total = st1_seconds(m0, m1);
     let mut r = Report {
@@ -133,17 +153,20 @@ pub fn report(year: i64, month: u32, outages: &[Outage]) -> Report {
             ..ServiceTime::default()
         },
     };
-    let mut sorted: Vec<Outage> = outages
-        .iter()
-        .copied()
-        .filter(|o| o.end > m0 && o.start < m1 && o.end > o.start)
+    let mut shares = vec![Share::default(); outages.len()];
+    let mut sorted: Vec<usize> = (0..outages.len())
+        .filter(|&i| {
+            let o = &outages[i];
+            o.end > m0 && o.start < m1 && o.end > o.start
+        })
         .collect();
-    sorted.sort_by_key(|o| o.start);
+    sorted.sort_by_key(|&i| outages[i].start);
     let mut forgiven_per_day: std::collections::HashMap<i64, u32> = Default::default();
     let mut forgiven_per_week: std::collections::HashMap<i64, u32> = Default::default();
     // Planned-work allowances left this month.
     let (mut allow1, mut allow2) = (2 * 3600, 7 * 3600);
-    for o in sorted {
+    for i in sorted {
+        let (o, share) = (outages[i], &mut shares[i]);
         let (a, b) = (o.start.max(m0), o.end.min(m1));
         let in1 = st1_seconds(a, b);
         let in2 = (b - a) - in1;
@@ -151,6 +174,7 @@ pub fn report(year: i64, month: u32, outages: &[Outage]) -> Report {
             Cause::Excluded => {
                 r.st1.excluded += in1;
                 r.st2.excluded += in2;
+                share.excluded += in1 + in2;
             }
             Cause::Planned { announced } if o.start - announced >= NOTICE => {
                 let p1 = in1.min(allow1);
@@ -161,6 +185,8 @@ pub fn report(year: i64, month: u32, outages: &[Outage]) -> Report {
                 r.st2.planned += p2;
                 r.st1.counted += in1 - p1;
                 r.st2.counted += in2 - p2;
+                share.planned += p1 + p2;
+                share.counted += in1 - p1 + in2 - p2;
             }
             // Unplanned, or planned without a week's notice: a failure.
             _ => {
@@ -173,14 +199,16 @@ pub fn report(year: i64, month: u32, outages: &[Outage]) -> Report {
                     *this_week += 1;
                     r.st1.forgiven += in1;
                     r.st2.forgiven += in2;
+                    share.forgiven += in1 + in2;
                 } else {
                     r.st1.counted += in1;
                     r.st2.counted += in2;
+                    share.counted += in1 + in2;
                 }
             }
         }
     }
-    r
+    (r, shares)
 }
 
 #[cfg(test)]
@@ -277,5 +305,40 @@ mod tests {
         assert_eq!(r.st2.counted, 3600);
         let (_, end) = month_bounds(2026, 11);
         assert_eq!(end, at(30, 0, 0) + DAY);
+    }
+
+    #[test]
+    fn each_outage_gets_its_share_in_the_order_given() {
+        // Given out of order: the earlier one (Monday 09:00) is judged first.
+        let o = [
+            down(at(23, 11, 0), 1),
+            Outage {
+                start: at(23, 3, 0),
+                end: at(23, 4, 0),
+                cause: Cause::Excluded,
+            },
+            down(at(23, 9, 0), 10),
+            down(at(1, 9, 0) - DAY, 10), // October: outside the month
+        ];
+        let (r, shares) = judge(2026, 11, &o);
+        assert_eq!(
+            shares,
+            [
+                Share {
+                    forgiven: 60,
+                    ..Share::default()
+                },
+                Share {
+                    excluded: 3600,
+                    ..Share::default()
+                },
+                Share {
+                    counted: 600,
+                    ..Share::default()
+                },
+                Share::default(),
+            ]
+        );
+        assert_eq!(r, report(2026, 11, &o));
     }
 }

@@ -9,6 +9,7 @@
 //!  VRRP threads (driver.rs) ───InstanceEvent───┼─▶ supervise loop ─Input─▶ VRRP threads
 //!  control socket / metrics ───(Request, reply)┘        │  └─ role (watch) ─▶ components
 //!  signals (TERM, INT) ─────────────────────────────────┘  └─ guard stdin, notify hooks
+//!  availability probe (probe.rs task; appends to the ledger) ─watch: last probe─▶ status
 //! ```
 
 use std::collections::VecDeque;
@@ -22,11 +23,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::availability;
 use crate::component::child::{self, ComponentEvent};
 use crate::component::client::ControlClient;
 use crate::component::contract::{self, Role};
 use crate::config::Config;
-use crate::control::protocol::{CheckStatus, Request, Response, Status, Transition};
+use crate::control::protocol::{
+    AvailabilityStatus, CheckStatus, Request, Response, Status, Transition,
+};
 use crate::control::server;
 use crate::health::script;
 use crate::health::state::{self, Check};
@@ -79,6 +83,8 @@ struct Supervisor {
     /// run beside the loop, which keeps reacting (and feeding the watchdog) meanwhile.
     operations: JoinSet<Operation>,
     ready_sent: bool,
+    /// The availability probe's latest result, when it runs.
+    availability: Option<watch::Receiver<AvailabilityStatus>>,
 }
 
 /// What an operator request found out, back on the loop.
@@ -169,6 +175,20 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         });
     }
     drop(calls_tx);
+    let availability_rx = config.availability.enabled.then(|| {
+        let a = &config.availability;
+        let (status_tx, status_rx) = watch::channel(AvailabilityStatus {
+            service: a.service.to_string(),
+            ledger: a.ledger.display().to_string(),
+            ..AvailabilityStatus::default()
+        });
+        tasks.spawn(availability::probe::run(
+            a.clone(),
+            status_tx,
+            cancel.child_token(),
+        ));
+        status_rx
+    });
 
     let pids = vec![None; checks.len()];
     let maintenance_file = config.state_dir.join("maintenance");
@@ -193,6 +213,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         hooks: JoinSet::new(),
         operations: JoinSet::new(),
         ready_sent: false,
+        availability: availability_rx,
     };
     // Weights of checks that start up (positive weights) and persisted maintenance apply now.
     sup.decide();
@@ -598,6 +619,7 @@ impl Supervisor {
             transitions_total: self.transitions_total,
             last_transitions: self.history.iter().rev().take(10).cloned().collect(),
             component_status: self.component_status.clone(),
+            availability: self.availability.as_ref().map(|rx| rx.borrow().clone()),
         }
     }
 

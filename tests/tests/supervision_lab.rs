@@ -1,7 +1,8 @@
 //! Component supervision in the lab, with the real mediacore and sync binaries as children
 //! of the real supervisor: a killed or hung media core on the master moves the VIP, check
 //! scripts with weights, flap damping, switchover / maintenance / promote through
-//! `allertactl`, keepalived-style notify hooks, and the metrics endpoint.
+//! `allertactl`, keepalived-style notify hooks, the metrics endpoint, and the availability
+//! ledger (`allertactl sla`).
 
 use std::io::{Read, Write};
 use std::process::Output;
@@ -532,4 +533,164 @@ fn a_component_that_dies_at_start_backs_off_and_keeps_the_node_in_fault() {
         "a node whose component never runs must not be master"
     );
     assert!(a.count("to=Fault") >= 1, "{}", a.log_text());
+}
+
+/// The outages in a node's availability ledger (its state_dir).
+fn ledger_outages(lab: &Lab, node: Node) -> Vec<supervisor::availability::ledger::Outage> {
+    use supervisor::availability::{ledger, store};
+    let path = run_dir(lab, node).join("availability.jsonl");
+    let read = store::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    ledger::fold(&path, &read).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sla_json(lab: &Lab, node: Node, month: &str) -> serde_json::Value {
+    let config = lab.dir().join(format!("allerta-{}.toml", node.role()));
+    let out = std::process::Command::new(prereq::workspace_bin("allertactl"))
+        .arg("--config")
+        .arg(&config)
+        .args(["sla", "--json", "--month", month])
+        .output()
+        .expect("allertactl sla");
+    assert!(out.status.success(), "allertactl sla: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+#[test]
+fn a_killed_media_core_is_one_short_outage_in_both_ledgers() {
+    use supervisor::availability::ledger::{End, Ending};
+    use supervisor::availability::windows::format_local;
+    use supervisor::localtime;
+
+    let dir = std::env::temp_dir().join(format!("allerta-sla-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let windows = dir.join("sla.toml");
+    let _ = std::fs::remove_file(&windows);
+    // Adverts every second: after A releases the VIP nobody holds it for B's Skew_Time
+    // (0.6 s at priority 100), which probes every 50 ms cannot miss. A does not preempt, so
+    // no failback adds a second outage.
+    let availability = format!(
+        "\n[availability]\ninterval_ms = 50\ntimeout_ms = 200\nwindows = \"{}\"\n",
+        windows.display()
+    );
+    let p = pair(
+        "sla",
+        |v| {
+            v.advert_interval_ms = 1000;
+            v.preempt = false;
+            v.extra_toml = availability.clone();
+        },
+        |v| {
+            v.advert_interval_ms = 1000;
+            v.extra_toml = availability.clone();
+        },
+    );
+    // B hears A's adverts (one a second) before the fault.
+    std::thread::sleep(Duration::from_millis(1500));
+    // A started alone: until it became master nobody answered, and its ledger says so.
+    let before = ledger_outages(&p.lab, Node::A);
+    assert!(
+        before
+            .iter()
+            .all(|o| o.end == Ending::Closed(End::Answered)),
+        "A's cold start: {before:?}"
+    );
+    assert_eq!(ledger_outages(&p.lab, Node::B), [], "B found A answering");
+
+    kill(mediacore_pid(&p.lab, Node::A), Signal::SIGKILL);
+    assert!(
+        p.b.wait_count(MASTER, 1, Duration::from_secs(5)),
+        "B did not take over:\n{}",
+        p.b.log_text()
+    );
+    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    let since_kill = |node: Node| -> Vec<_> {
+        let skip = if node == Node::A { before.len() } else { 0 };
+        ledger_outages(&p.lab, node)
+            .into_iter()
+            .skip(skip)
+            .collect()
+    };
+    let closed = |node: Node| {
+        let o = since_kill(node);
+        !o.is_empty() && o.iter().all(|o| o.end != Ending::Open)
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || closed(Node::A)
+            && closed(Node::B))
+        .is_some(),
+        "outages not closed: A {:?}, B {:?}",
+        since_kill(Node::A),
+        since_kill(Node::B)
+    );
+    // Nothing more comes (A's media core restarts, A stays backup).
+    std::thread::sleep(Duration::from_secs(2));
+    for node in [Node::A, Node::B] {
+        let o = since_kill(node);
+        assert_eq!(o.len(), 1, "{}: {o:?}", node.role());
+        let length = o[0].close_ms - o[0].open_ms;
+        assert!(
+            o[0].end == Ending::Closed(End::Answered) && length > 0 && length < 5000,
+            "{}: {o:?}",
+            node.role()
+        );
+    }
+    assert_eq!(ledger_outages(&p.lab, Node::A).len(), before.len() + 1);
+
+    // allertactl reads the files itself: short, so forgiven; 100 %.
+    let outage_ms = since_kill(Node::A)[0].open_ms;
+    let local = localtime::local_secs(outage_ms);
+    let month = &format_local(local)[..7];
+    let is_it = |o: &serde_json::Value| o["start_ms"].as_u64() == Some(outage_ms);
+    let json = sla_json(&p.lab, Node::A, month);
+    let outage = json["outages"]
+        .as_array()
+        .and_then(|all| all.iter().find(|o| is_it(o)))
+        .unwrap_or_else(|| panic!("the outage is not reported: {json:#}"));
+    assert_eq!(outage["verdict"], "forgiven", "{json:#}");
+    for st in json["service_times"].as_array().expect("service times") {
+        assert_eq!(st["availability_percent"], 100.0, "{json:#}");
+        assert_eq!(st["met"], true, "{json:#}");
+    }
+
+    // The same outage inside an excluded window is excluded instead.
+    let minute = |secs: i64| format_local(secs)[..16].to_string();
+    std::fs::write(
+        &windows,
+        format!(
+            "[[excluded]]\nfrom = \"{}\"\nto = \"{}\"\nreason = \"lab: force majeure\"\n",
+            minute(local - 3600),
+            minute(local + 3600)
+        ),
+    )
+    .unwrap();
+    let json = sla_json(&p.lab, Node::A, month);
+    let outage = json["outages"]
+        .as_array()
+        .and_then(|all| all.iter().find(|o| is_it(o)))
+        .unwrap_or_else(|| panic!("the outage is not reported: {json:#}"));
+    assert_eq!(outage["verdict"], "excluded", "{json:#}");
+    assert!(outage["windows"][0]
+        .as_str()
+        .is_some_and(|w| w.contains("lab: force majeure")));
+    // The human form says the same.
+    let config = p.lab.dir().join("allerta-node-a.toml");
+    let human = std::process::Command::new(prereq::workspace_bin("allertactl"))
+        .arg("--config")
+        .arg(&config)
+        .args(["sla", "--month", month])
+        .output()
+        .expect("allertactl sla");
+    let human = text(&human);
+    assert!(
+        human.contains("excluded; excluded: lab: force majeure"),
+        "{human}"
+    );
+    // The status shows the latest probe.
+    let status = allertactl(&p.lab, Node::B, &["--json", "status"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let a = &status["availability"];
+    assert_eq!(a["up"], true, "{status:#}");
+    assert_eq!(a["down_since_ms"], serde_json::Value::Null, "{status:#}");
+    assert_eq!(a["service"], "10.77.0.10:5038", "{status:#}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

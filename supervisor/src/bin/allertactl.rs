@@ -1,8 +1,12 @@
 //! `allertactl`: the operator CLI. It talks to the local supervisor over its control socket
 //! (root only). Human output by default, `--json` for scripts.
 //!
-//! Exit codes: 0 done; 1 refused (the message says why); 2 usage error; 3 the supervisor
-//! cannot be reached; 4 (`status` only) this node is in fault or maintenance.
+//! Exit codes: 0 done; 1 refused (the message says why), or (`sla`) a file that cannot be
+//! read; 2 usage error; 3 the supervisor cannot be reached; 4 (`status` only) this node is in
+//! fault or maintenance.
+//!
+//! `sla` reads the node file, the availability ledger and the windows file itself, so it
+//! works while the supervisor is down.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -11,7 +15,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use supervisor::availability::{ledger, report, store, windows};
 use supervisor::control::protocol::{Request, Response, Status, Transition};
+use supervisor::{config, localtime};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,7 +33,7 @@ struct Cli {
     /// Print the supervisor's answer as JSON.
     #[arg(long, global = true)]
     json: bool,
-    /// The node file (for campaign, contacts, message and operator commands).
+    /// The node file (for `sla` and the campaign, contacts, message and operator commands).
     #[arg(long, global = true, default_value = "/etc/allerta/node.toml")]
     config: PathBuf,
     /// The media core's control socket (they ask it whether this node is master).
@@ -102,6 +108,13 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Availability against the SLA for a month, from this node's ledger of outages (the
+    /// service as a client sees it) and the windows file (announced work, exclusions).
+    Sla {
+        /// The month, YYYY-MM (default: this month, local time).
+        #[arg(long, value_parser = parse_month)]
+        month: Option<(i64, u32)>,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -154,6 +167,7 @@ fn main() -> ExitCode {
             on: matches!(mode, OnOff::On),
         },
         Cmd::Promote { force } => Request::Promote { force },
+        Cmd::Sla { month } => return sla(&cli, month),
         Cmd::Campaign { ref args } => return media_core(&cli, "campaign", args),
         Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),
         Cmd::Message { ref args } => return media_core(&cli, "message", args),
@@ -229,6 +243,115 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// "2026-11" to (2026, 11).
+fn parse_month(text: &str) -> Result<(i64, u32), String> {
+    let bad = || format!("{text:?} is not a month YYYY-MM");
+    let (y, m) = text.split_once('-').ok_or_else(bad)?;
+    let (y, m) = (
+        y.parse::<i64>().map_err(|_| bad())?,
+        m.parse::<u32>().map_err(|_| bad())?,
+    );
+    if y < 1970 || !(1..=12).contains(&m) || text.len() != 7 {
+        return Err(bad());
+    }
+    Ok((y, m))
+}
+
+/// An error with its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// `allertactl sla`: reads the files itself (the supervisor may be down).
+fn sla(cli: &Cli, month: Option<(i64, u32)>) -> ExitCode {
+    let fail = |e: &dyn std::error::Error| {
+        eprintln!("allertactl: {}", chain(e));
+        ExitCode::from(1)
+    };
+    let config = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let a = &config.availability;
+    let ledger = match store::load(&a.ledger) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    if let Some(line) = ledger.torn {
+        eprintln!(
+            "allertactl: warning: {}:{line}: torn last line ignored (a crash mid-write)",
+            a.ledger.display()
+        );
+    }
+    let outages = match ledger::fold(&a.ledger, &ledger) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let windows = match windows::load(&a.windows) {
+        Ok(w) => w,
+        Err(e) => return fail(&e),
+    };
+    let now = localtime::now_ms();
+    let (year, month) = month.unwrap_or_else(|| {
+        let days = localtime::local_secs(now).div_euclid(86_400);
+        let (y, m, _) = supervisor::civil::civil_from_days(days);
+        (y, m)
+    });
+    let r = report::month(
+        year,
+        month,
+        &outages,
+        &windows,
+        &localtime::utc_offset_secs,
+        now,
+        a.stale_after().as_millis() as u64,
+    );
+    if cli.json {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            node: &'a str,
+            service: String,
+            probing: bool,
+            ledger: &'a std::path::Path,
+            windows: &'a std::path::Path,
+            #[serde(flatten)]
+            report: &'a report::MonthReport,
+        }
+        let json = Json {
+            node: &config.node_name,
+            service: a.service.to_string(),
+            probing: a.enabled,
+            ledger: &a.ledger,
+            windows: &a.windows,
+            report: &r,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{}: the service {} as a client sees it; ledger {}, {} window(s) in {}",
+        config.node_name,
+        a.service,
+        a.ledger.display(),
+        windows.len(),
+        a.windows.display()
+    );
+    if !a.enabled {
+        println!("  (probing is off here: [availability] enabled = false)");
+    }
+    print!("{}", report::render(&r));
+    ExitCode::SUCCESS
 }
 
 fn call(socket: &PathBuf, request: &Request) -> std::io::Result<Response> {
@@ -324,6 +447,26 @@ fn print_status(s: &Status) {
     for (component, status) in &s.component_status {
         println!("  {component}: {status}");
     }
+    if let Some(a) = &s.availability {
+        let state = match (a.up, a.down_since_ms) {
+            (None, _) => "not probed yet".to_string(),
+            (Some(true), _) => "up".into(),
+            (Some(false), Some(since)) => format!(
+                "DOWN (outage since {}; {})",
+                ago(since),
+                a.last_error.as_deref().unwrap_or("")
+            ),
+            (Some(false), None) => "DOWN".into(),
+        };
+        let probed = a
+            .last_probe_ms
+            .map(|ms| format!(", probed {}", ago(ms)))
+            .unwrap_or_default();
+        println!(
+            "  service {} (as a client sees it): {state}{probed}",
+            a.service
+        );
+    }
     println!(
         "  transitions to or from master: {} (flap count)",
         s.transitions_total
@@ -361,5 +504,18 @@ fn print_history(transitions: &[Transition]) {
             t.to,
             t.reason
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_written_yyyy_mm() {
+        assert_eq!(parse_month("2026-11"), Ok((2026, 11)));
+        for bad in ["2026-13", "2026-1", "26-11", "2026/11", "2026-11-01"] {
+            assert!(parse_month(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -62,6 +62,26 @@ pub struct Status {
     pub last_transitions: Vec<Transition>,
     /// Anything a component reports in its `status` answer (trunks, sync lag), by component.
     pub component_status: serde_json::Map<String, serde_json::Value>,
+    /// The service as a client sees it (`[availability]`); absent when not probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<AvailabilityStatus>,
+}
+
+/// The latest probe of the service and the outage in progress, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityStatus {
+    /// The address probed ("10.77.0.10:5038").
+    pub service: String,
+    /// The ledger file.
+    pub ledger: String,
+    /// When the latest probe started (ms since the epoch); None before the first.
+    pub last_probe_ms: Option<u64>,
+    /// Whether it got an answer.
+    pub up: Option<bool>,
+    /// How it failed.
+    pub last_error: Option<String>,
+    /// The outage in progress began at this first failed probe.
+    pub down_since_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
