@@ -238,7 +238,7 @@ impl Drop for Monitor {
 /// Configuration changes made on whichever node holds the VIP, one a second: a file in
 /// the shared tree (`change-NNNN.conf`). Each is remembered with the node it was made on.
 struct ChangeWriter {
-    made: Arc<Mutex<Vec<(String, Node)>>>,
+    made: Arc<Mutex<Vec<(String, Node, f64)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -271,7 +271,7 @@ impl ChangeWriter {
                 )
                 .is_ok()
                 {
-                    m.lock().unwrap().push((name, node));
+                    m.lock().unwrap().push((name, node, now()));
                 }
             }
         });
@@ -282,7 +282,7 @@ impl ChangeWriter {
         }
     }
 
-    fn stop(mut self) -> Vec<(String, Node)> {
+    fn stop(mut self) -> Vec<(String, Node, f64)> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -296,12 +296,13 @@ impl ChangeWriter {
 pub struct Invariants {
     /// Samples where both media cores dispatched while the nodes could talk.
     pub both_dispatching: Vec<f64>,
-    /// Numbers called after their confirmation was recorded.
-    pub called_after_confirming: Vec<String>,
+    /// Numbers called after their confirmation was recorded, with the call's time.
+    pub called_after_confirming: Vec<(String, f64)>,
     /// Faults after which the VIP was not on exactly one node.
     pub vip_not_single: Vec<String>,
-    /// Configuration changes on neither node's tree nor in a divergence report.
-    pub changes_lost: Vec<String>,
+    /// Configuration changes on neither node's tree nor in a divergence report, with
+    /// when they were made.
+    pub changes_lost: Vec<(String, f64)>,
     pub changes_made: usize,
     /// Databases that failed `PRAGMA integrity_check`.
     pub databases_damaged: Vec<String>,
@@ -577,7 +578,12 @@ impl Suite {
         let calls = campaign::calls_in(&self.pair.pcap());
         let mut confirmed = appliance::confirmations(&self.pair.db(Node::A));
         confirmed.extend(appliance::confirmations(&self.pair.db(Node::B)));
-        inv.called_after_confirming = appliance::called_after_confirming(&calls, &confirmed);
+        let again = appliance::called_after_confirming(&calls, &confirmed);
+        inv.called_after_confirming = calls
+            .iter()
+            .filter(|c| again.contains(&c.number))
+            .map(|c| (c.number.clone(), c.start))
+            .collect();
 
         inv.vip_not_single = self
             .rows
@@ -591,12 +597,12 @@ impl Suite {
 
         // Every change on both nodes, or in a divergence report.
         let diverged = divergence_text(&self.pair);
-        for (name, _) in &made {
+        for (name, _, at) in &made {
             let on_both = [Node::A, Node::B]
                 .iter()
                 .all(|n| self.pair.shared(*n).join(name).is_file());
             if !on_both && !diverged.contains(name.as_str()) {
-                inv.changes_lost.push(name.clone());
+                inv.changes_lost.push((name.clone(), *at));
             }
         }
         for node in [Node::A, Node::B] {
@@ -607,27 +613,65 @@ impl Suite {
         inv
     }
 
-    /// The table of faults.
-    pub fn table(&self) -> String {
+    /// The invariants broken between fault `i`'s injection and the next fault's.
+    fn broken_during(&self, i: usize, inv: &Invariants) -> Vec<&'static str> {
+        let from = self.rows[i].injected;
+        let to = self.rows.get(i + 1).map_or(f64::MAX, |r| r.injected);
+        let within = |t: f64| t >= from && t < to;
+        let mut broken = Vec::new();
+        if inv.both_dispatching.iter().any(|t| within(*t)) {
+            broken.push("two dispatching");
+        }
+        if inv.called_after_confirming.iter().any(|(_, t)| within(*t)) {
+            broken.push("confirmed called again");
+        }
+        if self.rows[i].healthy.is_none() {
+            broken.push("VIP not single");
+        }
+        if inv.changes_lost.iter().any(|(_, t)| within(*t)) {
+            broken.push("change lost");
+        }
+        broken
+    }
+
+    /// The table of faults, with the invariants over each fault's time (up to the next).
+    pub fn table(&self, inv: &Invariants) -> String {
         let mut t = format!(
-            "{:<40} {:<7} {:>13} {:>13}  {}\n",
-            "fault", "node", "service back", "pair healthy", "note"
+            "{:<40} {:<7} {:>13} {:>13}  {:<10} {}\n",
+            "fault", "node", "service back", "pair healthy", "invariants", "note"
         );
         let ms = |d: Option<Duration>, none: &str| {
             d.map_or(none.to_owned(), |d| {
                 format!("{:.0} ms", d.as_secs_f64() * 1000.0)
             })
         };
-        for r in &self.rows {
+        for (i, r) in self.rows.iter().enumerate() {
+            let broken = self.broken_during(i, inv);
+            let held = if broken.is_empty() {
+                "held".to_owned()
+            } else {
+                format!("BROKEN: {}", broken.join(", "))
+            };
             t.push_str(&format!(
-                "{:<40} {:<7} {:>13} {:>13}  {}\n",
+                "{:<40} {:<7} {:>13} {:>13}  {:<10} {}\n",
                 r.fault.name(),
                 r.node.role(),
                 ms(r.service_back, "no outage"),
                 ms(r.healthy, "NOT"),
+                held,
                 r.note
             ));
         }
+        t.push_str(&format!(
+            "over the whole run: {} configuration changes made, {} lost; databases {}\n",
+            inv.changes_made,
+            inv.changes_lost.len(),
+            if inv.databases_damaged.is_empty() {
+                "intact on both nodes".to_owned()
+            } else {
+                format!("DAMAGED on {:?}", inv.databases_damaged)
+            }
+        ));
         t
     }
 }
