@@ -88,7 +88,9 @@ fn main() {
         ui.events(&watcher, &mut run);
         let p = pair.progress(Node::A, CAMPAIGN).unwrap_or_default();
         ui.progress(&p, "node-a");
-        if p.finished() >= half {
+        // Halfway, and with calls in progress (the citizens answer alike, so calls come
+        // in waves): the kill cuts some.
+        if p.finished() >= half && p.calling > 0 {
             break;
         }
         if started.elapsed() > Duration::from_secs(240) {
