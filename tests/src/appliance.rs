@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::campaign::{self, Citizen};
-use crate::lab::{wait_until, Lab, Node, Proc};
+use crate::lab::{tail, wait_until, wait_until_every, Lab, Node, Proc};
 use crate::nodes::{self, Speaker, Vrrp};
 use crate::prereq;
 use crate::sync::{self, SyncNode};
@@ -248,7 +248,7 @@ impl Appliance {
         let proc = self.supervisor(node).clone();
         self.lab.signal(&proc, signal);
         let _ = self.lab.wait_exit(&proc, Duration::from_secs(15));
-        let gone = poll(Duration::from_secs(5), || {
+        let gone = wait_until_every(Duration::from_secs(5), Duration::from_millis(100), || {
             [
                 crate::failover::MEDIACORE,
                 "allerta-sync",
@@ -256,7 +256,8 @@ impl Appliance {
             ]
             .iter()
             .all(|comm| self.lab.pids_named(node.role(), comm).is_empty())
-        });
+        })
+        .is_some();
         self.kill_children(node);
         gone
     }
@@ -486,18 +487,15 @@ pub fn confirmations(db: &std::path::Path) -> Vec<(String, i64)> {
 /// Calls the carrier got for a number after that number's confirmation was recorded (on
 /// either node), with 1 s of grace for the call that carried the confirmation itself
 /// (its INVITE precedes the recording).
-pub fn called_after_confirming(
-    calls: &[campaign::SeenCall],
+pub fn called_after_confirming<'a>(
+    calls: &'a [campaign::SeenCall],
     confirmed: &[(String, i64)],
-) -> Vec<String> {
-    let first: std::collections::HashMap<&str, i64> = confirmed
-        .iter()
-        .map(|(n, t)| (n.as_str(), *t))
-        .fold(Default::default(), |mut m, (n, t)| {
-            let e = m.entry(n).or_insert(t);
-            *e = (*e).min(t);
-            m
-        });
+) -> Vec<&'a campaign::SeenCall> {
+    let mut first: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for (number, at) in confirmed {
+        let t = first.entry(number).or_insert(*at);
+        *t = (*t).min(*at);
+    }
     calls
         .iter()
         .filter(|c| {
@@ -505,41 +503,7 @@ pub fn called_after_confirming(
                 .get(c.number.as_str())
                 .is_some_and(|t| c.start * 1000.0 > *t as f64 + 1000.0)
         })
-        .map(|c| c.number.clone())
         .collect()
-}
-
-/// Checks every 100 ms (for checks that start processes) until `check` holds or `timeout`
-/// passes.
-pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = std::time::Instant::now();
-    loop {
-        if check() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The last lines of a log, for assertion messages.
-pub fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// A log line's timestamp (tracing's `2026-11-22T09:03:01.693265Z`) as seconds since the
-/// epoch.
-pub fn log_time(line: &str) -> Option<f64> {
-    let ts = line.get(..27)?;
-    let num = |r: std::ops::Range<usize>| ts.get(r).and_then(|s| s.parse::<i64>().ok());
-    let days =
-        supervisor::civil::days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
-    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
-    let micros = num(20..26)?;
-    Some(secs as f64 + micros as f64 / 1e6)
 }
 
 impl Drop for Appliance {

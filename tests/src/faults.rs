@@ -8,18 +8,17 @@
 //! intact).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::appliance::{self, poll, Appliance, Setup};
+use crate::appliance::{self, Appliance, Setup};
 use crate::campaign::{self, Citizen};
-use crate::lab::{Lab, Node, VIP};
+use crate::lab::{ask, tail, wait_until_every, wall_secs, Lab, Node, VIP};
 
 /// Which node a fault hits, by its role at the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,23 +141,16 @@ struct Sample {
     served: bool,
 }
 
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// The media core's view through its control socket: whether it dispatches (role master,
 /// and its supervisor heard within the lab's 300 ms lease); None if it does not answer
 /// within 300 ms.
 fn media_core_master(run: &Path) -> Option<bool> {
-    let mut sock = UnixStream::connect(run.join("mediacore.sock")).ok()?;
-    sock.set_read_timeout(Some(Duration::from_millis(300)))
-        .ok()?;
-    sock.write_all(b"status\n").ok()?;
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).ok()?;
-    let v: serde_json::Value = serde_json::from_str(line.trim().strip_prefix("status ")?).ok()?;
+    let line = ask(
+        &run.join("mediacore.sock"),
+        "status",
+        Duration::from_millis(300),
+    )?;
+    let v: serde_json::Value = serde_json::from_str(line.strip_prefix("status ")?).ok()?;
     let silent = v["supervisor_silent_ms"].as_u64().unwrap_or(0);
     Some(v["role"] == "master" && silent <= 300 && v["role_stale"] != true)
 }
@@ -194,7 +186,7 @@ impl Monitor {
         let (s, f) = (samples.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !f.load(Ordering::Relaxed) {
-                let at = now();
+                let at = wall_secs();
                 let dispatching = [
                     media_core_master(&runs[0]) == Some(true),
                     media_core_master(&runs[1]) == Some(true),
@@ -244,23 +236,19 @@ struct ChangeWriter {
 }
 
 impl ChangeWriter {
-    fn start(pair: &Appliance) -> Self {
+    /// `holder` is the VIP holder as the suite last saw it (the lab's address queries stay
+    /// on the suite's thread).
+    fn start(pair: &Appliance, holder: Arc<Mutex<Option<Node>>>) -> Self {
         let shared = [pair.shared(Node::A), pair.shared(Node::B)];
         let made = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (m, f) = (made.clone(), stop.clone());
-        let vip_file = pair.lab.dir().join("vip-holder");
         let thread = std::thread::spawn(move || {
             let mut n = 0u32;
             while !f.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_secs(1));
-                // The suite keeps `vip-holder` up to date (the lab's address queries need
-                // the lab, which stays on the suite's thread).
-                let holder = std::fs::read_to_string(&vip_file).unwrap_or_default();
-                let node = match holder.trim() {
-                    "node-a" => Node::A,
-                    "node-b" => Node::B,
-                    _ => continue,
+                let Some(node) = *holder.lock().unwrap() else {
+                    continue;
                 };
                 n += 1;
                 let name = format!("change-{n:04}.conf");
@@ -271,7 +259,7 @@ impl ChangeWriter {
                 )
                 .is_ok()
                 {
-                    m.lock().unwrap().push((name, node, now()));
+                    m.lock().unwrap().push((name, node, wall_secs()));
                 }
             }
         });
@@ -322,6 +310,8 @@ pub struct Suite {
     pub pair: Appliance,
     monitor: Option<Monitor>,
     changes: Option<ChangeWriter>,
+    /// Where the change writer makes its changes (kept fresh while the suite waits).
+    vip_holder: Arc<Mutex<Option<Node>>>,
     pub rows: Vec<Row>,
     /// How long a fault may take to heal before it counts as not recovered.
     pub patience: Duration,
@@ -353,20 +343,20 @@ impl Suite {
         let mut suite = Self {
             monitor: Some(Monitor::start(&pair)),
             changes: None,
+            vip_holder: Arc::new(Mutex::new(None)),
             pair,
             rows: Vec::new(),
             patience: Duration::from_secs(30),
         };
         suite.note_vip_holder();
-        suite.changes = Some(ChangeWriter::start(&suite.pair));
+        suite.changes = Some(ChangeWriter::start(&suite.pair, suite.vip_holder.clone()));
         // Let the campaign and the changes get going.
         std::thread::sleep(Duration::from_secs(3));
         suite
     }
 
     fn note_vip_holder(&self) {
-        let holder = self.pair.master().map_or("", |n| n.role());
-        let _ = std::fs::write(self.pair.lab.dir().join("vip-holder"), holder);
+        *self.vip_holder.lock().unwrap() = self.pair.master();
     }
 
     fn node_for(&self, target: Target) -> Node {
@@ -375,6 +365,11 @@ impl Suite {
             Target::Master => master,
             Target::Backup => master.other(),
         }
+    }
+
+    /// Polls `check` every 100 ms for up to `patience`.
+    fn wait(&self, check: impl FnMut() -> bool) -> bool {
+        wait_until_every(self.patience, Duration::from_millis(100), check).is_some()
     }
 
     /// Sleeps `d`, keeping the VIP holder note fresh for the change writer.
@@ -389,18 +384,18 @@ impl Suite {
     /// Injects `fault`, lifts it, waits until the pair is healthy; records a row.
     pub fn run(&mut self, fault: Fault) -> &Row {
         assert!(
-            poll(self.patience, || self.healthy()),
+            self.wait(|| self.healthy()),
             "not healthy before {}:\nA: {}\nB: {}",
             fault.name(),
-            appliance::tail(&self.pair.supervisor(Node::A).log_text()),
-            appliance::tail(&self.pair.supervisor(Node::B).log_text())
+            tail(&self.pair.supervisor(Node::A).log_text()),
+            tail(&self.pair.supervisor(Node::B).log_text())
         );
         let node = match fault {
             Fault::Kill(_, t) | Fault::Stop(_, t) => self.node_for(t),
             Fault::BackupDiskFull => self.node_for(Target::Backup),
             _ => self.node_for(Target::Master),
         };
-        let injected = now();
+        let injected = wall_secs();
         let start = Instant::now();
         let mut note = String::new();
         match fault {
@@ -452,12 +447,13 @@ impl Suite {
                 self.hold(Duration::from_secs(2));
             }
         }
-        let lifted = now();
-        let healthy = poll(self.patience, || {
-            self.note_vip_holder();
-            self.healthy()
-        })
-        .then(|| start.elapsed());
+        let lifted = wall_secs();
+        let healthy = self
+            .wait(|| {
+                self.note_vip_holder();
+                self.healthy()
+            })
+            .then(|| start.elapsed());
         if healthy.is_none() {
             note.push_str(&self.why_unhealthy());
         }
@@ -546,7 +542,7 @@ impl Suite {
         }
         // Calls in progress end (ring 5 s, message ~8 s) and the backup catches up.
         std::thread::sleep(Duration::from_secs(10));
-        let _ = poll(self.patience, || self.healthy());
+        let _ = self.wait(|| self.healthy());
         self.pair.stop_carrier();
         let mut inv = Invariants {
             changes_made: made.len(),
@@ -578,10 +574,8 @@ impl Suite {
         let calls = campaign::calls_in(&self.pair.pcap());
         let mut confirmed = appliance::confirmations(&self.pair.db(Node::A));
         confirmed.extend(appliance::confirmations(&self.pair.db(Node::B)));
-        let again = appliance::called_after_confirming(&calls, &confirmed);
-        inv.called_after_confirming = calls
-            .iter()
-            .filter(|c| again.contains(&c.number))
+        inv.called_after_confirming = appliance::called_after_confirming(&calls, &confirmed)
+            .into_iter()
             .map(|c| (c.number.clone(), c.start))
             .collect();
 

@@ -421,7 +421,16 @@ fn run_ok(cmd: &mut Command) {
 }
 
 /// Polls `check` every 5 ms until it holds or `timeout` passes; returns the time it took.
-pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+pub fn wait_until(timeout: Duration, check: impl FnMut() -> bool) -> Option<Duration> {
+    wait_until_every(timeout, Duration::from_millis(5), check)
+}
+
+/// As [`wait_until`], polling every `every` (for checks that start processes).
+pub fn wait_until_every(
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Option<Duration> {
     let start = Instant::now();
     loop {
         if check() {
@@ -430,8 +439,20 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> Option<
         if start.elapsed() > timeout {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(every);
     }
+}
+
+/// One request line over a component's control socket (as its supervisor sends it); the
+/// answer line, trimmed, or None if there is no answer within `timeout`.
+pub fn ask(socket: &Path, request: &str, timeout: Duration) -> Option<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.write_all(format!("{request}\n").as_bytes()).ok()?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    Some(line.trim_end().to_owned())
 }
 
 impl Proc {
@@ -452,4 +473,33 @@ impl Proc {
     pub fn wait_count(&self, needle: &str, n: usize, timeout: Duration) -> bool {
         wait_until(timeout, || self.count(needle) >= n).is_some()
     }
+}
+
+/// Microseconds since the epoch now (wall clock, as the logs' stamps).
+pub fn wall_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Seconds since the epoch now (wall clock).
+pub fn wall_secs() -> f64 {
+    wall_us() as f64 / 1e6
+}
+
+/// Microseconds since the epoch of a log line's tracing stamp
+/// (`2026-11-22T08:38:11.121379Z …`).
+pub fn log_time_us(line: &str) -> Option<i64> {
+    let ts = line.get(..27)?;
+    let num = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
+    let days =
+        supervisor::civil::days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
+    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
+    Some(secs * 1_000_000 + num(20..26)?)
+}
+
+/// The last 40 lines of a log, for assertion messages.
+pub fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }

@@ -8,9 +8,8 @@
 //! is pointed at it and it flips bytes on the way to the backup while told to.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -140,22 +139,14 @@ impl SyncNode {
 
     /// One request over the control socket, as the supervisor sends it.
     pub fn control_request(&self, request: &str) -> String {
-        let mut sock = UnixStream::connect(self.control()).expect("control socket");
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        sock.write_all(format!("{request}\n").as_bytes()).unwrap();
-        let mut line = String::new();
-        BufReader::new(sock).read_line(&mut line).unwrap();
-        line.trim_end().to_owned()
+        crate::lab::ask(&self.control(), request, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no answer to {request:?} on {}", self.control().display()))
     }
 
     /// The agent's status, or None while it is not answering (restarting, stopped).
     pub fn status_if_up(&self) -> Option<serde_json::Value> {
-        let mut sock = UnixStream::connect(self.control()).ok()?;
-        sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        sock.write_all(b"status\n").ok()?;
-        let mut line = String::new();
-        BufReader::new(sock).read_line(&mut line).ok()?;
-        serde_json::from_str(line.trim_end().strip_prefix("status ")?).ok()
+        let line = crate::lab::ask(&self.control(), "status", Duration::from_secs(2))?;
+        serde_json::from_str(line.strip_prefix("status ")?).ok()
     }
 
     pub fn status(&self) -> serde_json::Value {

@@ -238,20 +238,12 @@ pub fn baresip_call(lab: &Lab, uri: &str, secs: u32) -> (PathBuf, String) {
 /// Sends one request line to a media core's control socket (what the supervisor does)
 /// and returns the answer line.
 pub fn control(lab: &Lab, node: Node, request: &str) -> String {
-    use std::io::{BufRead, BufReader, Write};
     let sock = lab
         .dir()
         .join(format!("voice-{}", node.role()))
         .join("mediacore.sock");
-    let mut stream = std::os::unix::net::UnixStream::connect(&sock).expect("control socket");
-    stream
-        .write_all(format!("{request}\n").as_bytes())
-        .expect("write control request");
-    let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .expect("read control answer");
-    line.trim().to_owned()
+    crate::lab::ask(&sock, request, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no answer to {request:?} on {}", sock.display()))
 }
 
 /// Asks a media core's control socket for its status (the supervisor's `status` request).

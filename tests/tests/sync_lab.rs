@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use system_tests::lab::{wait_until, Lab};
+use system_tests::lab::{tail, wait_until, Lab};
 use system_tests::probe::in_netns;
 use system_tests::sync::{
     self, integrity_ok, replicated_tree, tree, CorruptingRelay, LedgerWriter, SmallDisk, SyncNode,
@@ -66,11 +66,6 @@ fn assert_in_step(a: &SyncNode, b: &SyncNode, when: &str) {
         integrity_ok(&a.db()),
         "{when}: integrity_check failed on the master"
     );
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 #[test]

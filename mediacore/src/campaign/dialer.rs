@@ -62,19 +62,9 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// Minutes after local midnight (the dialling window is local time).
-#[allow(unsafe_code)]
 fn local_minute() -> u32 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as libc::time_t;
-    // SAFETY: localtime_r writes only into `tm`, which we own; `now` lives for the call.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
-    if ok {
-        (tm.tm_hour * 60 + tm.tm_min) as u32
-    } else {
-        ((now / 60) % 1440) as u32
-    }
+    let local = supervisor::localtime::local_secs(supervisor::localtime::now_ms());
+    (local.rem_euclid(86_400) / 60) as u32
 }
 
 impl Dialer {

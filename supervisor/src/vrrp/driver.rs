@@ -529,7 +529,7 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
             if advert.vrid != s.vrid {
                 return false;
             }
-            s.peer_last_heard_ms = Some(unix_ms());
+            s.peer_last_heard_ms = Some(crate::localtime::now_ms());
             s.peer_address = Some(src);
             s.peer_priority = Some(priority);
             true
@@ -592,12 +592,6 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
         s.stats = stats;
     });
     Ok(())
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn send_garps(io: &mut Io) {

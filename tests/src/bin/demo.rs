@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use system_tests::appliance::{self, Appliance, Progress, Setup};
 use system_tests::campaign::{self, Citizen};
 use system_tests::failover::MEDIACORE;
-use system_tests::lab::{Node, VIP};
+use system_tests::lab::{wall_secs, Node, VIP};
 
 const CAMPAIGN: &str = "esondazione";
 
@@ -409,7 +409,9 @@ impl LogWatcher {
                         continue;
                     }
                     for line in text[*seen..end].lines() {
-                        let Some(at) = appliance::log_time(line) else {
+                        let Some(at) =
+                            system_tests::lab::log_time_us(line).map(|us| us as f64 / 1e6)
+                        else {
                             continue;
                         };
                         if at < since {
@@ -448,16 +450,10 @@ struct Ui {
     bar_shown: std::cell::Cell<bool>,
 }
 
-fn wall() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 impl Ui {
     fn new() -> Self {
         Self {
-            wall0: wall(),
+            wall0: wall_secs(),
             tty: std::io::stdout().is_terminal(),
             last_line: std::cell::Cell::new(0.0),
             bar_shown: std::cell::Cell::new(false),
@@ -465,7 +461,7 @@ impl Ui {
     }
 
     fn now(&self) -> f64 {
-        wall()
+        wall_secs()
     }
 
     fn clear_bar(&self) {

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rusqlite::params;
 use sync_agent::journal::{self, Journal};
@@ -58,34 +58,13 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// Microseconds since the epoch of a log line's `2026-11-22T08:38:11.121379Z` prefix.
-fn log_time_us(line: &str) -> Option<i64> {
-    let ts = line.get(..27)?;
-    let num = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    // days_from_civil (Howard Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + us)
-}
-
 /// From the backup's log: seq → applied time (µs), and file path → applied time.
 fn applied_times(log: &str) -> (HashMap<u64, i64>, HashMap<String, i64>) {
     let (mut by_seq, mut by_path) = (HashMap::new(), HashMap::new());
     for line in log.lines().filter(|l| l.contains(" applied seq=")) {
-        let Some(t) = log_time_us(line) else { continue };
+        let Some(t) = system_tests::lab::log_time_us(line) else {
+            continue;
+        };
         let Some(seq) = line
             .split(" applied seq=")
             .nth(1)
@@ -332,7 +311,7 @@ fn main() {
     let content = vec![b'x'; 1024];
     for i in 0..args.changes {
         let rel = format!("bench/f{i}.conf");
-        sent_at.insert(rel.clone(), now_us());
+        sent_at.insert(rel.clone(), system_tests::lab::wall_us());
         std::fs::write(a.shared().join(&rel), &content).unwrap();
         std::thread::sleep(args.interval);
     }
@@ -352,14 +331,14 @@ fn main() {
     let mut w = a.writer();
     let mut starts = Vec::new();
     for i in 0..args.changes as i64 {
-        let t0 = now_us();
+        let t0 = system_tests::lab::wall_us();
         let ((), pos) = w
             .write(|tx| {
                 tx.execute("UPDATE ledger SET state = 'confirmed', attempt = attempt + 1, updated_ms = ?2 WHERE id = ?1", params![i % 1000, t0])
                     .map(drop)
             })
             .unwrap();
-        starts.push((pos.expect("a record").seq, t0, now_us()));
+        starts.push((pos.expect("a record").seq, t0, system_tests::lab::wall_us()));
         std::thread::sleep(Duration::from_millis(10));
     }
     let last_seq = starts.last().map(|s| s.0).unwrap_or(0);
