@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use rsip::{Method, Request, SipMessage};
 use serde::Serialize;
-use supervisor::component::contract::{Request as Control, Response as ControlResponse, Role};
+use supervisor::component::contract::{
+    Adverts, Request as Control, Response as ControlResponse, Role,
+};
 use supervisor::component::server::Call as ControlCall;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -152,6 +154,14 @@ pub struct Status {
     /// over meanwhile).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub role_stale: bool,
+    /// The dispatch lease's stamps from the supervisor's last ping (None: never pinged
+    /// with stamps; see `campaign::fence`).
+    #[serde(skip)]
+    pub adverts: Option<Adverts>,
+    /// Set by the dialer: whether it may start campaign calls now, and if not, why.
+    pub dispatching: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch_hold: Option<String>,
 }
 
 /// A trunk, resolved for sending.
@@ -299,6 +309,8 @@ struct Engine {
     supervisor_lease: Duration,
     /// See [`Status::role_stale`].
     role_stale: bool,
+    /// See [`Status::adverts`].
+    adverts: Option<Adverts>,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
     /// Nonces we issued in 401 challenges, with when.
     nonces: HashMap<String, Instant>,
@@ -388,6 +400,7 @@ pub async fn start(
         max_calls: cfg.max_calls,
         role: Role::Backup,
         supervisor_seen: None,
+        adverts: None,
         supervisor_lease: cfg.supervisor_lease,
         role_stale: false,
         drain: None,
@@ -1207,7 +1220,10 @@ impl Engine {
 
     fn control(&mut self, request: Control, reply: oneshot::Sender<ControlResponse>) {
         let response = match request {
-            Control::Ping => {
+            Control::Ping(adverts) => {
+                if adverts.is_some() {
+                    self.adverts = adverts;
+                }
                 if self
                     .supervisor_seen
                     .is_some_and(|t| t.elapsed() > self.supervisor_lease)
@@ -1313,12 +1329,16 @@ impl Engine {
             supervisor_seen: self.supervisor_seen,
             supervisor_silent_ms: self.supervisor_seen.map(|t| t.elapsed().as_millis() as u64),
             role_stale: self.role_stale,
+            adverts: self.adverts,
+            dispatching: false,
+            dispatch_hold: None,
         };
         if let Ok(mut shared) = self.status.lock() {
-            // The dialer owns `hold_preempt`.
-            let hold_preempt = shared.hold_preempt.take();
+            // The dialer owns `hold_preempt` and the dispatch fields.
             *shared = Status {
-                hold_preempt,
+                hold_preempt: shared.hold_preempt.take(),
+                dispatching: shared.dispatching,
+                dispatch_hold: shared.dispatch_hold.take(),
                 ..status
             };
         }

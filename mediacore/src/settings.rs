@@ -117,7 +117,7 @@ fn default_database() -> PathBuf {
     "/var/lib/allerta/allerta.db".into()
 }
 fn default_supervisor_lease_ms() -> u64 {
-    1000
+    supervisor::component::contract::DEFAULT_LEASE_MS
 }
 fn default_campaign_lines() -> u32 {
     30

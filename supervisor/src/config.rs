@@ -441,6 +441,47 @@ pub struct Vip {
     pub interface: String,
 }
 
+/// The media core's dispatch lease (`[mediacore] supervisor_lease_ms`, when the media core
+/// reads this file) must outlast the gap between two renewals a healthy master sees, or its
+/// campaigns pause between adverts (`contract::min_lease`).
+fn check_dispatch_lease(
+    mediacore: Option<&toml::Table>,
+    instances: &[InstanceConfig],
+    components: &[ComponentSettings],
+) -> Result<(), String> {
+    let (Some(table), Some(instance), Some(media)) = (
+        mediacore,
+        instances.first(),
+        components.iter().find(|c| c.component.name == "mediacore"),
+    ) else {
+        return Ok(());
+    };
+    let lease_ms = match table.get("supervisor_lease_ms") {
+        None => crate::component::contract::DEFAULT_LEASE_MS,
+        Some(v) => v
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or("must be a whole number of milliseconds")?,
+    };
+    let need = crate::component::contract::min_lease(
+        instance.adver_int,
+        media.component.probe_interval,
+        media.component.probe_timeout,
+    );
+    if Duration::from_millis(lease_ms) < need {
+        return Err(format!(
+            "{lease_ms} ms is shorter than a healthy master's renewal gap: advert_interval_ms \
+             ({}) + the media core's probe_interval_ms ({}) + probe_timeout_ms ({}) + 50 = {} ms; \
+             a master would pause its campaigns between adverts",
+            instance.adver_int.as_millis(),
+            media.component.probe_interval.as_millis(),
+            media.component.probe_timeout.as_millis(),
+            need.as_millis()
+        ));
+    }
+    Ok(())
+}
+
 /// Reads and validates the file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -538,6 +579,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             reported_weight: r.reported_weight,
         });
     }
+    check_dispatch_lease(raw.mediacore.as_ref(), &instances, &components)
+        .map_err(|reason| invalid("mediacore.supervisor_lease_ms".into(), &reason))?;
     let mut checks = Vec::new();
     for (i, r) in raw.check.iter().enumerate() {
         let key = |k: &str| format!("check[{i}] ({}).{k}", r.name);
@@ -893,6 +936,22 @@ virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0
             .unwrap_err()
             .to_string()
             .contains("mediacor"));
+    }
+
+    #[test]
+    fn a_dispatch_lease_shorter_than_a_renewal_gap_is_refused_with_the_reason() {
+        let media =
+            "\n[[component]]\nname = \"mediacore\"\ncommand = \"/usr/bin/allerta-mediacore\"\n\
+                     control_socket = \"/run/allerta/mediacore.sock\"\n";
+        // The default lease (1000 ms) fits the default probes at any interval up to 800 ms.
+        let ok = format!("{MINIMAL}{media}\n[mediacore]\n");
+        assert!(parse_str(&ok).is_ok(), "{:?}", parse_str(&ok).err());
+        let short = format!("{MINIMAL}{media}\n[mediacore]\nsupervisor_lease_ms = 200\n");
+        let err = parse_str(&short).unwrap_err().to_string();
+        assert!(err.contains("mediacore.supervisor_lease_ms"), "{err}");
+        assert!(err.contains("renewal gap"), "{err}");
+        // Without a [mediacore] table the media core reads another file: nothing to check.
+        assert!(parse_str(&format!("{MINIMAL}{media}")).is_ok());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
 //! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
 //! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`,
-//! `availability::{probe, store}` (the service probe and the ledger file), `localtime`.
+//! `availability::{probe, store}` (the service probe and the ledger file), `localtime`,
+//! `monotonic` (the clock the dispatch lease is stamped in).
 pub mod arp;
 pub mod availability;
 pub mod civil;
@@ -19,6 +20,7 @@ pub mod firstboot;
 pub mod health;
 pub mod localtime;
 pub mod metrics;
+pub mod monotonic;
 pub mod notify;
 pub mod realtime;
 pub mod sla;

@@ -133,6 +133,8 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         tasks.spawn(child::run(
             c.component.clone(),
             role_rx.clone(),
+            // The role follows the first instance, and so does the dispatch lease.
+            instances.first().map(|i| i.adverts.clone()),
             component_tx.clone(),
             components_cancel.clone(),
         ));

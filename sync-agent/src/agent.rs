@@ -65,7 +65,7 @@ pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> st
             _ = int.recv() => break,
             Some((request, reply)) = calls_rx.recv() => {
                 let response = match request {
-                    Request::Ping => Response::Pong,
+                    Request::Ping(_) => Response::Pong,
                     Request::Role(role) => {
                         if current.as_ref().map(|c| c.0) != Some(role) {
                             if let Some((_, token, role_tasks)) = current.take() {

@@ -240,6 +240,19 @@ impl Appliance {
             .expect("node started")
     }
 
+    /// The text of every log `node`'s supervisors wrote (a restarted supervisor gets a log
+    /// of its own), oldest first. The components it started write into it too.
+    pub fn supervisor_logs(&self, node: Node) -> Vec<String> {
+        let name = &self.supervisor(node).name;
+        (1..)
+            .map(|n| match n {
+                1 => self.lab.dir().join(format!("{name}.log")),
+                n => self.lab.dir().join(format!("{name}.{n}.log")),
+            })
+            .map_while(|path| std::fs::read_to_string(path).ok())
+            .collect()
+    }
+
     /// Signals the supervisor of `node` (SIGKILL or SIGTERM) and waits for it and what it
     /// started to end: the components die with it (PR_SET_PDEATHSIG) and its VIP guard
     /// exits once it has released the VIP (the unit's `KillMode=process` relies on both).

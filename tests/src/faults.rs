@@ -2,8 +2,9 @@
 //! changes being made on the master, one fault at a time (the suite,
 //! `tests/tests/fault_lab.rs`) or at random (`fault-soak`). For each fault: how long until
 //! a client is served again and until the pair is healthy again. Throughout: a monitor
-//! samples which node's media core acts as master; at the end, the invariants (at most
-//! one node dispatches while the nodes can talk, no confirmed citizen called again, the
+//! samples whether a client is served through the VIP; at the end, the invariants (at most
+//! one node dispatches while the nodes can talk, by each media core's own record of when it
+//! started and stopped, no confirmed citizen called again, the
 //! VIP on exactly one node in steady state, no configuration change lost, both databases
 //! intact).
 
@@ -135,24 +136,20 @@ pub struct Row {
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     at: f64,
-    /// Each node's media core acts as master (and is not fenced off).
-    dispatching: [bool; 2],
     /// The client got the AMI banner through the VIP.
     served: bool,
 }
 
-/// The media core's view through its control socket: whether it dispatches (role master,
-/// and its supervisor heard within the lab's 300 ms lease); None if it does not answer
-/// within 300 ms.
-fn media_core_master(run: &Path) -> Option<bool> {
+/// Whether a node's media core may start campaign calls now (its dialer's own verdict,
+/// `dispatching` in its status); None if it does not answer within 300 ms.
+fn media_core_dispatching(run: &Path) -> Option<bool> {
     let line = ask(
         &run.join("mediacore.sock"),
         "status",
         Duration::from_millis(300),
     )?;
     let v: serde_json::Value = serde_json::from_str(line.strip_prefix("status ")?).ok()?;
-    let silent = v["supervisor_silent_ms"].as_u64().unwrap_or(0);
-    Some(v["role"] == "master" && silent <= 300 && v["role_stale"] != true)
+    Some(v["dispatching"] == true)
 }
 
 /// A client's question: does the VIP answer AMI (the banner) within 300 ms?
@@ -170,6 +167,59 @@ fn served(client_ns: &str) -> bool {
     })
 }
 
+/// The media core's own record of when it started and stopped dispatching (its `campaign
+/// dispatch on|off at_us=…` lines), as intervals of wall-clock seconds, from the logs of
+/// one node's supervisors in order. An interval left open in a log ends at the media core's
+/// exit as its supervisor saw it, or, in a log that ends (a killed supervisor, whose media
+/// core dies with it by PDEATHSIG), at that log's last line.
+pub fn dispatch_intervals(logs: &[String]) -> Vec<(f64, f64)> {
+    let at = |line: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("at_us="))
+            .and_then(|n| n.parse::<i64>().ok())
+            .map(|us| us as f64 / 1e6)
+    };
+    let stamp = |line: &str| crate::lab::log_time_us(line).map(|us| us as f64 / 1e6);
+    let mut out = Vec::new();
+    for log in logs {
+        let mut on: Option<f64> = None;
+        let mut last = None;
+        for line in log.lines() {
+            last = stamp(line).or(last);
+            if line.contains("campaign dispatch on") {
+                on = on.or(at(line));
+            } else if line.contains("campaign dispatch off") {
+                if let (Some(start), Some(end)) = (on.take(), at(line)) {
+                    out.push((start, end));
+                }
+            } else if line.contains("component exited") && line.contains("mediacore") {
+                if let (Some(start), Some(end)) = (on.take(), stamp(line)) {
+                    out.push((start, end));
+                }
+            }
+        }
+        if let (Some(start), Some(end)) = (on, last) {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+/// Where two nodes' dispatch intervals overlap: (start, end) in seconds.
+pub fn overlaps(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for (a0, a1) in a {
+        for (b0, b1) in b {
+            let (s, e) = (a0.max(*b0), a1.min(*b1));
+            if s < e {
+                out.push((s, e));
+            }
+        }
+    }
+    out.sort_by(|x, y| x.0.total_cmp(&y.0));
+    out
+}
+
 /// Samples every 100 ms in its own thread.
 struct Monitor {
     samples: Arc<Mutex<Vec<Sample>>>,
@@ -179,7 +229,6 @@ struct Monitor {
 
 impl Monitor {
     fn start(pair: &Appliance) -> Self {
-        let runs = [pair.run_dir(Node::A), pair.run_dir(Node::B)];
         let client = pair.lab.ns("client");
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -187,16 +236,8 @@ impl Monitor {
         let thread = std::thread::spawn(move || {
             while !f.load(Ordering::Relaxed) {
                 let at = wall_secs();
-                let dispatching = [
-                    media_core_master(&runs[0]) == Some(true),
-                    media_core_master(&runs[1]) == Some(true),
-                ];
                 let served = served(&client);
-                s.lock().unwrap().push(Sample {
-                    at,
-                    dispatching,
-                    served,
-                });
+                s.lock().unwrap().push(Sample { at, served });
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
@@ -282,8 +323,9 @@ impl ChangeWriter {
 /// The invariants, over the whole run.
 #[derive(Debug, Clone, Default)]
 pub struct Invariants {
-    /// Samples where both media cores dispatched while the nodes could talk.
-    pub both_dispatching: Vec<f64>,
+    /// Where both media cores dispatched while the nodes could talk, by their own
+    /// records: (start, end) in wall-clock seconds.
+    pub both_dispatching: Vec<(f64, f64)>,
     /// Numbers called after their confirmation was recorded, with the call's time.
     pub called_after_confirming: Vec<(String, f64)>,
     /// Faults after which the VIP was not on exactly one node.
@@ -498,8 +540,8 @@ impl Suite {
         };
         role_ok(m, "MASTER")
             && role_ok(b, "BACKUP")
-            && media_core_master(&self.pair.run_dir(m)) == Some(true)
-            && media_core_master(&self.pair.run_dir(b)) == Some(false)
+            && media_core_dispatching(&self.pair.run_dir(m)) == Some(true)
+            && media_core_dispatching(&self.pair.run_dir(b)) == Some(false)
             && self
                 .pair
                 .sync_node(b)
@@ -557,17 +599,11 @@ impl Suite {
             .filter(|r| r.fault.cuts_the_link())
             .map(|r| (r.injected, r.lifted + 2.0))
             .collect();
-        if let Some(m) = &monitor {
-            inv.both_dispatching = m
-                .samples
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|s| s.dispatching == [true, true])
-                .filter(|s| !excused.iter().any(|(a, b)| s.at >= *a && s.at <= *b))
-                .map(|s| s.at)
-                .collect();
-        }
+        let records = [Node::A, Node::B].map(|n| dispatch_intervals(&self.pair.supervisor_logs(n)));
+        inv.both_dispatching = overlaps(&records[0], &records[1])
+            .into_iter()
+            .filter(|(s, e)| !excused.iter().any(|(a, b)| s >= a && e <= b))
+            .collect();
         drop(monitor);
 
         // No confirmed citizen called again (confirmations on either node).
@@ -613,7 +649,7 @@ impl Suite {
         let to = self.rows.get(i + 1).map_or(f64::MAX, |r| r.injected);
         let within = |t: f64| t >= from && t < to;
         let mut broken = Vec::new();
-        if inv.both_dispatching.iter().any(|t| within(*t)) {
+        if inv.both_dispatching.iter().any(|(t, _)| within(*t)) {
             broken.push("two dispatching");
         }
         if inv.called_after_confirming.iter().any(|(_, t)| within(*t)) {

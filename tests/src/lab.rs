@@ -308,6 +308,41 @@ impl Lab {
         }
     }
 
+    /// Stops a process the lab started the way its documentation says (`signal`, SIGTERM
+    /// for most), waits up to `grace`, then SIGKILLs it and every process named `comm` in
+    /// the namespace of `role` (a daemon's own children, which might otherwise keep its
+    /// sockets). Never fails: how a peer stops is not what a test is about. Says on stderr
+    /// when it had to escalate.
+    pub fn stop(
+        &self,
+        role: &str,
+        proc: &Proc,
+        comm: &str,
+        signal: nix::sys::signal::Signal,
+        grace: Duration,
+    ) {
+        use nix::sys::signal::{kill, Signal};
+        let _ = kill(nix::unistd::Pid::from_raw(proc.pid as i32), signal);
+        let stopped = self.wait_exit(proc, grace).is_some();
+        let children = self.pids_named(role, comm);
+        if stopped && children.is_empty() {
+            return;
+        }
+        eprintln!(
+            "lab: {} did not stop within {grace:?} of {signal}: SIGKILL to it and {} more {comm}",
+            proc.name,
+            children.len()
+        );
+        let _ = kill(nix::unistd::Pid::from_raw(proc.pid as i32), Signal::SIGKILL);
+        for pid in children {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.wait_exit(proc, Duration::from_secs(5));
+        wait_until(Duration::from_secs(5), || {
+            self.pids_named(role, comm).is_empty()
+        });
+    }
+
     /// The IPv4 addresses on `iface` in the namespace of `role`.
     pub fn addrs(&self, role: &str, iface: &str) -> Vec<Ipv4Addr> {
         let out = Command::new("ip")

@@ -188,6 +188,19 @@ pub fn start_registrar(lab: &Lab) -> Proc {
     proc
 }
 
+/// Takes the registrar away: SIGTERM as kamailio's documentation says (its main process
+/// then ends its children and waits for them, up to the config's `exit_timeout`), and
+/// SIGKILL to every kamailio process in the carrier namespace if that took over 5 s.
+pub fn stop_registrar(lab: &Lab, registrar: &Proc) {
+    lab.stop(
+        "carrier",
+        registrar,
+        "kamailio",
+        nix::sys::signal::Signal::SIGTERM,
+        Duration::from_secs(5),
+    );
+}
+
 /// Runs baresip in the carrier namespace to call `uri` for `secs` seconds: it sends a
 /// 440 Hz sine and writes what it hears to WAV files under the returned directory.
 pub fn baresip_call(lab: &Lab, uri: &str, secs: u32) -> (PathBuf, String) {

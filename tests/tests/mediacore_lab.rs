@@ -136,11 +136,7 @@ fn the_outbound_trunk_registers_with_kamailio_refreshes_and_comes_back_after_the
     );
 
     // The provider goes away: the next refresh fails and the health check says so.
-    lab.signal(&registrar, nix::sys::signal::Signal::SIGTERM);
-    assert!(
-        lab.wait_exit(&registrar, Duration::from_secs(5)).is_some(),
-        "kamailio did not stop"
-    );
+    voice::stop_registrar(&lab, &registrar);
     assert!(
         node.wait_count("registration failed", 1, Duration::from_secs(20)),
         "failure not noticed:\n{}",

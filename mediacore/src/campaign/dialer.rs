@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
+use super::fence::{Edge, Fence, Hold, Record};
 use super::ivr;
 use super::plan::{self, Load, Throttle};
 use super::store::{now_ms, AttemptEnd, Campaign, Store, StoreError};
@@ -23,6 +24,7 @@ use super::tts::{self, CallPrompts};
 use super::Outcome;
 use crate::call::{dial_out, Shared};
 use crate::engine::Status;
+use supervisor::monotonic;
 
 /// How often the dialer plans.
 const TICK: Duration = Duration::from_millis(50);
@@ -41,7 +43,9 @@ pub struct Dialer {
     pub trunk: String,
     /// Concurrent campaign calls the trunk carries.
     pub trunk_lines: u32,
-    /// A master that has not heard its supervisor for this long stops starting calls.
+    /// The dispatch lease (`fence`): a master whose supervisor sent no advert for this
+    /// long stops starting calls, and a new master waits this long (plus a margin) after
+    /// the last advert it heard from another.
     pub supervisor_lease: Duration,
 }
 
@@ -96,6 +100,60 @@ impl Dialer {
         }
     }
 
+    /// Whether a campaign call may start now ([`Fence`]); records and logs each change (the
+    /// media core's own record of when it dispatched, which the fault suite reads) and
+    /// shows it in the status.
+    fn may_dispatch(&self, record: &mut Record) -> bool {
+        let Ok(mut status) = self.status.lock() else {
+            return false;
+        };
+        let now_us = monotonic::now_us();
+        let fence = Fence {
+            lease: self.supervisor_lease,
+        };
+        let verdict = fence.check(
+            now_us,
+            status.role == "master",
+            status.role_stale,
+            status.adverts,
+        );
+        if let Some(edge) = record.observe(now_us, verdict, fence.lease_end(status.adverts)) {
+            // Wall-clock microseconds of the edge, for logs compared across nodes.
+            let wall = |at: u64| {
+                (supervisor::localtime::now_ms() * 1000).saturating_sub(now_us.saturating_sub(at))
+            };
+            match edge {
+                Edge::On { at_us } => info!(at_us = wall(at_us), "campaign dispatch on"),
+                Edge::Off { at_us, hold } => {
+                    let level_warn = matches!(hold, Hold::LeaseExpired { .. } | Hold::RoleStale);
+                    if level_warn {
+                        warn!(
+                            at_us = wall(at_us),
+                            reason = hold.reason(),
+                            "campaign dispatch off"
+                        );
+                    } else {
+                        info!(
+                            at_us = wall(at_us),
+                            reason = hold.reason(),
+                            "campaign dispatch off"
+                        );
+                    }
+                }
+            }
+        }
+        status.dispatching = verdict.is_ok();
+        status.dispatch_hold = verdict.err().map(|h| match h {
+            Hold::PeerLease { until_us } => format!(
+                "{} (for {} ms more)",
+                h.reason(),
+                until_us.saturating_sub(now_us) / 1000
+            ),
+            h => h.reason().to_owned(),
+        });
+        verdict.is_ok()
+    }
+
     /// Dispatches until `cancel`.
     pub async fn run(self, cancel: CancellationToken) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
@@ -104,7 +162,7 @@ impl Dialer {
         let mut prompts: HashMap<i64, Result<CallPrompts, String>> = HashMap::new();
         let mut master = false;
         let mut backup_ticks = 0u32;
-        let mut fenced = false;
+        let mut record = Record::default();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -118,12 +176,13 @@ impl Dialer {
                 }
                 _ = tick.tick() => {}
             }
-            let (role, supervisor_seen, role_stale) = self
+            let role_is_master = self
                 .status
                 .lock()
-                .map(|s| (s.role.clone(), s.supervisor_seen, s.role_stale))
+                .map(|s| s.role == "master")
                 .unwrap_or_default();
-            if role != "master" {
+            if !role_is_master {
+                self.may_dispatch(&mut record);
                 if master {
                     let calls: u32 = in_flight.values().sum();
                     info!(
@@ -142,24 +201,10 @@ impl Dialer {
                 backup_ticks = 0;
                 self.set_hold_preempt(None);
             }
-            // A frozen or dead supervisor cannot tell us that the peer took over: our
-            // role may be stale, and two nodes dialling would call citizens twice. Hold
-            // back until it speaks again (calls in progress go on; nothing is recovered,
-            // since our own attempts are still open).
-            let silent =
-                role_stale || supervisor_seen.is_some_and(|t| t.elapsed() > self.supervisor_lease);
-            if silent != fenced {
-                fenced = silent;
-                if silent {
-                    warn!(
-                        lease_ms = self.supervisor_lease.as_millis() as u64,
-                        "supervisor silent: campaign dispatch held until it speaks again"
-                    );
-                } else {
-                    info!("supervisor back: campaign dispatch resumes");
-                }
-            }
-            if fenced {
+            // Never two dispatchers: see `fence` for the rule and why it holds. Calls in
+            // progress go on while held; nothing is recovered before the fence opens, since
+            // the old master's attempts may still be running.
+            if !self.may_dispatch(&mut record) {
                 continue;
             }
             if !master {
@@ -229,6 +274,10 @@ impl Dialer {
                     }
                 };
                 for d in due {
+                    // Checked again before each start: the lease may run out mid-tick.
+                    if !self.may_dispatch(&mut record) {
+                        break;
+                    }
                     let Some(number) = d
                         .numbers
                         .get(d.attempts as usize % d.numbers.len().max(1))

@@ -5,7 +5,8 @@
 //! takeover never makes us call a confirmed person again.
 //!
 //! Pure: `schema` (tables), `contacts` (CSV import with per-line errors), `plan` (which
-//! calls to place now: priorities, lines, pacing, window, retries), `progress` (counts
+//! calls to place now: priorities, lines, pacing, window, retries), `fence` (who may dial,
+//! and from when: never two masters at once), `progress` (counts
 //! and ETA), `report` (table and CSV). Drivers: `store` (SQLite through the sync
 //! journal), `password` (argon2), `tts` (espeak-ng), `ivr` (the answered call),
 //! `dialer` (the master's dispatch loop), `cli` (`allerta-mediacore campaign …`).
@@ -14,6 +15,7 @@ pub mod alert_line;
 pub mod cli;
 pub mod contacts;
 pub mod dialer;
+pub mod fence;
 pub mod ivr;
 pub mod password;
 pub mod plan;

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -15,6 +16,7 @@ use tracing::{info, warn};
 
 use super::client::ControlClient;
 use super::contract::{Request, Response, Role};
+use crate::vrrp::driver::AdvertStamps;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentConfig {
@@ -71,6 +73,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 pub async fn run(
     cfg: ComponentConfig,
     mut role_rx: watch::Receiver<Role>,
+    adverts: Option<Arc<AdvertStamps>>,
     events_tx: mpsc::UnboundedSender<ComponentEvent>,
     cancel: CancellationToken,
 ) {
@@ -128,7 +131,7 @@ pub async fn run(
                     role_pending = true;
                 }
                 _ = probe.tick() => {
-                    let result = match client.call(&Request::Ping, cfg.probe_timeout).await {
+                    let result = match client.call(&Request::Ping(Some(adverts.as_ref().map(|a| a.read()).unwrap_or_default())), cfg.probe_timeout).await {
                         Ok(Response::Pong) => Ok(()),
                         Ok(other) => Err(format!("answered {other:?} to ping")),
                         Err(e) => Err(e),

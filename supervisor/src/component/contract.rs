@@ -6,7 +6,7 @@
 //!
 //! | request          | answer                                  | meaning                                   |
 //! |------------------|-----------------------------------------|-------------------------------------------|
-//! | `ping`           | `pong`                                  | alive and its event loop is turning       |
+//! | `ping [S H]`     | `pong`                                  | alive and its event loop is turning       |
 //! | `role master`    | `ok master`                             | become active (dispatch, accept changes)  |
 //! | `role backup`    | `ok backup`                             | standby: stop new work, finish what runs  |
 //! | `drain <secs>`   | `ok drained` or `ok timeout`            | planned switchover: finish calls, ≤ secs  |
@@ -16,6 +16,11 @@
 //! becomes a tracked condition `<component>/<name>` of the supervisor (a trunk's
 //! registration, sync freshness), with the component's `reported_weight`.
 //! | anything else    | `error <reason>`                        |                                           |
+//!
+//! `S` and `H` (decimal microseconds of the host's CLOCK_MONOTONIC, or `-` for never) are the
+//! dispatch lease (see [`Adverts`]): when this node's VRRP instance last sent an advert with
+//! a priority above 0, and when it last heard one from another router. A bare `ping` (a
+//! probe from a tool) carries no stamps and changes no lease.
 //!
 //! The supervisor probes with `ping` every `probe_interval_ms` and counts a missing answer
 //! after `probe_timeout_ms` as a failure (a hung process: SIGSTOP, deadlock, a busy loop).
@@ -42,11 +47,42 @@ impl Role {
     }
 }
 
+/// What a ping tells a component about the VRRP instance its role follows: the stamps the
+/// media core's dispatch fence is built on (`mediacore::campaign::fence` holds the rule and
+/// the argument). Microseconds of CLOCK_MONOTONIC, which every process on the host shares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Adverts {
+    /// When our instance last sent an advert with a priority above 0 (a master renewing
+    /// its claim); taken before the send, kept only if the send succeeded.
+    pub sent_us: Option<u64>,
+    /// When our instance last heard an advert with a priority above 0 from another router
+    /// of its VRID (a master, or a router that believes it is one).
+    pub heard_us: Option<u64>,
+}
+
+/// The media core's `supervisor_lease_ms` when its file leaves it out.
+pub const DEFAULT_LEASE_MS: u64 = 1000;
+
+/// The shortest dispatch lease a healthy master keeps (`mediacore::campaign::fence`): its
+/// lease is renewed every `advert_interval`, learnt at the next ping (`probe_interval`),
+/// which may take up to `probe_timeout`; plus 50 ms of scheduling slack. A shorter lease
+/// would lapse between renewals and pause a healthy master's campaigns.
+pub fn min_lease(
+    advert_interval: std::time::Duration,
+    probe_interval: std::time::Duration,
+    probe_timeout: std::time::Duration,
+) -> std::time::Duration {
+    advert_interval + probe_interval + probe_timeout + std::time::Duration::from_millis(50)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Ping,
+    /// `Some` from the supervisor; `None` from a tool that only asks "alive?".
+    Ping(Option<Adverts>),
     Role(Role),
-    Drain { secs: u32 },
+    Drain {
+        secs: u32,
+    },
     Status,
 }
 
@@ -62,7 +98,8 @@ pub enum Response {
 impl Request {
     pub fn encode(&self) -> String {
         match self {
-            Self::Ping => "ping\n".into(),
+            Self::Ping(None) => "ping\n".into(),
+            Self::Ping(Some(a)) => format!("ping {} {}\n", stamp(a.sent_us), stamp(a.heard_us)),
             Self::Role(r) => format!("role {}\n", r.as_str()),
             Self::Drain { secs } => format!("drain {secs}\n"),
             Self::Status => "status\n".into(),
@@ -73,7 +110,13 @@ impl Request {
     pub fn decode(line: &str) -> Result<Self, String> {
         let mut words = line.split_whitespace();
         match (words.next(), words.next(), words.next()) {
-            (Some("ping"), None, _) => Ok(Self::Ping),
+            (Some("ping"), None, _) => Ok(Self::Ping(None)),
+            (Some("ping"), Some(sent), Some(heard)) if words.next().is_none() => {
+                Ok(Self::Ping(Some(Adverts {
+                    sent_us: parse_stamp(sent)?,
+                    heard_us: parse_stamp(heard)?,
+                })))
+            }
             (Some("status"), None, _) => Ok(Self::Status),
             (Some("role"), Some("master"), None) => Ok(Self::Role(Role::Master)),
             (Some("role"), Some("backup"), None) => Ok(Self::Role(Role::Backup)),
@@ -121,6 +164,21 @@ impl Response {
     }
 }
 
+/// A stamp on the wire: decimal microseconds, or `-` for never.
+fn stamp(us: Option<u64>) -> String {
+    us.map_or_else(|| "-".to_owned(), |us| us.to_string())
+}
+
+fn parse_stamp(word: &str) -> Result<Option<u64>, String> {
+    match word {
+        "-" => Ok(None),
+        us => us
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("ping stamps are microseconds or '-', got {us:?}")),
+    }
+}
+
 /// The longest line either side accepts.
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -131,7 +189,12 @@ mod tests {
     #[test]
     fn requests_and_responses_round_trip() {
         for r in [
-            Request::Ping,
+            Request::Ping(None),
+            Request::Ping(Some(Adverts::default())),
+            Request::Ping(Some(Adverts {
+                sent_us: Some(12_345_678),
+                heard_us: None,
+            })),
             Request::Status,
             Request::Role(Role::Master),
             Request::Role(Role::Backup),
@@ -155,6 +218,10 @@ mod tests {
         assert!(Request::decode("role king")
             .unwrap_err()
             .contains("unknown request"));
+        assert!(Request::decode("ping 12 soon")
+            .unwrap_err()
+            .contains("microseconds"));
+        assert!(Request::decode("ping 12").is_err());
         assert!(Request::decode("drain soon")
             .unwrap_err()
             .contains("whole seconds"));

@@ -106,7 +106,7 @@ pub async fn run_minimal(component: &str, control: &Path) -> io::Result<()> {
             _ = int.recv() => break,
             Some((request, reply)) = calls_rx.recv() => {
                 let response = match request {
-                    Request::Ping => Response::Pong,
+                    Request::Ping(_) => Response::Pong,
                     Request::Role(r) => {
                         if r != role {
                             info!(component, role = r.as_str(), "role changed");

@@ -10,6 +10,8 @@
 //! ```
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -28,6 +30,7 @@ use super::packet::{Advert, DecodeError, Ipv4Header, PseudoHeader};
 use super::socket::VrrpSocket;
 use crate::arp::garp;
 use crate::arp::socket::ArpSocket;
+use crate::component::contract::Adverts;
 use crate::config::InstanceConfig;
 use crate::realtime;
 use crate::vip::netlink::{Netlink, NetlinkError};
@@ -119,12 +122,37 @@ pub struct InstanceStatus {
     pub peer_priority: Option<u8>,
 }
 
+/// When the instance last sent and heard an advert with a priority above 0, in
+/// [`crate::monotonic`] microseconds (0: never). Written by the instance's thread, read by
+/// the component probes, which pass them to the media core with every ping: its dispatch
+/// lease (`contract::Adverts`).
+#[derive(Debug, Default)]
+pub struct AdvertStamps {
+    sent_us: AtomicU64,
+    heard_us: AtomicU64,
+}
+
+impl AdvertStamps {
+    /// The stamps as a ping carries them. After a stall the thread stamps the adverts it
+    /// finds queued before it sends its own, so `sent` is read first: whoever sees a new
+    /// `sent` also sees the `heard` stored before it (Release/Acquire), never a fresh lease
+    /// beside a stale view of the peer.
+    pub fn read(&self) -> Adverts {
+        let stamp = |a: &AtomicU64| Some(a.load(Ordering::Acquire)).filter(|us| *us != 0);
+        Adverts {
+            sent_us: stamp(&self.sent_us),
+            heard_us: stamp(&self.heard_us),
+        }
+    }
+}
+
 /// The handles the supervisor keeps for a running instance.
 pub struct InstanceHandle {
     pub thread: std::thread::JoinHandle<()>,
     /// Machine inputs from the supervisor: Fault, FaultCleared, SetPriority, Yield, Promote.
     pub inputs_tx: mpsc::UnboundedSender<Input>,
     pub status_rx: tokio::sync::watch::Receiver<InstanceStatus>,
+    pub adverts: Arc<AdvertStamps>,
 }
 
 /// Starts the instance on its own thread. The thread reports through `events_tx` and ends
@@ -149,11 +177,20 @@ pub fn spawn(
         peer_address: None,
         peer_priority: None,
     });
-    let thread = spawn_thread(cfg, events_tx, inputs_rx, status_tx, cancel)?;
+    let adverts = Arc::new(AdvertStamps::default());
+    let thread = spawn_thread(
+        cfg,
+        events_tx,
+        inputs_rx,
+        status_tx,
+        adverts.clone(),
+        cancel,
+    )?;
     Ok(InstanceHandle {
         thread,
         inputs_tx,
         status_rx,
+        adverts,
     })
 }
 
@@ -162,6 +199,7 @@ fn spawn_thread(
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     inputs_rx: mpsc::UnboundedReceiver<Input>,
     status_tx: tokio::sync::watch::Sender<InstanceStatus>,
+    adverts: Arc<AdvertStamps>,
     cancel: CancellationToken,
 ) -> Result<std::thread::JoinHandle<()>, DriverError> {
     std::thread::Builder::new()
@@ -170,7 +208,14 @@ fn spawn_thread(
             let instance = cfg.name.clone();
             let kept = cfg.clone();
             let run = std::panic::AssertUnwindSafe(|| {
-                run_thread(cfg, events_tx.clone(), inputs_rx, status_tx, cancel)
+                run_thread(
+                    cfg,
+                    events_tx.clone(),
+                    inputs_rx,
+                    status_tx,
+                    adverts,
+                    cancel,
+                )
             });
             let result = match std::panic::catch_unwind(run) {
                 Ok(result) => result,
@@ -224,6 +269,7 @@ fn run_thread(
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     inputs_rx: mpsc::UnboundedReceiver<Input>,
     status_tx: tokio::sync::watch::Sender<InstanceStatus>,
+    adverts: Arc<AdvertStamps>,
     cancel: CancellationToken,
 ) -> Result<(), DriverError> {
     let _span = tracing::info_span!("vrrp", instance = %cfg.name, vrid = cfg.vrid).entered();
@@ -242,7 +288,7 @@ fn run_thread(
         .enable_all()
         .build()
         .map_err(DriverError::Runtime)?;
-    rt.block_on(run(cfg, events_tx, inputs_rx, status_tx, cancel))
+    rt.block_on(run(cfg, events_tx, inputs_rx, status_tx, adverts, cancel))
 }
 
 /// The interface's source address for adverts: configured, or its first IPv4 address.
@@ -295,6 +341,9 @@ struct Io {
     garp_repeat: u8,
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     status_tx: tokio::sync::watch::Sender<InstanceStatus>,
+    adverts: Arc<AdvertStamps>,
+    /// Our VRID: only its adverts stamp `adverts.heard_us`.
+    vrid: u8,
     stats: Stats,
     /// Whether the last advert failed to send (to log the first failure only).
     sending_fails: bool,
@@ -305,6 +354,7 @@ async fn run(
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     mut inputs_rx: mpsc::UnboundedReceiver<Input>,
     status_tx: tokio::sync::watch::Sender<InstanceStatus>,
+    adverts: Arc<AdvertStamps>,
     cancel: CancellationToken,
 ) -> Result<(), DriverError> {
     let netlink = Netlink::connect()?;
@@ -344,6 +394,8 @@ async fn run(
         garp_repeat: cfg.garp_repeat,
         events_tx,
         status_tx,
+        adverts,
+        vrid: cfg.vrid,
         stats: Stats::default(),
         sending_fails: false,
     };
@@ -525,6 +577,13 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
     // Only our VRID's adverts tell us about the peer: another pair may share the link.
     if let Input::Advert { src, advert } = &input {
         let (src, priority) = (*src, advert.priority);
+        // Taken on receipt (or later, after a stall), so never before the peer's stamp of
+        // the same advert: the fence built on it errs on the late side.
+        if advert.vrid == io.vrid && priority > 0 {
+            io.adverts
+                .heard_us
+                .store(crate::monotonic::now_us(), Ordering::Release);
+        }
         io.status_tx.send_if_modified(|s| {
             if advert.vrid != s.vrid {
                 return false;
@@ -538,20 +597,29 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
     router.handle(Instant::now().into_std(), input, &mut actions);
     for action in actions {
         match action {
-            Action::SendAdvert { priority } => match io.sock.send(&router.advert(priority)) {
-                Ok(_) => {
-                    io.stats.adverts_sent += 1;
-                    io.sending_fails = false;
-                }
-                // Never fatal: a down link (ENETUNREACH) or a full send buffer must not stop
-                // the instance, nor skip the actions after this one (RemoveVips on a Fault).
-                Err(error) => {
-                    io.stats.send_errors += 1;
-                    if !std::mem::replace(&mut io.sending_fails, true) {
-                        warn!(%error, "cannot send adverts");
+            Action::SendAdvert { priority } => {
+                // Stamped before the send, so never after the peer's receipt; kept only if
+                // it went out. Priority 0 renews nothing: it says we are leaving.
+                let stamp = crate::monotonic::now_us();
+                match io.sock.send(&router.advert(priority)) {
+                    Ok(_) => {
+                        if priority > 0 {
+                            io.adverts.sent_us.store(stamp, Ordering::Release);
+                        }
+                        io.stats.adverts_sent += 1;
+                        io.sending_fails = false;
+                    }
+                    // Never fatal: a down link (ENETUNREACH) or a full send buffer must not
+                    // stop the instance, nor skip the actions after this one (RemoveVips on
+                    // a Fault).
+                    Err(error) => {
+                        io.stats.send_errors += 1;
+                        if !std::mem::replace(&mut io.sending_fails, true) {
+                            warn!(%error, "cannot send adverts");
+                        }
                     }
                 }
-            },
+            }
             Action::AddVips => {
                 io.vips.add_all(&io.netlink).await?;
                 vip_added_ms = since(started);
