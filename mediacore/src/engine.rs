@@ -149,11 +149,6 @@ pub struct Status {
     /// How long ago that was, in ms (a master silent past its lease does not dial).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supervisor_silent_ms: Option<u64>,
-    /// The supervisor went silent for longer than the lease since it last told us our
-    /// role: a master does not dial until the role is confirmed (the peer may have taken
-    /// over meanwhile).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub role_stale: bool,
     /// The dispatch lease's stamps from the supervisor's last ping (None: never pinged
     /// with stamps; see `campaign::fence`).
     #[serde(skip)]
@@ -272,8 +267,6 @@ pub struct Config {
     pub max_calls: usize,
     /// Where AMI events go (`None`: no AMI).
     pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
-    /// How long the supervisor may be silent before our role counts as stale.
-    pub supervisor_lease: Duration,
 }
 
 /// The engine task's handles.
@@ -305,10 +298,6 @@ struct Engine {
     role: Role,
     /// When the supervisor last pinged us.
     supervisor_seen: Option<Instant>,
-    /// How long the supervisor may be silent before our role counts as stale.
-    supervisor_lease: Duration,
-    /// See [`Status::role_stale`].
-    role_stale: bool,
     /// See [`Status::adverts`].
     adverts: Option<Adverts>,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
@@ -401,8 +390,6 @@ pub async fn start(
         role: Role::Backup,
         supervisor_seen: None,
         adverts: None,
-        supervisor_lease: cfg.supervisor_lease,
-        role_stale: false,
         drain: None,
         nonces: HashMap::new(),
         ami_events: cfg.events.clone(),
@@ -1221,15 +1208,8 @@ impl Engine {
     fn control(&mut self, request: Control, reply: oneshot::Sender<ControlResponse>) {
         let response = match request {
             Control::Ping(adverts) => {
-                if adverts.is_some() {
-                    self.adverts = adverts;
-                }
-                if self
-                    .supervisor_seen
-                    .is_some_and(|t| t.elapsed() > self.supervisor_lease)
-                {
-                    self.role_stale = true;
-                    warn!("the supervisor was silent past the lease: role held until confirmed");
+                if let Some(new) = adverts {
+                    self.adverts = Some(self.adverts.map_or(new, |old| old.merge(new)));
                 }
                 self.supervisor_seen = Some(Instant::now());
                 ControlResponse::Pong
@@ -1242,7 +1222,6 @@ impl Engine {
                     ));
                 }
                 self.role = role;
-                self.role_stale = false;
                 info!(role = role.as_str(), "role");
                 ControlResponse::RoleSet(role)
             }
@@ -1328,7 +1307,6 @@ impl Engine {
             hold_preempt: None,
             supervisor_seen: self.supervisor_seen,
             supervisor_silent_ms: self.supervisor_seen.map(|t| t.elapsed().as_millis() as u64),
-            role_stale: self.role_stale,
             adverts: self.adverts,
             dispatching: false,
             dispatch_hold: None,

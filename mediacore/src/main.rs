@@ -129,7 +129,6 @@ async fn main() -> anyhow::Result<()> {
             ..Timers::default()
         },
         max_calls: settings.max_calls,
-        supervisor_lease: settings.supervisor_lease,
     };
     let (handles, engine_task) = engine::start(cfg, calls_tx, control_rx, cancel.clone())
         .await

@@ -943,7 +943,7 @@ virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0
         let media =
             "\n[[component]]\nname = \"mediacore\"\ncommand = \"/usr/bin/allerta-mediacore\"\n\
                      control_socket = \"/run/allerta/mediacore.sock\"\n";
-        // The default lease (1000 ms) fits the default probes at any interval up to 800 ms.
+        // The default lease (500 ms) fits the default probes at intervals up to 300 ms.
         let ok = format!("{MINIMAL}{media}\n[mediacore]\n");
         assert!(parse_str(&ok).is_ok(), "{:?}", parse_str(&ok).err());
         let short = format!("{MINIMAL}{media}\n[mediacore]\nsupervisor_lease_ms = 200\n");

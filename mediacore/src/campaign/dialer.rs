@@ -111,12 +111,7 @@ impl Dialer {
         let fence = Fence {
             lease: self.supervisor_lease,
         };
-        let verdict = fence.check(
-            now_us,
-            status.role == "master",
-            status.role_stale,
-            status.adverts,
-        );
+        let verdict = fence.check(now_us, status.role == "master", status.adverts);
         if let Some(edge) = record.observe(now_us, verdict, fence.lease_end(status.adverts)) {
             // Wall-clock microseconds of the edge, for logs compared across nodes.
             let wall = |at: u64| {
@@ -125,7 +120,7 @@ impl Dialer {
             match edge {
                 Edge::On { at_us } => info!(at_us = wall(at_us), "campaign dispatch on"),
                 Edge::Off { at_us, hold } => {
-                    let level_warn = matches!(hold, Hold::LeaseExpired { .. } | Hold::RoleStale);
+                    let level_warn = matches!(hold, Hold::LeaseExpired { .. });
                     if level_warn {
                         warn!(
                             at_us = wall(at_us),

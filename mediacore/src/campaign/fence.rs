@@ -7,7 +7,7 @@
 //! follows), in microseconds of the host's CLOCK_MONOTONIC ([`Adverts`]):
 //! `sent`, when it last sent an advert with a priority above 0, and `heard`, when it last
 //! heard one from another router. A media core starts a campaign call at `now` only if
-//! 1. its role is master, and confirmed since any silence of its supervisor;
+//! 1. its role is master;
 //! 2. **its own lease holds**: `now < sent + lease`;
 //! 3. **the peer's lease has run out**: `heard` is unknown, or `now ≥ heard + lease + MARGIN`.
 //!
@@ -57,8 +57,6 @@ pub use supervisor::component::contract::min_lease;
 pub enum Hold {
     /// The supervisor made us backup.
     NotMaster,
-    /// The supervisor was silent past the lease; our role waits for its confirmation.
-    RoleStale,
     /// Pinged, but our instance has sent no advert yet.
     NoLease,
     /// Our lease ran out at `at_us` (our supervisor stopped renewing it).
@@ -72,7 +70,6 @@ impl Hold {
     pub fn reason(self) -> &'static str {
         match self {
             Self::NotMaster => "backup",
-            Self::RoleStale => "role not confirmed since the supervisor was silent",
             Self::NoLease => "no advert sent yet",
             Self::LeaseExpired { .. } => "lease expired: no advert sent recently",
             Self::PeerLease { .. } => "the peer's lease may still hold",
@@ -95,18 +92,9 @@ impl Fence {
 
     /// May we start a campaign call at `now_us`? `adverts` is `None` when no supervisor
     /// ever pinged us with stamps (a media core run on its own, without a pair).
-    pub fn check(
-        &self,
-        now_us: u64,
-        master: bool,
-        role_stale: bool,
-        adverts: Option<Adverts>,
-    ) -> Result<(), Hold> {
+    pub fn check(&self, now_us: u64, master: bool, adverts: Option<Adverts>) -> Result<(), Hold> {
         if !master {
             return Err(Hold::NotMaster);
-        }
-        if role_stale {
-            return Err(Hold::RoleStale);
         }
         let Some(adverts) = adverts else {
             return Ok(());
@@ -198,19 +186,18 @@ mod tests {
     fn a_master_renewing_its_lease_with_nobody_else_advertising_dispatches() {
         let f = fence(300);
         assert_eq!(
-            f.check(1_000 * MS, true, false, adverts(Some(900 * MS), None)),
+            f.check(1_000 * MS, true, adverts(Some(900 * MS), None)),
             Ok(())
         );
     }
 
     #[test]
-    fn a_backup_a_stale_role_or_no_advert_yet_hold_dispatch() {
+    fn a_backup_or_a_master_with_no_advert_yet_holds_dispatch() {
         let f = fence(300);
         let a = adverts(Some(990 * MS), None);
-        assert_eq!(f.check(MS * 1000, false, false, a), Err(Hold::NotMaster));
-        assert_eq!(f.check(MS * 1000, true, true, a), Err(Hold::RoleStale));
+        assert_eq!(f.check(MS * 1000, false, a), Err(Hold::NotMaster));
         assert_eq!(
-            f.check(MS * 1000, true, false, adverts(None, None)),
+            f.check(MS * 1000, true, adverts(None, None)),
             Err(Hold::NoLease)
         );
     }
@@ -219,9 +206,9 @@ mod tests {
     fn the_lease_expires_exactly_a_lease_after_the_last_advert_sent() {
         let f = fence(300);
         let a = adverts(Some(1_000 * MS), None);
-        assert_eq!(f.check(1_300 * MS - 1, true, false, a), Ok(()));
+        assert_eq!(f.check(1_300 * MS - 1, true, a), Ok(()));
         assert_eq!(
-            f.check(1_300 * MS, true, false, a),
+            f.check(1_300 * MS, true, a),
             Err(Hold::LeaseExpired { at_us: 1_300 * MS })
         );
     }
@@ -231,21 +218,21 @@ mod tests {
         let f = fence(300);
         // Took over 361 ms after the last advert (3 × 100 ms + skew); sending since.
         let a = adverts(Some(1_361 * MS), Some(1_000 * MS));
-        assert_eq!(f.check(1_361 * MS, true, false, a), Ok(()));
+        assert_eq!(f.check(1_361 * MS, true, a), Ok(()));
         // Had it taken over sooner, it would wait until 1350 ms.
         let a = adverts(Some(1_340 * MS), Some(1_000 * MS));
         assert_eq!(
-            f.check(1_340 * MS, true, false, a),
+            f.check(1_340 * MS, true, a),
             Err(Hold::PeerLease {
                 until_us: 1_350 * MS
             })
         );
-        assert_eq!(f.check(1_350 * MS, true, false, a), Ok(()));
+        assert_eq!(f.check(1_350 * MS, true, a), Ok(()));
     }
 
     #[test]
     fn a_media_core_without_a_supervisor_dispatches_as_master() {
-        assert_eq!(fence(300).check(5, true, false, None), Ok(()));
+        assert_eq!(fence(300).check(5, true, None), Ok(()));
     }
 
     #[test]
@@ -373,11 +360,9 @@ mod tests {
             // nothing new, and after waking it stamps the queued ones at once.
             let heard = y_sends(p.saturating_sub(delay)).map(|s| (s + delay).max(wake.min(p)));
             let heard = heard.filter(|h| *h <= p);
-            // No help from role_stale: the fence alone must hold.
             f.check(
                 t,
                 true,
-                false,
                 Some(Adverts {
                     sent_us: sent,
                     heard_us: heard,
@@ -400,7 +385,6 @@ mod tests {
             f.check(
                 t,
                 true,
-                false,
                 Some(Adverts {
                     sent_us: sent,
                     heard_us: heard,
@@ -455,13 +439,12 @@ mod tests {
         };
         // X froze right after an advert at 2000 ms; Y took over at 2305 ms and may dial at
         // once without the peer term, while X's lease runs to 3000 ms.
-        let x = f.check(2_400 * MS, true, false, adverts(Some(2_000 * MS), None));
-        let y_without_peer_term = f.check(2_400 * MS, true, false, adverts(Some(2_305 * MS), None));
+        let x = f.check(2_400 * MS, true, adverts(Some(2_000 * MS), None));
+        let y_without_peer_term = f.check(2_400 * MS, true, adverts(Some(2_305 * MS), None));
         assert!(x.is_ok() && y_without_peer_term.is_ok());
         let y = f.check(
             2_400 * MS,
             true,
-            false,
             adverts(Some(2_305 * MS), Some(2_000 * MS)),
         );
         assert_eq!(

@@ -112,8 +112,8 @@ pub async fn run(
         let mut role_pending = true;
         // The last answered probe. After a lapse (the component or we ourselves were
         // stalled: SIGSTOP, a frozen VM) the role is told again: the component may have
-        // missed a change, and a media core that has not heard us for its lease holds
-        // back its master role until we confirm it.
+        // missed a change. (What keeps a stalled master's media core from dialling is
+        // not this but the advert stamps on every ping: `contract::Adverts`.)
         let mut last_answer = Instant::now();
         let exit = loop {
             tokio::select! {

@@ -60,8 +60,23 @@ pub struct Adverts {
     pub heard_us: Option<u64>,
 }
 
+impl Adverts {
+    /// Both stamps only ever move forward, so a component keeps the later of each: a ping
+    /// that was queued while a process was frozen may be read after a newer one, and must
+    /// not set the clock back (an older `heard` would end the peer's lease too early).
+    pub fn merge(self, other: Self) -> Self {
+        Self {
+            sent_us: self.sent_us.max(other.sent_us),
+            heard_us: self.heard_us.max(other.heard_us),
+        }
+    }
+}
+
 /// The media core's `supervisor_lease_ms` when its file leaves it out.
-pub const DEFAULT_LEASE_MS: u64 = 1000;
+/// 500 ms: above the 300 ms renewal gap of the shipped timing (100 ms adverts, pings every
+/// 50 ms answered within 100 ms, 50 ms slack) with room for a busy machine, and short, since
+/// a node that takes over waits up to this long (plus 50 ms) before its first campaign call.
+pub const DEFAULT_LEASE_MS: u64 = 500;
 
 /// The shortest dispatch lease a healthy master keeps (`mediacore::campaign::fence`): its
 /// lease is renewed every `advert_interval`, learnt at the next ping (`probe_interval`),
@@ -211,6 +226,20 @@ mod tests {
         ] {
             assert_eq!(Response::decode(&r.encode()), Ok(r));
         }
+    }
+
+    #[test]
+    fn merged_stamps_never_go_back() {
+        let newer = Adverts {
+            sent_us: Some(900),
+            heard_us: Some(800),
+        };
+        let stale = Adverts {
+            sent_us: Some(100),
+            heard_us: None,
+        };
+        assert_eq!(newer.merge(stale), newer);
+        assert_eq!(stale.merge(newer), newer);
     }
 
     #[test]
