@@ -29,8 +29,9 @@ pub struct Shared {
     pub prompts_dir: PathBuf,
     /// Where relative recordings go.
     pub recordings_dir: PathBuf,
-    /// Loaded prompts by name.
-    pub prompts: Mutex<HashMap<String, Arc<Prompt>>>,
+    /// Loaded prompts by name, each with the identity of the file it was read from: a
+    /// prompt re-recorded or replicated under the same name is read again on its next use.
+    pub prompts: Mutex<HashMap<String, (crate::reload::FileId, Arc<Prompt>)>>,
     /// RTP ports.
     pub ports: Arc<Ports>,
     /// The address in our SDP and where RTP sockets bind.
@@ -53,20 +54,26 @@ pub struct Shared {
 
 impl Shared {
     /// A prompt by dialplan name (`alert`, `custom/alert`, with or without `.wav`), from
-    /// the cache or the prompts directory.
+    /// the cache if the file is the one it was read from, else from the prompts directory.
+    /// One `stat` per use: the cache holds what the file says now, whoever changed it.
     pub fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
-        if let Some(p) = self.prompts.lock().ok().and_then(|c| c.get(name).cloned()) {
-            return Ok(p);
-        }
         if name.contains("..") {
             return Err(format!("prompt name {name:?} leaves the prompts directory"));
         }
         let path = wav_path(&self.prompts_dir, name);
+        let id = crate::reload::FileId::of(&path);
+        if let Some((cached_id, p)) = self.prompts.lock().ok().and_then(|c| c.get(name).cloned()) {
+            if Some(cached_id) == id {
+                return Ok(p);
+            }
+        }
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let prompt =
             Arc::new(Prompt::from_wav(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
-        if let Ok(mut cache) = self.prompts.lock() {
-            cache.insert(name.to_owned(), prompt.clone());
+        // Cached under the identity seen before the read: if the file changed in between,
+        // the next use reads it again.
+        if let (Some(id), Ok(mut cache)) = (id, self.prompts.lock()) {
+            cache.insert(name.to_owned(), (id, prompt.clone()));
         }
         Ok(prompt)
     }

@@ -153,6 +153,10 @@ pub struct Status {
     /// with stamps; see `campaign::fence`).
     #[serde(skip)]
     pub adverts: Option<Adverts>,
+    /// Set by the config watcher (`reload`): replicated files that changed and did not
+    /// load (file:line and why); the running configuration stays in force meanwhile.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config_alarms: Vec<String>,
     /// Set by the dialer: whether it may start campaign calls now, and if not, why.
     pub dispatching: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1310,13 +1314,16 @@ impl Engine {
             adverts: self.adverts,
             dispatching: false,
             dispatch_hold: None,
+            config_alarms: Vec::new(),
         };
         if let Ok(mut shared) = self.status.lock() {
-            // The dialer owns `hold_preempt` and the dispatch fields.
+            // The dialer owns `hold_preempt` and the dispatch fields, the config watcher
+            // `config_alarms`.
             *shared = Status {
                 hold_preempt: shared.hold_preempt.take(),
                 dispatching: shared.dispatching,
                 dispatch_hold: shared.dispatch_hold.take(),
+                config_alarms: std::mem::take(&mut shared.config_alarms),
                 ..status
             };
         }

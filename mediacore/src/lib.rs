@@ -10,7 +10,8 @@
 //! `live` (what AMI may do to a running call: variables, redirects).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
 //! `originate` (outbound calls for AMI and call files), `media` (RTP streams), `pacer`
-//! (the thread that sends their audio), `spool` (the outgoing call spool), `ami::server`.
+//! (the thread that sends their audio), `spool` (the outgoing call spool), `ami::server`,
+//! `reload` (replicated configuration in force where it lands).
 pub mod ami;
 pub mod call;
 pub mod callfile;
@@ -24,6 +25,7 @@ pub mod live;
 pub mod media;
 pub mod originate;
 pub mod pacer;
+pub mod reload;
 pub mod rtp;
 pub mod sdp;
 pub mod settings;

@@ -2,7 +2,8 @@
 //! the node's trunks (`pjsip.conf`) and the shared dialplan (`extensions.conf`), serves
 //! SIP and RTP, and answers the supervisor's control contract from the SIP engine's loop.
 //!
-//! SIGHUP reloads the dialplan; a dialplan that does not load leaves the running one in
+//! `extensions.conf` and `manager.conf` are put in force when they change (`reload`), and
+//! SIGHUP loads both again at once; a file that does not load leaves the running one in
 //! place (and says why, with file and line). SIGTERM hangs calls up, unregisters the
 //! trunks and exits.
 
@@ -23,7 +24,7 @@ use mediacore::sip::transaction::Timers;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -162,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());
-    let ami = start_ami(
+    let (ami, ami_users) = match start_ami(
         &settings,
         &shared,
         &store,
@@ -170,7 +171,23 @@ async fn main() -> anyhow::Result<()> {
         ami_events,
         cancel.clone(),
     )
-    .await?;
+    .await?
+    {
+        Some((task, users)) => (Some(task), Some(users)),
+        None => (None, None),
+    };
+    let force_reload = Arc::new(tokio::sync::Notify::new());
+    let reloader = tokio::spawn(
+        mediacore::reload::Reloader {
+            extensions: settings.extensions.clone(),
+            manager: settings.manager.clone(),
+            shared: shared.clone(),
+            ami_users,
+            status: handles.status.clone(),
+            force: force_reload.clone(),
+        }
+        .run(cancel.clone()),
+    );
     let done = settings.outgoing_dir.with_file_name("outgoing_done");
     let spool = tokio::spawn(mediacore::spool::run(
         settings.outgoing_dir.clone(),
@@ -189,18 +206,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match Dialplan::load(&settings.extensions) {
-                Ok(plan) => {
-                    if let Ok(mut current) = shared.dialplan.write() {
-                        *current = Arc::new(plan);
-                    }
-                    if let Ok(mut cache) = shared.prompts.lock() {
-                        cache.clear();
-                    }
-                    info!(path = %settings.extensions.display(), "dialplan reloaded");
-                }
-                Err(e) => error!(error = %e, "dialplan not reloaded; the running one stays"),
-            },
+            _ = hup.recv() => {
+                info!("SIGHUP: loading extensions.conf and manager.conf again");
+                force_reload.notify_one();
+            }
         }
     }
     info!("stopping");
@@ -214,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
         dialer.abort();
     }
     spool.abort();
+    reloader.abort();
     control.abort();
     let _ = std::fs::remove_file(&args.control);
     Ok(())
@@ -264,7 +274,12 @@ async fn start_ami(
     handles: &engine::Handles,
     events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::events::Event>>,
     cancel: CancellationToken,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<
+    Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::watch::Sender<Arc<mediacore::ami::users::Users>>,
+    )>,
+> {
     if !settings.manager.exists() {
         info!(path = %settings.manager.display(), "no manager.conf: AMI off");
         return Ok(None);
@@ -292,8 +307,9 @@ async fn start_ami(
         }
         None => None,
     };
+    let users_tx = tokio::sync::watch::Sender::new(Arc::new(users));
     let ami = Arc::new(mediacore::ami::server::Ami {
-        users: Arc::new(users),
+        users: users_tx.clone(),
         shared: shared.clone(),
         status: handles.status.clone(),
         events,
@@ -310,7 +326,6 @@ async fn start_ami(
             cancel.clone(),
         ));
     }
-    Ok(Some(tokio::spawn(mediacore::ami::server::serve(
-        listener, None, ami, cancel,
-    ))))
+    let task = tokio::spawn(mediacore::ami::server::serve(listener, None, ami, cancel));
+    Ok(Some((task, users_tx)))
 }

@@ -17,6 +17,21 @@ use crate::sync::{self, SyncNode};
 /// libfaketime (Debian's faketime package), for a node whose wall clock jumps.
 pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
+/// Copies a file, or a directory and what it holds.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).expect("creating a shared directory");
+        for entry in std::fs::read_dir(from)
+            .expect("reading a voice directory")
+            .flatten()
+        {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).expect("seeding the shared tree");
+    }
+}
+
 /// Tools the pair needs beyond the lab's own.
 pub const NEEDS: &[&str] = &["sipp", "tshark", "espeak-ng", "sox", "nft", "iptables"];
 
@@ -200,13 +215,32 @@ impl Appliance {
         );
         let dir = run.join("voice");
         let file = voice.write(&dir);
-        let text = std::fs::read_to_string(&file).expect("mediacore.toml");
-        let own_db = format!("database = \"{}/allerta.db\"", dir.display());
-        assert!(text.contains(&own_db), "{text}");
-        let text = text.replace(
-            &own_db,
-            &format!("database = \"{}\"", self.db(node).display()),
-        );
+        let mut text = std::fs::read_to_string(&file).expect("mediacore.toml");
+        // As shipped: the database is the one the sync agent replicates, and the dialplan,
+        // AMI users and prompts live in the replicated tree (`/etc/allerta/shared`), seeded
+        // alike on both nodes as the image seeds them; a restarted node keeps what it has.
+        let shared = self.shared(node);
+        for name in ["extensions.conf", "manager.conf", "prompts"] {
+            let (from, to) = (dir.join(name), shared.join(name));
+            if from.exists() && !to.exists() {
+                copy_tree(&from, &to);
+            }
+        }
+        for (key, value) in [
+            ("database", self.db(node)),
+            ("extensions", shared.join("extensions.conf")),
+            ("manager", shared.join("manager.conf")),
+            ("prompts_dir", shared.join("prompts")),
+        ] {
+            let (at, what) = match key {
+                "database" => (dir.join("allerta.db"), "database"),
+                "prompts_dir" => (dir.join("prompts"), "prompts_dir"),
+                _ => (dir.join(format!("{key}.conf")), key),
+            };
+            let own = format!("{what} = \"{}\"", at.display());
+            assert!(text.contains(&own), "{own} not in {text}");
+            text = text.replace(&own, &format!("{what} = \"{}\"", value.display()));
+        }
         std::fs::write(&file, text).expect("mediacore.toml");
         let clock = self.clock_file(node);
         if self.setup.faketime && !clock.exists() {

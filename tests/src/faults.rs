@@ -168,20 +168,25 @@ fn served(client_ns: &str) -> bool {
 }
 
 /// The media core's own record of when it started and stopped dispatching (its `campaign
-/// dispatch on|off at_us=…` lines), as intervals of wall-clock seconds, from the logs of
-/// one node's supervisors in order. An interval left open in a log ends at the media core's
-/// exit as its supervisor saw it, or, in a log that ends (a killed supervisor, whose media
-/// core dies with it by PDEATHSIG), at that log's last line.
+/// dispatch on|off … mono_us=…` lines), as intervals of this process's wall-clock seconds,
+/// from the logs of one node's supervisors in order. The edges are stamped in the host's
+/// CLOCK_MONOTONIC, which every namespace shares and libfaketime leaves alone, so a node
+/// whose wall clock was moved is still compared right. An interval left open in a log ends
+/// at the media core's exit as its supervisor saw it, or, in a log that ends (a killed
+/// supervisor, whose media core dies with it by PDEATHSIG), at that log's last line; the
+/// open interval of the latest log ends now.
 pub fn dispatch_intervals(logs: &[String]) -> Vec<(f64, f64)> {
+    let offset_us = crate::lab::wall_us() - supervisor::monotonic::now_us() as i64;
     let at = |line: &str| {
         line.split_whitespace()
-            .find_map(|w| w.strip_prefix("at_us="))
+            .find_map(|w| w.strip_prefix("mono_us="))
             .and_then(|n| n.parse::<i64>().ok())
-            .map(|us| us as f64 / 1e6)
+            .map(|us| (us + offset_us) as f64 / 1e6)
     };
     let stamp = |line: &str| crate::lab::log_time_us(line).map(|us| us as f64 / 1e6);
     let mut out = Vec::new();
-    for log in logs {
+    for (i, log) in logs.iter().enumerate() {
+        let latest = i + 1 == logs.len();
         let mut on: Option<f64> = None;
         let mut last = None;
         for line in log.lines() {
@@ -198,7 +203,12 @@ pub fn dispatch_intervals(logs: &[String]) -> Vec<(f64, f64)> {
                 }
             }
         }
-        if let (Some(start), Some(end)) = (on, last) {
+        let end = if latest {
+            Some(crate::lab::wall_secs())
+        } else {
+            last
+        };
+        if let (Some(start), Some(end)) = (on, end) {
             out.push((start, end));
         }
     }

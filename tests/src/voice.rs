@@ -459,7 +459,20 @@ pub fn pacing(packets: &[&RtpPacket]) -> (usize, f64, usize) {
 
 /// Runs one sipp UAC scenario from the carrier against node A's alert line.
 pub fn carrier_calls(lab: &Lab, scenario: &str, service: &str, extra: &[&str]) -> (bool, String) {
-    let target = format!("{}:5060", Node::A.voice_ip());
+    carrier_calls_to(lab, Node::A, "16000", scenario, service, extra)
+}
+
+/// Runs one sipp UAC scenario from the carrier against `node`'s alert line, its RTP on
+/// `media_port` (16000 is taken where the appliance's citizens answer).
+pub fn carrier_calls_to(
+    lab: &Lab,
+    node: Node,
+    media_port: &str,
+    scenario: &str,
+    service: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    let target = format!("{}:5060", node.voice_ip());
     let carrier = CARRIER_IP.to_string();
     let scenario = self::scenario(scenario);
     let scenario = scenario.to_string_lossy();
@@ -476,7 +489,7 @@ pub fn carrier_calls(lab: &Lab, scenario: &str, service: &str, extra: &[&str]) -
         "-mi",
         &carrier,
         "-mp",
-        "16000",
+        media_port,
         "-nostdin",
         "-timeout",
         "30s",

@@ -35,8 +35,9 @@ pub const EVENT_BACKLOG: usize = 4096;
 
 /// What every client task shares.
 pub struct Ami {
-    /// manager.conf.
-    pub users: Arc<Users>,
+    /// manager.conf as in force now: the config watcher (`reload`) sends a new one when
+    /// the file changes and loads; each client follows it.
+    pub users: tokio::sync::watch::Sender<Arc<Users>>,
     /// The media core (originate).
     pub shared: Arc<Shared>,
     /// The SIP engine's status (calls).
@@ -145,7 +146,8 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     cancel: CancellationToken,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut session = Session::new(ami.users.clone(), peer.ip());
+    let mut users_rx = ami.users.subscribe();
+    let mut session = Session::new(users_rx.borrow_and_update().clone(), peer.ip());
     let (replies_tx, mut replies_rx) = mpsc::unbounded_channel::<Message>();
     let mut inbuf = BytesMut::with_capacity(4096);
     let mut outbuf: Vec<u8> = Session::greeting().to_vec();
@@ -228,6 +230,15 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             Some(reply) = replies_rx.recv() => reply.encode(&mut outbuf),
+            Ok(()) = users_rx.changed() => {
+                let users = users_rx.borrow_and_update().clone();
+                let user = session.user().unwrap_or("").to_owned();
+                if session.users_changed(users, &mut out) {
+                    info!(%peer, %user, "ami session closed: its user was removed or changed in manager.conf");
+                    close = true;
+                }
+                out.clear();
+            }
             event = events.recv() => match event {
                 Ok(event) => {
                     if session.wants(&event) {
@@ -281,7 +292,7 @@ mod tests {
         let users = Users::parse_str("[u]\nsecret = s\nread = all\nwrite = all\n", "m")
             .expect("manager.conf");
         Arc::new(Ami {
-            users: Arc::new(users),
+            users: tokio::sync::watch::Sender::new(Arc::new(users)),
             shared,
             status: Arc::default(),
             events: broadcast::channel(ring).0,

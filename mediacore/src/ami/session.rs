@@ -134,6 +134,40 @@ impl Session {
         self.user.as_deref()
     }
 
+    /// `manager.conf` was loaded again: later logins use `users`. A logged-in session
+    /// whose user is gone, has another secret, or no longer admits this peer is closed, as
+    /// Asterisk's `manager reload` ends them; one whose classes changed goes on with the
+    /// new ones (its event classes narrowed to what it may now read). Returns whether it
+    /// was closed.
+    pub fn users_changed(&mut self, users: Arc<Users>, out: &mut Vec<Output>) -> bool {
+        let old_secret = self
+            .user
+            .as_deref()
+            .and_then(|name| self.users.user(name))
+            .map(|u| u.secret.clone());
+        self.users = users;
+        let Some(name) = self.user.clone() else {
+            return false;
+        };
+        let still = self
+            .users
+            .user(&name)
+            .filter(|u| u.allows(self.peer) && Some(&u.secret) == old_secret.as_ref());
+        match still {
+            Some(user) => {
+                self.read = user.read;
+                self.write = user.write;
+                self.events = Classes::intersection(self.events, user.read);
+                false
+            }
+            None => {
+                out.push(Output::Close);
+                self.closed = true;
+                true
+            }
+        }
+    }
+
     /// Whether the session is over (Logoff, too many failed logins).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -390,6 +424,50 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reloaded_manager_conf_closes_sessions_of_removed_or_rekeyed_users_only() {
+        let conf = |text: &str| Arc::new(Users::parse_str(text, "manager.conf").unwrap());
+        let both = "[ops]\nsecret = a\nread = all\nwrite = all\n\n[app]\nsecret = b\nread = call\nwrite = call\n";
+        let login = |user: &str, secret: &str| {
+            let mut s = Session::new(conf(both), "10.77.0.100".parse().unwrap());
+            let mut out = Vec::new();
+            let mut m = Message::with("Action", "Login");
+            m.push("Username", user).push("Secret", secret);
+            s.on_action(&m, 0.0, 1, &mut out);
+            assert_eq!(s.user(), Some(user), "{out:?}");
+            s
+        };
+        let mut out = Vec::new();
+        // ops removed: its session ends; app untouched: goes on.
+        let only_app = "[app]\nsecret = b\nread = call\nwrite = call\n";
+        let mut ops = login("ops", "a");
+        assert!(ops.users_changed(conf(only_app), &mut out));
+        assert!(ops.is_closed() && out.contains(&Output::Close));
+        let mut app = login("app", "b");
+        out.clear();
+        assert!(!app.users_changed(conf(only_app), &mut out));
+        assert!(out.is_empty() && !app.is_closed());
+        // A new secret ends the session; narrower classes apply at once.
+        assert!(login("app", "b").users_changed(
+            conf("[app]\nsecret = c\nread = call\nwrite = call\n"),
+            &mut out
+        ));
+        let mut narrowed = login("ops", "a");
+        assert!(!narrowed.users_changed(
+            conf("[ops]\nsecret = a\nread = call\nwrite = call\n"),
+            &mut out
+        ));
+        assert_eq!(narrowed.read, Classes::parse("call").unwrap());
+        // Not logged in: nothing to close; the next login uses the new file.
+        let mut fresh = Session::new(conf(both), "10.77.0.100".parse().unwrap());
+        assert!(!fresh.users_changed(conf(only_app), &mut out));
+        let mut m = Message::with("Action", "Login");
+        m.push("Username", "ops").push("Secret", "a");
+        out.clear();
+        fresh.on_action(&m, 0.0, 1, &mut out);
+        assert_eq!(fresh.user(), None, "a removed user logged in: {out:?}");
+    }
 
     fn users() -> Arc<Users> {
         Arc::new(
