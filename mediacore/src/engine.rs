@@ -271,6 +271,8 @@ pub struct Config {
     pub max_calls: usize,
     /// Where AMI events go (`None`: no AMI).
     pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
+    /// The config watcher's wake-up (`reload` from the supervisor).
+    pub reload: Arc<tokio::sync::Notify>,
 }
 
 /// The engine task's handles.
@@ -304,6 +306,8 @@ struct Engine {
     supervisor_seen: Option<Instant>,
     /// See [`Status::adverts`].
     adverts: Option<Adverts>,
+    /// Wakes the config watcher (`reload`) for `reload` from the supervisor.
+    reload: Arc<tokio::sync::Notify>,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
     /// Nonces we issued in 401 challenges, with when.
     nonces: HashMap<String, Instant>,
@@ -394,6 +398,7 @@ pub async fn start(
         role: Role::Backup,
         supervisor_seen: None,
         adverts: None,
+        reload: cfg.reload.clone(),
         drain: None,
         nonces: HashMap::new(),
         ami_events: cfg.events.clone(),
@@ -1228,6 +1233,10 @@ impl Engine {
                 self.role = role;
                 info!(role = role.as_str(), "role");
                 ControlResponse::RoleSet(role)
+            }
+            Control::Reload => {
+                self.reload.notify_one();
+                ControlResponse::Reloaded
             }
             Control::Drain { secs } => {
                 self.drain = Some((Instant::now() + Duration::from_secs(secs.into()), reply));

@@ -120,8 +120,11 @@ async fn main() -> anyhow::Result<()> {
     ));
     // AMI events: the engine and the call tasks publish, each AMI client subscribes.
     let (ami_events, _) = tokio::sync::broadcast::channel(mediacore::ami::server::EVENT_BACKLOG);
+    // SIGHUP and the supervisor's `reload` wake the config watcher.
+    let force_reload = Arc::new(tokio::sync::Notify::new());
     let cfg = engine::Config {
         events: Some(ami_events.clone()),
+        reload: force_reload.clone(),
         bind: transport.bind,
         tcp,
         trunks: trunks.trunks().to_vec(),
@@ -176,7 +179,6 @@ async fn main() -> anyhow::Result<()> {
         Some((task, users)) => (Some(task), Some(users)),
         None => (None, None),
     };
-    let force_reload = Arc::new(tokio::sync::Notify::new());
     let reloader = tokio::spawn(
         mediacore::reload::Reloader {
             extensions: settings.extensions.clone(),

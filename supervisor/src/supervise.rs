@@ -98,6 +98,11 @@ enum Operation {
         reply: oneshot::Sender<Response>,
         outcome: Result<(), String>,
     },
+    /// Every component was asked to reload (SIGHUP has no one to reply to).
+    Reload {
+        reply: Option<oneshot::Sender<Response>>,
+        outcome: Result<String, String>,
+    },
 }
 
 /// The longest drain an operator may ask for.
@@ -221,6 +226,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
     sup.decide();
     let mut sigterm = signal(SignalKind::terminate()).map_err(SuperviseError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(SuperviseError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(SuperviseError::Signals)?;
     let mut watchdog =
         tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
@@ -230,6 +236,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); cancel.cancel(); }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); cancel.cancel(); }
+            _ = sighup.recv() => { info!("SIGHUP: components reload their configuration"); sup.start_reload(None); }
             _ = watchdog.tick() => systemd::watchdog(),
             _ = housekeeping.tick() => sup.check_guard(),
             Some(event) = instance_rx.recv() => {
@@ -667,12 +674,58 @@ impl Supervisor {
                 return self.start_switchover(drain_secs, force, reply)
             }
             Request::Promote { force } => return self.start_promote(force, reply),
+            Request::Reload => return self.start_reload(Some(reply)),
         };
         let _ = reply.send(response);
     }
 
+    /// Asks every component to load its configuration again, each over its own control
+    /// connection (the probes' connections stay free); what did not load shows in its
+    /// status.
+    fn start_reload(&mut self, reply: Option<oneshot::Sender<Response>>) {
+        let sockets: Vec<(String, std::path::PathBuf)> = self
+            .config
+            .components
+            .iter()
+            .map(|c| (c.component.name.clone(), c.component.control_socket.clone()))
+            .collect();
+        self.operations.spawn(async move {
+            let mut done = Vec::new();
+            let mut failed = Vec::new();
+            for (name, socket) in sockets {
+                let mut client = ControlClient::new(socket);
+                match client
+                    .call(&contract::Request::Reload, Duration::from_secs(2))
+                    .await
+                {
+                    Ok(contract::Response::Reloaded) => done.push(name),
+                    Ok(other) => failed.push(format!("{name} answered {other:?}")),
+                    Err(e) => failed.push(format!("{name}: {e}")),
+                }
+            }
+            let outcome = if failed.is_empty() {
+                Ok(format!("reloading: {}", done.join(", ")))
+            } else {
+                Err(format!("reload not done everywhere: {}", failed.join("; ")))
+            };
+            Operation::Reload { reply, outcome }
+        });
+    }
+
     fn on_operation(&mut self, operation: Operation) {
         match operation {
+            Operation::Reload { reply, outcome } => {
+                match &outcome {
+                    Ok(message) => info!(%message, "reload"),
+                    Err(message) => warn!(%message, "reload"),
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(match outcome {
+                        Ok(message) => Response::Done { message },
+                        Err(message) => Response::Refused { message },
+                    });
+                }
+            }
             Operation::Switchover {
                 reply,
                 outcome: Err(message),

@@ -66,6 +66,9 @@ pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> st
             Some((request, reply)) = calls_rx.recv() => {
                 let response = match request {
                     Request::Ping(_) => Response::Pong,
+                    // Its inputs are watched as they change; its own settings need a
+                    // restart (they include the sockets it listens on).
+                    Request::Reload => Response::Reloaded,
                     Request::Role(role) => {
                         if current.as_ref().map(|c| c.0) != Some(role) {
                             if let Some((_, token, role_tasks)) = current.take() {

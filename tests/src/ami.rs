@@ -204,3 +204,18 @@ impl Client {
         }
     }
 }
+
+/// Whether `user` can log in to the AMI at `to`, connecting from namespace `ns`.
+pub fn logs_in(ns: &str, to: SocketAddr, user: &str, secret: &str) -> bool {
+    let mut c = Client::connect(ns, to);
+    let (r, _) = c.action(
+        "login",
+        &[
+            ("Action", "Login"),
+            ("Username", user),
+            ("Secret", secret),
+            ("Events", "off"),
+        ],
+    );
+    r.get("Response") == Some("Success")
+}

@@ -510,6 +510,13 @@ impl Proc {
     }
 }
 
+/// Replaces `path` the way the sync agent and most editors do: a new file, renamed over.
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp-edit");
+    std::fs::write(&tmp, text).expect("writing the new version");
+    std::fs::rename(&tmp, path).expect("renaming it into place");
+}
+
 /// Microseconds since the epoch now (wall clock, as the logs' stamps).
 pub fn wall_us() -> i64 {
     std::time::SystemTime::now()

@@ -9,35 +9,21 @@
 //! Needs root and the pair's tools (`appliance::NEEDS`); fails, never skips, without them.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use system_tests::ami::Client;
 use system_tests::appliance::{Appliance, Setup};
-use system_tests::lab::{tail, wait_until_every, Node};
+use system_tests::lab::{replace_file as replace, tail, wait_until_every, Node};
 use system_tests::voice::{self, LAB_MANAGER};
-
-/// Replaces `path` the way the sync agent and most editors do: a new file, renamed over.
-fn replace(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp-edit");
-    std::fs::write(&tmp, text).expect("writing the new version");
-    std::fs::rename(&tmp, path).expect("renaming it into place");
-}
 
 /// Whether `user` can log in to `node`'s AMI (its own address, from the client).
 fn logs_in(pair: &Appliance, node: Node, user: &str, secret: &str) -> bool {
-    let to = SocketAddr::from((node.data_ip(), 5038));
-    let mut c = Client::connect(&pair.lab.ns("client"), to);
-    let (r, _) = c.action(
-        "login",
-        &[
-            ("Action", "Login"),
-            ("Username", user),
-            ("Secret", secret),
-            ("Events", "off"),
-        ],
-    );
-    r.get("Response") == Some("Success")
+    system_tests::ami::logs_in(
+        &pair.lab.ns("client"),
+        SocketAddr::from((node.data_ip(), 5038)),
+        user,
+        secret,
+    )
 }
 
 /// The media core's status on `node`.
@@ -164,5 +150,14 @@ fn changes_on_the_master_are_in_force_on_the_backup_without_a_restart() {
         "the new extension never answered on the backup; sipp said:\n{}\n{}",
         tail(&last),
         logs()
+    );
+
+    // `allertactl reload` (what `systemctl reload` sends as SIGHUP) reaches every component.
+    let out = pair.allertactl(backup, &["reload"]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("mediacore") && said.contains("sync"),
+        "allertactl reload: {said}"
     );
 }

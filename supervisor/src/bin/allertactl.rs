@@ -108,6 +108,10 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Load the configuration files again now on this node (`systemctl reload
+    /// allerta-supervisor` does the same); a file that does not load leaves the running
+    /// one in force and shows in `status`.
+    Reload,
     /// Availability against the SLA for a month, from this node's ledger of outages (the
     /// service as a client sees it) and the windows file (announced work, exclusions).
     Sla {
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
             on: matches!(mode, OnOff::On),
         },
         Cmd::Promote { force } => Request::Promote { force },
+        Cmd::Reload => Request::Reload,
         Cmd::Sla { month } => return sla(&cli, month),
         Cmd::Campaign { ref args } => return media_core(&cli, "campaign", args),
         Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),

@@ -11,6 +11,7 @@
 //! | `role backup`    | `ok backup`                             | standby: stop new work, finish what runs  |
 //! | `drain <secs>`   | `ok drained` or `ok timeout`            | planned switchover: finish calls, ≤ secs  |
 //! | `status`         | `status {json}`                         | component-specific health (trunks, lag…) |
+//! | `reload`         | `ok reloaded`                           | load the configuration files again now    |
 //!
 //! A `status` object may carry `"checks": {"<name>": {"ok": bool, "reason": "…"}}`: each
 //! becomes a tracked condition `<component>/<name>` of the supervisor (a trunk's
@@ -99,13 +100,20 @@ pub enum Request {
         secs: u32,
     },
     Status,
+    /// `systemctl reload`, `allertactl reload`: files in force again now (what changes is
+    /// put in force anyway; this is for the operator who wants it at once).
+    Reload,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     Pong,
     RoleSet(Role),
-    Drained { timed_out: bool },
+    Drained {
+        timed_out: bool,
+    },
+    /// The reload was started; what did not load shows in the component's status.
+    Reloaded,
     Status(serde_json::Value),
     Error(String),
 }
@@ -118,6 +126,7 @@ impl Request {
             Self::Role(r) => format!("role {}\n", r.as_str()),
             Self::Drain { secs } => format!("drain {secs}\n"),
             Self::Status => "status\n".into(),
+            Self::Reload => "reload\n".into(),
         }
     }
 
@@ -133,6 +142,7 @@ impl Request {
                 })))
             }
             (Some("status"), None, _) => Ok(Self::Status),
+            (Some("reload"), None, _) => Ok(Self::Reload),
             (Some("role"), Some("master"), None) => Ok(Self::Role(Role::Master)),
             (Some("role"), Some("backup"), None) => Ok(Self::Role(Role::Backup)),
             (Some("drain"), Some(secs), None) => secs
@@ -154,6 +164,7 @@ impl Response {
             Self::RoleSet(r) => format!("ok {}\n", r.as_str()),
             Self::Drained { timed_out: false } => "ok drained\n".into(),
             Self::Drained { timed_out: true } => "ok timeout\n".into(),
+            Self::Reloaded => "ok reloaded\n".into(),
             Self::Status(v) => format!("status {v}\n"),
             Self::Error(reason) => format!("error {}\n", reason.replace('\n', " ")),
         }
@@ -167,6 +178,7 @@ impl Response {
             Some(("ok", "backup")) => Ok(Self::RoleSet(Role::Backup)),
             Some(("ok", "drained")) => Ok(Self::Drained { timed_out: false }),
             Some(("ok", "timeout")) => Ok(Self::Drained { timed_out: true }),
+            Some(("ok", "reloaded")) => Ok(Self::Reloaded),
             Some(("status", json)) => serde_json::from_str(json)
                 .map(Self::Status)
                 .map_err(|e| format!("status is not JSON: {e}")),
@@ -211,6 +223,7 @@ mod tests {
                 heard_us: None,
             })),
             Request::Status,
+            Request::Reload,
             Request::Role(Role::Master),
             Request::Role(Role::Backup),
             Request::Drain { secs: 30 },
@@ -221,6 +234,7 @@ mod tests {
             Response::Pong,
             Response::RoleSet(Role::Backup),
             Response::Drained { timed_out: true },
+            Response::Reloaded,
             Response::Status(serde_json::json!({"trunks": {"out": "registered"}})),
             Response::Error("bad".into()),
         ] {

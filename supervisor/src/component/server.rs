@@ -115,6 +115,7 @@ pub async fn run_minimal(component: &str, control: &Path) -> io::Result<()> {
                         Response::RoleSet(r)
                     }
                     Request::Drain { .. } => Response::Drained { timed_out: false },
+                    Request::Reload => Response::Reloaded,
                     Request::Status => Response::Status(serde_json::json!({
                         "component": component,
                         "role": role.as_str(),

@@ -24,6 +24,8 @@ pub enum Request {
     Promote {
         force: bool,
     },
+    /// Every component loads its configuration files again now (`systemctl reload`).
+    Reload,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
