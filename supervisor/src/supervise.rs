@@ -679,16 +679,20 @@ impl Supervisor {
         let _ = reply.send(response);
     }
 
+    /// Each component's name and control socket.
+    fn component_sockets(&self) -> Vec<(String, std::path::PathBuf)> {
+        self.config
+            .components
+            .iter()
+            .map(|c| (c.component.name.clone(), c.component.control_socket.clone()))
+            .collect()
+    }
+
     /// Asks every component to load its configuration again, each over its own control
     /// connection (the probes' connections stay free); what did not load shows in its
     /// status.
     fn start_reload(&mut self, reply: Option<oneshot::Sender<Response>>) {
-        let sockets: Vec<(String, std::path::PathBuf)> = self
-            .config
-            .components
-            .iter()
-            .map(|c| (c.component.name.clone(), c.component.control_socket.clone()))
-            .collect();
+        let sockets = self.component_sockets();
         self.operations.spawn(async move {
             let mut done = Vec::new();
             let mut failed = Vec::new();
@@ -811,12 +815,7 @@ impl Supervisor {
             return;
         }
         let peer_status = self.config.peer_status;
-        let sockets: Vec<_> = self
-            .config
-            .components
-            .iter()
-            .map(|c| (c.component.name.clone(), c.component.control_socket.clone()))
-            .collect();
+        let sockets = self.component_sockets();
         self.operations.spawn(async move {
             let outcome = switchover_checks(peer_status, force, drain_secs, sockets).await;
             Operation::Switchover { reply, outcome }
