@@ -229,8 +229,15 @@ async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
             }
             Err(e) => {
                 failures += 1;
-                // The first failure is news; the rest of an outage is noise.
-                if failures == 1 {
+                if let Some(hint) = crate::tls::not_this_pair(&e) {
+                    // Not an outage: the nodes were set up apart. Say it every time, and
+                    // where the operator looks (`allertactl sync status`).
+                    if failures == 1 || failures.is_multiple_of(60) {
+                        error!(%addr, error = %e, "{hint}");
+                    }
+                    node.status().error(format!("{hint}: {e}"));
+                } else if failures == 1 {
+                    // The first failure is news; the rest of an outage is noise.
                     warn!(%addr, error = %e, "cannot reach the backup; retrying");
                 } else {
                     debug!(%addr, error = %e, failures, "cannot reach the backup");
@@ -297,10 +304,12 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
         let tls = match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
-                warn!(peer = %peer_addr, error = %e, "refused an unauthenticated peer");
+                let hint =
+                    crate::tls::not_this_pair(&e).unwrap_or("refused an unauthenticated peer");
+                warn!(peer = %peer_addr, error = %e, "{hint}");
                 let mut st = node.status();
                 st.refused_peers += 1;
-                st.error(format!("refused {peer_addr}: {e}"));
+                st.error(format!("{hint}: refused {peer_addr}: {e}"));
                 continue;
             }
             Err(_) => {

@@ -10,6 +10,7 @@
 //! state_dir = "/var/lib/allerta/sync"          # staged snapshots, the resync flag
 //! divergence_dir = "/var/lib/allerta/divergence"
 //! tls_dir = "/etc/allerta/node/tls"            # ca.pem, node.pem, node.key
+//! # pairing_secret_file = "/etc/allerta/node/tls/pairing.secret"  # instead: TLS from the secret
 //! wake_socket = "/run/allerta/sync-wake.sock"  # writers' commit notifications
 //! exclude = ["cache/**"]                       # added to the built-in node-local list
 //! scan_interval_secs = 60                      # full scan with hashes (events are not relied on alone)
@@ -63,6 +64,7 @@ pub struct RawSync {
     pub state_dir: Option<PathBuf>,
     pub divergence_dir: Option<PathBuf>,
     pub tls_dir: Option<PathBuf>,
+    pub pairing_secret_file: Option<PathBuf>,
     pub wake_socket: Option<PathBuf>,
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -83,6 +85,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub divergence_dir: PathBuf,
     pub tls_dir: PathBuf,
+    /// The pair's TLS is derived from this secret (`tls::from_pairing_secret`) instead of
+    /// read from `tls_dir`.
+    pub pairing_secret_file: Option<PathBuf>,
     pub wake_socket: PathBuf,
     pub exclude: Vec<String>,
     pub scan_interval: Duration,
@@ -123,6 +128,7 @@ impl Config {
             state_dir: or(raw.state_dir, "/var/lib/allerta/sync"),
             divergence_dir: or(raw.divergence_dir, "/var/lib/allerta/divergence"),
             tls_dir: or(raw.tls_dir, "/etc/allerta/node/tls"),
+            pairing_secret_file: raw.pairing_secret_file,
             wake_socket: or(raw.wake_socket, "/run/allerta/sync-wake.sock"),
             exclude: raw.exclude,
             scan_interval: Duration::from_secs(raw.scan_interval_secs.unwrap_or(60)),
@@ -146,6 +152,16 @@ impl Config {
                     "must not be inside shared_dir (it is node-local)",
                 ));
             }
+        }
+        if cfg
+            .pairing_secret_file
+            .as_ref()
+            .is_some_and(|f| f.starts_with(&cfg.shared_dir))
+        {
+            return Err(invalid(
+                "pairing_secret_file",
+                "must not be inside shared_dir (it is node-local)",
+            ));
         }
         if cfg.db.starts_with(&cfg.shared_dir) {
             return Err(invalid(

@@ -190,8 +190,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ))
                     .with_context(|| format!("control socket {}", args.control.display()))?,
                 Some(cfg) => {
-                    let tls = sync_agent::tls::load(&cfg.tls_dir)
-                        .with_context(|| format!("TLS material in {}", cfg.tls_dir.display()))?;
+                    let tls = sync_agent::tls::for_node(&cfg).with_context(|| {
+                        match &cfg.pairing_secret_file {
+                            Some(f) => {
+                                format!("the pair's TLS from the pairing secret in {}", f.display())
+                            }
+                            None => format!("TLS material in {}", cfg.tls_dir.display()),
+                        }
+                    })?;
                     std::fs::create_dir_all(&cfg.state_dir)
                         .with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
                     let swept = files::sweep_temporaries(&cfg.shared_dir);

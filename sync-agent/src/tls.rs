@@ -37,6 +37,8 @@ pub enum TlsError {
     Verifier(#[from] rustls::server::VerifierBuilderError),
     #[error("creating certificates")]
     Rcgen(#[from] rcgen::Error),
+    #[error("deriving the pair's key from the pairing secret")]
+    Kdf,
     #[error("{path}: cannot write")]
     Write {
         path: PathBuf,
@@ -67,19 +69,46 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
+/// This node's TLS as its `[sync]` table says: derived from the pairing secret in
+/// `pairing_secret_file` if there is one, else read from `tls_dir`.
+pub fn for_node(cfg: &crate::config::Config) -> Result<Tls, TlsError> {
+    match &cfg.pairing_secret_file {
+        Some(path) => {
+            let text = String::from_utf8(read(path)?).map_err(|_| TlsError::Pem {
+                path: path.clone(),
+                what: "UTF-8 pairing secret",
+            })?;
+            from_pairing_secret(text.trim_end_matches(['\r', '\n']), &cfg.node)
+        }
+        None => load(&cfg.tls_dir),
+    }
+}
+
+/// A TLS handshake that failed over certificates: the other node is not of this pair (a
+/// different pairing secret or TLS material), not an outage.
+pub fn not_this_pair(e: &std::io::Error) -> Option<&'static str> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    matches!(
+        tls,
+        rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::AlertReceived(_)
+    )
+    .then_some(
+        "the peer's certificate is not from this pair: give both nodes the same pairing secret (or TLS material from one `allerta-sync tls-pair`)",
+    )
+}
+
 /// Loads `ca.pem`, `node.pem` and `node.key` from `dir`.
 pub fn load(dir: &Path) -> Result<Tls, TlsError> {
     let pem_err = |path: PathBuf, what| TlsError::Pem { path, what };
     let ca_path = dir.join("ca.pem");
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&read(&ca_path)?) {
-        let cert = cert.map_err(|_| pem_err(ca_path.clone(), "certificate"))?;
-        roots.add(cert)?;
-    }
-    if roots.is_empty() {
+    let roots_vec: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&ca_path)?)
+        .collect::<Result<_, _>>()
+        .map_err(|_| pem_err(ca_path.clone(), "certificate"))?;
+    if roots_vec.is_empty() {
         return Err(pem_err(ca_path, "certificate"));
     }
-    let roots = Arc::new(roots);
     let cert_path = dir.join("node.pem");
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&cert_path)?)
         .collect::<Result<_, _>>()
@@ -91,6 +120,20 @@ pub fn load(dir: &Path) -> Result<Tls, TlsError> {
     let key = PrivateKeyDer::from_pem_slice(&read(&key_path)?)
         .map_err(|_| pem_err(key_path.clone(), "private key"))?;
 
+    configs(roots_vec, chain, key)
+}
+
+/// Both ends of the TLS from the pair's CA certificates, this node's chain and its key.
+fn configs(
+    ca: Vec<CertificateDer<'static>>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Tls, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in ca {
+        roots.add(cert)?;
+    }
+    let roots = Arc::new(roots);
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider()).build()?;
     let server = ServerConfig::builder_with_provider(provider())
@@ -105,6 +148,71 @@ pub fn load(dir: &Path) -> Result<Tls, TlsError> {
         server: Arc::new(server),
         client: Arc::new(client),
     })
+}
+
+/// The pair's TLS from the wizard's pairing secret, with no exchange between the nodes and
+/// no file written: both nodes derive the same CA key from the secret, and each signs a
+/// certificate of its own with it (a fresh key at every start).
+///
+/// The construction: `seed = argon2id(secret, salt "allerta-sync pairing v1", 64 MiB, 3
+/// passes)`, 32 bytes; the CA is the Ed25519 key of that seed, self-signed with a fixed name,
+/// serial and validity, so both nodes hold the same CA certificate. Why it is safe: a node
+/// trusts only certificates signed by that key, which only a holder of the secret can derive;
+/// Ed25519 signatures and argon2id are deterministic, so a node with a different secret
+/// derives another CA and the handshake fails both ways (the peer's certificate is "not
+/// from this pair", logged as such). What it does not protect against: a secret guessed
+/// offline. The CA key is never sent, but a node's certificate (sent in every handshake)
+/// lets an attacker test candidate secrets; argon2id makes each guess cost about 64 MiB and
+/// a tenth of a second, and first boot refuses secrets under 16 characters. A random
+/// secret of 16 characters or more is out of reach; a dictionary phrase is not.
+pub fn from_pairing_secret(secret: &str, node: &str) -> Result<Tls, TlsError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SerialNumber,
+    };
+    let seed = pairing_seed(secret)?;
+    // PKCS#8 v1 for an Ed25519 private key (RFC 8410): a fixed prefix, then the seed.
+    let mut pkcs8 = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    pkcs8.extend_from_slice(&seed);
+    let ca_key = KeyPair::try_from(pkcs8.as_slice())?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Allerta sync pair CA (pairing secret)");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.serial_number = Some(SerialNumber::from_slice(&seed[..8]));
+    ca_params.not_after = rcgen::date_time_ymd(2125, 1, 1);
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut params = CertificateParams::new(vec![SERVICE_NAME.to_owned(), node.to_owned()])?;
+    params.distinguished_name.push(DnType::CommonName, node);
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.not_after = rcgen::date_time_ymd(2125, 1, 1);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let cert = params.signed_by(&key, &issuer)?;
+    let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(|_| TlsError::Pem {
+        path: PathBuf::from("(pairing secret)"),
+        what: "private key",
+    })?;
+    configs(vec![ca_cert.der().clone()], vec![cert.der().clone()], key)
+}
+
+/// The 32 bytes the pair CA's key is made from (see [`from_pairing_secret`]).
+fn pairing_seed(secret: &str) -> Result<[u8; 32], TlsError> {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(64 * 1024, 3, 1, Some(32)).map_err(|_| TlsError::Kdf)?;
+    let mut seed = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(secret.as_bytes(), b"allerta-sync pairing v1", &mut seed)
+        .map_err(|_| TlsError::Kdf)?;
+    Ok(seed)
 }
 
 /// Creates a CA and a certificate for each node, in `out/<node>/` (`ca.pem`, `node.pem`,
@@ -175,6 +283,61 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    /// A mutual TLS handshake between `master` (client) and `backup` (server) in memory.
+    fn handshake(master: &Tls, backup: &Tls) -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (c, s) = tokio::io::duplex(64 * 1024);
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&backup.server));
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&master.client));
+            let (server, client) =
+                tokio::join!(acceptor.accept(s), connector.connect(server_name(), c));
+            let hint = |e: &io::Error| not_this_pair(e).map_or("", |_| " (not this pair)");
+            let mut client = client.map_err(|e| format!("client: {e}{}", hint(&e)))?;
+            let mut server = server.map_err(|e| format!("server: {e}{}", hint(&e)))?;
+            // TLS 1.3: the server judges the client's certificate after the client thinks
+            // it is done; one byte each way settles it.
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            client
+                .write_all(b"x")
+                .await
+                .map_err(|e| format!("client write: {e}"))?;
+            let mut b = [0u8; 1];
+            server
+                .read_exact(&mut b)
+                .await
+                .map_err(|e| format!("server read: {e}{}", hint(&e)))?;
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn two_nodes_with_the_same_pairing_secret_trust_each_other_and_no_one_else() {
+        let secret = "correct horse battery staple";
+        let a = from_pairing_secret(secret, "node-a").unwrap();
+        let b = from_pairing_secret(secret, "node-b").unwrap();
+        handshake(&a, &b).unwrap();
+        handshake(&b, &a).unwrap();
+        let stranger = from_pairing_secret("another pairing secret here", "node-b").unwrap();
+        let refused = |r: Result<(), String>| r.is_err_and(|e| e.contains("(not this pair)"));
+        assert!(
+            refused(handshake(&a, &stranger)),
+            "a master accepted a backup of another pair, or did not say why"
+        );
+        assert!(
+            refused(handshake(&stranger, &a)),
+            "a backup accepted a master of another pair, or did not say why"
+        );
+        // Nor a node of a pair made with `tls-pair`.
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = create_pair(dir.path(), &["node-a".into(), "node-b".into()]).unwrap();
+        let files = load(&dirs[1]).unwrap();
+        assert!(handshake(&a, &files).is_err() && handshake(&files, &a).is_err());
     }
 
     #[test]

@@ -17,6 +17,17 @@ use crate::sync::{self, SyncNode};
 /// libfaketime (Debian's faketime package), for a node whose wall clock jumps.
 pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
+/// What the pair's harness adds to a media core's `[mediacore]` table beyond the campaign
+/// node's settings (`campaign::campaign_voice`).
+pub fn media_core_extra(wake_socket: &std::path::Path) -> String {
+    // The lab's dispatch lease: the shortest the lab's timing allows (100 ms adverts,
+    // 50/100 ms probes: `contract::min_lease`), so takeovers dial sooner than as shipped.
+    format!(
+        "supervisor_lease_ms = 300\nsync_wake_socket = \"{}\"\n",
+        wake_socket.display()
+    )
+}
+
 /// Copies a file, or a directory and what it holds.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     if from.is_dir() {
@@ -209,8 +220,8 @@ impl Appliance {
         // With 100 ms adverts the peer takes over in ~0.35 s: a media core whose
         // supervisor froze stops dialling before that.
         voice.extra = format!(
-            "supervisor_lease_ms = 300\nsync_wake_socket = \"{}\"\n{}",
-            self.sync_node(node).wake().display(),
+            "{}{}",
+            media_core_extra(&self.sync_node(node).wake()),
             voice.extra
         );
         let dir = run.join("voice");

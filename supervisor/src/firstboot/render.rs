@@ -30,7 +30,7 @@ pub const NODE_TOML: &str = "/etc/allerta/node.toml";
 pub const PJSIP_CONF: &str = "/etc/allerta/node/pjsip.conf";
 pub const DATA_NETWORK: &str = "/etc/systemd/network/10-allerta-data.network";
 pub const VOICE_NETWORK: &str = "/etc/systemd/network/20-allerta-voice.network";
-const PAIRING_SECRET: &str = "/etc/allerta/node/tls/pairing.secret";
+pub const PAIRING_SECRET: &str = "/etc/allerta/node/tls/pairing.secret";
 // The names the sync agent reads (`sync_agent::tls`): the pair CA, this node's cert and key.
 const TLS_CERT: &str = "/etc/allerta/node/tls/node.pem";
 const TLS_KEY: &str = "/etc/allerta/node/tls/node.key";
@@ -189,7 +189,30 @@ prompts_dir = "/etc/allerta/shared/prompts"
 recordings_dir = "/var/lib/allerta/recordings"
 outgoing_dir = "/var/spool/allerta/outgoing"
 media_address = "{voice}"
+database = "/var/lib/allerta/allerta.db"
+campaign_trunk = "trunk-out"
+sync_wake_socket = "/run/allerta/sync-wake.sock"
+
+# Replication to the peer: this node listens where the master connects (as backup) and
+# connects to the peer (as master); mutual TLS from the wizard's {auth}.
+[sync]
+listen = "{ip}:7480"
+peer = "{peer}:7480"
+shared_dir = "/etc/allerta/shared"
+db = "/var/lib/allerta/allerta.db"
+state_dir = "/var/lib/allerta/sync"
+divergence_dir = "/var/lib/allerta/divergence"
+wake_socket = "/run/allerta/sync-wake.sock"
+{tls}
 "#,
+        auth = match s.sync {
+            SyncAuth::Pairing { .. } => "pairing secret",
+            SyncAuth::Tls { .. } => "TLS material",
+        },
+        tls = match s.sync {
+            SyncAuth::Pairing { .. } => format!("pairing_secret_file = \"{PAIRING_SECRET}\""),
+            SyncAuth::Tls { .. } => "tls_dir = \"/etc/allerta/node/tls\"".to_owned(),
+        },
         hostname = s.hostname,
         role = s.role.as_str(),
         iface = data.name,
@@ -318,6 +341,28 @@ mod tests {
             assert_eq!(config.node_name, settings.hostname);
             assert_eq!(config.components.len(), 2);
         }
+    }
+
+    #[test]
+    fn the_node_file_names_the_sync_peer_and_the_pairs_authentication() {
+        let (data, voice) = nics();
+        let settings = validate::validate(&environment("master")).unwrap();
+        let plan = plan(&settings, &data, &voice);
+        let doc: toml::Table = file(&plan, NODE_TOML).contents.parse().unwrap();
+        let sync = doc["sync"].as_table().expect("a [sync] table");
+        assert_eq!(
+            sync["listen"].as_str(),
+            Some(&*format!("{}:7480", settings.data.addr()))
+        );
+        assert_eq!(
+            sync["peer"].as_str(),
+            Some(&*format!("{}:7480", settings.peer))
+        );
+        assert_eq!(sync["pairing_secret_file"].as_str(), Some(PAIRING_SECRET));
+        assert_eq!(
+            doc["mediacore"]["campaign_trunk"].as_str(),
+            Some("trunk-out")
+        );
     }
 
     #[test]
