@@ -146,6 +146,30 @@ pub fn render(status: &Status) -> String {
         "gauge",
         health("check", &status.checks),
     );
+    // A component that reports configuration files which did not load (the media core's
+    // `config_alarms`): the running configuration stays in force, but the operator must act.
+    let alarms: Vec<(String, f64)> = status
+        .component_status
+        .iter()
+        .map(|(name, s)| {
+            let n = s
+                .get("config_alarms")
+                .and_then(|a| a.as_array())
+                .map_or(0, Vec::len);
+            (
+                format!("{{node=\"{node}\",component=\"{name}\"}}"),
+                n as f64,
+            )
+        })
+        .collect();
+    if !alarms.is_empty() {
+        metric(
+            "config_alarms",
+            "configuration files that changed and did not load (the running ones stay in force)",
+            "gauge",
+            alarms,
+        );
+    }
     if let Some(a) = status.availability.as_ref().filter(|a| a.up.is_some()) {
         metric(
             "service_up",

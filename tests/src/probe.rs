@@ -225,3 +225,18 @@ pub fn unanswered_since(samples: &[Sample], after: Instant, tail: usize) -> usiz
         .filter(|s| s.sent >= after && s.answered_by.is_none())
         .count()
 }
+
+/// A plain HTTP/1.0 GET from namespace `ns` (a node's metrics port); the whole answer.
+pub fn http_get(ns: &str, addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let path = path.to_owned();
+    in_netns(ns, move || {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .expect("connect to metrics");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    })
+}

@@ -112,6 +112,21 @@ fn changes_on_the_master_are_in_force_on_the_backup_without_a_restart() {
         logs_in(&pair, backup, "ops2", "n3w"),
         "a broken manager.conf took the users in force away"
     );
+    let metric = "allerta_config_alarms{node=\"node-b\",component=\"mediacore\"} 1";
+    let metrics = || {
+        system_tests::probe::http_get(
+            &pair.lab.ns("client"),
+            SocketAddr::from((backup.data_ip(), 9480)),
+            "/metrics",
+        )
+    };
+    assert!(
+        wait_until_every(patience, Duration::from_millis(200), || metrics()
+            .contains(metric))
+        .is_some(),
+        "no {metric} in the backup's metrics:\n{}",
+        metrics()
+    );
     replace(&manager, &format!("{general}{ops2}"));
     assert!(
         wait_until_every(patience, poll, || media_status(&pair, backup)

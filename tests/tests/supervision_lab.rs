@@ -4,7 +4,6 @@
 //! `allertactl`, keepalived-style notify hooks, the metrics endpoint, and the availability
 //! ledger (`allertactl sla`).
 
-use std::io::{Read, Write};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -380,19 +379,11 @@ fn notify_hooks_get_keepalived_s_arguments_and_metrics_are_served() {
 
 /// A plain HTTP GET from the client namespace to a node's metrics port.
 fn http_get(lab: &Lab, node: Node, path: &str) -> String {
-    let (addr, path) = (
+    probe::http_get(
+        &lab.ns("client"),
         std::net::SocketAddr::from((node.data_ip(), 9480)),
-        path.to_string(),
-    );
-    probe::in_netns(&lab.ns("client"), move || {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .expect("connect to metrics");
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
-        let mut body = String::new();
-        let _ = s.read_to_string(&mut body);
-        body
-    })
+        path,
+    )
 }
 
 #[test]
