@@ -233,7 +233,7 @@ async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
                     // Not an outage: the nodes were set up apart. Say it every time, and
                     // where the operator looks (`allertactl sync status`).
                     if failures == 1 || failures.is_multiple_of(60) {
-                        error!(%addr, error = %e, "{hint}");
+                        error!(%addr, error = %e, hint, "the backup is not of this pair; retrying");
                     }
                     node.status().error(format!("{hint}: {e}"));
                 } else if failures == 1 {
@@ -304,12 +304,16 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
         let tls = match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
-                let hint =
-                    crate::tls::not_this_pair(&e).unwrap_or("refused an unauthenticated peer");
-                warn!(peer = %peer_addr, error = %e, "{hint}");
+                // The message stays the same (tests and operators grep it); the hint says
+                // when the peer is a node of another pair rather than a stranger.
+                let hint = crate::tls::not_this_pair(&e);
+                warn!(peer = %peer_addr, error = %e, hint = hint.unwrap_or(""), "refused an unauthenticated peer");
                 let mut st = node.status();
                 st.refused_peers += 1;
-                st.error(format!("{hint}: refused {peer_addr}: {e}"));
+                st.error(match hint {
+                    Some(hint) => format!("{hint}: refused {peer_addr}: {e}"),
+                    None => format!("refused {peer_addr}: {e}"),
+                });
                 continue;
             }
             Err(_) => {

@@ -208,3 +208,56 @@ fn files_and_database_writes_reach_the_backup_and_node_local_files_stay() {
         "mode and mtime kept"
     );
 }
+
+/// A new pair from one image: both trees hold the same files before the first session. The
+/// backup keeps them (nothing saved to the divergence journal, nothing re-sent), and only a
+/// file the master does not have is saved and removed.
+#[test]
+fn a_new_pair_seeded_alike_keeps_its_files_and_saves_only_what_the_master_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tls =
+        sync_agent::tls::create_pair(&tmp.path().join("tls"), &["node-a".into(), "node-b".into()])
+            .unwrap();
+    let (a, b) = (
+        Side {
+            dir: tmp.path().join("a"),
+        },
+        Side {
+            dir: tmp.path().join("b"),
+        },
+    );
+    for s in [&a, &b] {
+        std::fs::create_dir_all(s.shared().join("prompts")).unwrap();
+        std::fs::write(s.shared().join("extensions.conf"), b"[from-carrier]\n").unwrap();
+        std::fs::write(s.shared().join("prompts/alert.wav"), vec![1u8; 4000]).unwrap();
+    }
+    std::fs::write(b.shared().join("stray.conf"), b"only on the backup\n").unwrap();
+    let port = free_port();
+    let _b = start(&b, &tls[1], "backup", "--listen", port);
+    std::thread::sleep(Duration::from_millis(300));
+    let _a = start(&a, &tls[0], "master", "--peer", port);
+    let blog = b.dir.join("agent.log");
+    wait_for("the stray file saved and removed", &blog, || {
+        !b.shared().join("stray.conf").exists()
+    });
+    let saved: Vec<String> = std::fs::read_dir(b.dir.join("divergence"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path().join("report.txt")).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let report = saved.join("\n");
+    assert!(report.contains("stray.conf"), "{report}");
+    assert!(
+        !report.contains("extensions.conf") && !report.contains("alert.wav"),
+        "files the master has too were counted as untracked:\n{report}"
+    );
+    // They stayed put all along (never removed and fetched again).
+    assert!(b.shared().join("extensions.conf").is_file());
+    let log = std::fs::read_to_string(&blog).unwrap();
+    assert!(
+        !log.contains("asking for a file path=extensions.conf"),
+        "an identical file was fetched again:\n{log}"
+    );
+}

@@ -62,7 +62,10 @@ where
         st.other = rx.sender_head();
         st.settle(Instant::now());
     }
-    if !needs_snapshot {
+    // An empty log has no manifest to judge the tree by: a new pair's backup holds the
+    // image's files, which the master's snapshot is about to list. Repairs follow the
+    // snapshot (below); judged now, every file would count as untracked and be removed.
+    if !needs_snapshot && head != Pos::default() {
         request_repairs(node, &mut wr).await?;
     }
     let mut pending: Option<Pending> = None;
