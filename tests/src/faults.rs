@@ -336,6 +336,9 @@ pub struct Invariants {
     /// Where both media cores dispatched while the nodes could talk, by their own
     /// records: (start, end) in wall-clock seconds.
     pub both_dispatching: Vec<(f64, f64)>,
+    /// How many dispatch intervals each node's media core recorded: both were master at
+    /// some time, so none means the record is missing and the check above proves nothing.
+    pub dispatch_records: [usize; 2],
     /// Numbers called after their confirmation was recorded, with the call's time.
     pub called_after_confirming: Vec<(String, f64)>,
     /// Faults after which the VIP was not on exactly one node.
@@ -351,6 +354,7 @@ pub struct Invariants {
 impl Invariants {
     pub fn held(&self) -> bool {
         self.both_dispatching.is_empty()
+            && self.dispatch_records.iter().all(|n| *n > 0)
             && self.called_after_confirming.is_empty()
             && self.vip_not_single.is_empty()
             && self.changes_lost.is_empty()
@@ -610,6 +614,7 @@ impl Suite {
             .map(|r| (r.injected, r.lifted + 2.0))
             .collect();
         let records = [Node::A, Node::B].map(|n| dispatch_intervals(&self.pair.supervisor_logs(n)));
+        inv.dispatch_records = [records[0].len(), records[1].len()];
         inv.both_dispatching = overlaps(&records[0], &records[1])
             .into_iter()
             .filter(|(s, e)| !excused.iter().any(|(a, b)| s >= a && e <= b))
@@ -703,9 +708,13 @@ impl Suite {
             ));
         }
         t.push_str(&format!(
-            "over the whole run: {} configuration changes made, {} lost; databases {}\n",
+            "over the whole run: {} configuration changes made, {} lost; dispatch intervals \
+             recorded: node-a {}, node-b {}, overlapping {}; databases {}\n",
             inv.changes_made,
             inv.changes_lost.len(),
+            inv.dispatch_records[0],
+            inv.dispatch_records[1],
+            inv.both_dispatching.len(),
             if inv.databases_damaged.is_empty() {
                 "intact on both nodes".to_owned()
             } else {

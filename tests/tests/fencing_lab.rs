@@ -129,6 +129,15 @@ fn freezing_the_master_s_supervisor_at_any_phase_never_lets_two_media_cores_dial
         costs.last().copied().unwrap_or(f64::NAN),
         costs.len()
     );
+    // Not vacuous: both media cores recorded dispatching (A before and between the freezes,
+    // B after most takeovers), so an overlap would have been seen.
+    assert!(
+        !records[0].is_empty() && records[1].len() >= 5,
+        "too few dispatch records to judge: A {}, B {} (the media cores' `campaign dispatch \
+         on|off … mono_us=` lines)",
+        records[0].len(),
+        records[1].len()
+    );
     assert!(
         takeovers >= 10,
         "only {takeovers} of 50 freezes led to a takeover: the test did not exercise the fence"

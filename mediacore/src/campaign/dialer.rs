@@ -117,20 +117,26 @@ impl Dialer {
             let wall = |at: u64| {
                 (supervisor::localtime::now_ms() * 1000).saturating_sub(now_us.saturating_sub(at))
             };
+            // `mono_us` is the host's CLOCK_MONOTONIC, which a lab that moves a node's wall
+            // clock (libfaketime) leaves alone: the fault suite compares nodes with it.
             match edge {
-                Edge::On { at_us } => info!(at_us = wall(at_us), "campaign dispatch on"),
+                Edge::On { at_us } => {
+                    info!(at_us = wall(at_us), mono_us = at_us, "campaign dispatch on")
+                }
                 Edge::Off { at_us, hold } => {
-                    let level_warn = matches!(hold, Hold::LeaseExpired { .. });
-                    if level_warn {
+                    let (wall_us, reason) = (wall(at_us), hold.reason());
+                    if matches!(hold, Hold::LeaseExpired { .. }) {
                         warn!(
-                            at_us = wall(at_us),
-                            reason = hold.reason(),
+                            at_us = wall_us,
+                            mono_us = at_us,
+                            reason,
                             "campaign dispatch off"
                         );
                     } else {
                         info!(
-                            at_us = wall(at_us),
-                            reason = hold.reason(),
+                            at_us = wall_us,
+                            mono_us = at_us,
+                            reason,
                             "campaign dispatch off"
                         );
                     }

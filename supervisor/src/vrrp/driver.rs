@@ -342,8 +342,10 @@ struct Io {
     events_tx: mpsc::UnboundedSender<InstanceEvent>,
     status_tx: tokio::sync::watch::Sender<InstanceStatus>,
     adverts: Arc<AdvertStamps>,
-    /// Our VRID: only its adverts stamp `adverts.heard_us`.
+    /// Our VRID and source address: only another router's adverts of our VRID stamp
+    /// `adverts.heard_us` (were our own to come back, our media core would fence itself).
     vrid: u8,
+    source: Ipv4Addr,
     stats: Stats,
     /// Whether the last advert failed to send (to log the first failure only).
     sending_fails: bool,
@@ -396,6 +398,7 @@ async fn run(
         status_tx,
         adverts,
         vrid: cfg.vrid,
+        source,
         stats: Stats::default(),
         sending_fails: false,
     };
@@ -579,7 +582,7 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
         let (src, priority) = (*src, advert.priority);
         // Taken on receipt (or later, after a stall), so never before the peer's stamp of
         // the same advert: the fence built on it errs on the late side.
-        if advert.vrid == io.vrid && priority > 0 {
+        if advert.vrid == io.vrid && priority > 0 && src != io.source {
             io.adverts
                 .heard_us
                 .store(crate::monotonic::now_us(), Ordering::Release);
