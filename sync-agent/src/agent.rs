@@ -240,7 +240,8 @@ async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
                     // The first failure is news; the rest of an outage is noise. The status
                     // keeps it for `allertactl sync status` until a session starts.
                     warn!(%addr, error = %e, "cannot reach the backup; retrying");
-                    node.status().error(format!("cannot reach the backup at {addr}: {e}"));
+                    node.status()
+                        .error(format!("cannot reach the backup at {addr}: {e}"));
                 } else {
                     debug!(%addr, error = %e, failures, "cannot reach the backup");
                 }

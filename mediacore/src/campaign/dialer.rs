@@ -30,6 +30,8 @@ use supervisor::monotonic;
 const TICK: Duration = Duration::from_millis(50);
 /// On a backup, how often (in ticks) the replicated ledger is read for running campaigns.
 const BACKUP_LOOK_TICKS: u32 = 20;
+/// On the master, how often (in ticks) the campaigns' messages are looked up again.
+const PROMPT_LOOK_TICKS: u32 = 20;
 
 /// What the dialer needs.
 pub struct Dialer {
@@ -161,8 +163,11 @@ impl Dialer {
         let mut in_flight: HashMap<i64, u32> = HashMap::new();
         let mut throttle = Throttle::default();
         let mut prompts: HashMap<i64, Result<CallPrompts, String>> = HashMap::new();
+        // The last error said about each message, so a lasting one is said once.
+        let mut unusable: HashMap<i64, String> = HashMap::new();
         let mut master = false;
         let mut backup_ticks = 0u32;
+        let mut master_ticks = 0u32;
         let mut record = Record::default();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -201,6 +206,12 @@ impl Dialer {
             if backup_ticks != 0 {
                 backup_ticks = 0;
                 self.set_hold_preempt(None);
+            }
+            // A message an operator corrected under the same name (new text, a prompt
+            // re-recorded) is looked up again each second: later calls say the new one.
+            master_ticks = master_ticks.wrapping_add(1);
+            if master_ticks.is_multiple_of(PROMPT_LOOK_TICKS) {
+                prompts.clear();
             }
             // Never two dispatchers: see `fence` for the rule and why it holds. Calls in
             // progress go on while held; nothing is recovered before the fence opens, since
@@ -257,8 +268,18 @@ impl Dialer {
                     Some(p) => p.clone(),
                     None => {
                         let p = self.prompts_for(campaign.message_id).await;
-                        if let Err(error) = &p {
-                            error!(campaign = %campaign.name, %error, "campaign message unusable");
+                        // Said once per problem, not at every look.
+                        let said = unusable.get(&campaign.message_id);
+                        match &p {
+                            Err(error) if said != Some(error) => {
+                                error!(campaign = %campaign.name, %error, "campaign message unusable");
+                                unusable.insert(campaign.message_id, error.clone());
+                            }
+                            Ok(_) if said.is_some() => {
+                                info!(campaign = %campaign.name, "campaign message usable again");
+                                unusable.remove(&campaign.message_id);
+                            }
+                            _ => {}
                         }
                         prompts.insert(campaign.message_id, p.clone());
                         p
