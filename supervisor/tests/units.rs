@@ -50,8 +50,14 @@ fn scratch_root() -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success(), "copying the host's system units");
-    for bin in ["allerta-supervisor", "allerta-firstboot"] {
-        let path = root.join("usr/bin").join(bin);
+    // Our binaries, and kill for ExecReload= (procps, in the image's package list).
+    fs::create_dir_all(root.join("bin")).unwrap();
+    for bin in [
+        "usr/bin/allerta-supervisor",
+        "usr/bin/allerta-firstboot",
+        "bin/kill",
+    ] {
+        let path = root.join(bin);
         fs::write(&path, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -107,7 +113,32 @@ fn the_supervisor_unit_keeps_what_the_appliance_relies_on() {
     ] {
         assert_eq!(value(&text, key), want, "{key}");
     }
-    assert!(value(&text, "ReadWritePaths").contains("/var/lib/allerta"));
+    // Each path a service writes: database and state, sockets, the replicated tree (the
+    // sync agent applies it on the backup, the media core records prompts on the master),
+    // the call-file spool.
+    let writable: Vec<String> = value(&text, "ReadWritePaths")
+        .split_whitespace()
+        .map(|p| p.trim_start_matches('-').to_owned())
+        .collect();
+    for path in [
+        "/var/lib/allerta",
+        "/run/allerta",
+        "/etc/allerta/shared",
+        "/var/spool/allerta",
+    ] {
+        assert!(
+            writable.iter().any(|w| w == path),
+            "ReadWritePaths lacks {path}"
+        );
+    }
+    assert!(
+        !writable
+            .iter()
+            .any(|w| w == "/etc/allerta" || w == "/etc/allerta/node"),
+        "node-local configuration must stay read-only: {writable:?}"
+    );
+    // `systemctl reload` reaches the components (the supervisor forwards SIGHUP).
+    assert_eq!(value(&text, "ExecReload"), "/bin/kill -HUP $MAINPID");
     assert!(value(&text, "After").contains("allerta-firstboot.service"));
 }
 
