@@ -237,16 +237,22 @@ fn a_new_pair_seeded_alike_keeps_its_files_and_saves_only_what_the_master_lacks(
     std::thread::sleep(Duration::from_millis(300));
     let _a = start(&a, &tls[0], "master", "--peer", port);
     let blog = b.dir.join("agent.log");
-    wait_for("the stray file saved and removed", &blog, || {
-        !b.shared().join("stray.conf").exists()
+    // The report is written after the files are saved and removed: wait for it, not for
+    // the file to be gone.
+    let reports = || -> Vec<String> {
+        std::fs::read_dir(b.dir.join("divergence"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path().join("report.txt")).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("the stray file's divergence report", &blog, || {
+        reports().iter().any(|r| r.contains("stray.conf"))
     });
-    let saved: Vec<String> = std::fs::read_dir(b.dir.join("divergence"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path().join("report.txt")).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    assert!(!b.shared().join("stray.conf").exists());
+    let saved = reports();
     let report = saved.join("\n");
     assert!(report.contains("stray.conf"), "{report}");
     assert!(

@@ -176,6 +176,18 @@ impl Probe {
         .is_some()
     }
 
+    /// Who answered the last 20 probes, oldest first (`-` for none), for failure messages.
+    pub fn recent(&self) -> String {
+        let s = self.samples.lock().unwrap();
+        s.iter()
+            .rev()
+            .take(20)
+            .rev()
+            .map(|x| x.answered_by.clone().unwrap_or_else(|| "-".into()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn stop(mut self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {

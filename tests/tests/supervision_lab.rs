@@ -45,7 +45,12 @@ fn pair(test: &str, edit_a: impl Fn(&mut Vrrp), edit_b: impl Fn(&mut Vrrp)) -> P
     );
     let b = nodes::start(&lab, Node::B, Speaker::Allerta, &vb);
     let probe = Probe::start(&lab.ns("client"), VIP, Duration::from_millis(10));
-    assert!(probe.wait_answered_by("node-a", Duration::from_secs(5)));
+    assert!(
+        probe.wait_answered_by("node-a", Duration::from_secs(5)),
+        "waited {:?} for 3 probes in a row answered by node-a; last answers: {}",
+        Duration::from_secs(5),
+        probe.recent()
+    );
     // Both media cores told their roles.
     assert!(
         a.wait_count("role acknowledged", 2, Duration::from_secs(5)),
@@ -108,7 +113,12 @@ fn killed_media_core_on_the_master_moves_the_vip_at_once_and_is_restarted() {
     let took = t.elapsed();
     // No polling: the exit is seen at once and priority 0 gives Skew_Time (61 ms here).
     assert!(took < Duration::from_millis(250), "takeover took {took:?}");
-    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-b; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     // The media core comes back, A recovers and (preempt) takes its role back.
     assert!(wait_until(Duration::from_secs(5), || p
         .lab
@@ -121,7 +131,12 @@ fn killed_media_core_on_the_master_moves_the_vip_at_once_and_is_restarted() {
         "A did not come back:\n{}",
         p.a.log_text()
     );
-    assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-a", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-a; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     let history = text(&allertactl(&p.lab, Node::A, &["history"]));
     assert!(
         history.contains("[mediacore: exited"),
@@ -263,7 +278,12 @@ fn switchover_maintenance_and_promote_do_what_the_operator_asked() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("mediacore drained"), "{}", text(&out));
     assert!(p.b.wait_count(MASTER, 1, Duration::from_secs(2)));
-    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-b; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     let (changed, _) = monitor
         .wait_for(Duration::from_secs(5), |m| m.is_event("AllertaRoleChanged"))
         .expect("role event on the new master's AMI");
@@ -286,7 +306,12 @@ fn switchover_maintenance_and_promote_do_what_the_operator_asked() {
     let out = allertactl(&p.lab, Node::A, &["promote", "--force"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(p.a.wait_count(MASTER, 2, Duration::from_secs(2)));
-    assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-a", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-a; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     // A switchover to a node in maintenance is refused: the peer is not healthy.
     let out = allertactl(&p.lab, Node::B, &["maintenance", "on"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -593,7 +618,12 @@ fn a_killed_media_core_is_one_short_outage_in_both_ledgers() {
         "B did not take over:\n{}",
         p.b.log_text()
     );
-    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-b; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     let since_kill = |node: Node| -> Vec<_> {
         let skip = if node == Node::A { before.len() } else { 0 };
         ledger_outages(&p.lab, node)

@@ -96,7 +96,12 @@ fn killed_master_releases_its_vip_and_the_backup_takes_over_in_skew_time() {
         "VIP holders {:?}: the killed node must not keep the VIP",
         p.lab.vip_holders()
     );
-    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-b; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     let outage = probe::outage(&p.probe.samples(), t).unwrap_or_default();
     assert!(outage < Duration::from_millis(300), "outage {outage:?}");
 }
@@ -118,7 +123,12 @@ fn master_link_down_makes_backup_take_over_and_healed_master_preempts_back() {
         p.a.log_text()
     );
     assert!(!p.lab.holds_vip(Node::A), "a faulty node must drop its VIP");
-    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-b; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     let outage = probe::outage(&p.probe.samples(), t).expect("an outage");
     assert!(outage < bound, "outage {outage:?}");
 
@@ -135,7 +145,12 @@ fn master_link_down_makes_backup_take_over_and_healed_master_preempts_back() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(p.lab.vip_holders(), [Node::A]);
-    assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-a", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-a; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
 }
 
 #[test]
@@ -168,7 +183,12 @@ fn graceful_stop_hands_over_with_priority_zero() {
         .contains("from=Master to=Initialize reason=Shutdown"));
     assert!(p.a.log_text().contains("virtual address removed"));
     assert_eq!(p.lab.vip_holders(), [Node::B]);
-    assert!(p.probe.wait_answered_by("node-b", Duration::from_secs(2)));
+    assert!(
+        p.probe.wait_answered_by("node-b", Duration::from_secs(2)),
+        "waited {:?} for 3 probes in a row answered by node-b; last answers: {}",
+        Duration::from_secs(2),
+        p.probe.recent()
+    );
     // Make before break: A kept the VIP until B spoke, so the client lost nothing (one
     // probe in flight at the switch at most).
     let lost = probe::unanswered_since(&p.probe.samples(), t, 5);
@@ -196,7 +216,12 @@ fn returning_master_preempts_and_with_nopreempt_stays_backup() {
                 a2.log_text()
             );
             assert!(p.b.wait_count("to=Backup", 2, Duration::from_secs(2)));
-            assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+            assert!(
+                p.probe.wait_answered_by("node-a", Duration::from_secs(2)),
+                "waited {:?} for 3 probes in a row answered by node-a; last answers: {}",
+                Duration::from_secs(2),
+                p.probe.recent()
+            );
             assert_eq!(p.lab.vip_holders(), [Node::A]);
         } else {
             std::thread::sleep(Duration::from_secs(2));
@@ -316,7 +341,12 @@ fn frozen_master_at_the_default_interval_never_leaves_two_masters() {
             "after thaw, VIP holders {:?}",
             p.lab.vip_holders()
         );
-        assert!(p.probe.wait_answered_by("node-a", Duration::from_secs(2)));
+        assert!(
+            p.probe.wait_answered_by("node-a", Duration::from_secs(2)),
+            "waited {:?} for 3 probes in a row answered by node-a; last answers: {}",
+            Duration::from_secs(2),
+            p.probe.recent()
+        );
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(
             p.lab.vip_holders(),

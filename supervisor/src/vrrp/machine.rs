@@ -389,16 +389,26 @@ impl VirtualRouter {
             let down = now + self.master_down_interval();
             self.down_reason = Reason::MasterDown;
             self.enter(State::Backup, Some(down), Reason::HigherPriority, out);
-        } else if self
-            .last_sent
-            .is_none_or(|t| now >= t + self.cfg.adver_int / 4)
-        {
+        } else {
             // A lower-priority router believes it is master (we came back from a freeze, or
             // the link healed). RFC 9568 says discard; like keepalived we re-advertise and
             // re-announce the addresses, or hosts would keep its MAC in their ARP caches.
-            // Once per quarter interval: after a freeze dozens of its adverts are queued.
-            self.advertise(now, out);
-            out.push(Action::SendGratuitousArp);
+            // Its own gratuitous ARPs left as it became master, maybe just after our last
+            // announcement (after a freeze it takes over in the very instant we come back):
+            // so once more an interval later, when it has heard us and stopped
+            // (keepalived's garp_lower_prio_delay).
+            let again = now + self.cfg.adver_int;
+            if self
+                .last_sent
+                .is_none_or(|t| now >= t + self.cfg.adver_int / 4)
+            {
+                // Once per quarter interval: after a freeze dozens of its adverts are queued.
+                self.advertise(now, out);
+                out.push(Action::SendGratuitousArp);
+                self.garp_deadline = Some(again);
+            } else {
+                self.garp_deadline = Some(self.garp_deadline.map_or(again, |d| d.min(again)));
+            }
         }
     }
 
@@ -568,6 +578,33 @@ mod tests {
         assert!(out.is_empty(), "fired early: {out:?}");
         vr.handle(down, Input::Tick, &mut out);
         assert_eq!(out, took_over(Reason::MasterDown, 100));
+    }
+
+    #[test]
+    fn a_master_announces_again_after_a_lower_priority_router_claimed_the_addresses() {
+        // A master (200) alone: it becomes master when nobody advertises.
+        let t0 = Instant::now();
+        let (mut vr, mut out) = (VirtualRouter::new(config(200)), Vec::new());
+        vr.handle(t0, Input::Startup, &mut out);
+        let up = vr.next_deadline().unwrap();
+        vr.handle(up, Input::Tick, &mut out);
+        assert_eq!(vr.state(), State::Master);
+        // Thawed, it sends an advert at t; the backup (100) took over in that instant and
+        // its advert (after its gratuitous ARPs) arrives 20 ms later: too soon to answer
+        // at once (the quarter-interval limit), so no burst now ...
+        let t = up + Duration::from_secs(1);
+        vr.handle(t, Input::Tick, &mut out);
+        out.clear();
+        let heard = t + Duration::from_millis(20);
+        vr.handle(heard, advert(100, 100), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // ... but one interval later the addresses are announced again, so hosts that took
+        // the backup's MAC come back.
+        let again = heard + Duration::from_secs(1);
+        vr.handle(again - Duration::from_millis(1), Input::Tick, &mut out);
+        assert!(!out.contains(&Action::SendGratuitousArp), "{out:?}");
+        vr.handle(again, Input::Tick, &mut out);
+        assert!(out.contains(&Action::SendGratuitousArp), "{out:?}");
     }
 
     #[test]
