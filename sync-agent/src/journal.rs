@@ -165,6 +165,27 @@ impl Journal {
         Ok(pos)
     }
 
+    /// As [`Self::change_schema`], but `sql_for` decides what to run inside the write lock,
+    /// from the database as it is then: two processes that migrate at once (the media core
+    /// and an operator's command) would otherwise both read the old version and both apply
+    /// the same step. `None`: nothing to do (another writer got there first).
+    pub fn change_schema_with(
+        &mut self,
+        sql_for: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Option<String>>,
+    ) -> Result<Option<Pos>, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(sql) = sql_for(&tx)? else {
+            return Ok(None);
+        };
+        tx.execute_batch(&sql)?;
+        let pos = append(&tx, Kind::Schema, sql.into_bytes())?;
+        tx.commit()?;
+        self.wake_agent();
+        Ok(Some(pos))
+    }
+
     fn wake_agent(&self) {
         if let Some(path) = &self.wake {
             // Best effort: the agent also polls, so a missing socket only costs latency.

@@ -158,6 +158,21 @@ pub struct Store {
 }
 
 impl Store {
+    /// The schema version a connection (or a transaction on it) sees; 0 before the first.
+    fn schema_version_in(c: &rusqlite::Connection) -> rusqlite::Result<u32> {
+        let exists: bool = c.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'allerta_schema'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(0);
+        }
+        let v: Option<u32> =
+            c.query_row("SELECT max(version) FROM allerta_schema", [], |r| r.get(0))?;
+        Ok(v.unwrap_or(0))
+    }
+
     /// Opens (creates) the database. `node` names this node in the ledger.
     pub fn open(path: &Path, node: &str) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
@@ -183,34 +198,28 @@ impl Store {
 
     /// The schema version (0: no tables yet, e.g. a backup before the first replication).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let c = self.journal.connection();
-        let exists: bool = c.query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'allerta_schema'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Ok(0);
-        }
-        let v: Option<u32> =
-            c.query_row("SELECT max(version) FROM allerta_schema", [], |r| r.get(0))?;
-        Ok(v.unwrap_or(0))
+        Ok(Self::schema_version_in(self.journal.connection())?)
     }
 
     /// Brings the schema up to date (the master only: the backup gets the same SQL
-    /// through replication). Returns the version reached.
+    /// through replication). Returns the version reached. Each step reads the version and
+    /// applies the next migration under one write lock, so a media core and an operator's
+    /// command that migrate at the same moment apply each step once.
     pub fn migrate(&mut self) -> Result<u32, StoreError> {
-        let mut version = self.schema_version()?;
-        while (version as usize) < MIGRATIONS.len() {
-            let next = version + 1;
-            let sql = format!(
-                "{}\nINSERT INTO allerta_schema(version) VALUES ({next});",
-                MIGRATIONS[version as usize]
-            );
-            self.journal.change_schema(&sql)?;
-            version = next;
+        loop {
+            let applied = self.journal.change_schema_with(|tx| {
+                let version = Self::schema_version_in(tx)?;
+                Ok(MIGRATIONS.get(version as usize).map(|step| {
+                    format!(
+                        "{step}\nINSERT INTO allerta_schema(version) VALUES ({});",
+                        version + 1
+                    )
+                }))
+            })?;
+            if applied.is_none() {
+                return self.schema_version();
+            }
         }
-        Ok(version)
     }
 
     fn write<T>(
@@ -848,6 +857,31 @@ fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite:
 mod tests {
     use super::*;
     use crate::campaign::contacts::Contact;
+
+    #[test]
+    fn two_processes_migrating_at_once_apply_each_step_once() {
+        // The media core and an operator's command, each with its own connection, both
+        // starting on a new database (a repeat run caught "table operators already exists").
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allerta.db");
+        for _ in 0..20 {
+            let _ = std::fs::remove_file(&path);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let runs: Vec<_> = (0..2)
+                .map(|i| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let mut s = Store::open(&path, &format!("node-{i}")).unwrap();
+                        barrier.wait();
+                        s.migrate()
+                    })
+                })
+                .collect();
+            for run in runs {
+                assert_eq!(run.join().unwrap().unwrap(), MIGRATIONS.len() as u32);
+            }
+        }
+    }
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
