@@ -63,11 +63,49 @@ pub fn is_replicated_table(name: &str) -> bool {
 /// the application share the file), and the journal tables.
 pub fn open(path: &Path) -> Result<Connection, JournalError> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // On a new database the media core, the agent and an operator's command may all be
+    // here at once. Switching to WAL takes the file's exclusive lock after a read lock, and
+    // when two connections both hold the read lock SQLite answers one of them BUSY at once
+    // instead of waiting (waiting would deadlock); its documented answer is to try again.
+    again_while_busy(|| conn.pragma_update(None, "journal_mode", "wal"))?;
     conn.pragma_update(None, "synchronous", "full")?;
-    conn.execute_batch(SCHEMA)?;
+    create_tables(&conn)?;
     Ok(conn)
+}
+
+/// How long a connection waits for another's write lock before it says "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `f` again while SQLite answers BUSY without having waited (its deadlock avoidance),
+/// up to the busy timeout.
+fn again_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates the journal tables if they are missing, in one `BEGIN IMMEDIATE` transaction: it
+/// takes the write lock before reading the schema, so it waits its turn (the busy timeout)
+/// instead of being refused for holding a read lock another writer waits on.
+pub fn create_tables(conn: &Connection) -> Result<(), JournalError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match conn.execute_batch(SCHEMA) {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e.into())
+        }
+    }
 }
 
 /// `open`, for the agent's own connections: no automatic checkpoints (a checkpoint in the
@@ -101,7 +139,7 @@ impl Journal {
     }
 
     pub fn from_connection(conn: Connection) -> Result<Self, JournalError> {
-        conn.execute_batch(SCHEMA)?;
+        create_tables(&conn)?;
         Ok(Self {
             conn,
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(JournalError::Compress)?,
@@ -459,6 +497,32 @@ mod tests {
             .execute_batch("CREATE TABLE ledger(id INTEGER PRIMARY KEY, who TEXT, state TEXT);")
             .unwrap();
         (dir, j)
+    }
+
+    #[test]
+    fn processes_opening_a_new_database_at_once_all_succeed() {
+        // First boot: the media core, the agent and an operator's command open the new
+        // database together (one of them used to get "database is locked" at once).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        for _ in 0..20 {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+            let opens: Vec<_> = (0..3)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Journal::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for open in opens {
+                open.join().unwrap().unwrap();
+            }
+        }
     }
 
     #[test]
