@@ -21,7 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error as SqlError};
 
 use crate::journal;
-use crate::proto::frame::{decode_path, FileMeta};
+use crate::proto::frame::{decode_path, Divergent, FileMeta};
 use crate::proto::Kind;
 
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +243,79 @@ pub fn save_database(dir: &Path, conn: &Connection, why: &str) -> Result<PathBuf
     Ok(folder)
 }
 
+/// Written into an event's folder once the master holds all of its database records.
+const DELIVERED: &str = "delivered-to-master";
+
+/// The database records of every saved event not yet delivered to the master, oldest event
+/// first, each event's records in order. Only `-after-<fork>` events have records (a
+/// `-conflict` copy has none: it is for a person to read).
+pub fn undelivered(dir: &Path) -> io::Result<Vec<Divergent>> {
+    let mut events: Vec<(PathBuf, u64)> = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(fork) = name
+            .rsplit_once("-after-")
+            .and_then(|(_, f)| f.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if !entry.path().join(DELIVERED).exists() {
+            events.push((entry.path(), fork));
+        }
+    }
+    events.sort();
+    let mut out = Vec::new();
+    for (folder, fork) in events {
+        let event = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut records: Vec<(u64, PathBuf)> = Vec::new();
+        if let Ok(files) = fs::read_dir(folder.join("records")) {
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if let Some(seq) = name
+                    .strip_suffix(".changeset")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    records.push((seq, f.path()));
+                }
+            }
+        }
+        records.sort();
+        let total = records.len() as u64;
+        for (seq, path) in records {
+            out.push(Divergent {
+                event: event.clone(),
+                fork,
+                total,
+                seq,
+                changeset: fs::read(path)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The master holds every record of `event`: it is not sent again.
+pub fn mark_delivered(dir: &Path, event: &str, master: &str) -> io::Result<()> {
+    if event.contains('/') || event.starts_with('.') {
+        return Ok(());
+    }
+    fs::write(
+        dir.join(event).join(DELIVERED),
+        format!(
+            "delivered to {master} at {}\n",
+            utc_stamp(journal::now_ms() / 1000)
+        ),
+    )
+}
+
 /// The saved events, newest first: (folder, report text).
 pub fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
@@ -320,5 +393,15 @@ mod tests {
         let listed = list(&out).unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].0, folder);
+        // Its database records wait for the master, in order, until it holds them.
+        let waiting = undelivered(&out).unwrap();
+        assert_eq!(waiting.iter().map(|d| d.seq).collect::<Vec<_>>(), [2]);
+        assert_eq!((waiting[0].fork, waiting[0].total), (1, 1));
+        assert_eq!(
+            waiting[0].changeset,
+            fs::read(folder.join("records/2.changeset")).unwrap()
+        );
+        mark_delivered(&out, &waiting[0].event, "node-b").unwrap();
+        assert!(undelivered(&out).unwrap().is_empty());
     }
 }

@@ -15,6 +15,7 @@
 //! _sync_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, gen, kind, at_ms, body, hash)
 //! _sync_gen(idx INTEGER PRIMARY KEY, gen UNIQUE, first_seq)    generation history
 //! _sync_files(path PRIMARY KEY, size, mode, mtime_ns, hash)    manifest of the shared tree
+//! _sync_inbox(…)                                             the master's divergent records (`inbox`)
 //! ```
 //! `AUTOINCREMENT` so a sequence number is never reused, even after the log is pruned
 //! to nothing. Tables whose name starts with `_sync_` or `sqlite_` are never captured.
@@ -37,6 +38,11 @@ CREATE TABLE IF NOT EXISTS _sync_gen(
 CREATE TABLE IF NOT EXISTS _sync_files(
   path TEXT PRIMARY KEY, size INTEGER NOT NULL, mode INTEGER NOT NULL,
   mtime_ns INTEGER NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS _sync_inbox(
+  id INTEGER PRIMARY KEY, peer TEXT NOT NULL, event TEXT NOT NULL, fork INTEGER NOT NULL,
+  total INTEGER NOT NULL, seq INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+  changeset BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'new', note TEXT NOT NULL DEFAULT '',
+  UNIQUE (peer, event, seq));
 ";
 
 /// Changesets smaller than this are stored as they are: zstd gains nothing on them.

@@ -7,7 +7,8 @@
 //! writer uses: each write transaction's changeset journaled in the same transaction),
 //! `replica` (the backup's ordered, atomic apply), `files` (scan with hashes, atomic file
 //! apply), `snapshot` (backup-API snapshots), `digest` (the tables' digest at a position),
-//! `divergence` (the journal of writes the other node lacks).
+//! `divergence` (the journal of writes the other node lacks), `inbox` (the master's copy of
+//! them, to merge and re-apply).
 //! Drivers (tokio): `tls`, `peer` (a session on a TLS connection: `sender`, `receiver`),
 //! `watch`, `agent`; `node` (what they share).
 pub mod agent;
@@ -16,6 +17,7 @@ pub mod digest;
 pub mod divergence;
 pub mod exclude;
 pub mod files;
+pub mod inbox;
 pub mod journal;
 pub mod node;
 pub mod peer;

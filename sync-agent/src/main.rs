@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use supervisor::component::contract::Role;
 use sync_agent::config::{self, Config, RawSync};
-use sync_agent::{divergence, files, journal};
+use sync_agent::{divergence, files, inbox, journal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,14 +81,31 @@ enum Command {
     DryRun,
     /// Print the running agent's status (asks it over the control socket).
     Status,
-    /// Print the divergence journal: every saved report, newest first.
-    Divergence,
+    /// Print the divergence journal: every saved report, newest first, then what the other
+    /// node wrote alone during a split (on the master: merged, or waiting for `apply`).
+    Divergence {
+        #[command(subcommand)]
+        action: Option<DivergenceCmd>,
+    },
     /// Create a CA and a key and certificate for each node of a new pair.
     TlsPair {
         #[arg(long)]
         out: PathBuf,
         #[arg(long, value_delimiter = ',', default_value = "node-a,node-b")]
         nodes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DivergenceCmd {
+    /// Re-apply a waiting change (its number from the listing), or `all` of them in order,
+    /// on the master; a conflict is refused with the reason and changes nothing.
+    Apply {
+        /// A change's number, or `all`.
+        target: String,
+        /// Who is applying it, for the audit trail (default: the login name).
+        #[arg(long)]
+        who: Option<String>,
     },
 }
 
@@ -154,7 +171,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Status) => status(&args),
-        Some(Command::Divergence) => {
+        Some(Command::Divergence { action: None }) => {
             let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
             let reports = divergence::list(&cfg.divergence_dir)?;
             if reports.is_empty() {
@@ -163,7 +180,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             for (folder, text) in &reports {
                 println!("== {}\n{text}", folder.display());
             }
+            print_inbox(&cfg)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Divergence {
+            action: Some(DivergenceCmd::Apply { target, who }),
+        }) => {
+            let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
+            apply_divergent(&args, &cfg, target, who.clone())
         }
         Some(Command::DryRun) => {
             let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
@@ -232,6 +256,92 @@ fn status(args: &Args) -> anyhow::Result<ExitCode> {
     let value: serde_json::Value = serde_json::from_str(json)?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the other node wrote alone during a split, as this node's inbox holds it.
+fn print_inbox(cfg: &Config) -> anyhow::Result<()> {
+    let conn = journal::open(&cfg.db).with_context(|| format!("database {}", cfg.db.display()))?;
+    let items = inbox::list(&conn)?;
+    if items.is_empty() {
+        return Ok(());
+    }
+    println!("== written on the other node during a split, received here");
+    for it in &items {
+        let mut rows = String::new();
+        if let Err(e) = divergence::describe_changeset(&conn, &it.changeset, &mut rows) {
+            rows = format!("    (unreadable: {e})\n");
+        }
+        let state = match it.state.as_str() {
+            "pending" => "WAITING: `allertactl sync divergence apply <n>` to re-apply".to_owned(),
+            "merged" => "merged automatically (campaign facts)".to_owned(),
+            "applied" => format!("applied ({})", it.note),
+            "new" => "not looked at yet (the media core merges within a second)".to_owned(),
+            other => other.to_owned(),
+        };
+        println!(
+            "change {} from {} ({}, record {} of {}): {state}\n{rows}",
+            it.id, it.peer, it.event, it.seq, it.total
+        );
+    }
+    Ok(())
+}
+
+/// `divergence apply N|all`: only on the master (the backup's database is the master's copy).
+fn apply_divergent(
+    args: &Args,
+    cfg: &Config,
+    target: &str,
+    who: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let role = std::os::unix::net::UnixStream::connect(&args.control)
+        .ok()
+        .and_then(|mut sock| {
+            sock.write_all(b"status\n").ok()?;
+            let mut line = String::new();
+            BufReader::new(sock).read_line(&mut line).ok()?;
+            let json: serde_json::Value =
+                serde_json::from_str(line.trim_end().strip_prefix("status ")?).ok()?;
+            json["role"].as_str().map(str::to_owned)
+        });
+    if role.as_deref() != Some("master") {
+        anyhow::bail!(
+            "refused: this node is {}; apply on the master (the backup's database is the master's copy)",
+            role.map_or("not answering as master (is allerta-sync running?)".to_owned(), |r| format!("the {r}"))
+        );
+    }
+    let who = who
+        .or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into());
+    let mut j = journal::Journal::open(&cfg.db)
+        .with_context(|| format!("database {}", cfg.db.display()))?;
+    j.connection().pragma_update(None, "foreign_keys", "on")?;
+    j = j.with_wake_socket(&cfg.wake_socket);
+    let ids = if target == "all" {
+        inbox::pending_ids(j.connection())?
+    } else {
+        vec![target
+            .parse::<i64>()
+            .with_context(|| format!("{target:?} is not a change number (or `all`)"))?]
+    };
+    if ids.is_empty() {
+        println!("nothing waits for apply");
+    }
+    let mut refused = 0;
+    for id in ids {
+        match inbox::apply(&mut j, id, &who) {
+            Ok(what) => println!("applied: {what}"),
+            Err(e) => {
+                refused += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn dry_run(cfg: &Config) -> anyhow::Result<()> {

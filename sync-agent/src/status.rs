@@ -31,6 +31,10 @@ pub struct Status {
     pub refused_peers: u64,
     pub divergences: u64,
     pub last_divergence: Option<String>,
+    /// (Master) divergence events whose records all reached this node's inbox.
+    pub divergent_received: u64,
+    /// (Backup) divergence events of this node delivered to the master.
+    pub divergent_delivered: u64,
     pub snapshots: u64,
     /// The last position at which this backup's tables matched the master's digest.
     pub verified_seq: Option<u64>,
@@ -110,6 +114,8 @@ impl Status {
             "refused_peers": self.refused_peers,
             "divergences": self.divergences,
             "last_divergence": self.last_divergence,
+            "divergent_received": self.divergent_received,
+            "divergent_delivered": self.divergent_delivered,
             "checks": { "fresh": { "ok": fresh, "reason": reason } },
         })
     }

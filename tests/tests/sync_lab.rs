@@ -416,6 +416,63 @@ fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     });
     assert!(saved.is_some(), "A's file saved in its divergence journal");
     assert_eq!(a.status()["divergences"], 1);
+
+    // A sends what it wrote alone to B's inbox (issue 15: reconciliation).
+    let delivered = wait_until(Duration::from_secs(10), || {
+        a.status()["divergent_delivered"] == 1 && b.status()["divergent_received"] == 1
+    });
+    assert!(
+        delivered.is_some(),
+        "A's writes not in B's inbox: A {} B {}",
+        a.status(),
+        b.status()
+    );
+    // Which of them are campaign facts is the media core's to say (campaign_lab and the
+    // fault suite run it); without one here, every record is taken as an operator's change.
+    rusqlite::Connection::open(b.db())
+        .unwrap()
+        .execute("UPDATE _sync_inbox SET state = 'pending'", [])
+        .unwrap();
+    let sync_b = |args: &[&str]| {
+        let out = std::process::Command::new(system_tests::prereq::workspace_bin("allerta-sync"))
+            .args(b.args("master"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, listing) = sync_b(&["divergence"]);
+    assert!(
+        ok && listing.contains("from node-a")
+            && listing.contains("INSERT ledger: id=200")
+            && listing.contains("WAITING"),
+        "{listing}"
+    );
+    // Refused on the backup: its database is the master's copy.
+    let out = std::process::Command::new(system_tests::prereq::workspace_bin("allerta-sync"))
+        .args(a.args("backup"))
+        .args(["divergence", "apply", "all"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{out:?}"
+    );
+    let (ok, applied) = sync_b(&["divergence", "apply", "all", "--who", "lab-operator"]);
+    assert!(ok && applied.contains("applied: change"), "{applied}");
+    // Back on the master, and replicated to A like any change.
+    assert!(sync::ledger(&b.db()).iter().any(|r| r.0 == 204));
+    assert_in_step(&b, &a, "after the apply");
+    assert!(sync::ledger(&a.db()).iter().any(|r| r.0 == 204));
+    let (_, again) = sync_b(&["divergence", "apply", "all"]);
+    assert!(again.contains("nothing waits for apply"), "{again}");
 }
 
 fn walk_has(dir: &Path, name: &str) -> bool {

@@ -19,6 +19,7 @@ use tracing::{error, info, warn, Instrument};
 use super::fence::{Edge, Fence, Hold, Record};
 use super::ivr;
 use super::plan::{self, Load, Throttle};
+use super::reconcile;
 use super::store::{now_ms, AttemptEnd, Campaign, Store, StoreError};
 use super::tts::{self, CallPrompts};
 use super::Outcome;
@@ -237,6 +238,21 @@ impl Dialer {
                         continue;
                     }
                 }
+            }
+            // After a split brain: what the other node recorded alone (confirmations,
+            // outcomes) is merged before anyone else is called.
+            match blocking(&self.store, reconcile::merge_new).await {
+                Ok(merged) => {
+                    for m in merged {
+                        warn!(
+                            peer = %m.peer, event = %m.event, attempts = m.attempts,
+                            confirmations = m.confirmations, left_out = m.left_out,
+                            waiting_for_apply = m.waiting,
+                            "split brain healed: the other node's campaign facts merged"
+                        );
+                    }
+                }
+                Err(error) => warn!(%error, "merging the other node's divergent writes"),
             }
             let campaigns = match blocking(&self.store, |s| s.running()).await {
                 Ok(c) => c,

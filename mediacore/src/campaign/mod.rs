@@ -20,6 +20,7 @@ pub mod ivr;
 pub mod password;
 pub mod plan;
 pub mod progress;
+pub mod reconcile;
 pub mod report;
 pub mod schema;
 pub mod store;

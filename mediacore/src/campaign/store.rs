@@ -222,7 +222,8 @@ impl Store {
         }
     }
 
-    fn write<T>(
+    /// One journaled write transaction (replicated to the backup).
+    pub(super) fn write<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
@@ -854,7 +855,7 @@ fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::campaign::contacts::Contact;
 
@@ -883,20 +884,23 @@ mod tests {
         }
     }
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("allerta.db"), "node-a").unwrap();
+    /// Contacts `C<i>` (`P<i>`, number `074311111<i>`) for each i.
+    pub(crate) fn people(ids: std::ops::RangeInclusive<u32>) -> Vec<Contact> {
+        ids.map(|i| Contact {
+            external_id: format!("C{i}"),
+            name: format!("P{i}"),
+            numbers: vec![format!("074311111{i}")],
+            language: "it".into(),
+            tags: vec![],
+        })
+        .collect()
+    }
+
+    /// A new database with C1–C3 in list `l`, message `m`, and campaign `c` running.
+    pub(crate) fn running_campaign(path: &Path, node: &str, max_attempts: u32) -> Store {
+        let mut s = Store::open(path, node).unwrap();
         assert_eq!(s.migrate().unwrap(), MIGRATIONS.len() as u32);
-        let people: Vec<Contact> = (1..=3)
-            .map(|i| Contact {
-                external_id: format!("C{i}"),
-                name: format!("P{i}"),
-                numbers: vec![format!("074311111{i}")],
-                language: "it".into(),
-                tags: vec![],
-            })
-            .collect();
-        s.import_contacts(&people, "l", "test").unwrap();
+        s.import_contacts(&people(1..=3), "l", "test").unwrap();
         s.add_message("m", "text", "prova", "it", "test").unwrap();
         let spec = CampaignSpec {
             name: "c".into(),
@@ -906,16 +910,23 @@ mod tests {
             max_lines: 2,
             cps: 5.0,
             ring_secs: 30,
-            max_attempts: 2,
+            max_attempts,
             retry_secs: 0,
             window: None,
         };
         s.create_campaign(&spec, "test").unwrap();
         s.control("c", "start", "test").unwrap();
+        s
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = running_campaign(&dir.path().join("allerta.db"), "node-a", 2);
         (dir, s)
     }
 
-    fn status(s: &Store, contact: i64) -> (String, u32) {
+    /// A recipient's (status, attempts).
+    pub(crate) fn status(s: &Store, contact: i64) -> (String, u32) {
         s.connection()
             .query_row(
                 "SELECT status, attempts FROM recipients WHERE contact_id = ?1",

@@ -145,7 +145,9 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Replication: `status` (lag, last applied, bytes, errors), `divergence` (writes
-    /// saved before a resync), `dry-run` (what would be sent), run by `allerta-sync`.
+    /// saved before a resync; on the master, what the other node wrote alone during a split),
+    /// `divergence apply N|all` (re-apply those on the master), `dry-run` (what would be
+    /// sent), run by `allerta-sync`.
     Sync {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

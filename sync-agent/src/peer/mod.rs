@@ -74,6 +74,8 @@ pub enum SessionError {
     DigestMismatch { seq: u64 },
     #[error("divergence journal")]
     Divergence(#[from] divergence::DivergenceError),
+    #[error("divergent writes from the backup")]
+    Inbox(#[from] crate::inbox::InboxError),
 }
 
 /// A digest of the tables being computed on a blocking thread with its own connection (a

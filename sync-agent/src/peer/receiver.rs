@@ -3,11 +3,12 @@
 //! applied in order (a burst in one transaction), snapshots staged, checked and installed,
 //! divergence saved first; each durable position acknowledged.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -18,7 +19,7 @@ use crate::journal;
 use crate::node::Node;
 use crate::proto::frame::decode_path;
 use crate::proto::receiver::{Receiver, Step};
-use crate::proto::{Kind, Message, Pos, Record, SnapshotReason};
+use crate::proto::{Divergent, Kind, Message, Pos, Record, SnapshotReason};
 use crate::replica::{self, ApplyError, FileOutcome};
 use crate::snapshot;
 
@@ -105,13 +106,21 @@ where
     W: AsyncWrite + Unpin,
 {
     let root = node.cfg.shared_dir.clone();
-    // A message read while gathering a batch, to be handled next.
-    let mut carry: Option<Message> = None;
+    // Messages read while gathering a batch or while sending, to be handled next, in order.
+    let mut carry: VecDeque<Message> = VecDeque::new();
+    // What this node wrote alone during a split brain, for the master's inbox: one record
+    // in flight at a time, so the master's answer paces it.
+    let mut outbox = Outbox::default();
+    outbox.load(node)?;
     // The master's digest being compared, and ours being computed.
     let mut comparing: Option<(Pos, [u8; 32])> = None;
     let mut digesting = None;
     loop {
-        let m = match carry.take() {
+        if let Some(d) = outbox.next_to_send() {
+            debug!(event = %d.event, seq = d.seq, "sending a divergent record to the master");
+            send_reading(node, wr, reader, &Message::Divergent(d), &mut carry).await?;
+        }
+        let m = match carry.pop_front() {
             Some(m) => m,
             None => tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
@@ -131,6 +140,14 @@ where
         }
         let step = rx.on_message(m)?;
         let applied: Option<(Pos, String, u64)> = match step {
+            Step::Delivered { event, seq } => {
+                if outbox.kept(&event, seq) {
+                    divergence::mark_delivered(&node.cfg.divergence_dir, &event, rx.sender_node())?;
+                    info!(%event, "this node's divergent writes are in the master's inbox");
+                    node.status().divergent_delivered += 1;
+                }
+                None
+            }
             Step::Verify { at, hash } => {
                 // Only at that very position, and one at a time.
                 if rx.head() == at && digesting.is_none() {
@@ -156,7 +173,11 @@ where
                 // same transaction (one fsync for a burst), up to BATCH.
                 let mut batch = vec![rec];
                 while (batch.len() as u64) < BATCH {
-                    match reader.buffered()? {
+                    let next = match carry.pop_front() {
+                        Some(m) => Some(m),
+                        None => reader.buffered()?,
+                    };
+                    match next {
                         Some(Message::Record(r)) if r.kind != Kind::File as u8 => {
                             match rx.on_message(Message::Record(r))? {
                                 Step::Apply(r) => batch.push(r),
@@ -169,7 +190,7 @@ where
                             }
                         }
                         Some(other) => {
-                            carry = Some(other);
+                            carry.push_front(other);
                             break;
                         }
                         None => break,
@@ -293,6 +314,8 @@ where
             debug!(seq = pos.seq, first_seq = pos.seq + 1 - count.max(1), %what, "applied");
             if what.starts_with("snapshot") {
                 request_repairs(node, wr).await?;
+                // A divergence saved before this snapshot: its records go to the master now.
+                outbox.load(node)?;
             }
         }
     }
@@ -339,6 +362,92 @@ fn compare(
     let e = SessionError::DigestMismatch { seq: at.seq };
     keep_and_resync(node, &e.to_string())?;
     Err(e)
+}
+
+/// The divergent records waiting for the master's inbox.
+#[derive(Default)]
+struct Outbox {
+    waiting: VecDeque<Divergent>,
+    /// (event, seq, last of its event) sent and not yet kept.
+    in_flight: Option<(String, u64, bool)>,
+}
+
+impl Outbox {
+    /// Adds the saved events' records not delivered yet and not already queued.
+    fn load(&mut self, node: &Node) -> Result<(), SessionError> {
+        let saved =
+            tokio::task::block_in_place(|| divergence::undelivered(&node.cfg.divergence_dir))?;
+        for d in saved {
+            let queued = self
+                .waiting
+                .iter()
+                .any(|w| w.event == d.event && w.seq == d.seq)
+                || self
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|(e, s, _)| *e == d.event && *s == d.seq);
+            if !queued {
+                self.waiting.push_back(d);
+            }
+        }
+        Ok(())
+    }
+
+    fn next_to_send(&mut self) -> Option<Divergent> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let d = self.waiting.pop_front()?;
+        let last = self.waiting.front().is_none_or(|n| n.event != d.event);
+        self.in_flight = Some((d.event.clone(), d.seq, last));
+        Some(d)
+    }
+
+    /// The master kept `seq` of `event`; true when that completes the event.
+    fn kept(&mut self, event: &str, seq: u64) -> bool {
+        match &self.in_flight {
+            Some((e, s, last)) if e == event && *s == seq => {
+                let last = *last;
+                self.in_flight = None;
+                last
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Sends `m` while reading what the master sends meanwhile into `carry`: neither side can
+/// then block the other with a full socket buffer, however large the frame.
+async fn send_reading<R, W>(
+    node: &Node,
+    wr: &mut W,
+    reader: &mut FrameReader<R>,
+    m: &Message,
+    carry: &mut VecDeque<Message>,
+) -> Result<(), SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut out = Vec::new();
+    m.encode(&mut out);
+    let len = out.len() as u64;
+    let write = async {
+        wr.write_all(&out).await?;
+        wr.flush().await
+    };
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            done = &mut write => {
+                done?;
+                node.status().bytes_sent += len;
+                return Ok(());
+            }
+            // Bounded: the master stops after its window of unacknowledged records.
+            m = reader.next() => carry.push_back(m?),
+        }
+    }
 }
 
 /// This database was written behind the journal: keep a copy of all of it in the

@@ -15,6 +15,7 @@ use super::{
     SNAPSHOT_ACK, VERIFY_IDLE,
 };
 use crate::files;
+use crate::inbox;
 use crate::journal;
 use crate::node::Node;
 use crate::proto::frame::CHUNK;
@@ -73,7 +74,7 @@ where
         Plan::Stream { from } => Sender::new(from, hello.head),
         Plan::Snapshot(reason) => {
             let head = send_snapshot(node, &mut wr, reason).await?;
-            wait_snapshot_ack(node, &mut reader, &mut wr, head).await?;
+            wait_snapshot_ack(node, &mut reader, &mut wr, head, &hello.node).await?;
             Sender::new(head.seq + 1, head)
         }
     };
@@ -110,6 +111,7 @@ where
                         st.settle(Instant::now());
                     }
                     Message::Want { path } => send_repair(node, &mut wr, &path).await?,
+                    Message::Divergent(d) => keep_divergent(node, &mut wr, &hello.node, d).await?,
                     Message::Error { reason } => return Err(SessionError::Peer { reason }),
                     m => return Err(SessionError::Unexpected { what: format!("{m:?}").chars().take(60).collect(), phase: "streaming" }),
                 }
@@ -219,6 +221,33 @@ async fn send_content<W: AsyncWrite + Unpin>(
     Ok(ok)
 }
 
+/// Keeps a record the backup wrote alone during a split brain in this node's inbox (see
+/// `inbox`), then tells the backup it is kept. A record the inbox refuses ends the session
+/// with the reason (the backup sends it again next session; the refusal is logged there).
+async fn keep_divergent<W: AsyncWrite + Unpin>(
+    node: &Node,
+    wr: &mut W,
+    peer_node: &str,
+    d: crate::proto::Divergent,
+) -> Result<(), SessionError> {
+    let complete = node.db(|c| inbox::keep(c, peer_node, &d))?;
+    if complete {
+        info!(peer_node, event = %d.event, records = d.total, "the backup's divergent writes are in the inbox");
+        node.status().divergent_received += 1;
+    }
+    send(
+        node,
+        wr,
+        &Message::DivergentKept {
+            event: d.event,
+            seq: d.seq,
+        },
+    )
+    .await?;
+    wr.flush().await?;
+    Ok(())
+}
+
 /// Answers a `Want`: the file's current version (or nothing, if it is not replicated).
 async fn send_repair<W: AsyncWrite + Unpin>(
     node: &Node,
@@ -301,6 +330,7 @@ async fn wait_snapshot_ack<R, W>(
     reader: &mut FrameReader<R>,
     wr: &mut W,
     head: Pos,
+    peer_node: &str,
 ) -> Result<(), SessionError>
 where
     R: AsyncRead + Unpin,
@@ -317,6 +347,7 @@ where
             Message::Ack(pos) if pos.seq >= head.seq => return Ok(()),
             Message::Ack(_) => {}
             Message::Want { path } => send_repair(node, wr, &path).await?,
+            Message::Divergent(d) => keep_divergent(node, wr, peer_node, d).await?,
             Message::Error { reason } => return Err(SessionError::Peer { reason }),
             m => {
                 return Err(SessionError::Unexpected {

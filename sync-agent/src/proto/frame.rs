@@ -120,6 +120,31 @@ pub enum Message {
         at: Pos,
         hash: [u8; 32],
     },
+    /// Backup → master, after a split brain: one database record this node wrote while it
+    /// believed itself master, saved in its divergence journal (folder `event`) before it
+    /// took the master's state; `total` records in all. The master keeps it in its inbox
+    /// (`inbox`), where the campaign facts are merged and operator changes wait for `apply`.
+    Divergent(Divergent),
+    /// Master → backup: record `seq` of `event` is durable in the master's inbox.
+    DivergentKept {
+        event: String,
+        seq: u64,
+    },
+}
+
+/// One record of a divergence event, as the backup sends it to the master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergent {
+    /// The divergence journal's folder name on the backup (unique per event).
+    pub event: String,
+    /// The last record both nodes had.
+    pub fork: u64,
+    /// How many records the event has.
+    pub total: u64,
+    /// The record's sequence number in the backup's old log.
+    pub seq: u64,
+    /// The raw SQLite changeset.
+    pub changeset: Vec<u8>,
 }
 
 impl Message {
@@ -137,6 +162,8 @@ impl Message {
             Self::Repair(_) => 10,
             Self::Error { .. } => 11,
             Self::Digest { .. } => 12,
+            Self::Divergent(_) => 13,
+            Self::DivergentKept { .. } => 14,
         }
     }
 
@@ -193,6 +220,17 @@ impl Message {
             Self::Digest { at, hash } => {
                 w.pos(*at);
                 w.0.extend_from_slice(hash);
+            }
+            Self::Divergent(d) => {
+                w.str(&d.event);
+                w.u64(d.fork);
+                w.u64(d.total);
+                w.u64(d.seq);
+                w.bytes(&d.changeset);
+            }
+            Self::DivergentKept { event, seq } => {
+                w.str(event);
+                w.u64(*seq);
             }
         }
         let check = blake3::hash(&out[start + 4..]);
@@ -285,6 +323,17 @@ impl Message {
             12 => Self::Digest {
                 at: r.pos()?,
                 hash: r.array()?,
+            },
+            13 => Self::Divergent(Divergent {
+                event: r.str()?,
+                fork: r.u64()?,
+                total: r.u64()?,
+                seq: r.u64()?,
+                changeset: r.bytes()?.to_vec(),
+            }),
+            14 => Self::DivergentKept {
+                event: r.str()?,
+                seq: r.u64()?,
             },
             kind => return Err(DecodeError::Kind { kind }),
         };
@@ -494,6 +543,17 @@ mod tests {
             Message::Digest {
                 at: Pos { gen: 9, seq: 42 },
                 hash: [5; 32],
+            },
+            Message::Divergent(Divergent {
+                event: "2026-12-06T17-30-00Z-after-57".into(),
+                fork: 57,
+                total: 3,
+                seq: 59,
+                changeset: vec![0x54, 1, 2],
+            }),
+            Message::DivergentKept {
+                event: "2026-12-06T17-30-00Z-after-57".into(),
+                seq: 59,
             },
         ]
     }

@@ -11,6 +11,8 @@
 //!   Heartbeat{head, now}  (idle, every second)
 //!                               ◀───────────  Want{path}     (its copy differs from its manifest)
 //!   Repair{meta} Chunk… FileEnd ───────────▶
+//!                               ◀───────────  Divergent{event, seq, changeset}  (after a split
+//!   DivergentKept{event, seq}   ───────────▶   brain: what it wrote alone, one at a time)
 //! ```
 //! Both the database and the shared tree are journaled in one ordered log (the `_sync_log`
 //! table of the database, see `journal`), so the position of a node is one (generation,
@@ -22,7 +24,7 @@ pub mod handshake;
 pub mod receiver;
 pub mod sender;
 
-pub use frame::{FileMeta, Hello, Message, SnapshotReason};
+pub use frame::{Divergent, FileMeta, Hello, Message, SnapshotReason};
 
 /// A position in the log: the record `seq`, written by the master of generation `gen`.
 /// `seq` 0 is the empty log.

@@ -54,6 +54,8 @@ pub enum Step {
     EndSnapshot,
     /// Compare the tables' digest with the master's, if this node is exactly at `at`.
     Verify { at: Pos, hash: [u8; 32] },
+    /// The master holds record `seq` of divergence event `event`.
+    Delivered { event: String, seq: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +94,8 @@ fn name(m: &Message) -> &'static str {
         Message::Repair(_) => "Repair",
         Message::Error { .. } => "Error",
         Message::Digest { .. } => "Digest",
+        Message::Divergent(_) => "Divergent",
+        Message::DivergentKept { .. } => "DivergentKept",
     }
 }
 
@@ -153,6 +157,9 @@ impl Receiver {
                 Ok(Step::None)
             }
             (State::Ready, Message::Digest { at, hash }) => Ok(Step::Verify { at, hash }),
+            (State::Ready, Message::DivergentKept { event, seq }) => {
+                Ok(Step::Delivered { event, seq })
+            }
             (State::Ready, Message::Record(r)) => self.on_record(r),
             (State::Ready, Message::Repair(meta)) => {
                 self.state = State::File {

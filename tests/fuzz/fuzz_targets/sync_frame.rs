@@ -2,7 +2,10 @@
 //! more or fails (each frame must consume bytes and re-encode to the same bytes, so decode →
 //! encode → decode is the identity); every decoded message then goes into a
 //! `proto::receiver::Receiver`, which must answer with a step or an error, never panic.
-//! File and delete bodies inside records go through `FileMeta::decode` and `decode_path`.
+//! File and delete bodies inside records go through `FileMeta::decode` and `decode_path`;
+//! a `Divergent` record's changeset (what the backup wrote alone, kept by the master's
+//! inbox) goes through `inbox::rows`, the reader the inbox checks it with; so does the raw
+//! input.
 //! The input is also sealed as one frame (`frame::seal`: length and check made valid), so the
 //! mutator reaches the body decoders behind the check.
 #![no_main]
@@ -13,6 +16,7 @@ use sync_agent::proto::receiver::Receiver;
 use sync_agent::proto::{Pos, Record};
 
 fuzz_target!(|data: &[u8]| {
+    let _ = sync_agent::inbox::rows(data);
     stream(data);
     if !data.is_empty() && data.len() < 1 << 20 {
         stream(&seal(data));
@@ -32,6 +36,9 @@ fn stream(data: &[u8]) {
                 assert_eq!(FileMeta::decode(&meta.to_bytes()), Ok(meta));
             }
             let _ = decode_path(body);
+        }
+        if let Message::Divergent(d) = &message {
+            let _ = sync_agent::inbox::rows(&d.changeset);
         }
         if let Ok(sync_agent::proto::receiver::Step::Apply(r)) = rx.on_message(message) {
             rx.applied(r.pos);

@@ -1,0 +1,492 @@
+//! After a split brain: the campaign facts the other node recorded while it believed itself
+//! master are merged into this (the winning) node's ledger, so nobody who confirmed on
+//! either side is called again.
+//!
+//! The node that stepped down sends what only it wrote to this node's inbox
+//! (`sync_agent::inbox`). Each of its write transactions is one of two things:
+//! - **facts** of a campaign: attempts begun, ended, confirmed; recipients' progress; a
+//!   campaign found done. These only grow (an attempt happened; a person pressed 1), so
+//!   they merge without asking anyone: [`merge_new`], run by the dialer every tick on the
+//!   master, in one journaled write per event (replicated like any change);
+//! - anything else is an **operator's change** (contacts, messages, operators, a campaign
+//!   created or stopped): it waits in the inbox for `allertactl sync divergence apply`,
+//!   because only a person can say whether it still applies.
+//!
+//! The merge of one event, given the other node's row changes in order:
+//! - an attempt it began (an INSERT) is added here under a new id (ids were handed out on
+//!   both sides), with its final outcome, or `interrupted` if it never got one;
+//! - an attempt both nodes had before the split (an UPDATE only) takes the other node's
+//!   outcome if it has one and ours is missing or `interrupted` (our takeover cut it short;
+//!   the call went on over there);
+//! - a recipient confirmed there is confirmed here; every touched recipient counts its
+//!   attempts again (both sides' attempts are now in the ledger) and gives up if pending
+//!   and out of attempts; a campaign with nobody left pending or being called is done.
+//! - facts about a campaign or contact this node does not have (created over there) are
+//!   left out and counted: that campaign comes with the operator's change, if applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension, Transaction};
+use sync_agent::inbox::{self, Item, RowChange};
+
+use super::store::{now_ms, Store, StoreError};
+
+/// What one event's merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merged {
+    pub peer: String,
+    pub event: String,
+    /// Attempts added or completed from the other node.
+    pub attempts: usize,
+    /// Recipients confirmed here because they confirmed there.
+    pub confirmations: usize,
+    /// Facts about campaigns or contacts this node does not have.
+    pub left_out: usize,
+    /// Operator's changes now waiting for `apply`.
+    pub waiting: usize,
+}
+
+/// An attempt as the other node last recorded it (`None`: not in its changes).
+#[derive(Debug, Clone, Default)]
+struct Attempt {
+    began_there: bool,
+    campaign: Option<i64>,
+    contact: Option<i64>,
+    number: Option<String>,
+    node: Option<String>,
+    started_at: Option<i64>,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    outcome: Option<String>,
+    sip_code: Option<i64>,
+    dtmf: Option<String>,
+}
+
+/// The columns of `attempts`, `recipients` and `campaigns` the merge reads, by position
+/// (the schema's migration 1; a changeset carries values by position).
+mod col {
+    pub(super) const A_ID: usize = 0;
+    pub(super) const A_CAMPAIGN: usize = 1;
+    pub(super) const A_CONTACT: usize = 2;
+    pub(super) const A_NUMBER: usize = 3;
+    pub(super) const A_NODE: usize = 4;
+    pub(super) const A_STARTED: usize = 5;
+    pub(super) const A_ANSWERED: usize = 6;
+    pub(super) const A_ENDED: usize = 7;
+    pub(super) const A_OUTCOME: usize = 8;
+    pub(super) const A_SIP: usize = 9;
+    pub(super) const A_DTMF: usize = 10;
+    pub(super) const R_CAMPAIGN: usize = 0;
+    pub(super) const R_CONTACT: usize = 1;
+    pub(super) const R_STATUS: usize = 2;
+    /// `campaigns.state` and `campaigns.finished_at`: the only columns the dialer changes.
+    pub(super) const C_STATE: usize = 11;
+    pub(super) const C_FINISHED: usize = 14;
+}
+
+/// Whether a transaction of the other node is campaign facts (see the module doc).
+pub fn is_facts(rows: &[RowChange]) -> bool {
+    !rows.is_empty()
+        && rows.iter().all(|r| match r.table.as_str() {
+            "attempts" => r.op != "DELETE",
+            "recipients" => r.op == "UPDATE",
+            "campaigns" => {
+                r.op == "UPDATE"
+                    && r.new.iter().enumerate().all(|(i, v)| {
+                        v.is_none() || i == 0 || i == col::C_STATE || i == col::C_FINISHED
+                    })
+            }
+            _ => false,
+        })
+}
+
+fn int(v: &[Option<Value>], i: usize) -> Option<i64> {
+    match v.get(i) {
+        Some(Some(Value::Integer(n))) => Some(*n),
+        _ => None,
+    }
+}
+
+fn text(v: &[Option<Value>], i: usize) -> Option<String> {
+    match v.get(i) {
+        Some(Some(Value::Text(t))) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+/// The key of an UPDATE/DELETE row: in `old` (a changeset's old values hold the key).
+fn key(r: &RowChange, i: usize) -> Option<i64> {
+    int(&r.old, i).or_else(|| int(&r.new, i))
+}
+
+/// Merges every complete event of the inbox not looked at yet. Returns what each did.
+pub fn merge_new(store: &mut Store) -> Result<Vec<Merged>, StoreError> {
+    if store.schema_version()? == 0 {
+        return Ok(Vec::new());
+    }
+    let events = inbox::complete_new_events(store.connection())?;
+    let mut out = Vec::new();
+    for items in events {
+        out.push(store.write(|tx| merge_event(tx, &items))?);
+    }
+    Ok(out)
+}
+
+/// One event, in the caller's (journaled) transaction.
+pub(super) fn merge_event(tx: &Transaction<'_>, items: &[Item]) -> rusqlite::Result<Merged> {
+    let mut merged = Merged {
+        peer: items.first().map(|i| i.peer.clone()).unwrap_or_default(),
+        event: items.first().map(|i| i.event.clone()).unwrap_or_default(),
+        ..Merged::default()
+    };
+    let mut attempts: BTreeMap<i64, Attempt> = BTreeMap::new();
+    let mut confirmed: BTreeSet<(i64, i64)> = BTreeSet::new();
+    for it in items {
+        let rows = inbox::rows(&it.changeset)?;
+        if !is_facts(&rows) {
+            inbox::set_state(
+                tx,
+                it.id,
+                "pending",
+                "an operator's change: apply it or leave it",
+            )?;
+            merged.waiting += 1;
+            continue;
+        }
+        for r in &rows {
+            match r.table.as_str() {
+                "attempts" => {
+                    let Some(id) = key(r, col::A_ID) else {
+                        continue;
+                    };
+                    let a = attempts.entry(id).or_default();
+                    if r.op == "INSERT" {
+                        a.began_there = true;
+                    }
+                    let v = &r.new;
+                    a.campaign = int(v, col::A_CAMPAIGN).or(a.campaign);
+                    a.contact = int(v, col::A_CONTACT).or(a.contact);
+                    a.number = text(v, col::A_NUMBER).or(a.number.take());
+                    a.node = text(v, col::A_NODE).or(a.node.take());
+                    a.started_at = int(v, col::A_STARTED).or(a.started_at);
+                    a.answered_at = int(v, col::A_ANSWERED).or(a.answered_at);
+                    a.ended_at = int(v, col::A_ENDED).or(a.ended_at);
+                    a.outcome = text(v, col::A_OUTCOME).or(a.outcome.take());
+                    a.sip_code = int(v, col::A_SIP).or(a.sip_code);
+                    a.dtmf = text(v, col::A_DTMF).or(a.dtmf.take());
+                }
+                "recipients" if text(&r.new, col::R_STATUS).as_deref() == Some("confirmed") => {
+                    if let (Some(c), Some(k)) = (key(r, col::R_CAMPAIGN), key(r, col::R_CONTACT)) {
+                        confirmed.insert((c, k));
+                    }
+                }
+                _ => {}
+            }
+        }
+        inbox::set_state(tx, it.id, "merged", "campaign facts, merged")?;
+    }
+
+    let mut touched: BTreeSet<(i64, i64)> = BTreeSet::new();
+    for (id, a) in &attempts {
+        let outcome = a.outcome.clone();
+        if a.began_there {
+            let (Some(c), Some(k)) = (a.campaign, a.contact) else {
+                continue;
+            };
+            if !is_recipient(tx, c, k)? {
+                merged.left_out += 1;
+                continue;
+            }
+            let started = a.started_at.unwrap_or_else(now_ms);
+            tx.execute(
+                "INSERT INTO attempts(campaign_id, contact_id, number, node, started_at,
+                                      answered_at, ended_at, outcome, sip_code, dtmf)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    c,
+                    k,
+                    a.number.clone().unwrap_or_default(),
+                    a.node.clone().unwrap_or_else(|| merged.peer.clone()),
+                    started,
+                    a.answered_at,
+                    a.ended_at.unwrap_or(started),
+                    outcome.clone().unwrap_or_else(|| "interrupted".into()),
+                    a.sip_code,
+                    a.dtmf,
+                ],
+            )?;
+            merged.attempts += 1;
+            touched.insert((c, k));
+            if outcome.as_deref() == Some("confirmed") {
+                confirmed.insert((c, k));
+            }
+        } else {
+            // An attempt from before the split: ours is the row with the same id.
+            let ours: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT campaign_id, contact_id FROM attempts WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((c, k)) = ours else {
+                merged.left_out += 1;
+                continue;
+            };
+            touched.insert((c, k));
+            let Some(outcome) = outcome.filter(|o| o != "interrupted") else {
+                continue;
+            };
+            let changed = tx.execute(
+                "UPDATE attempts SET outcome = ?2, answered_at = coalesce(?3, answered_at),
+                   ended_at = coalesce(?4, ended_at), sip_code = coalesce(?5, sip_code),
+                   dtmf = coalesce(?6, dtmf)
+                 WHERE id = ?1 AND (outcome IS NULL OR outcome = 'interrupted')",
+                params![id, outcome, a.answered_at, a.ended_at, a.sip_code, a.dtmf],
+            )?;
+            merged.attempts += changed;
+            if outcome == "confirmed" {
+                confirmed.insert((c, k));
+            }
+        }
+    }
+
+    for &(c, k) in &confirmed {
+        if !is_recipient(tx, c, k)? {
+            merged.left_out += 1;
+            continue;
+        }
+        merged.confirmations += tx.execute(
+            "UPDATE recipients SET status = 'confirmed', last_outcome = 'confirmed'
+             WHERE campaign_id = ?1 AND contact_id = ?2 AND status != 'confirmed'",
+            params![c, k],
+        )?;
+        touched.insert((c, k));
+    }
+    let mut campaigns = BTreeSet::new();
+    for &(c, k) in &touched {
+        tx.execute(
+            "UPDATE recipients SET attempts = max(attempts,
+               (SELECT count(*) FROM attempts WHERE campaign_id = ?1 AND contact_id = ?2))
+             WHERE campaign_id = ?1 AND contact_id = ?2",
+            params![c, k],
+        )?;
+        tx.execute(
+            "UPDATE recipients SET status = 'gave_up'
+             WHERE campaign_id = ?1 AND contact_id = ?2 AND status = 'pending'
+               AND attempts >= (SELECT max_attempts FROM campaigns WHERE id = ?1)",
+            params![c, k],
+        )?;
+        campaigns.insert(c);
+    }
+    for c in campaigns {
+        tx.execute(
+            "UPDATE campaigns SET state = 'done', finished_at = ?2
+             WHERE id = ?1 AND state = 'running'
+               AND NOT EXISTS (SELECT 1 FROM recipients WHERE campaign_id = campaigns.id
+                               AND status IN ('pending', 'calling'))",
+            params![c, now_ms()],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO audit(at, who, what, detail) VALUES (?1, 'sync', 'divergence merged', ?2)",
+        params![
+            now_ms(),
+            format!(
+                "from {} ({}): {} attempt(s), {} confirmation(s), {} left out, {} change(s) waiting for apply",
+                merged.peer,
+                merged.event,
+                merged.attempts,
+                merged.confirmations,
+                merged.left_out,
+                merged.waiting
+            )
+        ],
+    )?;
+    Ok(merged)
+}
+
+fn is_recipient(tx: &Transaction<'_>, campaign: i64, contact: i64) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT count(*) > 0 FROM recipients WHERE campaign_id = ?1 AND contact_id = ?2",
+        params![campaign, contact],
+        |r| r.get(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::store::tests::{people, running_campaign, status};
+    use crate::campaign::store::AttemptEnd;
+    use crate::campaign::Outcome;
+    use sync_agent::journal;
+    use sync_agent::proto::Divergent;
+
+    fn end(outcome: Outcome) -> AttemptEnd {
+        AttemptEnd {
+            outcome,
+            sip_code: None,
+            answered_at: None,
+            dtmf: None,
+        }
+    }
+
+    /// A running campaign of three people on the winner (node-a) and, from the same
+    /// database, the loser (node-b); the fork's sequence number.
+    fn split(before_fork: impl FnOnce(&mut Store, i64)) -> (tempfile::TempDir, Store, Store, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = running_campaign(&dir.path().join("a.db"), "node-a", 3);
+        let c = a.campaign("c").unwrap().unwrap().id;
+        before_fork(&mut a, c);
+        let b_path = dir.path().join("b.db");
+        a.connection()
+            .execute("VACUUM INTO ?1", [b_path.to_str().unwrap()])
+            .unwrap();
+        let fork = journal::head(a.connection()).unwrap().seq;
+        let b = Store::open(&b_path, "node-b").unwrap();
+        (dir, a, b, fork)
+    }
+
+    /// What the loser sends the winner's inbox after the split healed.
+    fn deliver(loser: &Store, winner_db: &std::path::Path, fork: u64) {
+        let records = journal::read_from(loser.connection(), fork + 1, 1000).unwrap();
+        let mut conn = journal::open(winner_db).unwrap();
+        for r in &records {
+            let d = Divergent {
+                event: format!("2026-12-06T18-00-00Z-after-{fork}"),
+                fork,
+                total: records.len() as u64,
+                seq: r.pos.seq,
+                changeset: journal::unpack(&r.body, 1 << 24).unwrap(),
+            };
+            inbox::keep(&mut conn, "node-b", &d).unwrap();
+        }
+    }
+
+    #[test]
+    fn confirmations_and_outcomes_from_the_other_side_merge_and_operator_changes_wait() {
+        let (dir, mut a, mut b, fork) = split(|_, _| {});
+        let c = a.campaign("c").unwrap().unwrap().id;
+        // During the split, on B: 1 confirms; 2 does not answer; an operator imports C4.
+        let b1 = b.begin_attempt(c, 1, "0743111111").unwrap();
+        b.confirm(b1).unwrap();
+        b.end_attempt(b1, &end(Outcome::Answered), 3, now_ms())
+            .unwrap();
+        let b2 = b.begin_attempt(c, 2, "0743111112").unwrap();
+        b.end_attempt(b2, &end(Outcome::NoAnswer), 3, now_ms())
+            .unwrap();
+        b.import_contacts(&people(4..=4), "l2", "operator-b")
+            .unwrap();
+        // On A meanwhile: 1 does not answer (due again), 3 is busy.
+        let a1 = a.begin_attempt(c, 1, "0743111111").unwrap();
+        a.end_attempt(a1, &end(Outcome::NoAnswer), 3, now_ms())
+            .unwrap();
+        let a3 = a.begin_attempt(c, 3, "0743111113").unwrap();
+        a.end_attempt(a3, &end(Outcome::Busy), 3, now_ms()).unwrap();
+
+        deliver(&b, &dir.path().join("a.db"), fork);
+        let merged = merge_new(&mut a).unwrap();
+        assert_eq!(merged.len(), 1);
+        let m = &merged[0];
+        assert_eq!(
+            (m.attempts, m.confirmations, m.left_out, m.waiting),
+            (2, 1, 0, 1),
+            "{m:?}"
+        );
+        // 1 confirmed over there: confirmed here, both attempts counted, never due again.
+        assert_eq!(status(&a, 1), ("confirmed".into(), 2));
+        assert_eq!(status(&a, 2), ("pending".into(), 1));
+        assert_eq!(status(&a, 3), ("pending".into(), 1));
+        let due: Vec<i64> = a
+            .due(c, now_ms(), 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.contact_id)
+            .collect();
+        assert!(!due.contains(&1), "{due:?}");
+        let from_b: i64 = a
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE node = 'node-b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(from_b, 2);
+        // Once only.
+        assert!(merge_new(&mut a).unwrap().is_empty());
+        assert_eq!(status(&a, 1), ("confirmed".into(), 2));
+        // The import waits for a person; applied, C4 is here.
+        let waiting = inbox::pending_ids(a.connection()).unwrap();
+        assert_eq!(waiting.len(), 1);
+        let mut j = sync_agent::journal::Journal::open(&dir.path().join("a.db")).unwrap();
+        inbox::apply(&mut j, waiting[0], "admin").unwrap();
+        let c4: i64 = a
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM contacts WHERE external_id = 'C4'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(c4, 1);
+        // Its audit row came along under a new id, and the apply is audited.
+        let audit: Vec<String> = a
+            .connection()
+            .prepare(
+                "SELECT who || ': ' || what || ' ' || detail FROM audit ORDER BY id DESC LIMIT 2",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(audit[0].starts_with("admin: divergence apply"), "{audit:?}");
+        assert!(
+            audit[1].starts_with("operator-b:")
+                && audit[1].ends_with("(written on node-b during the split)"),
+            "{audit:?}"
+        );
+    }
+
+    #[test]
+    fn a_call_cut_short_by_our_takeover_takes_the_outcome_it_had_over_there() {
+        // 2 is being called when the nodes are cut apart: both have the open attempt.
+        let (dir, mut a, mut b, fork) = split(|s, c| {
+            s.begin_attempt(c, 2, "0743111112").unwrap();
+        });
+        let c = a.campaign("c").unwrap().unwrap().id;
+        let call: i64 = a
+            .connection()
+            .query_row("SELECT id FROM attempts", [], |r| r.get(0))
+            .unwrap();
+        // A takes over: the call it cannot see is interrupted, 2 due again. On B, where
+        // the call went on, 2 presses 1.
+        assert_eq!(a.recover().unwrap(), 1);
+        assert_eq!(status(&a, 2), ("pending".into(), 1));
+        b.confirm(call).unwrap();
+        b.end_attempt(call, &end(Outcome::Answered), 3, now_ms())
+            .unwrap();
+
+        deliver(&b, &dir.path().join("a.db"), fork);
+        let m = merge_new(&mut a).unwrap();
+        assert_eq!((m[0].attempts, m[0].confirmations), (1, 1), "{m:?}");
+        assert_eq!(status(&a, 2), ("confirmed".into(), 1));
+        let (outcome, dtmf): (String, String) = a
+            .connection()
+            .query_row(
+                "SELECT outcome, dtmf FROM attempts WHERE id = ?1",
+                [call],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((outcome.as_str(), dtmf.as_str()), ("answered", "1"));
+        assert!(!a
+            .due(c, now_ms(), 10)
+            .unwrap()
+            .iter()
+            .any(|d| d.contact_id == 2));
+    }
+}
