@@ -204,8 +204,11 @@ async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
     let mut failures = 0u32;
     while !cancel.is_cancelled() {
         let attempt = async {
-            let tcp =
-                tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await??;
+            // A LAN connect takes well under a millisecond: a short limit and short pauses
+            // mean the nodes meet again soon after a cut link returns (the master waits for
+            // that meeting to learn what the other wrote alone; see `inbox`).
+            let tcp = tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr))
+                .await??;
             tcp.set_nodelay(true)?;
             let tls = tokio::time::timeout(
                 Duration::from_secs(5),
@@ -251,7 +254,7 @@ async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        backoff = (backoff * 2).min(Duration::from_millis(500));
     }
 }
 

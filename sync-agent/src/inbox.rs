@@ -331,6 +331,64 @@ pub fn apply(journal: &mut Journal, id: i64, who: &str) -> Result<String, InboxE
     }
 }
 
+/// The master planned a session with the backup: when (CLOCK_MONOTONIC, µs) and whether
+/// the backup diverged (after `fork`). The media core reads it to know when a split is
+/// reconciled ([`met_since`]).
+pub fn record_plan(
+    conn: &Connection,
+    mono_us: u64,
+    diverged_fork: Option<u64>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO _sync_peer(id, planned_mono_us, diverged_fork) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET planned_mono_us = ?1, diverged_fork = ?2",
+        params![mono_us as i64, diverged_fork.map(|f| f as i64)],
+    )?;
+    Ok(())
+}
+
+/// Whether this (master) node has met the backup since `mono_us` and holds what it wrote
+/// alone: a session planned after then, whose backup had not diverged, or whose divergent
+/// records have all been looked at (merged, or waiting for apply).
+pub fn met_since(conn: &Connection, mono_us: u64) -> rusqlite::Result<bool> {
+    let plan: Option<(i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT planned_mono_us, diverged_fork FROM _sync_peer WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match plan {
+        Some((planned, _)) if (planned as u64) < mono_us => Ok(false),
+        Some((_, None)) => Ok(true),
+        Some((_, Some(fork))) => conn.query_row(
+            "SELECT count(*) > 0 FROM _sync_inbox WHERE fork = ?1 AND state != 'new'",
+            [fork],
+            |r| r.get(0),
+        ),
+        None => Ok(false),
+    }
+}
+
+/// Whether the last session found the backup diverged less than `max_us` ago (CLOCK_MONOTONIC
+/// `now_us`) and its divergent records are not all looked at yet: the media core holds
+/// campaign calls meanwhile.
+pub fn awaiting_divergent(conn: &Connection, now_us: u64, max_us: u64) -> rusqlite::Result<bool> {
+    let plan: Option<(i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT planned_mono_us, diverged_fork FROM _sync_peer WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match plan {
+        Some((planned, Some(_))) if now_us.saturating_sub(planned as u64) < max_us => {
+            Ok(!met_since(conn, planned as u64)?)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// The ids of every change waiting for apply, oldest first.
 pub fn pending_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
     let mut stmt =

@@ -16,6 +16,7 @@
 //! _sync_gen(idx INTEGER PRIMARY KEY, gen UNIQUE, first_seq)    generation history
 //! _sync_files(path PRIMARY KEY, size, mode, mtime_ns, hash)    manifest of the shared tree
 //! _sync_inbox(…)                                             the master's divergent records (`inbox`)
+//! _sync_peer(planned_mono_us, diverged_fork)                 the master's last session plan (`inbox`)
 //! ```
 //! `AUTOINCREMENT` so a sequence number is never reused, even after the log is pruned
 //! to nothing. Tables whose name starts with `_sync_` or `sqlite_` are never captured.
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS _sync_inbox(
   total INTEGER NOT NULL, seq INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   changeset BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'new', note TEXT NOT NULL DEFAULT '',
   UNIQUE (peer, event, seq));
+CREATE TABLE IF NOT EXISTS _sync_peer(
+  id INTEGER PRIMARY KEY CHECK (id = 1), planned_mono_us INTEGER NOT NULL,
+  diverged_fork INTEGER);
 ";
 
 /// Changesets smaller than this are stored as they are: zstd gains nothing on them.

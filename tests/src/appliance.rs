@@ -524,42 +524,80 @@ impl Progress {
     }
 }
 
-/// When each number's confirmation was recorded (ms since the epoch), from a database.
-pub fn confirmations(db: &std::path::Path) -> Vec<(String, i64)> {
+/// A number's first confirmation in a ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub number: String,
+    /// When it was recorded (ms since the epoch; the end of the call that carried it).
+    pub at_ms: i64,
+    /// The node that recorded it (`node-a`, `node-b`).
+    pub node: String,
+}
+
+/// When each number's confirmation was recorded, and where, from a database.
+pub fn confirmations(db: &std::path::Path) -> Vec<Confirmation> {
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return Vec::new();
     };
     let Ok(mut stmt) = conn.prepare(
-        "SELECT number, min(coalesce(ended_at, answered_at, started_at)) FROM attempts \
+        "SELECT number, min(coalesce(ended_at, answered_at, started_at)), node FROM attempts \
          WHERE outcome = 'confirmed' GROUP BY number",
     ) else {
         return Vec::new();
     };
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    stmt.query_map([], |r| {
+        Ok(Confirmation {
+            number: r.get(0)?,
+            at_ms: r.get(1)?,
+            node: r.get(2)?,
+        })
+    })
+    .map(|rows| rows.flatten().collect())
+    .unwrap_or_default()
+}
+
+/// When the master merged the other node's campaign facts after a split (ms since the
+/// epoch, oldest first): the audit trail's `divergence merged` rows.
+pub fn merges(db: &std::path::Path) -> Vec<i64> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) =
+        conn.prepare("SELECT at FROM audit WHERE what = 'divergence merged' ORDER BY at")
+    else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| r.get(0))
         .map(|rows| rows.flatten().collect())
         .unwrap_or_default()
 }
 
-/// Calls the carrier got for a number after that number's confirmation was recorded (on
-/// either node), with 1 s of grace for the call that carried the confirmation itself
-/// (its INVITE precedes the recording).
+/// Calls the carrier got for a number after that number's first confirmation was recorded
+/// (on either node), with 1 s of grace for the call that carried the confirmation itself
+/// (its INVITE precedes the recording); each with that confirmation.
 pub fn called_after_confirming<'a>(
     calls: &'a [campaign::SeenCall],
-    confirmed: &[(String, i64)],
-) -> Vec<&'a campaign::SeenCall> {
-    let mut first: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    for (number, at) in confirmed {
-        let t = first.entry(number).or_insert(*at);
-        *t = (*t).min(*at);
+    confirmed: &[Confirmation],
+) -> Vec<(&'a campaign::SeenCall, Confirmation)> {
+    let mut first: std::collections::HashMap<&str, &Confirmation> =
+        std::collections::HashMap::new();
+    for c in confirmed {
+        let t = first.entry(&c.number).or_insert(c);
+        if c.at_ms < t.at_ms {
+            *t = c;
+        }
     }
     calls
         .iter()
-        .filter(|c| {
+        .filter_map(|call| {
             first
-                .get(c.number.as_str())
-                .is_some_and(|t| c.start * 1000.0 > *t as f64 + 1000.0)
+                .get(call.number.as_str())
+                .filter(|c| call.start * 1000.0 > c.at_ms as f64 + 1000.0)
+                .map(|c| (call, (*c).clone()))
         })
         .collect()
 }

@@ -158,6 +158,8 @@ pub struct SeenCall {
     pub number: String,
     /// When the INVITE arrived.
     pub start: f64,
+    /// The address the INVITE came from (a node's voice address).
+    pub from: String,
     /// When it ended (final failure response, or the BYE's 200).
     pub end: Option<f64>,
 }
@@ -183,13 +185,15 @@ pub fn calls_in(pcap: &Path) -> Vec<SeenCall> {
             "sip.r-uri.user",
             "-e",
             "sip.CSeq.method",
+            "-e",
+            "ip.src",
         ])
         .output()
         .expect("tshark");
     let mut calls: HashMap<String, SeenCall> = HashMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split('|').collect();
-        let [time, id, method, status, user, cseq_method] = f[..] else {
+        let [time, id, method, status, user, cseq_method, src] = f[..] else {
             continue;
         };
         let time: f64 = time.parse().unwrap_or(0.0);
@@ -197,6 +201,7 @@ pub fn calls_in(pcap: &Path) -> Vec<SeenCall> {
             calls.entry(id.to_owned()).or_insert(SeenCall {
                 number: user.to_owned(),
                 start: time,
+                from: src.to_owned(),
                 end: None,
             });
             continue;

@@ -103,6 +103,59 @@ impl Dialer {
         }
     }
 
+    /// Whether campaign calls may go after the other node claimed master
+    /// ([`reconcile::AfterSplit`]); says so in the status while they wait.
+    async fn after_split_allows(&self, after_split: &mut reconcile::AfterSplit) -> bool {
+        let now_us = monotonic::now_us();
+        let since = after_split.waiting_since();
+        let (met, awaiting) = blocking(&self.store, move |s| {
+            let c = s.connection();
+            let met = match since {
+                Some(since) => sync_agent::inbox::met_since(c, since)?,
+                None => true,
+            };
+            let awaiting =
+                sync_agent::inbox::awaiting_divergent(c, now_us, reconcile::AFTER_SPLIT_MAX_US)?;
+            Ok((met, awaiting))
+        })
+        .await
+        .unwrap_or((false, false));
+        // The session just found the backup diverged: its records are on their way.
+        if awaiting {
+            if let Ok(mut status) = self.status.lock() {
+                status.dispatching = false;
+                status.dispatch_hold =
+                    Some("merging what the other node wrote alone during a split".into());
+            }
+            return false;
+        }
+        if since.is_none() {
+            return true;
+        }
+        match after_split.check(now_us, met) {
+            reconcile::Wait::Go => {
+                info!("the other node is met and what it wrote alone merged: campaign calls go on");
+                true
+            }
+            reconcile::Wait::GaveUp => {
+                warn!(
+                    "the other node's writes did not arrive in time: campaign calls go on; they are merged when they arrive"
+                );
+                true
+            }
+            reconcile::Wait::Hold { left_us } => {
+                if let Ok(mut status) = self.status.lock() {
+                    status.dispatching = false;
+                    status.dispatch_hold = Some(format!(
+                        "waiting for what the other node wrote alone during a split (at most {} ms more)",
+                        left_us / 1000
+                    ));
+                }
+                false
+            }
+        }
+    }
+
     /// Whether a campaign call may start now ([`Fence`]); records and logs each change (the
     /// media core's own record of when it dispatched, which the fault suite reads) and
     /// shows it in the status.
@@ -170,6 +223,7 @@ impl Dialer {
         let mut backup_ticks = 0u32;
         let mut master_ticks = 0u32;
         let mut record = Record::default();
+        let mut after_split = reconcile::AfterSplit::default();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -188,6 +242,17 @@ impl Dialer {
                 .lock()
                 .map(|s| s.role == "master")
                 .unwrap_or_default();
+            let heard_us = self
+                .status
+                .lock()
+                .ok()
+                .and_then(|s| s.adverts.and_then(|a| a.heard_us));
+            if after_split.observe(monotonic::now_us(), role_is_master, heard_us) {
+                warn!(
+                    max_ms = reconcile::AFTER_SPLIT_MAX_US / 1000,
+                    "the other node claimed master while this one is: campaign calls wait until what it wrote alone is merged"
+                );
+            }
             if !role_is_master {
                 self.may_dispatch(&mut record);
                 if master {
@@ -253,6 +318,9 @@ impl Dialer {
                     }
                 }
                 Err(error) => warn!(%error, "merging the other node's divergent writes"),
+            }
+            if !self.after_split_allows(&mut after_split).await {
+                continue;
             }
             let campaigns = match blocking(&self.store, |s| s.running()).await {
                 Ok(c) => c,

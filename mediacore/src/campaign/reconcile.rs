@@ -23,6 +23,12 @@
 //!   and out of attempts; a campaign with nobody left pending or being called is done.
 //! - facts about a campaign or contact this node does not have (created over there) are
 //!   left out and counted: that campaign comes with the operator's change, if applied.
+//!
+//! Between the link's return and the merge, this node would still call people who confirmed
+//! over there. So when the master hears the other node claim master ([`AfterSplit`]: a split
+//! healing, or a frozen master thawing), campaign calls wait until this node's sync agent has
+//! met the other again and the merge is done (`sync_agent::inbox::met_since`), at most
+//! [`AFTER_SPLIT_MAX`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +37,79 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use sync_agent::inbox::{self, Item, RowChange};
 
 use super::store::{now_ms, Store, StoreError};
+
+/// The longest campaign calls wait for the other node after it was heard claiming master
+/// (its sync agent may be down: then the facts arrive later and are merged then).
+pub const AFTER_SPLIT_MAX_US: u64 = 10_000_000;
+
+/// Pure: whether campaign calls wait for the other node after a split (see the module doc).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AfterSplit {
+    /// The other master's last advert as seen at the previous look while this node was
+    /// master (`None`: not master then).
+    last_heard: Option<Option<u64>>,
+    /// Waiting since the other node was heard claiming master at this time (CLOCK_MONOTONIC,
+    /// µs), until the deadline.
+    waiting: Option<(u64, u64)>,
+}
+
+/// What [`AfterSplit::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// No wait, or it just ended because the other node's writes are merged.
+    Go,
+    /// It ended at the deadline without the other node's writes.
+    GaveUp,
+    /// Still waiting, at most this many µs more.
+    Hold { left_us: u64 },
+}
+
+impl AfterSplit {
+    /// One look at the role and the other master's last advert; true when a wait starts
+    /// (a claim heard while this node was already master).
+    pub fn observe(&mut self, now_us: u64, master: bool, heard_us: Option<u64>) -> bool {
+        if !master {
+            self.last_heard = None;
+            self.waiting = None;
+            return false;
+        }
+        let started = match (self.last_heard, heard_us) {
+            (Some(before), Some(now)) => before.is_none_or(|b| now > b),
+            _ => false,
+        };
+        self.last_heard = Some(heard_us);
+        if started {
+            let heard = heard_us.unwrap_or(now_us);
+            // A longer claim keeps the first moment (what the sync session must follow).
+            let since = self.waiting.map_or(heard, |(s, _)| s);
+            self.waiting = Some((since, now_us + AFTER_SPLIT_MAX_US));
+        }
+        started
+    }
+
+    /// Since when the current wait runs (the other master heard), if any.
+    pub fn waiting_since(&self) -> Option<u64> {
+        self.waiting.map(|(since, _)| since)
+    }
+
+    /// Whether calls may go: `met` says whether the other node was met and merged since.
+    pub fn check(&mut self, now_us: u64, met: bool) -> Wait {
+        let Some((_, deadline)) = self.waiting else {
+            return Wait::Go;
+        };
+        if met {
+            self.waiting = None;
+            Wait::Go
+        } else if now_us >= deadline {
+            self.waiting = None;
+            Wait::GaveUp
+        } else {
+            Wait::Hold {
+                left_us: deadline - now_us,
+            }
+        }
+    }
+}
 
 /// What one event's merge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -449,6 +528,35 @@ mod tests {
                 && audit[1].ends_with("(written on node-b during the split)"),
             "{audit:?}"
         );
+    }
+
+    #[test]
+    fn calls_wait_after_another_master_is_heard_until_met_or_the_deadline() {
+        let mut w = AfterSplit::default();
+        // Becoming master after the old master's last advert: no wait.
+        assert!(!w.observe(1_000, true, Some(900)));
+        assert!(!w.observe(2_000, true, Some(900)));
+        assert_eq!(w.check(2_000, false), Wait::Go);
+        // The other node claims master while we are: wait from when it was heard.
+        assert!(w.observe(3_000, true, Some(2_500)));
+        assert!(w.observe(3_100, true, Some(2_600)));
+        assert_eq!(w.waiting_since(), Some(2_500));
+        assert_eq!(
+            w.check(3_100, false),
+            Wait::Hold {
+                left_us: AFTER_SPLIT_MAX_US
+            }
+        );
+        assert_eq!(w.check(4_000, true), Wait::Go);
+        assert_eq!(w.check(4_100, false), Wait::Go);
+        // Never met: calls go at the deadline.
+        assert!(w.observe(5_000, true, Some(4_900)));
+        assert_eq!(w.check(5_000 + AFTER_SPLIT_MAX_US, false), Wait::GaveUp);
+        // Stepping down forgets everything; the first look as master again starts nothing.
+        assert!(w.observe(6_000, true, Some(5_900)));
+        assert!(!w.observe(7_000, false, Some(6_900)));
+        assert!(!w.observe(8_000, true, Some(7_900)));
+        assert_eq!(w.check(8_000, false), Wait::Go);
     }
 
     #[test]

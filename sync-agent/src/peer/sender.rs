@@ -69,7 +69,13 @@ where
         hello.head,
         &hello.history,
     );
-    info!(peer_node = %hello.node, ?head, peer_head = ?hello.head, ?plan, "session started");
+    let mono_us = supervisor::monotonic::now_us();
+    info!(peer_node = %hello.node, ?head, peer_head = ?hello.head, ?plan, mono_us, "session started");
+    let diverged = match plan {
+        Plan::Snapshot(SnapshotReason::Diverged { fork }) => Some(fork),
+        _ => None,
+    };
+    node.db(|c| inbox::record_plan(c, mono_us, diverged))?;
     let mut sender = match plan {
         Plan::Stream { from } => Sender::new(from, hello.head),
         Plan::Snapshot(reason) => {
