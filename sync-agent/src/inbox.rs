@@ -347,18 +347,21 @@ pub fn record_plan(
     Ok(())
 }
 
+/// The last session plan: (when, diverged after).
+fn last_plan(conn: &Connection) -> rusqlite::Result<Option<(i64, Option<i64>)>> {
+    conn.query_row(
+        "SELECT planned_mono_us, diverged_fork FROM _sync_peer WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// Whether this (master) node has met the backup since `mono_us` and holds what it wrote
 /// alone: a session planned after then, whose backup had not diverged, or whose divergent
 /// records have all been looked at (merged, or waiting for apply).
 pub fn met_since(conn: &Connection, mono_us: u64) -> rusqlite::Result<bool> {
-    let plan: Option<(i64, Option<i64>)> = conn
-        .query_row(
-            "SELECT planned_mono_us, diverged_fork FROM _sync_peer WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    match plan {
+    match last_plan(conn)? {
         Some((planned, _)) if (planned as u64) < mono_us => Ok(false),
         Some((_, None)) => Ok(true),
         Some((_, Some(fork))) => conn.query_row(
@@ -374,14 +377,7 @@ pub fn met_since(conn: &Connection, mono_us: u64) -> rusqlite::Result<bool> {
 /// `now_us`) and its divergent records are not all looked at yet: the media core holds
 /// campaign calls meanwhile.
 pub fn awaiting_divergent(conn: &Connection, now_us: u64, max_us: u64) -> rusqlite::Result<bool> {
-    let plan: Option<(i64, Option<i64>)> = conn
-        .query_row(
-            "SELECT planned_mono_us, diverged_fork FROM _sync_peer WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    match plan {
+    match last_plan(conn)? {
         Some((planned, Some(_))) if now_us.saturating_sub(planned as u64) < max_us => {
             Ok(!met_since(conn, planned as u64)?)
         }
@@ -461,6 +457,37 @@ mod tests {
             .write(|tx| set_state(tx, events[0][0].id, "pending", ""))
             .unwrap();
         assert_eq!(pos, None);
+    }
+
+    #[test]
+    fn the_master_has_met_the_backup_once_a_later_session_holds_its_divergent_writes() {
+        let (dir, _winner, mut loser) = fork();
+        let mut conn = winner_conn(&dir);
+        assert!(!met_since(&conn, 100).unwrap(), "never met");
+        // A session before the split does not count; one after it does.
+        record_plan(&conn, 50, None).unwrap();
+        assert!(!met_since(&conn, 100).unwrap());
+        record_plan(&conn, 200, None).unwrap();
+        assert!(met_since(&conn, 100).unwrap());
+        assert!(!awaiting_divergent(&conn, 300, 10_000).unwrap());
+        // The backup diverged after record 0: not met until its records are looked at.
+        record_plan(&conn, 400, Some(0)).unwrap();
+        assert!(!met_since(&conn, 100).unwrap());
+        assert!(awaiting_divergent(&conn, 500, 10_000).unwrap());
+        assert!(
+            !awaiting_divergent(&conn, 10_400, 10_000).unwrap(),
+            "at most max_us"
+        );
+        let cs = tail(&mut loser, "INSERT INTO contacts VALUES (2, 'C2', 'Bruno')");
+        keep(&mut conn, "node-b", &divergent(1, 1, cs)).unwrap();
+        assert!(
+            awaiting_divergent(&conn, 500, 10_000).unwrap(),
+            "kept, not looked at"
+        );
+        let id = list(&conn).unwrap()[0].id;
+        set_state(&conn, id, "pending", "").unwrap();
+        assert!(met_since(&conn, 100).unwrap());
+        assert!(!awaiting_divergent(&conn, 500, 10_000).unwrap());
     }
 
     #[test]
