@@ -362,6 +362,7 @@ async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
+        refresh_divergent_waiting(&node).await;
         let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
         let periodic = last.elapsed() >= Duration::from_secs(30);
         if !periodic && size < LARGE_WAL {
@@ -388,6 +389,27 @@ async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
             Ok(Err(e)) => debug!(error = &e as &dyn std::error::Error, "prune or checkpoint"),
             Err(_) => {}
         }
+    }
+}
+
+/// How many of the other node's changes wait for `divergence apply` here (the status shows
+/// it), read on a read-only connection of its own, off the control loop.
+async fn refresh_divergent_waiting(node: &Arc<Node>) {
+    let db = node.cfg.db.clone();
+    let waiting = tokio::task::spawn_blocking(move || -> rusqlite::Result<u64> {
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_millis(200))?;
+        conn.query_row(
+            "SELECT count(*) FROM _sync_inbox WHERE state = 'pending'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n.max(0) as u64)
+    })
+    .await;
+    if let Ok(Ok(n)) = waiting {
+        node.status().divergent_waiting = n;
     }
 }
 

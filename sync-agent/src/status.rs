@@ -35,6 +35,8 @@ pub struct Status {
     pub divergent_received: u64,
     /// (Backup) divergence events of this node delivered to the master.
     pub divergent_delivered: u64,
+    /// (Master) the other node's operator changes waiting for `divergence apply`.
+    pub divergent_waiting: u64,
     pub snapshots: u64,
     /// The last position at which this backup's tables matched the master's digest.
     pub verified_seq: Option<u64>,
@@ -116,6 +118,7 @@ impl Status {
             "last_divergence": self.last_divergence,
             "divergent_received": self.divergent_received,
             "divergent_delivered": self.divergent_delivered,
+            "divergent_waiting": self.divergent_waiting,
             "checks": { "fresh": { "ok": fresh, "reason": reason } },
         })
     }

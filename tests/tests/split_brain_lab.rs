@@ -109,7 +109,15 @@ fn after_a_split_nobody_who_confirmed_is_called_again_and_operator_changes_come_
         "confirmations during the split: A {on_a}, B {on_b} (both sides must have some)"
     );
 
-    // The import waits for a person; applied on the master, it is back on both nodes.
+    // The import waits for a person (the master's sync status says how many wait); applied
+    // on the master, it is back on both nodes.
+    let waiting = |n: u64| {
+        wait_until(Duration::from_secs(5), || {
+            suite.pair.sync_node(Node::A).status()["divergent_waiting"] == n
+        })
+        .is_some()
+    };
+    assert!(waiting(1), "{}", suite.pair.sync_node(Node::A).status());
     let (_, listing) = allerta_sync(&suite.pair, Node::A, "master", &["divergence"]);
     assert!(
         listing.contains("WAITING") && listing.contains("INSERT contacts"),
@@ -130,6 +138,7 @@ fn after_a_split_nobody_who_confirmed_is_called_again_and_operator_changes_come_
         )
     };
     assert_eq!(back(Node::A), 2, "{applied}");
+    assert!(waiting(0), "{}", suite.pair.sync_node(Node::A).status());
     assert!(
         wait_until(Duration::from_secs(10), || back(Node::B) == 2).is_some(),
         "the applied contacts never reached B"

@@ -33,6 +33,11 @@ const TICK: Duration = Duration::from_millis(50);
 const BACKUP_LOOK_TICKS: u32 = 20;
 /// On the master, how often (in ticks) the campaigns' messages are looked up again.
 const PROMPT_LOOK_TICKS: u32 = 20;
+/// How long a call is taken to last when its campaign or prompts cannot be read.
+const UNKNOWN_CALL: Duration = Duration::from_secs(120);
+/// After the old master's longest call, time for its outcome to reach this node's ledger
+/// (its sync agent resyncs and sends it; `reconcile` merges it).
+const MERGE_MARGIN: Duration = Duration::from_secs(5);
 
 /// What the dialer needs.
 pub struct Dialer {
@@ -101,6 +106,50 @@ impl Dialer {
         if let Ok(mut status) = self.status.lock() {
             status.hold_preempt = hold;
         }
+    }
+
+    /// At takeover: the old master's open attempts are left to it until the longest call
+    /// of their campaign could have ended (ring, every IVR round, the thanks) plus time for
+    /// its outcome to come back through the merge. Returns (attempt, deadline µs).
+    async fn leave_to_old_master(&self, open: &[(i64, i64)]) -> Vec<(i64, u64)> {
+        if open.is_empty() {
+            return Vec::new();
+        }
+        let campaigns = blocking(&self.store, |s| s.running())
+            .await
+            .unwrap_or_default();
+        let mut longest: HashMap<i64, Duration> = HashMap::new();
+        for (_, campaign) in open {
+            if longest.contains_key(campaign) {
+                continue;
+            }
+            let wait = match campaigns.iter().find(|c| c.id == *campaign) {
+                Some(c) => {
+                    let answered = match self.prompts_for(c.message_id).await {
+                        Ok(p) => ivr::longest_answered(&self.shared, &p),
+                        Err(_) => UNKNOWN_CALL,
+                    };
+                    Duration::from_secs(c.ring_secs.into()) + answered
+                }
+                None => UNKNOWN_CALL,
+            };
+            longest.insert(*campaign, wait + MERGE_MARGIN);
+        }
+        let now = monotonic::now_us();
+        let out: Vec<(i64, u64)> = open
+            .iter()
+            .map(|(attempt, campaign)| {
+                let wait = longest.get(campaign).copied().unwrap_or(UNKNOWN_CALL);
+                (*attempt, now + wait.as_micros() as u64)
+            })
+            .collect();
+        let wait_s = longest.values().max().map_or(0, Duration::as_secs);
+        warn!(
+            calls = out.len(),
+            wait_s,
+            "the old master's calls in progress are left to it: their citizens are not called until those calls end"
+        );
+        out
     }
 
     /// Whether campaign calls may go after the other node claimed master
@@ -224,6 +273,9 @@ impl Dialer {
         let mut master_ticks = 0u32;
         let mut record = Record::default();
         let mut after_split = reconcile::AfterSplit::default();
+        // The old master's attempts left open at takeover, each with when (CLOCK_MONOTONIC
+        // µs) its call must have ended there.
+        let mut in_doubt: Vec<(i64, u64)> = Vec::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -255,6 +307,7 @@ impl Dialer {
             }
             if !role_is_master {
                 self.may_dispatch(&mut record);
+                in_doubt.clear();
                 if master {
                     let calls: u32 = in_flight.values().sum();
                     info!(
@@ -293,15 +346,36 @@ impl Dialer {
                 .await
                 {
                     Ok(recovered) => {
-                        info!(recovered, "master: campaigns dispatch from the ledger");
+                        info!(
+                            recovered = recovered.interrupted,
+                            in_doubt = recovered.in_doubt.len(),
+                            "master: campaigns dispatch from the ledger"
+                        );
                         master = true;
                         prompts.clear();
+                        in_doubt = self.leave_to_old_master(&recovered.in_doubt).await;
                     }
                     Err(error) => {
                         error!(%error, "cannot open the campaign ledger; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
+                }
+            }
+            if in_doubt.iter().any(|(_, end)| monotonic::now_us() >= *end) {
+                let now = monotonic::now_us();
+                let ended: Vec<i64> = in_doubt
+                    .iter()
+                    .filter(|(_, end)| now >= *end)
+                    .map(|(id, _)| *id)
+                    .collect();
+                in_doubt.retain(|(_, end)| now < *end);
+                match blocking(&self.store, move |s| s.settle_in_doubt(&ended)).await {
+                    Ok(closed) => info!(
+                        closed,
+                        "the old master's calls have surely ended: those it did not report are interrupted, due again"
+                    ),
+                    Err(error) => warn!(%error, "closing the old master's calls"),
                 }
             }
             // After a split brain: what the other node recorded alone (confirmations,

@@ -18,6 +18,20 @@ const ROUNDS: u32 = 3;
 /// How long to wait for a key after the instructions.
 const KEY_WAIT: Duration = Duration::from_secs(5);
 
+/// The longest an answered campaign call with these prompts lasts: every round played to
+/// the end with the full wait for a key, then the thanks. A prompt that cannot be read
+/// counts as a minute.
+pub(crate) fn longest_answered(shared: &Shared, prompts: &CallPrompts) -> Duration {
+    let length = |name: &String| {
+        shared
+            .prompts(std::slice::from_ref(name))
+            .map(|p| p.iter().map(|x| x.duration()).sum())
+            .unwrap_or(Duration::from_secs(60))
+    };
+    (length(&prompts.message) + length(&prompts.instructions) + KEY_WAIT) * ROUNDS
+        + length(&prompts.thanks)
+}
+
 /// How the answered call went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IvrEnd {

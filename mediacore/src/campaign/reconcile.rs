@@ -19,8 +19,10 @@
 //!   outcome if it has one and ours is missing or `interrupted` (our takeover cut it short;
 //!   the call went on over there);
 //! - a recipient confirmed there is confirmed here; every touched recipient counts its
-//!   attempts again (both sides' attempts are now in the ledger) and gives up if pending
-//!   and out of attempts; a campaign with nobody left pending or being called is done.
+//!   attempts again (both sides' attempts are now in the ledger), is due again if this node
+//!   had left its call to the other (`Store::recover`: in doubt) and that call has ended,
+//!   and gives up if pending and out of attempts; a campaign with nobody left pending or
+//!   being called is done.
 //! - facts about a campaign or contact this node does not have (created over there) are
 //!   left out and counted: that campaign comes with the operator's change, if applied.
 //!
@@ -351,6 +353,16 @@ pub(super) fn merge_event(tx: &Transaction<'_>, items: &[Item]) -> rusqlite::Res
              WHERE campaign_id = ?1 AND contact_id = ?2",
             params![c, k],
         )?;
+        // A call this node left to the other (in doubt after its takeover) has ended
+        // there: the recipient is due again after the campaign's retry delay.
+        tx.execute(
+            "UPDATE recipients SET status = 'pending',
+               next_at = ?3 + 1000 * (SELECT retry_secs FROM campaigns WHERE id = ?1)
+             WHERE campaign_id = ?1 AND contact_id = ?2 AND status = 'calling'
+               AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.campaign_id = ?1
+                               AND a.contact_id = ?2 AND a.outcome IS NULL)",
+            params![c, k, now_ms()],
+        )?;
         tx.execute(
             "UPDATE recipients SET status = 'gave_up'
              WHERE campaign_id = ?1 AND contact_id = ?2 AND status = 'pending'
@@ -414,11 +426,15 @@ mod tests {
 
     /// A running campaign of three people on the winner (node-a) and, from the same
     /// database, the loser (node-b); the fork's sequence number.
-    fn split(before_fork: impl FnOnce(&mut Store, i64)) -> (tempfile::TempDir, Store, Store, u64) {
+    /// `before_fork` gets A's store, the campaign and A's database file (B, master before
+    /// the split, writes there as `node-b`: what replication would have brought A).
+    fn split(
+        before_fork: impl FnOnce(&mut Store, i64, &std::path::Path),
+    ) -> (tempfile::TempDir, Store, Store, u64) {
         let dir = tempfile::tempdir().unwrap();
         let mut a = running_campaign(&dir.path().join("a.db"), "node-a", 3);
         let c = a.campaign("c").unwrap().unwrap().id;
-        before_fork(&mut a, c);
+        before_fork(&mut a, c, &dir.path().join("a.db"));
         let b_path = dir.path().join("b.db");
         a.connection()
             .execute("VACUUM INTO ?1", [b_path.to_str().unwrap()])
@@ -446,7 +462,7 @@ mod tests {
 
     #[test]
     fn confirmations_and_outcomes_from_the_other_side_merge_and_operator_changes_wait() {
-        let (dir, mut a, mut b, fork) = split(|_, _| {});
+        let (dir, mut a, mut b, fork) = split(|_, _, _| {});
         let c = a.campaign("c").unwrap().unwrap().id;
         // During the split, on B: 1 confirms; 2 does not answer; an operator imports C4.
         let b1 = b.begin_attempt(c, 1, "0743111111").unwrap();
@@ -560,20 +576,30 @@ mod tests {
     }
 
     #[test]
-    fn a_call_cut_short_by_our_takeover_takes_the_outcome_it_had_over_there() {
-        // 2 is being called when the nodes are cut apart: both have the open attempt.
-        let (dir, mut a, mut b, fork) = split(|s, c| {
-            s.begin_attempt(c, 2, "0743111112").unwrap();
+    fn the_old_masters_call_in_progress_is_left_to_it_and_its_outcome_merged() {
+        // B, master, is calling 2 when A takes over: A has the open attempt (replicated).
+        let (dir, mut a, mut b, fork) = split(|_, c, a_db| {
+            let mut as_b = Store::open(a_db, "node-b").unwrap();
+            as_b.begin_attempt(c, 2, "0743111112").unwrap();
         });
         let c = a.campaign("c").unwrap().unwrap().id;
         let call: i64 = a
             .connection()
             .query_row("SELECT id FROM attempts", [], |r| r.get(0))
             .unwrap();
-        // A takes over: the call it cannot see is interrupted, 2 due again. On B, where
-        // the call went on, 2 presses 1.
-        assert_eq!(a.recover().unwrap(), 1);
-        assert_eq!(status(&a, 2), ("pending".into(), 1));
+        // A takes over: B's call may still be going on, so A leaves it open and nobody
+        // calls 2. On B, where the call goes on, 2 presses 1.
+        let recovered = a.recover().unwrap();
+        assert_eq!(
+            (recovered.interrupted, recovered.in_doubt),
+            (0, vec![(call, c)])
+        );
+        assert_eq!(status(&a, 2), ("calling".into(), 1));
+        assert!(!a
+            .due(c, now_ms(), 10)
+            .unwrap()
+            .iter()
+            .any(|d| d.contact_id == 2));
         b.confirm(call).unwrap();
         b.end_attempt(call, &end(Outcome::Answered), 3, now_ms())
             .unwrap();
@@ -596,5 +622,47 @@ mod tests {
             .unwrap()
             .iter()
             .any(|d| d.contact_id == 2));
+        // Settling later finds it ended.
+        assert_eq!(a.settle_in_doubt(&[call]).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_old_masters_call_that_never_reports_ends_interrupted_and_is_due_again() {
+        let (_dir, mut a, _b, _) = split(|_, c, a_db| {
+            let mut as_b = Store::open(a_db, "node-b").unwrap();
+            as_b.begin_attempt(c, 3, "0743111113").unwrap();
+        });
+        let c = a.campaign("c").unwrap().unwrap().id;
+        let in_doubt = a.recover().unwrap().in_doubt;
+        assert_eq!(status(&a, 3), ("calling".into(), 1));
+        let ids: Vec<i64> = in_doubt.iter().map(|(id, _)| *id).collect();
+        assert_eq!(a.settle_in_doubt(&ids).unwrap(), 1);
+        assert_eq!(status(&a, 3), ("pending".into(), 1));
+        assert!(a
+            .due(c, now_ms() + 1, 10)
+            .unwrap()
+            .iter()
+            .any(|d| d.contact_id == 3));
+    }
+
+    #[test]
+    fn an_outcome_merged_for_a_call_in_doubt_settles_its_recipient() {
+        // B's call to 1 did not get through; A, which left it to B, learns so and 1 is due.
+        let (dir, mut a, mut b, fork) = split(|_, c, a_db| {
+            let mut as_b = Store::open(a_db, "node-b").unwrap();
+            as_b.begin_attempt(c, 1, "0743111111").unwrap();
+        });
+        let c = a.campaign("c").unwrap().unwrap().id;
+        let call = a.recover().unwrap().in_doubt[0].0;
+        b.end_attempt(call, &end(Outcome::NoAnswer), 3, now_ms())
+            .unwrap();
+        deliver(&b, &dir.path().join("a.db"), fork);
+        merge_new(&mut a).unwrap();
+        assert_eq!(status(&a, 1), ("pending".into(), 1));
+        assert!(a
+            .due(c, now_ms() + 60_000, 10)
+            .unwrap()
+            .iter()
+            .any(|d| d.contact_id == 1));
     }
 }

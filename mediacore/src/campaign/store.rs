@@ -648,32 +648,38 @@ impl Store {
         })
     }
 
-    /// After a crash or a takeover: attempts that never got an outcome (this node's or the
-    /// old master's) end as `interrupted`; they were counted when they began, so they
-    /// count once. Their recipients are due again now unless out of attempts. Returns how
-    /// many were recovered.
-    pub fn recover(&mut self) -> Result<usize, StoreError> {
+    /// After a crash or a takeover: attempts that never got an outcome. This node's own
+    /// end as `interrupted` now (it restarted: those calls are gone); they were counted
+    /// when they began, so they count once, and their recipients are due again unless out
+    /// of attempts. The other node's may still be going on there (a master that loses its
+    /// role finishes its calls in progress): they are left open, their recipients
+    /// `calling` (nobody calls them), and returned as `in_doubt` (attempt, campaign) for
+    /// [`Store::settle_in_doubt`] once the longest call could have ended. Their outcome, if
+    /// the other node records one, arrives through `reconcile`.
+    pub fn recover(&mut self) -> Result<Recovered, StoreError> {
         if self.schema_version()? == 0 {
-            return Ok(0);
+            return Ok(Recovered::default());
         }
+        let node = self.node.clone();
         self.write(|tx| {
-            let open: Vec<(i64, u32)> = {
+            let open: Vec<(i64, u32, String, i64)> = {
                 let mut stmt = tx.prepare(
-                    "SELECT a.id, c.max_attempts FROM attempts a
+                    "SELECT a.id, c.max_attempts, a.node, a.campaign_id FROM attempts a
                      JOIN campaigns c ON c.id = a.campaign_id WHERE a.outcome IS NULL",
                 )?;
                 let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<_, _>>()?;
                 rows
             };
-            for (attempt, max) in &open {
-                tx.execute(
-                    "UPDATE attempts SET outcome = 'interrupted', ended_at = ?2 WHERE id = ?1",
-                    params![attempt, now_ms()],
-                )?;
-                settle_recipient(tx, *attempt, Outcome::Interrupted, *max, now_ms())?;
-                finish_if_done(tx, *attempt)?;
+            let mut out = Recovered::default();
+            for (attempt, max, by, campaign) in &open {
+                if *by == node {
+                    interrupt(tx, *attempt, *max)?;
+                    out.interrupted += 1;
+                } else {
+                    out.in_doubt.push((*attempt, *campaign));
+                }
             }
             // A recipient marked calling with no open attempt (a crash between the two
             // writes cannot happen: they share a transaction) — but be safe.
@@ -684,7 +690,31 @@ impl Store {
                      AND a.contact_id = recipients.contact_id AND a.outcome IS NULL)",
                 [],
             )?;
-            Ok(open.len())
+            Ok(out)
+        })
+    }
+
+    /// The other node's attempts left open by `recover`, once their calls must have ended:
+    /// those still without an outcome end as `interrupted` (their recipients due again).
+    /// Returns how many.
+    pub fn settle_in_doubt(&mut self, attempts: &[i64]) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let mut closed = 0;
+            for attempt in attempts {
+                let max: Option<u32> = tx
+                    .query_row(
+                        "SELECT c.max_attempts FROM attempts a JOIN campaigns c
+                           ON c.id = a.campaign_id WHERE a.id = ?1 AND a.outcome IS NULL",
+                        [attempt],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(max) = max {
+                    interrupt(tx, *attempt, max)?;
+                    closed += 1;
+                }
+            }
+            Ok(closed)
         })
     }
 
@@ -785,6 +815,25 @@ impl Store {
     pub fn connection(&self) -> &rusqlite::Connection {
         self.journal.connection()
     }
+}
+
+/// What `recover` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// This node's attempts closed as `interrupted`.
+    pub interrupted: usize,
+    /// The other node's open attempts, (attempt, campaign): maybe still in progress there.
+    pub in_doubt: Vec<(i64, i64)>,
+}
+
+/// Ends an attempt as `interrupted` and settles its recipient.
+fn interrupt(tx: &Transaction<'_>, attempt: i64, max_attempts: u32) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE attempts SET outcome = 'interrupted', ended_at = ?2 WHERE id = ?1",
+        params![attempt, now_ms()],
+    )?;
+    settle_recipient(tx, attempt, Outcome::Interrupted, max_attempts, now_ms())?;
+    finish_if_done(tx, attempt)
 }
 
 /// How an attempt ended.
@@ -967,7 +1016,7 @@ pub(crate) mod tests {
             s.begin_attempt(c.id, due[2].contact_id, "n"),
             Err(StoreError::Refused(_))
         ));
-        assert_eq!(s.recover().unwrap(), 1);
+        assert_eq!(s.recover().unwrap().interrupted, 1);
         assert_eq!(status(&s, due[2].contact_id), ("pending".into(), 1));
         let outcome: String = s
             .connection()
