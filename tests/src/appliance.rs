@@ -532,6 +532,9 @@ pub struct Confirmation {
     pub at_ms: i64,
     /// The node that recorded it (`node-a`, `node-b`).
     pub node: String,
+    /// When it reached the ledger it was read from through a merge after a split (ms since
+    /// the epoch; None: recorded or replicated there as usual).
+    pub merged_ms: Option<i64>,
 }
 
 /// When each number's confirmation was recorded, and where, from a database.
@@ -542,8 +545,8 @@ pub fn confirmations(db: &std::path::Path) -> Vec<Confirmation> {
         return Vec::new();
     };
     let Ok(mut stmt) = conn.prepare(
-        "SELECT number, min(coalesce(ended_at, answered_at, started_at)), node FROM attempts \
-         WHERE outcome = 'confirmed' GROUP BY number",
+        "SELECT number, min(coalesce(ended_at, answered_at, started_at)), node, merged_at \
+         FROM attempts WHERE outcome = 'confirmed' GROUP BY number",
     ) else {
         return Vec::new();
     };
@@ -552,6 +555,7 @@ pub fn confirmations(db: &std::path::Path) -> Vec<Confirmation> {
             number: r.get(0)?,
             at_ms: r.get(1)?,
             node: r.get(2)?,
+            merged_ms: r.get(3)?,
         })
     })
     .map(|rows| rows.flatten().collect())

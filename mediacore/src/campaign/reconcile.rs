@@ -282,8 +282,8 @@ pub(super) fn merge_event(tx: &Transaction<'_>, items: &[Item]) -> rusqlite::Res
             let started = a.started_at.unwrap_or_else(now_ms);
             tx.execute(
                 "INSERT INTO attempts(campaign_id, contact_id, number, node, started_at,
-                                      answered_at, ended_at, outcome, sip_code, dtmf)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                      answered_at, ended_at, outcome, sip_code, dtmf, merged_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     c,
                     k,
@@ -295,6 +295,7 @@ pub(super) fn merge_event(tx: &Transaction<'_>, items: &[Item]) -> rusqlite::Res
                     outcome.clone().unwrap_or_else(|| "interrupted".into()),
                     a.sip_code,
                     a.dtmf,
+                    now_ms(),
                 ],
             )?;
             merged.attempts += 1;
@@ -322,9 +323,17 @@ pub(super) fn merge_event(tx: &Transaction<'_>, items: &[Item]) -> rusqlite::Res
             let changed = tx.execute(
                 "UPDATE attempts SET outcome = ?2, answered_at = coalesce(?3, answered_at),
                    ended_at = coalesce(?4, ended_at), sip_code = coalesce(?5, sip_code),
-                   dtmf = coalesce(?6, dtmf)
+                   dtmf = coalesce(?6, dtmf), merged_at = ?7
                  WHERE id = ?1 AND (outcome IS NULL OR outcome = 'interrupted')",
-                params![id, outcome, a.answered_at, a.ended_at, a.sip_code, a.dtmf],
+                params![
+                    id,
+                    outcome,
+                    a.answered_at,
+                    a.ended_at,
+                    a.sip_code,
+                    a.dtmf,
+                    now_ms()
+                ],
             )?;
             merged.attempts += changed;
             if outcome == "confirmed" {
@@ -510,6 +519,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(from_b, 2);
+        let marked: i64 = a
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE node = 'node-b' AND merged_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(marked, 2, "merged attempts say when they arrived");
         // Once only.
         assert!(merge_new(&mut a).unwrap().is_empty());
         assert_eq!(status(&a, 1), ("confirmed".into(), 2));

@@ -101,4 +101,10 @@ pub const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL DEFAULT ''
     );
     "#,
+    // 2: an attempt recorded by the other node while its writes could not reach this one
+    // (a split brain, or an old master's last writes) carries when it was merged here
+    // (`reconcile`): until then this node could not know of it.
+    r#"
+    ALTER TABLE attempts ADD COLUMN merged_at INTEGER;
+    "#,
 ];
