@@ -159,7 +159,8 @@ fn start_role(
                 ),
             }
             let stop = Arc::new(AtomicBool::new(false));
-            match watch::spawn(Arc::clone(node), Arc::clone(&stop)) {
+            let (scanned_tx, scanned) = tokio::sync::oneshot::channel();
+            match watch::spawn(Arc::clone(node), Arc::clone(&stop), scanned_tx) {
                 Ok(_) => {
                     let token = token.clone();
                     tasks.spawn(async move {
@@ -171,7 +172,7 @@ fn start_role(
             }
             match node.cfg.peer {
                 Some(addr) => {
-                    tasks.spawn(sender_loop(Arc::clone(node), addr, token.clone()));
+                    tasks.spawn(sender_loop(Arc::clone(node), addr, scanned, token.clone()));
                 }
                 None => warn!("no sync.peer configured: journaling only, nothing is sent"),
             }
@@ -198,7 +199,18 @@ async fn stop_role(token: CancellationToken, tasks: TaskTracker) {
 }
 
 /// Master: connect to the backup, run a session, reconnect after any failure.
-async fn sender_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToken) {
+async fn sender_loop(
+    node: Arc<Node>,
+    addr: SocketAddr,
+    scanned: tokio::sync::oneshot::Receiver<()>,
+    cancel: CancellationToken,
+) {
+    // The backup is met once the tree is in the journal (`watch::spawn`); a watcher that
+    // could not start says so itself, and replication of the database goes on.
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = scanned => {}
+    }
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(&node.tls.client));
     let mut backoff = Duration::from_millis(100);
     let mut failures = 0u32;

@@ -378,7 +378,10 @@ pub fn met_since(conn: &Connection, mono_us: u64) -> rusqlite::Result<bool> {
 /// campaign calls meanwhile.
 pub fn awaiting_divergent(conn: &Connection, now_us: u64, max_us: u64) -> rusqlite::Result<bool> {
     match last_plan(conn)? {
-        Some((planned, Some(_))) if now_us.saturating_sub(planned as u64) < max_us => {
+        // A plan stamped after `now` is from before this boot: not this session's.
+        Some((planned, Some(_)))
+            if (planned as u64) <= now_us && now_us - (planned as u64) < max_us =>
+        {
             Ok(!met_since(conn, planned as u64)?)
         }
         _ => Ok(false),
@@ -477,6 +480,10 @@ mod tests {
         assert!(
             !awaiting_divergent(&conn, 10_400, 10_000).unwrap(),
             "at most max_us"
+        );
+        assert!(
+            !awaiting_divergent(&conn, 300, 10_000).unwrap(),
+            "stamped before this boot"
         );
         let cs = tail(&mut loser, "INSERT INTO contacts VALUES (2, 'C2', 'Bruno')");
         keep(&mut conn, "node-b", &divergent(1, 1, cs)).unwrap();

@@ -28,22 +28,29 @@ use crate::proto::FileMeta;
 /// How soon the tree is scanned again after a directory appeared.
 const RESCAN_AFTER_NEW_DIR: Duration = Duration::from_millis(300);
 
-/// Starts the watcher thread; it stops when `stop` is set.
+/// Starts the watcher thread; it stops when `stop` is set. `scanned` is told once the
+/// first full scan is journaled: until then the journal does not describe the tree, and a
+/// backup judging its own files by it would take files the master has for strays.
 pub fn spawn(
     node: Arc<Node>,
     stop: Arc<AtomicBool>,
+    scanned: tokio::sync::oneshot::Sender<()>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
-            if let Err(e) = run(&node, &stop) {
+            if let Err(e) = run(&node, &stop, scanned) {
                 warn!(error = %e, "shared tree watcher stopped");
                 node.status().error(format!("watcher: {e}"));
             }
         })
 }
 
-fn run(node: &Node, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    node: &Node,
+    stop: &AtomicBool,
+    scanned: tokio::sync::oneshot::Sender<()>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = node.cfg.shared_dir.clone();
     std::fs::create_dir_all(&root)?;
     let mut conn = journal::open_for_agent(&node.cfg.db)?;
@@ -61,6 +68,7 @@ fn run(node: &Node, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Error>>
     if full_scan(node, &mut conn) {
         node.wake.notify_one();
     }
+    let _ = scanned.send(());
     let mut next_scan = Instant::now() + node.cfg.scan_interval;
     while !stop.load(Ordering::Relaxed) {
         let first = match events_rx.recv_timeout(Duration::from_millis(200)) {

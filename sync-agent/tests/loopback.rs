@@ -226,10 +226,19 @@ fn a_new_pair_seeded_alike_keeps_its_files_and_saves_only_what_the_master_lacks(
             dir: tmp.path().join("b"),
         },
     );
+    // Enough prompts that the master's first scan of its tree takes a while: the backup
+    // must not be met before that scan is journaled (the manifest would lack them all).
     for s in [&a, &b] {
         std::fs::create_dir_all(s.shared().join("prompts")).unwrap();
         std::fs::write(s.shared().join("extensions.conf"), b"[from-carrier]\n").unwrap();
         std::fs::write(s.shared().join("prompts/alert.wav"), vec![1u8; 4000]).unwrap();
+        for i in 0..100u8 {
+            std::fs::write(
+                s.shared().join(format!("prompts/p{i:03}.wav")),
+                vec![i; 256 * 1024],
+            )
+            .unwrap();
+        }
     }
     std::fs::write(b.shared().join("stray.conf"), b"only on the backup\n").unwrap();
     let port = free_port();
@@ -256,7 +265,9 @@ fn a_new_pair_seeded_alike_keeps_its_files_and_saves_only_what_the_master_lacks(
     let report = saved.join("\n");
     assert!(report.contains("stray.conf"), "{report}");
     assert!(
-        !report.contains("extensions.conf") && !report.contains("alert.wav"),
+        !report.contains("extensions.conf")
+            && !report.contains("alert.wav")
+            && !report.contains("p099.wav"),
         "files the master has too were counted as untracked:\n{report}"
     );
     // They stayed put all along (never removed and fetched again).
