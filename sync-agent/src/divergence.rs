@@ -247,8 +247,8 @@ pub fn save_database(dir: &Path, conn: &Connection, why: &str) -> Result<PathBuf
 const DELIVERED: &str = "delivered-to-master";
 
 /// The database records of every saved event not yet delivered to the master, oldest event
-/// first, each event's records in order. Only `-after-<fork>` events have records (a
-/// `-conflict` copy has none: it is for a person to read).
+/// first, each event's records in order; an event without any, as one empty changeset.
+/// Only `-after-<fork>` events count (a `-conflict` copy is for a person to read).
 pub fn undelivered(dir: &Path) -> io::Result<Vec<Divergent>> {
     let mut events: Vec<(PathBuf, u64)> = Vec::new();
     let entries = match fs::read_dir(dir) {
@@ -288,6 +288,18 @@ pub fn undelivered(dir: &Path) -> io::Result<Vec<Divergent>> {
             }
         }
         records.sort();
+        // An event that changed no database row (only files) still tells the master it is
+        // complete, as one empty changeset: the master waits for it before calling anyone.
+        if records.is_empty() {
+            out.push(Divergent {
+                event,
+                fork,
+                total: 1,
+                seq: fork + 1,
+                changeset: Vec::new(),
+            });
+            continue;
+        }
         let total = records.len() as u64;
         for (seq, path) in records {
             out.push(Divergent {
@@ -403,5 +415,16 @@ mod tests {
         );
         mark_delivered(&out, &waiting[0].event, "node-b").unwrap();
         assert!(undelivered(&out).unwrap().is_empty());
+        // Files only: the master still hears that the event is complete.
+        let files_only = out.join("2026-12-06T18-00-00Z-after-9");
+        fs::create_dir_all(files_only.join("files")).unwrap();
+        fs::write(files_only.join("report.txt"), "file x written").unwrap();
+        let waiting = undelivered(&out).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(
+            (waiting[0].fork, waiting[0].total, waiting[0].seq),
+            (9, 1, 10)
+        );
+        assert!(waiting[0].changeset.is_empty());
     }
 }

@@ -225,6 +225,11 @@ pub(super) fn merge_event(tx: &Transaction<'_>, items: &[Item]) -> rusqlite::Res
     let mut confirmed: BTreeSet<(i64, i64)> = BTreeSet::new();
     for it in items {
         let rows = inbox::rows(&it.changeset)?;
+        if rows.is_empty() {
+            // The other node changed files only: nothing to merge, but the event is done.
+            inbox::set_state(tx, it.id, "merged", "no database change")?;
+            continue;
+        }
         if !is_facts(&rows) {
             inbox::set_state(
                 tx,
@@ -562,6 +567,26 @@ mod tests {
                 && audit[1].ends_with("(written on node-b during the split)"),
             "{audit:?}"
         );
+    }
+
+    #[test]
+    fn an_event_of_files_only_is_done_with_nothing_merged() {
+        let (dir, mut a, _b, fork) = split(|_, _, _| {});
+        let mut conn = journal::open(&dir.path().join("a.db")).unwrap();
+        let d = Divergent {
+            event: format!("2026-12-06T18-00-00Z-after-{fork}"),
+            fork,
+            total: 1,
+            seq: fork + 1,
+            changeset: Vec::new(),
+        };
+        inbox::keep(&mut conn, "node-b", &d).unwrap();
+        inbox::record_plan(&conn, 100, Some(fork)).unwrap();
+        assert!(!inbox::met_since(&conn, 50).unwrap());
+        let m = merge_new(&mut a).unwrap();
+        assert_eq!((m[0].attempts, m[0].waiting), (0, 0), "{m:?}");
+        assert!(inbox::met_since(&conn, 50).unwrap(), "the wait ends");
+        assert!(inbox::pending_ids(&conn).unwrap().is_empty());
     }
 
     #[test]

@@ -917,13 +917,14 @@ pub(crate) mod tests {
         for _ in 0..20 {
             let _ = std::fs::remove_file(&path);
             let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            // The barrier comes first: a thread that fails must not leave the other
+            // waiting at it for ever (a failed open used to hang this test).
             let runs: Vec<_> = (0..2)
                 .map(|i| {
                     let (path, barrier) = (path.clone(), barrier.clone());
                     std::thread::spawn(move || {
-                        let mut s = Store::open(&path, &format!("node-{i}")).unwrap();
                         barrier.wait();
-                        s.migrate()
+                        Store::open(&path, &format!("node-{i}"))?.migrate()
                     })
                 })
                 .collect();
