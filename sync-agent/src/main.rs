@@ -260,8 +260,15 @@ fn status(args: &Args) -> anyhow::Result<ExitCode> {
 
 /// What the other node wrote alone during a split, as this node's inbox holds it.
 fn print_inbox(cfg: &Config) -> anyhow::Result<()> {
-    let conn = journal::open(&cfg.db).with_context(|| format!("database {}", cfg.db.display()))?;
-    let items = inbox::list(&conn)?;
+    // A listing reads only: no database yet, or one from before the inbox, has nothing here.
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&cfg.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Ok(());
+    };
+    let Ok(items) = inbox::list(&conn) else {
+        return Ok(());
+    };
     if items.is_empty() {
         return Ok(());
     }
