@@ -166,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());
-    let (ami, ami_users) = match start_ami(
+    let ami = start_ami(
         &settings,
         &shared,
         &store,
@@ -174,17 +174,13 @@ async fn main() -> anyhow::Result<()> {
         ami_events,
         cancel.clone(),
     )
-    .await?
-    {
-        Some((task, users)) => (Some(task), Some(users)),
-        None => (None, None),
-    };
+    .await?;
     let reloader = tokio::spawn(
         mediacore::reload::Reloader {
             extensions: settings.extensions.clone(),
             manager: settings.manager.clone(),
             shared: shared.clone(),
-            ami_users,
+            ami,
             status: handles.status.clone(),
             force: force_reload.clone(),
         }
@@ -217,15 +213,14 @@ async fn main() -> anyhow::Result<()> {
     info!("stopping");
     cancel.cancel();
     let _ = engine_task.await;
-    if let Some(ami) = ami {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ami).await;
-    }
+    // The reloader owns AMI's listeners: they saw the cancel; give their clients a moment
+    // to be told (each session sends Shutdown).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), reloader).await;
     dispatch.abort();
     if let Some(dialer) = dialer {
         dialer.abort();
     }
     spool.abort();
-    reloader.abort();
     control.abort();
     let _ = std::fs::remove_file(&args.control);
     Ok(())
@@ -268,7 +263,10 @@ fn start_dialer(
     Some(tokio::spawn(dialer.run(cancel)))
 }
 
-/// Starts the AMI listener if `manager.conf` exists and says `enabled = yes`.
+/// AMI as `manager.conf` says at start: listening if the file exists and says
+/// `enabled = yes`. A file that does not load, or an address that cannot be bound, is an
+/// error at start; later changes are the reloader's (`reload`), which also turns AMI on
+/// when the file first appears and off when it goes.
 async fn start_ami(
     settings: &Settings,
     shared: &Arc<Shared>,
@@ -276,42 +274,15 @@ async fn start_ami(
     handles: &engine::Handles,
     events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::events::Event>>,
     cancel: CancellationToken,
-) -> anyhow::Result<
-    Option<(
-        tokio::task::JoinHandle<()>,
-        tokio::sync::watch::Sender<Arc<mediacore::ami::users::Users>>,
-    )>,
-> {
-    if !settings.manager.exists() {
-        info!(path = %settings.manager.display(), "no manager.conf: AMI off");
-        return Ok(None);
-    }
-    let users = mediacore::ami::users::Users::load(&settings.manager)?;
-    if !users.enabled {
-        info!(path = %settings.manager.display(), "AMI disabled in manager.conf");
-        return Ok(None);
-    }
-    let bind = std::net::SocketAddr::new(users.bindaddr, users.port);
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding AMI on {bind}"))?;
-    info!(%bind, users = users.users.len(), "ami listening");
-    // The TLS listener is checked and bound before anything is served: a bad key is an
-    // error at start, not a silent plain-only AMI.
-    let tls = match &users.tls {
-        Some(tls) => {
-            let acceptor = mediacore::ami::server::tls_acceptor(tls)?;
-            let listener = tokio::net::TcpListener::bind(tls.bind)
-                .await
-                .with_context(|| format!("binding AMI over TLS on {}", tls.bind))?;
-            info!(bind = %tls.bind, "ami listening over tls");
-            Some((listener, acceptor))
-        }
-        None => None,
+) -> anyhow::Result<mediacore::ami::listener::Listeners> {
+    let users = if settings.manager.exists() {
+        Some(mediacore::ami::users::Users::load(&settings.manager)?)
+    } else {
+        info!(path = %settings.manager.display(), "no manager.conf: AMI off until one is written");
+        None
     };
-    let users_tx = tokio::sync::watch::Sender::new(Arc::new(users));
     let ami = Arc::new(mediacore::ami::server::Ami {
-        users: users_tx.clone(),
+        users: tokio::sync::watch::Sender::new(Arc::new(mediacore::ami::users::Users::off())),
         shared: shared.clone(),
         status: handles.status.clone(),
         events,
@@ -320,14 +291,7 @@ async fn start_ami(
         store: Some(store.clone()),
         peer: settings.peer.clone(),
     });
-    if let Some((listener, acceptor)) = tls {
-        tokio::spawn(mediacore::ami::server::serve(
-            listener,
-            Some(acceptor),
-            ami.clone(),
-            cancel.clone(),
-        ));
-    }
-    let task = tokio::spawn(mediacore::ami::server::serve(listener, None, ami, cancel));
-    Ok(Some((task, users_tx)))
+    let mut listeners = mediacore::ami::listener::Listeners::new(ami, cancel);
+    listeners.apply(users).await?;
+    Ok(listeners)
 }

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
+use crate::ami::listener::Listeners;
 use crate::ami::users::Users;
 use crate::call::Shared;
 use crate::dialplan::parse::Dialplan;
@@ -80,8 +81,8 @@ pub struct Reloader {
     pub extensions: PathBuf,
     pub manager: PathBuf,
     pub shared: Arc<Shared>,
-    /// AMI's users in force; None when AMI is off (turning it on needs a restart).
-    pub ami_users: Option<tokio::sync::watch::Sender<Arc<Users>>>,
+    /// AMI's listeners and users: started, changed or stopped as `manager.conf` says.
+    pub ami: Listeners,
     /// Where alarms are shown (`config_alarms` in the status).
     pub status: Arc<Mutex<Status>>,
     /// SIGHUP (`systemctl reload`): load both files again now, changed or not.
@@ -90,7 +91,7 @@ pub struct Reloader {
 
 impl Reloader {
     /// Polls until `cancel`.
-    pub async fn run(self, cancel: CancellationToken) {
+    pub async fn run(mut self, cancel: CancellationToken) {
         let mut dialplan = Watched::new(&self.extensions);
         let mut manager = Watched::new(&self.manager);
         let mut alarms: BTreeMap<PathBuf, String> = BTreeMap::new();
@@ -135,28 +136,20 @@ impl Reloader {
         Ok(())
     }
 
-    async fn load_manager(&self) -> Result<(), String> {
-        let Some(users_tx) = &self.ami_users else {
-            if self.manager.exists() {
-                warn!(path = %self.manager.display(), "manager.conf changed, but AMI was off at start: restart the media core to turn it on");
-            }
-            return Ok(());
+    async fn load_manager(&mut self) -> Result<(), String> {
+        let users = if self.manager.exists() {
+            let path = self.manager.clone();
+            let users = tokio::task::spawn_blocking(move || Users::load(&path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            info!(path = %self.manager.display(), users = users.users.len(), enabled = users.enabled, "ami users in force");
+            Some(users)
+        } else {
+            info!(path = %self.manager.display(), "manager.conf removed: AMI off");
+            None
         };
-        let path = self.manager.clone();
-        let users = tokio::task::spawn_blocking(move || Users::load(&path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let old = users_tx.borrow().clone();
-        if (users.enabled, users.bindaddr, users.port, &users.tls)
-            != (old.enabled, old.bindaddr, old.port, &old.tls)
-        {
-            warn!(path = %self.manager.display(), "manager.conf: [general] listener settings change at the next restart; users are in force now");
-        }
-        let count = users.users.len();
-        users_tx.send_replace(Arc::new(users));
-        info!(path = %self.manager.display(), users = count, "ami users in force");
-        Ok(())
+        self.ami.apply(users).await.map_err(|e| format!("{e:#}"))
     }
 }
 

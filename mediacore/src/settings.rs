@@ -93,8 +93,9 @@ struct RawSettings {
     /// SIP T1 in milliseconds (RFC 3261 §17.1.1.1); lower only on a LAN or in the lab.
     #[serde(default = "default_t1")]
     sip_t1_ms: u64,
-    /// SCHED_FIFO priority of the media core's threads (0: off).
-    #[serde(default)]
+    /// SCHED_FIFO priority of the media core's threads (0: off). On by default, as the
+    /// supervisor's advert thread is: RTP must keep its 20 ms pace on a loaded machine.
+    #[serde(default = "default_realtime_priority")]
     realtime_priority: u8,
     /// The database (campaigns, contacts, the ledger), replicated by the sync agent.
     #[serde(default = "default_database")]
@@ -119,6 +120,11 @@ fn default_database() -> PathBuf {
 fn default_supervisor_lease_ms() -> u64 {
     supervisor::component::contract::DEFAULT_LEASE_MS
 }
+/// Below the supervisor's advert thread (10), so failover never waits for media.
+fn default_realtime_priority() -> u8 {
+    5
+}
+
 fn default_campaign_lines() -> u32 {
     30
 }
@@ -380,5 +386,20 @@ mod examples {
         assert!(out.registration.is_some() && out.outbound_auth.is_some());
         let plan = Dialplan::load(example("extensions.conf.example")).unwrap();
         assert!(plan.exists("from-carrier", "100") && plan.exists("alert-out", "s"));
+        // The carrier calls a node on its own number (its trunk's contact_user): the
+        // shipped line must answer any number, and a call with none.
+        for exten in ["0743111", "s"] {
+            assert!(plan.exists("from-carrier", exten), "{exten}");
+        }
+    }
+
+    #[test]
+    fn realtime_pacing_is_on_unless_the_node_file_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "[mediacore]\n").unwrap();
+        assert_eq!(Settings::load(&path).unwrap().realtime_priority, 5);
+        std::fs::write(&path, "[mediacore]\nrealtime_priority = 0\n").unwrap();
+        assert_eq!(Settings::load(&path).unwrap().realtime_priority, 0);
     }
 }

@@ -219,3 +219,34 @@ pub fn logs_in(ns: &str, to: SocketAddr, user: &str, secret: &str) -> bool {
     );
     r.get("Response") == Some("Success")
 }
+
+/// Tries a Login at `to` from namespace `ns`: Some(accepted), or None when nothing answers
+/// there (no listener, no route): for waits where "refused" and "not running" differ.
+pub fn login_outcome(ns: &str, to: SocketAddr, user: &str, secret: &str) -> Option<bool> {
+    use std::io::{BufRead, BufReader};
+    let (user, secret) = (user.to_owned(), secret.to_owned());
+    in_netns(ns, move || {
+        let stream = TcpStream::connect_timeout(&to, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        let mut reader = BufReader::new(stream.try_clone().ok()?);
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?; // the banner
+        (&stream)
+            .write_all(
+                format!(
+                    "Action: Login\r\nUsername: {user}\r\nSecret: {secret}\r\nEvents: off\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .ok()?;
+        let mut response = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).ok()? == 0 || line.trim().is_empty() {
+                break;
+            }
+            response.push_str(&line);
+        }
+        Some(response.contains("Response: Success"))
+    })
+}

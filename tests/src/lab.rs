@@ -123,43 +123,33 @@ impl Lab {
     /// The standard lab: node-a and node-b (data0 and voice0), a client on the data network
     /// and a carrier on the voice network.
     pub fn two_nodes(test: &str) -> Self {
+        Self::with_two_nodes(test, true)
+    }
+
+    /// The lab of the acceptance run: as [`Self::two_nodes`], but the nodes' adapters
+    /// are only cabled: each appliance's first boot and networkd give them their addresses.
+    pub fn two_appliances(test: &str) -> Self {
+        Self::with_two_nodes(test, false)
+    }
+
+    fn with_two_nodes(test: &str, node_addresses: bool) -> Self {
         let lab = Self::new(test);
-        for node in [Node::A, Node::B] {
+        for (node, voice_port) in [(Node::A, "a-voice"), (Node::B, "b-voice")] {
             let role = node.role();
-            lab.add_host(
-                role,
-                "data0",
-                node.data_port(),
-                "br-data",
-                &format!("{}/24", node.data_ip()),
-            );
-            let voice_port = if node == Node::A {
-                "a-voice"
+            if node_addresses {
+                let data = format!("{}/24", node.data_ip());
+                lab.add_host(role, "data0", node.data_port(), "br-data", &data);
+                let voice = format!("{}/24", node.voice_ip());
+                lab.add_host(role, "voice0", voice_port, "br-voice", &voice);
             } else {
-                "b-voice"
-            };
-            lab.add_host(
-                role,
-                "voice0",
-                voice_port,
-                "br-voice",
-                &format!("{}/24", node.voice_ip()),
-            );
+                lab.add_link(role, "data0", node.data_port(), "br-data");
+                lab.add_link(role, "voice0", voice_port, "br-voice");
+            }
         }
-        lab.add_host(
-            "client",
-            "eth0",
-            "client",
-            "br-data",
-            &format!("{CLIENT_IP}/24"),
-        );
-        lab.add_host(
-            "carrier",
-            "eth0",
-            "carrier",
-            "br-voice",
-            &format!("{CARRIER_IP}/24"),
-        );
+        let client = format!("{CLIENT_IP}/24");
+        lab.add_host("client", "eth0", "client", "br-data", &client);
+        let carrier = format!("{CARRIER_IP}/24");
+        lab.add_host("carrier", "eth0", "carrier", "br-voice", &carrier);
         lab
     }
 
@@ -187,6 +177,15 @@ impl Lab {
     /// Adds a host namespace with interface `iface` (address `cidr`), cabled to `bridge`
     /// through switch port `port`. The host namespace is created if new.
     pub fn add_host(&self, role: &str, iface: &str, port: &str, bridge: &str, cidr: &str) {
+        self.add_link(role, iface, port, bridge);
+        self.ip(role, &["addr", "add", cidr, "dev", iface]);
+        self.ip(role, &["link", "set", "dev", iface, "up"]);
+    }
+
+    /// Cables interface `iface` of a host namespace (created if new) to `bridge` through
+    /// switch port `port`, and leaves it down with no address: for a host that configures
+    /// its own network (an appliance's networkd).
+    pub fn add_link(&self, role: &str, iface: &str, port: &str, bridge: &str) {
         if !self.namespaces.lock().unwrap().contains(&self.ns(role)) {
             self.add_ns(role);
         }
@@ -197,8 +196,12 @@ impl Lab {
         ]));
         self.ip("sw", &["link", "set", "dev", port, "master", bridge]);
         self.ip("sw", &["link", "set", "dev", port, "up"]);
-        self.ip(role, &["addr", "add", cidr, "dev", iface]);
-        self.ip(role, &["link", "set", "dev", iface, "up"]);
+    }
+
+    /// The MAC address of `iface` in the namespace of `role`.
+    pub fn mac(&self, role: &str, iface: &str) -> String {
+        let out = self.exec(role, "cat", &[&format!("/sys/class/net/{iface}/address")]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// `ip -n <ns> <args>`, which must succeed.
@@ -444,7 +447,8 @@ fn sweep_stale_labs() {
     }
 }
 
-fn run_ok(cmd: &mut Command) {
+/// Runs a command that must succeed; its output.
+pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
@@ -453,6 +457,7 @@ fn run_ok(cmd: &mut Command) {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr).trim()
     );
+    out
 }
 
 /// Polls `check` every 5 ms until it holds or `timeout` passes; returns the time it took.

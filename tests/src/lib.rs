@@ -6,6 +6,7 @@
 //!   citizens at the carrier, the operator's `allertactl`; the demo and the fault suite.
 //! - `bench`: what the benchmarks share (numeric options, CPU time).
 //! - `campaign`: campaign nodes, operator commands, sipp citizens, what the carrier saw.
+//! - `container`: appliances booted from the OVA's disk as systemd-nspawn containers.
 //! - `faults`: fault injection on the pair (the suite and the soak), the invariants.
 //! - `lab`: namespaces on bridges, processes in them, teardown on drop.
 //! - `nodes`: our supervisor or keepalived on a node, with the same VRRP settings.
@@ -18,6 +19,7 @@ pub mod ami;
 pub mod appliance;
 pub mod bench;
 pub mod campaign;
+pub mod container;
 pub mod failover;
 pub mod faults;
 pub mod lab;

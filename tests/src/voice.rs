@@ -119,10 +119,15 @@ impl Voice {
 
 /// An 8 kHz mono 16-bit PCM WAV of a 440 Hz tone.
 pub fn tone_wav(secs: f64) -> Vec<u8> {
+    tone_wav_hz(secs, 440.0)
+}
+
+/// An 8 kHz mono 16-bit PCM WAV of a tone of `hz`.
+pub fn tone_wav_hz(secs: f64, hz: f64) -> Vec<u8> {
     let n = (secs * 8000.0) as usize;
     let mut data = Vec::with_capacity(n * 2);
     for i in 0..n {
-        let v = (f64::sin(i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0) * 8000.0) as i16;
+        let v = (f64::sin(i as f64 * 2.0 * std::f64::consts::PI * hz / 8000.0) * 8000.0) as i16;
         data.extend_from_slice(&v.to_le_bytes());
     }
     let mut wav = Vec::new();
@@ -153,9 +158,16 @@ pub fn registration_pjsip(expiration_secs: u32) -> String {
 
 /// Starts kamailio as the carrier's registrar (digest, SHA-256, qop=auth).
 pub fn start_registrar(lab: &Lab) -> Proc {
+    start_kamailio(lab, "registrar.cfg")
+}
+
+/// Starts kamailio at the carrier, port 5060, with `config` from `tests/kamailio/`.
+pub fn start_kamailio(lab: &Lab, config: &str) -> Proc {
     prereq::require_tools("registrar", &["kamailio"]);
     let bin = prereq::which("kamailio").expect("checked");
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("kamailio/registrar.cfg");
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("kamailio")
+        .join(config);
     let run = lab.dir().join("kamailio");
     std::fs::create_dir_all(&run).expect("kamailio run dir");
     let listen = format!("udp:{CARRIER_IP}:5060");
@@ -497,4 +509,40 @@ pub fn carrier_calls_to(
     ];
     args.extend_from_slice(extra);
     sipp(lab, &args, Duration::from_secs(40))
+}
+
+/// The relative power of a tone of `hz` in a 16-bit PCM WAV (Goertzel over the whole
+/// first channel, normalised by the signal's energy): near 1 when the audio is that tone,
+/// near 0 when it is another or silence.
+pub fn tone_share(wav: &[u8], hz: f64) -> f64 {
+    let field = |at: usize, len: usize| -> u32 {
+        wav.get(at..at + len).map_or(0, |b| {
+            b.iter()
+                .rev()
+                .fold(0u32, |acc, x| (acc << 8) | u32::from(*x))
+        })
+    };
+    let channels = field(22, 2).max(1) as usize;
+    let rate = f64::from(field(24, 4).max(1));
+    let Some(data) = wav.windows(4).position(|w| w == b"data").map(|i| i + 8) else {
+        return 0.0;
+    };
+    let samples: Vec<f64> = wav[data..]
+        .chunks_exact(2 * channels)
+        .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    let energy: f64 = samples.iter().map(|s| s * s).sum();
+    if samples.is_empty() || energy == 0.0 {
+        return 0.0;
+    }
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for x in &samples {
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    // A pure tone over N samples gives power = energy * N / 2.
+    power / (energy * samples.len() as f64 / 2.0)
 }

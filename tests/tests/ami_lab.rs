@@ -522,3 +522,63 @@ fn ami_over_tls_on_5039_verifies_and_serves_and_refuses_plain_text() {
     assert!(plain.banner.is_none(), "{:?}", plain.banner);
     assert!(node.wait_count("ami tls handshake failed", 1, Duration::from_secs(5)));
 }
+
+/// The appliance ships without `manager.conf` (no AMI until an operator wants one): AMI
+/// comes on when one is written, moves when its port changes and goes off when it is
+/// removed, each without a restart (the media core watches the file, `reload`), and a
+/// change of users alone keeps an open session.
+#[test]
+fn ami_comes_on_moves_and_goes_off_as_manager_conf_is_written_changed_and_removed() {
+    use system_tests::ami::login_outcome;
+    use system_tests::lab::{replace_file, wait_until_every};
+    prereq::require_root("ami lab");
+    let lab = Lab::two_nodes("ami-onoff");
+    let manager = lab.dir().join("voice-node-a/manager.conf");
+    let mut voice = Voice::alert_line(Node::A);
+    voice
+        .extra
+        .push_str(&format!("manager = \"{}\"\n", manager.display()));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let ns = lab.ns("client");
+    let at = |port: u16| SocketAddr::new(Node::A.data_ip().into(), port);
+    let outcome = |port: u16, user: &str, secret: &str| login_outcome(&ns, at(port), user, secret);
+    let within = |what: &str, check: &dyn Fn() -> bool| {
+        assert!(
+            wait_until_every(Duration::from_secs(5), Duration::from_millis(50), check).is_some(),
+            "{what} within 5 s:\n{}",
+            system_tests::lab::tail(&node.log_text())
+        );
+    };
+    assert_eq!(
+        outcome(5038, "app", "s3cret"),
+        None,
+        "AMI listens with no manager.conf"
+    );
+
+    replace_file(&manager, MANAGER);
+    within("AMI on once manager.conf is written", &|| {
+        outcome(5038, "app", "s3cret") == Some(true)
+    });
+    // A session open across a change of users alone stays open and answers.
+    let mut session = connect(&lab);
+    session.login("app", "s3cret");
+    replace_file(
+        &manager,
+        &format!("{MANAGER}\n[nuovo]\nsecret = n3w\nread = call\nwrite = call\n"),
+    );
+    within("the new user in force", &|| {
+        outcome(5038, "nuovo", "n3w") == Some(true)
+    });
+    let (pong, _) = session.action("ping", &[("Action", "Ping")]);
+    assert_eq!(pong.get("Response"), Some("Success"), "{pong:?}");
+
+    replace_file(&manager, &MANAGER.replace("port = 5038", "port = 5040"));
+    within("AMI moved to port 5040", &|| {
+        outcome(5040, "app", "s3cret") == Some(true) && outcome(5038, "app", "s3cret").is_none()
+    });
+
+    std::fs::remove_file(&manager).expect("removing manager.conf");
+    within("AMI off once manager.conf is removed", &|| {
+        outcome(5040, "app", "s3cret").is_none()
+    });
+}

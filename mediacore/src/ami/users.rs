@@ -193,6 +193,17 @@ pub const USER_IGNORED: [&str; 6] = [
 ];
 
 impl Users {
+    /// No `manager.conf`: AMI off, nobody may log in.
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            port: 5038,
+            bindaddr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            users: Vec::new(),
+            tls: None,
+        }
+    }
+
     /// Parses `manager.conf` text (`file_label` names it in errors).
     pub fn parse_str(text: &str, file_label: &str) -> Result<Self, ConfError> {
         Self::from_conf(&asterisk::parse_str(text, file_label)?)
@@ -204,13 +215,7 @@ impl Users {
     }
 
     fn from_conf(file: &ConfFile) -> Result<Self, ConfError> {
-        let mut users = Self {
-            enabled: false,
-            port: 5038,
-            bindaddr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            users: Vec::new(),
-            tls: None,
-        };
+        let mut users = Self::off();
         for section in file.objects() {
             let kind = if section.name == "general" {
                 "general"

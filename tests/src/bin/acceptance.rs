@@ -1,0 +1,980 @@
+//! `acceptance`: the product as shipped, as a municipality sets it up and uses it.
+//!
+//! Two appliances booted from the same OVA (its own disk, as system containers: see
+//! `system_tests::container` for what differs from a VM and why), configured only through
+//! the OVF environment the vSphere wizard writes, on the lab's data and voice networks, with
+//! a carrier (kamailio: registrar and proxy with digest authentication; sipp citizens behind
+//! it) and a client. Acting only as an operator, a client and the carrier would, it checks:
+//! both nodes up and the VIP on the master; each node's trunks registered; operator changes
+//! on the master in force on the backup; a campaign started on the master; the master
+//! appliance killed mid-campaign; the backup taking the VIP and resuming; nobody confirmed
+//! called again; the master returning, catching up and taking its role back after the
+//! campaign; both databases equal. Prints a summary and exits 1 if any check failed.
+//!
+//! `./allerta acceptance` builds the OVA if needed and runs this as root.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use system_tests::appliance;
+use system_tests::campaign::{self, Citizen};
+use system_tests::container::{wait_for, Container, Image, Seed};
+use system_tests::lab::{tail, Lab, Node, CARRIER_IP, VIP};
+use system_tests::prereq;
+use system_tests::voice;
+
+const CAMPAIGN: &str = "esondazione";
+const SECRET: &str = "acceptance-pairing-secret-2026";
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: acceptance [--ova FILE] [--tls] [--keep]   (as root; `./allerta acceptance` builds the OVA and runs it)\n\
+         \x20 --ova FILE   the OVA to test (default target/ova/allerta.ova)\n\
+         \x20 --tls        pair the nodes with TLS material from the wizard instead of the pairing secret\n\
+         \x20 --keep       keep the lab directory (consoles, overlays, captures) afterwards"
+    );
+    std::process::exit(2)
+}
+
+/// The checks so far: each with its outcome and what was seen.
+#[derive(Default)]
+struct Report {
+    checks: Vec<(String, bool, String)>,
+    figures: Vec<(String, String)>,
+}
+
+impl Report {
+    fn check(&mut self, what: &str, ok: bool, detail: impl Into<String>) -> bool {
+        let detail = detail.into();
+        println!(
+            "{} {what}{}",
+            if ok { "  ok  " } else { "  FAIL" },
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        );
+        self.checks.push((what.into(), ok, detail));
+        ok
+    }
+
+    fn figure(&mut self, what: &str, value: String) {
+        println!("  ..  {what}: {value}");
+        self.figures.push((what.into(), value));
+    }
+
+    fn failed(&self) -> usize {
+        self.checks.iter().filter(|(_, ok, _)| !ok).count()
+    }
+}
+
+fn main() {
+    let mut ova = PathBuf::from("target/ova/allerta.ova");
+    let mut tls = false;
+    let mut keep = false;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--ova" => ova = it.next().map(PathBuf::from).unwrap_or_else(|| usage()),
+            "--tls" => tls = true,
+            "--keep" => keep = true,
+            _ => usage(),
+        }
+    }
+    if keep {
+        std::env::set_var("ALLERTA_KEEP_LAB", "1");
+    }
+    prereq::require_root("acceptance");
+    prereq::require_tools(
+        "acceptance",
+        &[
+            "systemd-nspawn",
+            "nsenter",
+            "qemu-img",
+            "sfdisk",
+            "kamailio",
+            "sipp",
+            "tshark",
+            "openssl",
+        ],
+    );
+    assert!(
+        ova.is_file(),
+        "no OVA at {} (`./allerta ova` builds it)",
+        ova.display()
+    );
+    let started = Instant::now();
+    let mut report = Report::default();
+    let ok = run(&ova, tls, &mut report);
+    println!(
+        "\n== acceptance summary ({:.0} s) ==",
+        started.elapsed().as_secs_f64()
+    );
+    for (what, value) in &report.figures {
+        println!("  {what}: {value}");
+    }
+    let failed = report.failed();
+    println!(
+        "  checks: {} passed, {failed} failed{}",
+        report.checks.len() - failed,
+        if ok {
+            ""
+        } else {
+            " (stopped at the first failure that blocks the rest)"
+        }
+    );
+    for (what, pass, detail) in &report.checks {
+        if !pass {
+            println!("  FAILED: {what}: {detail}");
+        }
+    }
+    std::process::exit(i32::from(failed > 0 || !ok));
+}
+
+/// The wizard's answers for one node (what an administrator types in vSphere).
+fn wizard(node: Node, tls: Option<&TlsMaterial>) -> Vec<String> {
+    let (trunk_in, trunk_out) = trunk_users(node);
+    let mut set = vec![
+        format!("data.ip={}", node.data_ip()),
+        "data.prefix=24".into(),
+        "data.gateway=10.77.0.1".into(),
+        "data.dns=10.77.0.53".into(),
+        format!("voice.ip={}", node.voice_ip()),
+        "voice.prefix=24".into(),
+        format!("ha.vip={VIP}"),
+        "ha.vrid=51".into(),
+        format!("ha.peer_ip={}", node.other().data_ip()),
+        format!("trunk_in.registrar={CARRIER_IP}"),
+        format!("trunk_in.user={trunk_in}"),
+        format!("trunk_in.number={trunk_in}"),
+        format!("trunk_in.password=pw-{trunk_in}"),
+        format!("trunk_out.registrar={CARRIER_IP}"),
+        format!("trunk_out.user={trunk_out}"),
+        format!("trunk_out.number={trunk_out}"),
+        format!("trunk_out.password=pw-{trunk_out}"),
+    ];
+    match tls {
+        None => set.push(format!("sync.pairing_secret={SECRET}")),
+        Some(m) => {
+            // The wizard carries a PEM block on one line; first boot puts the breaks back.
+            let one_line = |pem: &str| pem.trim().replace('\n', " ");
+            let (cert, key) = m.node(node);
+            set.push(format!("sync.tls_cert={}", one_line(cert)));
+            set.push(format!("sync.tls_key={}", one_line(key)));
+            set.push(format!("sync.peer_ca={}", one_line(&m.ca)));
+        }
+    }
+    set
+}
+
+/// Each node's trunk users (inbound, outbound), which are also its numbers.
+fn trunk_users(node: Node) -> (&'static str, &'static str) {
+    match node {
+        Node::A => ("0743111", "0743999"),
+        Node::B => ("0743222", "0743998"),
+    }
+}
+
+/// A CA and a certificate for each node, as an administrator makes them with openssl.
+struct TlsMaterial {
+    ca: String,
+    a: (String, String),
+    b: (String, String),
+}
+
+impl TlsMaterial {
+    fn make(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("tls dir");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=allerta-pair-ca",
+        ]);
+        for name in ["allerta-a", "allerta-b"] {
+            openssl(&[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ]);
+            std::fs::write(
+                dir.join(format!("{name}.ext")),
+                format!("subjectAltName=DNS:{name}\n"),
+            )
+            .expect("ext");
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "365",
+                "-extfile",
+                &format!("{name}.ext"),
+            ]);
+        }
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("tls file");
+        Self {
+            ca: read("ca.pem"),
+            a: (read("allerta-a.pem"), read("allerta-a.key")),
+            b: (read("allerta-b.pem"), read("allerta-b.key")),
+        }
+    }
+
+    fn node(&self, node: Node) -> (&str, &str) {
+        let (c, k) = match node {
+            Node::A => &self.a,
+            Node::B => &self.b,
+        };
+        (c, k)
+    }
+}
+
+/// The OVF environment vCenter would give `node` (`allerta-ova env`).
+fn ovf_env(lab: &Lab, node: Node, tls: Option<&TlsMaterial>) -> String {
+    let role = if node == Node::A { "master" } else { "backup" };
+    let out_file = lab.dir().join(format!("ovf-env-{}.xml", node.role()));
+    let mut cmd = Command::new(prereq::workspace_bin("allerta-ova"));
+    cmd.args(["env", "--role", role]);
+    for kv in wizard(node, tls) {
+        cmd.arg("--set").arg(kv);
+    }
+    cmd.arg("--out").arg(&out_file);
+    let out = cmd.output().expect("allerta-ova env");
+    assert!(
+        out.status.success(),
+        "allerta-ova env: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&out_file).expect("ovf-env.xml")
+}
+
+/// What the harness puts on a node's disk before its first boot: the environment (first
+/// boot's file transport) and the adapters' names for first boot (see `container`).
+fn seeds(lab: &Lab, node: Node, env: String) -> Vec<Seed> {
+    let nics = format!(
+        "data0={},voice0={}",
+        lab.mac(node.role(), "data0"),
+        lab.mac(node.role(), "voice0")
+    );
+    vec![
+        Seed {
+            path: "/etc/allerta/ovf-env.xml",
+            contents: env,
+        },
+        Seed {
+            path: "/etc/systemd/system/allerta-firstboot.service.d/50-acceptance-nics.conf",
+            contents: format!(
+                "# The acceptance harness: a lab veth has no PCI slot to order adapters by.\n\
+                 [Service]\nExecStart=\nExecStart=/usr/bin/allerta-firstboot --no-guestinfo --no-cdrom --nics {nics}\n"
+            ),
+        },
+    ]
+}
+
+/// The pair in the lab, and what watches it. Fields drop in order: the appliances, then
+/// the image under them, then the lab (its namespaces and directory).
+struct Pair {
+    a: Container,
+    b: Container,
+    _image: Image,
+    registrar: system_tests::lab::Proc,
+    pcap: PathBuf,
+    lab: Lab,
+}
+
+impl Pair {
+    fn node(&self, node: Node) -> &Container {
+        match node {
+            Node::A => &self.a,
+            Node::B => &self.b,
+        }
+    }
+
+    fn node_mut(&mut self, node: Node) -> &mut Container {
+        match node {
+            Node::A => &mut self.a,
+            Node::B => &mut self.b,
+        }
+    }
+
+    /// `allertactl ARGS` on a node, as an administrator logged in there; (ok, stdout+stderr).
+    fn allertactl(&self, node: Node, args: &[&str]) -> (bool, String) {
+        self.allertactl_with_input(node, args, "")
+    }
+
+    fn allertactl_with_input(&self, node: Node, args: &[&str], input: &str) -> (bool, String) {
+        let c = self.node(node);
+        if !c.is_running() {
+            return (false, format!("{} is off", node.role()));
+        }
+        let out = c.exec_with_input("/usr/bin/allertactl", args, input);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// The supervisor's status on a node, as JSON.
+    fn status(&self, node: Node) -> Option<serde_json::Value> {
+        let (ok, text) = self.allertactl(node, &["--json", "status"]);
+        ok.then(|| serde_json::from_str(&text).ok()).flatten()
+    }
+
+    /// The sync agent's status on a node, as JSON.
+    fn sync_status(&self, node: Node) -> Option<serde_json::Value> {
+        let (ok, text) = self.allertactl(node, &["sync", "status"]);
+        ok.then(|| serde_json::from_str(&text).ok()).flatten()
+    }
+
+    fn role(&self, node: Node) -> String {
+        self.status(node)
+            .and_then(|s| s["role"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "-".into())
+    }
+
+    /// The backup's sync agent has caught up with the master.
+    fn in_sync(&self, backup: Node) -> bool {
+        self.sync_status(backup)
+            .is_some_and(|s| s["role"] == "backup" && s["checks"]["fresh"]["ok"] == true)
+    }
+
+    fn db(&self, node: Node) -> PathBuf {
+        self.node(node).root.join("var/lib/allerta/allerta.db")
+    }
+
+    /// Why a wait failed: each node's supervisor journal and console tail.
+    fn diagnosis(&self) -> String {
+        let mut text = String::new();
+        for node in [Node::A, Node::B] {
+            let c = self.node(node);
+            text.push_str(&format!(
+                "\n--- {} allerta-supervisor journal ---\n{}\n--- {} allerta-firstboot ---\n{}\n--- {} console ---\n{}",
+                node.role(),
+                c.journal("allerta-supervisor", 30),
+                node.role(),
+                c.journal("allerta-firstboot", 10),
+                node.role(),
+                tail(&c.console())
+            ));
+        }
+        text
+    }
+
+    /// Powers a node off hard and unplugs it (see `container`).
+    fn kill(&mut self, node: Node) {
+        self.node_mut(node).kill();
+        let role = node.role();
+        for (iface, port) in [
+            ("data0", node.data_port()),
+            (
+                "voice0",
+                if node == Node::A {
+                    "a-voice"
+                } else {
+                    "b-voice"
+                },
+            ),
+        ] {
+            self.lab.set_port(port, false);
+            self.lab.ip(role, &["addr", "flush", "dev", iface]);
+            self.lab.ip(role, &["link", "set", "dev", iface, "down"]);
+        }
+    }
+
+    /// Plugs a node back in and powers it on.
+    fn power_on(&mut self, node: Node) {
+        for port in [
+            node.data_port(),
+            if node == Node::A {
+                "a-voice"
+            } else {
+                "b-voice"
+            },
+        ] {
+            self.lab.set_port(port, true);
+        }
+        self.node_mut(node).start();
+    }
+}
+
+fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
+    println!(
+        "== the pair from {} ({}) ==",
+        ova.display(),
+        if tls {
+            "TLS material"
+        } else {
+            "pairing secret"
+        }
+    );
+    let lab = Lab::two_appliances("accept");
+    let image = Image::open(ova, &lab.dir().join("image"));
+    let material = tls.then(|| TlsMaterial::make(&lab.dir().join("tls")));
+
+    // The carrier: registrar and proxy, citizens behind it, a capture of what it sees.
+    // kamailio as the carrier's registrar and proxy (`tests/kamailio/carrier.cfg`).
+    let registrar = voice::start_kamailio(&lab, "carrier.cfg");
+    let _citizens = campaign::start_citizens(&lab);
+    let pcap = lab.dir().join("carrier.pcap");
+    let _capture = voice::capture(&lab, "carrier", "eth0", &pcap);
+
+    let env_a = ovf_env(&lab, Node::A, material.as_ref());
+    let env_b = ovf_env(&lab, Node::B, material.as_ref());
+    let seeds_a = seeds(&lab, Node::A, env_a);
+    let seeds_b = seeds(&lab, Node::B, env_b);
+    let boot = Instant::now();
+    let a = Container::boot(&lab, Node::A.role(), &image, &seeds_a);
+    let b = Container::boot(&lab, Node::B.role(), &image, &seeds_b);
+    let mut pair = Pair {
+        a,
+        b,
+        _image: image,
+        registrar,
+        pcap,
+        lab,
+    };
+
+    // Both up: the master holds the VIP, the backup is in sync.
+    let booted = [Node::A, Node::B].map(|n| pair.node(n).wait_booted(Duration::from_secs(120)));
+    if !report.check(
+        "both appliances boot (systemd running)",
+        booted.iter().all(Option::is_some),
+        format!("node-a {:?}, node-b {:?}", booted[0], booted[1]),
+    ) {
+        println!("{}", pair.diagnosis());
+        return false;
+    }
+    let vip = wait_for(Duration::from_secs(60), || {
+        pair.lab.vip_holders() == [Node::A]
+    });
+    if !report.check(
+        "the master holds the VIP, the backup does not",
+        vip.is_some(),
+        format!("holders {:?}", pair.lab.vip_holders()),
+    ) {
+        println!("{}", pair.diagnosis());
+        return false;
+    }
+    report.figure(
+        "node-a power-on to VIP held",
+        format!("{:.1} s", boot.elapsed().as_secs_f64()),
+    );
+    let synced = wait_for(Duration::from_secs(60), || pair.in_sync(Node::B));
+    if !report.check(
+        "the backup's sync agent is in sync with the master",
+        synced.is_some(),
+        format!("{:?}", pair.sync_status(Node::B)),
+    ) {
+        println!("{}", pair.diagnosis());
+        return false;
+    }
+    report.figure(
+        "node-b power-on to in sync",
+        format!("{:.1} s", boot.elapsed().as_secs_f64()),
+    );
+    let roles = (pair.role(Node::A), pair.role(Node::B));
+    report.check(
+        "allertactl status: node-a MASTER, node-b BACKUP",
+        roles == ("MASTER".into(), "BACKUP".into()),
+        format!("{roles:?}"),
+    );
+
+    // Each node's own two trunks registered at the carrier.
+    let registered = wait_for(Duration::from_secs(30), || {
+        let log = pair.registrar.log_text();
+        [Node::A, Node::B].iter().all(|n| {
+            let (i, o) = trunk_users(*n);
+            [i, o].iter().all(|u| {
+                log.contains(&format!(
+                    "registered sip:{u}@{CARRIER_IP} at <sip:{u}@{}:5060>",
+                    n.voice_ip()
+                ))
+            })
+        })
+    });
+    report.check(
+        "each node's inbound and outbound trunks registered (digest) at the carrier",
+        registered.is_some(),
+        if registered.is_some() {
+            String::new()
+        } else {
+            tail(&pair.registrar.log_text())
+        },
+    );
+
+    operator_changes(&pair, report);
+    failover_campaign(&mut pair, report)
+}
+
+/// An operator's changes on the master, replicated, and in force on the backup.
+fn operator_changes(pair: &Pair, report: &mut Report) {
+    let master = Node::A;
+    let backup_ami: SocketAddr = (Node::B.data_ip(), 5038).into();
+    let write = |path: &str, text: &str| {
+        let out = pair.node(master).exec_with_input(
+            "/bin/sh",
+            &["-c", &format!("cat > {path}.new && mv {path}.new {path}")],
+            text,
+        );
+        assert!(out.status.success(), "writing {path} on the master");
+    };
+    // A new AMI user in manager.conf (the shipped appliance has no manager.conf: no AMI).
+    let manager = |users: &[(&str, &str)]| {
+        let mut text = String::from("[general]\nenabled = yes\nport = 5038\nbindaddr = 0.0.0.0\n");
+        for (u, s) in users {
+            text.push_str(&format!(
+                "\n[{u}]\nsecret = {s}\nread = system,call\nwrite = system,call,originate\n"
+            ));
+        }
+        text
+    };
+    let changed = Instant::now();
+    write(
+        "/etc/allerta/shared/manager.conf",
+        &manager(&[("gestionale", "Gest-2026"), ("vecchio", "Old-2019")]),
+    );
+    let accepted = wait_for(Duration::from_secs(10), || {
+        system_tests::ami::login_outcome(
+            &pair.lab.ns("client"),
+            backup_ami,
+            "gestionale",
+            "Gest-2026",
+        ) == Some(true)
+    });
+    report.check(
+        "a new AMI user in manager.conf on the master logs in on the backup",
+        accepted.is_some(),
+        accepted.map_or_else(
+            || {
+                format!(
+                    "last try: {:?}",
+                    system_tests::ami::login_outcome(
+                        &pair.lab.ns("client"),
+                        backup_ami,
+                        "gestionale",
+                        "Gest-2026"
+                    )
+                )
+            },
+            |_| {
+                format!(
+                    "in force {:.2} s after the change",
+                    changed.elapsed().as_secs_f64()
+                )
+            },
+        ),
+    );
+    let changed = Instant::now();
+    write(
+        "/etc/allerta/shared/manager.conf",
+        &manager(&[("gestionale", "Gest-2026")]),
+    );
+    let refused = wait_for(Duration::from_secs(10), || {
+        system_tests::ami::login_outcome(&pair.lab.ns("client"), backup_ami, "vecchio", "Old-2019")
+            == Some(false)
+    });
+    report.check(
+        "an AMI user deleted on the master is refused on the backup",
+        refused.is_some(),
+        format!("after {:.2} s", changed.elapsed().as_secs_f64()),
+    );
+
+    // The inbound line: a new dialplan that plays a new prompt, then the prompt recorded
+    // again under the same name. A citizen calling the backup's own line hears each.
+    let dialplan = std::fs::read_to_string(
+        pair.node(master)
+            .root
+            .join("etc/allerta/shared/extensions.conf"),
+    )
+    .expect("the shipped extensions.conf");
+    write_bytes(
+        pair,
+        master,
+        "/etc/allerta/shared/prompts/avviso.wav",
+        &voice::tone_wav_hz(4.0, 440.0),
+    );
+    // The operator sends the line to a new extension that plays the new prompt.
+    assert!(
+        dialplan.contains("[from-carrier]\n") && dialplan.contains("Goto(100,1)"),
+        "the shipped dialplan has no [from-carrier] routing to Goto(100,1) to change:\n{dialplan}"
+    );
+    let changed = dialplan.replace("Goto(100,1)", "Goto(avviso,1)").replacen(
+        "[from-carrier]\n",
+        "[from-carrier]\nexten => avviso,1,Answer()\n same => n,Playback(avviso)\n same => n,Hangup()\n",
+        1,
+    );
+    write_bytes(
+        pair,
+        master,
+        "/etc/allerta/shared/extensions.conf",
+        changed.as_bytes(),
+    );
+    let line = format!("sip:{}@{}:5060", trunk_users(Node::B).0, Node::B.voice_ip());
+    let heard = wait_for(Duration::from_secs(20), || hears(pair, &line, 440.0));
+    report.check(
+        "the backup's inbound line runs the new dialplan and plays the new prompt (440 Hz)",
+        heard.is_some(),
+        "",
+    );
+    write_bytes(
+        pair,
+        master,
+        "/etc/allerta/shared/prompts/avviso.wav",
+        &voice::tone_wav_hz(4.0, 1000.0),
+    );
+    let heard = wait_for(Duration::from_secs(20), || hears(pair, &line, 1000.0));
+    report.check(
+        "the prompt recorded again under the same name plays the new audio on the backup (1000 Hz)",
+        heard.is_some(),
+        "",
+    );
+
+    // A new operator and a contacts import on the master, present on the backup.
+    let (ok, text) = pair.allertactl_with_input(
+        master,
+        &[
+            "operator", "add", "rossi", "--role", "operator", "--pin", "4321",
+        ],
+        "Parola-d-ordine-1\nParola-d-ordine-1\n",
+    );
+    report.check("allertactl operator add on the master", ok, text.trim());
+    let operators = wait_for(Duration::from_secs(10), || {
+        query(
+            &pair.db(Node::B),
+            "SELECT count(*) FROM operators WHERE name = 'rossi'",
+        ) == "1"
+    });
+    report.check("the new operator is on the backup", operators.is_some(), "");
+}
+
+/// Writes a file on a node as an administrator would (a temporary file renamed over it).
+fn write_bytes(pair: &Pair, node: Node, path: &str, bytes: &[u8]) {
+    // Copied to root's home first (as scp would), then put in place inside the node.
+    std::fs::write(pair.node(node).root.join("root/upload"), bytes).expect("uploading a file");
+    let out = pair.node(node).exec(
+        "/bin/sh",
+        &[
+            "-c",
+            &format!("cp /root/upload {path}.new && mv {path}.new {path}"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "writing {path} on {}: {}",
+        node.role(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Calls `uri` from the carrier (baresip, 5 s) and says whether what it heard is mostly a
+/// tone of `hz`.
+fn hears(pair: &Pair, uri: &str, hz: f64) -> bool {
+    let dir = pair.lab.dir().join("baresip/heard");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (heard, _) = voice::baresip_call(&pair.lab, uri, 5);
+    let decoded = std::fs::read_dir(&heard)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("dec"));
+    decoded
+        .and_then(|p| std::fs::read(p).ok())
+        .is_some_and(|wav| voice::tone_share(&wav, hz) > 0.3)
+}
+
+/// One value from a node's database (read-only, from the host), as text.
+fn query(db: &Path, sql: &str) -> String {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0)))
+        .map(|v| match v {
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            other => format!("{other:?}"),
+        })
+        .unwrap_or_else(|e| format!("({e})"))
+}
+
+/// The campaign through a hard failure of the master appliance.
+fn failover_campaign(pair: &mut Pair, report: &mut Report) -> bool {
+    let counts = [
+        (Citizen::Confirms, 40),
+        (Citizen::HangsUp, 10),
+        (Citizen::Busy, 5),
+        (Citizen::NoAnswer, 5),
+    ];
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    let csv = campaign::contacts_csv(&counts);
+    // The operator copies the list onto the master (scp) and imports it there.
+    let out = pair
+        .a
+        .exec_with_input("/bin/sh", &["-c", "cat > /root/citizens.csv"], &csv);
+    assert!(out.status.success());
+    for args in
+        [
+            vec![
+                "contacts",
+                "import",
+                "/root/citizens.csv",
+                "--list",
+                "citizens",
+            ],
+            vec![
+            "message", "set", "flood", "--text",
+            "Allerta della protezione civile: rischio di esondazione. Premere 1 per confermare.",
+        ],
+            vec![
+                "campaign",
+                "create",
+                CAMPAIGN,
+                "--message",
+                "flood",
+                "--list",
+                "citizens",
+                "--lines",
+                "10",
+                "--cps",
+                "10",
+                "--ring",
+                "5",
+                "--attempts",
+                "3",
+                "--retry",
+                "2",
+            ],
+            vec!["campaign", "start", CAMPAIGN],
+        ]
+    {
+        let (ok, text) = pair.allertactl(Node::A, &args);
+        if !report.check(
+            &format!("on the master: allertactl {}", args[..2].join(" ")),
+            ok,
+            text.trim(),
+        ) {
+            return false;
+        }
+    }
+    // Halfway: the master appliance is killed.
+    let third = wait_for(Duration::from_secs(120), || {
+        appliance::Progress::read(&pair.db(Node::A), CAMPAIGN)
+            .is_some_and(|p| p.finished() * 3 >= total as u64)
+    });
+    let before = appliance::Progress::read(&pair.db(Node::A), CAMPAIGN);
+    if !report.check(
+        "the campaign runs on the master",
+        third.is_some(),
+        format!("{before:?}"),
+    ) {
+        println!("{}", pair.diagnosis());
+        return false;
+    }
+    let killed = Instant::now();
+    pair.kill(Node::A);
+    println!("  ..  node-a killed (SIGKILL to the appliance's PID 1) at {before:?}");
+    let took = wait_for(Duration::from_secs(30), || {
+        pair.lab.vip_holders() == [Node::B]
+    });
+    report.check(
+        "the backup takes the VIP",
+        took.is_some(),
+        format!("holders {:?}", pair.lab.vip_holders()),
+    );
+    if let Some(t) = took {
+        report.figure("kill to VIP on node-b", format!("{:.2} s", t.as_secs_f64()));
+    }
+    let resumed = wait_for(Duration::from_secs(60), || {
+        appliance::Progress::read(&pair.db(Node::B), CAMPAIGN)
+            .is_some_and(|p| before.as_ref().is_some_and(|b| p.attempts > b.attempts + 2))
+    });
+    report.check(
+        "node-b resumes the campaign from the replicated ledger",
+        resumed.is_some(),
+        format!(
+            "{:?}",
+            appliance::Progress::read(&pair.db(Node::B), CAMPAIGN)
+        ),
+    );
+    if resumed.is_some() {
+        report.figure(
+            "kill to campaign calls from node-b",
+            format!("{:.2} s", killed.elapsed().as_secs_f64()),
+        );
+    }
+    let (_, history) = pair.allertactl(Node::B, &["history"]);
+    println!("  ..  node-b allertactl history:\n{}", indent(&history));
+
+    // The master comes back, catches up, and takes its role back after the campaign.
+    std::thread::sleep(Duration::from_secs(3));
+    let returned = Instant::now();
+    pair.power_on(Node::A);
+    let rejoined = wait_for(Duration::from_secs(120), || {
+        pair.role(Node::A) == "BACKUP" && pair.in_sync(Node::A)
+    });
+    report.check(
+        "node-a returns as backup and catches up",
+        rejoined.is_some(),
+        format!(
+            "role {} sync {:?}",
+            pair.role(Node::A),
+            pair.sync_status(Node::A).map(|s| s["checks"].clone())
+        ),
+    );
+    if let Some(t) = rejoined {
+        report.figure(
+            "node-a power-on to in sync",
+            format!("{:.1} s", t.as_secs_f64()),
+        );
+    }
+    let done = wait_for(Duration::from_secs(300), || {
+        appliance::Progress::read(&pair.db(Node::B), CAMPAIGN).is_some_and(|p| p.state == "done")
+    });
+    let progress = appliance::Progress::read(&pair.db(Node::B), CAMPAIGN);
+    report.check(
+        "the campaign completes",
+        done.is_some(),
+        format!("{progress:?}"),
+    );
+    let back = wait_for(Duration::from_secs(60), || {
+        pair.lab.vip_holders() == [Node::A]
+    });
+    report.check(
+        "node-a takes its role back after the campaign",
+        back.is_some(),
+        format!(
+            "holders {:?}, roles {} / {}",
+            pair.lab.vip_holders(),
+            pair.role(Node::A),
+            pair.role(Node::B)
+        ),
+    );
+    if back.is_some() {
+        report.figure(
+            "node-a power-on to master again (after the campaign)",
+            format!("{:.1} s", returned.elapsed().as_secs_f64()),
+        );
+    }
+
+    // Nobody who confirmed was called again; everyone was dealt with; both ledgers equal.
+    std::thread::sleep(Duration::from_secs(2));
+    let calls = campaign::calls_in(&pair.pcap);
+    let mut confirmed = appliance::confirmations(&pair.db(Node::A));
+    confirmed.extend(appliance::confirmations(&pair.db(Node::B)));
+    let again = appliance::called_after_confirming(&calls, &confirmed);
+    report.check(
+        "nobody who confirmed was called again (carrier capture against both ledgers)",
+        again.is_empty(),
+        format!(
+            "{} call(s): {:?}",
+            again.len(),
+            again.iter().map(|(c, _)| &c.number).collect::<Vec<_>>()
+        ),
+    );
+    report.figure("calls seen at the carrier", calls.len().to_string());
+    if let Some(p) = &progress {
+        report.check(
+            "every citizen confirmed or given up on",
+            p.confirmed + p.gave_up == total as u64 && p.confirmed == 40,
+            format!("{p:?}"),
+        );
+    }
+    let synced = wait_for(Duration::from_secs(30), || {
+        ledger(&pair.db(Node::A)) == ledger(&pair.db(Node::B))
+    });
+    report.check(
+        "both databases intact and equal (integrity_check; campaigns, attempts, contacts, operators)",
+        synced.is_some()
+            && query(&pair.db(Node::A), "PRAGMA integrity_check") == "ok"
+            && query(&pair.db(Node::B), "PRAGMA integrity_check") == "ok",
+        format!(
+            "node-a {} rows, node-b {} rows",
+            ledger(&pair.db(Node::A)).len(),
+            ledger(&pair.db(Node::B)).len()
+        ),
+    );
+    for node in [Node::A, Node::B] {
+        let (_, status) = pair.allertactl(node, &["status"]);
+        println!(
+            "  ..  {} allertactl status:\n{}",
+            node.role(),
+            indent(&status)
+        );
+    }
+    true
+}
+
+/// The rows that must be equal on both nodes, as text, keyed by table and row id.
+fn ledger(db: &Path) -> BTreeMap<String, String> {
+    let mut rows = BTreeMap::new();
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return rows;
+    };
+    for table in ["campaigns", "attempts", "contacts", "operators"] {
+        let Ok(mut stmt) = conn.prepare(&format!("SELECT rowid, * FROM {table}")) else {
+            continue;
+        };
+        let n = stmt.column_count();
+        let Ok(mut q) = stmt.query([]) else { continue };
+        while let Ok(Some(r)) = q.next() {
+            let values: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).ok()))
+                .collect();
+            rows.insert(format!("{table}/{}", values[0]), values.join("|"));
+        }
+    }
+    rows
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("        {l}\n")).collect()
+}
