@@ -481,6 +481,21 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
+        // What a failed test needs to be understood (the node's database, shared tree and
+        // divergence journal) lives on this disk: kept beside it, as the lab keeps its logs.
+        if std::thread::panicking() || std::env::var_os("ALLERTA_KEEP_LAB").is_some() {
+            let kept = self.0.with_extension("kept");
+            let _ = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&self.0)
+                .arg(&kept)
+                .status();
+            eprintln!(
+                "small disk {}: contents kept in {}",
+                self.0.display(),
+                kept.display()
+            );
+        }
         let _ = std::process::Command::new("umount")
             .arg("-l")
             .arg(&self.0)
