@@ -7,8 +7,11 @@
 //!   boots in minutes; two of them plus a campaign would not fit a routine run);
 //! - the OVF environment comes by first boot's file transport (`/etc/allerta/ovf-env.xml`),
 //!   not the CD-ROM or guestinfo (no devices in a container);
-//! - nspawn grants CAP_NET_ADMIN (the node's network is its own) and the RTPRIO ceiling its
-//!   units ask for, which a VM's PID 1 has anyway;
+//! - nspawn grants CAP_NET_ADMIN (the node's network is its own) and hands down the RTPRIO
+//!   ceiling the units ask for, which a VM's PID 1 has anyway. Where the lab host's own
+//!   ceiling is 0 and cannot be raised (this project's machine: even root gets EPERM), the
+//!   supervisor's advert thread and the RTP pacer run without SCHED_FIFO and say so in the
+//!   journal; the QEMU boot smoke shows them realtime in a VM;
 //! - the adapters are named to first boot (`--nics`, a unit drop-in) since a lab's veth has
 //!   no PCI device to order them by;
 //! - killing an appliance (SIGKILL to its PID 1 ends every process in it) leaves its network
@@ -169,7 +172,7 @@ impl Container {
             .arg("--capability=CAP_NET_ADMIN")
             // A VM's PID 1 may raise any limit; a container's starts with nspawn's own and
             // lacks CAP_SYS_RESOURCE, so the unit's LimitRTPRIO=99 (realtime VRRP adverts
-            // and RTP pacing) needs the ceiling handed down.
+            // and RTP pacing) needs the ceiling handed down (see the module's notes).
             .arg("--rlimit=RTPRIO=99")
             .args([
                 "--console=read-only",
