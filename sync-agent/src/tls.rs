@@ -88,15 +88,21 @@ pub fn for_node(cfg: &crate::config::Config) -> Result<Tls, TlsError> {
 /// different pairing secret or TLS material), not an outage.
 pub fn not_this_pair(e: &std::io::Error) -> Option<&'static str> {
     let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    matches!(
-        tls,
+    match tls {
+        // Signed by the pair's CA but not for this service: TLS material made by hand.
+        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
+        | rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            ..
+        }) => Some(
+            "the peer's certificate does not name allerta-sync (subjectAltName DNS:allerta-sync): make both nodes' TLS material with one `allerta-sync tls-pair`",
+        ),
         rustls::Error::InvalidCertificate(_)
-            | rustls::Error::NoCertificatesPresented
-            | rustls::Error::AlertReceived(_)
-    )
-    .then_some(
-        "the peer's certificate is not from this pair: give both nodes the same pairing secret (or TLS material from one `allerta-sync tls-pair`)",
-    )
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::AlertReceived(_) => Some(
+            "the peer's certificate is not from this pair: give both nodes the same pairing secret (or TLS material from one `allerta-sync tls-pair`)",
+        ),
+        _ => None,
+    }
 }
 
 /// Loads `ca.pem`, `node.pem` and `node.key` from `dir`.
@@ -270,6 +276,20 @@ pub fn create_pair(out: &Path, nodes: &[String]) -> Result<Vec<PathBuf>, TlsErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_for_another_name_gets_its_own_hint() {
+        let wrap = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let name = wrap(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName,
+        ));
+        assert!(not_this_pair(&name).unwrap().contains("does not name allerta-sync"));
+        let other = wrap(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        assert!(not_this_pair(&other).unwrap().contains("not from this pair"));
+        assert!(not_this_pair(&io::Error::other("reset")).is_none());
+    }
 
     #[test]
     fn a_new_pair_loads_on_both_nodes() {
