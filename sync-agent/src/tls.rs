@@ -283,11 +283,15 @@ mod tests {
         let name = wrap(rustls::Error::InvalidCertificate(
             rustls::CertificateError::NotValidForName,
         ));
-        assert!(not_this_pair(&name).unwrap().contains("does not name allerta-sync"));
+        assert!(not_this_pair(&name)
+            .unwrap()
+            .contains("does not name allerta-sync"));
         let other = wrap(rustls::Error::InvalidCertificate(
             rustls::CertificateError::UnknownIssuer,
         ));
-        assert!(not_this_pair(&other).unwrap().contains("not from this pair"));
+        assert!(not_this_pair(&other)
+            .unwrap()
+            .contains("not from this pair"));
         assert!(not_this_pair(&io::Error::other("reset")).is_none());
     }
 

@@ -357,6 +357,11 @@ impl Pair {
     /// Powers a node off hard and unplugs it (see `container`).
     fn kill(&mut self, node: Node) {
         self.node_mut(node).kill();
+        self.unplug(node);
+    }
+
+    /// What a powered-off VM's adapters are: gone from the network, no addresses.
+    fn unplug(&mut self, node: Node) {
         let role = node.role();
         for (iface, port) in [
             ("data0", node.data_port()),
@@ -497,7 +502,64 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
     );
 
     operator_changes(&pair, report);
-    failover_campaign(&mut pair, report)
+    if !failover_campaign(&mut pair, report) {
+        return false;
+    }
+    if !tls {
+        wrong_secret(&mut pair, report);
+    }
+    true
+}
+
+/// A wizard value that cannot work: the backup powered off, its vApp properties edited to a
+/// different pairing secret, powered on. Each node must refuse the other, say why in its
+/// journal and in `allertactl status`, and never replicate; the right secret back, the pair
+/// is in sync again.
+fn wrong_secret(pair: &mut Pair, report: &mut Report) {
+    let env_path = pair.b.root.join("etc/allerta/ovf-env.xml");
+    let env = std::fs::read_to_string(&env_path).expect("node-b's environment");
+    assert!(
+        env.contains(SECRET),
+        "node-b's environment has no pairing secret"
+    );
+    let reconfigure = |pair: &mut Pair, env: &str| {
+        pair.node_mut(Node::B).shutdown(Duration::from_secs(30));
+        pair.unplug(Node::B);
+        std::fs::write(&env_path, env).expect("editing node-b's vApp properties");
+        pair.power_on(Node::B);
+        pair.b.wait_booted(Duration::from_secs(120))
+    };
+    reconfigure(pair, &env.replace(SECRET, "another-pairing-secret-2026"));
+    const HINT: &str = "not from this pair";
+    let said = |pair: &Pair, node: Node| pair.allertactl(node, &["status"]).1.contains(HINT);
+    let both = wait_for(Duration::from_secs(30), || {
+        said(pair, Node::A) && said(pair, Node::B)
+    });
+    report.check(
+        "a mismatched pairing secret: both nodes refuse each other and `allertactl status` on each says so",
+        both.is_some(),
+        format!(
+            "node-a says it: {}, node-b says it: {}",
+            said(pair, Node::A),
+            said(pair, Node::B)
+        ),
+    );
+    let journal = pair.b.journal("allerta-supervisor", 200);
+    report.check(
+        "… and node-b's journal says why",
+        journal.contains(HINT),
+        tail(&journal),
+    );
+    reconfigure(pair, &env);
+    let synced = wait_for(Duration::from_secs(60), || pair.in_sync(Node::B));
+    report.check(
+        "the right secret back: the pair is in sync again",
+        synced.is_some(),
+        format!(
+            "{:?}",
+            pair.sync_status(Node::B).map(|s| s["last_error"].clone())
+        ),
+    );
 }
 
 /// An operator's changes on the master, replicated, and in force on the backup.
