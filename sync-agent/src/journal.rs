@@ -17,7 +17,16 @@
 //! _sync_files(path PRIMARY KEY, size, mode, mtime_ns, hash)    manifest of the shared tree
 //! _sync_inbox(…)                                             the master's divergent records (`inbox`)
 //! _sync_peer(planned_mono_us, diverged_fork)                 the master's last session plan (`inbox`)
+//! _sync_own(gen)                                             generations THIS node started
 //! ```
+//! A node appends only to a generation it started itself (`_sync_own`, node-local: a
+//! snapshot leaves it out). A write made where the current generation is another node's (a
+//! backup finishing a call after it stepped down, or an operator's change accepted in the
+//! instant between the media core hearing "master" and the agent starting its generation)
+//! starts a generation of its own first. Otherwise that record would sit in the other
+//! master's generation at a sequence number the other master also uses, the handshake
+//! (which trusts "same generation, same seq: same record") would take it for the master's,
+//! and it would be lost without a trace: neither on the master nor in the divergence journal.
 //! `AUTOINCREMENT` so a sequence number is never reused, even after the log is pruned
 //! to nothing. Tables whose name starts with `_sync_` or `sqlite_` are never captured.
 
@@ -47,6 +56,7 @@ CREATE TABLE IF NOT EXISTS _sync_inbox(
 CREATE TABLE IF NOT EXISTS _sync_peer(
   id INTEGER PRIMARY KEY CHECK (id = 1), planned_mono_us INTEGER NOT NULL,
   diverged_fork INTEGER);
+CREATE TABLE IF NOT EXISTS _sync_own(gen INTEGER PRIMARY KEY);
 ";
 
 /// Changesets smaller than this are stored as they are: zstd gains nothing on them.
@@ -288,18 +298,20 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The current generation; a database that never had a master gets its first one here.
+/// The generation this node's next record goes in: the current one if this node started
+/// it, else a new one of its own (a database that never had a master gets its first one
+/// here too). See the module's notes.
 fn current_gen(tx: &Connection) -> rusqlite::Result<u64> {
-    let gen: Option<i64> = tx
+    let gen: Option<(i64, bool)> = tx
         .query_row(
-            "SELECT gen FROM _sync_gen ORDER BY idx DESC LIMIT 1",
+            "SELECT gen, gen IN (SELECT gen FROM _sync_own) FROM _sync_gen ORDER BY idx DESC LIMIT 1",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     match gen {
-        Some(g) => Ok(g as u64),
-        None => new_generation(tx),
+        Some((g, true)) => Ok(g as u64),
+        _ => new_generation(tx),
     }
 }
 
@@ -318,6 +330,7 @@ pub fn new_generation(conn: &Connection) -> rusqlite::Result<u64> {
         "INSERT INTO _sync_gen(gen, first_seq) VALUES (?1, ?2)",
         params![gen as i64, first as i64],
     )?;
+    conn.execute("INSERT INTO _sync_own(gen) VALUES (?1)", [gen as i64])?;
     Ok(gen)
 }
 
@@ -638,6 +651,46 @@ mod tests {
         );
         assert_eq!(journal_delete(&mut conn, "extensions.conf").unwrap(), None);
         assert!(manifest(&conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_write_in_another_nodes_generation_starts_one_of_its_own() {
+        let (_dir, mut j) = db();
+        let insert = |j: &mut Journal, id: i64| {
+            j.write(|tx| {
+                tx.execute("INSERT INTO ledger VALUES (?1, 'x', 'y')", [id])
+                    .map(drop)
+            })
+            .unwrap()
+            .1
+            .unwrap()
+        };
+        let own = insert(&mut j, 1);
+        assert_eq!(insert(&mut j, 2).gen, own.gen, "its own generation goes on");
+        // Records of another master's generation arrive (the receiver's path).
+        let theirs = 0x1234_5678_i64;
+        let conn = j.connection();
+        conn.execute(
+            "INSERT INTO _sync_log(seq, gen, kind, at_ms, body, hash) VALUES (3, ?1, 0, 0, x'', x'')",
+            [theirs],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO _sync_gen(gen, first_seq) VALUES (?1, 3)",
+            [theirs],
+        )
+        .unwrap();
+        // A local write now (a call ending on a backup) goes in a generation of its own,
+        // so the handshake sees the fork at 3 instead of taking seq 4 for the master's.
+        let local = insert(&mut j, 3);
+        assert_eq!(local.seq, 4);
+        assert!(local.gen != theirs as u64 && local.gen != own.gen);
+        let hist = history(j.connection()).unwrap();
+        assert_eq!(hist.last(), Some(&(local.gen, 4)));
+        assert_eq!(
+            crate::proto::handshake::fork_point(&[(own.gen, 1), (theirs as u64, 3)], 9, &hist, 4),
+            3
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub fn take(live: &Connection, dest: &Path) -> Result<Taken, SnapshotError> {
         copy(live, &mut out)?;
         // The last session plan is this node's (its CLOCK_MONOTONIC): never another's.
         out.execute("DELETE FROM _sync_peer", [])?;
+        // The generations this node started are not the receiver's to write in.
+        out.execute("DELETE FROM _sync_own", [])?;
         // The copy keeps the source's WAL flag; fold everything into the main file so the
         // file alone is the snapshot.
         out.pragma_update(None, "journal_mode", "delete")?;
