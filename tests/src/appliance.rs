@@ -28,6 +28,23 @@ pub fn media_core_extra(wake_socket: &std::path::Path) -> String {
     )
 }
 
+/// The operator's commands that start alert campaign `name` (message "flood", `lines`
+/// lines, `cps` calls a second, 3 attempts 2 s apart) for the contacts in `csv`, a path on
+/// the node: what the demo, the fault suite and the acceptance run type.
+pub fn campaign_commands(csv: &str, name: &str, lines: u32, cps: u32) -> Vec<Vec<String>> {
+    let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let text = "Allerta della protezione civile: rischio di esondazione. Premere 1 per confermare.";
+    vec![
+        words(&format!("contacts import {csv} --list citizens")),
+        [words("message set flood --text"), vec![text.to_owned()]].concat(),
+        words(&format!(
+            "campaign create {name} --message flood --list citizens --lines {lines} --cps {cps} \
+             --ring 5 --attempts 3 --retry 2"
+        )),
+        words(&format!("campaign start {name}")),
+    ]
+}
+
 /// Copies a file, or a directory and what it holds.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     if from.is_dir() {
@@ -387,50 +404,10 @@ impl Appliance {
         let csv = self
             .lab
             .write_file("citizens.csv", &campaign::contacts_csv(counts));
-        self.operator(
-            node,
-            &[
-                "contacts",
-                "import",
-                &csv.to_string_lossy(),
-                "--list",
-                "citizens",
-            ],
-        );
-        self.operator(
-            node,
-            &[
-                "message",
-                "set",
-                "flood",
-                "--text",
-                "Allerta della protezione civile: rischio di esondazione. Premere 1 per confermare.",
-            ],
-        );
-        let lines = self.setup.lines.to_string();
-        self.operator(
-            node,
-            &[
-                "campaign",
-                "create",
-                name,
-                "--message",
-                "flood",
-                "--list",
-                "citizens",
-                "--lines",
-                &lines,
-                "--cps",
-                "20",
-                "--ring",
-                "5",
-                "--attempts",
-                "3",
-                "--retry",
-                "2",
-            ],
-        );
-        self.operator(node, &["campaign", "start", name]);
+        for args in campaign_commands(&csv.to_string_lossy(), name, self.setup.lines, 20) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.operator(node, &args);
+        }
     }
 
     /// Campaign `name` as the node's database has it.

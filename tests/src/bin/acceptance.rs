@@ -805,41 +805,8 @@ fn failover_campaign(pair: &mut Pair, report: &mut Report) -> bool {
         .a
         .exec_with_input("/bin/sh", &["-c", "cat > /root/citizens.csv"], &csv);
     assert!(out.status.success());
-    for args in
-        [
-            vec![
-                "contacts",
-                "import",
-                "/root/citizens.csv",
-                "--list",
-                "citizens",
-            ],
-            vec![
-            "message", "set", "flood", "--text",
-            "Allerta della protezione civile: rischio di esondazione. Premere 1 per confermare.",
-        ],
-            vec![
-                "campaign",
-                "create",
-                CAMPAIGN,
-                "--message",
-                "flood",
-                "--list",
-                "citizens",
-                "--lines",
-                "10",
-                "--cps",
-                "10",
-                "--ring",
-                "5",
-                "--attempts",
-                "3",
-                "--retry",
-                "2",
-            ],
-            vec!["campaign", "start", CAMPAIGN],
-        ]
-    {
+    for args in appliance::campaign_commands("/root/citizens.csv", CAMPAIGN, 10, 10) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (ok, text) = pair.allertactl(Node::A, &args);
         if !report.check(
             &format!("on the master: allertactl {}", args[..2].join(" ")),
