@@ -262,9 +262,11 @@ pub fn tree(root: &Path) -> BTreeMap<String, (String, u32)> {
             let p = e.path();
             if p.is_dir() {
                 go(root, &p, out);
-            } else if let Ok(bytes) = std::fs::read(&p) {
+            } else if let (Ok(bytes), Ok(meta)) = (std::fs::read(&p), e.metadata()) {
+                // A file can go between the listing and the read (the agent's temporary
+                // files are renamed into place): what is gone is not in the tree.
                 let rel = p.strip_prefix(root).unwrap().display().to_string();
-                let mode = std::os::unix::fs::MetadataExt::mode(&e.metadata().unwrap()) & 0o7777;
+                let mode = std::os::unix::fs::MetadataExt::mode(&meta) & 0o7777;
                 out.insert(rel, (blake3_hex(&bytes), mode));
             }
         }
