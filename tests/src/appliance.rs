@@ -3,6 +3,8 @@
 //! the database replicated) and its sync agent; at the carrier, citizens simulated by sipp
 //! and a capture of every call they got; the operator's commands through `allertactl`
 //! inside the node's namespace. The demo and the fault-injection suite both run on it.
+//! Each node runs from first boot's `node.toml`, rendered from the wizard's answers
+//! (`shipped_node`, which lists the lab's differences).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -10,23 +12,13 @@ use std::time::Duration;
 
 use crate::campaign::{self, Citizen};
 use crate::lab::{tail, wait_until, wait_until_every, Lab, Node, Proc};
-use crate::nodes::{self, Speaker, Vrrp};
+use crate::nodes;
 use crate::prereq;
+use crate::shipped_node;
 use crate::sync::{self, SyncNode};
 
 /// libfaketime (Debian's faketime package), for a node whose wall clock jumps.
 pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-/// What the pair's harness adds to a media core's `[mediacore]` table beyond the campaign
-/// node's settings (`campaign::campaign_voice`).
-pub fn media_core_extra(wake_socket: &std::path::Path) -> String {
-    // The lab's dispatch lease: the shortest the lab's timing allows (100 ms adverts,
-    // 50/100 ms probes: `contract::min_lease`), so takeovers dial sooner than as shipped.
-    format!(
-        "supervisor_lease_ms = 300\nsync_wake_socket = \"{}\"\n",
-        wake_socket.display()
-    )
-}
 
 /// The operator's commands that start alert campaign `name` (message "flood", `lines`
 /// lines, `cps` calls a second, 3 attempts 2 s apart) for the contacts in `csv`, a path on
@@ -73,8 +65,6 @@ pub struct Setup {
     /// A returning node waits this long after its start before it may preempt (its
     /// `sync/fresh` check is heard by then).
     pub preempt_delay_ms: u64,
-    /// More TOML for both supervisors.
-    pub extra_toml: String,
     /// Each node's data directory (database, shared tree) on a tmpfs of this size, so a
     /// test can fill it.
     pub small_disks: Option<&'static str>,
@@ -90,7 +80,6 @@ impl Default for Setup {
             lines: 30,
             interval_ms: 100,
             preempt_delay_ms: 2000,
-            extra_toml: String::new(),
             small_disks: None,
             faketime: false,
         }
@@ -207,46 +196,19 @@ impl Appliance {
         self.sync_node(node).shared()
     }
 
-    /// The VRRP settings of `node`.
-    pub fn vrrp(&self, node: Node) -> Vrrp {
-        let mut v = Vrrp::for_node(node, self.setup.interval_ms);
-        // The recommended priorities: a node whose `sync/fresh` is down (250 - 50) stays
-        // below its peer (240) until it has caught up.
-        v.priority = if node == Node::A { 250 } else { 240 };
-        v.preempt_delay_ms = self.setup.preempt_delay_ms;
-        let run = self.run_dir(node);
-        v.extra_toml = format!(
-            "\n[[component]]\nname = \"mediacore\"\ncommand = \"{}\"\n\
-             args = [\"--config\", \"{}/voice/mediacore.toml\"]\ncontrol_socket = \"{}/mediacore.sock\"\n{}{}",
-            prereq::workspace_bin("allerta-mediacore").display(),
-            run.display(),
-            run.display(),
-            self.sync_node(node).component_toml(),
-            self.setup.extra_toml
-        );
-        v
-    }
-
-    /// Writes `node`'s configuration and starts its supervisor (which starts the media
-    /// core and the sync agent).
+    /// Writes `node`'s files as first boot does (`shipped_node`, from the lab's wizard
+    /// answers) and starts its supervisor, which starts the media core and the sync agent
+    /// with the same `node.toml`, as the appliance's units do.
     pub fn start_node(&mut self, node: Node) {
         let run = self.run_dir(node);
         std::fs::create_dir_all(&run).expect("node run dir");
-        let mut voice = campaign::campaign_voice(node, self.setup.lines);
-        // The media core writes the database the sync agent replicates, and wakes it.
-        // With 100 ms adverts the peer takes over in ~0.35 s: a media core whose
-        // supervisor froze stops dialling before that.
-        voice.extra = format!(
-            "{}{}",
-            media_core_extra(&self.sync_node(node).wake()),
-            voice.extra
-        );
+        // The lab's voice files: its trunks, and what seeds the replicated tree (the
+        // dialplan, AMI users and prompts live there, alike on both nodes as the image
+        // seeds them; a restarted node keeps what it has).
+        let voice = campaign::campaign_voice(node, self.setup.lines);
         let dir = run.join("voice");
-        let file = voice.write(&dir);
-        let mut text = std::fs::read_to_string(&file).expect("mediacore.toml");
-        // As shipped: the database is the one the sync agent replicates, and the dialplan,
-        // AMI users and prompts live in the replicated tree (`/etc/allerta/shared`), seeded
-        // alike on both nodes as the image seeds them; a restarted node keeps what it has.
+        // Its node-file fragment is not used: the node runs first boot's `node.toml`.
+        let _ = std::fs::remove_file(voice.write(&dir));
         let shared = self.shared(node);
         for name in ["extensions.conf", "manager.conf", "prompts"] {
             let (from, to) = (dir.join(name), shared.join(name));
@@ -254,40 +216,47 @@ impl Appliance {
                 copy_tree(&from, &to);
             }
         }
-        for (key, value) in [
-            ("database", self.db(node)),
-            ("extensions", shared.join("extensions.conf")),
-            ("manager", shared.join("manager.conf")),
-            ("prompts_dir", shared.join("prompts")),
-        ] {
-            let (at, what) = match key {
-                "database" => (dir.join("allerta.db"), "database"),
-                "prompts_dir" => (dir.join("prompts"), "prompts_dir"),
-                _ => (dir.join(format!("{key}.conf")), key),
-            };
-            let own = format!("{what} = \"{}\"", at.display());
-            assert!(text.contains(&own), "{own} not in {text}");
-            text = text.replace(&own, &format!("{what} = \"{}\"", value.display()));
-        }
-        std::fs::write(&file, text).expect("mediacore.toml");
+        let places = shipped_node::Places {
+            run: run.clone(),
+            sync: self.sync_node(node),
+        };
+        let differences = shipped_node::harness_differences(
+            self.setup.interval_ms,
+            self.setup.preempt_delay_ms,
+            self.setup.lines,
+        );
+        let env = shipped_node::environment(&self.lab, node);
+        let config =
+            shipped_node::write(&self.lab, node, &env, &places, &differences, &voice.pjsip);
         let clock = self.clock_file(node);
         if self.setup.faketime && !clock.exists() {
             std::fs::write(&clock, "+0\n").expect("faketime file");
         }
         let clock = clock.display().to_string();
-        let envs: &[(&str, &str)] = if self.setup.faketime {
-            &[
+        let mut envs: Vec<(&str, &str)> = vec![("NO_COLOR", "1")];
+        if self.setup.faketime {
+            envs.extend([
                 ("LD_PRELOAD", FAKETIME_LIB),
-                ("FAKETIME_TIMESTAMP_FILE", &clock),
+                ("FAKETIME_TIMESTAMP_FILE", clock.as_str()),
                 ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
                 // Re-read the offset at most once a second (not on every clock read).
                 ("FAKETIME_CACHE_DURATION", "1"),
-            ]
-        } else {
-            &[]
-        };
-        let proc = nodes::start_with_env(&self.lab, node, Speaker::Allerta, &self.vrrp(node), envs);
+            ]);
+        }
+        let config = config.display().to_string();
+        let proc = self.lab.spawn(
+            node.role(),
+            &format!("allerta-{}", node.role()),
+            &prereq::workspace_bin("allerta-supervisor"),
+            &["--config", &config],
+            &envs,
+        );
         self.supervisors[index(node)] = Some(proc);
+    }
+
+    /// The node's `node.toml` (what its supervisor, media core and sync agent load).
+    pub fn node_toml(&self, node: Node) -> PathBuf {
+        self.run_dir(node).join("node.toml")
     }
 
     /// The file holding `node`'s clock offset (libfaketime's syntax: `+0`, `+1h`).
@@ -360,16 +329,12 @@ impl Appliance {
 
     /// Runs `allertactl <args>` inside `node`'s namespace, as an operator logged in there.
     pub fn allertactl(&self, node: Node, args: &[&str]) -> Output {
-        let run = self.run_dir(node);
         Command::new("ip")
             .args(["netns", "exec", &self.lab.ns(node.role())])
             .arg(prereq::workspace_bin("allertactl"))
-            .arg("--socket")
-            .arg(run.join("supervisor.sock"))
+            // The node file names the sockets (as on the appliance, where it is the default).
             .arg("--config")
-            .arg(run.join("voice/mediacore.toml"))
-            .arg("--mediacore-socket")
-            .arg(run.join("mediacore.sock"))
+            .arg(self.node_toml(node))
             .args(args)
             .env("RUST_LOG", "warn")
             .env("USER", "operator")

@@ -14,6 +14,8 @@
 //! - `prereq`: root, tools and workspace binaries; missing ones fail, never skip.
 //! - `voice`: mediacore configuration, sipp, kamailio, baresip and captures on the voice net.
 //! - `sync`: the sync agents, their directories and TLS pair, a ledger writer, a corrupting relay.
+//! - `wizard`: a lab node's answers to the vSphere wizard and the OVF environment from them.
+//! - `shipped_node`: a lab node's files from first boot's rendering, with the lab's stated differences.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
 pub mod ami;
 pub mod appliance;
@@ -27,5 +29,7 @@ pub mod nodes;
 pub mod prereq;
 pub mod probe;
 pub mod rtpcap;
+pub mod shipped_node;
 pub mod sync;
 pub mod voice;
+pub mod wizard;

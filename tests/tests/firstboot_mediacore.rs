@@ -1,7 +1,7 @@
 //! What first boot writes for the media core and the sync agent loads with their own
 //! readers: the trunks in `pjsip.conf` (passwords with `;`, `&`, quotes survive), the
 //! `[mediacore]` and `[sync]` tables of `node.toml`, for the fixture environments of both
-//! roles; and first boot sets every key the lab's pair sets, or the test says why not.
+//! roles; and the pair's harness runs first boot's node file, changed only where it says.
 //! (The supervisor's own test loads `node.toml` with the supervisor's loader.)
 
 use std::path::Path;
@@ -168,51 +168,85 @@ fn the_sync_agent_loads_its_table_and_its_tls_from_the_secret_or_the_material() 
 }
 
 #[test]
-fn first_boot_sets_every_media_core_key_the_lab_sets_or_says_why_not() {
+fn the_pairs_harness_runs_first_boots_node_file_with_only_its_stated_differences() {
     use system_tests::lab::Node;
-    // What the lab's pair runs its media core with: the campaign node's file and the
-    // harness's additions.
-    let dir = tempfile::tempdir().unwrap();
-    let mut voice = system_tests::campaign::campaign_voice(Node::A, 30);
-    voice
-        .extra
-        .push_str(&system_tests::appliance::media_core_extra(Path::new(
-            "/run/w",
-        )));
-    let lab_text = std::fs::read_to_string(voice.write(dir.path())).unwrap();
-    let lab: toml::Table = lab_text.parse().unwrap();
+    use system_tests::shipped_node::{self, Places};
+    // The harness's own transformation (`shipped_node::node_toml`): it fails itself when
+    // first boot writes a path the lab has no place for, stops writing a key the lab
+    // replaces, or starts writing one the lab adds.
     let (_, plan) = rendered("master.xml");
-    let ours: toml::Table = file(&plan, NODE_TOML).parse().unwrap();
-    // Keys first boot leaves to the media core's default, and why that is right there.
-    let defaulted: &[(&str, &str)] = &[
-        (
-            "manager",
-            "the default is the replicated /etc/allerta/shared/manager.conf",
-        ),
-        (
-            "campaign_lines",
-            "the default (30) fits the shipped trunk; the lab sizes its own",
-        ),
-        (
-            "rtp_timeout_secs",
-            "the default (30 s); the lab's long campaign calls need 60",
-        ),
-        (
-            "supervisor_lease_ms",
-            "the default (500 ms); the lab runs the shortest its timing allows",
-        ),
-    ];
-    let media = ours["mediacore"].as_table().expect("[mediacore]");
-    for key in lab["mediacore"].as_table().unwrap().keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync = system_tests::sync::SyncNode {
+        node: Node::A,
+        dir: dir.path().join("data"),
+        tls: dir.path().join("tls"),
+        peer: String::new(),
+        scan_interval_secs: 2,
+        verify_interval_secs: 1,
+        proc: None,
+    };
+    let places = Places {
+        run: dir.path().join("run"),
+        sync: &sync,
+    };
+    let differences = shipped_node::harness_differences(100, 2000, 30);
+    let text = shipped_node::node_toml(file(&plan, NODE_TOML), &places, &differences);
+    // No path of the appliance is left: every one is inside the lab node's directories
+    // (or the workspace's binaries).
+    let doc: toml::Table = text.parse().unwrap();
+    let bins = system_tests::prereq::workspace_bin("allerta-sync");
+    let bins = bins.parent().unwrap();
+    fn strings(v: &toml::Value, out: &mut Vec<String>) {
+        match v {
+            toml::Value::String(s) => out.push(s.clone()),
+            toml::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            toml::Value::Table(t) => t.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    doc.values().for_each(|v| strings(v, &mut all));
+    for s in all.iter().filter(|s| s.starts_with('/')) {
         assert!(
-            media.contains_key(key) || defaulted.iter().any(|(k, _)| k == key),
-            "the lab sets [mediacore] {key} but first boot does not, and no reason is given"
+            Path::new(s).starts_with(dir.path()) || Path::new(s).starts_with(bins),
+            "{s} is not a lab place:\n{text}"
         );
     }
-    for table in lab.keys() {
-        assert!(
-            ours.contains_key(table),
-            "the lab has a [{table}] table, first boot none"
-        );
-    }
+    // Each program loads it, and sees the lab's differences.
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, &text).unwrap();
+    let supervisor =
+        supervisor::config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        supervisor.instances[0].preempt_delay,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(supervisor.state_dir, sync.dir.join("supervisor"));
+    assert_eq!(
+        supervisor.availability.windows,
+        sync.shared().join("sla.toml")
+    );
+    let media = Settings::parse(&text, &path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(media.campaign_trunk.as_deref(), Some("carrier-out"));
+    assert_eq!(
+        media.supervisor_lease,
+        std::time::Duration::from_millis(300)
+    );
+    assert_eq!(media.manager, sync.shared().join("manager.conf"));
+    assert_eq!(media.database, sync.db());
+    assert_eq!(
+        media.sync_wake_socket.as_deref(),
+        Some(sync.wake().as_path())
+    );
+    let (node, raw) = sync_agent::config::load(&path)
+        .unwrap()
+        .expect("a [sync] table");
+    let cfg = sync_agent::config::Config::from_raw(node, raw).unwrap();
+    assert_eq!(cfg.shared_dir, sync.shared());
+    assert_eq!(cfg.wake_socket, sync.wake());
+    assert_eq!(cfg.scan_interval, std::time::Duration::from_secs(2));
+    assert_eq!(
+        cfg.pairing_secret_file,
+        Some(places.run.join("node/tls/pairing.secret"))
+    );
 }

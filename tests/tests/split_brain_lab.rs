@@ -10,9 +10,8 @@
 //! contacts back on the master (and replicated to B) after `apply`; the fault suite's
 //! invariants over the whole run.
 //!
-//! Lab difference: `allerta-sync` is run with the lab agent's own arguments, because the
-//! lab's node files have no `[sync]` table yet (issue 14, item 5); on the appliance it is
-//! `allertactl sync divergence [apply N|all]`, which runs the same program.
+//! The operator uses `allertactl sync divergence [apply N|all]` on the node, as on the
+//! appliance (the lab's node file is first boot's: `shipped_node`).
 //!
 //! Needs root, sipp, tshark, espeak-ng, sox, nft, tc and libfaketime; fails, never skips.
 
@@ -22,13 +21,9 @@ use system_tests::appliance::{self, Appliance};
 use system_tests::faults::{Fault, Suite};
 use system_tests::lab::{wait_until, Node};
 
-fn allerta_sync(pair: &Appliance, node: Node, role: &str, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(system_tests::prereq::workspace_bin("allerta-sync"))
-        .args(pair.sync_node(node).args(role))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("allerta-sync");
+/// `allertactl sync ARGS` on `node`, as the operator types it: (success, what it printed).
+fn allertactl_sync(pair: &Appliance, node: Node, args: &[&str]) -> (bool, String) {
+    let out = pair.allertactl(node, &[&["sync"], args].concat());
     (
         out.status.success(),
         format!(
@@ -90,7 +85,7 @@ fn after_a_split_nobody_who_confirmed_is_called_again_and_operator_changes_come_
     assert!(
         merged.is_some(),
         "no merge on A:\n{}",
-        allerta_sync(&suite.pair, Node::A, "master", &["divergence"]).1
+        allertactl_sync(&suite.pair, Node::A, &["divergence"]).1
     );
     let merge_at = appliance::merges(&suite.pair.db(Node::A))[0] as f64 / 1000.0;
     let during_split = |node: &str| {
@@ -118,15 +113,14 @@ fn after_a_split_nobody_who_confirmed_is_called_again_and_operator_changes_come_
         .is_some()
     };
     assert!(waiting(1), "{}", suite.pair.sync_node(Node::A).status());
-    let (_, listing) = allerta_sync(&suite.pair, Node::A, "master", &["divergence"]);
+    let (_, listing) = allertactl_sync(&suite.pair, Node::A, &["divergence"]);
     assert!(
         listing.contains("WAITING") && listing.contains("INSERT contacts"),
         "{listing}"
     );
-    let (ok, applied) = allerta_sync(
+    let (ok, applied) = allertactl_sync(
         &suite.pair,
         Node::A,
-        "master",
         &["divergence", "apply", "all", "--who", "lab-operator"],
     );
     assert!(ok, "{applied}");

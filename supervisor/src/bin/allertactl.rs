@@ -27,27 +27,72 @@ use supervisor::{config, localtime};
     after_help = "Exit codes: 0 done, 1 refused, 2 usage, 3 supervisor unreachable, 4 status: fault or maintenance."
 )]
 struct Cli {
-    /// The supervisor's control socket.
-    #[arg(long, global = true, default_value = "/run/allerta/supervisor.sock")]
-    socket: PathBuf,
+    /// The supervisor's control socket (default: the node file's
+    /// `[supervisor] control_socket`, else /run/allerta/supervisor.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
     /// Print the supervisor's answer as JSON.
     #[arg(long, global = true)]
     json: bool,
     /// The node file (for `sla` and the campaign, contacts, message and operator commands).
     #[arg(long, global = true, default_value = "/etc/allerta/node.toml")]
     config: PathBuf,
-    /// The media core's control socket (they ask it whether this node is master).
-    #[arg(long, global = true, default_value = "/run/allerta/mediacore.sock")]
-    mediacore_socket: PathBuf,
+    /// The media core's control socket (they ask it whether this node is master; default:
+    /// the node file's `mediacore` component's, else /run/allerta/mediacore.sock).
+    #[arg(long, global = true)]
+    mediacore_socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// The control sockets of this node's programs: a flag if given, else what the node file
+/// names (`[supervisor] control_socket`, each `[[component]]`'s `control_socket`), else the
+/// appliance's place. So `--config` alone points allertactl at a node, and the sockets are
+/// written down once, where the supervisor reads them.
+struct Sockets {
+    supervisor: PathBuf,
+    mediacore: PathBuf,
+    sync: PathBuf,
+}
+
+impl Sockets {
+    fn of(cli: &Cli) -> Self {
+        // A node file that cannot be read or parsed leaves the defaults: `status` must work
+        // whatever state the file is in (the supervisor says what is wrong with it).
+        let doc: toml::Table = std::fs::read_to_string(&cli.config)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or_default();
+        let path = |v: Option<&toml::Value>| v.and_then(toml::Value::as_str).map(PathBuf::from);
+        let component = |name: &str| {
+            doc.get("component")
+                .and_then(toml::Value::as_array)
+                .and_then(|all| {
+                    all.iter()
+                        .find(|c| c.get("name").and_then(toml::Value::as_str) == Some(name))
+                })
+                .and_then(|c| path(c.get("control_socket")))
+                .unwrap_or_else(|| format!("/run/allerta/{name}.sock").into())
+        };
+        Self {
+            supervisor: cli.socket.clone().unwrap_or_else(|| {
+                path(doc.get("supervisor").and_then(|s| s.get("control_socket")))
+                    .unwrap_or_else(|| "/run/allerta/supervisor.sock".into())
+            }),
+            mediacore: cli
+                .mediacore_socket
+                .clone()
+                .unwrap_or_else(|| component("mediacore")),
+            sync: component("sync"),
+        }
+    }
 }
 
 /// Runs `allerta-mediacore <what> <args>`: the media core owns campaigns and contacts.
 fn media_core(cli: &Cli, what: &str, args: &[String]) -> ExitCode {
     let control = [
         std::ffi::OsString::from("--control"),
-        cli.mediacore_socket.clone().into_os_string(),
+        Sockets::of(cli).mediacore.into_os_string(),
     ];
     companion(cli, "allerta-mediacore", &control, what, args)
 }
@@ -183,7 +228,11 @@ fn main() -> ExitCode {
             let (what, rest) = args
                 .split_first()
                 .map_or(("status", &[][..]), |(w, r)| (w.as_str(), r));
-            return companion(&cli, "allerta-sync", &[], what, rest);
+            let control = [
+                std::ffi::OsString::from("--control"),
+                Sockets::of(&cli).sync.into_os_string(),
+            ];
+            return companion(&cli, "allerta-sync", &control, what, rest);
         }
         Cmd::Completions { shell } => {
             clap_complete::generate(
@@ -205,12 +254,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    let response = match call(&cli.socket, &request) {
+    let socket = Sockets::of(&cli).supervisor;
+    let response = match call(&socket, &request) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
                 "allertactl: cannot reach the supervisor at {}: {e}",
-                cli.socket.display()
+                socket.display()
             );
             return ExitCode::from(3);
         }
@@ -524,5 +574,60 @@ mod tests {
         for bad in ["2026-13", "2026-1", "26-11", "2026/11", "2026-11-01"] {
             assert!(parse_month(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_node_file_names_the_sockets_and_a_flag_wins() {
+        let dir = std::env::temp_dir().join(format!("allertactl-sockets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("node.toml");
+        std::fs::write(
+            &file,
+            "[supervisor]\ncontrol_socket = \"/x/supervisor.sock\"\n\n\
+             [[component]]\nname = \"mediacore\"\ncontrol_socket = \"/x/m.sock\"\n\n\
+             [[component]]\nname = \"sync\"\ncontrol_socket = \"/y/s.sock\"\n",
+        )
+        .unwrap();
+        let cli = |args: &[&str]| {
+            Cli::parse_from(
+                [
+                    &["allertactl", "--config", file.to_str().unwrap()],
+                    args,
+                    &["status"],
+                ]
+                .concat(),
+            )
+        };
+        let s = Sockets::of(&cli(&[]));
+        assert_eq!(
+            (s.supervisor, s.mediacore, s.sync),
+            (
+                "/x/supervisor.sock".into(),
+                "/x/m.sock".into(),
+                "/y/s.sock".into()
+            )
+        );
+        let s = Sockets::of(&cli(&[
+            "--socket",
+            "/z/sup.sock",
+            "--mediacore-socket",
+            "/z/m.sock",
+        ]));
+        assert_eq!(
+            (s.supervisor, s.mediacore),
+            ("/z/sup.sock".into(), "/z/m.sock".into())
+        );
+        // No node file: the appliance's places.
+        std::fs::remove_file(&file).unwrap();
+        let s = Sockets::of(&cli(&[]));
+        assert_eq!(
+            (s.supervisor, s.mediacore, s.sync),
+            (
+                "/run/allerta/supervisor.sock".into(),
+                "/run/allerta/mediacore.sock".into(),
+                "/run/allerta/sync.sock".into()
+            )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -16,18 +16,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use system_tests::appliance;
 use system_tests::campaign::{self, Citizen};
 use system_tests::container::{wait_for, Container, Image, Seed};
-use system_tests::lab::{tail, Lab, Node, CARRIER_IP, VIP};
+use system_tests::lab::{tail, Lab, Node, CARRIER_IP};
 use system_tests::prereq;
 use system_tests::voice;
+use system_tests::wizard;
 
 const CAMPAIGN: &str = "esondazione";
-const SECRET: &str = "acceptance-pairing-secret-2026";
 /// Replicated changes timed on the appliances (issue 14's figure: p99 over 50).
 const CHANGES: usize = 50;
 
@@ -135,109 +134,6 @@ fn main() {
         }
     }
     std::process::exit(i32::from(failed > 0 || !ok));
-}
-
-/// The wizard's answers for one node (what an administrator types in vSphere).
-fn wizard(node: Node, tls: Option<&TlsMaterial>) -> Vec<String> {
-    let (trunk_in, trunk_out) = trunk_users(node);
-    let mut set = vec![
-        format!("data.ip={}", node.data_ip()),
-        "data.prefix=24".into(),
-        "data.gateway=10.77.0.1".into(),
-        "data.dns=10.77.0.53".into(),
-        format!("voice.ip={}", node.voice_ip()),
-        "voice.prefix=24".into(),
-        format!("ha.vip={VIP}"),
-        "ha.vrid=51".into(),
-        format!("ha.peer_ip={}", node.other().data_ip()),
-        format!("trunk_in.registrar={CARRIER_IP}"),
-        format!("trunk_in.user={trunk_in}"),
-        format!("trunk_in.number={trunk_in}"),
-        format!("trunk_in.password=pw-{trunk_in}"),
-        format!("trunk_out.registrar={CARRIER_IP}"),
-        format!("trunk_out.user={trunk_out}"),
-        format!("trunk_out.number={trunk_out}"),
-        format!("trunk_out.password=pw-{trunk_out}"),
-    ];
-    match tls {
-        None => set.push(format!("sync.pairing_secret={SECRET}")),
-        Some(m) => {
-            // The wizard carries a PEM block on one line; first boot puts the breaks back.
-            let one_line = |pem: &str| pem.trim().replace('\n', " ");
-            let (cert, key) = m.node(node);
-            set.push(format!("sync.tls_cert={}", one_line(cert)));
-            set.push(format!("sync.tls_key={}", one_line(key)));
-            set.push(format!("sync.peer_ca={}", one_line(&m.ca)));
-        }
-    }
-    set
-}
-
-/// Each node's trunk users (inbound, outbound), which are also its numbers.
-fn trunk_users(node: Node) -> (&'static str, &'static str) {
-    match node {
-        Node::A => ("0743111", "0743999"),
-        Node::B => ("0743222", "0743998"),
-    }
-}
-
-/// A CA and a certificate for each node, as the administrator's guide says to make them
-/// (`allerta-sync tls-pair`), pasted into each node's wizard.
-struct TlsMaterial {
-    ca: String,
-    a: (String, String),
-    b: (String, String),
-}
-
-impl TlsMaterial {
-    fn make(dir: &Path) -> Self {
-        let out = Command::new(prereq::workspace_bin("allerta-sync"))
-            .args(["tls-pair", "--nodes", "allerta-a,allerta-b", "--out"])
-            .arg(dir)
-            .output()
-            .expect("allerta-sync tls-pair");
-        assert!(
-            out.status.success(),
-            "allerta-sync tls-pair: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |node: &str, f: &str| {
-            std::fs::read_to_string(dir.join(node).join(f))
-                .unwrap_or_else(|e| panic!("{node}/{f} from tls-pair: {e}"))
-        };
-        Self {
-            ca: read("allerta-a", "ca.pem"),
-            a: (read("allerta-a", "node.pem"), read("allerta-a", "node.key")),
-            b: (read("allerta-b", "node.pem"), read("allerta-b", "node.key")),
-        }
-    }
-
-    fn node(&self, node: Node) -> (&str, &str) {
-        let (c, k) = match node {
-            Node::A => &self.a,
-            Node::B => &self.b,
-        };
-        (c, k)
-    }
-}
-
-/// The OVF environment vCenter would give `node` (`allerta-ova env`).
-fn ovf_env(lab: &Lab, node: Node, tls: Option<&TlsMaterial>) -> String {
-    let role = if node == Node::A { "master" } else { "backup" };
-    let out_file = lab.dir().join(format!("ovf-env-{}.xml", node.role()));
-    let mut cmd = Command::new(prereq::workspace_bin("allerta-ova"));
-    cmd.args(["env", "--role", role]);
-    for kv in wizard(node, tls) {
-        cmd.arg("--set").arg(kv);
-    }
-    cmd.arg("--out").arg(&out_file);
-    let out = cmd.output().expect("allerta-ova env");
-    assert!(
-        out.status.success(),
-        "allerta-ova env: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(&out_file).expect("ovf-env.xml")
 }
 
 /// What the harness puts on a node's disk before its first boot: the environment (first
@@ -410,7 +306,7 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
     );
     let lab = Lab::two_appliances("accept");
     let image = Image::open(ova, &lab.dir().join("image"));
-    let material = tls.then(|| TlsMaterial::make(&lab.dir().join("tls")));
+    let material = tls.then(|| wizard::TlsMaterial::make(&lab.dir().join("tls")));
 
     // The carrier: registrar and proxy, citizens behind it, a capture of what it sees.
     // kamailio as the carrier's registrar and proxy (`tests/kamailio/carrier.cfg`).
@@ -419,8 +315,8 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
     let pcap = lab.dir().join("carrier.pcap");
     let _capture = voice::capture(&lab, "carrier", "eth0", &pcap);
 
-    let env_a = ovf_env(&lab, Node::A, material.as_ref());
-    let env_b = ovf_env(&lab, Node::B, material.as_ref());
+    let env_a = wizard::ovf_env(&lab, Node::A, &wizard::answers(Node::A, material.as_ref()));
+    let env_b = wizard::ovf_env(&lab, Node::B, &wizard::answers(Node::B, material.as_ref()));
     let seeds_a = seeds(&lab, Node::A, env_a);
     let seeds_b = seeds(&lab, Node::B, env_b);
     let boot = Instant::now();
@@ -484,7 +380,7 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
     let registered = wait_for(Duration::from_secs(30), || {
         let log = pair.registrar.log_text();
         [Node::A, Node::B].iter().all(|n| {
-            let (i, o) = trunk_users(*n);
+            let (i, o) = wizard::trunk_users(*n);
             [i, o].iter().all(|u| {
                 log.contains(&format!(
                     "registered sip:{u}@{CARRIER_IP} at <sip:{u}@{}:5060>",
@@ -521,7 +417,7 @@ fn wrong_secret(pair: &mut Pair, report: &mut Report) {
     let env_path = pair.b.root.join("etc/allerta/ovf-env.xml");
     let env = std::fs::read_to_string(&env_path).expect("node-b's environment");
     assert!(
-        env.contains(SECRET),
+        env.contains(wizard::SECRET),
         "node-b's environment has no pairing secret"
     );
     let reconfigure = |pair: &mut Pair, env: &str| {
@@ -531,7 +427,10 @@ fn wrong_secret(pair: &mut Pair, report: &mut Report) {
         pair.power_on(Node::B);
         pair.b.wait_booted(Duration::from_secs(120))
     };
-    reconfigure(pair, &env.replace(SECRET, "another-pairing-secret-2026"));
+    reconfigure(
+        pair,
+        &env.replace(wizard::SECRET, "another-pairing-secret-2026"),
+    );
     const HINT: &str = "not from this pair";
     let said = |pair: &Pair, node: Node| pair.allertactl(node, &["status"]).1.contains(HINT);
     let both = wait_for(Duration::from_secs(30), || {
@@ -704,7 +603,11 @@ fn operator_changes(pair: &Pair, report: &mut Report) {
         "/etc/allerta/shared/extensions.conf",
         changed.as_bytes(),
     );
-    let line = format!("sip:{}@{}:5060", trunk_users(Node::B).0, Node::B.voice_ip());
+    let line = format!(
+        "sip:{}@{}:5060",
+        wizard::trunk_users(Node::B).0,
+        Node::B.voice_ip()
+    );
     let heard = wait_for(Duration::from_secs(20), || hears(pair, &line, 440.0));
     report.check(
         "the backup's inbound line runs the new dialplan and plays the new prompt (440 Hz)",

@@ -237,11 +237,9 @@ fn finish(pair: Appliance, keep: bool, ok: bool) {
         for node in [Node::A, Node::B] {
             let run = pair.run_dir(node);
             println!(
-                "  ip netns exec {} {} --socket {}/supervisor.sock --config {}/voice/mediacore.toml --mediacore-socket {}/mediacore.sock status",
+                "  ip netns exec {} {} --config {}/node.toml status",
                 pair.lab.ns(node.role()),
                 bin.display(),
-                run.display(),
-                run.display(),
                 run.display()
             );
         }
