@@ -1,7 +1,7 @@
 //! `allerta-firstboot` run on the fixture environments in `tests/fixtures/ovf-env/`, writing
 //! under a scratch root (never `/`, so the machine's host name is left alone): both roles
 //! configure, a second run writes nothing, bad environments print `ERROR:` lines and
-//! write nothing.
+//! write only the refusal `allertactl status` reports.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use supervisor::config;
+use supervisor::firstboot::refusal;
 
 const NICS: &str = "ens160=00:50:56:8a:00:01,ens192=00:50:56:8a:00:02";
 
@@ -153,7 +154,7 @@ fn a_changed_environment_rewrites_only_what_changed() {
 }
 
 #[test]
-fn bad_environments_say_why_and_write_nothing() {
+fn bad_environments_say_why_and_write_only_the_refusal() {
     let cases = [
         (
             "bad-values.xml",
@@ -190,13 +191,59 @@ fn bad_environments_say_why_and_write_nothing() {
                 "{name}: {line:?} should start with {want:?}"
             );
         }
-        assert!(
-            files_under(&root).is_empty(),
-            "{name}: wrote {:?}",
-            files_under(&root)
-        );
+        // Nothing of the node's; the refusal, for `allertactl status`, says the same.
+        let refused = root.join(refusal::FILE.trim_start_matches('/'));
+        assert_eq!(files_under(&root), std::slice::from_ref(&refused), "{name}");
+        let recorded = refusal::read(&refused).unwrap();
+        assert_eq!(recorded.len(), expected.len(), "{name}: {recorded:?}");
+        for (line, want) in recorded.iter().zip(&expected) {
+            assert!(
+                want.strip_prefix("ERROR: ")
+                    .is_some_and(|w| line.starts_with(w)),
+                "{name}: recorded {line:?}, the console said {want:?}"
+            );
+        }
         fs::remove_dir_all(root).unwrap();
     }
+}
+
+#[test]
+fn allertactl_status_says_first_boot_refused_until_a_boot_uses_the_environment() {
+    let root = scratch("refused-then-fixed");
+    let refused = root.join(refusal::FILE.trim_start_matches('/'));
+    let status = || {
+        // No supervisor here (as on a node first boot never configured): exit 3, but the
+        // refusal is said first.
+        let out = Command::new(env!("CARGO_BIN_EXE_allertactl"))
+            .arg("--socket")
+            .arg(root.join("absent.sock"))
+            .arg("--config")
+            .arg(root.join("absent.toml"))
+            .arg("--firstboot-refused")
+            .arg(&refused)
+            .arg("status")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(firstboot(&root, &fixture("bad-addresses.xml")).code, 1);
+    let (code, text) = status();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("FIRST BOOT REFUSED")
+            && text.contains("  ha.vip: 192.0.3.10 is not in the data network 192.0.2.0/24"),
+        "{text}"
+    );
+    // The administrator fixes the vApp properties and powers the node on again.
+    assert_eq!(firstboot(&root, &fixture("master.xml")).code, 0);
+    assert!(!refused.exists());
+    let (code, text) = status();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(!text.contains("REFUSED"), "{text}");
+    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]

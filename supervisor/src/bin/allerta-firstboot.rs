@@ -12,7 +12,7 @@ use clap::Parser;
 
 use supervisor::firstboot::env::Environment;
 use supervisor::firstboot::source::{self, Sources};
-use supervisor::firstboot::{apply, nics, render, validate};
+use supervisor::firstboot::{apply, nics, refusal, render, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,6 +68,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             "{ME}: no OVF environment (guestinfo, CD-ROM, {}): nothing to configure",
             args.env_file.display()
         );
+        forget_refusal(args);
         return Ok(ExitCode::SUCCESS);
     };
     println!("{ME}: OVF environment from {origin}");
@@ -75,7 +76,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         Ok(env) => env,
         Err(e) => {
             println!("ERROR: ovf-env: {e}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(refuse(args, &[format!("ovf-env: {e}")]));
         }
     };
     for key in validate::unknown_keys(&env) {
@@ -92,7 +93,8 @@ fn run(args: &Args) -> Result<ExitCode> {
                  Fix the vApp properties (Edit Settings > vApp Options) and restart",
                 problems.len()
             );
-            return Ok(ExitCode::FAILURE);
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Ok(refuse(args, &lines));
         }
     };
     let found = match &args.nics {
@@ -114,7 +116,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         Ok(pair) => pair,
         Err(reason) => {
             println!("ERROR: hardware: {reason}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(refuse(args, &[format!("hardware: {reason}")]));
         }
     };
     let plan = render::plan(&settings, &data, &voice);
@@ -136,7 +138,26 @@ fn run(args: &Args) -> Result<ExitCode> {
     if args.root == Path::new("/") {
         set_hostname(&settings.hostname)?;
     }
+    forget_refusal(args);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The environment was refused: the node keeps its last good settings (or has none), and
+/// `allertactl status` says why (`refusal`). Exit 1.
+fn refuse(args: &Args, problems: &[String]) -> ExitCode {
+    if let Err(e) = refusal::record(&args.root, problems) {
+        println!("ERROR: {ME}: recording the refusal for allertactl: {e}");
+    }
+    ExitCode::FAILURE
+}
+
+fn forget_refusal(args: &Args) {
+    if let Err(e) = refusal::clear(&args.root) {
+        println!(
+            "ERROR: {ME}: removing the last refusal ({}): {e}",
+            refusal::FILE
+        );
+    }
 }
 
 /// systemd read /etc/hostname before this ran; on the boot that changes it, the kernel's

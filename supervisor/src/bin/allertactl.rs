@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 done; 1 refused (the message says why), or (`sla`) a file that cannot be
 //! read; 2 usage error; 3 the supervisor cannot be reached; 4 (`status` only) this node is in
-//! fault or maintenance.
+//! fault or maintenance, or first boot refused the wizard's settings at its last power-on.
 //!
 //! `sla` reads the node file, the availability ledger and the windows file itself, so it
 //! works while the supervisor is down.
@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use supervisor::availability::{ledger, report, store, windows};
 use supervisor::control::protocol::{Request, Response, Status, Transition};
+use supervisor::firstboot::refusal;
 use supervisor::{config, localtime};
 
 #[derive(Debug, Parser)]
@@ -24,7 +25,7 @@ use supervisor::{config, localtime};
     name = "allertactl",
     version,
     about = "Operate an Allerta node: status, planned switchover, maintenance, campaigns",
-    after_help = "Exit codes: 0 done, 1 refused, 2 usage, 3 supervisor unreachable, 4 status: fault or maintenance."
+    after_help = "Exit codes: 0 done, 1 refused, 2 usage, 3 supervisor unreachable, 4 status: fault, maintenance or settings refused at boot."
 )]
 struct Cli {
     /// The supervisor's control socket (default: the node file's
@@ -41,6 +42,9 @@ struct Cli {
     /// the node file's `mediacore` component's, else /run/allerta/mediacore.sock).
     #[arg(long, global = true)]
     mediacore_socket: Option<PathBuf>,
+    /// Where first boot records an OVF environment it refused (for `status`).
+    #[arg(long, global = true, hide = true, default_value = refusal::FILE)]
+    firstboot_refused: PathBuf,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -254,6 +258,15 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Said first on `status`: it explains a node that runs on old settings, or (on its
+    // first boot) has no supervisor to ask at all.
+    let refused = match cli.command {
+        Cmd::Status => refusal::read(&cli.firstboot_refused),
+        _ => None,
+    };
+    if let Some(problems) = &refused {
+        print_refusal(&cli, problems);
+    }
     let socket = Sockets::of(&cli).supervisor;
     let response = match call(&socket, &request) {
         Ok(r) => r,
@@ -276,7 +289,7 @@ fn main() -> ExitCode {
             if !cli.json {
                 print_status(&status);
             }
-            if status.role == "FAULT" || status.maintenance {
+            if status.role == "FAULT" || status.maintenance || refused.is_some() {
                 return ExitCode::from(4);
             }
             ExitCode::SUCCESS
@@ -529,6 +542,24 @@ fn print_status(s: &Status) {
         s.transitions_total
     );
     print_history(&s.last_transitions.iter().rev().cloned().collect::<Vec<_>>());
+}
+
+/// First boot refused the wizard's settings at this node's last power-on.
+fn print_refusal(cli: &Cli, problems: &[String]) {
+    let mut text = String::from(
+        "FIRST BOOT REFUSED the wizard's settings at the last power-on: this node runs with \
+         the settings of its last good boot (none if it never had one). Fix the vApp \
+         properties (Edit Settings > vApp Options) and power the node off and on:\n",
+    );
+    for p in problems {
+        text.push_str(&format!("  {p}\n"));
+    }
+    // With --json, standard output is the supervisor's answer alone.
+    if cli.json {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
 }
 
 fn print_history(transitions: &[Transition]) {

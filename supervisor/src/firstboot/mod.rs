@@ -2,7 +2,7 @@
 //! vApp properties filled in at "Deploy OVF Template"), written as the files the node
 //! runs from. Runs on every boot (`allerta-firstboot.service`, before networking); an
 //! unchanged environment writes nothing, an invalid one writes nothing and says why on
-//! the console (`ERROR: <key>: <reason>`).
+//! the console (`ERROR: <key>: <reason>`) and for `allertactl status` (`refusal`).
 //!
 //! ```text
 //! source (driver) ─▶ env (pure) ─▶ validate (pure, through spec) ─▶ render (pure) ─▶ apply (driver)
@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod env;
 pub mod nics;
+pub mod refusal;
 pub mod render;
 pub mod source;
 pub mod spec;

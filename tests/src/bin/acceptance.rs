@@ -404,16 +404,17 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
         return false;
     }
     if !tls {
-        wrong_secret(&mut pair, report);
+        wrong_wizard_values(&mut pair, report);
     }
     true
 }
 
-/// A wizard value that cannot work: the backup powered off, its vApp properties edited to a
-/// different pairing secret, powered on. Each node must refuse the other, say why in its
+/// Wizard values that cannot work: the backup powered off, its vApp properties edited,
+/// powered on. A different pairing secret: each node must refuse the other, say why in its
 /// journal and in `allertactl status`, and never replicate; the right secret back, the pair
-/// is in sync again.
-fn wrong_secret(pair: &mut Pair, report: &mut Report) {
+/// is in sync again. A VIP outside the data network: first boot refuses it, on the console
+/// and in `allertactl status`, and the node runs on with its last good settings.
+fn wrong_wizard_values(pair: &mut Pair, report: &mut Report) {
     let env_path = pair.b.root.join("etc/allerta/ovf-env.xml");
     let env = std::fs::read_to_string(&env_path).expect("node-b's environment");
     assert!(
@@ -460,6 +461,37 @@ fn wrong_secret(pair: &mut Pair, report: &mut Report) {
             "{:?}",
             pair.sync_status(Node::B).map(|s| s["last_error"].clone())
         ),
+    );
+
+    // A VIP outside the data network: first boot refuses the whole environment, says why on
+    // the console and in `allertactl status`, and the node runs on with its last good
+    // settings (still the pair's backup, in sync).
+    let vip = format!("oe:key=\"ha.vip\" oe:value=\"{}\"", system_tests::lab::VIP);
+    assert!(env.contains(&vip), "node-b's environment has no {vip}");
+    reconfigure(
+        pair,
+        &env.replace(&vip, "oe:key=\"ha.vip\" oe:value=\"10.99.0.10\""),
+    );
+    const VIP_PROBLEM: &str = "ha.vip: 10.99.0.10 is not in the data network";
+    let console = pair.b.journal("allerta-firstboot", 20);
+    report.check(
+        "a VIP outside the data network: first boot on node-b refuses it on the console",
+        console.contains(&format!("ERROR: {VIP_PROBLEM}")),
+        tail(&console),
+    );
+    let (_, status) = pair.allertactl(Node::B, &["status"]);
+    let synced = wait_for(Duration::from_secs(60), || pair.in_sync(Node::B));
+    report.check(
+        "… `allertactl status` on node-b says so, and node-b runs on as the backup, in sync",
+        status.contains("FIRST BOOT REFUSED") && status.contains(VIP_PROBLEM) && synced.is_some(),
+        tail(&status),
+    );
+    reconfigure(pair, &env);
+    let (_, status) = pair.allertactl(Node::B, &["status"]);
+    report.check(
+        "the right VIP back: the refusal is gone from `allertactl status`",
+        !status.contains("REFUSED"),
+        tail(&status),
     );
 }
 
