@@ -112,6 +112,19 @@ fn changes_on_the_master_are_in_force_on_the_backup_without_a_restart() {
         logs_in(&pair, backup, "ops2", "n3w"),
         "a broken manager.conf took the users in force away"
     );
+    // The operator's view: `allertactl status` on the backup names the file and the line.
+    let operator_sees = || {
+        let out = pair.allertactl(backup, &["status"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_until_every(patience, poll, || operator_sees().lines().any(|l| l
+            .contains("CONFIGURATION NOT LOADED")
+            && l.contains("manager.conf:")))
+        .is_some(),
+        "allertactl status on the backup does not say manager.conf did not load:\n{}",
+        operator_sees()
+    );
     let metric = "allerta_config_alarms{node=\"node-b\",component=\"mediacore\"} 1";
     let metrics = || {
         system_tests::probe::http_get(

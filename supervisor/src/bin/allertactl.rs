@@ -515,7 +515,9 @@ fn print_status(s: &Status) {
         }
     }
     for (component, status) in &s.component_status {
-        println!("  {component}: {status}");
+        for line in component_lines(component, status) {
+            println!("  {line}");
+        }
     }
     if let Some(a) = &s.availability {
         let state = match (a.up, a.down_since_ms) {
@@ -542,6 +544,116 @@ fn print_status(s: &Status) {
         s.transitions_total
     );
     print_history(&s.last_transitions.iter().rev().cloned().collect::<Vec<_>>());
+}
+
+/// What a component reported, for a person: the media core's trunks, calls, dispatch and
+/// configuration alarms, the sync agent's peer, lag and last error, one line each; any
+/// other component (or a field we do not know) as its JSON. A problem is in capitals.
+fn component_lines(name: &str, status: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let text = |key: &str| status.get(key).and_then(Value::as_str);
+    let number = |key: &str| status.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let mut out = Vec::new();
+    match name {
+        "mediacore" => {
+            let dispatch = match (
+                status.get("dispatching").and_then(Value::as_bool),
+                text("dispatch_hold"),
+            ) {
+                (Some(true), _) => "campaign calls allowed".to_owned(),
+                (_, Some(why)) => format!("no campaign calls ({why})"),
+                _ => "no campaign calls".to_owned(),
+            };
+            out.push(format!(
+                "{name}: {}, {} call(s) up, {dispatch}",
+                text("role").unwrap_or("no role yet"),
+                number("active_calls")
+            ));
+            for t in status
+                .get("trunks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let registration = t.get("registration").and_then(Value::as_str).unwrap_or("?");
+                let registration = match registration {
+                    "none" => "no registration".to_owned(),
+                    r => match r.strip_prefix("failed") {
+                        Some(why) => format!("REGISTRATION FAILED{why}"),
+                        None => r.to_owned(),
+                    },
+                };
+                let reach = match t.get("reachability").and_then(Value::as_str) {
+                    Some("unreachable") => ", UNREACHABLE (no answer to OPTIONS)".to_owned(),
+                    Some(r) => format!(", {r}"),
+                    None => String::new(),
+                };
+                out.push(format!(
+                    "  trunk {}: {registration}{reach}",
+                    t.get("name").and_then(Value::as_str).unwrap_or("?")
+                ));
+            }
+            for alarm in status
+                .get("config_alarms")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                out.push(format!(
+                    "  CONFIGURATION NOT LOADED (the previous one stays in force): {}",
+                    alarm.as_str().unwrap_or_default()
+                ));
+            }
+            if let Some(why) = text("hold_preempt") {
+                out.push(format!("  holds the master role back: {why}"));
+            }
+            if number("unidentified_invites") > 0 {
+                out.push(format!(
+                    "  {} call(s) refused from addresses that are no trunk's",
+                    number("unidentified_invites")
+                ));
+            }
+        }
+        "sync" => {
+            let fresh = status.get("checks").and_then(|c| c.get("fresh"));
+            let step = match fresh.and_then(|f| f.get("ok")).and_then(Value::as_bool) {
+                Some(true) => "in step".to_owned(),
+                _ => format!(
+                    "NOT IN STEP ({})",
+                    fresh
+                        .and_then(|f| f.get("reason"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("no report yet")
+                ),
+            };
+            let lag = match status.get("lag_ms").and_then(Value::as_u64) {
+                Some(ms) => format!(", lag {} record(s), {ms} ms", number("lag_records")),
+                None => String::new(),
+            };
+            out.push(format!(
+                "{name}: {}, peer {}{lag}, {step}",
+                text("role").unwrap_or("no role yet"),
+                text("peer").unwrap_or("none")
+            ));
+            if let Some(e) = text("last_error") {
+                out.push(format!("  last error: {e}"));
+            }
+            if number("refused_peers") > 0 {
+                out.push(format!(
+                    "  REFUSED {} connection(s) from a peer not of this pair",
+                    number("refused_peers")
+                ));
+            }
+            if number("divergent_waiting") > 0 {
+                out.push(format!(
+                    "  {} change(s) made apart wait for an operator: allertactl sync divergence",
+                    number("divergent_waiting")
+                ));
+            }
+        }
+        _ => out.push(format!("{name}: {status}")),
+    }
+    out
 }
 
 /// First boot refused the wizard's settings at this node's last power-on.
@@ -660,5 +772,47 @@ mod tests {
             )
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn components_are_told_in_words_with_problems_in_capitals() {
+        let media = serde_json::json!({
+            "role": "backup", "active_calls": 2, "dispatching": false,
+            "dispatch_hold": "backup",
+            "trunks": [
+                {"name": "trunk-in", "registration": "registered", "registered": true},
+                {"name": "trunk-out", "registration": "failed: 403 Forbidden", "registered": false,
+                 "reachability": "unreachable"}
+            ],
+            "config_alarms": ["/etc/allerta/shared/extensions.conf:12: unknown application Foo"],
+        });
+        assert_eq!(
+            component_lines("mediacore", &media),
+            [
+                "mediacore: backup, 2 call(s) up, no campaign calls (backup)",
+                "  trunk trunk-in: registered",
+                "  trunk trunk-out: REGISTRATION FAILED: 403 Forbidden, UNREACHABLE (no answer to OPTIONS)",
+                "  CONFIGURATION NOT LOADED (the previous one stays in force): \
+                 /etc/allerta/shared/extensions.conf:12: unknown application Foo",
+            ]
+        );
+        let sync = serde_json::json!({
+            "role": "backup", "peer": "10.77.0.11:7480", "lag_records": 0, "lag_ms": null,
+            "last_error": "the peer's certificate is not from this pair: refused 10.77.0.11",
+            "refused_peers": 3,
+            "checks": {"fresh": {"ok": false, "reason": "never in step since start"}},
+        });
+        assert_eq!(
+            component_lines("sync", &sync),
+            [
+                "sync: backup, peer 10.77.0.11:7480, NOT IN STEP (never in step since start)",
+                "  last error: the peer's certificate is not from this pair: refused 10.77.0.11",
+                "  REFUSED 3 connection(s) from a peer not of this pair",
+            ]
+        );
+        assert_eq!(
+            component_lines("other", &serde_json::json!({"x": 1})),
+            [r#"other: {"x":1}"#]
+        );
     }
 }

@@ -413,7 +413,8 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
 /// powered on. A different pairing secret: each node must refuse the other, say why in its
 /// journal and in `allertactl status`, and never replicate; the right secret back, the pair
 /// is in sync again. A VIP outside the data network: first boot refuses it, on the console
-/// and in `allertactl status`, and the node runs on with its last good settings.
+/// and in `allertactl status`, and the node runs on with its last good settings. A trunk
+/// password the carrier refuses: `allertactl status` names the trunk that does not register.
 fn wrong_wizard_values(pair: &mut Pair, report: &mut Report) {
     let env_path = pair.b.root.join("etc/allerta/ovf-env.xml");
     let env = std::fs::read_to_string(&env_path).expect("node-b's environment");
@@ -492,6 +493,45 @@ fn wrong_wizard_values(pair: &mut Pair, report: &mut Report) {
         "the right VIP back: the refusal is gone from `allertactl status`",
         !status.contains("REFUSED"),
         tail(&status),
+    );
+
+    // A trunk password the carrier refuses: the node comes up, and `allertactl status` says
+    // which trunk does not register and what the registrar answered.
+    let out_user = wizard::trunk_users(Node::B).1;
+    let password = format!("oe:key=\"trunk_out.password\" oe:value=\"pw-{out_user}\"");
+    assert!(
+        env.contains(&password),
+        "node-b's environment has no {password}"
+    );
+    reconfigure(
+        pair,
+        &env.replace(
+            &password,
+            "oe:key=\"trunk_out.password\" oe:value=\"wrong-password\"",
+        ),
+    );
+    let failed = |pair: &Pair| {
+        pair.allertactl(Node::B, &["status"])
+            .1
+            .lines()
+            .any(|l| l.contains("trunk trunk-out: REGISTRATION FAILED"))
+    };
+    let said = wait_for(Duration::from_secs(30), || failed(pair));
+    report.check(
+        "a trunk password the carrier refuses: `allertactl status` on node-b says trunk-out does not register",
+        said.is_some(),
+        tail(&pair.allertactl(Node::B, &["status"]).1),
+    );
+    reconfigure(pair, &env);
+    let registered = wait_for(Duration::from_secs(30), || {
+        let (_, status) = pair.allertactl(Node::B, &["status"]);
+        status.contains("trunk trunk-out: registered")
+            && status.contains("trunk trunk-in: registered")
+    });
+    report.check(
+        "the right password back: both of node-b's trunks registered",
+        registered.is_some(),
+        tail(&pair.allertactl(Node::B, &["status"]).1),
     );
 }
 
