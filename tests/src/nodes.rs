@@ -190,17 +190,6 @@ pub fn keepalived_config(node: Node, v: &Vrrp) -> String {
 
 /// Starts `speaker` on `node` with settings `v`; the log is `<speaker>-<node>.log`.
 pub fn start(lab: &Lab, node: Node, speaker: Speaker, v: &Vrrp) -> Proc {
-    start_with_env(lab, node, speaker, v, &[])
-}
-
-/// As [`start`], with more environment for our supervisor (and the components it starts).
-pub fn start_with_env(
-    lab: &Lab,
-    node: Node,
-    speaker: Speaker,
-    v: &Vrrp,
-    envs: &[(&str, &str)],
-) -> Proc {
     let name = format!("{}-{}", speaker.name(), node.role());
     match speaker {
         Speaker::Allerta => {
@@ -214,9 +203,13 @@ pub fn start_with_env(
             }
             let bin = prereq::workspace_bin("allerta-supervisor");
             let config = config.to_string_lossy().into_owned();
-            let mut all = vec![("NO_COLOR", "1")];
-            all.extend_from_slice(envs);
-            lab.spawn(node.role(), &name, &bin, &["--config", &config], &all)
+            lab.spawn(
+                node.role(),
+                &name,
+                &bin,
+                &["--config", &config],
+                &[("NO_COLOR", "1")],
+            )
         }
         Speaker::Keepalived => {
             prereq::require_tools("keepalived interop", &["keepalived"]);
