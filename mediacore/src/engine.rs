@@ -17,12 +17,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use component::contract::{Adverts, Request as Control, Response as ControlResponse, Role};
+use component::server::Call as ControlCall;
 use rsip::{Method, Request, SipMessage};
 use serde::Serialize;
-use supervisor::component::contract::{
-    Adverts, Request as Control, Response as ControlResponse, Role,
-};
-use supervisor::component::server::Call as ControlCall;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};

@@ -57,12 +57,7 @@ fn codec(c: pjsip::Codec) -> Codec {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    component::logging::init(component::logging::Logging::DEFAULT)?;
     let settings = Settings::load(&args.config)?;
     if let Some(admin) = args.admin {
         let who = std::env::var("SUDO_USER")
@@ -110,9 +105,9 @@ async fn main() -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::channel(16);
-    let listener = supervisor::component::server::bind(&args.control)
+    let listener = component::server::bind(&args.control)
         .with_context(|| format!("control socket {}", args.control.display()))?;
-    let control = tokio::spawn(supervisor::component::server::serve(
+    let control = tokio::spawn(component::server::serve(
         listener,
         args.control.clone(),
         control_tx,

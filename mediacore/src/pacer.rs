@@ -165,7 +165,7 @@ impl Pacer {
             .name("rtp-pacer".into())
             .spawn(move || {
                 if priority > 0 {
-                    if let Err(error) = supervisor::realtime::set_fifo(priority) {
+                    if let Err(error) = component::realtime::set_fifo(priority) {
                         warn!(%error, priority, "rtp pacer without realtime priority");
                     }
                 }

@@ -118,7 +118,7 @@ fn default_database() -> PathBuf {
     "/var/lib/allerta/allerta.db".into()
 }
 fn default_supervisor_lease_ms() -> u64 {
-    supervisor::component::contract::DEFAULT_LEASE_MS
+    component::contract::DEFAULT_LEASE_MS
 }
 /// Below the supervisor's advert thread (10), so failover never waits for media.
 fn default_realtime_priority() -> u8 {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
-use crate::component::child::ComponentConfig;
+use crate::child::ComponentConfig;
 use crate::health::script::Probe;
 use crate::health::state::Tracking;
 use crate::vrrp::packet::{Version, MAX_ADDRS};
@@ -457,13 +457,13 @@ fn check_dispatch_lease(
         return Ok(());
     };
     let lease_ms = match table.get("supervisor_lease_ms") {
-        None => crate::component::contract::DEFAULT_LEASE_MS,
+        None => component::contract::DEFAULT_LEASE_MS,
         Some(v) => v
             .as_integer()
             .and_then(|n| u64::try_from(n).ok())
             .ok_or("must be a whole number of milliseconds")?,
     };
-    let need = crate::component::contract::min_lease(
+    let need = component::contract::min_lease(
         instance.adver_int,
         media.component.probe_interval,
         media.component.probe_timeout,

@@ -2,27 +2,21 @@
 //! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
 //! Pure modules: `config`, `vrrp::packet`, `vrrp::machine`, `arp::garp`, `health::state`,
-//! `component::contract`, `firstboot::{env, spec, validate, render}`, `firstboot::nics::choose`,
-//! `sla` (availability against the tender's SLA), `civil` (calendar dates),
-//! `availability::{ledger, monitor, windows, report}`.
+//! `sla` (availability against the tender's SLA), `availability::{ledger, monitor, windows,
+//! report}`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
-//! `vip` (netlink), `arp::socket`, `realtime`, `component::{child, client, server}`,
-//! `health::script`, `firstboot::{source, apply}`, `firstboot::nics::scan`,
-//! `availability::{probe, store}` (the service probe and the ledger file), `localtime`,
-//! `monotonic` (the clock the dispatch lease is stamped in).
+//! `vip` (netlink), `arp::socket`, `child` (a component's process and its contract client),
+//! `health::script`, `availability::{probe, store}` (the service probe and the ledger file).
+//! What every daemon shares (the component contract, the clocks, realtime scheduling) is the
+//! `component` crate; first boot is the `firstboot` crate.
 pub mod arp;
 pub mod availability;
-pub mod civil;
-pub mod component;
+pub mod child;
 pub mod config;
 pub mod control;
-pub mod firstboot;
 pub mod health;
-pub mod localtime;
 pub mod metrics;
-pub mod monotonic;
 pub mod notify;
-pub mod realtime;
 pub mod sla;
 pub mod supervise;
 pub mod systemd;

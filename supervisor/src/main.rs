@@ -1,13 +1,11 @@
 //! `allerta-supervisor`: arguments, configuration, logging and the runtime; everything else
 //! is in the library (`supervise.rs` for the core loop, `vrrp/guard.rs` for `--guard`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use supervisor::config::{self, LogConfig};
 use supervisor::{supervise, vrrp};
@@ -72,22 +70,11 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn init_tracing(log: &LogConfig, guard: bool) -> Result<()> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(from_env) => EnvFilter::try_new(from_env).context("RUST_LOG")?,
-        Err(_) => EnvFilter::try_new(&log.filter)
-            .with_context(|| format!("log.filter {:?}", log.filter))?,
-    };
-    // Colours only on a terminal: logs go to journald, files and test harnesses.
-    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
     // The guard logs to stderr so its lines are told apart from the supervisor's.
-    let result = match (log.json, guard) {
-        (true, true) => builder.json().with_writer(std::io::stderr).try_init(),
-        (true, false) => builder.json().try_init(),
-        (false, true) => builder.with_writer(std::io::stderr).try_init(),
-        (false, false) => builder.try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
+    component::logging::init(component::logging::Logging {
+        filter: &log.filter,
+        json: log.json,
+        stderr: guard,
+    })?;
+    Ok(())
 }

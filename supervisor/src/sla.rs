@@ -12,7 +12,7 @@
 //!   in service time 1 and 7 hours in service time 2; what goes beyond counts.
 //! - Outages caused by force majeure or by the customer's instructions are not counted.
 
-use crate::civil::days_from_civil;
+use component::civil::days_from_civil;
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;

@@ -17,6 +17,8 @@ use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use component::client::ControlClient;
+use component::contract::{self, Role};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -24,9 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::availability;
-use crate::component::child::{self, ComponentEvent};
-use crate::component::client::ControlClient;
-use crate::component::contract::{self, Role};
+use crate::child::{self, ComponentEvent};
 use crate::config::Config;
 use crate::control::protocol::{
     AvailabilityStatus, CheckStatus, Request, Response, Status, Transition,
@@ -158,11 +158,12 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
     drop(health_tx);
 
     let (calls_tx, mut calls_rx) = mpsc::channel(64);
-    let listener =
-        server::bind(&config.control_socket).map_err(|source| SuperviseError::ControlSocket {
+    let listener = component::unix::bind(&config.control_socket).map_err(|source| {
+        SuperviseError::ControlSocket {
             path: config.control_socket.display().to_string(),
             source,
-        })?;
+        }
+    })?;
     tasks.spawn({
         let (path, calls_tx, cancel) = (
             config.control_socket.clone(),

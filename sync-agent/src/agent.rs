@@ -15,18 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use supervisor::component::contract::{Request, Response, Role};
-use supervisor::component::server::{self, Call};
+use component::contract::{Request, Response, Role};
+use component::server::{self, Call};
 use tokio::net::{TcpListener, TcpStream, UnixDatagram};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::journal;
 use crate::node::Node;
 use crate::peer;
 use crate::watch;
+use journal;
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> std::io::Result<()> {

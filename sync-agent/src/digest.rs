@@ -5,10 +5,10 @@
 //! tables. It catches what the per-record checks cannot: a row added or changed on the
 //! backup behind the journal's back that no later record happens to touch.
 
+use journal::{self, is_replicated_table};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use crate::journal::{self, is_replicated_table};
 use crate::proto::Pos;
 
 /// The journal head and BLAKE3 over the replicated tables, in one read transaction.
@@ -66,7 +66,7 @@ pub fn tables(conn: &Connection) -> rusqlite::Result<(Pos, [u8; 32])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
+    use journal::Journal;
 
     #[test]
     fn equal_tables_have_equal_digests_and_a_row_behind_the_journal_shows() {

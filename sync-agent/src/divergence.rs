@@ -20,9 +20,9 @@ use rusqlite::session::ChangesetIter;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error as SqlError};
 
-use crate::journal;
 use crate::proto::frame::{decode_path, Divergent, FileMeta};
 use crate::proto::Kind;
+use journal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DivergenceError {
@@ -35,7 +35,7 @@ pub enum DivergenceError {
 /// `YYYY-MM-DDTHH-MM-SSZ` for a Unix time (no calendar crate for one timestamp).
 pub fn utc_stamp(unix_secs: u64) -> String {
     let secs = unix_secs % 86_400;
-    let (y, m, d) = supervisor::civil::civil_from_days((unix_secs / 86_400) as i64);
+    let (y, m, d) = component::civil::civil_from_days((unix_secs / 86_400) as i64);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z",
         secs / 3600,
@@ -349,7 +349,7 @@ pub fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
+    use journal::Journal;
 
     #[test]
     fn stamps_are_utc_calendar_times() {

@@ -17,9 +17,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use supervisor::component::contract::Role;
+use component::contract::Role;
+use journal::inbox;
 use sync_agent::config::{self, Config, RawSync};
-use sync_agent::{divergence, files, inbox, journal};
+use sync_agent::{divergence, files};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -143,13 +144,10 @@ fn settings(args: &Args) -> anyhow::Result<Option<Config>> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    if let Err(e) = component::logging::init(component::logging::Logging::DEFAULT) {
+        eprintln!("allerta-sync: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -208,10 +206,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .build()?;
             match settings(&args)? {
                 None => runtime
-                    .block_on(supervisor::component::server::run_minimal(
-                        "sync",
-                        &args.control,
-                    ))
+                    .block_on(component::server::run_minimal("sync", &args.control))
                     .with_context(|| format!("control socket {}", args.control.display()))?,
                 Some(cfg) => {
                     let tls = sync_agent::tls::for_node(&cfg).with_context(|| {

@@ -13,9 +13,9 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::exclude::Exclusions;
-use crate::journal;
 use crate::status::Status;
 use crate::tls::Tls;
+use journal;
 
 pub struct Node {
     pub cfg: Config,

@@ -10,10 +10,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use journal::{self, is_replicated_table, JournalError};
 use rusqlite::session::{ConflictAction, ConflictType};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use crate::journal::{self, is_replicated_table, JournalError};
 use crate::proto::{FileMeta, Kind, Record};
 
 /// A changeset larger than this once decompressed is refused (a hostile or broken body).
@@ -216,7 +216,7 @@ pub fn changeset_tables(changeset: &[u8]) -> Result<Vec<String>, rusqlite::Error
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
+    use journal::Journal;
 
     const SCHEMA: &str = "CREATE TABLE ledger(id INTEGER PRIMARY KEY, who TEXT, state TEXT);";
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::journal;
 use crate::proto::Pos;
+use journal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -122,7 +122,7 @@ pub fn install(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
+    use journal::Journal;
 
     #[test]
     fn a_snapshot_carries_data_and_journal_and_installs_over_a_live_database() {

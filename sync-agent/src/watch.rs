@@ -21,9 +21,9 @@ use rusqlite::Connection;
 use tracing::{debug, info, warn};
 
 use crate::files;
-use crate::journal;
 use crate::node::Node;
 use crate::proto::FileMeta;
+use journal;
 
 /// How soon the tree is scanned again after a directory appeared.
 const RESCAN_AFTER_NEW_DIR: Duration = Duration::from_millis(300);

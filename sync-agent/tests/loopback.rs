@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sync_agent::journal::{self, Journal};
+use journal::{self, Journal};
 
 struct Agent {
     child: Child,

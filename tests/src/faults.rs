@@ -212,7 +212,7 @@ pub fn dispatch_intervals(logs: &[String]) -> Vec<(f64, f64)> {
 /// A log line's `mono_us=` (the host's CLOCK_MONOTONIC, which libfaketime leaves alone) as
 /// wall-clock seconds of this machine.
 fn mono_time(line: &str) -> Option<f64> {
-    let offset_us = crate::lab::wall_us() - supervisor::monotonic::now_us() as i64;
+    let offset_us = crate::lab::wall_us() - component::monotonic::now_us() as i64;
     line.split_whitespace()
         .find_map(|w| w.strip_prefix("mono_us="))
         .and_then(|n| n.parse::<i64>().ok())

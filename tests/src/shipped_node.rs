@@ -1,6 +1,6 @@
 //! A lab node's files as the product writes them. The pair's harness does not write its
 //! own node file: it gives the node the OVF environment the vSphere wizard would
-//! (`wizard`), runs first boot's own code on it (`supervisor::firstboot`: parse, validate,
+//! (`wizard`), runs first boot's own code on it (`firstboot`: parse, validate,
 //! render), and moves what that wrote into the lab node's directories (both nodes share
 //! one machine here). Every change from first boot's files is listed below with its
 //! reason, and each is checked against the rendering, so the lab and the product cannot
@@ -11,10 +11,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use supervisor::firstboot::env::Environment;
-use supervisor::firstboot::nics::Nic;
-use supervisor::firstboot::render::{self, NODE_TOML, PJSIP_CONF};
-use supervisor::firstboot::validate;
+use firstboot::env::Environment;
+use firstboot::nics::Nic;
+use firstboot::render::{self, NODE_TOML, PJSIP_CONF};
+use firstboot::validate;
 
 use crate::lab::{Lab, Node};
 use crate::prereq;

@@ -2,7 +2,7 @@
 //! later over its control socket as the supervisor would), each with its own shared tree,
 //! database, state and divergence directories under the lab directory, and a TLS pair made
 //! by the agent's own `tls-pair` code. The test process writes the master's database through
-//! `sync_agent::journal::Journal` (what an application links) and its files directly.
+//! `journal::Journal` (what an application links) and its files directly.
 //!
 //! Also a corrupting TCP relay inside a namespace (no `netem` on this kernel): the master
 //! is pointed at it and it flips bytes on the way to the backup while told to.
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sync_agent::journal::{self, Journal};
+use journal::{self, Journal};
 
 use crate::lab::{wait_until, Lab, Node, Proc};
 use crate::prereq;

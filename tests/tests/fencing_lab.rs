@@ -77,7 +77,7 @@ fn freezing_the_master_s_supervisor_at_any_phase_never_lets_two_media_cores_dial
     let seed = std::env::var("FENCE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| supervisor::monotonic::now_us() | 1);
+        .unwrap_or_else(|| component::monotonic::now_us() | 1);
     eprintln!("fencing lab: seed {seed} (FENCE_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let settle = Duration::from_secs(15);

@@ -1,21 +1,26 @@
 //! What first boot writes for the media core and the sync agent loads with their own
 //! readers: the trunks in `pjsip.conf` (passwords with `;`, `&`, quotes survive), the
 //! `[mediacore]` and `[sync]` tables of `node.toml`, for the fixture environments of both
-//! roles; and the pair's harness runs first boot's node file, changed only where it says.
-//! (The supervisor's own test loads `node.toml` with the supervisor's loader.)
+//! roles; the supervisor loads first boot's `node.toml` with its own loader; `allertactl
+//! status` says what first boot refused; and the pair's harness runs first boot's node file,
+//! changed only where it says.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use firstboot::env::Environment;
+use firstboot::nics::Nic;
+use firstboot::refusal;
+use firstboot::render::{self, NODE_TOML, PJSIP_CONF};
+use firstboot::validate;
 use mediacore::conf::pjsip::PjsipConfig;
 use mediacore::settings::Settings;
-use supervisor::firstboot::env::Environment;
-use supervisor::firstboot::nics::Nic;
-use supervisor::firstboot::render::{self, NODE_TOML, PJSIP_CONF};
-use supervisor::firstboot::validate;
+use system_tests::prereq;
 
 fn fixture_text(fixture: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../supervisor/tests/fixtures/ovf-env")
+        .join("../firstboot/tests/fixtures/ovf-env")
         .join(fixture);
     std::fs::read_to_string(&path).unwrap()
 }
@@ -54,6 +59,54 @@ fn rendered_from(fixture: &str, xml: &str) -> (validate::NodeSettings, render::P
 
 fn file<'a>(plan: &'a render::Plan, path: &str) -> &'a str {
     &plan.files.iter().find(|f| f.path == path).unwrap().contents
+}
+
+/// `allerta-firstboot` on a fixture, writing under `root` (never `/`): its exit code.
+fn run_firstboot(root: &Path, fixture: &str) -> i32 {
+    let env_file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firstboot/tests/fixtures/ovf-env")
+        .join(fixture);
+    let out = Command::new(prereq::workspace_bin("allerta-firstboot"))
+        .arg("--root")
+        .arg(root)
+        .arg("--env-file")
+        .arg(env_file)
+        .args(["--no-guestinfo", "--no-cdrom"])
+        .args([
+            "--nics",
+            "ens160=00:50:56:8a:00:01,ens192=00:50:56:8a:00:02",
+        ])
+        .output()
+        .unwrap();
+    out.status.code().unwrap_or(-1)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("allerta-fbm-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_supervisor_loads_the_node_file_first_boot_writes() {
+    for fixture in ["master.xml", "backup.xml"] {
+        let (settings, plan) = rendered(fixture);
+        let text = file(&plan, NODE_TOML);
+        let config = supervisor::config::parse(Path::new(NODE_TOML), text)
+            .unwrap_or_else(|e| panic!("{fixture}: {e}\n{text}"));
+        let instance = &config.instances[0];
+        assert_eq!(instance.interface, "ens160");
+        assert_eq!(instance.priority, settings.priority);
+        assert_eq!(instance.vips[0].net.addr(), settings.vip);
+        assert_eq!(
+            instance.vips[0].net.prefix_len(),
+            settings.data.prefix_len()
+        );
+        assert_eq!(instance.unicast_peers, [settings.peer]);
+        assert_eq!(config.node_name, settings.hostname);
+        assert_eq!(config.components.len(), 2);
+    }
 }
 
 #[test]
@@ -249,4 +302,43 @@ fn the_pairs_harness_runs_first_boots_node_file_with_only_its_stated_differences
         cfg.pairing_secret_file,
         Some(places.run.join("node/tls/pairing.secret"))
     );
+}
+
+#[test]
+fn allertactl_status_says_first_boot_refused_until_a_boot_uses_the_environment() {
+    let root = scratch("refused-then-fixed");
+    let refused = root.join(refusal::FILE.trim_start_matches('/'));
+    let status = || {
+        // No supervisor here (as on a node first boot never configured): exit 3, but the
+        // refusal is said first.
+        let out = Command::new(prereq::workspace_bin("allertactl"))
+            .arg("--socket")
+            .arg(root.join("absent.sock"))
+            .arg("--config")
+            .arg(root.join("absent.toml"))
+            .arg("--firstboot-refused")
+            .arg(&refused)
+            .arg("status")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(run_firstboot(&root, "bad-addresses.xml"), 1);
+    let (code, text) = status();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("FIRST BOOT REFUSED")
+            && text.contains("  ha.vip: 192.0.3.10 is not in the data network 192.0.2.0/24"),
+        "{text}"
+    );
+    // The administrator fixes the vApp properties and powers the node on again.
+    assert_eq!(run_firstboot(&root, "master.xml"), 0);
+    assert!(!refused.exists());
+    let (code, text) = status();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(!text.contains("REFUSED"), "{text}");
+    fs::remove_dir_all(root).unwrap();
 }

@@ -573,9 +573,9 @@ fn sla_json(lab: &Lab, node: Node, month: &str) -> serde_json::Value {
 
 #[test]
 fn a_killed_media_core_is_one_short_outage_in_both_ledgers() {
+    use component::localtime;
     use supervisor::availability::ledger::{End, Ending};
     use supervisor::availability::windows::format_local;
-    use supervisor::localtime;
 
     let dir = std::env::temp_dir().join(format!("allerta-sla-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use firstboot::spec;
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use supervisor::firstboot::spec;
 
 use crate::manifest::{self, ManifestError};
 use crate::ova::Ova;

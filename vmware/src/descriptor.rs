@@ -1,5 +1,5 @@
 //! Pure: the OVF 1.x descriptor (DSP0243, schema DSP8023 1.1.1), with the ProductSection
-//! generated from the vApp property spec (`supervisor::firstboot::spec`) that first boot
+//! generated from the vApp property spec (`firstboot::spec`) that first boot
 //! parses with, so the wizard and the guest cannot disagree on a property.
 //!
 //! Hardware, chosen for vSphere 7 and later (see `vmware/README.md`): `vmx-17` (ESXi 7.0),
@@ -13,8 +13,8 @@
 
 use std::fmt::Write as _;
 
+use firstboot::spec::{self, Kind, Property, DEPLOYMENT_OPTIONS};
 use quick_xml::escape::escape;
-use supervisor::firstboot::spec::{self, Kind, Property, DEPLOYMENT_OPTIONS};
 
 /// The product as the wizard's "Review details" page shows it.
 pub const PRODUCT: &str = "Allerta";

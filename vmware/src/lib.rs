@@ -1,5 +1,5 @@
 //! The Allerta OVA (`allerta-ova`): the OVF descriptor generated from the vApp property
-//! spec first boot reads (`supervisor::firstboot::spec`), a streamOptimized VMDK written
+//! spec first boot reads (`firstboot::spec`), a streamOptimized VMDK written
 //! from a raw disk, the SHA256 manifest, the ustar archive in VMware's order, and the
 //! checks that an OVA is all of that.
 //!

@@ -20,8 +20,8 @@ use allerta_ova::negative::Caught;
 use allerta_ova::ova::Ova;
 use allerta_ova::pack::{self, Appliance};
 use allerta_ova::{check, descriptor, negative, schema};
-use supervisor::firstboot::env::Environment;
-use supervisor::firstboot::spec;
+use firstboot::env::Environment;
+use firstboot::spec;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use component::monotonic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
@@ -25,7 +26,6 @@ use super::tts::{self, CallPrompts};
 use super::Outcome;
 use crate::call::{dial_out, Shared};
 use crate::engine::Status;
-use supervisor::monotonic;
 
 /// How often the dialer plans.
 const TICK: Duration = Duration::from_millis(50);
@@ -75,7 +75,7 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Minutes after local midnight (the dialling window is local time).
 fn local_minute() -> u32 {
-    let local = supervisor::localtime::local_secs(supervisor::localtime::now_ms());
+    let local = component::localtime::local_secs(component::localtime::now_ms());
     (local.rem_euclid(86_400) / 60) as u32
 }
 
@@ -160,11 +160,11 @@ impl Dialer {
         let (met, awaiting) = blocking(&self.store, move |s| {
             let c = s.connection();
             let met = match since {
-                Some(since) => sync_agent::inbox::met_since(c, since)?,
+                Some(since) => journal::inbox::met_since(c, since)?,
                 None => true,
             };
             let awaiting =
-                sync_agent::inbox::awaiting_divergent(c, now_us, reconcile::AFTER_SPLIT_MAX_US)?;
+                journal::inbox::awaiting_divergent(c, now_us, reconcile::AFTER_SPLIT_MAX_US)?;
             Ok((met, awaiting))
         })
         .await
@@ -220,7 +220,7 @@ impl Dialer {
         if let Some(edge) = record.observe(now_us, verdict, fence.lease_end(status.adverts)) {
             // Wall-clock microseconds of the edge, for logs compared across nodes.
             let wall = |at: u64| {
-                (supervisor::localtime::now_ms() * 1000).saturating_sub(now_us.saturating_sub(at))
+                (component::localtime::now_ms() * 1000).saturating_sub(now_us.saturating_sub(at))
             };
             // `mono_us` is the host's CLOCK_MONOTONIC, which a lab that moves a node's wall
             // clock (libfaketime) leaves alone: the fault suite compares nodes with it.

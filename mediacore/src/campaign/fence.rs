@@ -44,13 +44,13 @@
 
 use std::time::Duration;
 
-use supervisor::component::contract::Adverts;
+use component::contract::Adverts;
 
 /// Covers the rate difference of the two nodes' monotonic clocks over one lease (100 ppm
 /// each is 0.2 ms per second) with a wide margin.
 pub const MARGIN: Duration = Duration::from_millis(50);
 
-pub use supervisor::component::contract::min_lease;
+pub use component::contract::min_lease;
 
 /// Why a media core does not start campaign calls now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

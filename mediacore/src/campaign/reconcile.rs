@@ -3,7 +3,7 @@
 //! either side is called again.
 //!
 //! The node that stepped down sends what only it wrote to this node's inbox
-//! (`sync_agent::inbox`). Each of its write transactions is one of two things:
+//! (`journal::inbox`). Each of its write transactions is one of two things:
 //! - **facts** of a campaign: attempts begun, ended, confirmed; recipients' progress; a
 //!   campaign found done. These only grow (an attempt happened; a person pressed 1), so
 //!   they merge without asking anyone: [`merge_new`], run by the dialer every tick on the
@@ -29,14 +29,14 @@
 //! Between the link's return and the merge, this node would still call people who confirmed
 //! over there. So when the master hears the other node claim master ([`AfterSplit`]: a split
 //! healing, or a frozen master thawing), campaign calls wait until this node's sync agent has
-//! met the other again and the merge is done (`sync_agent::inbox::met_since`), at most
+//! met the other again and the merge is done (`journal::inbox::met_since`), at most
 //! [`AFTER_SPLIT_MAX`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use journal::inbox::{self, Item, RowChange};
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension, Transaction};
-use sync_agent::inbox::{self, Item, RowChange};
 
 use super::store::{now_ms, Store, StoreError};
 
@@ -426,8 +426,8 @@ mod tests {
     use crate::campaign::store::tests::{people, running_campaign, status};
     use crate::campaign::store::AttemptEnd;
     use crate::campaign::Outcome;
-    use sync_agent::journal;
-    use sync_agent::proto::Divergent;
+    use journal;
+    use journal::record::Divergent;
 
     fn end(outcome: Outcome) -> AttemptEnd {
         AttemptEnd {
@@ -539,7 +539,7 @@ mod tests {
         // The import waits for a person; applied, C4 is here.
         let waiting = inbox::pending_ids(a.connection()).unwrap();
         assert_eq!(waiting.len(), 1);
-        let mut j = sync_agent::journal::Journal::open(&dir.path().join("a.db")).unwrap();
+        let mut j = journal::Journal::open(&dir.path().join("a.db")).unwrap();
         inbox::apply(&mut j, waiting[0], "admin").unwrap();
         let c4: i64 = a
             .connection()

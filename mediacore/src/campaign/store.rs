@@ -1,6 +1,6 @@
 //! The campaign database: every read and write the application does, in one place.
 //!
-//! Writes go through the sync agent's journal ([`sync_agent::journal::Journal::write`]):
+//! Writes go through the sync agent's journal ([`journal::Journal::write`]):
 //! the changes and their replication record commit in one transaction, so nothing written
 //! here can miss the backup. Each write that an operator asked for also leaves an audit
 //! row in the same transaction. The dialer's ledger writes are small and frequent (before
@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
+use journal::{Journal, JournalError};
 use rusqlite::{params, OptionalExtension, Transaction};
-use sync_agent::journal::{Journal, JournalError};
 
 use super::schema::MIGRATIONS;
 use super::{CampaignSpec, Outcome, State};
@@ -59,7 +59,7 @@ fn unwrap_refusal(e: JournalError) -> StoreError {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    sync_agent::journal::now_ms() as i64
+    journal::now_ms() as i64
 }
 
 /// A campaign as the dialer needs it.

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use component::localtime::now_ms;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -23,7 +24,6 @@ use super::monitor::Monitor;
 use super::store;
 use crate::config::AvailabilityConfig;
 use crate::control::protocol::AvailabilityStatus;
-use crate::localtime::now_ms;
 
 /// The longest banner line read.
 const MAX_BANNER: usize = 256;

@@ -21,11 +21,11 @@
 
 use std::path::Path;
 
+use component::civil::days_from_civil;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{read_if_present, FileError};
-use crate::civil::days_from_civil;
 use crate::sla::Cause;
 
 #[derive(Debug, Deserialize)]
@@ -193,7 +193,7 @@ pub fn parse_local(text: &str) -> Option<i64> {
     let (mo, d) = (mo as u32, d as u32);
     let days = days_from_civil(y, mo, d);
     // 2026-02-30 would be March 2nd: refuse it.
-    if crate::civil::civil_from_days(days) != (y, mo, d) {
+    if component::civil::civil_from_days(days) != (y, mo, d) {
         return None;
     }
     Some(days * 86_400 + h * 3600 + mi * 60)
@@ -201,7 +201,7 @@ pub fn parse_local(text: &str) -> Option<i64> {
 
 /// Local seconds as "YYYY-MM-DD HH:MM:SS".
 pub fn format_local(local_secs: i64) -> String {
-    let (y, m, d) = crate::civil::civil_from_days(local_secs.div_euclid(86_400));
+    let (y, m, d) = component::civil::civil_from_days(local_secs.div_euclid(86_400));
     let s = local_secs.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",

@@ -15,10 +15,11 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use component::localtime;
+use firstboot::refusal;
 use supervisor::availability::{ledger, report, store, windows};
+use supervisor::config;
 use supervisor::control::protocol::{Request, Response, Status, Transition};
-use supervisor::firstboot::refusal;
-use supervisor::{config, localtime};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -372,7 +373,7 @@ fn sla(cli: &Cli, month: Option<(i64, u32)>) -> ExitCode {
     let now = localtime::now_ms();
     let (year, month) = month.unwrap_or_else(|| {
         let days = localtime::local_secs(now).div_euclid(86_400);
-        let (y, m, _) = supervisor::civil::civil_from_days(days);
+        let (y, m, _) = component::civil::civil_from_days(days);
         (y, m)
     });
     let r = report::month(

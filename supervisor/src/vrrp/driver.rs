@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use component::contract::Adverts;
+use component::realtime;
 use futures::StreamExt;
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::link::LinkFlags;
@@ -30,9 +32,7 @@ use super::packet::{Advert, DecodeError, Ipv4Header, PseudoHeader};
 use super::socket::VrrpSocket;
 use crate::arp::garp;
 use crate::arp::socket::ArpSocket;
-use crate::component::contract::Adverts;
 use crate::config::InstanceConfig;
-use crate::realtime;
 use crate::vip::netlink::{Netlink, NetlinkError};
 use crate::vip::Vips;
 
@@ -123,7 +123,7 @@ pub struct InstanceStatus {
 }
 
 /// When the instance last sent and heard an advert with a priority above 0, in
-/// [`crate::monotonic`] microseconds (0: never). Written by the instance's thread, read by
+/// [`component::monotonic`] microseconds (0: never). Written by the instance's thread, read by
 /// the component probes, which pass them to the media core with every ping: its dispatch
 /// lease (`contract::Adverts`).
 #[derive(Debug, Default)]
@@ -585,13 +585,13 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
         if advert.vrid == io.vrid && priority > 0 && src != io.source {
             io.adverts
                 .heard_us
-                .store(crate::monotonic::now_us(), Ordering::Release);
+                .store(component::monotonic::now_us(), Ordering::Release);
         }
         io.status_tx.send_if_modified(|s| {
             if advert.vrid != s.vrid {
                 return false;
             }
-            s.peer_last_heard_ms = Some(crate::localtime::now_ms());
+            s.peer_last_heard_ms = Some(component::localtime::now_ms());
             s.peer_address = Some(src);
             s.peer_priority = Some(priority);
             true
@@ -603,7 +603,7 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
             Action::SendAdvert { priority } => {
                 // Stamped before the send, so never after the peer's receipt; kept only if
                 // it went out. Priority 0 renews nothing: it says we are leaving.
-                let stamp = crate::monotonic::now_us();
+                let stamp = component::monotonic::now_us();
                 match io.sock.send(&router.advert(priority)) {
                     Ok(_) => {
                         if priority > 0 {

@@ -75,7 +75,7 @@ pub enum SessionError {
     #[error("divergence journal")]
     Divergence(#[from] divergence::DivergenceError),
     #[error("divergent writes from the backup")]
-    Inbox(#[from] crate::inbox::InboxError),
+    Inbox(#[from] journal::inbox::InboxError),
 }
 
 /// A digest of the tables being computed on a blocking thread with its own connection (a

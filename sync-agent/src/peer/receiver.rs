@@ -15,13 +15,13 @@ use tracing::{debug, info, warn};
 use super::{describe, join_digest, send, start_digest, FrameReader, SessionError, BATCH, SILENCE};
 use crate::divergence;
 use crate::files::{self, Incoming};
-use crate::journal;
 use crate::node::Node;
 use crate::proto::frame::decode_path;
 use crate::proto::receiver::{Receiver, Step};
 use crate::proto::{Divergent, Kind, Message, Pos, Record, SnapshotReason};
 use crate::replica::{self, ApplyError, FileOutcome};
 use crate::snapshot;
+use journal;
 
 enum Pending {
     Record(Record, Incoming),

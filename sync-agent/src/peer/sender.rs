@@ -6,6 +6,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use journal::inbox;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -15,8 +16,6 @@ use super::{
     SNAPSHOT_ACK, VERIFY_IDLE,
 };
 use crate::files;
-use crate::inbox;
-use crate::journal;
 use crate::node::Node;
 use crate::proto::frame::CHUNK;
 use crate::proto::handshake::{self, Local, Plan};
@@ -69,7 +68,7 @@ where
         hello.head,
         &hello.history,
     );
-    let mono_us = supervisor::monotonic::now_us();
+    let mono_us = component::monotonic::now_us();
     info!(peer_node = %hello.node, ?head, peer_head = ?hello.head, ?plan, mono_us, "session started");
     let diverged = match plan {
         Plan::Snapshot(SnapshotReason::Diverged { fork }) => Some(fork),

@@ -11,6 +11,9 @@
 //! Decoding never panics and never allocates more than the length field allows, which is
 //! capped at [`MAX_FRAME`] before anything is allocated.
 
+pub use journal::record::{decode_path, encode_path, DecodeError, Divergent, FileMeta};
+use journal::record::{Reader, Writer};
+
 use crate::proto::{Pos, Record};
 
 /// The largest frame either side accepts: a changeset of a bulk transaction, compressed.
@@ -18,30 +21,6 @@ pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// File and snapshot content travels in chunks of this size.
 pub const CHUNK: usize = 256 * 1024;
 const CHECK_LEN: usize = 8;
-
-/// Malformed input from the peer: the connection is dropped and the session restarts from
-/// the last acknowledged point.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("frame of {len} bytes exceeds the {max} byte limit")]
-    TooLarge { len: usize, max: usize },
-    #[error("frame of {len} bytes is too short")]
-    Short { len: usize },
-    #[error("frame check failed")]
-    Check,
-    #[error("unknown frame kind {kind}")]
-    Kind { kind: u8 },
-    #[error("body truncated: need {need} more bytes")]
-    Truncated { need: usize },
-    #[error("{extra} bytes after the body")]
-    Trailing { extra: usize },
-    #[error("a string is not UTF-8")]
-    Utf8,
-    #[error("list of {count} items does not fit")]
-    Count { count: u64 },
-    #[error("{what} has the invalid value {value}")]
-    Value { what: &'static str, value: u64 },
-}
 
 /// What the receiver (backup) and the sender (master) say first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,20 +31,6 @@ pub struct Hello {
     pub head: Pos,
     /// The generations of this node's log: (generation, first sequence number), oldest first.
     pub history: Vec<(u64, u64)>,
-}
-
-/// Metadata of a file in the shared tree, as journaled and as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileMeta {
-    /// Relative to the shared root, `/`-separated.
-    pub path: String,
-    pub size: u64,
-    /// Permission bits (`st_mode & 0o7777`).
-    pub mode: u32,
-    /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime_ns: i64,
-    /// BLAKE3 of the content.
-    pub hash: [u8; 32],
 }
 
 /// Why a snapshot is sent instead of records.
@@ -130,21 +95,6 @@ pub enum Message {
         event: String,
         seq: u64,
     },
-}
-
-/// One record of a divergence event, as the backup sends it to the master.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Divergent {
-    /// The divergence journal's folder name on the backup (unique per event).
-    pub event: String,
-    /// The last record both nodes had.
-    pub fork: u64,
-    /// How many records the event has.
-    pub total: u64,
-    /// The record's sequence number in the backup's old log.
-    pub seq: u64,
-    /// The raw SQLite changeset.
-    pub changeset: Vec<u8>,
 }
 
 impl Message {
@@ -344,51 +294,6 @@ impl Message {
     }
 }
 
-impl FileMeta {
-    /// The journal body of a file record (also the `Repair` body).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer(out);
-        w.str(&self.path);
-        w.u64(self.size);
-        w.u64(u64::from(self.mode));
-        w.u64(self.mtime_ns as u64);
-        w.0.extend_from_slice(&self.hash);
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode(&mut out);
-        out
-    }
-
-    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader(body);
-        let meta = Self::read(&mut r)?;
-        if !r.0.is_empty() {
-            return Err(DecodeError::Trailing { extra: r.0.len() });
-        }
-        Ok(meta)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            path: r.str()?,
-            size: r.u64()?,
-            mode: match r.u64()? {
-                mode @ 0..=0o7777 => mode as u32,
-                value => {
-                    return Err(DecodeError::Value {
-                        what: "mode",
-                        value,
-                    })
-                }
-            },
-            mtime_ns: r.u64()? as i64,
-            hash: r.array()?,
-        })
-    }
-}
-
 /// Wraps `payload` (a kind byte and a body) into a frame with its length and check, valid
 /// or not as a message (the fuzz target uses it to get past the check).
 pub fn seal(payload: &[u8]) -> Vec<u8> {
@@ -396,96 +301,6 @@ pub fn seal(payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(payload);
     frame.extend_from_slice(&blake3::hash(payload).as_bytes()[..CHECK_LEN]);
     frame
-}
-
-/// The journal body of a delete record.
-pub fn decode_path(body: &[u8]) -> Result<String, DecodeError> {
-    let mut r = Reader(body);
-    let path = r.str()?;
-    if !r.0.is_empty() {
-        return Err(DecodeError::Trailing { extra: r.0.len() });
-    }
-    Ok(path)
-}
-
-pub fn encode_path(path: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    Writer(&mut out).str(path);
-    out
-}
-
-struct Writer<'a>(&'a mut Vec<u8>);
-
-impl Writer<'_> {
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn pos(&mut self, p: Pos) {
-        self.u64(p.gen);
-        self.u64(p.seq);
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
-        self.0.extend_from_slice(b);
-    }
-    fn str(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.0.len() < n {
-            return Err(DecodeError::Truncated {
-                need: n - self.0.len(),
-            });
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    /// A boolean byte: only 0 and 1, so every value has one encoding.
-    fn flag(&mut self, what: &'static str) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(DecodeError::Value {
-                what,
-                value: u64::from(v),
-            }),
-        }
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let mut b = [0; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(b))
-    }
-    fn array(&mut self) -> Result<[u8; 32], DecodeError> {
-        let mut b = [0; 32];
-        b.copy_from_slice(self.take(32)?);
-        Ok(b)
-    }
-    fn pos(&mut self) -> Result<Pos, DecodeError> {
-        Ok(Pos {
-            gen: self.u64()?,
-            seq: self.u64()?,
-        })
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let mut b = [0; 4];
-        b.copy_from_slice(self.take(4)?);
-        self.take(u32::from_be_bytes(b) as usize)
-    }
-    fn str(&mut self) -> Result<String, DecodeError> {
-        std::str::from_utf8(self.bytes()?)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::Utf8)
-    }
 }
 
 #[cfg(test)]

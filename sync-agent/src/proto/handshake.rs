@@ -80,6 +80,7 @@ pub fn plan(local: &Local<'_>, remote_head: Pos, remote_history: &[(u64, u64)]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use journal::Journal;
 
     fn decide(
         l_head: Pos,
@@ -246,6 +247,52 @@ mod tests {
                 &[(7, 1)]
             ),
             Plan::Stream { from: 51 }
+        );
+    }
+
+    /// The journal's side of a fork: a write made in another node's generation starts one
+    /// of its own, which is where the handshake sees the fork.
+    #[test]
+    fn a_write_in_another_nodes_generation_starts_one_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("a.db")).unwrap();
+        j.connection()
+            .execute_batch("CREATE TABLE ledger(id INTEGER PRIMARY KEY, who TEXT, state TEXT);")
+            .unwrap();
+        let insert = |j: &mut Journal, id: i64| {
+            j.write(|tx| {
+                tx.execute("INSERT INTO ledger VALUES (?1, 'x', 'y')", [id])
+                    .map(drop)
+            })
+            .unwrap()
+            .1
+            .unwrap()
+        };
+        let own = insert(&mut j, 1);
+        assert_eq!(insert(&mut j, 2).gen, own.gen, "its own generation goes on");
+        // Records of another master's generation arrive (the receiver's path).
+        let theirs = 0x1234_5678_i64;
+        let conn = j.connection();
+        conn.execute(
+            "INSERT INTO _sync_log(seq, gen, kind, at_ms, body, hash) VALUES (3, ?1, 0, 0, x'', x'')",
+            [theirs],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO _sync_gen(gen, first_seq) VALUES (?1, 3)",
+            [theirs],
+        )
+        .unwrap();
+        // A local write now (a call ending on a backup) goes in a generation of its own,
+        // so the handshake sees the fork at 3 instead of taking seq 4 for the master's.
+        let local = insert(&mut j, 3);
+        assert_eq!(local.seq, 4);
+        assert!(local.gen != theirs as u64 && local.gen != own.gen);
+        let hist = journal::history(j.connection()).unwrap();
+        assert_eq!(hist.last(), Some(&(local.gen, 4)));
+        assert_eq!(
+            fork_point(&[(own.gen, 1), (theirs as u64, 3)], 9, &hist, 4),
+            3
         );
     }
 }

@@ -260,17 +260,6 @@ impl Receiver {
     }
 }
 
-impl Pos {
-    /// Whichever of the two is further along.
-    pub fn max_seq(self, other: Self) -> Self {
-        if other.seq >= self.seq {
-            other
-        } else {
-            self
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

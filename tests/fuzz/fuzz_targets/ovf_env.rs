@@ -1,4 +1,4 @@
-//! Arbitrary bytes as the OVF environment first boot reads (`supervisor::firstboot`): the
+//! Arbitrary bytes as the OVF environment first boot reads (`firstboot`): the
 //! XML reader, then validation through the property spec, then rendering of every file.
 //! Nothing may panic; an environment that parses is written back (`to_xml`) and must read
 //! back the same, and a valid one must render a node.toml the supervisor loads.
@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use supervisor::firstboot::env::Environment;
-use supervisor::firstboot::nics::Nic;
-use supervisor::firstboot::{render, validate};
+use firstboot::env::Environment;
+use firstboot::nics::Nic;
+use firstboot::{render, validate};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -16,7 +16,7 @@ use sync_agent::proto::receiver::Receiver;
 use sync_agent::proto::{Pos, Record};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = sync_agent::inbox::rows(data);
+    let _ = journal::inbox::rows(data);
     stream(data);
     if !data.is_empty() && data.len() < 1 << 20 {
         stream(&seal(data));
@@ -38,7 +38,7 @@ fn stream(data: &[u8]) {
             let _ = decode_path(body);
         }
         if let Message::Divergent(d) = &message {
-            let _ = sync_agent::inbox::rows(&d.changeset);
+            let _ = journal::inbox::rows(&d.changeset);
         }
         if let Ok(sync_agent::proto::receiver::Step::Apply(r)) = rx.on_message(message) {
             rx.applied(r.pos);

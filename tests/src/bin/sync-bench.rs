@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use journal::{self, Journal};
 use rusqlite::params;
-use sync_agent::journal::{self, Journal};
 use system_tests::lab::{wait_until, Lab};
 use system_tests::prereq;
 use system_tests::sync::{self, SyncNode, LEDGER};

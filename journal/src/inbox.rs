@@ -25,8 +25,8 @@ use rusqlite::session::{ChangesetIter, ConflictAction, ConflictType};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::journal::{self, is_replicated_table, Journal, JournalError};
-use crate::proto::frame::Divergent;
+use crate::record::Divergent;
+use crate::{is_replicated_table, Journal, JournalError};
 
 /// At most this many rows in the inbox: a peer (authenticated, but possibly broken) cannot
 /// fill the master's disk through it.
@@ -109,7 +109,7 @@ pub fn keep(conn: &mut Connection, peer: &str, d: &Divergent) -> Result<bool, In
             d.fork as i64,
             d.total as i64,
             d.seq as i64,
-            journal::now_ms() as i64,
+            crate::now_ms() as i64,
             d.changeset
         ],
     )?;
@@ -312,7 +312,7 @@ pub fn apply(journal: &mut Journal, id: i64, who: &str) -> Result<String, InboxE
             }
             tx.execute(
                 "INSERT INTO audit(at, who, what, detail) VALUES (?1, ?2, 'divergence apply', ?3)",
-                params![journal::now_ms() as i64, who, what],
+                params![crate::now_ms() as i64, who, what],
             )?;
         }
         set_state(tx, id, "applied", &format!("applied by {who}"))?;
@@ -401,7 +401,7 @@ mod tests {
     use super::*;
 
     fn winner_conn(dir: &tempfile::TempDir) -> Connection {
-        journal::open(&dir.path().join("base.db")).unwrap()
+        crate::open(&dir.path().join("base.db")).unwrap()
     }
 
     fn fork() -> (tempfile::TempDir, Journal, Journal) {
@@ -424,8 +424,8 @@ mod tests {
 
     fn tail(loser: &mut Journal, sql: &str) -> Vec<u8> {
         let (_, pos) = loser.write(|tx| tx.execute_batch(sql)).unwrap();
-        let rec = journal::read_from(loser.connection(), pos.unwrap().seq, 1).unwrap();
-        journal::unpack(&rec[0].body, 1 << 20).unwrap()
+        let rec = crate::read_from(loser.connection(), pos.unwrap().seq, 1).unwrap();
+        crate::unpack(&rec[0].body, 1 << 20).unwrap()
     }
 
     fn divergent(seq: u64, total: u64, changeset: Vec<u8>) -> Divergent {

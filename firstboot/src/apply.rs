@@ -104,7 +104,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::firstboot::render::File;
+    use crate::render::File;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("allerta-apply-{name}-{}", std::process::id()));

@@ -30,14 +30,16 @@
 //! `AUTOINCREMENT` so a sequence number is never reused, even after the log is pruned
 //! to nothing. Tables whose name starts with `_sync_` or `sqlite_` are never captured.
 
+pub mod inbox;
+pub mod record;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::session::Session;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::proto::frame::{encode_path, FileMeta};
-use crate::proto::{Kind, Pos, Record};
+use crate::record::{encode_path, FileMeta, Kind, Pos, Record};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _sync_log(
@@ -651,46 +653,6 @@ mod tests {
         );
         assert_eq!(journal_delete(&mut conn, "extensions.conf").unwrap(), None);
         assert!(manifest(&conn).unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_write_in_another_nodes_generation_starts_one_of_its_own() {
-        let (_dir, mut j) = db();
-        let insert = |j: &mut Journal, id: i64| {
-            j.write(|tx| {
-                tx.execute("INSERT INTO ledger VALUES (?1, 'x', 'y')", [id])
-                    .map(drop)
-            })
-            .unwrap()
-            .1
-            .unwrap()
-        };
-        let own = insert(&mut j, 1);
-        assert_eq!(insert(&mut j, 2).gen, own.gen, "its own generation goes on");
-        // Records of another master's generation arrive (the receiver's path).
-        let theirs = 0x1234_5678_i64;
-        let conn = j.connection();
-        conn.execute(
-            "INSERT INTO _sync_log(seq, gen, kind, at_ms, body, hash) VALUES (3, ?1, 0, 0, x'', x'')",
-            [theirs],
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO _sync_gen(gen, first_seq) VALUES (?1, 3)",
-            [theirs],
-        )
-        .unwrap();
-        // A local write now (a call ending on a backup) goes in a generation of its own,
-        // so the handshake sees the fork at 3 instead of taking seq 4 for the master's.
-        let local = insert(&mut j, 3);
-        assert_eq!(local.seq, 4);
-        assert!(local.gen != theirs as u64 && local.gen != own.gen);
-        let hist = history(j.connection()).unwrap();
-        assert_eq!(hist.last(), Some(&(local.gen, 4)));
-        assert_eq!(
-            crate::proto::handshake::fork_point(&[(own.gen, 1), (theirs as u64, 3)], 9, &hist, 4),
-            3
-        );
     }
 
     #[test]

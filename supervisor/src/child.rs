@@ -8,14 +8,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use component::client::ControlClient;
+use component::contract::{Request, Response, Role};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::client::ControlClient;
-use super::contract::{Request, Response, Role};
 use crate::vrrp::driver::AdvertStamps;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::contract::{Request, Response, MAX_LINE};
 pub type Call = (Request, oneshot::Sender<Response>);
 
 /// Binds the control socket (replacing a stale one) with mode 0600.
-pub use crate::control::server::bind;
+pub use crate::unix::bind;
 
 /// Serves connections until `cancel`; each request goes to `calls_tx`.
 pub async fn serve(
@@ -27,7 +27,7 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let conn_cancel = cancel.clone();
-    crate::control::server::accept_loop(listener, path, cancel, move |stream| {
+    crate::unix::accept_loop(listener, path, cancel, move |stream| {
         connection(stream, calls_tx.clone(), conn_cancel.clone())
     })
     .await;

@@ -302,10 +302,8 @@ fn network(s: &NodeSettings, nic: &Nic, is_data: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::firstboot::validate::{self, tests::environment};
+    use crate::validate::{self, tests::environment};
 
     pub(crate) fn nics() -> (Nic, Nic) {
         (
@@ -322,25 +320,6 @@ mod tests {
 
     fn file<'a>(plan: &'a Plan, path: &str) -> &'a File {
         plan.files.iter().find(|f| f.path == path).unwrap()
-    }
-
-    #[test]
-    fn the_supervisor_loads_the_node_file_we_write() {
-        let (data, voice) = nics();
-        for role in ["master", "backup"] {
-            let settings = validate::validate(&environment(role)).unwrap();
-            let plan = plan(&settings, &data, &voice);
-            let text = &file(&plan, NODE_TOML).contents;
-            let config = crate::config::parse(Path::new(NODE_TOML), text)
-                .unwrap_or_else(|e| panic!("{role}: {e}\n{text}"));
-            let instance = &config.instances[0];
-            assert_eq!(instance.interface, "ens160");
-            assert_eq!(instance.priority, if role == "master" { 250 } else { 240 });
-            assert_eq!(instance.vips[0].net, "10.77.0.10/24".parse().unwrap());
-            assert_eq!(instance.unicast_peers, [settings.peer]);
-            assert_eq!(config.node_name, settings.hostname);
-            assert_eq!(config.components.len(), 2);
-        }
     }
 
     #[test]

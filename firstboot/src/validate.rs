@@ -11,10 +11,27 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-pub use crate::component::contract::Role;
-
 use super::env::Environment;
 use super::spec::{self, Kind, Property};
+
+/// The deployment option chosen in the wizard (the OVF `DeploymentOptionSection`), which sets
+/// `node.role`: where the node starts (its priority, its defaults). Not the running role:
+/// VRRP decides which node is master from then on, and the supervisor tells the components
+/// (`component::contract::Role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    Master,
+    Backup,
+}
+
+impl Deployment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Backup => "backup",
+        }
+    }
+}
 
 /// One problem with the environment: the property and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +73,7 @@ pub enum SyncAuth {
 /// A node's settings, every one checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSettings {
-    pub role: Role,
+    pub role: Deployment,
     pub hostname: String,
     /// The node's data address with the data network's prefix.
     pub data: Ipv4Net,
@@ -122,8 +139,8 @@ impl<'a> Fields<'a> {
                 None
             }
             Some(_) => self.text("node.role").map(|r| match r.as_str() {
-                "master" => Role::Master,
-                _ => Role::Backup,
+                "master" => Deployment::Master,
+                _ => Deployment::Backup,
             }),
         };
         if let Some(role) = role {
@@ -570,7 +587,7 @@ pub(crate) mod tests {
     #[test]
     fn a_complete_master_environment_is_valid() {
         let s = validate(&environment("master")).unwrap();
-        assert_eq!(s.role, Role::Master);
+        assert_eq!(s.role, Deployment::Master);
         assert_eq!(s.data, "10.77.0.11/24".parse().unwrap());
         assert_eq!(s.dns.len(), 2);
         assert_eq!((s.vrid, s.priority), (51, 250));

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use supervisor::firstboot::env::Environment;
-use supervisor::firstboot::source::{self, Sources};
-use supervisor::firstboot::{apply, nics, refusal, render, validate};
+use firstboot::env::Environment;
+use firstboot::source::{self, Sources};
+use firstboot::{apply, nics, refusal, render, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -161,11 +161,15 @@ fn forget_refusal(args: &Args) {
 }
 
 /// systemd read /etc/hostname before this ran; on the boot that changes it, the kernel's
-/// name is set too, so the console and the journal show the new name at once.
+/// name is set too, so the console and the journal show the new name at once. Through
+/// `/proc/sys/kernel/hostname` (what `sethostname(2)` sets), so this crate needs no libc
+/// binding and the OVA tool, which depends on it, builds none.
 fn set_hostname(name: &str) -> Result<()> {
-    let current = nix::unistd::gethostname().context("gethostname")?;
-    if current.to_str() != Some(name) {
-        nix::unistd::sethostname(name).context("sethostname")?;
+    const KERNEL_HOSTNAME: &str = "/proc/sys/kernel/hostname";
+    let current = std::fs::read_to_string(KERNEL_HOSTNAME).context(KERNEL_HOSTNAME)?;
+    if current.trim_end() != name {
+        std::fs::write(KERNEL_HOSTNAME, name)
+            .with_context(|| format!("writing {KERNEL_HOSTNAME}"))?;
     }
     Ok(())
 }
