@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::channel::ChannelInfo;
 use crate::conf::pjsip::{Protocol, Trunk};
 use crate::sip::call::{Action as LegAction, CallEvent, Credentials, EndCause, Leg};
 use crate::sip::dialog::DialogId;
@@ -177,25 +178,6 @@ struct LegEntry {
     events: mpsc::UnboundedSender<CallEvent>,
     dialog: Option<DialogId>,
     channel: Channel,
-}
-
-/// A channel as AMI lists it.
-#[derive(Debug, Clone)]
-pub struct ChannelInfo {
-    /// `PJSIP/<trunk>-<leg>`.
-    pub name: String,
-    /// `ChannelState` and `ChannelStateDesc`.
-    pub state: (&'static str, &'static str),
-    /// Caller number.
-    pub caller: String,
-    /// Dialplan context.
-    pub context: String,
-    /// Extension.
-    pub exten: String,
-    /// Uniqueid.
-    pub uniqueid: String,
-    /// Seconds since the channel appeared.
-    pub duration_secs: u64,
 }
 
 /// What AMI events say about a leg (Asterisk's channel fields).

@@ -5,7 +5,8 @@
 //! `pjsip.conf`), `dialplan` (`extensions.conf`: parse, patterns, expressions, execution),
 //! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
 //! transactions, dialogs, digest, registration, qualify).
-//! `callfile` (Asterisk call files), `settings` (the `[mediacore]` table).
+//! `callfile` (Asterisk call files), `channel` (a channel as AMI lists it), `settings` (the
+//! `[mediacore]` table).
 //! `campaign` (alert campaigns: ledger, planner, IVR, dialer; see its docs).
 //! `live` (what AMI may do to a running call: variables, redirects).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
@@ -16,6 +17,7 @@ pub mod ami;
 pub mod call;
 pub mod callfile;
 pub mod campaign;
+pub mod channel;
 pub mod codec;
 pub mod conf;
 pub mod dialplan;

@@ -3,7 +3,6 @@
 //! control contract, and tells it its role.
 #![allow(unsafe_code)] // Command::pre_exec, see spawn_child
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,22 +15,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::config::ComponentConfig;
 use crate::vrrp::driver::AdvertStamps;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentConfig {
-    pub name: String,
-    pub command: PathBuf,
-    pub args: Vec<String>,
-    pub control_socket: PathBuf,
-    pub probe_interval: Duration,
-    pub probe_timeout: Duration,
-    /// After a start, failed probes are not reported for this long (the socket is not up
-    /// yet); a successful probe ends the grace early.
-    pub start_grace: Duration,
-    pub restart_min: Duration,
-    pub restart_max: Duration,
-}
 
 /// What a component task reports to the supervisor.
 #[derive(Debug, Clone)]

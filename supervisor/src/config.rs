@@ -9,10 +9,40 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
-use crate::child::ComponentConfig;
-use crate::health::script::Probe;
 use crate::health::state::Tracking;
 use crate::vrrp::packet::{Version, MAX_ADDRS};
+
+/// One wrapped component (`[[component]]`): what the supervisor starts and how it probes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentConfig {
+    pub name: String,
+    pub command: PathBuf,
+    pub args: Vec<String>,
+    pub control_socket: PathBuf,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    /// After a start, failed probes are not reported for this long (the socket is not up
+    /// yet); a successful probe ends the grace early.
+    pub start_grace: Duration,
+    pub restart_min: Duration,
+    pub restart_max: Duration,
+}
+
+/// What a check (`[[check]]`) probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Runs `command` with `args`; exit status 0 is success; killed after `timeout`.
+    Script {
+        command: PathBuf,
+        args: Vec<String>,
+        timeout: Duration,
+    },
+    /// At least `min_free_bytes` free on the file system holding `path`.
+    Disk { path: PathBuf, min_free_bytes: u64 },
+    /// The interface is up with carrier (e.g. the voice network's; the VRRP interface itself
+    /// is followed through netlink events by its instance).
+    Interface { name: String },
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

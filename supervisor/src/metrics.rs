@@ -31,7 +31,7 @@ pub fn render(status: &Status) -> String {
         }
     };
     let node = &status.node;
-    let per_instance = |f: &dyn Fn(&crate::vrrp::driver::InstanceStatus) -> f64| {
+    let per_instance = |f: &dyn Fn(&crate::vrrp::status::InstanceStatus) -> f64| {
         status
             .instances
             .iter()

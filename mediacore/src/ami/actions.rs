@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::catalog;
 use super::events::{self, OriginateOutcome, OriginateTarget};
 use super::message::Message;
 use super::server::Ami;
-use crate::engine::{ChannelInfo, Command};
+use crate::channel::ChannelInfo;
+use crate::engine::Command;
 use crate::live::Redirect;
 use crate::originate::{self, Dialed, Dialled, Originate, Then};
 
@@ -78,7 +80,7 @@ pub fn perform(
         "setvar" => setvar(ami, msg, &reply),
         "redirect" => return redirect(ami, msg, reply, replies),
         "allertastatus" => allerta_status(ami, &reply),
-        a if super::campaigns::handles(a) => {
+        a if catalog::is_allerta(a) => {
             super::campaigns::perform(ami, msg, replies);
             return None;
         }

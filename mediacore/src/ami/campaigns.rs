@@ -22,62 +22,6 @@ use crate::campaign::dialer::blocking;
 use crate::campaign::store::{Store, StoreError};
 use crate::campaign::{contacts, parse_window, progress, CampaignSpec};
 
-/// The campaign actions (name, write classes, synopsis), for ListCommands and dispatch.
-pub const ACTIONS: [(&str, &str, &str); 9] = [
-    (
-        "AllertaCampaignCreate",
-        "originate",
-        "Allerta: create an alert campaign.",
-    ),
-    (
-        "AllertaCampaignStart",
-        "originate",
-        "Allerta: start a campaign.",
-    ),
-    (
-        "AllertaCampaignPause",
-        "originate",
-        "Allerta: pause a campaign.",
-    ),
-    (
-        "AllertaCampaignResume",
-        "originate",
-        "Allerta: resume a campaign.",
-    ),
-    (
-        "AllertaCampaignStop",
-        "originate",
-        "Allerta: stop a campaign.",
-    ),
-    (
-        "AllertaCampaignStatus",
-        "reporting,originate",
-        "Allerta: a campaign's progress and ETA.",
-    ),
-    (
-        "AllertaCampaignReport",
-        "reporting,originate",
-        "Allerta: who was reached.",
-    ),
-    (
-        "AllertaMessageSet",
-        "originate",
-        "Allerta: create or replace an alert message.",
-    ),
-    (
-        "AllertaContactsImport",
-        "originate",
-        "Allerta: import contacts into a list.",
-    ),
-];
-
-/// Whether `action` (lower case) is one of ours.
-pub fn handles(action: &str) -> bool {
-    ACTIONS
-        .iter()
-        .any(|(n, _, _)| n.eq_ignore_ascii_case(action))
-}
-
 fn reply(id: Option<&str>, kind: &str) -> Message {
     let mut m = Message::with("Response", kind);
     if let Some(id) = id {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::message::Message;
 use super::users::Classes;
+use crate::channel::ChannelInfo;
 use crate::dialplan::exec::DialStatus;
 use crate::dtmf::rfc4733::DtmfEvent;
-use crate::engine::ChannelInfo;
 
 /// An event for the clients whose `Events:` include its class.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
 
+use super::catalog;
 use super::events::Event;
 use super::message::Message;
 use super::users::{Classes, Users};
@@ -29,61 +30,6 @@ pub enum Output {
     Perform(Message),
     /// Close the connection (after sending what came before).
     Close,
-}
-
-/// Every action we answer, for ListCommands and dispatch: (name, write classes needed
-/// (any of them; empty = any logged-in user), synopsis).
-pub const ACTIONS: [(&str, &str, &str); 17] = [
-    ("Ping", "", "Keepalive command."),
-    ("Login", "", "Login Manager."),
-    ("Logoff", "", "Logoff Manager."),
-    ("Challenge", "", "Generate Challenge for MD5 Auth."),
-    ("Events", "", "Control Event Flow."),
-    ("ListCommands", "", "List available manager commands."),
-    (
-        "CoreSettings",
-        "system,reporting",
-        "Show PBX core settings (version etc).",
-    ),
-    (
-        "CoreStatus",
-        "system,reporting",
-        "Show PBX core status variables.",
-    ),
-    (
-        "CoreShowChannels",
-        "system,reporting",
-        "List currently active channels.",
-    ),
-    ("Status", "system,call,reporting", "List channel status."),
-    ("Originate", "originate", "Originate a call."),
-    ("Hangup", "system,call", "Hangup channel."),
-    ("Redirect", "call", "Redirect (transfer) a call."),
-    (
-        "Getvar",
-        "call,reporting",
-        "Gets a channel variable or function value.",
-    ),
-    (
-        "Setvar",
-        "call",
-        "Sets a channel variable or function value.",
-    ),
-    (
-        "Filter",
-        "system",
-        "Dynamically add filters for the current manager session.",
-    ),
-    (
-        "AllertaStatus",
-        "system,reporting",
-        "Allerta: this node's role, calls and trunks.",
-    ),
-];
-
-/// Asterisk's actions we answer, then Allerta's own.
-fn all_actions() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
-    ACTIONS.iter().chain(super::campaigns::ACTIONS.iter())
 }
 
 /// Event filters one session may add (each is a compiled regex: bounded memory).
@@ -221,7 +167,7 @@ impl Session {
             ));
             return;
         };
-        let known = all_actions().find(|(name, _, _)| name.eq_ignore_ascii_case(action));
+        let known = catalog::all().find(|(name, _, _)| name.eq_ignore_ascii_case(action));
         match known.map(|(name, _, _)| *name) {
             Some("Login") => return self.login(msg, reply("Success"), reply("Error"), out),
             Some("Challenge") => {
@@ -295,7 +241,7 @@ impl Session {
             }
             "ListCommands" => {
                 let mut r = reply("Success");
-                for (n, classes, synopsis) in all_actions() {
+                for (n, classes, synopsis) in catalog::all() {
                     let privilege = if classes.is_empty() {
                         "<none>".to_owned()
                     } else {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vrrp::driver::InstanceStatus;
+use crate::vrrp::status::InstanceStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]

@@ -9,26 +9,13 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Probe;
+
 /// One raw result of a periodic check.
 #[derive(Debug, Clone)]
 pub struct HealthEvent {
     pub check: String,
     pub result: Result<(), String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
-    /// Runs `command` with `args`; exit status 0 is success; killed after `timeout`.
-    Script {
-        command: PathBuf,
-        args: Vec<String>,
-        timeout: Duration,
-    },
-    /// At least `min_free_bytes` free on the file system holding `path`.
-    Disk { path: PathBuf, min_free_bytes: u64 },
-    /// The interface is up with carrier (e.g. the voice network's; the VRRP interface itself
-    /// is followed through netlink events by its instance).
-    Interface { name: String },
 }
 
 /// Runs `probe` every `interval` until `cancel`.

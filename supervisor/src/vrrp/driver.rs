@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 use super::machine::{Action, Input, Reason, RouterConfig, State, VirtualRouter};
 use super::packet::{Advert, DecodeError, Ipv4Header, PseudoHeader};
 use super::socket::VrrpSocket;
+use super::status::{InstanceStatus, Stats};
 use crate::arp::garp;
 use crate::arp::socket::ArpSocket;
 use crate::config::InstanceConfig;
@@ -88,38 +89,6 @@ pub enum InstanceEvent {
         instance: String,
         error: Option<String>,
     },
-}
-
-/// Counters of one instance (shown by `allertactl status` and the metrics endpoint).
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
-pub struct Stats {
-    pub adverts_sent: u64,
-    pub adverts_received: u64,
-    pub dropped_malformed: u64,
-    pub dropped_not_from_peer: u64,
-    pub garps_sent: u64,
-    pub send_errors: u64,
-}
-
-/// What an instance looks like now, published after every step.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct InstanceStatus {
-    pub name: String,
-    pub vrid: u8,
-    pub state: State,
-    /// The priority adverts carry now.
-    pub priority: u8,
-    pub configured_priority: u8,
-    pub yielded: bool,
-    /// A component holds preemption back (a campaign runs on the master).
-    #[serde(default)]
-    pub preempt_held: bool,
-    pub promoted: bool,
-    pub stats: Stats,
-    /// Milliseconds since the Unix epoch of the last advert heard from another router.
-    pub peer_last_heard_ms: Option<u64>,
-    pub peer_address: Option<Ipv4Addr>,
-    pub peer_priority: Option<u8>,
 }
 
 /// When the instance last sent and heard an advert with a priority above 0, in

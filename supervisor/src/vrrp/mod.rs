@@ -4,3 +4,4 @@ pub mod guard;
 pub mod machine;
 pub mod packet;
 pub mod socket;
+pub mod status;
