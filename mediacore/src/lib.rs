@@ -23,6 +23,7 @@ pub mod conf;
 pub mod dialplan;
 pub mod dtmf;
 pub mod engine;
+pub mod file_id;
 pub mod live;
 pub mod media;
 pub mod originate;

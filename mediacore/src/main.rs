@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use mediacore::call::{self, Shared};
+use mediacore::call::runner;
+use mediacore::call::shared::Shared;
 use mediacore::codec::g711::Codec;
 use mediacore::conf::pjsip::{self, PjsipConfig, Protocol};
 use mediacore::dialplan::parse::Dialplan;
@@ -159,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         store: Some(store.clone()),
         status: handles.status.clone(),
     });
-    let dispatch = tokio::spawn(call::dispatch(calls_rx, shared.clone()));
+    let dispatch = tokio::spawn(runner::dispatch(calls_rx, shared.clone()));
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());
     let ami = start_ami(
         &settings,
@@ -276,13 +277,13 @@ async fn start_ami(
         info!(path = %settings.manager.display(), "no manager.conf: AMI off until one is written");
         None
     };
-    let ami = Arc::new(mediacore::ami::server::Ami {
+    let ami = Arc::new(mediacore::ami::context::Ami {
         users: tokio::sync::watch::Sender::new(Arc::new(mediacore::ami::users::Users::off())),
         shared: shared.clone(),
         status: handles.status.clone(),
         events,
         started: std::time::SystemTime::now(),
-        write_timeout: mediacore::ami::server::WRITE_TIMEOUT,
+        write_timeout: mediacore::ami::context::WRITE_TIMEOUT,
         store: Some(store.clone()),
         peer: settings.peer.clone(),
     });

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use tracing::{info, warn, Instrument};
 
-use crate::call::{dial_out, run_dialplan, Answered, Shared};
+use crate::call::dial::{dial_out, Answered};
+use crate::call::runner::run_dialplan;
+use crate::call::shared::Shared;
 use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
 use crate::dialplan::parse::Dialplan;
 use crate::engine::Command;

@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 use tracing::warn;
 
 use crate::codec::g711::Codec;
+use crate::codec::g711::FRAME_SAMPLES as FRAME;
 use crate::codec::wav::Prompt;
-use crate::media::FRAME;
 use crate::rtp::session::{GapStats, Sender};
 
 /// The pacer's tick, and the grid streams start on.

@@ -3,7 +3,7 @@
 //! master when an operator edits them and on the backup when the sync agent applies them,
 //! without a restart and without touching a call in progress (each call keeps the dialplan
 //! it started with). Prompts need no watching: the prompt cache checks each file's identity
-//! on use (`call::Shared::prompt`).
+//! on use (`call::shared::Shared::prompt`).
 //!
 //! Every 250 ms each file's identity (device, inode, size, mtime) is compared with the one
 //! last loaded. A change is loaded; if it loads it replaces the running configuration, and
@@ -16,7 +16,6 @@
 //! effect, and only the media core sees all three.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,34 +25,13 @@ use tracing::{error, info};
 
 use crate::ami::listener::Listeners;
 use crate::ami::users::Users;
-use crate::call::Shared;
+use crate::call::shared::Shared;
 use crate::dialplan::parse::Dialplan;
 use crate::engine::Status;
+use crate::file_id::FileId;
 
 /// How often the files are looked at: a change is in force within this (plus the load).
 pub const POLL: Duration = Duration::from_millis(250);
-
-/// What identifies one version of a file without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-}
-
-impl FileId {
-    /// The identity of `path` now; None if it cannot be read (missing, for one).
-    pub fn of(path: &Path) -> Option<Self> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Self {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
-    }
-}
 
 /// One watched file: the identity last seen, so each version is loaded once.
 struct Watched {

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::call::Shared;
+use crate::call::shared::Shared;
 use crate::callfile::CallFile;
 use crate::dialplan::exec::DialStatus;
 use crate::originate::{self, Dialled, Originate, Then};

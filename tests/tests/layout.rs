@@ -1,10 +1,12 @@
 //! The workspace's layout rules, checked on the sources (no root, no tools):
 //! - a module whose header (its first `//!` line) says "Pure" names no tokio, no socket and
 //!   reads no clock outside its tests, and imports no module whose header says "Driver";
+//! - no module imports a module that imports it back, however far round (its folder's
+//!   `mod.rs` aside);
 //! - no daemon crate (supervisor, mediacore, sync-agent) depends on another, and the OVA
 //!   tool depends on none of them: what two of them share is a crate named for its job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const CRATES: [&str; 7] = [
@@ -185,8 +187,76 @@ fn resolve<'a>(
     })
 }
 
-/// The `crate::…` and `super::…` paths a line names (in `use` lists, the prefix before `{`).
-fn paths(code: &str) -> Vec<String> {
+/// The `crate::…` and `super::…` paths a module names, with the line each starts on: every
+/// leaf of its `use` trees (`use super::{a, b::{c, d}}` names `super::a`, `super::b::c`,
+/// `super::b::d`), and the paths written inline in its code.
+fn paths(m: &Module) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut statement: Option<(usize, String)> = None;
+    for (line, code) in &m.code {
+        let trimmed = code.trim_start();
+        if statement.is_none() && (trimmed.starts_with("use ") || trimmed.starts_with("pub use ")) {
+            statement = Some((*line, String::new()));
+        }
+        if let Some((start, text)) = &mut statement {
+            text.push_str(code);
+            if code.trim_end().ends_with(';') {
+                let tree = text.split_once("use ").map_or("", |(_, t)| t);
+                // One space where there was any, then none around the tree's punctuation:
+                // `a::{b as c, d}` becomes `a::{b as c,d}`.
+                let tree = tree.trim_end().trim_end_matches(';');
+                let mut tree = tree.split_whitespace().collect::<Vec<_>>().join(" ");
+                for p in ["::", "{", "}", ","] {
+                    tree = tree
+                        .replace(&format!(" {p}"), p)
+                        .replace(&format!("{p} "), p);
+                }
+                if tree.starts_with("crate::") || tree.starts_with("super::") {
+                    let mut leaves = Vec::new();
+                    expand("", &tree, &mut leaves);
+                    out.extend(leaves.into_iter().map(|l| (*start, l)));
+                }
+                statement = None;
+            }
+            continue;
+        }
+        out.extend(inline_paths(code).into_iter().map(|p| (*line, p)));
+    }
+    out
+}
+
+/// The leaves of a `use` tree with whitespace removed, each prefixed.
+fn expand(prefix: &str, tree: &str, out: &mut Vec<String>) {
+    let tree = tree.split(" as ").next().unwrap_or(tree);
+    let Some(open) = tree.find('{') else {
+        let leaf = format!("{prefix}{tree}");
+        let leaf = leaf.trim_end_matches("::self").trim_end_matches("::*");
+        out.push(leaf.to_owned());
+        return;
+    };
+    let head = &tree[..open];
+    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let mut depth = 0;
+    let mut item = String::new();
+    for c in inner.chars().chain([',']) {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                if !item.is_empty() {
+                    expand(&format!("{prefix}{head}"), &item, out);
+                }
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+}
+
+/// `crate::a::b` and `super::a` written in a line of code (not a `use`).
+fn inline_paths(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     for start in ["crate::", "super::"] {
         let mut at = 0;
@@ -214,22 +284,14 @@ fn pure_modules_import_no_driver() {
     for krate in CRATES {
         let modules = modules(krate);
         for (name, m) in modules.iter().filter(|(_, m)| is_pure(m)) {
-            // A `mod.rs` is its folder: `super` from it is the folder's parent.
-            let from = if m.file.ends_with("mod.rs") || m.file.ends_with("lib.rs") {
-                format!("{name}::_")
-            } else {
-                name.clone()
-            };
-            for (line, code) in &m.code {
-                for path in paths(code) {
-                    if let Some((target, t)) = resolve(&modules, &from, &path) {
-                        if target != name && t.header.starts_with("Driver") {
-                            found.push(format!(
-                                "{}:{line}: {path} is a driver ({})",
-                                m.file.display(),
-                                t.file.display()
-                            ));
-                        }
+            for (line, path) in paths(m) {
+                if let Some((target, t)) = resolve(&modules, name, &path) {
+                    if target != name && t.header.starts_with("Driver") {
+                        found.push(format!(
+                            "{}:{line}: {path} is a driver ({})",
+                            m.file.display(),
+                            t.file.display()
+                        ));
                     }
                 }
             }
@@ -240,6 +302,64 @@ fn pure_modules_import_no_driver() {
         "pure modules importing drivers:\n{}",
         found.join("\n")
     );
+}
+
+/// The modules `name` imports, its ancestors left out (a module may use what its folder's
+/// `mod.rs` defines).
+fn imports(modules: &BTreeMap<String, Module>, name: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (_, path) in paths(&modules[name]) {
+        if let Some((target, _)) = resolve(modules, name, &path) {
+            let ancestor = target.is_empty() || name.starts_with(&format!("{target}::"));
+            if target != name && !ancestor {
+                out.insert(target.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// A cycle through `start` in `graph`, if there is one (depth first, shortest found first).
+fn cycle_through(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    let mut queue = std::collections::VecDeque::from([vec![start.to_owned()]]);
+    let mut seen = BTreeSet::new();
+    while let Some(path) = queue.pop_front() {
+        let last = path.last().unwrap();
+        for next in &graph[last] {
+            if next == start {
+                return Some(path);
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                queue.push_back(longer);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_module_imports_a_module_that_imports_it_back() {
+    let mut found = BTreeSet::new();
+    for krate in CRATES {
+        let modules = modules(krate);
+        let graph: BTreeMap<String, BTreeSet<String>> = modules
+            .keys()
+            .map(|name| (name.clone(), imports(&modules, name)))
+            .collect();
+        for name in graph.keys() {
+            if let Some(mut cycle) = cycle_through(&graph, name) {
+                // One line per cycle, whichever module it was found from.
+                let first = cycle.iter().min().unwrap().clone();
+                let at = cycle.iter().position(|m| *m == first).unwrap();
+                cycle.rotate_left(at);
+                found.insert(format!("{krate}: {} -> {}", cycle.join(" -> "), first));
+            }
+        }
+    }
+    let found: Vec<_> = found.into_iter().collect();
+    assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
 }
 
 /// The names of the path dependencies in a crate's `[dependencies]` table.

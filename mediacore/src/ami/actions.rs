@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::catalog;
+use super::context::Ami;
 use super::events::{self, OriginateOutcome, OriginateTarget};
-use super::message::Message;
-use super::server::Ami;
+use super::message::{self, Message};
 use crate::channel::ChannelInfo;
 use crate::engine::Command;
 use crate::live::Redirect;
@@ -157,36 +157,6 @@ fn duration(secs: u64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-/// A list response as Asterisk 22 sends it: the response, one event per item, the
-/// `…Complete` event — one block, so nothing interleaves.
-pub(super) fn list(
-    id: Option<&str>,
-    message: &str,
-    items: Vec<Message>,
-    complete: &str,
-    extra: &[(&str, String)],
-) -> Message {
-    let with_id = |m: &mut Message| {
-        if let Some(id) = id {
-            m.push("ActionID", id);
-        }
-    };
-    let mut head = Message::with("Response", "Success");
-    with_id(&mut head);
-    head.push("EventList", "start").push("Message", message);
-    let count = items.len().to_string();
-    let mut done = Message::with("Event", complete);
-    with_id(&mut done);
-    done.push("EventList", "Complete").push("ListItems", count);
-    for (k, v) in extra {
-        done.push(k, v.clone());
-    }
-    let mut parts = vec![head];
-    parts.extend(items);
-    parts.push(done);
-    Message::batch(parts)
-}
-
 /// CoreShowChannels: a CoreShowChannel event per channel.
 fn core_show_channels(id: Option<&str>, channels: &[ChannelInfo]) -> Message {
     let items = channels
@@ -204,7 +174,7 @@ fn core_show_channels(id: Option<&str>, channels: &[ChannelInfo]) -> Message {
             e
         })
         .collect();
-    list(
+    message::list(
         id,
         "Channels will follow",
         items,
@@ -244,7 +214,7 @@ fn status(id: Option<&str>, channels: &[ChannelInfo]) -> Message {
         })
         .collect();
     let count = items.len().to_string();
-    list(
+    message::list(
         id,
         "Channel status will follow",
         items,

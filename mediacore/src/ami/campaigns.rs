@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::message::Message;
-use super::server::Ami;
+use super::context::Ami;
+use super::message::{self, Message};
 use crate::campaign::dialer::blocking;
 use crate::campaign::store::{Store, StoreError};
 use crate::campaign::{contacts, parse_window, progress, CampaignSpec};
@@ -132,7 +132,7 @@ async fn run(
                     e
                 })
                 .collect();
-            Ok(super::actions::list(
+            Ok(message::list(
                 id,
                 "Campaigns will follow",
                 items,
@@ -197,7 +197,7 @@ async fn run(
                     e
                 })
                 .collect();
-            Ok(super::actions::list(
+            Ok(message::list(
                 id,
                 "Recipients will follow",
                 items,

@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::server::{serve, tls_acceptor, Ami};
+use super::context::Ami;
+use super::server::{serve, tls_acceptor};
 use super::users::{Tls, Users};
 
 /// What the running listeners were bound from: a change of it means new listeners.

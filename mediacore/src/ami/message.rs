@@ -151,6 +151,36 @@ impl Message {
     }
 }
 
+/// A list response as Asterisk 22 sends it: the response, one event per item, the
+/// `…Complete` event — one block, so nothing interleaves.
+pub fn list(
+    id: Option<&str>,
+    message: &str,
+    items: Vec<Message>,
+    complete: &str,
+    extra: &[(&str, String)],
+) -> Message {
+    let with_id = |m: &mut Message| {
+        if let Some(id) = id {
+            m.push("ActionID", id);
+        }
+    };
+    let mut head = Message::with("Response", "Success");
+    with_id(&mut head);
+    head.push("EventList", "start").push("Message", message);
+    let count = items.len().to_string();
+    let mut done = Message::with("Event", complete);
+    with_id(&mut done);
+    done.push("EventList", "Complete").push("ListItems", count);
+    for (k, v) in extra {
+        done.push(k, v.clone());
+    }
+    let mut parts = vec![head];
+    parts.extend(items);
+    parts.push(done);
+    Message::batch(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

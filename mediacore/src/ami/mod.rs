@@ -1,11 +1,13 @@
 //! The Asterisk Manager Interface: pure framing (`message`), users (`users`, manager.conf),
 //! sessions (`session`), the actions we answer (`catalog`) and the events we send
-//! (`events`); the TCP driver (`server`) and the actions it performs with the media core
-//! (`actions`, and `campaigns`: Allerta's own); the listeners as `manager.conf` asks,
-//! started, moved and stopped when it changes (`listener`).
+//! (`events`); the TCP driver (`server`), what its clients share (`context`) and the
+//! actions it performs with the media core (`actions`, and `campaigns`: Allerta's own); the
+//! listeners as `manager.conf` asks, started, moved and stopped when it changes
+//! (`listener`).
 pub mod actions;
 pub mod campaigns;
 pub mod catalog;
+pub mod context;
 pub mod events;
 pub mod listener;
 pub mod message;

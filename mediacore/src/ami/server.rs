@@ -11,7 +11,7 @@
 //! behind, is told why and is dropped; nobody else waits for it.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -23,41 +23,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::context::Ami;
 use super::events::{self, Event};
 use super::message::Message;
 use super::session::{Output, Session};
-use super::users::{Tls, Users};
-use crate::call::Shared;
-use crate::engine::Status;
+use super::users::Tls;
 
 /// Events buffered per client before a slow one is dropped.
 pub const EVENT_BACKLOG: usize = 4096;
-
-/// What every client task shares.
-pub struct Ami {
-    /// manager.conf as in force now: the config watcher (`reload`) sends a new one when
-    /// the file changes and loads; each client follows it.
-    pub users: tokio::sync::watch::Sender<Arc<Users>>,
-    /// The media core (originate).
-    pub shared: Arc<Shared>,
-    /// The SIP engine's status (calls).
-    pub status: Arc<Mutex<Status>>,
-    /// Events to every client.
-    pub events: broadcast::Sender<Arc<Event>>,
-    /// When the media core started.
-    pub started: SystemTime,
-    /// A client that takes longer than this to accept what we write (it stopped
-    /// reading, its window is shut) is dropped: it cannot be told, and waiting longer
-    /// only keeps its connection alive for nothing.
-    pub write_timeout: std::time::Duration,
-    /// The campaign database (Allerta's own campaign actions); `None`: not available.
-    pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
-    /// The peer node's address, to name the master when the backup refuses a change.
-    pub peer: Option<String>,
-}
-
-/// The default for [`Ami::write_timeout`].
-pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -261,13 +234,14 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::sync::RwLock;
+    use std::sync::{Mutex, RwLock};
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::ami::users::Classes;
+    use crate::ami::users::{Classes, Users};
+    use crate::call::shared::Shared;
 
     /// An AMI with a small event ring, no SIP engine behind it.
     fn ami(ring: usize) -> Arc<Ami> {

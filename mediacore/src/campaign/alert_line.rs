@@ -15,7 +15,8 @@ use tracing::{info, warn};
 
 use super::dialer::blocking;
 use super::tts;
-use crate::call::{read_digits, record, wake_outcome, Shared};
+use crate::call::input::{read_digits, record, wake_outcome};
+use crate::call::shared::Shared;
 use crate::dialplan::exec::Outcome;
 use crate::media::{Source, Stream};
 use crate::sip::call::CallEvent;

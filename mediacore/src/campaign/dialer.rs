@@ -24,7 +24,8 @@ use super::reconcile;
 use super::store::{now_ms, AttemptEnd, Campaign, Store, StoreError};
 use super::tts::{self, CallPrompts};
 use super::Outcome;
-use crate::call::{dial_out, Shared};
+use crate::call::dial::dial_out;
+use crate::call::shared::Shared;
 use crate::engine::Status;
 
 /// How often the dialer plans.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::tts::CallPrompts;
-use crate::call::{Answered, Shared};
+use crate::call::dial::Answered;
+use crate::call::shared::Shared;
 use crate::engine::Command;
 use crate::media::{Source, Wake};
 

@@ -213,12 +213,32 @@ fn release_after_failure(cfg: &InstanceConfig) {
     else {
         return;
     };
-    match rt.block_on(super::guard::release(cfg)) {
+    match rt.block_on(release(cfg)) {
         Ok(()) => warn!(instance = %cfg.name, "instance failed: released its VIPs"),
         Err(e) => {
             tracing::error!(instance = %cfg.name, error = %error_chain(&e), "instance failed and could not release its VIPs")
         }
     }
+}
+
+/// Sends the instance's priority-0 advert and removes its virtual addresses; the addresses
+/// are removed even if the advert cannot be sent (a down link).
+pub async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
+    let netlink = Netlink::connect()?;
+    let link = netlink.link(&cfg.interface).await?;
+    let source = source_address(&netlink, cfg, link.index).await?;
+    let vips = Vips::resolve(&netlink, &cfg.vips).await?;
+    let router = VirtualRouter::new(router_config(cfg, source, vips.addrs().collect()));
+    let sent = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers)
+        .map_err(|source| DriverError::Socket {
+            iface: cfg.interface.clone(),
+            source,
+        })
+        .and_then(|mut sock| sock.send(&router.advert(0)).map_err(DriverError::Send));
+    vips.remove_all(&netlink).await?;
+    sent?;
+    info!(instance = %cfg.name, "guard: sent priority 0 and removed the virtual addresses");
+    Ok(())
 }
 
 /// "a: b: c" from an error and its sources.

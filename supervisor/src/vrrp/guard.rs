@@ -15,14 +15,10 @@ use std::collections::BTreeSet;
 use std::io::BufRead;
 
 use nix::sys::signal::{SigSet, Signal};
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::driver::{error_chain, router_config, source_address, DriverError};
-use super::machine::VirtualRouter;
-use super::socket::VrrpSocket;
-use crate::config::{Config, InstanceConfig};
-use crate::vip::netlink::Netlink;
-use crate::vip::Vips;
+use super::driver::{error_chain, release, DriverError};
+use crate::config::Config;
 
 /// One line of the guard contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,26 +97,6 @@ pub fn run(config: &Config) -> Result<(), DriverError> {
         }
     }
     first_error.map_or(Ok(()), Err)
-}
-
-/// Sends the instance's priority-0 advert and removes its virtual addresses; the addresses
-/// are removed even if the advert cannot be sent (a down link).
-pub async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
-    let netlink = Netlink::connect()?;
-    let link = netlink.link(&cfg.interface).await?;
-    let source = source_address(&netlink, cfg, link.index).await?;
-    let vips = Vips::resolve(&netlink, &cfg.vips).await?;
-    let router = VirtualRouter::new(router_config(cfg, source, vips.addrs().collect()));
-    let sent = VrrpSocket::open(&cfg.interface, link.index, source, &cfg.unicast_peers)
-        .map_err(|source| DriverError::Socket {
-            iface: cfg.interface.clone(),
-            source,
-        })
-        .and_then(|mut sock| sock.send(&router.advert(0)).map_err(DriverError::Send));
-    vips.remove_all(&netlink).await?;
-    sent?;
-    info!(instance = %cfg.name, "guard: sent priority 0 and removed the virtual addresses");
-    Ok(())
 }
 
 #[cfg(test)]

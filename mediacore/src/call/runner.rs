@@ -1,0 +1,371 @@
+//! Driver: one task per call. It negotiates the media, opens the RTP stream and runs the
+//! dialplan: [`crate::dialplan::exec::Execution`] decides, this task performs each
+//! [`Action`] (answer, play, collect digits, record, wait, hang up) and feeds the outcome
+//! back. Signalling goes through the SIP engine ([`crate::engine::Command`]). Inbound calls
+//! start here; AMI's Local channels run the dialplan through it too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{info, warn, Instrument};
+
+use crate::codec::g711::Codec;
+use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
+use crate::dialplan::parse::Dialplan;
+use crate::engine::{Command, NewCall, Placed};
+use crate::media::{BridgeEnd, Source, Stream, Wake};
+use crate::sdp::{LocalMedia, SessionDescription};
+use crate::sip::call::CallEvent;
+
+use super::dial::{dial_out, watch_dtmf, Answered};
+use super::input::{collect_exten, read_digits, record, wake_outcome};
+use super::shared::Shared;
+
+/// Runs an inbound call to its end.
+pub async fn run_inbound(call: NewCall, shared: Arc<Shared>) {
+    let span = tracing::info_span!("call", leg = call.leg, trunk = %call.trunk);
+    inbound(call, shared).instrument(span).await;
+}
+
+async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
+    let cmd = |c: Command| {
+        let _ = shared.commands.send(c);
+    };
+    let offer = match SessionDescription::parse(&call.offer) {
+        Ok(offer) => offer,
+        Err(error) => {
+            warn!(%error, "unusable sdp offer; refusing with 488");
+            return cmd(Command::Reject(call.leg, 488));
+        }
+    };
+    let sockets = match shared.ports.bind(shared.media_ip).await {
+        Ok(s) => s,
+        Err(error) => {
+            warn!(%error, "no rtp port; refusing with 503");
+            return cmd(Command::Reject(call.leg, 503));
+        }
+    };
+    let port = sockets.0.local_addr().map(|a| a.port()).unwrap_or(0);
+    let local = LocalMedia {
+        address: shared.media_ip,
+        port,
+        codecs: shared
+            .codecs
+            .get(&call.trunk)
+            .cloned()
+            .unwrap_or_else(|| Codec::ALL.to_vec()),
+        telephone_event: true,
+        session_id: rand::random::<u32>().into(),
+        session_version: 1,
+    };
+    let (negotiated, answer) = match local.answer(&offer) {
+        Ok(x) => x,
+        Err(error) => {
+            warn!(%error, "no common codec; refusing with 488");
+            return cmd(Command::Reject(call.leg, 488));
+        }
+    };
+    let stream = Stream::new(
+        sockets,
+        negotiated.remote,
+        negotiated.codec,
+        negotiated.telephone_event,
+        shared.rtp_timeout,
+        &shared.pacer,
+    );
+    let mut stream = match stream {
+        Ok(mut s) => {
+            watch_dtmf(&shared, call.leg, &mut s);
+            s
+        }
+        Err(error) => {
+            warn!(%error, "cannot set up media; refusing with 503");
+            return cmd(Command::Reject(call.leg, 503));
+        }
+    };
+    let plan: Option<Arc<Dialplan>> = shared.dialplan.read().ok().map(|p| p.clone());
+    let Some(plan) = plan else {
+        return cmd(Command::Reject(call.leg, 500));
+    };
+    let vars = [
+        ("CALLERID(num)".to_owned(), call.caller.clone()),
+        (
+            "CHANNEL".to_owned(),
+            format!("PJSIP/{}-{:08x}", call.trunk, call.leg),
+        ),
+    ];
+    let vars = shared.live.globals().into_iter().chain(vars);
+    let exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
+    let answer = Some(answer.into_bytes());
+    run_dialplan(
+        &shared,
+        call.leg,
+        &mut stream,
+        &mut call.events,
+        exec,
+        &plan,
+        answer,
+    )
+    .await;
+}
+
+/// Runs the dialplan on a call whose media is set up. `answer` is the SDP answer to send
+/// when the dialplan first needs the call answered (`None`: the call is already up, as an
+/// originated call is once the far end answered).
+pub(crate) async fn run_dialplan(
+    shared: &Shared,
+    leg: crate::engine::LegId,
+    stream: &mut Stream,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    mut exec: Execution,
+    plan: &Dialplan,
+    answer: Option<Vec<u8>>,
+) {
+    let cmd = |c: Command| {
+        let _ = shared.commands.send(c);
+    };
+    let mut answered = answer.is_none();
+    let mut hung_up = false;
+    let mut outcome = Outcome::Start;
+    let answer = answer.unwrap_or_default();
+    stream.set_sending(answered);
+    let channel = exec.var("CHANNEL").unwrap_or_default().to_owned();
+    let registration = shared.live.register(&channel);
+    let live = &registration.live;
+    loop {
+        for (name, value) in live.take_pending() {
+            exec.set_var(&name, &value);
+        }
+        let action = match live.take_redirect() {
+            Some(to) => {
+                info!(context = %to.context, exten = %to.exten, priority = to.priority, "redirected");
+                exec.redirect(&to.context, &to.exten, to.priority)
+            }
+            None => exec.step(outcome),
+        };
+        live.publish(exec.vars());
+        if hung_up && is_media(&action) {
+            // After a hangup only the `h` extension's non-media steps run.
+            outcome = Outcome::HungUp;
+            continue;
+        }
+        // Answers the call the first time a step needs it up; media flows from then on.
+        let ensure_answered = |answered: &mut bool, stream: &mut Stream| {
+            if !*answered {
+                cmd(Command::Answer(leg, answer.clone()));
+                *answered = true;
+            }
+            stream.set_sending(true);
+        };
+        outcome = match action {
+            Action::Answer => {
+                ensure_answered(&mut answered, stream);
+                Outcome::Done
+            }
+            Action::AllertaAlert => {
+                ensure_answered(&mut answered, stream);
+                crate::campaign::alert_line::play_alert(shared, stream, events).await
+            }
+            Action::AllertaRecordAlert { message } => {
+                ensure_answered(&mut answered, stream);
+                crate::campaign::alert_line::record_alert(shared, stream, events, &message).await
+            }
+            Action::Playback { files } => {
+                ensure_answered(&mut answered, stream);
+                match shared.prompts(&files) {
+                    Ok(prompts) => wake_outcome(
+                        stream
+                            .run(Source::Prompts(&prompts), true, false, None, events)
+                            .await,
+                    ),
+                    Err(error) => {
+                        warn!(%error, "playback failed");
+                        Outcome::PlaybackFailed
+                    }
+                }
+            }
+            Action::Background { files } => {
+                ensure_answered(&mut answered, stream);
+                match shared.prompts(&files) {
+                    Ok(prompts) => match stream
+                        .run(Source::Prompts(&prompts), true, true, None, events)
+                        .await
+                    {
+                        Wake::Digit(d) => {
+                            collect_exten(stream, plan, exec.context(), d, events).await
+                        }
+                        other => wake_outcome(other),
+                    },
+                    Err(error) => {
+                        warn!(%error, "background failed");
+                        Outcome::PlaybackFailed
+                    }
+                }
+            }
+            Action::WaitExten { timeout } => {
+                ensure_answered(&mut answered, stream);
+                let deadline = Some(Instant::now() + timeout);
+                match stream
+                    .run(Source::Silence, false, true, deadline, events)
+                    .await
+                {
+                    Wake::Digit(d) => collect_exten(stream, plan, exec.context(), d, events).await,
+                    other => wake_outcome(other),
+                }
+            }
+            Action::Read {
+                files,
+                max_digits,
+                timeout,
+                ..
+            } => {
+                ensure_answered(&mut answered, stream);
+                let prompts = shared.prompts(&files).unwrap_or_else(|error| {
+                    warn!(%error, "read prompt missing; collecting digits anyway");
+                    Vec::new()
+                });
+                read_digits(stream, &prompts, max_digits, timeout, events).await
+            }
+            Action::Record {
+                file, max_duration, ..
+            } => {
+                ensure_answered(&mut answered, stream);
+                record(stream, shared, &file, max_duration, events).await
+            }
+            Action::Wait(d) => {
+                let deadline = Some(Instant::now() + d);
+                wake_outcome(
+                    stream
+                        .run(Source::Silence, false, false, deadline, events)
+                        .await,
+                )
+            }
+            Action::Verbose { message, .. } => {
+                info!(%message, "verbose");
+                Outcome::Done
+            }
+            Action::Dial { targets, timeout } => {
+                dial_and_bridge(
+                    shared,
+                    leg,
+                    stream,
+                    events,
+                    &targets,
+                    timeout,
+                    &answer,
+                    &mut answered,
+                )
+                .await
+            }
+            Action::Hangup { .. } => {
+                if !hung_up {
+                    cmd(Command::Hangup(leg));
+                }
+                if exec.is_finished() {
+                    break;
+                }
+                // The `h` extension runs next (non-media steps only).
+                Outcome::HungUp
+            }
+        };
+        if matches!(outcome, Outcome::HungUp) {
+            hung_up = true;
+        }
+    }
+    stream.bye();
+    let _ = stream.stop_recording();
+    let stats = stream.stats();
+    info!(
+        sent = stats.sent,
+        received = stats.received,
+        lost = stats.lost,
+        digits = stats.digits,
+        send_gaps = stats.send_gaps,
+        send_off_pace = stats.send_off_pace,
+        send_max_gap_us = stats.send_max_gap_us,
+        "call ended"
+    );
+    cmd(Command::Hangup(leg));
+}
+
+/// Dial() on a call: rings the first target; when it answers, answers the caller if
+/// needed and bridges the two until one hangs up.
+#[allow(clippy::too_many_arguments)]
+async fn dial_and_bridge(
+    shared: &Shared,
+    leg: crate::engine::LegId,
+    stream: &mut Stream,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    targets: &[crate::dialplan::exec::DialTarget],
+    timeout: Option<Duration>,
+    answer: &[u8],
+    answered: &mut bool,
+) -> Outcome {
+    let Some(target) = targets.first() else {
+        return Outcome::DialStatus(DialStatus::ChanUnavail);
+    };
+    if targets.len() > 1 {
+        warn!(
+            count = targets.len(),
+            "Dial to several targets rings the first only"
+        );
+    }
+    let Some(number) = target.number.clone() else {
+        warn!(trunk = %target.trunk, "Dial needs PJSIP/<number>@<trunk>");
+        return Outcome::DialStatus(DialStatus::ChanUnavail);
+    };
+    // Asterisk's default: ring until the far end gives up (we cap it at 3 minutes).
+    let ring = timeout.unwrap_or(Duration::from_secs(180));
+    let Answered {
+        placed: Placed { leg: other, .. },
+        stream: mut far,
+        events: mut far_events,
+    } = match dial_out(shared, &target.trunk, &number, ring, Some(&mut *events)).await {
+        Ok(answered) => answered,
+        Err(f) if f.status == DialStatus::Cancel => return Outcome::HungUp,
+        Err(f) => return Outcome::DialStatus(f.status),
+    };
+    if !*answered {
+        let _ = shared.commands.send(Command::Answer(leg, answer.to_vec()));
+        *answered = true;
+    }
+    info!(leg, other, "bridged");
+    let end = Stream::bridge(stream, &mut far, events, &mut far_events).await;
+    let relayed = (stream.stats().relayed, far.stats().relayed);
+    far.bye();
+    info!(
+        leg,
+        other,
+        ?end,
+        caller_to_callee = relayed.0,
+        callee_to_caller = relayed.1,
+        "bridge ended"
+    );
+    let _ = shared.commands.send(Command::Hangup(other));
+    match end {
+        BridgeEnd::Caller | BridgeEnd::Inactive => Outcome::HungUp,
+        BridgeEnd::Callee => Outcome::DialStatus(DialStatus::Answer),
+    }
+}
+
+fn is_media(action: &Action) -> bool {
+    !matches!(action, Action::Verbose { .. } | Action::Hangup { .. })
+}
+
+/// Spawns a task per new inbound call, reaping finished ones, until the engine stops.
+pub async fn dispatch(mut calls_rx: mpsc::UnboundedReceiver<NewCall>, shared: Arc<Shared>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            call = calls_rx.recv() => match call {
+                Some(call) => {
+                    tasks.spawn(run_inbound(call, shared.clone()));
+                }
+                None => break,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}

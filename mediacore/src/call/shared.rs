@@ -1,0 +1,93 @@
+//! Driver: what every call task shares: the SIP engine's handle, the media ports, the
+//! dialplan and the prompts in force (reloaded where replicated configuration lands).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::codec::g711::Codec;
+use crate::codec::wav::Prompt;
+use crate::dialplan::parse::Dialplan;
+use crate::engine::Command;
+use crate::media::Ports;
+
+/// What every call task shares.
+pub struct Shared {
+    /// The dialplan in force (replaced on reload).
+    pub dialplan: RwLock<Arc<Dialplan>>,
+    /// Where prompts are.
+    pub prompts_dir: PathBuf,
+    /// Where relative recordings go.
+    pub recordings_dir: PathBuf,
+    /// Loaded prompts by name, each with the identity of the file it was read from: a
+    /// prompt re-recorded or replicated under the same name is read again on its next use.
+    pub prompts: Mutex<HashMap<String, (crate::file_id::FileId, Arc<Prompt>)>>,
+    /// RTP ports.
+    pub ports: Arc<Ports>,
+    /// The address in our SDP and where RTP sockets bind.
+    pub media_ip: IpAddr,
+    /// Hang up after this long without RTP.
+    pub rtp_timeout: Duration,
+    /// Codecs per trunk, in preference order.
+    pub codecs: HashMap<String, Vec<Codec>>,
+    /// Signalling.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Sends every call's audio.
+    pub pacer: Arc<crate::pacer::Pacer>,
+    /// Running calls as AMI reaches them (variables, redirects), and AMI globals.
+    pub live: crate::live::LiveChannels,
+    /// The campaign database (the inbound alert line reads the current alert from it).
+    pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
+    /// The engine's status (our role: recording an alert by phone is for the master).
+    pub status: Arc<Mutex<crate::engine::Status>>,
+}
+
+impl Shared {
+    /// A prompt by dialplan name (`alert`, `custom/alert`, with or without `.wav`), from
+    /// the cache if the file is the one it was read from, else from the prompts directory.
+    /// One `stat` per use: the cache holds what the file says now, whoever changed it.
+    pub fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
+        if name.contains("..") {
+            return Err(format!("prompt name {name:?} leaves the prompts directory"));
+        }
+        let path = wav_path(&self.prompts_dir, name);
+        let id = crate::file_id::FileId::of(&path);
+        if let Some((cached_id, p)) = self.prompts.lock().ok().and_then(|c| c.get(name).cloned()) {
+            if Some(cached_id) == id {
+                return Ok(p);
+            }
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let prompt =
+            Arc::new(Prompt::from_wav(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
+        // Cached under the identity seen before the read: if the file changed in between,
+        // the next use reads it again.
+        if let (Some(id), Ok(mut cache)) = (id, self.prompts.lock()) {
+            cache.insert(name.to_owned(), (id, prompt.clone()));
+        }
+        Ok(prompt)
+    }
+
+    /// Several prompts by name, in order.
+    pub fn prompts(&self, files: &[String]) -> Result<Vec<Arc<Prompt>>, String> {
+        files.iter().map(|f| self.prompt(f)).collect()
+    }
+}
+
+/// The WAV file a dialplan name means: `.wav` added if missing, relative names in `dir`.
+pub(crate) fn wav_path(dir: &Path, name: &str) -> PathBuf {
+    let file = if name.ends_with(".wav") {
+        name.to_owned()
+    } else {
+        format!("{name}.wav")
+    };
+    if Path::new(&file).is_absolute() {
+        PathBuf::from(file)
+    } else {
+        dir.join(file)
+    }
+}
