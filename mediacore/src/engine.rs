@@ -29,11 +29,11 @@ use crate::channel::ChannelInfo;
 use crate::conf::pjsip::{Protocol, Trunk};
 use crate::sip::call::{Action as LegAction, CallEvent, Credentials, EndCause, Leg};
 use crate::sip::dialog::DialogId;
-use crate::sip::digest;
 use crate::sip::endpoint::{Endpoint, Output, Peer, Stats, TxId};
 use crate::sip::message::{self, Ids, NewRequest, Transport};
 use crate::sip::qualify::{Qualify, Reachability};
 use crate::sip::registration::{self, Registration};
+use crate::sip::switch::{Decision, Switch};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{NetEvent, Transports};
 
@@ -289,18 +289,13 @@ struct Engine {
     /// Wakes the config watcher (`reload`) for `reload` from the supervisor.
     reload: Arc<tokio::sync::Notify>,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
-    /// Nonces we issued in 401 challenges, with when.
-    nonces: HashMap<String, Instant>,
+    /// What each request outside our transactions gets (pure).
+    switch: Switch,
     /// AMI events.
     ami_events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
     /// Start time, seconds since the epoch (Uniqueid prefix).
     started_secs: u64,
 }
-
-/// The realm of our challenges to peers calling in.
-const REALM: &str = "allerta";
-/// How long a peer may take to answer our challenge.
-const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Binds the SIP sockets and starts the engine task; new inbound calls go to `calls_tx`.
 pub async fn start(
@@ -380,7 +375,7 @@ pub async fn start(
         adverts: None,
         reload: cfg.reload.clone(),
         drain: None,
-        nonces: HashMap::new(),
+        switch: Switch::new(cfg.max_calls),
         ami_events: cfg.events.clone(),
         started_secs: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -431,18 +426,6 @@ fn literal(uri: &str) -> Option<SocketAddr> {
             .ok()
             .map(|ip| SocketAddr::new(ip, 5060))
     })
-}
-
-/// The user part of a SIP URI in a header value.
-fn uri_user(value: &str) -> String {
-    let uri = message::addr_uri(value);
-    let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
-    rest.rsplit_once('@')
-        .map_or("", |(u, _)| u)
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_owned()
 }
 
 impl Engine {
@@ -695,35 +678,35 @@ impl Engine {
         }
     }
 
+    /// A request outside our transactions: the switch decides, this performs it.
     fn on_request(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
-        let Ok(ids) = Ids::of(&request.headers) else {
-            return;
-        };
-        if let Some(to_tag) = ids.to_tag.clone() {
-            let d = DialogId {
-                call_id: ids.call_id.clone(),
-                local_tag: to_tag,
-                remote_tag: ids.from_tag.clone(),
-            };
-            match self.by_dialog.get(&d).copied() {
+        let now = Instant::now();
+        let trunks: Vec<&Trunk> = self.trunks.iter().map(|t| &t.cfg).collect();
+        let decision = self
+            .switch
+            .request(now, &request, peer.addr.ip(), &trunks, self.legs.len());
+        match decision {
+            Decision::Drop => {}
+            Decision::InDialog(d) => match self.by_dialog.get(&d).copied() {
                 Some(id) => self.with_leg(id, out, |leg, acts| leg.on_request(tx, &request, acts)),
                 None => self.reply(tx, &request, 481, out),
+            },
+            Decision::Respond(response) => self.ep.respond(now, tx, &response, out),
+            Decision::Refuse { response, reason } => {
+                self.counters.unidentified_invites += 1;
+                warn!(peer = %peer.addr, reason, "invite refused");
+                self.ep.respond(now, tx, &response, out);
             }
-            return;
-        }
-        match request.method {
-            Method::Invite => self.new_call(tx, request, peer, out),
-            Method::Options => {
-                let mut response = message::response(&request, 200, Some(&message::token()));
-                message::push_header(&mut response.headers, "Allow", message::ALLOW);
-                message::push_header(&mut response.headers, "Accept", "application/sdp");
-                self.ep.respond(Instant::now(), tx, &response, out);
-            }
-            Method::Bye => self.reply(tx, &request, 481, out),
-            _ => {
-                let mut response = message::response(&request, 405, Some(&message::token()));
-                message::push_header(&mut response.headers, "Allow", message::ALLOW);
-                self.ep.respond(Instant::now(), tx, &response, out);
+            Decision::Call {
+                trunk,
+                exten,
+                caller,
+                authenticated,
+            } => {
+                if authenticated {
+                    info!(peer = %peer.addr, trunk = %self.trunks[trunk].cfg.name, "peer authenticated");
+                }
+                self.new_call(tx, request, peer, trunk, exten, caller, out);
             }
         }
     }
@@ -733,43 +716,22 @@ impl Engine {
         self.ep.respond(Instant::now(), tx, &response, out);
     }
 
-    fn new_call(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
-        let identified = self.trunks.iter().position(|t| {
-            t.cfg
-                .identify
-                .iter()
-                .any(|net| net.contains(&peer.addr.ip()))
-        });
-        let ti = match identified {
-            Some(ti) => ti,
-            None => match self.authenticate(tx, &request, peer, out) {
-                Some(ti) => ti,
-                None => return,
-            },
-        };
-        if self.legs.len() >= self.max_calls {
-            warn!(
-                max = self.max_calls,
-                "call limit reached; refusing with 503"
-            );
-            return self.reply(tx, &request, 503, out);
-        }
+    /// An admitted inbound call: its leg, its channel, and the call task's start.
+    #[allow(clippy::too_many_arguments)]
+    fn new_call(
+        &mut self,
+        tx: TxId,
+        request: Request,
+        peer: Peer,
+        ti: usize,
+        exten: String,
+        caller: String,
+        out: &mut Vec<Output>,
+    ) {
         let (trunk_name, context) = (
             self.trunks[ti].cfg.name.clone(),
             self.trunks[ti].cfg.context.clone(),
         );
-        let exten = {
-            let uri = request.uri.to_string();
-            let user = uri_user(&uri);
-            if user.is_empty() {
-                "s".to_owned()
-            } else {
-                user
-            }
-        };
-        let caller = message::header(&request.headers, "From")
-            .map(uri_user)
-            .unwrap_or_default();
         let contact = format!("<sip:{exten}@{}>", self.sent_by);
         let leg = Leg::inbound(tx, request.clone(), &contact, &self.sent_by, peer.transport);
         let id = self.new_leg_id();
@@ -807,77 +769,6 @@ impl Engine {
         if self.calls_tx.send(call).is_err() {
             self.with_leg(id, out, |leg, acts| leg.reject(503, acts));
         }
-    }
-
-    /// An INVITE from no identified address: accepted only from a peer that proves it is
-    /// an endpoint with `auth=` (digest, RFC 3261 §22.4), else 401 (challenge) or 403.
-    fn authenticate(
-        &mut self,
-        tx: TxId,
-        request: &Request,
-        peer: Peer,
-        out: &mut Vec<Output>,
-    ) -> Option<usize> {
-        let now = Instant::now();
-        self.nonces
-            .retain(|_, issued| now.duration_since(*issued) < NONCE_LIFETIME);
-        let has_auth = self.trunks.iter().any(|t| t.cfg.inbound_auth.is_some());
-        if !has_auth {
-            return self.refuse(tx, request, peer, "unidentified address", out);
-        }
-        let Some(value) = message::header(&request.headers, "Authorization") else {
-            self.challenge(tx, request, out);
-            return None;
-        };
-        let Ok(creds) = digest::Credentials::parse(value) else {
-            return self.refuse(tx, request, peer, "unusable Authorization", out);
-        };
-        if !self.nonces.contains_key(&creds.nonce) {
-            // Not ours, or expired: a fresh challenge (the peer's password may be right).
-            self.challenge(tx, request, out);
-            return None;
-        }
-        let method = request.method.to_string();
-        let found = self.trunks.iter().position(|t| {
-            t.cfg
-                .inbound_auth
-                .as_ref()
-                .is_some_and(|a| a.username == creds.username && creds.verify(&a.password, &method))
-        });
-        match found {
-            Some(ti) => {
-                self.nonces.remove(&creds.nonce);
-                info!(peer = %peer.addr, user = %creds.username, "peer authenticated");
-                Some(ti)
-            }
-            None => self.refuse(tx, request, peer, "wrong credentials", out),
-        }
-    }
-
-    fn refuse(
-        &mut self,
-        tx: TxId,
-        request: &Request,
-        peer: Peer,
-        why: &str,
-        out: &mut Vec<Output>,
-    ) -> Option<usize> {
-        self.counters.unidentified_invites += 1;
-        warn!(peer = %peer.addr, reason = why, "invite refused");
-        self.reply(tx, request, 403, out);
-        None
-    }
-
-    fn challenge(&mut self, tx: TxId, request: &Request, out: &mut Vec<Output>) {
-        let nonce = message::token();
-        self.nonces.insert(nonce.clone(), Instant::now());
-        let mut response = message::response(request, 401, Some(&message::token()));
-        message::push_header(
-            &mut response.headers,
-            "WWW-Authenticate",
-            digest::challenge(REALM, &nonce),
-        );
-        self.ep.respond(Instant::now(), tx, &response, out);
     }
 
     fn new_leg_id(&mut self) -> LegId {

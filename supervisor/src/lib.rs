@@ -16,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod health;
 pub mod metrics;
+pub mod node;
 pub mod notify;
 pub mod sla;
 pub mod supervise;

@@ -13,8 +13,7 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::io::Write;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use component::client::ControlClient;
@@ -28,15 +27,13 @@ use tracing::{error, info, warn};
 use crate::availability;
 use crate::child::{self, ComponentEvent};
 use crate::config::Config;
-use crate::control::protocol::{
-    AvailabilityStatus, CheckStatus, Request, Response, Status, Transition,
-};
+use crate::control::protocol::{AvailabilityStatus, Request, Response, Status, Transition};
 use crate::control::server;
 use crate::health::script;
-use crate::health::state::{self, Check};
+use crate::node::{Node, Order};
 use crate::vrrp::driver::{self, InstanceEvent, InstanceHandle, STOP_TIMEOUT};
-use crate::vrrp::guard::Message;
-use crate::vrrp::machine::{Input, State};
+use crate::vrrp::guard::{forward_to_guard, respawn_guard, Guard};
+use crate::vrrp::machine::State;
 use crate::{metrics, notify, systemd};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,20 +60,11 @@ const HISTORY: usize = 200;
 struct Supervisor {
     config: Config,
     instances: Vec<InstanceHandle>,
-    /// Components first (in config order), then the periodic checks.
-    checks: Vec<Check>,
-    pids: Vec<Option<u32>>,
-    component_status: serde_json::Map<String, serde_json::Value>,
-    maintenance: bool,
-    /// Why a component holds preemption back (`hold_preempt` in its status), if one does.
-    preempt_hold: Option<String>,
-    /// Whether the instances were last told Fault.
-    faulted: bool,
+    /// The node's policy (pure): what the instances are told.
+    node: Node,
     role_tx: watch::Sender<Role>,
     history: VecDeque<Transition>,
     transitions_total: u64,
-    /// The latest health change (what happened, when), for the next transition's `cause`.
-    last_cause: Option<(String, Instant)>,
     guard: Option<Guard>,
     hooks: JoinSet<()>,
     /// Switchovers and promotes in progress: they wait for the peer and for drains, so they
@@ -105,9 +93,6 @@ enum Operation {
     },
 }
 
-/// The longest drain an operator may ask for.
-const MAX_DRAIN_SECS: u32 = 600;
-
 pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError> {
     info!(node = %config.node_name, config = %config.path.display(), version = env!("CARGO_PKG_VERSION"), "supervisor starting");
     let cancel = CancellationToken::new();
@@ -132,9 +117,7 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
     let (role_tx, role_rx) = watch::channel(Role::Backup);
     let (component_tx, mut component_rx) = mpsc::unbounded_channel();
     let components_cancel = CancellationToken::new(); // stopped after the VIP is released
-    let mut checks = Vec::new();
     for c in &config.components {
-        checks.push(Check::new(c.component.name.clone(), c.tracking));
         tasks.spawn(child::run(
             c.component.clone(),
             role_rx.clone(),
@@ -146,7 +129,6 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
     }
     let (health_tx, mut health_rx) = mpsc::unbounded_channel();
     for c in &config.checks {
-        checks.push(Check::new(c.name.clone(), c.tracking));
         tasks.spawn(script::run(
             c.name.clone(),
             c.probe.clone(),
@@ -198,25 +180,18 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         status_rx
     });
 
-    let pids = vec![None; checks.len()];
     let maintenance_file = config.state_dir.join("maintenance");
     let maintenance = maintenance_file.exists();
     if maintenance {
         warn!(file = %maintenance_file.display(), "in maintenance (left on before the restart): not a candidate until `allertactl maintenance off`");
     }
     let mut sup = Supervisor {
+        node: Node::new(&config, maintenance),
         config,
         instances,
-        checks,
-        pids,
-        component_status: Default::default(),
-        maintenance,
-        preempt_hold: None,
-        faulted: false,
         role_tx,
         history: VecDeque::new(),
         transitions_total: 0,
-        last_cause: None,
         guard,
         hooks: JoinSet::new(),
         operations: JoinSet::new(),
@@ -224,7 +199,8 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         availability: availability_rx,
     };
     // Weights of checks that start up (positive weights) and persisted maintenance apply now.
-    sup.decide();
+    let orders = sup.node.decide();
+    sup.send(orders);
     let mut sigterm = signal(SignalKind::terminate()).map_err(SuperviseError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(SuperviseError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(SuperviseError::Signals)?;
@@ -249,7 +225,10 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
                 sup.on_instance_event(event);
             }
             Some(event) = component_rx.recv() => sup.on_component_event(event),
-            Some(event) = health_rx.recv() => sup.on_health(event.check, event.result, false),
+            Some(event) = health_rx.recv() => {
+                let orders = sup.node.probed(Instant::now(), &event.check, event.result);
+                sup.send(orders);
+            }
             Some((request, reply)) = calls_rx.recv() => sup.on_request(request, reply),
             Some(done) = sup.operations.join_next(), if !sup.operations.is_empty() => {
                 if let Ok(operation) = done {
@@ -360,10 +339,7 @@ impl Supervisor {
         if from == State::Master || to == State::Master {
             self.transitions_total += 1;
         }
-        let cause = self
-            .last_cause
-            .as_ref()
-            .filter(|(_, t)| t.elapsed() < Duration::from_secs(10));
+        let cause = self.node.cause(Instant::now());
         let at_ms = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -373,8 +349,8 @@ impl Supervisor {
             from: format!("{from:?}"),
             to: format!("{to:?}"),
             reason: format!("{reason:?}"),
-            cause: cause.map(|(c, _)| c.clone()),
-            detect_ms: cause.map(|(_, t)| t.elapsed().as_secs_f64() * 1000.0),
+            detect_ms: cause.as_ref().map(|(_, ms)| *ms),
+            cause: cause.map(|(c, _)| c),
             vip_added_ms,
             first_garp_ms,
         };
@@ -402,170 +378,32 @@ impl Supervisor {
     }
 
     fn on_component_event(&mut self, event: ComponentEvent) {
-        match event {
+        let now = Instant::now();
+        let orders = match event {
             ComponentEvent::Started { name, pid } => {
-                if let Some(i) = self.checks.iter().position(|c| c.name == name) {
-                    self.pids[i] = Some(pid);
-                }
+                self.node.started(&name, pid);
+                Vec::new()
             }
-            ComponentEvent::Exited { name, reason } => {
-                if let Some(i) = self.checks.iter().position(|c| c.name == name) {
-                    self.pids[i] = None;
-                }
-                // What a dead component reported no longer holds.
-                self.component_status.remove(&name);
-                self.update_preempt_hold();
-                self.forget_reported_checks(&name, &[]);
-                self.on_health(name, Err(reason), true);
-            }
-            ComponentEvent::Probe { name, result } => self.on_health(name, result, false),
+            ComponentEvent::Exited { name, reason } => self.node.exited(now, &name, reason),
+            ComponentEvent::Probe { name, result } => self.node.probed(now, &name, result),
             ComponentEvent::RoleAcknowledged { name, role, after } => {
                 info!(component = %name, role = role.as_str(), ack_ms = after.as_secs_f64() * 1000.0, "role acknowledged");
+                Vec::new()
             }
             ComponentEvent::RoleFailed { name, role, reason } => {
                 warn!(component = %name, role = role.as_str(), %reason, "role not acknowledged");
+                Vec::new()
             }
-            ComponentEvent::Status { name, status } => self.on_component_status(name, status),
-        }
-    }
-
-    /// Drops the checks `component` reported that are not in `keep`.
-    fn forget_reported_checks(&mut self, component: &str, keep: &[String]) {
-        let prefix = format!("{component}/");
-        let mut i = 0;
-        let mut removed = false;
-        while i < self.checks.len() {
-            let name = &self.checks[i].name;
-            if name.starts_with(&prefix) && !keep.contains(name) {
-                self.checks.remove(i);
-                self.pids.remove(i);
-                removed = true;
-            } else {
-                i += 1;
-            }
-        }
-        if removed {
-            self.decide();
-        }
-    }
-
-    /// Stores a component's status and tracks the checks it reports.
-    fn on_component_status(&mut self, component: String, status: serde_json::Value) {
-        let reported_names: Vec<String> = status
-            .get("checks")
-            .and_then(|c| c.as_object())
-            .map(|m| m.keys().map(|k| format!("{component}/{k}")).collect())
-            .unwrap_or_default();
-        self.forget_reported_checks(&component, &reported_names);
-        if let Some(reported) = status.get("checks").and_then(|c| c.as_object()) {
-            let weight = self
-                .config
-                .components
-                .iter()
-                .find(|c| c.component.name == component)
-                .map_or(0, |c| c.reported_weight);
-            for (check, value) in reported {
-                let name = format!("{component}/{check}");
-                if !self.checks.iter().any(|c| c.name == name) {
-                    let tracking = state::Tracking {
-                        rise: 1,
-                        fall: 1,
-                        weight,
-                    };
-                    self.checks.push(Check::new(name.clone(), tracking));
-                    self.pids.push(None);
-                }
-                let ok = value.get("ok").and_then(|v| v.as_bool()).unwrap_or(false);
-                let reason = value
-                    .get("reason")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("reported not ok");
-                self.on_health(
-                    name,
-                    if ok { Ok(()) } else { Err(reason.to_string()) },
-                    false,
-                );
-            }
-        }
-        self.component_status.insert(component, status);
-        self.update_preempt_hold();
-    }
-
-    /// A component's status may say `"hold_preempt": "<why>"`: the media core does while a
-    /// campaign runs on the master, so that a returning node takes its role back after
-    /// the campaign, not in the middle of it (every call in progress would be cut).
-    fn update_preempt_hold(&mut self) {
-        let hold = self.component_status.iter().find_map(|(name, st)| {
-            st.get("hold_preempt")
-                .and_then(|h| h.as_str())
-                .map(|why| format!("{name}: {why}"))
-        });
-        if hold == self.preempt_hold {
-            return;
-        }
-        match &hold {
-            Some(why) => info!(reason = %why, "preemption held back"),
-            None => info!("preemption no longer held back"),
-        }
-        for handle in &self.instances {
-            let _ = handle.inputs_tx.send(Input::HoldPreempt(hold.is_some()));
-        }
-        self.preempt_hold = hold;
-    }
-
-    /// Records a result for check `name` and, if it changed state, re-decides the instances.
-    fn on_health(&mut self, name: String, result: Result<(), String>, at_once: bool) {
-        let Some(check) = self.checks.iter_mut().find(|c| c.name == name) else {
-            return;
+            ComponentEvent::Status { name, status } => self.node.status_reported(now, name, status),
         };
-        let now = Instant::now();
-        let changed = match (&result, at_once) {
-            (Err(reason), true) => check.fail_now(now, reason.clone()),
-            _ => check.record(now, result.clone()),
-        };
-        if !changed {
-            return;
-        }
-        if check.is_up {
-            info!(check = %name, "check up");
-        } else {
-            warn!(check = %name, reason = check.last_error.as_deref().unwrap_or(""), "check down");
-        }
-        let what = if check.is_up {
-            "up".to_string()
-        } else {
-            check.last_error.clone().unwrap_or_default()
-        };
-        self.last_cause = Some((format!("{name}: {what}"), now));
-        self.decide();
+        self.send(orders);
     }
 
-    /// Tells every instance what the checks and maintenance mode ask of it.
-    fn decide(&mut self) {
-        let mut fault_reasons = Vec::new();
-        for (cfg, handle) in self.config.instances.iter().zip(&self.instances) {
-            let verdict = state::verdict(cfg.priority, &self.checks);
-            let _ = handle.inputs_tx.send(Input::SetPriority(verdict.priority));
-            fault_reasons = verdict.faults;
-        }
-        if self.maintenance {
-            fault_reasons.push("maintenance".into());
-        }
-        let fault = !fault_reasons.is_empty();
-        if fault != self.faulted {
-            self.faulted = fault;
-            let input = if fault {
-                Input::Fault
-            } else {
-                Input::FaultCleared
-            };
-            if fault {
-                warn!(reasons = ?fault_reasons, "node in fault");
-            } else {
-                info!("fault cleared");
-            }
-            for handle in &self.instances {
-                let _ = handle.inputs_tx.send(input.clone());
+    /// Sends the node's orders to the instances.
+    fn send(&self, orders: Vec<Order>) {
+        for order in orders {
+            if let Some(handle) = self.instances.get(order.instance) {
+                let _ = handle.inputs_tx.send(order.input);
             }
         }
     }
@@ -589,46 +427,27 @@ impl Supervisor {
             .iter()
             .map(|i| i.status_rx.borrow().clone())
             .collect();
-        let role = match (self.maintenance, instances.first().map(|i| i.state)) {
+        let maintenance = self.node.maintenance();
+        let role = match (maintenance, instances.first().map(|i| i.state)) {
             (true, _) => "MAINTENANCE",
             (_, Some(State::Master)) => "MASTER",
             (_, Some(State::Backup)) => "BACKUP",
             (_, Some(State::Fault)) => "FAULT",
             _ => "INITIALIZE",
         };
-        let n_components = self.config.components.len();
-        let to_status = |(c, pid): (&Check, &Option<u32>)| CheckStatus {
-            name: c.name.clone(),
-            up: c.is_up,
-            weight: c.tracking.weight,
-            downs: c.downs,
-            last_error: c.last_error.clone(),
-            pid: *pid,
-        };
-        let all: Vec<CheckStatus> = self.checks.iter().zip(&self.pids).map(to_status).collect();
-        let mut faults: Vec<String> = self
-            .checks
-            .iter()
-            .filter(|c| !c.is_up && c.tracking.weight == 0)
-            .map(|c| c.name.clone())
-            .collect();
-        if self.maintenance {
-            faults.push("maintenance".into());
-        }
-        if faults.is_empty() {
-            faults = link_faults;
-        }
+        let (components, checks) = self.node.check_statuses();
+        let faults = self.node.faults(link_faults);
         Status {
             node: self.config.node_name.clone(),
             role: role.into(),
-            maintenance: self.maintenance,
+            maintenance,
             faults,
             instances,
-            components: all[..n_components].to_vec(),
-            checks: all[n_components..].to_vec(),
+            components,
+            checks,
             transitions_total: self.transitions_total,
             last_transitions: self.history.iter().rev().take(10).cloned().collect(),
-            component_status: self.component_status.clone(),
+            component_status: self.node.component_status().clone(),
             availability: self.availability.as_ref().map(|rx| rx.borrow().clone()),
         }
     }
@@ -657,12 +476,8 @@ impl Supervisor {
                     });
                     return;
                 }
-                self.maintenance = on;
-                self.last_cause = Some((
-                    format!("maintenance {}", if on { "on" } else { "off" }),
-                    Instant::now(),
-                ));
-                self.decide();
+                let orders = self.node.set_maintenance(Instant::now(), on);
+                self.send(orders);
                 Response::Done {
                     message: if on {
                         "maintenance on: this node releases the VIP if it holds it and will not be elected until `maintenance off`".into()
@@ -744,57 +559,33 @@ impl Supervisor {
             Operation::Switchover {
                 reply,
                 outcome: Ok(note),
-            } => {
-                if self.first_state() != Some(State::Master) {
-                    let _ = reply.send(Response::Refused {
-                        message: "no longer master when the drain ended; nothing handed over"
-                            .into(),
+            } => match self.node.switch_over(Instant::now(), self.first_state()) {
+                Err(message) => {
+                    let _ = reply.send(Response::Refused { message });
+                }
+                Ok(orders) => {
+                    self.send(orders);
+                    let _ = reply.send(Response::Done {
+                        message: format!("switched over ({note}); this node is backup and will not take the role back until `allertactl promote`"),
                     });
-                    return;
                 }
-                self.last_cause = Some(("operator: switchover".into(), Instant::now()));
-                for handle in &self.instances {
-                    let _ = handle.inputs_tx.send(Input::Yield);
-                }
-                let _ = reply.send(Response::Done {
-                    message: format!("switched over ({note}); this node is backup and will not take the role back until `allertactl promote`"),
-                });
-            }
+            },
             Operation::Promote {
                 reply,
                 outcome: Ok(()),
-            } => {
-                if let Some(refusal) = self.promote_refusal() {
-                    let _ = reply.send(Response::Refused { message: refusal });
-                    return;
+            } => match self.node.promote(Instant::now(), self.first_state()) {
+                Err(message) => {
+                    let _ = reply.send(Response::Refused { message });
                 }
-                self.last_cause = Some(("operator: promote".into(), Instant::now()));
-                for handle in &self.instances {
-                    let _ = handle.inputs_tx.send(Input::Promote);
+                Ok(orders) => {
+                    self.send(orders);
+                    let _ = reply.send(Response::Done {
+                        message:
+                            "promoted: this node advertises priority 254 until the next switchover"
+                                .into(),
+                    });
                 }
-                let _ = reply.send(Response::Done {
-                    message:
-                        "promoted: this node advertises priority 254 until the next switchover"
-                            .into(),
-                });
-            }
-        }
-    }
-
-    /// Why this node cannot be promoted now, if it cannot.
-    fn promote_refusal(&self) -> Option<String> {
-        if self.maintenance {
-            return Some("in maintenance: run `allertactl maintenance off` first".into());
-        }
-        match self.first_state() {
-            Some(State::Fault) => Some(
-                "this node is in fault (a component, a check or its link) and cannot be master"
-                    .into(),
-            ),
-            Some(State::Initialize) | None => {
-                Some("this node's VRRP instance is not running".into())
-            }
-            _ => None,
+            },
         }
     }
 
@@ -803,16 +594,8 @@ impl Supervisor {
     }
 
     fn start_switchover(&mut self, drain_secs: u32, force: bool, reply: oneshot::Sender<Response>) {
-        if self.first_state() != Some(State::Master) {
-            let _ = reply.send(Response::Refused {
-                message: "this node is not master: nothing to hand over".into(),
-            });
-            return;
-        }
-        if drain_secs > MAX_DRAIN_SECS {
-            let _ = reply.send(Response::Refused {
-                message: format!("--drain is at most {MAX_DRAIN_SECS} seconds"),
-            });
+        if let Some(message) = Node::switchover_refusal(self.first_state(), drain_secs) {
+            let _ = reply.send(Response::Refused { message });
             return;
         }
         let peer_status = self.config.peer_status;
@@ -824,8 +607,8 @@ impl Supervisor {
     }
 
     fn start_promote(&mut self, force: bool, reply: oneshot::Sender<Response>) {
-        if let Some(refusal) = self.promote_refusal() {
-            let _ = reply.send(Response::Refused { message: refusal });
+        if let Some(message) = self.node.promote_refusal(self.first_state()) {
+            let _ = reply.send(Response::Refused { message });
             return;
         }
         if self.first_state() == Some(State::Master) {
@@ -931,88 +714,5 @@ async fn run_hook(command: std::path::PathBuf, args: Vec<String>) {
             }
         },
         Err(e) => warn!(hook = %command.display(), error = %e, "cannot run notify hook"),
-    }
-}
-
-/// Keeps the VIP guard informed of which instances are master.
-fn forward_to_guard(
-    guard: &mut Option<Guard>,
-    config_path: &std::path::Path,
-    instance: &str,
-    to: State,
-    masters: &[String],
-) {
-    let message = if to == State::Master {
-        Message::Master(instance.into())
-    } else {
-        Message::Backup(instance.into())
-    };
-    let Some(g) = guard else { return };
-    if g.stdin.write_all(message.encode().as_bytes()).is_ok() {
-        return;
-    }
-    // The guard died (someone killed it): start a new one and tell it who is master now.
-    let _ = g.child.try_wait(); // reap it
-    warn!("VIP guard gone; starting a new one");
-    *guard = respawn_guard(config_path, masters);
-}
-
-fn respawn_guard(config_path: &std::path::Path, masters: &[String]) -> Option<Guard> {
-    match Guard::spawn(config_path) {
-        Ok(mut fresh) => {
-            let replay: String = masters
-                .iter()
-                .map(|m| Message::Master(m.clone()).encode())
-                .collect();
-            match fresh.stdin.write_all(replay.as_bytes()) {
-                Ok(()) => Some(fresh),
-                Err(e) => {
-                    error!(error = %e, "new VIP guard unreachable: a SIGKILL would now leave the VIP behind");
-                    None
-                }
-            }
-        }
-        Err(e) => {
-            error!(error = %e, "cannot start a VIP guard: a SIGKILL would now leave the VIP behind");
-            None
-        }
-    }
-}
-
-struct Guard {
-    child: Child,
-    stdin: ChildStdin,
-}
-
-impl Guard {
-    fn spawn(config: &std::path::Path) -> std::io::Result<Self> {
-        let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .arg("--guard")
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::piped())
-            .spawn()?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| std::io::Error::other("guard stdin"))?;
-        info!(pid = child.id(), "VIP guard started");
-        Ok(Self { child, stdin })
-    }
-
-    /// A clean shutdown: nothing is left to release.
-    fn dismiss(mut self) {
-        let _ = self.stdin.write_all(Message::Exit.encode().as_bytes());
-        drop(self.stdin);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        warn!("VIP guard did not exit; killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

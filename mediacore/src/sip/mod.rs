@@ -1,5 +1,6 @@
 //! SIP (RFC 3261): pure framing, messages, transactions, dialogs, digest, registration and
-//! qualify; the drivers (`transport`) move bytes.
+//! qualify, and what the media core decides for each request (`switch`); the drivers
+//! (`transport`) move bytes.
 pub mod call;
 pub mod dialog;
 pub mod digest;
@@ -8,5 +9,6 @@ pub mod framing;
 pub mod message;
 pub mod qualify;
 pub mod registration;
+pub mod switch;
 pub mod transaction;
 pub mod transport;

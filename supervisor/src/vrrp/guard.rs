@@ -10,14 +10,20 @@
 //!
 //! The contract, one line each on the guard's stdin:
 //! `master <instance>` · `backup <instance>` (any other state) · `exit` (clean shutdown).
+//!
+//! Both sides are here: [`run`] is the guard process (`allerta-supervisor --guard`);
+//! [`Guard`], [`forward_to_guard`] and [`respawn_guard`] are the supervisor's handle on it.
 
 use std::collections::BTreeSet;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
-use tracing::warn;
+use tracing::{error, info, warn};
 
 use super::driver::{error_chain, release, DriverError};
+use super::machine::State;
 use crate::config::Config;
 
 /// One line of the guard contract.
@@ -97,6 +103,89 @@ pub fn run(config: &Config) -> Result<(), DriverError> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// The supervisor's side: keeps the VIP guard informed of which instances are master.
+pub fn forward_to_guard(
+    guard: &mut Option<Guard>,
+    config_path: &std::path::Path,
+    instance: &str,
+    to: State,
+    masters: &[String],
+) {
+    let message = if to == State::Master {
+        Message::Master(instance.into())
+    } else {
+        Message::Backup(instance.into())
+    };
+    let Some(g) = guard else { return };
+    if g.stdin.write_all(message.encode().as_bytes()).is_ok() {
+        return;
+    }
+    // The guard died (someone killed it): start a new one and tell it who is master now.
+    let _ = g.child.try_wait(); // reap it
+    warn!("VIP guard gone; starting a new one");
+    *guard = respawn_guard(config_path, masters);
+}
+
+pub fn respawn_guard(config_path: &std::path::Path, masters: &[String]) -> Option<Guard> {
+    match Guard::spawn(config_path) {
+        Ok(mut fresh) => {
+            let replay: String = masters
+                .iter()
+                .map(|m| Message::Master(m.clone()).encode())
+                .collect();
+            match fresh.stdin.write_all(replay.as_bytes()) {
+                Ok(()) => Some(fresh),
+                Err(e) => {
+                    error!(error = %e, "new VIP guard unreachable: a SIGKILL would now leave the VIP behind");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "cannot start a VIP guard: a SIGKILL would now leave the VIP behind");
+            None
+        }
+    }
+}
+
+pub struct Guard {
+    pub child: Child,
+    stdin: ChildStdin,
+}
+
+impl Guard {
+    pub fn spawn(config: &std::path::Path) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("--guard")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("guard stdin"))?;
+        info!(pid = child.id(), "VIP guard started");
+        Ok(Self { child, stdin })
+    }
+
+    /// A clean shutdown: nothing is left to release.
+    pub fn dismiss(mut self) {
+        let _ = self.stdin.write_all(Message::Exit.encode().as_bytes());
+        drop(self.stdin);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        warn!("VIP guard did not exit; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[cfg(test)]
