@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 
 use crate::channel::ChannelInfo;
 use crate::conf::pjsip::{Protocol, Trunk};
-use crate::sip::call::{Action as LegAction, CallEvent, Credentials, EndCause, Leg};
+use crate::sip::call::{Action as LegAction, CallEvent, EndCause, Leg, Login};
 use crate::sip::dialog::DialogId;
 use crate::sip::endpoint::{Endpoint, Output, Peer, Stats, TxId};
 use crate::sip::message::{self, Ids, NewRequest, Transport};
@@ -564,10 +564,10 @@ impl Engine {
                     }
                 }
                 registration::Action::Changed(status) => match &status {
-                    registration::Status::Registered { .. } => {
+                    registration::State::Registered { .. } => {
                         info!(trunk = self.regs[k].1.trunk(), "registered")
                     }
-                    registration::Status::Failed { reason, .. } => {
+                    registration::State::Failed { reason, .. } => {
                         warn!(trunk = self.regs[k].1.trunk(), %reason, "registration failed")
                     }
                     other => info!(trunk = self.regs[k].1.trunk(), status = ?other, "registration"),
@@ -860,7 +860,7 @@ impl Engine {
             .from_domain
             .clone()
             .unwrap_or_else(|| self.sent_by.clone());
-        let credentials = t.cfg.outbound_auth.as_ref().map(|a| Credentials {
+        let credentials = t.cfg.outbound_auth.as_ref().map(|a| Login {
             username: a.username.clone(),
             password: a.password.clone(),
         });
@@ -1162,12 +1162,10 @@ impl Engine {
                     .map(|(_, r)| r.status().clone());
                 let (registration, registered) = match reg {
                     None => ("none".to_owned(), true),
-                    Some(registration::Status::Registered { .. }) => {
-                        ("registered".to_owned(), true)
-                    }
-                    Some(registration::Status::Registering) => ("registering".to_owned(), false),
-                    Some(registration::Status::Unregistered) => ("unregistered".to_owned(), false),
-                    Some(registration::Status::Failed { reason, .. }) => {
+                    Some(registration::State::Registered { .. }) => ("registered".to_owned(), true),
+                    Some(registration::State::Registering) => ("registering".to_owned(), false),
+                    Some(registration::State::Unregistered) => ("unregistered".to_owned(), false),
+                    Some(registration::State::Failed { reason, .. }) => {
                         (format!("failed: {reason}"), false)
                     }
                 };

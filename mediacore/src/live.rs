@@ -82,14 +82,14 @@ pub struct LiveChannels {
 
 /// Removes the channel when the call task ends, however it ends.
 #[derive(Debug)]
-pub struct Registration<'a> {
+pub struct Listed<'a> {
     channels: &'a LiveChannels,
     name: String,
     /// The channel's entry.
     pub live: Arc<Live>,
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Listed<'_> {
     fn drop(&mut self) {
         lock(&self.channels.channels).remove(&self.name);
     }
@@ -97,10 +97,10 @@ impl Drop for Registration<'_> {
 
 impl LiveChannels {
     /// Registers a running call's channel.
-    pub fn register(&self, name: &str) -> Registration<'_> {
+    pub fn register(&self, name: &str) -> Listed<'_> {
         let live = Arc::new(Live::default());
         lock(&self.channels).insert(name.to_owned(), live.clone());
-        Registration {
+        Listed {
             channels: self,
             name: name.to_owned(),
             live,

@@ -140,7 +140,7 @@ enum State {
 
 /// Digest credentials for an outbound leg.
 #[derive(Debug, Clone)]
-pub struct Credentials {
+pub struct Login {
     /// Username.
     pub username: String,
     /// Password.
@@ -161,7 +161,7 @@ pub struct Leg {
     contact: String,
     sent_by: String,
     transport: Transport,
-    credentials: Option<Credentials>,
+    credentials: Option<Login>,
     answered_nonce: Option<String>,
     nc: u32,
     provisional_seen: bool,
@@ -202,7 +202,7 @@ impl Leg {
     /// An outbound leg: `invite` (with our SDP offer) is sent at once.
     pub fn outbound(
         invite: Request,
-        credentials: Option<Credentials>,
+        credentials: Option<Login>,
         transport: Transport,
         out: &mut Vec<Action>,
     ) -> Self {
@@ -697,7 +697,7 @@ mod tests {
     #[test]
     fn an_outbound_call_answers_a_challenge_then_acks_the_2xx() {
         let mut out = Vec::new();
-        let creds = Credentials {
+        let creds = Login {
             username: "alerta".into(),
             password: "pw".into(),
         };
@@ -735,7 +735,7 @@ mod tests {
         let mut leg = Leg::outbound(outbound_invite(), None, Transport::Udp, &mut out);
         leg.on_response(&reply(leg.invite(), 486, &[]), &mut out);
         assert_eq!(leg.cause().map(EndCause::dial_status), Some("BUSY"));
-        let creds = Credentials {
+        let creds = Login {
             username: "a".into(),
             password: "b".into(),
         };

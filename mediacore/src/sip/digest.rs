@@ -233,7 +233,7 @@ pub fn authorize(
 
 /// The fields of an Authorization header we check as a server (RFC 3261 §22.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub struct Authorization {
     /// `username`.
     pub username: String,
     /// `realm`.
@@ -250,7 +250,7 @@ pub struct Credentials {
     pub qop: Option<(String, String)>,
 }
 
-impl Credentials {
+impl Authorization {
     /// Parses an Authorization / Proxy-Authorization value.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let params = digest_params(value)?;
@@ -415,12 +415,12 @@ mod tests {
     fn our_own_answer_verifies_as_a_server_and_a_wrong_password_does_not() {
         let ch = Challenge::parse(&challenge("allerta", "n0nce")).unwrap();
         let auth = authorization(&ch, "gw", "pw", "INVITE", "sip:100@10.78.0.11", 1, "c1");
-        let creds = Credentials::parse(&auth).unwrap();
+        let creds = Authorization::parse(&auth).unwrap();
         assert_eq!(creds.qop, Some(("00000001".into(), "c1".into())));
         assert!(creds.verify("pw", "INVITE"));
         assert!(!creds.verify("wrong", "INVITE"));
         assert!(!creds.verify("pw", "BYE"));
-        assert!(Credentials::parse("Digest username=\"a\"").is_err());
+        assert!(Authorization::parse("Digest username=\"a\"").is_err());
     }
 
     #[test]

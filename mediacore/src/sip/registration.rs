@@ -5,7 +5,7 @@
 //! the provider is down or refuses us, retries with exponential backoff from 1 s up to the
 //! trunk's `retry_interval`. Unlike Asterisk it never gives up for good (no
 //! `max_retries` stop, no permanent 403): an alerting appliance must keep trying to reach
-//! its carrier and say loudly that it cannot, through [`Status::Failed`].
+//! its carrier and say loudly that it cannot, through [`State::Failed`].
 //!
 //! The driver runs the client transaction; this machine only sees its outcome.
 
@@ -43,7 +43,7 @@ pub struct Config {
 
 /// Where a registration stands, as shown to operators and health checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub enum State {
     /// Not started, or unregistered on shutdown.
     Unregistered,
     /// A REGISTER is in flight and we were never registered (or the last one failed).
@@ -62,7 +62,7 @@ pub enum Status {
     },
 }
 
-impl Status {
+impl State {
     /// Whether the trunk can currently receive calls through its registration.
     pub fn is_registered(&self) -> bool {
         matches!(self, Self::Registered { .. })
@@ -75,7 +75,7 @@ pub enum Action {
     /// Start a client transaction for this REGISTER.
     Send(Box<Request>),
     /// The status changed (log it, export it).
-    Changed(Status),
+    Changed(State),
 }
 
 /// One trunk's registration.
@@ -85,7 +85,7 @@ pub struct Registration {
     call_id: String,
     from_tag: String,
     cseq: u32,
-    status: Status,
+    status: State,
     /// When to send the next REGISTER (refresh or retry), if none is in flight.
     next_at: Option<Instant>,
     in_flight: Option<Request>,
@@ -106,7 +106,7 @@ impl Registration {
             call_id: format!("{}@allerta", message::token()),
             from_tag: message::token(),
             cseq: 0,
-            status: Status::Unregistered,
+            status: State::Unregistered,
             next_at: Some(now),
             in_flight: None,
             answered_nonce: None,
@@ -124,7 +124,7 @@ impl Registration {
     }
 
     /// The current status.
-    pub fn status(&self) -> &Status {
+    pub fn status(&self) -> &State {
         &self.status
     }
 
@@ -148,8 +148,8 @@ impl Registration {
             return;
         }
         self.next_at = None;
-        if self.status == Status::Unregistered {
-            self.set(Status::Registering, out);
+        if self.status == State::Unregistered {
+            self.set(State::Registering, out);
         }
         self.send(self.asked, now, out);
     }
@@ -161,7 +161,7 @@ impl Registration {
         if self.status.is_registered() && self.in_flight.is_none() {
             self.send(Duration::ZERO, now, out);
         }
-        self.set(Status::Unregistered, out);
+        self.set(State::Unregistered, out);
     }
 
     fn send(&mut self, expires: Duration, now: Instant, out: &mut Vec<Action>) {
@@ -227,7 +227,7 @@ impl Registration {
                     return;
                 }
                 self.set(
-                    Status::Registered {
+                    State::Registered {
                         until: now + granted,
                     },
                     out,
@@ -332,10 +332,10 @@ impl Registration {
         self.in_flight = None;
         let retry_at = now + wait;
         self.next_at = Some(retry_at);
-        self.set(Status::Failed { reason, retry_at }, out);
+        self.set(State::Failed { reason, retry_at }, out);
     }
 
-    fn set(&mut self, status: Status, out: &mut Vec<Action>) {
+    fn set(&mut self, status: State, out: &mut Vec<Action>) {
         if self.status != status {
             self.status = status.clone();
             out.push(Action::Changed(status));
@@ -422,7 +422,7 @@ mod tests {
         let mut out = Vec::new();
         let mut reg = Registration::new(cfg(), t0);
         reg.on_tick(t0, &mut out);
-        assert_eq!(out[0], Action::Changed(Status::Registering));
+        assert_eq!(out[0], Action::Changed(State::Registering));
         let first = sent(&out);
         assert_eq!(message::header(&first.headers, "Expires"), Some("3600"));
         out.clear();
@@ -452,7 +452,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            [Action::Changed(Status::Registered {
+            [Action::Changed(State::Registered {
                 until: t0 + Duration::from_secs(120)
             })]
         );
@@ -467,7 +467,7 @@ mod tests {
         reg.on_tick(t0, &mut out);
         reg.on_response(&reply(&sent(&out), 401, &[CHALLENGE]), t0, &mut out);
         reg.on_response(&reply(&sent(&out), 401, &[CHALLENGE]), t0, &mut out);
-        let Status::Failed { reason, retry_at } = reg.status() else {
+        let State::Failed { reason, retry_at } = reg.status() else {
             panic!("{:?}", reg.status())
         };
         assert!(reason.contains("authentication rejected"), "{reason}");
@@ -541,6 +541,6 @@ mod tests {
         out.clear();
         reg.stop(t0, &mut out);
         assert_eq!(message::header(&sent(&out).headers, "Expires"), Some("0"));
-        assert_eq!(reg.status(), &Status::Unregistered);
+        assert_eq!(reg.status(), &State::Unregistered);
     }
 }

@@ -159,7 +159,7 @@ impl Switch {
         let Some(value) = message::header(&request.headers, "Authorization") else {
             return Err(self.challenge(now, request));
         };
-        let Ok(creds) = digest::Credentials::parse(value) else {
+        let Ok(creds) = digest::Authorization::parse(value) else {
             return Err(refuse(request, "unusable Authorization"));
         };
         if !self.nonces.contains_key(&creds.nonce) {
