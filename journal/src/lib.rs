@@ -187,23 +187,34 @@ impl Journal {
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<(T, Option<Pos>), JournalError> {
+        self.write_or_refuse(|tx| f(tx).map_err(JournalError::from))
+    }
+
+    /// [`Journal::write`] for a writer with errors of its own: `f` may refuse (its error,
+    /// which rolls the transaction back and comes back as it was) or fail in SQLite.
+    pub fn write_or_refuse<T, E: From<JournalError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<(T, Option<Pos>), E> {
+        let sql = |e: rusqlite::Error| E::from(JournalError::from(e));
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut session = Session::new(&tx)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let mut session = Session::new(&tx).map_err(sql)?;
         session.table_filter(Some(is_replicated_table));
-        session.attach(None::<&str>)?;
+        session.attach(None::<&str>).map_err(sql)?;
         let out = f(&tx)?;
         let mut changeset = Vec::new();
-        session.changeset_strm(&mut changeset)?;
+        session.changeset_strm(&mut changeset).map_err(sql)?;
         drop(session);
         let pos = if changeset.is_empty() {
             None
         } else {
             let body = pack(&mut self.compressor, &changeset)?;
-            Some(append(&tx, Kind::Db, body)?)
+            Some(append(&tx, Kind::Db, body).map_err(sql)?)
         };
-        tx.commit()?;
+        tx.commit().map_err(sql)?;
         if pos.is_some() {
             self.wake_agent();
         }

@@ -209,7 +209,7 @@ pub fn merge_new(store: &mut Store) -> Result<Vec<Merged>, StoreError> {
     let events = inbox::complete_new_events(store.connection())?;
     let mut out = Vec::new();
     for items in events {
-        out.push(store.write(|tx| merge_event(tx, &items))?);
+        out.push(store.write(|tx| Ok(merge_event(tx, &items)?))?);
     }
     Ok(out)
 }

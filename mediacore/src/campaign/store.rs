@@ -30,31 +30,10 @@ pub enum StoreError {
     Journal(#[from] JournalError),
 }
 
-/// A refusal raised inside a write transaction (rolls it back). It travels through
-/// rusqlite as a conversion failure, the one boxed-error variant always compiled in.
-#[derive(Debug)]
-struct RefusedInTx(String);
-
-impl std::fmt::Display for RefusedInTx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RefusedInTx {}
-
-fn refuse(msg: impl Into<String>) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(Box::new(RefusedInTx(msg.into())))
-}
-
-/// Turns a refusal raised inside a transaction back into [`StoreError::Refused`].
-fn unwrap_refusal(e: JournalError) -> StoreError {
-    if let JournalError::Sqlite(rusqlite::Error::ToSqlConversionFailure(inner)) = &e {
-        if let Some(r) = inner.downcast_ref::<RefusedInTx>() {
-            return StoreError::Refused(r.0.clone());
-        }
-    }
-    StoreError::Journal(e)
+/// A refusal raised inside a write transaction: it rolls the transaction back and reaches
+/// the operator as [`StoreError::Refused`].
+fn refuse(msg: impl Into<String>) -> StoreError {
+    StoreError::Refused(msg.into())
 }
 
 /// Milliseconds since the epoch.
@@ -225,12 +204,9 @@ impl Store {
     /// One journaled write transaction (replicated to the backup).
     pub(super) fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.journal
-            .write(f)
-            .map(|(v, _)| v)
-            .map_err(unwrap_refusal)
+        self.journal.write_or_refuse(f).map(|(v, _)| v)
     }
 
     /// Adds an operator (argon2id password hash; an optional phone PIN, hashed too).
@@ -268,9 +244,9 @@ impl Store {
                 {
                     refuse(format!("operator {name:?} exists"))
                 }
-                e => e,
+                e => e.into(),
             })?;
-            audit(tx, who, "operator add", &format!("{name} ({role})"))
+            Ok(audit(tx, who, "operator add", &format!("{name} ({role})"))?)
         })
     }
 
@@ -359,7 +335,7 @@ impl Store {
                    language = excluded.language",
                 params![name, kind, body, language],
             )?;
-            audit(tx, who, "message set", &format!("{name} ({kind})"))
+            Ok(audit(tx, who, "message set", &format!("{name} ({kind})"))?)
         })
     }
 
