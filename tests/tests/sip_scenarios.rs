@@ -1,0 +1,200 @@
+//! Scenario tests of the media core's SIP switch (`mediacore::sip::switch`), in the format of
+//! the VRRP scenarios: `scenarios/sip/<case>/setup.json` (the trunks as `pjsip.conf` lines and
+//! the call limit), `input.jsonl` (`{"at_ms": N, "from": ip, "calls": n, "request": [lines],
+//! "authorize": {"username", "password"}}`: a request as a peer sends it; `authorize` answers
+//! the latest challenge the switch gave, as a SIP client would) and `expected.jsonl` (what the
+//! switch decided for each request).
+//!
+//! `UPDATE_EXPECT=1 cargo test -p system-tests --test sip_scenarios` rewrites the expected
+//! files; read the diff before committing it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mediacore::conf::pjsip::{PjsipConfig, Trunk};
+use mediacore::sip::switch::{Decision, Switch};
+use mediacore::sip::{digest, message};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Setup {
+    max_calls: usize,
+    pjsip: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    at_ms: u64,
+    from: String,
+    #[serde(default)]
+    calls: usize,
+    request: Vec<String>,
+    authorize: Option<Login>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+/// A decision as the scenario files write it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Drop,
+    InDialog {
+        call_id: String,
+    },
+    Respond {
+        code: u16,
+        challenge: bool,
+    },
+    Refuse {
+        code: u16,
+        reason: String,
+    },
+    Call {
+        trunk: String,
+        exten: String,
+        caller: String,
+        authenticated: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Expected {
+    at_ms: u64,
+    outcome: Outcome,
+}
+
+fn run(setup: &Setup, steps: &[Step]) -> Vec<Expected> {
+    let pjsip = PjsipConfig::parse_str(&(setup.pjsip.join("\n") + "\n"), "pjsip.conf")
+        .expect("setup.json: pjsip");
+    let trunks: Vec<&Trunk> = pjsip.trunks().iter().collect();
+    let mut switch = Switch::new(setup.max_calls);
+    let t0 = Instant::now();
+    let mut challenge: Option<digest::Challenge> = None;
+    let mut out = Vec::new();
+    for step in steps {
+        let mut lines = step.request.clone();
+        if let Some(login) = &step.authorize {
+            let c = challenge.as_ref().expect("authorize before any challenge");
+            let uri = lines[0].split(' ').nth(1).unwrap().to_owned();
+            let method = lines[0].split(' ').next().unwrap().to_owned();
+            let value = digest::authorization(
+                c,
+                &login.username,
+                &login.password,
+                &method,
+                &uri,
+                1,
+                "c0ffee",
+            );
+            lines.push(format!("Authorization: {value}"));
+        }
+        lines.push("Content-Length: 0".into());
+        let text = lines.join("\r\n") + "\r\n\r\n";
+        let request = match message::parse(text.as_bytes()) {
+            Ok(rsip_message) => rsip_message.try_into().expect("a request, not a response"),
+            Err(e) => panic!("not a SIP message ({e}):\n{text}"),
+        };
+        let now = t0 + Duration::from_millis(step.at_ms);
+        let peer = step.from.parse().expect("from: an IP address");
+        let outcome = match switch.request(now, &request, peer, &trunks, step.calls) {
+            Decision::Drop => Outcome::Drop,
+            Decision::InDialog(d) => Outcome::InDialog { call_id: d.call_id },
+            Decision::Respond(r) => {
+                let offered = message::header(&r.headers, "WWW-Authenticate");
+                if let Some(value) = offered {
+                    challenge = Some(digest::Challenge::parse(value).expect("our challenge"));
+                }
+                Outcome::Respond {
+                    code: r.status_code.code(),
+                    challenge: offered.is_some(),
+                }
+            }
+            Decision::Refuse { response, reason } => Outcome::Refuse {
+                code: response.status_code.code(),
+                reason: reason.into(),
+            },
+            Decision::Call {
+                trunk,
+                exten,
+                caller,
+                authenticated,
+            } => Outcome::Call {
+                trunk: trunks[trunk].name.clone(),
+                exten,
+                caller,
+                authenticated,
+            },
+        };
+        out.push(Expected {
+            at_ms: step.at_ms,
+            outcome,
+        });
+    }
+    out
+}
+
+#[test]
+fn recorded_scenarios_produce_the_expected_decisions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sip");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 5, "scenarios missing in {}", root.display());
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let setup: Setup =
+            serde_json::from_str(&std::fs::read_to_string(case.join("setup.json")).unwrap())
+                .unwrap_or_else(|e| panic!("{name}/setup.json: {e}"));
+        let steps: Vec<Step> = std::fs::read_to_string(case.join("input.jsonl"))
+            .unwrap()
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{name}/input.jsonl:{}: {e}", i + 1))
+            })
+            .collect();
+        let got = run(&setup, &steps);
+        let expected_path = case.join("expected.jsonl");
+        if update {
+            let text: String = got
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap() + "\n")
+                .collect();
+            std::fs::write(&expected_path, text).unwrap();
+            continue;
+        }
+        let expected: Vec<Expected> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|e| panic!("{name}/expected.jsonl: {e} (UPDATE_EXPECT=1 writes it)"))
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{name}/expected.jsonl:{}: {e}", i + 1))
+            })
+            .collect();
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "{name}: decision {} differs", i + 1);
+        }
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{name}: {} decisions, expected {}",
+            got.len(),
+            expected.len()
+        );
+    }
+}
