@@ -29,6 +29,7 @@ pub mod nodes;
 pub mod prereq;
 pub mod probe;
 pub mod rtpcap;
+pub mod scenarios;
 pub mod shipped_node;
 pub mod sync;
 pub mod voice;

@@ -8,7 +8,6 @@
 //! `UPDATE_EXPECT=1 cargo test -p system-tests --test sip_scenarios` rewrites the expected
 //! files; read the diff before committing it.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mediacore::conf::pjsip::{PjsipConfig, Trunk};
@@ -143,58 +142,5 @@ fn run(setup: &Setup, steps: &[Step]) -> Vec<Expected> {
 
 #[test]
 fn recorded_scenarios_produce_the_expected_decisions() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sip");
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    cases.sort();
-    assert!(cases.len() >= 5, "scenarios missing in {}", root.display());
-    for case in cases {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let setup: Setup =
-            serde_json::from_str(&std::fs::read_to_string(case.join("setup.json")).unwrap())
-                .unwrap_or_else(|e| panic!("{name}/setup.json: {e}"));
-        let steps: Vec<Step> = std::fs::read_to_string(case.join("input.jsonl"))
-            .unwrap()
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("{name}/input.jsonl:{}: {e}", i + 1))
-            })
-            .collect();
-        let got = run(&setup, &steps);
-        let expected_path = case.join("expected.jsonl");
-        if update {
-            let text: String = got
-                .iter()
-                .map(|e| serde_json::to_string(e).unwrap() + "\n")
-                .collect();
-            std::fs::write(&expected_path, text).unwrap();
-            continue;
-        }
-        let expected: Vec<Expected> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|e| panic!("{name}/expected.jsonl: {e} (UPDATE_EXPECT=1 writes it)"))
-            .lines()
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("{name}/expected.jsonl:{}: {e}", i + 1))
-            })
-            .collect();
-        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-            assert_eq!(g, e, "{name}: decision {} differs", i + 1);
-        }
-        assert_eq!(
-            got.len(),
-            expected.len(),
-            "{name}: {} decisions, expected {}",
-            got.len(),
-            expected.len()
-        );
-    }
+    system_tests::scenarios::check("sip", 5, run);
 }
