@@ -681,10 +681,10 @@ impl Engine {
     /// A request outside our transactions: the switch decides, this performs it.
     fn on_request(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
         let now = Instant::now();
-        let trunks: Vec<&Trunk> = self.trunks.iter().map(|t| &t.cfg).collect();
+        let trunks = self.trunks.iter().map(|t| &t.cfg);
         let decision = self
             .switch
-            .request(now, &request, peer.addr.ip(), &trunks, self.legs.len());
+            .request(now, &request, peer.addr.ip(), trunks, self.legs.len());
         match decision {
             Decision::Drop => {}
             Decision::InDialog(d) => match self.by_dialog.get(&d).copied() {

@@ -103,7 +103,8 @@ fn run(setup: &Setup, steps: &[Step]) -> Vec<Expected> {
         };
         let now = t0 + Duration::from_millis(step.at_ms);
         let peer = step.from.parse().expect("from: an IP address");
-        let outcome = match switch.request(now, &request, peer, &trunks, step.calls) {
+        let outcome = match switch.request(now, &request, peer, trunks.iter().copied(), step.calls)
+        {
             Decision::Drop => Outcome::Drop,
             Decision::InDialog(d) => Outcome::InDialog { call_id: d.call_id },
             Decision::Respond(r) => {

@@ -61,19 +61,20 @@ impl Switch {
         }
     }
 
-    /// How many challenges are outstanding (for tests and the status).
+    /// How many challenges are outstanding (the tests check that they do not pile up).
     pub fn nonces(&self) -> usize {
         self.nonces.len()
     }
 
-    /// Decides for `request` from `peer`, with `trunks` as configured now and `calls` in
-    /// progress.
-    pub fn request(
+    /// Decides for `request` from `peer`, with `trunks` as configured now (in their order:
+    /// `Decision::Call::trunk` counts in it) and `calls` in progress. The trunks are walked
+    /// only for an INVITE, and nothing is allocated for them.
+    pub fn request<'a>(
         &mut self,
         now: Instant,
         request: &Request,
         peer: IpAddr,
-        trunks: &[&Trunk],
+        trunks: impl Iterator<Item = &'a Trunk> + Clone,
         calls: usize,
     ) -> Decision {
         let Ok(ids) = message::Ids::of(&request.headers) else {
@@ -103,16 +104,16 @@ impl Switch {
         }
     }
 
-    fn invite(
+    fn invite<'a>(
         &mut self,
         now: Instant,
         request: &Request,
         peer: IpAddr,
-        trunks: &[&Trunk],
+        trunks: impl Iterator<Item = &'a Trunk> + Clone,
         calls: usize,
     ) -> Decision {
         let identified = trunks
-            .iter()
+            .clone()
             .position(|t| t.identify.iter().any(|net| net.contains(&peer)));
         let (trunk, authenticated) = match identified {
             Some(trunk) => (trunk, false),
@@ -145,15 +146,15 @@ impl Switch {
 
     /// An INVITE from no identified address: accepted only from a peer that proves it is
     /// an endpoint with `auth=`, else a challenge (401) or a refusal (403).
-    fn authenticate(
+    fn authenticate<'a>(
         &mut self,
         now: Instant,
         request: &Request,
-        trunks: &[&Trunk],
+        trunks: impl Iterator<Item = &'a Trunk> + Clone,
     ) -> Result<usize, Decision> {
         self.nonces
             .retain(|_, issued| now.saturating_duration_since(*issued) < NONCE_LIFETIME);
-        if !trunks.iter().any(|t| t.inbound_auth.is_some()) {
+        if !trunks.clone().any(|t| t.inbound_auth.is_some()) {
             return Err(refuse(request, "unidentified address"));
         }
         let Some(value) = message::header(&request.headers, "Authorization") else {
@@ -167,7 +168,7 @@ impl Switch {
             return Err(self.challenge(now, request));
         }
         let method = request.method.to_string();
-        let found = trunks.iter().position(|t| {
+        let found = trunks.clone().position(|t| {
             t.inbound_auth
                 .as_ref()
                 .is_some_and(|a| a.username == creds.username && creds.verify(&a.password, &method))
@@ -257,8 +258,7 @@ mod tests {
 
     fn run(switch: &mut Switch, now: Instant, req: &Request, peer: &str, calls: usize) -> Decision {
         let trunks = trunks();
-        let refs: Vec<&Trunk> = trunks.iter().collect();
-        switch.request(now, req, peer.parse().unwrap(), &refs, calls)
+        switch.request(now, req, peer.parse().unwrap(), trunks.iter(), calls)
     }
 
     #[test]
@@ -411,12 +411,11 @@ mod tests {
     fn without_any_password_configured_an_unknown_address_is_refused_outright() {
         let mut s = Switch::new(10);
         let carrier_only: Vec<Trunk> = trunks().into_iter().take(1).collect();
-        let refs: Vec<&Trunk> = carrier_only.iter().collect();
         let d = s.request(
             Instant::now(),
             &invite(""),
             "203.0.113.5".parse().unwrap(),
-            &refs,
+            carrier_only.iter(),
             0,
         );
         assert!(
