@@ -9,7 +9,7 @@ for b in allerta-supervisor allertactl allerta-firstboot allerta-mediacore aller
   install -m 0755 "$bin/$b" "$root/usr/bin/$b"
 done
 install -m 0644 "$repo"/systemd/allerta-supervisor.service "$repo"/systemd/allerta-firstboot.service \
-  "$root/etc/systemd/system/"
+  "$repo"/systemd/allerta-console.service "$root/etc/systemd/system/"
 install -d -m 0755 "$root/usr/share/doc/allerta"
 install -m 0644 "$repo/README.md" "$repo"/systemd/*.example "$root/usr/share/doc/allerta/"
 cp "$repo/vmware/README.md" "$root/usr/share/doc/allerta/vmware-README.md"
@@ -30,11 +30,11 @@ speak confirm "Premere uno per confermare l'ascolto."
 speak thanks "Grazie. Arrivederci."
 
 # Units: first boot on every boot, networkd for the addresses it writes, the supervisor,
-# a login on the serial console; the journal copied to the serial port, so the boot smoke
+# its problems on the console, a login on the serial console; the journal copied to the serial port, so the boot smoke
 # (and a serial-console administrator) sees first boot's lines while /dev/console is the
 # VGA console of the vSphere web console.
 chroot "$root" systemctl enable allerta-firstboot.service allerta-supervisor.service \
-  systemd-networkd.service systemd-resolved.service serial-getty@ttyS0.service
+  allerta-console.service systemd-networkd.service systemd-resolved.service serial-getty@ttyS0.service
 install -d "$root/etc/systemd/journald.conf.d"
 printf '[Journal]\nForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info\n' \
   > "$root/etc/systemd/journald.conf.d/50-allerta-serial.conf"

@@ -415,11 +415,15 @@ impl Supervisor {
             .iter()
             .zip(&self.instances)
             .filter(|(_, h)| h.status_rx.borrow().state == State::Fault)
-            .map(|(c, _)| {
-                format!(
+            .map(|(c, h)| match h.status_rx.borrow().stranger {
+                Some(stranger) => format!(
+                    "instance {} (adverts of its VRID from {stranger}, which is not its peer)",
+                    c.name
+                ),
+                None => format!(
                     "instance {} (interface {} down, or tracked faults)",
                     c.name, c.interface
-                )
+                ),
             })
             .collect();
         let instances: Vec<_> = self

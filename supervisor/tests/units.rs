@@ -10,7 +10,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const UNITS: [&str; 2] = ["allerta-supervisor.service", "allerta-firstboot.service"];
+const UNITS: [&str; 3] = [
+    "allerta-supervisor.service",
+    "allerta-firstboot.service",
+    "allerta-console.service",
+];
 
 fn unit(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,6 +59,7 @@ fn scratch_root() -> PathBuf {
     for bin in [
         "usr/bin/allerta-supervisor",
         "usr/bin/allerta-firstboot",
+        "usr/bin/allertactl",
         "bin/kill",
     ] {
         let path = root.join(bin);
@@ -160,4 +165,19 @@ fn first_boot_runs_before_networking_and_shows_its_errors() {
         assert!(before.iter().any(|b| b == unit), "Before= lacks {unit}");
     }
     assert_eq!(value(&text, "StandardOutput"), "journal+console");
+}
+
+#[test]
+fn the_console_unit_says_the_problems_on_the_console() {
+    let text = unit("allerta-console.service");
+    assert_eq!(
+        value(&text, "ExecStart"),
+        "/usr/bin/allertactl problems --follow"
+    );
+    assert_eq!(value(&text, "StandardOutput"), "journal+console");
+    assert_eq!(value(&text, "Restart"), "always");
+    assert!(value(&text, "After").contains("allerta-supervisor.service"));
+    // It only reads the supervisor's socket: no capability, no network.
+    assert_eq!(value(&text, "CapabilityBoundingSet"), "");
+    assert_eq!(value(&text, "RestrictAddressFamilies"), "AF_UNIX");
 }

@@ -130,7 +130,7 @@ fn start_role(
     {
         let mut st = node.status();
         st.role = Some(role.as_str());
-        st.peer = None;
+        st.parted(component::localtime::now_ms());
         st.in_step_at = None;
     }
     info!(role = role.as_str(), "role changed");
@@ -250,7 +250,7 @@ async fn sender_loop(
                     if failures == 1 || failures.is_multiple_of(60) {
                         error!(%addr, error = %e, hint, "the backup is not of this pair; retrying");
                     }
-                    node.status().error(format!("{hint}: {e}"));
+                    node.status().not_this_pair(format!("{hint}: {e}"));
                 } else if failures == 1 {
                     // The first failure is news; the rest of an outage is noise. The status
                     // keeps it for `allertactl sync status` until a session starts.
@@ -272,7 +272,7 @@ async fn sender_loop(
 
 fn end_session(node: &Node, result: Result<(), peer::SessionError>) {
     let mut st = node.status();
-    st.peer = None;
+    st.parted(component::localtime::now_ms());
     if let Err(e) = result {
         warn!(error = &e as &dyn std::error::Error, "session ended");
         let mut text = e.to_string();
@@ -328,10 +328,10 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
                 warn!(peer = %peer_addr, error = %e, hint = hint.unwrap_or(""), "refused an unauthenticated peer");
                 let mut st = node.status();
                 st.refused_peers += 1;
-                st.error(match hint {
-                    Some(hint) => format!("{hint}: refused {peer_addr}: {e}"),
-                    None => format!("refused {peer_addr}: {e}"),
-                });
+                match hint {
+                    Some(hint) => st.not_this_pair(format!("{hint}: refused {peer_addr}: {e}")),
+                    None => st.error(format!("refused {peer_addr}: {e}")),
+                }
                 continue;
             }
             Err(_) => {

@@ -29,6 +29,11 @@ pub struct Status {
     pub errors: u64,
     pub last_error: Option<String>,
     pub refused_peers: u64,
+    /// The last connection refused because the other node is not of this pair (a different
+    /// pairing secret or TLS material), until a session starts.
+    pub pair_problem: Option<String>,
+    /// Since when (ms since the epoch) no session is up; None while one is.
+    pub alone_since_ms: Option<u64>,
     pub divergences: u64,
     pub last_divergence: Option<String>,
     /// (Master) divergence events whose records all reached this node's inbox.
@@ -70,6 +75,26 @@ impl Status {
     pub fn error(&mut self, what: String) {
         self.errors += 1;
         self.last_error = Some(what);
+    }
+
+    /// The other node was refused as not of this pair (`tls::not_this_pair`).
+    pub fn not_this_pair(&mut self, what: String) {
+        self.pair_problem = Some(what.clone());
+        self.error(what);
+    }
+
+    /// A session with `peer` started.
+    pub fn met(&mut self, peer: String) {
+        self.peer = Some(peer);
+        self.pair_problem = None;
+        self.alone_since_ms = None;
+    }
+
+    /// No session from `now_ms` (ms since the epoch): the last one ended, or none started
+    /// yet in this role.
+    pub fn parted(&mut self, now_ms: u64) {
+        self.peer = None;
+        self.alone_since_ms.get_or_insert(now_ms);
     }
 
     /// The `status` answer of the control contract.
@@ -114,6 +139,8 @@ impl Status {
             "errors": self.errors,
             "last_error": self.last_error,
             "refused_peers": self.refused_peers,
+            "pair_problem": self.pair_problem,
+            "alone_since_ms": self.alone_since_ms,
             "divergences": self.divergences,
             "last_divergence": self.last_divergence,
             "divergent_received": self.divergent_received,
@@ -127,6 +154,26 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alone_since_is_the_start_of_the_gap_and_a_session_clears_it_and_the_pair_problem() {
+        let mut s = Status::default();
+        s.parted(1_000);
+        s.not_this_pair("the peer's certificate is not from this pair".into());
+        s.parted(5_000);
+        let v = s.to_json(Instant::now(), Duration::from_secs(5));
+        assert_eq!(v["alone_since_ms"], 1_000);
+        assert_eq!(
+            v["pair_problem"],
+            "the peer's certificate is not from this pair"
+        );
+        assert_eq!(s.errors, 1);
+        s.met("10.77.0.11:40000".into());
+        let v = s.to_json(Instant::now(), Duration::from_secs(5));
+        assert!(v["alone_since_ms"].is_null() && v["pair_problem"].is_null());
+        s.parted(9_000);
+        assert_eq!(s.alone_since_ms, Some(9_000));
+    }
 
     #[test]
     fn a_master_is_never_stale_even_without_its_backup() {

@@ -1,6 +1,6 @@
 //! VRRP between two real supervisors in the lab: election, the master killed, its link cut,
-//! a graceful stop, the master returning (preempt and nopreempt), unicast mode, and a frozen
-//! master (a vSphere snapshot or vMotion stun).
+//! a graceful stop, the master returning (preempt and nopreempt), unicast mode, a node whose
+//! peer address is wrong, and a frozen master (a vSphere snapshot or vMotion stun).
 
 use std::time::{Duration, Instant};
 
@@ -290,6 +290,95 @@ fn unicast_peers_work_where_multicast_is_dropped() {
         b.log_text()
     );
     assert!(wait_until(Duration::from_secs(1), || lab.vip_holders() == [Node::B]).is_some());
+}
+
+/// `allertactl problems` on a node of the lab: (exit code, output).
+fn problems(lab: &Lab, node: Node) -> (i32, String) {
+    let socket = nodes::run_dir(lab, node).join("supervisor.sock");
+    let out = std::process::Command::new(system_tests::prereq::workspace_bin("allertactl"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("problems")
+        .output()
+        .expect("allertactl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Unicast adverts to `peer` instead of the other node (a typo in `ha.peer_ip`).
+fn wrong_peer(v: &mut Vrrp, peer: &str) {
+    v.unicast = false;
+    v.instance_toml = format!("unicast_peers = [\"{peer}\"]\n");
+}
+
+#[test]
+fn a_backup_whose_peer_address_is_wrong_stays_out_of_the_election_and_says_why() {
+    let lab = Lab::two_nodes("strangerb");
+    let (mut va, mut vb) = (Vrrp::for_node(Node::A, 100), Vrrp::for_node(Node::B, 100));
+    va.unicast = true;
+    wrong_peer(&mut vb, "10.77.0.99");
+    let a = nodes::start(&lab, Node::A, Speaker::Allerta, &va);
+    assert!(a.wait_count(MASTER, 1, Duration::from_secs(5)));
+    let b = nodes::start(&lab, Node::B, Speaker::Allerta, &vb);
+    // Without the rule B drops A's adverts as "not from a peer" and becomes a second master
+    // after its Master_Down_Interval (about 0.35 s here): give it ten times that.
+    assert!(
+        b.wait_count("not our peer", 1, Duration::from_secs(5)),
+        "{}",
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(b.count(MASTER), 0, "B became master:\n{}", b.log_text());
+    assert_eq!(lab.vip_holders(), [Node::A]);
+    let (code, said) = problems(&lab, Node::B);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("VRRP adverts of VRID 51 come from 10.77.0.11, which is not this node's peer (10.77.0.99)"),
+        "{said}"
+    );
+    assert_eq!(problems(&lab, Node::A), (0, String::new()));
+    // The stranger gone (A dead), B rejoins and, hearing no one, takes over: a node alone
+    // serves whatever its settings.
+    lab.signal(&a, Signal::SIGKILL);
+    assert!(
+        b.wait_count(MASTER, 1, Duration::from_secs(3)),
+        "{}",
+        b.log_text()
+    );
+    assert!(b.count("rejoining the election") == 1, "{}", b.log_text());
+    assert!(wait_until(Duration::from_secs(1), || lab.vip_holders() == [Node::B]).is_some());
+    assert_eq!(problems(&lab, Node::B), (0, String::new()));
+}
+
+#[test]
+fn a_master_whose_peer_address_is_wrong_gives_the_role_to_the_node_that_hears_nothing() {
+    let lab = Lab::two_nodes("strangera");
+    let (mut va, mut vb) = (Vrrp::for_node(Node::A, 100), Vrrp::for_node(Node::B, 100));
+    wrong_peer(&mut va, "10.77.0.99");
+    vb.unicast = true;
+    let a = nodes::start(&lab, Node::A, Speaker::Allerta, &va);
+    assert!(a.wait_count(MASTER, 1, Duration::from_secs(5)));
+    // A's adverts go to 10.77.0.99: B hears nothing, becomes master, and its adverts reach
+    // A from an address that is not A's peer. A leaves; B alone holds the VIP.
+    let b = nodes::start(&lab, Node::B, Speaker::Allerta, &vb);
+    assert!(
+        a.wait_count("not our peer", 1, Duration::from_secs(5)),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || lab.vip_holders() == [Node::B]).is_some(),
+        "VIP on {:?}",
+        lab.vip_holders()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lab.vip_holders(), [Node::B], "{}", a.log_text());
+    assert_eq!(b.count(MASTER), 1, "{}", b.log_text());
+    let (code, said) = problems(&lab, Node::A);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("come from 10.77.0.12"), "{said}");
 }
 
 /// Freezes every process of a node (a VM stun), then thaws them.

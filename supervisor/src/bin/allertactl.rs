@@ -2,8 +2,9 @@
 //! (root only). Human output by default, `--json` for scripts.
 //!
 //! Exit codes: 0 done; 1 refused (the message says why), or (`sla`) a file that cannot be
-//! read; 2 usage error; 3 the supervisor cannot be reached; 4 (`status` only) this node is in
-//! fault or maintenance, or first boot refused the wizard's settings at its last power-on.
+//! read, or (`problems`) there are problems; 2 usage error; 3 the supervisor cannot be
+//! reached; 4 (`status` only) this node is in fault or maintenance, or first boot refused the
+//! wizard's settings at its last power-on.
 //!
 //! `sla` reads the node file, the availability ledger and the windows file itself, so it
 //! works while the supervisor is down.
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use component::localtime;
 use firstboot::refusal;
+use supervisor::alarms;
 use supervisor::availability::{ledger, report, store, windows};
 use supervisor::config;
 use supervisor::control::protocol::{Request, Response, Status, Transition};
@@ -26,7 +28,7 @@ use supervisor::control::protocol::{Request, Response, Status, Transition};
     name = "allertactl",
     version,
     about = "Operate an Allerta node: status, planned switchover, maintenance, campaigns",
-    after_help = "Exit codes: 0 done, 1 refused, 2 usage, 3 supervisor unreachable, 4 status: fault, maintenance or settings refused at boot."
+    after_help = "Exit codes: 0 done, 1 refused (problems: some), 2 usage, 3 supervisor unreachable, 4 status: fault, maintenance or settings refused at boot."
 )]
 struct Cli {
     /// The supervisor's control socket (default: the node file's
@@ -169,6 +171,16 @@ enum Cmd {
         #[arg(long, value_parser = parse_month)]
         month: Option<(i64, u32)>,
     },
+    /// The problems an operator must act on, one line each (exit 0: none, 1: some). With
+    /// --follow, each line once when it appears ("PROBLEM: …") and once when it clears
+    /// ("resolved: …"), until stopped: the appliance's console runs this.
+    Problems {
+        #[arg(long)]
+        follow: bool,
+        /// How often --follow asks the supervisor, in seconds.
+        #[arg(long, default_value_t = 2)]
+        every: u64,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -225,6 +237,7 @@ fn main() -> ExitCode {
         Cmd::Promote { force } => Request::Promote { force },
         Cmd::Reload => Request::Reload,
         Cmd::Sla { month } => return sla(&cli, month),
+        Cmd::Problems { follow, every } => return problems(&cli, follow, every),
         Cmd::Campaign { ref args } => return media_core(&cli, "campaign", args),
         Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),
         Cmd::Message { ref args } => return media_core(&cli, "message", args),
@@ -313,6 +326,76 @@ fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
+    }
+}
+
+/// `allertactl problems`: the supervisor's alarms now, or (`follow`) as they come and go.
+fn problems(cli: &Cli, follow: bool, every: u64) -> ExitCode {
+    let socket = Sockets::of(cli).supervisor;
+    let ask = || match call(&socket, &Request::Status) {
+        Ok(Response::Status(status)) => Ok(alarms::of(&status, localtime::now_ms())),
+        Ok(other) => Err(format!("unexpected answer {other:?}")),
+        Err(e) => Err(format!(
+            "the supervisor does not answer at {}: {e}",
+            socket.display()
+        )),
+    };
+    if !follow {
+        return match ask() {
+            Ok(list) => {
+                for a in &list {
+                    println!("{}", a.text);
+                }
+                ExitCode::from(u8::from(!list.is_empty()))
+            }
+            Err(e) => {
+                eprintln!("allertactl: {e}");
+                ExitCode::from(3)
+            }
+        };
+    }
+    // Under systemd, a "<N>" prefix gives each line its journal priority (and the console
+    // shows the line without it); in a terminal it would be noise.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let say = |priority: u8, what: &str, text: &str| {
+        let prefix = if journal {
+            format!("<{priority}>")
+        } else {
+            String::new()
+        };
+        println!("{prefix}{what}: {text}");
+        let _ = std::io::stdout().flush();
+    };
+    let mut shown: Vec<alarms::Alarm> = Vec::new();
+    let mut silent = 0u32;
+    loop {
+        let now = match ask() {
+            Ok(list) => {
+                silent = 0;
+                list
+            }
+            // A supervisor restarting answers again within seconds: only a longer silence
+            // is a problem of its own.
+            Err(e) => {
+                silent += 1;
+                if silent < 3 {
+                    std::thread::sleep(Duration::from_secs(every));
+                    continue;
+                }
+                vec![alarms::Alarm {
+                    key: "supervisor".into(),
+                    text: e,
+                }]
+            }
+        };
+        for gone in shown.iter().filter(|a| now.iter().all(|n| n.key != a.key)) {
+            say(5, "resolved", &gone.text);
+        }
+        for new in now.iter().filter(|n| shown.iter().all(|a| a.key != n.key)) {
+            say(4, "PROBLEM", &new.text);
+        }
+        shown = now;
+        std::thread::sleep(Duration::from_secs(every));
     }
 }
 
@@ -451,6 +534,10 @@ fn print_status(s: &Status) {
         format!(" because: {}", s.faults.join(", "))
     };
     println!("{}: {}{why}", s.node, s.role);
+    // What must be acted on first, as the console says it (`allertactl problems`).
+    for a in alarms::of(s, localtime::now_ms()) {
+        println!("  PROBLEM: {}", a.text);
+    }
     for i in &s.instances {
         let mut priority = format!("priority {}", i.priority);
         if i.priority != i.configured_priority {

@@ -31,6 +31,7 @@ use super::machine::{Action, Input, Reason, RouterConfig, State, VirtualRouter};
 use super::packet::{Advert, DecodeError, Ipv4Header, PseudoHeader};
 use super::socket::VrrpSocket;
 use super::status::{InstanceStatus, Stats};
+use super::stranger::{Change, Strangers};
 use crate::arp::garp;
 use crate::arp::socket::ArpSocket;
 use crate::config::InstanceConfig;
@@ -132,20 +133,12 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> Result<InstanceHandle, DriverError> {
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
-    let (status_tx, status_rx) = tokio::sync::watch::channel(InstanceStatus {
-        name: cfg.name.clone(),
-        vrid: cfg.vrid,
-        state: State::Initialize,
-        priority: cfg.priority,
-        configured_priority: cfg.priority,
-        yielded: false,
-        preempt_held: false,
-        promoted: false,
-        stats: Stats::default(),
-        peer_last_heard_ms: None,
-        peer_address: None,
-        peer_priority: None,
-    });
+    let (status_tx, status_rx) = tokio::sync::watch::channel(InstanceStatus::new(
+        &cfg.name,
+        cfg.vrid,
+        cfg.priority,
+        cfg.unicast_peers.clone(),
+    ));
     let adverts = Arc::new(AdvertStamps::default());
     let thread = spawn_thread(
         cfg,
@@ -406,7 +399,9 @@ async fn run(
     let mut faults = FaultSources {
         link_down: !link.is_up,
         tracked: false,
+        stranger: false,
     };
+    let mut strangers = Strangers::default();
     let first = if link.is_up {
         Input::Startup
     } else {
@@ -418,7 +413,11 @@ async fn run(
     step(&mut router, first, &mut io).await?;
     let mut stopping = false;
     loop {
-        let deadline = router.next_deadline().map(Instant::from_std);
+        let deadline = [router.next_deadline(), strangers.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::from_std);
         let input = tokio::select! {
             biased; // shutdown first, then adverts, then timers
             // Once stopping, a master's handover still runs (adverts, timer) until it ends.
@@ -439,8 +438,16 @@ async fn run(
             rx = io.sock.recv(&mut buf) => {
                 let len = rx.map_err(DriverError::Recv)?;
                 match decode(&buf[..len], &cfg, &mut io.stats) {
-                    Some(input) => input,
-                    None => continue,
+                    Received::Advert(input) => input,
+                    Received::Stranger(src) => {
+                        let quiet = router.master_down_interval();
+                        let change = strangers.heard(std::time::Instant::now(), src, quiet);
+                        match change.and_then(|c| stranger_changed(c, &mut faults, &router, &io)) {
+                            Some(input) => input,
+                            None => continue,
+                        }
+                    }
+                    Received::Dropped => continue,
                 }
             }
             msg = link_events.next() => {
@@ -464,9 +471,13 @@ async fn run(
                 // ready together; an advert already queued must count before the timer, or
                 // a backup takes over from a master that is alive.
                 while let Some(len) = io.sock.try_recv(&mut buf).map_err(DriverError::Recv)? {
-                    if let Some(input) = decode(&buf[..len], &cfg, &mut io.stats) {
+                    if let Received::Advert(input) = decode(&buf[..len], &cfg, &mut io.stats) {
                         step(&mut router, input, &mut io).await?;
                     }
+                }
+                let quiet = strangers.tick(std::time::Instant::now());
+                if let Some(input) = quiet.and_then(|c| stranger_changed(c, &mut faults, &router, &io)) {
+                    step(&mut router, input, &mut io).await?;
                 }
                 Input::Tick
             }
@@ -480,18 +491,49 @@ async fn run(
     }
 }
 
-/// An instance is in Fault while its link is down or the supervisor says so (a component or
-/// check down, maintenance), and leaves it only when both are clear: one source clearing
-/// must not undo the other.
+/// A stranger began or stopped keeping us out: say so, publish it, and give the machine the
+/// input the fault sources call for.
+fn stranger_changed(
+    change: Change,
+    faults: &mut FaultSources,
+    router: &VirtualRouter,
+    io: &Io,
+) -> Option<Input> {
+    let (stranger, now_out) = match change {
+        Change::Began(src) => {
+            warn!(
+                instance = %io.name, vrid = io.vrid, stranger = %src, peers = ?io.sock.destinations(),
+                "adverts of our VRID come from a router that is not our peer: one node's \
+                 ha.peer_ip is wrong; this node stays out of the election (Fault) until they stop"
+            );
+            (Some(src), true)
+        }
+        Change::Ended(src) => {
+            info!(instance = %io.name, stranger = %src, "adverts from a router that is not our peer stopped: rejoining the election");
+            (None, false)
+        }
+    };
+    io.status_tx.send_modify(|s| s.stranger = stranger);
+    faults.set_stranger(now_out, router.state())
+}
+
+/// An instance is in Fault while its link is down, the supervisor says so (a component or
+/// check down, maintenance) or a stranger advertises our VRID, and leaves it only when all
+/// are clear: one source clearing must not undo another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FaultSources {
     link_down: bool,
     tracked: bool,
+    stranger: bool,
 }
 
 impl FaultSources {
     fn is_faulted(self) -> bool {
-        self.link_down || self.tracked
+        self.link_down || self.tracked || self.stranger
+    }
+
+    fn set_stranger(&mut self, heard: bool, state: State) -> Option<Input> {
+        self.change(state, |f| f.stranger = heard)
     }
 
     fn set_link_down(&mut self, down: bool, state: State) -> Option<Input> {
@@ -515,8 +557,17 @@ impl FaultSources {
     }
 }
 
+/// What one received packet is to the instance.
+enum Received {
+    Advert(Input),
+    /// An advert of our VRID from a router that is not our unicast peer.
+    Stranger(Ipv4Addr),
+    /// Malformed, or another VRID's from outside our peers: counted and dropped.
+    Dropped,
+}
+
 /// Checks the IP header and decodes the advert; counts and drops what is malformed.
-fn decode(packet: &[u8], cfg: &InstanceConfig, stats: &mut Stats) -> Option<Input> {
+fn decode(packet: &[u8], cfg: &InstanceConfig, stats: &mut Stats) -> Received {
     let parsed = Ipv4Header::parse(packet).and_then(|(ip, payload)| {
         let ph = PseudoHeader {
             src: ip.src,
@@ -528,11 +579,15 @@ fn decode(packet: &[u8], cfg: &InstanceConfig, stats: &mut Stats) -> Option<Inpu
         Ok((ip, advert)) => {
             if !cfg.unicast_peers.is_empty() && !cfg.unicast_peers.contains(&ip.src) {
                 stats.dropped_not_from_peer += 1;
-                debug!(src = %ip.src, "dropping advert from outside unicast_peers");
-                return None;
+                debug!(src = %ip.src, vrid = advert.vrid, "dropping advert from outside unicast_peers");
+                return if advert.vrid == cfg.vrid {
+                    Received::Stranger(ip.src)
+                } else {
+                    Received::Dropped
+                };
             }
             stats.adverts_received += 1;
-            Some(Input::Advert {
+            Received::Advert(Input::Advert {
                 src: ip.src,
                 advert,
             })
@@ -540,7 +595,7 @@ fn decode(packet: &[u8], cfg: &InstanceConfig, stats: &mut Stats) -> Option<Inpu
         Err(error) => {
             stats.dropped_malformed += 1;
             log_drop(&error);
-            None
+            Received::Dropped
         }
     }
 }
@@ -697,6 +752,7 @@ mod tests {
         let mut f = FaultSources {
             link_down: false,
             tracked: false,
+            stranger: false,
         };
         assert_eq!(f.set_tracked(true, State::Master), Some(Input::Fault));
         assert_eq!(f.set_link_down(true, State::Fault), None);

@@ -5,3 +5,4 @@ pub mod machine;
 pub mod packet;
 pub mod socket;
 pub mod status;
+pub mod stranger;

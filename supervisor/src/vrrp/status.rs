@@ -37,4 +37,33 @@ pub struct InstanceStatus {
     pub peer_last_heard_ms: Option<u64>,
     pub peer_address: Option<Ipv4Addr>,
     pub peer_priority: Option<u8>,
+    /// The unicast peers the instance was given (empty: multicast).
+    #[serde(default)]
+    pub peers: Vec<Ipv4Addr>,
+    /// A router of our VRID that is not one of `peers`, heard lately: while it is, the
+    /// instance stays in Fault (`vrrp::stranger`).
+    #[serde(default)]
+    pub stranger: Option<Ipv4Addr>,
+}
+
+impl InstanceStatus {
+    /// An instance that has not started yet.
+    pub fn new(name: &str, vrid: u8, priority: u8, peers: Vec<Ipv4Addr>) -> Self {
+        Self {
+            name: name.to_owned(),
+            vrid,
+            state: State::Initialize,
+            priority,
+            configured_priority: priority,
+            yielded: false,
+            preempt_held: false,
+            promoted: false,
+            stats: Stats::default(),
+            peer_last_heard_ms: None,
+            peer_address: None,
+            peer_priority: None,
+            peers,
+            stranger: None,
+        }
+    }
 }

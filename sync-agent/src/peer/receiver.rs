@@ -58,7 +58,7 @@ where
     info!(?head, master_head = ?rx.sender_head(), needs_snapshot, "session started");
     {
         let mut st = node.status();
-        st.peer = Some(peer.clone());
+        st.met(peer.clone());
         st.head = head;
         st.other = rx.sender_head();
         st.settle(Instant::now());

@@ -85,7 +85,7 @@ where
     };
     {
         let mut st = node.status();
-        st.peer = Some(peer.clone());
+        st.met(peer.clone());
         st.other = sender.acked();
         st.settle(Instant::now());
     }

@@ -453,6 +453,19 @@ fn wrong_wizard_values(pair: &mut Pair, report: &mut Report) {
         journal.contains(HINT),
         tail(&journal),
     );
+    const SYNC_PROBLEM: &str = "PROBLEM: sync: the peer's certificate is not from this pair";
+    let on_consoles = wait_for(Duration::from_secs(10), || {
+        pair.a.console().contains(SYNC_PROBLEM) && pair.b.console().contains(SYNC_PROBLEM)
+    });
+    report.check(
+        "… and so do both consoles",
+        on_consoles.is_some(),
+        format!(
+            "node-a:\n{}\nnode-b:\n{}",
+            tail(&pair.a.console()),
+            tail(&pair.b.console())
+        ),
+    );
     reconfigure(pair, &env);
     let synced = wait_for(Duration::from_secs(60), || pair.in_sync(Node::B));
     report.check(
@@ -462,6 +475,68 @@ fn wrong_wizard_values(pair: &mut Pair, report: &mut Report) {
             "{:?}",
             pair.sync_status(Node::B).map(|s| s["last_error"].clone())
         ),
+    );
+    let cleared = wait_for(Duration::from_secs(10), || {
+        pair.a
+            .console()
+            .contains("resolved: sync: the peer's certificate is not from this pair")
+    });
+    report.check(
+        "… and node-a's console says the problem is resolved",
+        cleared.is_some(),
+        tail(&pair.a.console()),
+    );
+
+    // A wrong peer address on node-b (a typo in ha.peer_ip): node-b hears the master's
+    // adverts from an address that is not its peer, stays out of the election rather than
+    // becoming a second master, and says so; node-a runs the pair and still replicates.
+    let peer = format!("oe:key=\"ha.peer_ip\" oe:value=\"{}\"", Node::A.data_ip());
+    assert!(env.contains(&peer), "node-b's environment has no {peer}");
+    reconfigure(
+        pair,
+        &env.replace(&peer, "oe:key=\"ha.peer_ip\" oe:value=\"10.77.0.99\""),
+    );
+    let stranger = format!(
+        "come from {}, which is not this node's peer (10.77.0.99)",
+        Node::A.data_ip()
+    );
+    let said = wait_for(Duration::from_secs(30), || {
+        pair.allertactl(Node::B, &["status"]).1.contains(&stranger)
+    });
+    report.check(
+        "a wrong ha.peer_ip on node-b: `allertactl status` on node-b names the master's address as not its peer",
+        said.is_some(),
+        tail(&pair.allertactl(Node::B, &["status"]).1),
+    );
+    let roles = (pair.role(Node::A), pair.role(Node::B));
+    report.check(
+        "… node-b stays out of the election (FAULT), node-a alone is master",
+        roles == ("MASTER".into(), "FAULT".into()),
+        format!("node-a {}, node-b {}", roles.0, roles.1),
+    );
+    let journal = pair.b.journal("allerta-supervisor", 200);
+    let console = wait_for(Duration::from_secs(10), || {
+        pair.b.console().contains("PROBLEM: VRRP adverts of VRID")
+    });
+    report.check(
+        "… node-b's journal and console say it",
+        journal.contains("not our peer") && console.is_some(),
+        format!("{}\n{}", tail(&journal), tail(&pair.b.console())),
+    );
+    let synced = wait_for(Duration::from_secs(60), || pair.in_sync(Node::B));
+    report.check(
+        "… and node-a still replicates to it",
+        synced.is_some(),
+        format!("{:?}", pair.sync_status(Node::B)),
+    );
+    reconfigure(pair, &env);
+    let back = wait_for(Duration::from_secs(60), || {
+        pair.role(Node::B) == "BACKUP" && pair.in_sync(Node::B)
+    });
+    report.check(
+        "the right peer back: node-b is the backup again, in sync",
+        back.is_some(),
+        tail(&pair.allertactl(Node::B, &["status"]).1),
     );
 
     // A VIP outside the data network: first boot refuses the whole environment, says why on
@@ -521,6 +596,16 @@ fn wrong_wizard_values(pair: &mut Pair, report: &mut Report) {
         "a trunk password the carrier refuses: `allertactl status` on node-b says trunk-out does not register",
         said.is_some(),
         tail(&pair.allertactl(Node::B, &["status"]).1),
+    );
+    let console = wait_for(Duration::from_secs(10), || {
+        pair.b
+            .console()
+            .contains("PROBLEM: trunk trunk-out: registration failed")
+    });
+    report.check(
+        "… and node-b's console says it",
+        console.is_some(),
+        tail(&pair.b.console()),
     );
     reconfigure(pair, &env);
     let registered = wait_for(Duration::from_secs(30), || {
