@@ -13,29 +13,29 @@
 //! supervisor's `ping` is answered from this loop, so a stuck engine stops answering.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use component::contract::{Adverts, Request as Control, Response as ControlResponse, Role};
 use component::server::Call as ControlCall;
 use rsip::{Method, Request, SipMessage};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::channel::ChannelInfo;
-use crate::conf::pjsip::{Protocol, Trunk};
+use crate::channel::{Channel, ChannelInfo, ChannelState};
+use crate::conf::pjsip::Trunk;
 use crate::sip::call::{Action as LegAction, CallEvent, EndCause, Leg, Login};
 use crate::sip::dialog::DialogId;
-use crate::sip::endpoint::{Endpoint, Output, Peer, Stats, TxId};
+use crate::sip::endpoint::{Endpoint, Output, Peer, TxId};
 use crate::sip::message::{self, Ids, NewRequest, Transport};
-use crate::sip::qualify::{Qualify, Reachability};
-use crate::sip::registration::{self, Registration};
+use crate::sip::registration;
 use crate::sip::switch::{Decision, Switch};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{NetEvent, Transports};
+use crate::status::Status;
+use crate::trunks::{self, Trunks};
 
 /// Identifies a call leg across the engine and its call task.
 pub type LegId = u64;
@@ -66,7 +66,7 @@ pub enum Command {
         /// Where the leg's events go.
         events: mpsc::UnboundedSender<CallEvent>,
         /// The new leg, or why it could not be placed.
-        reply: oneshot::Sender<Result<Placed, String>>,
+        reply: oneshot::Sender<Result<Placed, NotPlaced>>,
     },
     /// Wake the call task of the channel with this name from what it waits on (AMI
     /// `Redirect`); whether it existed.
@@ -84,6 +84,20 @@ pub struct Placed {
     pub channel: String,
     /// Its Uniqueid.
     pub uniqueid: String,
+}
+
+/// Why the engine could not place an outbound call (the call task answers CHANUNAVAIL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotPlaced {
+    #[error("no trunk {0:?}")]
+    NoTrunk(String),
+    #[error("trunk {0:?} has no contact to send calls to")]
+    NoContact(String),
+    #[error("call limit reached")]
+    CallLimit,
+    /// The number does not make a Request-URI (or a header) with the trunk's host.
+    #[error(transparent)]
+    Request(#[from] crate::sip::message::SipError),
 }
 
 /// A new inbound call for a call task.
@@ -107,128 +121,12 @@ pub struct NewCall {
     pub events: mpsc::UnboundedReceiver<CallEvent>,
 }
 
-/// One trunk's state as shown to operators, health checks and tests.
-#[derive(Debug, Clone, Serialize)]
-pub struct TrunkStatus {
-    /// The trunk.
-    pub name: String,
-    /// `registered`, `registering`, `unregistered`, `failed: <reason>`, or `none`.
-    pub registration: String,
-    /// Whether it is registered (or needs no registration).
-    pub registered: bool,
-    /// OPTIONS reachability, when qualify is on.
-    pub reachability: Option<Reachability>,
-    /// The last OPTIONS round trip in milliseconds.
-    pub rtt_ms: Option<f64>,
-}
-
-/// The engine's state, published after every turn of its loop.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Status {
-    /// Per trunk.
-    pub trunks: Vec<TrunkStatus>,
-    /// Calls up or being set up.
-    pub active_calls: usize,
-    /// Calls since start (inbound and outbound legs).
-    pub total_calls: u64,
-    /// INVITEs refused because they came from no trunk's identified address.
-    pub unidentified_invites: u64,
-    /// Transaction-layer counters.
-    pub sip: Stats,
-    /// The role the supervisor gave us.
-    pub role: String,
-    /// On a backup, why it should not take the master role back now (set by the dialer:
-    /// the replicated ledger shows a campaign running on the master). The supervisor holds
-    /// preemption back while it is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold_preempt: Option<String>,
-    /// When the supervisor last pinged us (never: we run without one).
-    #[serde(skip)]
-    pub supervisor_seen: Option<Instant>,
-    /// How long ago that was, in ms (a master silent past its lease does not dial).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub supervisor_silent_ms: Option<u64>,
-    /// The dispatch lease's stamps from the supervisor's last ping (None: never pinged
-    /// with stamps; see `campaign::fence`).
-    #[serde(skip)]
-    pub adverts: Option<Adverts>,
-    /// Set by the config watcher (`reload`): replicated files that changed and did not
-    /// load (file:line and why); the running configuration stays in force meanwhile.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub config_alarms: Vec<String>,
-    /// Set by the dialer: whether it may start campaign calls now, and if not, why.
-    pub dispatching: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dispatch_hold: Option<String>,
-}
-
-/// A trunk, resolved for sending.
-#[derive(Debug, Clone)]
-struct TrunkRt {
-    cfg: Trunk,
-    /// Where requests to the trunk go (its first contact), if it has one.
-    target: Option<Peer>,
-    /// Host[:port] of the trunk's first contact, for Request-URIs.
-    host: Option<String>,
-}
-
 struct LegEntry {
     leg: Leg,
     peer: Peer,
     events: mpsc::UnboundedSender<CallEvent>,
     dialog: Option<DialogId>,
     channel: Channel,
-}
-
-/// What AMI events say about a leg (Asterisk's channel fields).
-#[derive(Debug, Clone)]
-struct Channel {
-    /// `PJSIP/<trunk>-<leg as 8 hex digits>`.
-    name: String,
-    /// `<start time>.<leg>`.
-    uniqueid: String,
-    caller: String,
-    context: String,
-    exten: String,
-    state: ChannelState,
-    since: Instant,
-    /// Outbound: `<number>@<trunk>` while the dial is not over (DialBegin sent, DialEnd
-    /// not yet).
-    dialling: Option<String>,
-}
-
-impl Channel {
-    fn info(&self) -> ChannelInfo {
-        ChannelInfo {
-            name: self.name.clone(),
-            state: self.state.fields(),
-            caller: self.caller.clone(),
-            context: self.context.clone(),
-            exten: self.exten.clone(),
-            uniqueid: self.uniqueid.clone(),
-            duration_secs: self.since.elapsed().as_secs(),
-        }
-    }
-}
-
-/// Asterisk's channel states (`ChannelState`, `ChannelStateDesc`).
-#[derive(Debug, Clone, Copy)]
-enum ChannelState {
-    Down,
-    Ring,
-    Ringing,
-    Up,
-}
-
-impl ChannelState {
-    fn fields(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Down => ("0", "Down"),
-            Self::Ring => ("4", "Ring"),
-            Self::Ringing => ("5", "Ringing"),
-            Self::Up => ("6", "Up"),
-        }
-    }
 }
 
 enum TxOwner {
@@ -269,9 +167,7 @@ struct Engine {
     ep: Endpoint,
     net: Transports,
     sent_by: String,
-    trunks: Vec<TrunkRt>,
-    regs: Vec<(usize, Registration)>,
-    quals: Vec<(usize, Qualify)>,
+    trunks: Trunks,
     legs: HashMap<LegId, LegEntry>,
     by_tx: HashMap<TxId, TxOwner>,
     by_invite: HashMap<TxId, LegId>,
@@ -310,48 +206,7 @@ pub async fn start(
     info!(%local, tcp = cfg.tcp, "sip listening");
     let now = Instant::now();
     let sent_by = local.to_string();
-    let mut trunks = Vec::new();
-    let mut regs = Vec::new();
-    let mut quals = Vec::new();
-    for (i, t) in cfg.trunks.into_iter().enumerate() {
-        let transport = match t.transport.as_ref().map(|tr| tr.protocol) {
-            Some(Protocol::Tcp) => Transport::Tcp,
-            _ => Transport::Udp,
-        };
-        let host = t.contacts.first().map(|c| uri_hostport(c));
-        let target = t
-            .contacts
-            .first()
-            .and_then(|c| resolve(c))
-            .map(|addr| Peer { addr, transport });
-        if let Some(r) = &t.registration {
-            let user = r.contact_user.clone().unwrap_or_else(|| "s".into());
-            let reg_cfg = registration::Config {
-                trunk: t.name.clone(),
-                server_uri: r.server_uri.clone(),
-                client_uri: r.client_uri.clone(),
-                contact: format!("<sip:{user}@{sent_by}>"),
-                sent_by: sent_by.clone(),
-                transport,
-                expires: r.expiration,
-                retry_interval: r.retry_interval,
-                forbidden_retry_interval: r.forbidden_retry_interval,
-                credentials: r
-                    .auth
-                    .as_ref()
-                    .map(|a| (a.username.clone(), a.password.clone())),
-            };
-            regs.push((i, Registration::new(reg_cfg, now)));
-        }
-        if let (Some(every), Some(_)) = (t.qualify_frequency, &target) {
-            quals.push((i, Qualify::new(every, now)));
-        }
-        trunks.push(TrunkRt {
-            cfg: t,
-            target,
-            host,
-        });
-    }
+    let trunks = Trunks::new(cfg.trunks, &sent_by, now);
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let status = Arc::new(Mutex::new(Status::default()));
     let engine = Engine {
@@ -359,8 +214,6 @@ pub async fn start(
         net,
         sent_by,
         trunks,
-        regs,
-        quals,
         legs: HashMap::new(),
         by_tx: HashMap::new(),
         by_invite: HashMap::new(),
@@ -390,42 +243,6 @@ pub async fn start(
         },
         task,
     ))
-}
-
-/// `host[:port]` of a SIP URI (`sip:user@host:port;params`).
-fn uri_hostport(uri: &str) -> String {
-    let uri = message::addr_uri(uri);
-    let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    rest.split([';', '?']).next().unwrap_or(rest).to_owned()
-}
-
-/// The socket address a SIP URI points at (port 5060 by default). Names are looked up
-/// with the system resolver: only done for trunk contacts at start, never per call.
-fn resolve(uri: &str) -> Option<SocketAddr> {
-    let hp = uri_hostport(uri);
-    if let Ok(addr) = hp.parse::<SocketAddr>() {
-        return Some(addr);
-    }
-    if let Ok(ip) = hp.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, 5060));
-    }
-    let with_port = if hp.contains(':') {
-        hp
-    } else {
-        format!("{hp}:5060")
-    };
-    with_port.to_socket_addrs().ok()?.next()
-}
-
-/// Like [`resolve`] but only for IP literals (in-dialog targets: never block on DNS).
-fn literal(uri: &str) -> Option<SocketAddr> {
-    let hp = uri_hostport(uri);
-    hp.parse::<SocketAddr>().ok().or_else(|| {
-        hp.parse::<IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 5060))
-    })
 }
 
 impl Engine {
@@ -470,35 +287,30 @@ impl Engine {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let regs = self.regs.iter().filter_map(|(_, r)| r.next_deadline());
-        let quals = self.quals.iter().filter_map(|(_, q)| q.next_deadline());
         let drain = self.drain.as_ref().map(|(at, _)| *at);
-        self.ep
-            .next_deadline()
+        [self.ep.next_deadline(), self.trunks.next_deadline(), drain]
             .into_iter()
-            .chain(regs)
-            .chain(quals)
-            .chain(drain)
+            .flatten()
             .min()
     }
 
     fn tick(&mut self, out: &mut Vec<Output>) {
         let now = Instant::now();
         self.ep.on_tick(now, out);
-        for k in 0..self.regs.len() {
+        for k in 0..self.trunks.regs.len() {
             let mut actions = Vec::new();
-            self.regs[k].1.on_tick(now, &mut actions);
+            self.trunks.regs[k].1.on_tick(now, &mut actions);
             self.registration_actions(k, actions, out);
         }
-        for k in 0..self.quals.len() {
-            if self.quals[k].1.due(now) {
+        for k in 0..self.trunks.quals.len() {
+            if self.trunks.quals[k].1.due(now) {
                 self.send_options(k, out);
             }
         }
     }
 
     fn send_options(&mut self, k: usize, out: &mut Vec<Output>) {
-        let trunk = &self.trunks[self.quals[k].0];
+        let trunk = &self.trunks.list[self.trunks.quals[k].0];
         let (Some(peer), Some(host)) = (trunk.target, trunk.host.clone()) else {
             return;
         };
@@ -530,14 +342,14 @@ impl Engine {
         for action in actions {
             match action {
                 registration::Action::Send(request) => {
-                    let trunk = &self.trunks[self.regs[k].0];
+                    let trunk = &self.trunks.list[self.trunks.regs[k].0];
                     let transport = trunk.target.map_or(Transport::Udp, |p| p.transport);
                     let server = trunk.cfg.registration.as_ref().map(|r| {
                         r.outbound_proxy
                             .clone()
                             .unwrap_or_else(|| r.server_uri.clone())
                     });
-                    match server.as_deref().and_then(resolve) {
+                    match server.as_deref().and_then(trunks::resolve) {
                         Some(addr) => {
                             let tx = self.ep.send_request(
                                 Instant::now(),
@@ -549,7 +361,7 @@ impl Engine {
                         }
                         None => {
                             let mut more = Vec::new();
-                            self.regs[k].1.on_failure(
+                            self.trunks.regs[k].1.on_failure(
                                 "registrar address does not resolve",
                                 Instant::now(),
                                 &mut more,
@@ -557,7 +369,7 @@ impl Engine {
                             // Only a status change can come back; no recursion into sending.
                             for a in more {
                                 if let registration::Action::Changed(s) = a {
-                                    warn!(trunk = self.regs[k].1.trunk(), status = ?s, "registration");
+                                    warn!(trunk = self.trunks.regs[k].1.trunk(), status = ?s, "registration");
                                 }
                             }
                         }
@@ -565,12 +377,14 @@ impl Engine {
                 }
                 registration::Action::Changed(status) => match &status {
                     registration::State::Registered { .. } => {
-                        info!(trunk = self.regs[k].1.trunk(), "registered")
+                        info!(trunk = self.trunks.regs[k].1.trunk(), "registered")
                     }
                     registration::State::Failed { reason, .. } => {
-                        warn!(trunk = self.regs[k].1.trunk(), %reason, "registration failed")
+                        warn!(trunk = self.trunks.regs[k].1.trunk(), %reason, "registration failed")
                     }
-                    other => info!(trunk = self.regs[k].1.trunk(), status = ?other, "registration"),
+                    other => {
+                        info!(trunk = self.trunks.regs[k].1.trunk(), status = ?other, "registration")
+                    }
                 },
             }
         }
@@ -622,7 +436,9 @@ impl Engine {
                     if response.status_code.code() >= 200 {
                         self.by_tx.remove(&tx);
                         let mut actions = Vec::new();
-                        self.regs[k].1.on_response(&response, now, &mut actions);
+                        self.trunks.regs[k]
+                            .1
+                            .on_response(&response, now, &mut actions);
                         self.registration_actions(k, actions, out);
                     }
                 }
@@ -630,7 +446,7 @@ impl Engine {
                     let k = *k;
                     if response.status_code.code() >= 200 {
                         self.by_tx.remove(&tx);
-                        self.quals[k].1.on_response(now);
+                        self.trunks.quals[k].1.on_response(now);
                     }
                 }
                 None => {}
@@ -652,12 +468,14 @@ impl Engine {
                 Some(TxOwner::Leg(id)) => self.with_leg(id, out, |leg, acts| leg.on_timeout(acts)),
                 Some(TxOwner::Registration(k)) => {
                     let mut actions = Vec::new();
-                    self.regs[k]
-                        .1
-                        .on_failure("408 no response from registrar", now, &mut actions);
+                    self.trunks.regs[k].1.on_failure(
+                        "408 no response from registrar",
+                        now,
+                        &mut actions,
+                    );
                     self.registration_actions(k, actions, out);
                 }
-                Some(TxOwner::Qualify(k)) => self.quals[k].1.on_timeout(now),
+                Some(TxOwner::Qualify(k)) => self.trunks.quals[k].1.on_timeout(now),
                 None => {}
             },
             Output::NoAck { tx } => {
@@ -681,7 +499,7 @@ impl Engine {
     /// A request outside our transactions: the switch decides, this performs it.
     fn on_request(&mut self, tx: TxId, request: Request, peer: Peer, out: &mut Vec<Output>) {
         let now = Instant::now();
-        let trunks = self.trunks.iter().map(|t| &t.cfg);
+        let trunks = self.trunks.list.iter().map(|t| &t.cfg);
         let decision = self
             .switch
             .request(now, &request, peer.addr.ip(), trunks, self.legs.len());
@@ -704,7 +522,7 @@ impl Engine {
                 authenticated,
             } => {
                 if authenticated {
-                    info!(peer = %peer.addr, trunk = %self.trunks[trunk].cfg.name, "peer authenticated");
+                    info!(peer = %peer.addr, trunk = %self.trunks.list[trunk].cfg.name, "peer authenticated");
                 }
                 self.new_call(tx, request, peer, trunk, exten, caller, out);
             }
@@ -729,8 +547,8 @@ impl Engine {
         out: &mut Vec<Output>,
     ) {
         let (trunk_name, context) = (
-            self.trunks[ti].cfg.name.clone(),
-            self.trunks[ti].cfg.context.clone(),
+            self.trunks.list[ti].cfg.name.clone(),
+            self.trunks.list[ti].cfg.context.clone(),
         );
         let contact = format!("<sip:{exten}@{}>", self.sent_by);
         let leg = Leg::inbound(tx, request.clone(), &contact, &self.sent_by, peer.transport);
@@ -786,7 +604,7 @@ impl Engine {
                 let mut list: Vec<(LegId, ChannelInfo)> = self
                     .legs
                     .iter()
-                    .map(|(id, e)| (*id, e.channel.info()))
+                    .map(|(id, e)| (*id, e.channel.info(Instant::now())))
                     .collect();
                 list.sort_by_key(|(id, _)| *id);
                 let _ = reply.send(list.into_iter().map(|(_, c)| c).collect());
@@ -798,7 +616,10 @@ impl Engine {
             }
             Command::Dtmf(id, event) => {
                 if let Some(entry) = self.legs.get(&id) {
-                    self.emit(crate::ami::events::dtmf(&entry.channel.info(), event));
+                    self.emit(crate::ami::events::dtmf(
+                        &entry.channel.info(Instant::now()),
+                        event,
+                    ));
                 }
             }
             Command::HangupChannel(name, reply) => {
@@ -832,17 +653,18 @@ impl Engine {
         offer: Vec<u8>,
         events: mpsc::UnboundedSender<CallEvent>,
         out: &mut Vec<Output>,
-    ) -> Result<Placed, String> {
+    ) -> Result<Placed, NotPlaced> {
         let t = self
             .trunks
+            .list
             .iter()
             .find(|t| t.cfg.name == trunk)
-            .ok_or_else(|| format!("no trunk {trunk:?}"))?;
+            .ok_or_else(|| NotPlaced::NoTrunk(trunk.to_owned()))?;
         let (Some(peer), Some(host)) = (t.target, t.host.clone()) else {
-            return Err(format!("trunk {trunk:?} has no contact to send calls to"));
+            return Err(NotPlaced::NoContact(trunk.to_owned()));
         };
         if self.legs.len() >= self.max_calls {
-            return Err("call limit reached".into());
+            return Err(NotPlaced::CallLimit);
         }
         let user = t
             .cfg
@@ -876,8 +698,7 @@ impl Engine {
             cseq: 1,
             contact: Some(&format!("<sip:{user}@{}>", self.sent_by)),
         }
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
         message::push_header(&mut invite.headers, "Allow", message::ALLOW);
         message::set_body(
             &mut invite.headers,
@@ -892,7 +713,7 @@ impl Engine {
         self.newchannel(&channel, ChannelState::Down);
         let dial_string = format!("{number}@{trunk}");
         self.emit(crate::ami::events::dial_begin(
-            &channel.info(),
+            &channel.info(Instant::now()),
             &dial_string,
         ));
         channel.dialling = Some(dial_string);
@@ -948,7 +769,7 @@ impl Engine {
                         peer
                     } else {
                         Peer {
-                            addr: literal(&request.uri.to_string()).unwrap_or(peer.addr),
+                            addr: trunks::literal(&request.uri.to_string()).unwrap_or(peer.addr),
                             transport: peer.transport,
                         }
                     };
@@ -975,7 +796,7 @@ impl Engine {
                 }
                 LegAction::Ack(ack) => {
                     let to = Peer {
-                        addr: literal(&ack.uri.to_string()).unwrap_or(peer.addr),
+                        addr: trunks::literal(&ack.uri.to_string()).unwrap_or(peer.addr),
                         transport: peer.transport,
                     };
                     self.ep.send_stateless(&SipMessage::Request(*ack), to, out);
@@ -1022,16 +843,15 @@ impl Engine {
     }
 
     fn channel(&self, id: LegId, trunk: &str, caller: &str, context: &str, exten: &str) -> Channel {
-        Channel {
-            name: format!("PJSIP/{trunk}-{id:08x}"),
-            uniqueid: format!("{}.{id}", self.started_secs),
-            caller: caller.to_owned(),
-            context: context.to_owned(),
-            exten: exten.to_owned(),
-            state: ChannelState::Down,
-            since: Instant::now(),
-            dialling: None,
-        }
+        Channel::new(
+            id,
+            self.started_secs,
+            trunk,
+            caller,
+            context,
+            exten,
+            Instant::now(),
+        )
     }
 
     /// Sends an AMI event (no AMI: nothing).
@@ -1042,7 +862,7 @@ impl Engine {
     }
 
     fn channel_event(&self, name: &str, channel: &Channel, state: ChannelState) {
-        let mut info = channel.info();
+        let mut info = channel.info(Instant::now());
         info.state = state.fields();
         self.emit(crate::ami::events::channel(name, &info));
     }
@@ -1056,7 +876,7 @@ impl Engine {
     }
 
     fn hangup_event(&self, channel: &Channel, cause: u16) {
-        let mut info = channel.info();
+        let mut info = channel.info(Instant::now());
         info.state = ChannelState::Down.fields();
         self.emit(crate::ami::events::hangup(&info, cause));
     }
@@ -1067,7 +887,7 @@ impl Engine {
             return;
         };
         if entry.channel.dialling.take().is_some() {
-            let info = entry.channel.info();
+            let info = entry.channel.info(Instant::now());
             self.emit(crate::ami::events::dial_end(&info, status));
         }
     }
@@ -1150,35 +970,7 @@ impl Engine {
     }
 
     fn publish(&mut self) {
-        let trunks = self
-            .trunks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let reg = self
-                    .regs
-                    .iter()
-                    .find(|(ti, _)| *ti == i)
-                    .map(|(_, r)| r.status().clone());
-                let (registration, registered) = match reg {
-                    None => ("none".to_owned(), true),
-                    Some(registration::State::Registered { .. }) => ("registered".to_owned(), true),
-                    Some(registration::State::Registering) => ("registering".to_owned(), false),
-                    Some(registration::State::Unregistered) => ("unregistered".to_owned(), false),
-                    Some(registration::State::Failed { reason, .. }) => {
-                        (format!("failed: {reason}"), false)
-                    }
-                };
-                let q = self.quals.iter().find(|(ti, _)| *ti == i).map(|(_, q)| q);
-                TrunkStatus {
-                    name: t.cfg.name.clone(),
-                    registration,
-                    registered,
-                    reachability: q.map(Qualify::reachability),
-                    rtt_ms: q.and_then(Qualify::rtt).map(|d| d.as_secs_f64() * 1000.0),
-                }
-            })
-            .collect();
+        let trunks = self.trunks.status();
         let status = Status {
             trunks,
             active_calls: self.legs.len(),
@@ -1214,9 +1006,9 @@ impl Engine {
             self.with_leg(id, out, |leg, acts| leg.hangup(acts));
         }
         let now = Instant::now();
-        for k in 0..self.regs.len() {
+        for k in 0..self.trunks.regs.len() {
             let mut actions = Vec::new();
-            self.regs[k].1.stop(now, &mut actions);
+            self.trunks.regs[k].1.stop(now, &mut actions);
             self.registration_actions(k, actions, out);
         }
         self.process(out);

@@ -6,10 +6,10 @@
 //! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
 //! transactions, dialogs, digest, registration, qualify).
 //! `callfile` (Asterisk call files), `channel` (a channel as AMI lists it), `settings` (the
-//! `[mediacore]` table).
+//! `[mediacore]` table), `status` (what the media core publishes).
 //! `campaign` (alert campaigns: ledger, planner, IVR, dialer; see its docs).
 //! `live` (what AMI may do to a running call: variables, redirects).
-//! Drivers: `sip::transport`, `engine` (the SIP task), `call` (one task per call),
+//! Drivers: `sip::transport`, `engine` (the SIP task), `trunks` (resolved at start), `call` (one task per call),
 //! `originate` (outbound calls for AMI and call files), `media` (RTP streams), `pacer`
 //! (the thread that sends their audio), `spool` (the outgoing call spool), `ami::server`,
 //! `reload` (replicated configuration in force where it lands).
@@ -34,3 +34,5 @@ pub mod sdp;
 pub mod settings;
 pub mod sip;
 pub mod spool;
+pub mod status;
+pub mod trunks;

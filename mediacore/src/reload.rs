@@ -27,8 +27,8 @@ use crate::ami::listener::Listeners;
 use crate::ami::users::Users;
 use crate::call::shared::Shared;
 use crate::dialplan::parse::Dialplan;
-use crate::engine::Status;
 use crate::file_id::FileId;
+use crate::status::Status;
 
 /// How often the files are looked at: a change is in force within this (plus the load).
 pub const POLL: Duration = Duration::from_millis(250);

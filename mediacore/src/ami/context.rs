@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use super::events::Event;
 use super::users::Users;
 use crate::call::shared::Shared;
-use crate::engine::Status;
+use crate::status::Status;
 
 /// What every client task shares.
 pub struct Ami {

@@ -43,7 +43,7 @@ pub struct Shared {
     /// The campaign database (the inbound alert line reads the current alert from it).
     pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
     /// The engine's status (our role: recording an alert by phone is for the master).
-    pub status: Arc<Mutex<crate::engine::Status>>,
+    pub status: Arc<Mutex<crate::status::Status>>,
 }
 
 impl Shared {

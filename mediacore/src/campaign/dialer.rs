@@ -26,7 +26,7 @@ use super::tts::{self, CallPrompts};
 use super::Outcome;
 use crate::call::dial::dial_out;
 use crate::call::shared::Shared;
-use crate::engine::Status;
+use crate::status::Status;
 
 /// How often the dialer plans.
 const TICK: Duration = Duration::from_millis(50);
