@@ -9,8 +9,10 @@
 //!                                                     nics (choose: pure, scan: driver) ─┘
 //! ```
 //!
+//! `console` writes what must be seen on the appliance's screen.
 //! `spec` is also what the OVA tool (`vmware/`) writes the descriptor's ProductSection from.
 pub mod apply;
+pub mod console;
 pub mod env;
 pub mod nics;
 pub mod refusal;

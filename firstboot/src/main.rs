@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+use firstboot::console::Console;
 use firstboot::env::Environment;
 use firstboot::source::{self, Sources};
 use firstboot::{apply, nics, refusal, render, validate};
@@ -37,16 +38,30 @@ struct Args {
     /// The adapters as `name=mac,name=mac` (data first) instead of reading sysfs.
     #[arg(long)]
     nics: Option<String>,
+    /// Also write each line to this terminal (the unit: /dev/console, the screen).
+    #[arg(long)]
+    console: Option<PathBuf>,
+}
+
+/// Where each line goes: standard output (the journal) and the `--console` device.
+static CONSOLE: std::sync::OnceLock<Console> = std::sync::OnceLock::new();
+
+/// Like `println!`, to the journal and the screen.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        CONSOLE.get_or_init(Console::default).say(&format!($($arg)*))
+    };
 }
 
 const ME: &str = "allerta-firstboot";
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let _ = CONSOLE.set(Console::new(args.console.clone()));
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
-            println!("ERROR: {ME}: {e:#}");
+            say!("ERROR: {ME}: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -64,31 +79,31 @@ fn run(args: &Args) -> Result<ExitCode> {
         file: Some(args.env_file.clone()),
     };
     let Some((origin, xml)) = source::read(&sources) else {
-        println!(
+        say!(
             "{ME}: no OVF environment (guestinfo, CD-ROM, {}): nothing to configure",
             args.env_file.display()
         );
         forget_refusal(args);
         return Ok(ExitCode::SUCCESS);
     };
-    println!("{ME}: OVF environment from {origin}");
+    say!("{ME}: OVF environment from {origin}");
     let env = match Environment::parse(&xml) {
         Ok(env) => env,
         Err(e) => {
-            println!("ERROR: ovf-env: {e}");
+            say!("ERROR: ovf-env: {e}");
             return Ok(refuse(args, &[format!("ovf-env: {e}")]));
         }
     };
     for key in validate::unknown_keys(&env) {
-        println!("{ME}: ignoring property {key}: not an Allerta property");
+        say!("{ME}: ignoring property {key}: not an Allerta property");
     }
     let settings = match validate::validate(&env) {
         Ok(settings) => settings,
         Err(problems) => {
             for problem in &problems {
-                println!("ERROR: {problem}");
+                say!("ERROR: {problem}");
             }
-            println!(
+            say!(
                 "{ME}: the OVF environment is invalid ({} problem(s)); nothing written. \
                  Fix the vApp properties (Edit Settings > vApp Options) and restart",
                 problems.len()
@@ -104,7 +119,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             let pending =
                 nics::wait_for_udev(sys, Path::new("/run/udev/data"), Duration::from_secs(30));
             if !pending.is_empty() {
-                println!(
+                say!(
                     "{ME}: udev has not processed {} after 30 s; using the names as they are",
                     pending.join(" ")
                 );
@@ -115,7 +130,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let (data, voice) = match nics::choose(found) {
         Ok(pair) => pair,
         Err(reason) => {
-            println!("ERROR: hardware: {reason}");
+            say!("ERROR: hardware: {reason}");
             return Ok(refuse(args, &[format!("hardware: {reason}")]));
         }
     };
@@ -123,9 +138,9 @@ fn run(args: &Args) -> Result<ExitCode> {
     let outcome = apply::apply(&args.root, &plan)?;
     let summary = render::summary(&settings, &data, &voice);
     if outcome.is_unchanged() {
-        println!("{ME}: unchanged: {summary}");
+        say!("{ME}: unchanged: {summary}");
     } else {
-        println!(
+        say!(
             "{ME}: configured {summary}; wrote {}{}",
             outcome.written.join(" "),
             if outcome.removed.is_empty() {
@@ -146,14 +161,14 @@ fn run(args: &Args) -> Result<ExitCode> {
 /// `allertactl status` says why (`refusal`). Exit 1.
 fn refuse(args: &Args, problems: &[String]) -> ExitCode {
     if let Err(e) = refusal::record(&args.root, problems) {
-        println!("ERROR: {ME}: recording the refusal for allertactl: {e}");
+        say!("ERROR: {ME}: recording the refusal for allertactl: {e}");
     }
     ExitCode::FAILURE
 }
 
 fn forget_refusal(args: &Args) {
     if let Err(e) = refusal::clear(&args.root) {
-        println!(
+        say!(
             "ERROR: {ME}: removing the last refusal ({}): {e}",
             refusal::FILE
         );

@@ -164,17 +164,22 @@ fn first_boot_runs_before_networking_and_shows_its_errors() {
     ] {
         assert!(before.iter().any(|b| b == unit), "Before= lacks {unit}");
     }
-    assert_eq!(value(&text, "StandardOutput"), "journal+console");
+    assert_eq!(
+        value(&text, "ExecStart"),
+        "/usr/bin/allerta-firstboot --console /dev/console"
+    );
 }
 
 #[test]
 fn the_console_unit_says_the_problems_on_the_console() {
     let text = unit("allerta-console.service");
+    // The program writes the screen itself (firstboot::console): journald's console copy
+    // goes to the serial port.
     assert_eq!(
         value(&text, "ExecStart"),
-        "/usr/bin/allertactl problems --follow"
+        "/usr/bin/allertactl problems --follow --console /dev/console"
     );
-    assert_eq!(value(&text, "StandardOutput"), "journal+console");
+    assert_eq!(value(&text, "StandardOutput"), "journal");
     assert_eq!(value(&text, "Restart"), "always");
     assert!(value(&text, "After").contains("allerta-supervisor.service"));
     // It only reads the supervisor's socket: no capability, no network.

@@ -255,7 +255,10 @@ impl Container {
         })
     }
 
-    /// The journal of one unit in the node (its last lines), for failure messages.
+    /// The journal of one unit in the node's current boot (its last lines). Of this boot
+    /// only: the entries of earlier boots sit in the persistent journal and those of this
+    /// one in /run until journald flushes them, and `journalctl -n` over both may put the
+    /// previous boot's last lines after this one's (a check once read a stale tail).
     pub fn journal(&self, unit: &str, lines: u32) -> String {
         if self.leader().is_none() {
             return format!("({} is not running)", self.role);
@@ -264,6 +267,7 @@ impl Container {
             "journalctl",
             &[
                 "--no-pager",
+                "--boot=0",
                 "-o",
                 "short-precise",
                 "-n",

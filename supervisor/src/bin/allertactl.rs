@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use component::localtime;
+use firstboot::console::Console;
 use firstboot::refusal;
 use supervisor::alarms;
 use supervisor::availability::{ledger, report, store, windows};
@@ -180,6 +181,9 @@ enum Cmd {
         /// How often --follow asks the supervisor, in seconds.
         #[arg(long, default_value_t = 2)]
         every: u64,
+        /// Also write each --follow line to this terminal (the unit: /dev/console).
+        #[arg(long)]
+        console: Option<PathBuf>,
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
@@ -237,7 +241,11 @@ fn main() -> ExitCode {
         Cmd::Promote { force } => Request::Promote { force },
         Cmd::Reload => Request::Reload,
         Cmd::Sla { month } => return sla(&cli, month),
-        Cmd::Problems { follow, every } => return problems(&cli, follow, every),
+        Cmd::Problems {
+            follow,
+            every,
+            ref console,
+        } => return problems(&cli, follow, every, console.clone()),
         Cmd::Campaign { ref args } => return media_core(&cli, "campaign", args),
         Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),
         Cmd::Message { ref args } => return media_core(&cli, "message", args),
@@ -330,7 +338,7 @@ fn main() -> ExitCode {
 }
 
 /// `allertactl problems`: the supervisor's alarms now, or (`follow`) as they come and go.
-fn problems(cli: &Cli, follow: bool, every: u64) -> ExitCode {
+fn problems(cli: &Cli, follow: bool, every: u64, device: Option<PathBuf>) -> ExitCode {
     let socket = Sockets::of(cli).supervisor;
     let ask = || match call(&socket, &Request::Status) {
         Ok(Response::Status(status)) => Ok(alarms::of(&status, localtime::now_ms())),
@@ -354,17 +362,17 @@ fn problems(cli: &Cli, follow: bool, every: u64) -> ExitCode {
             }
         };
     }
-    // Under systemd, a "<N>" prefix gives each line its journal priority (and the console
-    // shows the line without it); in a terminal it would be noise.
+    // Under systemd, a "<N>" prefix gives each line its journal priority; in a terminal it
+    // would be noise.
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let console = Console::new(device);
     let say = |priority: u8, what: &str, text: &str| {
         let prefix = if journal {
             format!("<{priority}>")
         } else {
             String::new()
         };
-        println!("{prefix}{what}: {text}");
-        let _ = std::io::stdout().flush();
+        console.say_with(&prefix, &format!("{what}: {text}"));
     };
     let mut shown: Vec<alarms::Alarm> = Vec::new();
     let mut silent = 0u32;
