@@ -130,8 +130,8 @@ impl Request {
         }
     }
 
-    /// Parses one line (without its newline); `Err` carries the reason for `error …`.
-    pub fn decode(line: &str) -> Result<Self, String> {
+    /// Parses one line (without its newline); `Err` is the reason for `error …`.
+    pub fn decode(line: &str) -> Result<Self, ContractError> {
         let mut words = line.split_whitespace();
         match (words.next(), words.next(), words.next()) {
             (Some("ping"), None, _) => Ok(Self::Ping(None)),
@@ -148,11 +148,8 @@ impl Request {
             (Some("drain"), Some(secs), None) => secs
                 .parse()
                 .map(|secs| Self::Drain { secs })
-                .map_err(|_| format!("drain needs whole seconds, got {secs:?}")),
-            _ => Err(format!(
-                "unknown request {:?}",
-                line.chars().take(64).collect::<String>()
-            )),
+                .map_err(|_| ContractError::DrainSeconds(secs.to_owned())),
+            _ => Err(ContractError::UnknownRequest(head(line))),
         }
     }
 }
@@ -170,7 +167,7 @@ impl Response {
         }
     }
 
-    pub fn decode(line: &str) -> Result<Self, String> {
+    pub fn decode(line: &str) -> Result<Self, ContractError> {
         let line = line.trim_end();
         match line.split_once(' ') {
             None if line == "pong" => Ok(Self::Pong),
@@ -181,14 +178,35 @@ impl Response {
             Some(("ok", "reloaded")) => Ok(Self::Reloaded),
             Some(("status", json)) => serde_json::from_str(json)
                 .map(Self::Status)
-                .map_err(|e| format!("status is not JSON: {e}")),
+                .map_err(|e| ContractError::StatusNotJson(e.to_string())),
             Some(("error", reason)) => Ok(Self::Error(reason.into())),
-            _ => Err(format!(
-                "unexpected answer {:?}",
-                line.chars().take(64).collect::<String>()
-            )),
+            _ => Err(ContractError::UnexpectedAnswer(head(line))),
         }
     }
+}
+
+/// A line that is not the contract's (the other side's fault): a request gets `error …`
+/// back, an answer counts as a failed probe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// The first 64 characters of the line.
+    #[error("unknown request {0:?}")]
+    UnknownRequest(String),
+    #[error("drain needs whole seconds, got {0:?}")]
+    DrainSeconds(String),
+    #[error("ping stamps are microseconds or '-', got {0:?}")]
+    Stamp(String),
+    /// The first 64 characters of the line.
+    #[error("unexpected answer {0:?}")]
+    UnexpectedAnswer(String),
+    /// serde_json's reason (its error is neither `Clone` nor `Eq`).
+    #[error("status is not JSON: {0}")]
+    StatusNotJson(String),
+}
+
+/// The first characters of a line, for an error about it.
+fn head(line: &str) -> String {
+    line.chars().take(64).collect()
 }
 
 /// A stamp on the wire: decimal microseconds, or `-` for never.
@@ -196,13 +214,13 @@ fn stamp(us: Option<u64>) -> String {
     us.map_or_else(|| "-".to_owned(), |us| us.to_string())
 }
 
-fn parse_stamp(word: &str) -> Result<Option<u64>, String> {
+fn parse_stamp(word: &str) -> Result<Option<u64>, ContractError> {
     match word {
         "-" => Ok(None),
         us => us
             .parse()
             .map(Some)
-            .map_err(|_| format!("ping stamps are microseconds or '-', got {us:?}")),
+            .map_err(|_| ContractError::Stamp(us.to_owned())),
     }
 }
 
@@ -258,18 +276,27 @@ mod tests {
 
     #[test]
     fn bad_requests_say_why() {
-        assert!(Request::decode("role king")
-            .unwrap_err()
-            .contains("unknown request"));
-        assert!(Request::decode("ping 12 soon")
-            .unwrap_err()
-            .contains("microseconds"));
+        assert_eq!(
+            Request::decode("role king"),
+            Err(ContractError::UnknownRequest("role king".into()))
+        );
+        assert_eq!(
+            Request::decode("ping 12 soon"),
+            Err(ContractError::Stamp("soon".into()))
+        );
         assert!(Request::decode("ping 12").is_err());
-        assert!(Request::decode("drain soon")
-            .unwrap_err()
-            .contains("whole seconds"));
-        assert!(Response::decode("status {")
-            .unwrap_err()
-            .contains("not JSON"));
+        assert_eq!(
+            Request::decode("drain soon").unwrap_err().to_string(),
+            "drain needs whole seconds, got \"soon\""
+        );
+        assert!(matches!(
+            Response::decode("status {"),
+            Err(ContractError::StatusNotJson(_))
+        ));
+        let long = "x".repeat(100);
+        assert_eq!(
+            Request::decode(&long),
+            Err(ContractError::UnknownRequest("x".repeat(64)))
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! daemon sets up its clock and its logs the same way.
 //!
 //! Pure: `contract` (the lines the supervisor and a component exchange), `civil` (calendar
-//! dates).
+//! dates), `error` (an error and its causes on one line).
 //! Drivers: `server` (a component's side of the contract), `client` (the supervisor's side),
 //! `unix` (the Unix-socket listener both the contract and the supervisor's control socket
 //! use), `monotonic` and `localtime` (the clocks), `realtime` (SCHED_FIFO), `logging` (the
@@ -11,6 +11,7 @@
 pub mod civil;
 pub mod client;
 pub mod contract;
+pub mod error;
 pub mod localtime;
 pub mod logging;
 pub mod monotonic;

@@ -70,7 +70,7 @@ async fn connection(stream: UnixStream, calls_tx: mpsc::Sender<Call>, cancel: Ca
             }
             Err(reason) => {
                 warn!(%reason, "bad control request");
-                Response::Error(reason)
+                Response::Error(reason.to_string())
             }
         };
         if wr.write_all(response.encode().as_bytes()).await.is_err() {

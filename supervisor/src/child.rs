@@ -119,7 +119,7 @@ pub async fn run(
                     let result = match client.call(&Request::Ping(Some(adverts.as_ref().map(|a| a.read()).unwrap_or_default())), cfg.probe_timeout).await {
                         Ok(Response::Pong) => Ok(()),
                         Ok(other) => Err(format!("answered {other:?} to ping")),
-                        Err(e) => Err(e),
+                        Err(e) => Err(component::error::chain(&e)),
                     };
                     if result.is_ok() {
                         in_grace = false;
@@ -172,7 +172,7 @@ pub async fn run(
                         ComponentEvent::RoleFailed {
                             name: name.clone(),
                             role,
-                            reason,
+                            reason: component::error::chain(&reason),
                         }
                     }
                 };

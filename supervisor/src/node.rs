@@ -29,7 +29,7 @@ const CAUSE_WINDOW: Duration = Duration::from_secs(10);
 pub const MAX_DRAIN_SECS: u32 = 600;
 
 /// What to tell the VRRP instances: `instance` is an index into `Config::instances`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub instance: usize,
     pub input: Input,
@@ -54,6 +54,23 @@ pub struct Node {
     faulted: bool,
     /// The latest health change (what happened, when), for the next transition's cause.
     last_cause: Option<(String, Instant)>,
+}
+
+/// Why the node refuses an operator's switchover or promote (`allertactl` prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("this node is not master: nothing to hand over")]
+    NotMaster,
+    #[error("--drain is at most {MAX_DRAIN_SECS} seconds")]
+    DrainTooLong,
+    #[error("no longer master when the drain ended; nothing handed over")]
+    NoLongerMaster,
+    #[error("in maintenance: run `allertactl maintenance off` first")]
+    Maintenance,
+    #[error("this node is in fault (a component, a check or its link) and cannot be master")]
+    Fault,
+    #[error("this node's VRRP instance is not running")]
+    NotRunning,
 }
 
 impl Node {
@@ -178,12 +195,12 @@ impl Node {
     }
 
     /// Why a switchover cannot start, if it cannot (`first` is the first instance's state).
-    pub fn switchover_refusal(first: Option<State>, drain_secs: u32) -> Option<String> {
+    pub fn switchover_refusal(first: Option<State>, drain_secs: u32) -> Option<Refusal> {
         if first != Some(State::Master) {
-            return Some("this node is not master: nothing to hand over".into());
+            return Some(Refusal::NotMaster);
         }
         if drain_secs > MAX_DRAIN_SECS {
-            return Some(format!("--drain is at most {MAX_DRAIN_SECS} seconds"));
+            return Some(Refusal::DrainTooLong);
         }
         None
     }
@@ -194,33 +211,28 @@ impl Node {
         &mut self,
         now: Instant,
         first: Option<State>,
-    ) -> Result<Vec<Order>, String> {
+    ) -> Result<Vec<Order>, Refusal> {
         if first != Some(State::Master) {
-            return Err("no longer master when the drain ended; nothing handed over".into());
+            return Err(Refusal::NoLongerMaster);
         }
         self.last_cause = Some(("operator: switchover".into(), now));
         Ok(self.to_all(Input::Yield))
     }
 
     /// Why this node cannot be promoted now, if it cannot.
-    pub fn promote_refusal(&self, first: Option<State>) -> Option<String> {
+    pub fn promote_refusal(&self, first: Option<State>) -> Option<Refusal> {
         if self.maintenance {
-            return Some("in maintenance: run `allertactl maintenance off` first".into());
+            return Some(Refusal::Maintenance);
         }
         match first {
-            Some(State::Fault) => Some(
-                "this node is in fault (a component, a check or its link) and cannot be master"
-                    .into(),
-            ),
-            Some(State::Initialize) | None => {
-                Some("this node's VRRP instance is not running".into())
-            }
+            Some(State::Fault) => Some(Refusal::Fault),
+            Some(State::Initialize) | None => Some(Refusal::NotRunning),
             _ => None,
         }
     }
 
     /// The peer check is done: take the role, unless something changed meanwhile.
-    pub fn promote(&mut self, now: Instant, first: Option<State>) -> Result<Vec<Order>, String> {
+    pub fn promote(&mut self, now: Instant, first: Option<State>) -> Result<Vec<Order>, Refusal> {
         if let Some(refusal) = self.promote_refusal(first) {
             return Err(refusal);
         }
@@ -548,10 +560,11 @@ weight = -50
             [priority(250), all(Input::Fault)]
         );
         assert_eq!(n.faults(vec![]), ["maintenance"]);
-        assert!(n
-            .promote_refusal(Some(State::Backup))
-            .unwrap()
-            .contains("maintenance off"));
+        assert_eq!(
+            n.promote_refusal(Some(State::Backup)),
+            Some(Refusal::Maintenance)
+        );
+        assert!(Refusal::Maintenance.to_string().contains("maintenance off"));
         assert_eq!(
             n.set_maintenance(t(1), false),
             [priority(250), all(Input::FaultCleared)]
@@ -561,17 +574,26 @@ weight = -50
             n.promote(t(2), Some(State::Backup)),
             Ok(vec![all(Input::Promote)])
         );
-        assert!(n.promote(t(3), Some(State::Fault)).is_err());
-        assert!(n.promote(t(3), None).is_err());
+        assert_eq!(n.promote(t(3), Some(State::Fault)), Err(Refusal::Fault));
+        assert_eq!(n.promote(t(3), None), Err(Refusal::NotRunning));
     }
 
     #[test]
     fn a_switchover_needs_a_master_before_and_after_the_drain() {
         let mut n = node();
-        assert!(Node::switchover_refusal(Some(State::Backup), 30).is_some());
-        assert!(Node::switchover_refusal(Some(State::Master), MAX_DRAIN_SECS + 1).is_some());
+        assert_eq!(
+            Node::switchover_refusal(Some(State::Backup), 30),
+            Some(Refusal::NotMaster)
+        );
+        assert_eq!(
+            Node::switchover_refusal(Some(State::Master), MAX_DRAIN_SECS + 1),
+            Some(Refusal::DrainTooLong)
+        );
         assert_eq!(Node::switchover_refusal(Some(State::Master), 30), None);
-        assert!(n.switch_over(t(0), Some(State::Backup)).is_err());
+        assert_eq!(
+            n.switch_over(t(0), Some(State::Backup)),
+            Err(Refusal::NoLongerMaster)
+        );
         assert_eq!(
             n.switch_over(t(1), Some(State::Master)),
             Ok(vec![all(Input::Yield)])

@@ -524,7 +524,7 @@ impl Supervisor {
                 {
                     Ok(contract::Response::Reloaded) => done.push(name),
                     Ok(other) => failed.push(format!("{name} answered {other:?}")),
-                    Err(e) => failed.push(format!("{name}: {e}")),
+                    Err(e) => failed.push(format!("{name}: {}", component::error::chain(&e))),
                 }
             }
             let outcome = if failed.is_empty() {
@@ -564,7 +564,8 @@ impl Supervisor {
                 reply,
                 outcome: Ok(note),
             } => match self.node.switch_over(Instant::now(), self.first_state()) {
-                Err(message) => {
+                Err(refusal) => {
+                    let message = refusal.to_string();
                     let _ = reply.send(Response::Refused { message });
                 }
                 Ok(orders) => {
@@ -578,7 +579,8 @@ impl Supervisor {
                 reply,
                 outcome: Ok(()),
             } => match self.node.promote(Instant::now(), self.first_state()) {
-                Err(message) => {
+                Err(refusal) => {
+                    let message = refusal.to_string();
                     let _ = reply.send(Response::Refused { message });
                 }
                 Ok(orders) => {
@@ -598,7 +600,8 @@ impl Supervisor {
     }
 
     fn start_switchover(&mut self, drain_secs: u32, force: bool, reply: oneshot::Sender<Response>) {
-        if let Some(message) = Node::switchover_refusal(self.first_state(), drain_secs) {
+        if let Some(refusal) = Node::switchover_refusal(self.first_state(), drain_secs) {
+            let message = refusal.to_string();
             let _ = reply.send(Response::Refused { message });
             return;
         }
@@ -611,7 +614,8 @@ impl Supervisor {
     }
 
     fn start_promote(&mut self, force: bool, reply: oneshot::Sender<Response>) {
-        if let Some(message) = self.node.promote_refusal(self.first_state()) {
+        if let Some(refusal) = self.node.promote_refusal(self.first_state()) {
+            let message = refusal.to_string();
             let _ = reply.send(Response::Refused { message });
             return;
         }
@@ -691,7 +695,7 @@ async fn switchover_checks(
                 notes.push(format!("{name} drain timed out"))
             }
             Ok(other) => notes.push(format!("{name} answered {other:?}")),
-            Err(e) => notes.push(format!("{name}: {e}")),
+            Err(e) => notes.push(format!("{name}: {}", component::error::chain(&e))),
         }
     }
     Ok(format!(

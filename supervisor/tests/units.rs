@@ -166,8 +166,9 @@ fn first_boot_runs_before_networking_and_shows_its_errors() {
     }
     assert_eq!(
         value(&text, "ExecStart"),
-        "/usr/bin/allerta-firstboot --console /dev/console"
+        "/usr/bin/allerta-firstboot --console /dev/console $ALLERTA_FIRSTBOOT_ARGS"
     );
+    assert_eq!(value(&text, "DeviceAllow"), "/dev/console w");
 }
 
 #[test]
@@ -180,6 +181,7 @@ fn the_console_unit_says_the_problems_on_the_console() {
         "/usr/bin/allertactl problems --follow --console /dev/console"
     );
     assert_eq!(value(&text, "StandardOutput"), "journal");
+    assert_eq!(value(&text, "DeviceAllow"), "/dev/console w");
     assert_eq!(value(&text, "Restart"), "always");
     assert!(value(&text, "After").contains("allerta-supervisor.service"));
     // It only reads the supervisor's socket: no capability, no network.

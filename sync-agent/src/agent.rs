@@ -275,14 +275,7 @@ fn end_session(node: &Node, result: Result<(), peer::SessionError>) {
     st.parted(component::localtime::now_ms());
     if let Err(e) = result {
         warn!(error = &e as &dyn std::error::Error, "session ended");
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        st.error(text);
+        st.error(component::error::chain(&e));
     } else {
         info!("session ended");
     }

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use component::error::chain;
 use component::localtime;
 use firstboot::console::Console;
 use firstboot::refusal;
@@ -419,17 +420,6 @@ fn parse_month(text: &str) -> Result<(i64, u32), String> {
         return Err(bad());
     }
     Ok((y, m))
-}
-
-/// An error with its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// `allertactl sla`: reads the files itself (the supervisor may be down).

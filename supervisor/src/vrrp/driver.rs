@@ -189,7 +189,7 @@ fn spawn_thread(
                 release_after_failure(&kept);
             }
             let error = result.err().map(|e| {
-                let chain = error_chain(&e);
+                let chain = component::error::chain(&e);
                 tracing::error!(%instance, error = %chain, "vrrp instance stopped");
                 chain
             });
@@ -209,7 +209,7 @@ fn release_after_failure(cfg: &InstanceConfig) {
     match rt.block_on(release(cfg)) {
         Ok(()) => warn!(instance = %cfg.name, "instance failed: released its VIPs"),
         Err(e) => {
-            tracing::error!(instance = %cfg.name, error = %error_chain(&e), "instance failed and could not release its VIPs")
+            tracing::error!(instance = %cfg.name, error = %component::error::chain(&e), "instance failed and could not release its VIPs")
         }
     }
 }
@@ -232,18 +232,6 @@ pub async fn release(cfg: &InstanceConfig) -> Result<(), DriverError> {
     sent?;
     info!(instance = %cfg.name, "guard: sent priority 0 and removed the virtual addresses");
     Ok(())
-}
-
-/// "a: b: c" from an error and its sources.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn run_thread(
@@ -674,7 +662,7 @@ async fn step(router: &mut VirtualRouter, input: Input, io: &mut Io) -> Result<(
             Action::RemoveVips => {
                 // A failure here must not stop the instance: keep going and say so loudly.
                 if let Err(e) = io.vips.remove_all(&io.netlink).await {
-                    tracing::error!(error = %error_chain(&e), "could not remove a virtual address");
+                    tracing::error!(error = %component::error::chain(&e), "could not remove a virtual address");
                 }
             }
             Action::SendGratuitousArp => {

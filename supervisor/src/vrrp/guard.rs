@@ -22,7 +22,7 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 use tracing::{error, info, warn};
 
-use super::driver::{error_chain, release, DriverError};
+use super::driver::{release, DriverError};
 use super::machine::State;
 use crate::config::Config;
 
@@ -98,7 +98,7 @@ pub fn run(config: &Config) -> Result<(), DriverError> {
         .filter(|i| masters.contains(&i.name))
     {
         if let Err(e) = rt.block_on(release(cfg)) {
-            tracing::error!(instance = %cfg.name, error = %error_chain(&e), "guard: release failed");
+            tracing::error!(instance = %cfg.name, error = %component::error::chain(&e), "guard: release failed");
             first_error.get_or_insert(e);
         }
     }

@@ -152,8 +152,9 @@ fn seeds(lab: &Lab, node: Node, env: String) -> Vec<Seed> {
         Seed {
             path: "/etc/systemd/system/allerta-firstboot.service.d/50-acceptance-nics.conf",
             contents: format!(
-                "# The acceptance harness: a lab veth has no PCI slot to order adapters by.\n\
-                 [Service]\nExecStart=\nExecStart=/usr/bin/allerta-firstboot --no-guestinfo --no-cdrom --nics {nics}\n"
+                "# The acceptance harness: a lab veth has no PCI slot to order adapters by, and\n\
+                 # a container has no guestinfo or CD-ROM. The unit's command line stays as shipped.\n\
+                 [Service]\nEnvironment=\"ALLERTA_FIRSTBOOT_ARGS=--no-guestinfo --no-cdrom --nics {nics}\"\n"
             ),
         },
     ]
