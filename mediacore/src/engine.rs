@@ -985,15 +985,17 @@ impl Engine {
             dispatching: false,
             dispatch_hold: None,
             config_alarms: Vec::new(),
+            ami: Default::default(),
         };
         if let Ok(mut shared) = self.status.lock() {
             // The dialer owns `hold_preempt` and the dispatch fields, the config watcher
-            // `config_alarms`.
+            // `config_alarms`, the AMI server `ami`.
             *shared = Status {
                 hold_preempt: shared.hold_preempt.take(),
                 dispatching: shared.dispatching,
                 dispatch_hold: shared.dispatch_hold.take(),
                 config_alarms: std::mem::take(&mut shared.config_alarms),
+                ami: shared.ami,
                 ..status
             };
         }

@@ -63,4 +63,21 @@ pub struct Status {
     pub dispatching: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispatch_hold: Option<String>,
+    /// Set by the AMI server: connections it refused or closed before a login.
+    pub ami: AmiRefusals,
+}
+
+/// What the AMI server refused before a login, since start (each also logged).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct AmiRefusals {
+    /// Closed at accept: no user of manager.conf may log in from the address.
+    pub not_permitted: u64,
+    /// Closed at accept: `authlimit` connections were already waiting to log in.
+    pub over_auth_limit: u64,
+    /// Closed for not logging in within `authtimeout`.
+    pub auth_timeouts: u64,
+    /// Closed after a failed login.
+    pub failed_logins: u64,
+    /// Closed for sending what cannot be framed (a line, a message too long).
+    pub unframeable: u64,
 }

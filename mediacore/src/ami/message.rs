@@ -4,8 +4,10 @@
 //! sloppy clients, a bare LF; keys are case-insensitive and may repeat (`Variable:`), so a
 //! message is an ordered list of pairs. Blank lines between messages are skipped. Limits
 //! keep a hostile client from growing our buffers without bound: a line of more than
-//! [`MAX_LINE`] bytes or a message of more than [`MAX_FIELDS`] lines is an error and the
-//! connection is closed.
+//! [`MAX_LINE`] bytes, a message of more than [`MAX_FIELDS`] lines (every line counts, those
+//! without a colon too, which are otherwise ignored) or of more than [`MAX_MESSAGE`] bytes is
+//! an error and the connection is closed. So a client holds at most `MAX_MESSAGE` bytes of
+//! ours while it sends, whatever it sends.
 
 use bytes::{Buf, BytesMut};
 
@@ -13,6 +15,9 @@ use bytes::{Buf, BytesMut};
 pub const MAX_LINE: usize = 64 * 1024;
 /// The most lines in one message.
 pub const MAX_FIELDS: usize = 512;
+/// The most bytes in one message (Asterisk keeps 1 KiB lines and 128 headers; a long
+/// `Variable:` list still fits here).
+pub const MAX_MESSAGE: usize = 256 * 1024;
 
 /// One AMI message: an action from a client, or a response or event from us. A message
 /// may carry more messages to write right after it ([`Message::batch`]): a list response
@@ -32,6 +37,9 @@ pub enum DecodeError {
     /// More than [`MAX_FIELDS`] lines in one message.
     #[error("more than {MAX_FIELDS} lines in one message")]
     TooManyFields,
+    /// More than [`MAX_MESSAGE`] bytes in one message.
+    #[error("a message longer than {MAX_MESSAGE} bytes")]
+    MessageTooLong,
 }
 
 impl Message {
@@ -116,11 +124,15 @@ impl Message {
             }
         }
         let mut fields = Vec::new();
+        let mut lines = 0;
         let mut at = 0;
         loop {
             let Some(nl) = buf[at..].iter().position(|&b| b == b'\n') else {
                 if buf.len() - at > MAX_LINE {
                     return Err(DecodeError::LineTooLong);
+                }
+                if buf.len() > MAX_MESSAGE {
+                    return Err(DecodeError::MessageTooLong);
                 }
                 return Ok(None);
             };
@@ -140,8 +152,14 @@ impl Message {
                     then: Vec::new(),
                 }));
             }
-            if fields.len() >= MAX_FIELDS {
+            // Every line counts: lines without a colon are ignored below, and a stream of
+            // them (`yes | nc node 5038`) must not grow the buffer for ever.
+            lines += 1;
+            if lines > MAX_FIELDS {
                 return Err(DecodeError::TooManyFields);
+            }
+            if at > MAX_MESSAGE {
+                return Err(DecodeError::MessageTooLong);
             }
             let text = String::from_utf8_lossy(line);
             if let Some((k, v)) = text.split_once(':') {
@@ -228,6 +246,38 @@ mod tests {
         assert_eq!(
             Message::decode(&mut BytesMut::from(many.as_bytes())),
             Err(DecodeError::TooManyFields)
+        );
+    }
+
+    #[test]
+    fn lines_without_a_colon_count_toward_the_limits() {
+        // `yes | nc node 5038`: "y\n" for ever. They are ignored as Asterisk does, but a
+        // message of them ends at the limit like any other (issue 16: 215 MB in 5 s).
+        let flood = "y\n".repeat(MAX_FIELDS + 1);
+        assert_eq!(
+            Message::decode(&mut BytesMut::from(flood.as_bytes())),
+            Err(DecodeError::TooManyFields)
+        );
+        let few = "y\nAction: Ping\n\n";
+        let (msgs, _) = decode_all(few.as_bytes());
+        assert_eq!(msgs[0].get("action"), Some("Ping"));
+    }
+
+    #[test]
+    fn a_message_is_at_most_max_message_bytes_whatever_its_lines() {
+        // Long lines under both line limits: the byte cap ends it.
+        let line = format!("Variable: {}\r\n", "v".repeat(MAX_LINE - 100));
+        let big = line.repeat(MAX_MESSAGE / line.len() + 1);
+        assert_eq!(
+            Message::decode(&mut BytesMut::from(big.as_bytes())),
+            Err(DecodeError::MessageTooLong)
+        );
+        // Still arriving (no newline yet): the same cap, before the whole line is in.
+        let mut partial = BytesMut::from(line.repeat(MAX_MESSAGE / line.len()).as_bytes());
+        partial.extend_from_slice(&vec![b'v'; MAX_LINE - 1]);
+        assert_eq!(
+            Message::decode(&mut partial),
+            Err(DecodeError::MessageTooLong)
         );
     }
 

@@ -9,8 +9,17 @@
 //! ```
 //! Events go out through a bounded broadcast channel: a client that does not read falls
 //! behind, is told why and is dropped; nobody else waits for it.
+//!
+//! Before a login a client gets as little as can be: a connection from an address no user
+//! of manager.conf admits is closed at accept, before the greeting (and before a TLS
+//! handshake); at most `authlimit` connections wait to log in (more are closed at accept);
+//! one that has not logged in within `authtimeout` is closed; a failed login is answered a
+//! second later and closes the connection; and what a client may make us buffer is one
+//! message (`message::MAX_MESSAGE`). Each refusal is counted in the status (`ami`) and
+//! logged.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -67,6 +76,42 @@ pub fn tls_acceptor(tls: &Tls) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A connection that has not logged in yet, counted against `authlimit` until it logs in
+/// or ends.
+struct NotLoggedIn(Option<Arc<AtomicUsize>>);
+
+impl NotLoggedIn {
+    /// A place among the `limit` waiting connections, if one is free.
+    fn take(waiting: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self(Some(waiting.clone())))
+    }
+
+    /// Logged in: the place is free for another.
+    fn release(&mut self) {
+        if let Some(waiting) = self.0.take() {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for NotLoggedIn {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Counts a refusal in the status the supervisor and operators read.
+fn count(ami: &Ami, which: impl FnOnce(&mut crate::status::AmiRefusals) -> &mut u64) {
+    if let Ok(mut status) = ami.status.lock() {
+        *which(&mut status.ami) += 1;
+    }
+}
+
 /// Accepts clients until `cancel`; with `tls`, each connection first completes a TLS
 /// handshake (AMI over TLS, port 5039).
 pub async fn serve(
@@ -76,22 +121,36 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let mut clients = JoinSet::new();
+    let waiting = Arc::new(AtomicUsize::new(0));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // No greeting, no handshake, no task for an address nobody may log in
+                    // from, nor beyond `authlimit` connections waiting to log in.
+                    let users = ami.users.borrow().clone();
+                    if !users.admits(peer.ip()) {
+                        count(&ami, |c| &mut c.not_permitted);
+                        debug!(%peer, "ami connection from an address no user is permitted from; closed");
+                        continue;
+                    }
+                    let Some(place) = NotLoggedIn::take(&waiting, users.auth_limit) else {
+                        count(&ami, |c| &mut c.over_auth_limit);
+                        warn!(%peer, limit = users.auth_limit, "ami: authlimit connections already wait to log in; closed");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let events = ami.events.subscribe();
                     let (ami, cancel) = (ami.clone(), cancel.clone());
                     match tls.clone() {
                         None => {
-                            clients.spawn(client(stream, peer, ami, events, cancel));
+                            clients.spawn(client(stream, peer, place, ami, events, cancel));
                         }
                         Some(acceptor) => {
                             clients.spawn(async move {
                                 match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-                                    Ok(Ok(stream)) => client(stream, peer, ami, events, cancel).await,
+                                    Ok(Ok(stream)) => client(stream, peer, place, ami, events, cancel).await,
                                     Ok(Err(error)) => warn!(%peer, %error, "ami tls handshake failed"),
                                     Err(_) => warn!(%peer, "ami tls handshake timed out"),
                                 }
@@ -114,13 +173,16 @@ pub async fn serve(
 async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     peer: SocketAddr,
+    mut place: NotLoggedIn,
     ami: Arc<Ami>,
     mut events: broadcast::Receiver<Arc<Event>>,
     cancel: CancellationToken,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut users_rx = ami.users.subscribe();
-    let mut session = Session::new(users_rx.borrow_and_update().clone(), peer.ip());
+    let users = users_rx.borrow_and_update().clone();
+    let login_by = tokio::time::Instant::now() + users.auth_timeout;
+    let mut session = Session::new(users, peer.ip());
     let (replies_tx, mut replies_rx) = mpsc::unbounded_channel::<Message>();
     let mut inbuf = BytesMut::with_capacity(4096);
     let mut outbuf: Vec<u8> = Session::greeting().to_vec();
@@ -150,6 +212,11 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         tokio::select! {
+            _ = tokio::time::sleep_until(login_by), if session.user().is_none() => {
+                count(&ami, |c| &mut c.auth_timeouts);
+                debug!(%peer, "ami client did not log in within authtimeout; closing");
+                close = true;
+            }
             _ = cancel.cancelled() => {
                 // We stop on purpose (the service is stopping): Asterisk says Cleanly.
                 debug!(%peer, "ami client told of the shutdown");
@@ -168,6 +235,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
                         Ok(Some(msg)) => msg,
                         Ok(None) => break,
                         Err(error) => {
+                            count(&ami, |c| &mut c.unframeable);
                             warn!(%peer, %error, "ami client sent what cannot be framed; closing");
                             let mut m = Message::with("Response", "Error");
                             m.push("Message", error.to_string());
@@ -182,6 +250,12 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
                         match o {
                             Output::Send(m) => m.encode(&mut outbuf),
                             Output::Close => close = true,
+                            // Only a failed login pauses (the session's FAILED_LOGIN_PAUSE).
+                            Output::Pause(pause) => {
+                                count(&ami, |c| &mut c.failed_logins);
+                                warn!(%peer, "ami login failed; closing the connection");
+                                tokio::time::sleep(pause).await;
+                            }
                             Output::Perform(m) => {
                                 if let Some(reply) = super::actions::perform(&ami, &m, &replies_tx) {
                                     reply.encode(&mut outbuf);
@@ -190,6 +264,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     if !was_in && session.user().is_some() {
+                        place.release();
                         info!(%peer, user = session.user().unwrap_or(""), "ami login");
                         let uptime = ami.started.elapsed().map_or(0, |d| d.as_secs());
                         let booted = events::fully_booted(uptime);
@@ -283,19 +358,164 @@ mod tests {
         window: usize,
         cancel: &CancellationToken,
     ) -> tokio::io::DuplexStream {
-        let (mut ours, theirs) = tokio::io::duplex(window);
-        let peer: SocketAddr = "10.0.0.1:4000".parse().expect("addr");
-        tokio::spawn(client(
-            theirs,
-            peer,
-            ami.clone(),
-            ami.events.subscribe(),
-            cancel.clone(),
-        ));
+        let mut ours = open(ami, window, cancel);
         ours.write_all(b"Action: Login\r\nUsername: u\r\nSecret: s\r\n\r\n")
             .await
             .expect("login");
         ours
+    }
+
+    /// A client connected over an in-memory pipe, not logged in.
+    fn open(ami: &Arc<Ami>, window: usize, cancel: &CancellationToken) -> tokio::io::DuplexStream {
+        let (ours, theirs) = tokio::io::duplex(window);
+        let peer: SocketAddr = "10.0.0.1:4000".parse().expect("addr");
+        tokio::spawn(client(
+            theirs,
+            peer,
+            NotLoggedIn(None),
+            ami.clone(),
+            ami.events.subscribe(),
+            cancel.clone(),
+        ));
+        ours
+    }
+
+    fn with_users(ami: Arc<Ami>, conf: &str) -> Arc<Ami> {
+        let users = Users::parse_str(conf, "manager.conf").expect("manager.conf");
+        ami.users.send_replace(Arc::new(users));
+        ami
+    }
+
+    fn refusals(ami: &Ami) -> crate::status::AmiRefusals {
+        ami.status.lock().expect("status").ami
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_log_in_is_closed_after_authtimeout() {
+        let ami = with_users(
+            ami(16),
+            "[general]\nauthtimeout = 1\n[u]\nsecret = s\nread = all\nwrite = all\n",
+        );
+        let cancel = CancellationToken::new();
+        let mut idle = open(&ami, 4096, &cancel);
+        let started = std::time::Instant::now();
+        let text = read_all(&mut idle, Duration::from_secs(3)).await;
+        let took = started.elapsed();
+        assert!(text.starts_with("Asterisk Call Manager/"), "{text}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+            "closed after {took:?}"
+        );
+        assert_eq!(refusals(&ami).auth_timeouts, 1);
+        // A client that logs in in time stays.
+        let mut in_time = connect(&ami, 4096, &cancel).await;
+        let text = read_all(&mut in_time, Duration::from_millis(1500)).await;
+        assert!(text.contains("Authentication accepted"), "{text}");
+        in_time
+            .write_all(b"Action: Ping\r\n\r\n")
+            .await
+            .expect("ping");
+        let text = read_all(&mut in_time, Duration::from_millis(300)).await;
+        assert!(text.contains("Ping: Pong"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_login_is_answered_a_second_later_and_closes_the_connection() {
+        let ami = ami(16);
+        let cancel = CancellationToken::new();
+        let mut guesser = open(&ami, 4096, &cancel);
+        guesser
+            .write_all(b"Action: Login\r\nUsername: u\r\nSecret: guess\r\n\r\n")
+            .await
+            .expect("login");
+        let started = std::time::Instant::now();
+        let text = read_all(&mut guesser, Duration::from_secs(3)).await;
+        assert!(
+            text.ends_with("Message: Authentication failed\r\n\r\n"),
+            "{text}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(950),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(refusals(&ami).failed_logins, 1);
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_lines_without_a_colon_is_cut_off_at_one_message() {
+        // `yes | nc node 5038` (issue 16): closed once one message's worth has come, so
+        // the client never holds more than that of ours.
+        let ami = ami(16);
+        let cancel = CancellationToken::new();
+        let mut flood = open(&ami, 1 << 20, &cancel);
+        let writer = tokio::spawn(async move {
+            let chunk = b"y\n".repeat(4096);
+            for _ in 0..256 {
+                if flood.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            read_all(&mut flood, Duration::from_secs(1)).await
+        });
+        let text = tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("closed in time")
+            .expect("writer");
+        assert!(
+            text.contains("Message: more than 512 lines in one message"),
+            "{text}"
+        );
+        assert_eq!(refusals(&ami).unframeable, 1);
+    }
+
+    #[tokio::test]
+    async fn no_greeting_for_an_address_nobody_is_permitted_from_nor_beyond_authlimit() {
+        let ami = with_users(
+            ami(16),
+            "[general]\nauthlimit = 2\n\
+             [u]\nsecret = s\nread = all\nwrite = all\n\
+             deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n",
+        );
+        let cancel = CancellationToken::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(serve(listener, None, ami.clone(), cancel.clone()));
+        let from = |ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().expect("ip");
+            async move {
+                let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                socket.bind((ip, 0).into()).expect("bind");
+                socket.connect(addr).await.expect("connect")
+            }
+        };
+        let greeting = |mut s: tokio::net::TcpStream| async move {
+            let mut buf = [0u8; 64];
+            match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                Ok(Ok(n)) => (String::from_utf8_lossy(&buf[..n]).into_owned(), s),
+                other => panic!("no answer: {other:?}"),
+            }
+        };
+        let (said, _) = greeting(from("127.0.0.2").await).await;
+        assert_eq!(said, "", "closed at accept, before the greeting");
+        assert_eq!(refusals(&ami).not_permitted, 1);
+        let (first, mut first_stream) = greeting(from("127.0.0.1").await).await;
+        let (second, _second_stream) = greeting(from("127.0.0.1").await).await;
+        assert!(first.starts_with("Asterisk Call Manager/") && second.starts_with("Asterisk"));
+        let (third, _) = greeting(from("127.0.0.1").await).await;
+        assert_eq!(third, "", "a third waiting connection is over authlimit 2");
+        assert_eq!(refusals(&ami).over_auth_limit, 1);
+        // One logs in: its place is free for another.
+        first_stream
+            .write_all(b"Action: Login\r\nUsername: u\r\nSecret: s\r\n\r\n")
+            .await
+            .expect("login");
+        let mut buf = [0u8; 256];
+        let n = first_stream.read(&mut buf).await.expect("answer");
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("Authentication accepted"));
+        let (fourth, _) = greeting(from("127.0.0.1").await).await;
+        assert!(fourth.starts_with("Asterisk Call Manager/"), "{fourth:?}");
+        cancel.cancel();
     }
 
     async fn read_all(stream: &mut tokio::io::DuplexStream, until: Duration) -> String {

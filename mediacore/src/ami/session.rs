@@ -18,8 +18,10 @@ use super::users::{Classes, Users};
 
 /// The AMI version we announce (Asterisk 22's), so clients take their modern code paths.
 pub const AMI_VERSION: &str = "11.0.0";
-/// Failed logins before the connection is closed.
-pub const MAX_LOGIN_FAILURES: u32 = 3;
+/// How long a failed login waits before its answer (and the close), as Asterisk 22 does
+/// (`references/ami/01_bad_login`: the error 1 s after the Login): a guesser gets one try
+/// a second a connection, and `authlimit` bounds the connections.
+pub const FAILED_LOGIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the driver does for the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub enum Output {
     Perform(Message),
     /// Close the connection (after sending what came before).
     Close,
+    /// Wait this long before sending what comes after (only this client waits).
+    Pause(std::time::Duration),
 }
 
 /// Event filters one session may add (each is a compiled regex: bounded memory).
@@ -46,7 +50,6 @@ pub struct Session {
     /// Classes of events this client receives (`Events:`).
     events: Classes,
     challenge: Option<String>,
-    failures: u32,
     closed: bool,
     /// `Filter` regexes: (include, regex). Asterisk's rule: with include filters an
     /// event must match one; it must match no exclude (`!`) filter.
@@ -64,7 +67,6 @@ impl Session {
             read: Classes::default(),
             events: Classes::default(),
             challenge: None,
-            failures: 0,
             closed: false,
             filters: Vec::new(),
         }
@@ -333,21 +335,22 @@ impl Session {
                 };
                 let expected =
                     hex::encode(Md5::digest(format!("{challenge}{}", u.secret).as_bytes()));
-                msg.get("Key")
-                    .is_some_and(|k| k.eq_ignore_ascii_case(&expected))
+                msg.get("Key").is_some_and(|k| {
+                    same_secret(k.to_ascii_lowercase().as_bytes(), expected.as_bytes())
+                })
             } else {
-                msg.get("Secret") == Some(u.secret.as_str())
+                msg.get("Secret")
+                    .is_some_and(|s| same_secret(s.as_bytes(), u.secret.as_bytes()))
             }
         });
         let Some(user) = user.filter(|_| accepted) else {
-            self.failures += 1;
+            // As Asterisk 22: the error a second later, and the connection closed.
+            out.push(Output::Pause(FAILED_LOGIN_PAUSE));
             out.push(Output::Send(
                 err.push("Message", "Authentication failed").clone(),
             ));
-            if self.failures >= MAX_LOGIN_FAILURES {
-                out.push(Output::Close);
-                self.closed = true;
-            }
+            out.push(Output::Close);
+            self.closed = true;
             return;
         };
         self.user = Some(user.name.clone());
@@ -365,6 +368,17 @@ impl Session {
             ok.push("Message", "Authentication accepted").clone(),
         ));
     }
+}
+
+/// Compares a secret in a time that does not depend on where the first difference is (only
+/// on the lengths), so that timing the answer does not tell a guesser how much was right.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let differ = given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    // black_box: the optimiser must not turn the fold back into an early exit.
+    std::hint::black_box(differ) == 0 && given.len() == expected.len()
 }
 
 #[cfg(test)]
@@ -488,6 +502,7 @@ mod tests {
                 }
                 Output::Perform(m) => format!("perform {}", m.get("Action").unwrap_or("")),
                 Output::Close => "close".into(),
+                Output::Pause(_) => "pause".into(),
             })
             .collect()
     }
@@ -565,29 +580,44 @@ mod tests {
     }
 
     #[test]
-    fn repeated_bad_logins_close_the_connection() {
+    fn a_bad_login_is_answered_a_second_later_and_closes_the_connection_as_asterisk_22() {
+        // references/ami/01_bad_login: the error 1 s after the Login, then EOF.
         let mut s = session();
         let mut out = Vec::new();
-        for i in 0..MAX_LOGIN_FAILURES {
+        for (i, secret) in ["wrong", "s3cret"].iter().enumerate() {
             s.on_action(
                 &action(&[
                     ("Action", "Login"),
                     ("ActionID", &format!("bad-{i}")),
                     ("Username", "app"),
-                    ("Secret", "wrong"),
+                    ("Secret", secret),
                 ]),
                 0.0,
                 0,
                 &mut out,
             );
         }
+        assert_eq!(out[0], Output::Pause(FAILED_LOGIN_PAUSE));
         let texts = sent(&out);
         assert_eq!(
-            texts[0],
-            "Response: Error\r\nActionID: bad-0\r\nMessage: Authentication failed\r\n\r\n"
+            texts,
+            [
+                "pause",
+                "Response: Error\r\nActionID: bad-0\r\nMessage: Authentication failed\r\n\r\n",
+                "close"
+            ],
+            "nothing after the close, not even the right secret"
         );
-        assert_eq!(texts.last().map(String::as_str), Some("close"));
-        assert!(s.is_closed());
+        assert!(s.is_closed() && s.user().is_none());
+    }
+
+    #[test]
+    fn secrets_are_equal_only_when_every_byte_and_the_length_are() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cre", b"s3cret"));
+        assert!(!same_secret(b"s3crett", b"s3cret"));
+        assert!(!same_secret(b"x3cret", b"s3cret"));
+        assert!(!same_secret(b"", b"s3cret"));
     }
 
     #[test]

@@ -148,7 +148,18 @@ pub struct Users {
     pub users: Vec<User>,
     /// The TLS listener (`tlsenable = yes`), Asterisk's default port 5039.
     pub tls: Option<Tls>,
+    /// `[general] authtimeout`: seconds a client has to log in before it is closed
+    /// (Asterisk's default, 30).
+    pub auth_timeout: std::time::Duration,
+    /// `[general] authlimit`: connections not logged in yet, at most; more are closed at
+    /// accept (Asterisk's default, 50).
+    pub auth_limit: usize,
 }
+
+/// Asterisk's `authtimeout` default.
+pub const AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Asterisk's `authlimit` default.
+pub const AUTH_LIMIT: usize = 50;
 
 /// `[general] tlsenable`, `tlsbindaddr`, `tlscertfile`, `tlsprivatekey`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,14 +173,12 @@ pub struct Tls {
 }
 
 /// Keys of `[general]` we accept without acting on them (listed so a typo is still caught).
-pub const GENERAL_IGNORED: [&str; 9] = [
+pub const GENERAL_IGNORED: [&str; 7] = [
     "webenabled",
     "httptimeout",
     "displayconnects",
     "timestampevents",
     "allowmultiplelogin",
-    "authtimeout",
-    "authlimit",
     "channelvars",
     "debug",
 ];
@@ -201,7 +210,15 @@ impl Users {
             bindaddr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             users: Vec::new(),
             tls: None,
+            auth_timeout: AUTH_TIMEOUT,
+            auth_limit: AUTH_LIMIT,
         }
+    }
+
+    /// Whether any user may log in from `addr` (a connection from elsewhere is closed at
+    /// accept: no greeting, no work for it).
+    pub fn admits(&self, addr: IpAddr) -> bool {
+        self.users.iter().any(|u| u.allows(addr))
     }
 
     /// Parses `manager.conf` text (`file_label` names it in errors).
@@ -279,6 +296,23 @@ impl Users {
                                 .map_err(|_| {
                                     invalid(e, "expected an address, with or without :port")
                                 })?
+                        }
+                        "authtimeout" => {
+                            users.auth_timeout = e
+                                .value
+                                .parse::<u64>()
+                                .ok()
+                                .filter(|secs| (1..=3600).contains(secs))
+                                .map(std::time::Duration::from_secs)
+                                .ok_or_else(|| invalid(e, "expected seconds, 1 to 3600"))?
+                        }
+                        "authlimit" => {
+                            users.auth_limit = e
+                                .value
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|n| (1..=10_000).contains(n))
+                                .ok_or_else(|| invalid(e, "expected a number, 1 to 10000"))?
                         }
                         "tlscertfile" => cert = Some(e.value.clone()),
                         "tlsprivatekey" => key = Some(e.value.clone()),
@@ -413,6 +447,43 @@ mod tests {
             Classes::parse("system,call").unwrap().privilege(),
             "system,call,all"
         );
+    }
+
+    #[test]
+    fn the_login_limits_default_to_asterisks_and_are_checked() {
+        let users = Users::parse_str(CONF, "manager.conf").unwrap();
+        assert_eq!(
+            (users.auth_timeout, users.auth_limit),
+            (AUTH_TIMEOUT, AUTH_LIMIT)
+        );
+        let set = Users::parse_str("[general]\nauthtimeout = 5\nauthlimit = 3\n", "m").unwrap();
+        assert_eq!(
+            (set.auth_timeout, set.auth_limit),
+            (std::time::Duration::from_secs(5), 3)
+        );
+        for bad in ["authtimeout = 0", "authtimeout = soon", "authlimit = 0"] {
+            let e = Users::parse_str(&format!("[general]\n{bad}\n"), "m")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("m:2:"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_address_no_user_admits_is_known_before_login() {
+        let users = Users::parse_str(CONF, "manager.conf").unwrap();
+        assert!(
+            users.admits("192.0.2.1".parse().unwrap()),
+            "monitor has no rule"
+        );
+        let only_app = Users::parse_str(
+            "[alertapp]\nsecret = s\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n",
+            "m",
+        )
+        .unwrap();
+        assert!(only_app.admits("10.77.0.100".parse().unwrap()));
+        assert!(!only_app.admits("192.0.2.1".parse().unwrap()));
+        assert!(!Users::off().admits("10.77.0.100".parse().unwrap()));
     }
 
     #[test]
