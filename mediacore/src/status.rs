@@ -72,8 +72,12 @@ pub struct Status {
 pub struct AmiRefusals {
     /// Closed at accept: no user of manager.conf may log in from the address.
     pub not_permitted: u64,
-    /// Closed at accept: `authlimit` connections were already waiting to log in.
+    /// Closed at accept: its address already had its share of connections waiting to log
+    /// in (`ami::waiting`).
     pub over_auth_limit: u64,
+    /// Closed while waiting to log in: `authlimit` were waiting and a newcomer took the
+    /// place of the one that had waited longest.
+    pub evicted: u64,
     /// Closed for not logging in within `authtimeout`.
     pub auth_timeouts: u64,
     /// Closed after a failed login.

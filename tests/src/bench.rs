@@ -1,6 +1,7 @@
-//! What the benchmarks share: numeric options and a process's CPU time.
+//! What the benchmarks share: numeric options, a process's CPU time and memory, percentiles.
 
 use std::process::Command;
+use std::time::Duration;
 
 /// The number after `--name` on the command line, or `default`; a value that is not a
 /// number is an error that names the option.
@@ -31,4 +32,29 @@ pub fn ticks_per_sec() -> f64 {
     let out = Command::new("getconf").arg("CLK_TCK").output().ok();
     out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
+}
+
+/// A process's resident set, in bytes (0 if it is gone).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    kb * 1024
+}
+
+/// The `p` quantile (0..=1) of `sorted` (nearest rank; zero when empty).
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Milliseconds, for printing.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

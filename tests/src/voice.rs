@@ -290,15 +290,24 @@ pub fn call_file(lab: &Lab, node: Node, name: &str, text: &str) {
 
 /// Starts mediacore alone on `node` (no supervisor) with `voice`; waits until it serves.
 pub fn start_mediacore(lab: &Lab, node: Node, voice: &Voice) -> Proc {
+    start_mediacore_bin(
+        lab,
+        node,
+        voice,
+        &prereq::workspace_bin("allerta-mediacore"),
+    )
+}
+
+/// As [`start_mediacore`], with the binary at `bin` (a benchmark's "before" build).
+pub fn start_mediacore_bin(lab: &Lab, node: Node, voice: &Voice, bin: &Path) -> Proc {
     let dir = lab.dir().join(format!("voice-{}", node.role()));
     std::fs::create_dir_all(&dir).expect("voice dir");
     let config = voice.write(&dir);
     let control = dir.join("mediacore.sock");
-    let bin = prereq::workspace_bin("allerta-mediacore");
     let proc = lab.spawn(
         node.role(),
         &format!("mediacore-{}", node.role()),
-        &bin,
+        bin,
         &[
             "--config",
             &config.to_string_lossy(),

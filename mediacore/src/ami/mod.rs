@@ -14,3 +14,4 @@ pub mod message;
 pub mod server;
 pub mod session;
 pub mod users;
+pub mod waiting;

@@ -12,15 +12,16 @@
 //!
 //! Before a login a client gets as little as can be: a connection from an address no user
 //! of manager.conf admits is closed at accept, before the greeting (and before a TLS
-//! handshake); at most `authlimit` connections wait to log in (more are closed at accept);
+//! handshake); at most `authlimit` connections wait to log in, a newcomer taking the place
+//! of the one that waited longest, and at most `waiting::PER_ADDRESS` from one address;
 //! one that has not logged in within `authtimeout` is closed; a failed login is answered a
 //! second later and closes the connection; and what a client may make us buffer is one
 //! message (`message::MAX_MESSAGE`). Each refusal is counted in the status (`ami`) and
 //! logged.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -37,6 +38,7 @@ use super::events::{self, Event};
 use super::message::Message;
 use super::session::{Output, Session};
 use super::users::Tls;
+use super::waiting::WaitingRoom;
 
 /// Events buffered per client before a slow one is dropped.
 pub const EVENT_BACKLOG: usize = 4096;
@@ -76,25 +78,55 @@ pub fn tls_acceptor(tls: &Tls) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// A connection that has not logged in yet, counted against `authlimit` until it logs in
-/// or ends.
-struct NotLoggedIn(Option<Arc<AtomicUsize>>);
+/// The waiting room (`waiting`) and how to close each connection in it.
+#[derive(Default)]
+struct Lobby {
+    room: WaitingRoom,
+    closers: HashMap<u64, CancellationToken>,
+}
+
+/// A connection that has not logged in yet: its place in the lobby until it logs in or
+/// ends, and the token that closes it when a newcomer takes its place.
+struct NotLoggedIn {
+    lobby: Option<Arc<Mutex<Lobby>>>,
+    id: u64,
+    evicted: CancellationToken,
+}
 
 impl NotLoggedIn {
-    /// A place among the `limit` waiting connections, if one is free.
-    fn take(waiting: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
-        waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()?;
-        Some(Self(Some(waiting.clone())))
+    /// A place for a connection from `addr`, closing the one it replaces, if any.
+    fn take(lobby: &Arc<Mutex<Lobby>>, addr: IpAddr, limit: usize) -> Option<Self> {
+        let mut l = lobby.lock().ok()?;
+        let place = l.room.admit(addr, limit)?;
+        if let Some(old) = place.evicts.and_then(|id| l.closers.remove(&id)) {
+            old.cancel();
+        }
+        let evicted = CancellationToken::new();
+        l.closers.insert(place.id, evicted.clone());
+        Some(Self {
+            lobby: Some(lobby.clone()),
+            id: place.id,
+            evicted,
+        })
+    }
+
+    /// Not counted anywhere (tests that drive a client directly).
+    #[cfg(test)]
+    fn none() -> Self {
+        Self {
+            lobby: None,
+            id: 0,
+            evicted: CancellationToken::new(),
+        }
     }
 
     /// Logged in: the place is free for another.
     fn release(&mut self) {
-        if let Some(waiting) = self.0.take() {
-            waiting.fetch_sub(1, Ordering::AcqRel);
+        if let Some(lobby) = self.lobby.take() {
+            if let Ok(mut l) = lobby.lock() {
+                l.room.leave(self.id);
+                l.closers.remove(&self.id);
+            }
         }
     }
 }
@@ -121,7 +153,7 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let mut clients = JoinSet::new();
-    let waiting = Arc::new(AtomicUsize::new(0));
+    let lobby = Arc::new(Mutex::new(Lobby::default()));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -135,9 +167,9 @@ pub async fn serve(
                         debug!(%peer, "ami connection from an address no user is permitted from; closed");
                         continue;
                     }
-                    let Some(place) = NotLoggedIn::take(&waiting, users.auth_limit) else {
+                    let Some(place) = NotLoggedIn::take(&lobby, peer.ip(), users.auth_limit) else {
                         count(&ami, |c| &mut c.over_auth_limit);
-                        warn!(%peer, limit = users.auth_limit, "ami: authlimit connections already wait to log in; closed");
+                        debug!(%peer, "ami: this address has its share of connections waiting to log in; closed");
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
@@ -215,6 +247,11 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
             _ = tokio::time::sleep_until(login_by), if session.user().is_none() => {
                 count(&ami, |c| &mut c.auth_timeouts);
                 debug!(%peer, "ami client did not log in within authtimeout; closing");
+                close = true;
+            }
+            _ = place.evicted.cancelled(), if session.user().is_none() => {
+                count(&ami, |c| &mut c.evicted);
+                debug!(%peer, "ami client waited longest without logging in and a newcomer took its place; closing");
                 close = true;
             }
             _ = cancel.cancelled() => {
@@ -372,7 +409,7 @@ mod tests {
         tokio::spawn(client(
             theirs,
             peer,
-            NotLoggedIn(None),
+            NotLoggedIn::none(),
             ami.clone(),
             ami.events.subscribe(),
             cancel.clone(),
@@ -503,7 +540,10 @@ mod tests {
         let (second, _second_stream) = greeting(from("127.0.0.1").await).await;
         assert!(first.starts_with("Asterisk Call Manager/") && second.starts_with("Asterisk"));
         let (third, _) = greeting(from("127.0.0.1").await).await;
-        assert_eq!(third, "", "a third waiting connection is over authlimit 2");
+        assert_eq!(
+            third, "",
+            "a third from one address is over its share (authlimit 2)"
+        );
         assert_eq!(refusals(&ami).over_auth_limit, 1);
         // One logs in: its place is free for another.
         first_stream
@@ -516,6 +556,53 @@ mod tests {
         let (fourth, _) = greeting(from("127.0.0.1").await).await;
         assert!(fourth.starts_with("Asterisk Call Manager/"), "{fourth:?}");
         cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn connections_that_only_wait_cannot_keep_a_login_out() {
+        // authlimit 4, all places held by silent connections from other addresses: a newcomer
+        // takes the longest-waiting one's place and logs in; the evicted one is closed.
+        let ami = with_users(
+            ami(16),
+            "[general]\nauthlimit = 4\n[u]\nsecret = s\nread = all\nwrite = all\n",
+        );
+        let cancel = CancellationToken::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(serve(listener, None, ami.clone(), cancel.clone()));
+        let mut holders = Vec::new();
+        for last in 2..6u8 {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind(([127, 0, 0, last], 0).into()).expect("bind");
+            let mut s = socket.connect(addr).await.expect("connect");
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).await.expect("greeting");
+            assert!(n > 0);
+            holders.push(s);
+        }
+        let mut app = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        app.write_all(b"Action: Login\r\nUsername: u\r\nSecret: s\r\n\r\n")
+            .await
+            .expect("login");
+        let text = read_tcp(&mut app, Duration::from_millis(500)).await;
+        assert!(text.contains("Authentication accepted"), "{text}");
+        let oldest = read_tcp(&mut holders[0], Duration::from_secs(1)).await;
+        assert_eq!(oldest, "", "the longest-waiting holder was closed");
+        assert_eq!(refusals(&ami).evicted, 1);
+        cancel.cancel();
+    }
+
+    /// What arrives on `s` until it closes or is quiet for `quiet`.
+    async fn read_tcp(s: &mut tokio::net::TcpStream, quiet: Duration) -> String {
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) = tokio::time::timeout(quiet, s.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&text).into_owned()
     }
 
     async fn read_all(stream: &mut tokio::io::DuplexStream, until: Duration) -> String {

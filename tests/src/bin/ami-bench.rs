@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use system_tests::ami::Client;
-use system_tests::bench::arg;
+use system_tests::bench::{arg, ms, percentile};
 use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
 use system_tests::voice::{self, Voice};
@@ -28,18 +28,6 @@ const MANAGER: &str = "[general]\nenabled = yes\nport = 5038\nbindaddr = 0.0.0.0
     [bench]\nsecret = bench\nread = system,call\nwrite = system,call,originate\n";
 
 const DIALPLAN: &str = "[bench-out]\nexten => s,1,Wait(1)\n same => n,Hangup()\n";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 fn main() {
     prereq::require_root("ami-bench");
