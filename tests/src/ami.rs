@@ -223,10 +223,79 @@ pub fn logs_in(ns: &str, to: SocketAddr, user: &str, secret: &str) -> bool {
 /// Tries a Login at `to` from namespace `ns`: Some(accepted), or None when nothing answers
 /// there (no listener, no route): for waits where "refused" and "not running" differ.
 pub fn login_outcome(ns: &str, to: SocketAddr, user: &str, secret: &str) -> Option<bool> {
+    login_outcome_from(ns, None, to, user, secret)
+}
+
+/// Addresses the client namespace may add to log in from (10.77.0.150–165), so that
+/// [`first_login`]'s tries are not refused as too many waiting from one address.
+pub fn extra_client_ips() -> Vec<std::net::Ipv4Addr> {
+    (150..166)
+        .map(|last| std::net::Ipv4Addr::new(10, 77, 0, last))
+        .collect()
+}
+
+/// When a login with `user` first succeeds at `to`: a try every `every` until `timeout`,
+/// each on its own connection from the next of `from` (addresses of namespace `ns`),
+/// without waiting for the tries before it. A failed login is answered only a second
+/// later (as Asterisk 22 does), so waiting for each answer would measure that second and
+/// not when the user came into force. Returns the instant the first successful try began.
+pub fn first_login(
+    ns: &str,
+    from: &[std::net::Ipv4Addr],
+    to: SocketAddr,
+    user: &str,
+    secret: &str,
+    every: Duration,
+    timeout: Duration,
+) -> Option<std::time::Instant> {
+    use std::time::Instant;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let deadline = Instant::now() + timeout;
+    let mut k = 0;
+    while Instant::now() < deadline {
+        let began = Instant::now();
+        let (ns, src, user, secret, tx) = (
+            ns.to_owned(),
+            from[k % from.len()],
+            user.to_owned(),
+            secret.to_owned(),
+            tx.clone(),
+        );
+        std::thread::spawn(move || {
+            if login_outcome_from(&ns, Some(src), to, &user, &secret) == Some(true) {
+                let _ = tx.send(began);
+            }
+        });
+        k += 1;
+        if let Ok(first) = rx.recv_timeout(every) {
+            // A try that began earlier may answer a moment later: take the earliest.
+            std::thread::sleep(Duration::from_millis(50));
+            return Some(rx.try_iter().fold(first, Instant::min));
+        }
+    }
+    None
+}
+
+fn login_outcome_from(
+    ns: &str,
+    src: Option<std::net::Ipv4Addr>,
+    to: SocketAddr,
+    user: &str,
+    secret: &str,
+) -> Option<bool> {
     use std::io::{BufRead, BufReader};
     let (user, secret) = (user.to_owned(), secret.to_owned());
     in_netns(ns, move || {
-        let stream = TcpStream::connect_timeout(&to, Duration::from_secs(2)).ok()?;
+        let stream = match src {
+            None => TcpStream::connect_timeout(&to, Duration::from_secs(2)).ok()?,
+            Some(ip) => {
+                use socket2::{Domain, Socket, Type};
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+                s.bind(&SocketAddr::from((ip, 0)).into()).ok()?;
+                s.connect_timeout(&to.into(), Duration::from_secs(2)).ok()?;
+                TcpStream::from(s)
+            }
+        };
         stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
         let mut reader = BufReader::new(stream.try_clone().ok()?);
         let mut line = String::new();
