@@ -458,8 +458,18 @@ async fn run(
                 // After a stall (a frozen VM, a busy core) the timer and queued adverts are
                 // ready together; an advert already queued must count before the timer, or
                 // a backup takes over from a master that is alive.
+                // The same for a stranger's queued advert: it keeps us out as one read in time.
                 while let Some(len) = io.sock.try_recv(&mut buf).map_err(DriverError::Recv)? {
-                    if let Received::Advert(input) = decode(&buf[..len], &cfg, &mut io.stats) {
+                    let input = match decode(&buf[..len], &cfg, &mut io.stats) {
+                        Received::Advert(input) => Some(input),
+                        Received::Stranger(src) => {
+                            let quiet = router.master_down_interval();
+                            let change = strangers.heard(std::time::Instant::now(), src, quiet);
+                            change.and_then(|c| stranger_changed(c, &mut faults, &router, &io))
+                        }
+                        Received::Dropped => None,
+                    };
+                    if let Some(input) = input {
                         step(&mut router, input, &mut io).await?;
                     }
                 }
