@@ -53,12 +53,9 @@ impl WaitingRoom {
         self.waiting.retain(|(w, _)| *w != id);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.waiting.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
     }
 }
 

@@ -56,8 +56,9 @@ impl Strangers {
         }
     }
 
-    /// The stranger that keeps us out now.
-    pub fn current(&self) -> Option<Ipv4Addr> {
+    /// The stranger that keeps us out now (the driver learns it from each [`Change`]).
+    #[cfg(test)]
+    fn current(&self) -> Option<Ipv4Addr> {
         self.current.map(|(src, _)| src)
     }
 }
