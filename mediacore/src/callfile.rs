@@ -96,9 +96,11 @@ impl CallFile {
                 .ok_or(CallFileError::Syntax { line })?;
             let (key, value) = (key.trim(), value.trim());
             let secs = |key: &'static str| {
+                // 32 bits, as Asterisk reads them; a longer wait is a mistake, and a deadline
+                // computed from it must not overflow.
                 value
-                    .parse::<u64>()
-                    .map(Duration::from_secs)
+                    .parse::<u32>()
+                    .map(|secs| Duration::from_secs(secs.into()))
                     .map_err(|e| CallFileError::Value {
                         line,
                         key,
@@ -223,5 +225,17 @@ mod tests {
             Err(CallFileError::Missing("Channel"))
         );
         assert!(CallFile::parse("garbage").is_err());
+    }
+
+    #[test]
+    fn a_wait_beyond_32_bits_of_seconds_is_refused_with_its_line() {
+        let e = CallFile::parse(
+            "Channel: PJSIP/1@t\nContext: a\nExtension: s\nWaitTime: 18446744073709551615\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 4: bad WaitTime: number too large to fit in target type"
+        );
     }
 }

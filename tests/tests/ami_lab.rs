@@ -148,6 +148,23 @@ fn the_wire_format_edge_cases_get_the_answers_asterisk_gives() {
         "{r:?}"
     );
 
+    // A ring timeout past 32 bits of milliseconds: refused like Asterisk, not a deadline that
+    // overflows and takes the media core down.
+    let (r, _) = c.action(
+        "huge-timeout",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "PJSIP/100@nowhere"),
+            ("Context", "ami-test"),
+            ("Timeout", "18446744073709551615"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Error"), "{r:?}");
+    assert_eq!(
+        r.get("Message"),
+        Some("Invalid timeout 18446744073709551615")
+    );
+
     // Event filters: only what matches.
     let (r, _) = c.action(
         "f-1",

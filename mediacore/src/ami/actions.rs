@@ -336,7 +336,9 @@ fn originate(
         },
         (None, None) => return Err("Context or Application must be specified".into()),
     };
-    let timeout_ms: u64 = match msg.get("Timeout").map(str::trim) {
+    // Milliseconds as a 32-bit count, like Asterisk: 49 days at most, so the ring deadline
+    // cannot overflow.
+    let timeout_ms: u32 = match msg.get("Timeout").map(str::trim) {
         None | Some("") => 30_000,
         Some(t) => t.parse().map_err(|_| format!("Invalid timeout {t}"))?,
     };
@@ -354,7 +356,7 @@ fn originate(
     let request = Originate {
         dialled,
         then: then.clone(),
-        ring_timeout: Duration::from_millis(timeout_ms),
+        ring_timeout: Duration::from_millis(timeout_ms.into()),
         vars,
     };
     let (dialled_tx, dialled_rx) = oneshot::channel();

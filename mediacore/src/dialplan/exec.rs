@@ -38,6 +38,9 @@ use super::parse::{parse_dial_target, App, Destination, Dialplan};
 pub const MAX_INTERNAL_STEPS: usize = 10_000;
 /// `Read`/`WaitExten` timeout when none is given (Asterisk's response timeout).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest duration an application argument may give (a 32-bit count of seconds, as
+/// Asterisk reads them): a deadline computed from it cannot overflow.
+const LONGEST: Duration = Duration::from_secs(u32::MAX as u64);
 
 /// The result of `Dial`, stored in `DIALSTATUS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -716,7 +719,14 @@ impl Execution {
         };
         let secs: f64 = parse_number(&text, what)?;
         let duration = Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("{what}: '{text}' is not a duration"))?;
+            .ok()
+            .filter(|d| *d <= LONGEST)
+            .ok_or_else(|| {
+                format!(
+                    "{what}: '{text}' is not a duration of at most {} s",
+                    LONGEST.as_secs()
+                )
+            })?;
         Ok(Some(duration).filter(|d| !d.is_zero()))
     }
 
@@ -1149,6 +1159,21 @@ exten => h,1,Verbose(dial ended ${DIALSTATUS})
         assert!(y
             .hangup_reason()
             .is_some_and(|r| r.contains("does not exist")));
+    }
+
+    #[test]
+    fn an_endless_wait_is_a_runtime_error_not_an_overflow() {
+        let plan = plan("[c]\nexten => s,1,Wait(1e19)\nexten => t,1,Dial(PJSIP/1@x,1e300)\n");
+        for exten in ["s", "t"] {
+            let mut x = start(&plan, "c", exten);
+            assert_eq!(x.step(Outcome::Start), Action::Hangup { cause: None });
+            assert!(
+                x.hangup_reason()
+                    .is_some_and(|r| r.contains("not a duration of at most 4294967295 s")),
+                "{:?}",
+                x.hangup_reason()
+            );
+        }
     }
 
     #[test]

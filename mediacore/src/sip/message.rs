@@ -288,7 +288,12 @@ impl Ids {
             .trim()
             .split_once(char::is_whitespace)
             .ok_or_else(|| SipError::bad("CSeq", cseq_value))?;
-        let cseq = num.parse().map_err(|_| SipError::bad("CSeq", cseq_value))?;
+        // "MUST be less than 2**31" (RFC 3261 §8.1.1.5): the dialog adds to it, never past u32.
+        let cseq = num
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n < 1 << 31)
+            .ok_or_else(|| SipError::bad("CSeq", cseq_value))?;
         let cseq_method = method
             .trim()
             .parse::<Method>()
@@ -665,6 +670,21 @@ mod tests {
         assert_eq!(ids.from_tag, "1SIPpTag001");
         assert_eq!(ids.to_tag, None);
         assert_eq!(req.body, b"v=0\n");
+    }
+
+    #[test]
+    fn a_cseq_of_2_to_the_31_or_more_is_a_bad_header() {
+        for (cseq, ok) in [
+            ("2147483647", true),
+            ("2147483648", false),
+            ("4294967295", false),
+        ] {
+            let text = INVITE.replace("CSeq: 1 INVITE", &format!("CSeq: {cseq} INVITE"));
+            let SipMessage::Request(req) = parse(text.as_bytes()).unwrap() else {
+                panic!("not a request")
+            };
+            assert_eq!(Ids::of(&req.headers).is_ok(), ok, "{cseq}");
+        }
     }
 
     #[test]

@@ -216,7 +216,11 @@ impl Registration {
                 if self.stopping {
                     return;
                 }
-                let granted = granted_expiry(response, &self.cfg.contact).unwrap_or(self.asked);
+                // A registrar may shorten the expiry we asked for, never lengthen it (RFC 3261
+                // §10.2.1); holding it to ours also keeps a huge value from overflowing a deadline.
+                let granted = granted_expiry(response, &self.cfg.contact)
+                    .unwrap_or(self.asked)
+                    .min(self.asked);
                 if granted.is_zero() {
                     self.fail(
                         "registrar granted 0 s".into(),
@@ -282,11 +286,13 @@ impl Registration {
                 }
             }
             423 => {
-                let min =
-                    header(&response.headers, "Min-Expires").and_then(|v| v.trim().parse().ok());
+                // delta-seconds fit 32 bits (RFC 3261 §20.23); anything larger is unusable.
+                let min = header(&response.headers, "Min-Expires")
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .map(|secs| Duration::from_secs(secs.into()));
                 match min {
-                    Some(secs) if Duration::from_secs(secs) > self.asked => {
-                        self.asked = Duration::from_secs(secs);
+                    Some(min) if min > self.asked => {
+                        self.asked = min;
                         self.send(self.asked, now, out);
                     }
                     _ => self.fail(
@@ -365,7 +371,7 @@ fn granted_expiry(response: &Response, our_contact: &str) -> Option<Duration> {
         .or(contacts.first());
     mine.and_then(|c| header_param(c, "expires"))
         .or_else(|| header(&response.headers, "Expires"))
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs)
 }
 
@@ -521,6 +527,38 @@ mod tests {
             &mut out,
         );
         assert_eq!(message::header(&sent(&out).headers, "Expires"), Some("90"));
+    }
+
+    #[test]
+    fn a_huge_expiry_or_min_expires_is_bounded_not_a_panic() {
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let mut reg = Registration::new(cfg(), t0);
+        reg.on_tick(t0, &mut out);
+        let huge = u64::MAX.to_string();
+        reg.on_response(
+            &reply(&sent(&out), 200, &[("Expires", huge.as_str())]),
+            t0,
+            &mut out,
+        );
+        assert_eq!(
+            reg.status(),
+            &State::Registered {
+                until: t0 + Duration::from_secs(3600)
+            },
+            "held to the expiry we asked for"
+        );
+        reg.on_tick(reg.next_deadline().unwrap(), &mut out);
+        let refresh = sent(&out);
+        reg.on_response(
+            &reply(&refresh, 423, &[("Min-Expires", huge.as_str())]),
+            t0,
+            &mut out,
+        );
+        let State::Failed { reason, .. } = reg.status() else {
+            panic!("{:?}", reg.status())
+        };
+        assert!(reason.contains("Min-Expires"), "{reason}");
     }
 
     fn out_with(reg: &Registration) -> Vec<Action> {
