@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use component::log_budget::LogBudget;
 use component::contract::{Adverts, Request as Control, Response as ControlResponse, Role};
 use component::server::Call as ControlCall;
 use rsip::{Method, Request, SipMessage};
@@ -176,6 +177,8 @@ struct Engine {
     calls_tx: mpsc::UnboundedSender<NewCall>,
     status: Arc<Mutex<Status>>,
     counters: Status,
+    /// Refused INVITEs come at whatever rate a peer sends them: logged within a budget.
+    refusal_log: LogBudget,
     max_calls: usize,
     role: Role,
     /// When the supervisor last pinged us.
@@ -222,13 +225,14 @@ pub async fn start(
         calls_tx,
         status: status.clone(),
         counters: Status::default(),
+        refusal_log: LogBudget::new(20),
         max_calls: cfg.max_calls,
         role: Role::Backup,
         supervisor_seen: None,
         adverts: None,
         reload: cfg.reload.clone(),
         drain: None,
-        switch: Switch::new(cfg.max_calls),
+        switch: Switch::new(cfg.max_calls, Instant::now()),
         ami_events: cfg.events.clone(),
         started_secs: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -506,14 +510,25 @@ impl Engine {
         match decision {
             Decision::Drop => {}
             Decision::InDialog(d) => match self.by_dialog.get(&d).copied() {
-                Some(id) => self.with_leg(id, out, |leg, acts| leg.on_request(tx, &request, acts)),
-                None => self.reply(tx, &request, 481, out),
+                Some(id) => {
+                    if request.method == Method::Invite {
+                        self.ep.trying(now, tx, out);
+                    }
+                    self.with_leg(id, out, |leg, acts| leg.on_request(tx, &request, acts))
+                }
+                None => {
+                    let response = message::response(&request, 481, Some(&message::token()));
+                    self.ep.respond_once(tx, &response, out);
+                }
             },
-            Decision::Respond(response) => self.ep.respond(now, tx, &response, out),
+            // Answers to peers that have not proved themselves keep no transaction.
+            Decision::Respond(response) => self.ep.respond_once(tx, &response, out),
             Decision::Refuse { response, reason } => {
                 self.counters.unidentified_invites += 1;
-                warn!(peer = %peer.addr, reason, "invite refused");
-                self.ep.respond(now, tx, &response, out);
+                if let Some(left_out) = self.refusal_log.admit(now) {
+                    warn!(peer = %peer.addr, reason, left_out, "invite refused");
+                }
+                self.ep.respond_once(tx, &response, out);
             }
             Decision::Call {
                 trunk,
@@ -524,14 +539,10 @@ impl Engine {
                 if authenticated {
                     info!(peer = %peer.addr, trunk = %self.trunks.list[trunk].cfg.name, "peer authenticated");
                 }
+                self.ep.trying(now, tx, out);
                 self.new_call(tx, request, peer, trunk, exten, caller, out);
             }
         }
-    }
-
-    fn reply(&mut self, tx: TxId, request: &Request, code: u16, out: &mut Vec<Output>) {
-        let response = message::response(request, code, Some(&message::token()));
-        self.ep.respond(Instant::now(), tx, &response, out);
     }
 
     /// An admitted inbound call: its leg, its channel, and the call task's start.

@@ -25,6 +25,7 @@ pub mod dtmf;
 pub mod engine;
 pub mod file_id;
 pub mod live;
+pub mod lockout;
 pub mod media;
 pub mod originate;
 pub mod pacer;

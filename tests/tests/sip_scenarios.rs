@@ -74,8 +74,8 @@ fn run(setup: &Setup, steps: &[Step]) -> Vec<Expected> {
     let pjsip = PjsipConfig::parse_str(&(setup.pjsip.join("\n") + "\n"), "pjsip.conf")
         .expect("setup.json: pjsip");
     let trunks: Vec<&Trunk> = pjsip.trunks().iter().collect();
-    let mut switch = Switch::new(setup.max_calls);
     let t0 = Instant::now();
+    let mut switch = Switch::new(setup.max_calls, t0);
     let mut challenge: Option<digest::Challenge> = None;
     let mut out = Vec::new();
     for step in steps {

@@ -102,7 +102,13 @@ pub struct Stats {
     pub retransmissions_in: u64,
     /// Messages we had to send again (timer-driven retransmissions).
     pub retransmissions_out: u64,
+    /// Requests refused 503 because [`MAX_SERVER_TRANSACTIONS`] were open.
+    pub overloaded: u64,
 }
+
+/// At most this many server transactions are open at once. A call holds one or two; even at
+/// the largest `max_calls` a legitimate load stays far below.
+pub const MAX_SERVER_TRANSACTIONS: usize = 16_384;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ServerKey {
@@ -224,17 +230,26 @@ impl Endpoint {
                 } else {
                     None
                 };
-                let trying = (method == Method::Invite).then(|| {
-                    message::to_bytes(&SipMessage::Response(message::response(
-                        &request, 100, None,
-                    )))
-                });
+                if self.servers.len() >= MAX_SERVER_TRANSACTIONS {
+                    // More open requests than any legitimate load makes: refuse, keep nothing.
+                    self.stats.overloaded += 1;
+                    if method != Method::Cancel {
+                        let response = message::response(&request, 503, Some(&message::token()));
+                        out.push(Output::Send {
+                            peer,
+                            bytes: message::to_bytes(&SipMessage::Response(response)),
+                        });
+                    }
+                    return;
+                }
+                // No 100 Trying yet: the user sends it ([`Endpoint::trying`]) for an INVITE it
+                // takes, so a refused one costs the sender one answer, not two.
                 let mut events = Vec::new();
                 let tx = ServerTransaction::start(
                     method,
                     peer.transport.is_reliable(),
                     self.timers,
-                    trying,
+                    None,
                     &mut events,
                 );
                 let id = self.id();
@@ -383,6 +398,31 @@ impl Endpoint {
         out.push(Output::Send {
             peer,
             bytes: message::to_bytes(message),
+        });
+    }
+
+    /// Answers INVITE server transaction `tx` with 100 Trying (§17.2.1): the user took the
+    /// INVITE and the peer may stop retransmitting it.
+    pub fn trying(&mut self, now: Instant, tx: TxId, out: &mut Vec<Output>) {
+        let Some(request) = self.request(tx) else {
+            return;
+        };
+        let response = message::response(request, 100, None);
+        self.respond(now, tx, &response, out);
+    }
+
+    /// Answers server transaction `tx` once and forgets it: what a request from a peer that
+    /// has not proved itself gets (a challenge, a refusal, OPTIONS). A retransmission of the
+    /// request is a new request and gets its own single answer, so a spoofed source receives
+    /// no more than was sent in its name (RFC 3261 §8.2.7 lets a UAS answer statelessly).
+    pub fn respond_once(&mut self, tx: TxId, response: &Response, out: &mut Vec<Output>) {
+        let Some(server) = self.servers.remove(&tx) else {
+            return;
+        };
+        self.server_keys.remove(&server.key);
+        out.push(Output::Send {
+            peer: server.peer,
+            bytes: message::to_bytes(&SipMessage::Response(response.clone())),
         });
     }
 
@@ -547,11 +587,16 @@ mod tests {
     }
 
     #[test]
-    fn an_invite_is_tried_at_once_and_its_retransmission_absorbed() {
+    fn a_taken_invite_is_tried_and_its_retransmission_absorbed() {
         let (t0, mut ep, mut out) = (Instant::now(), Endpoint::new(Timers::default()), Vec::new());
         ep.receive(t0, invite("z9hG4bKx").as_bytes(), peer(), &mut out);
+        assert_eq!(sent(&out), [] as [&str; 0], "nothing before the user decides");
+        let Output::Request { tx, .. } = out[0] else {
+            panic!("{out:?}")
+        };
+        out.clear();
+        ep.trying(t0, tx, &mut out);
         assert_eq!(sent(&out), ["SIP/2.0 100 Trying"]);
-        assert!(matches!(out[1], Output::Request { .. }));
         out.clear();
         ep.receive(t0, invite("z9hG4bKx").as_bytes(), peer(), &mut out);
         assert_eq!(sent(&out), ["SIP/2.0 100 Trying"]);
@@ -560,10 +605,44 @@ mod tests {
     }
 
     #[test]
+    fn a_request_answered_once_is_forgotten_and_each_retransmission_gets_one_answer() {
+        let (t0, mut ep, mut out) = (Instant::now(), Endpoint::new(Timers::default()), Vec::new());
+        for _ in 0..3 {
+            ep.receive(t0, invite("z9hG4bKr").as_bytes(), peer(), &mut out);
+            let Some(Output::Request { tx, request, .. }) = out.pop() else {
+                panic!("{out:?}")
+            };
+            ep.respond_once(tx, &message::response(&request, 401, Some("t")), &mut out);
+            assert_eq!(ep.transactions(), (0, 0));
+        }
+        assert_eq!(sent(&out), ["SIP/2.0 401 Unauthorized"; 3]);
+        out.clear();
+        let mut now = t0;
+        while let Some(at) = ep.next_deadline() {
+            now = at;
+            ep.on_tick(now, &mut out);
+        }
+        assert!(out.is_empty(), "no retransmission of a stateless answer");
+    }
+
+    #[test]
+    fn past_the_transaction_cap_a_request_gets_503_and_keeps_nothing() {
+        let (t0, mut ep, mut out) = (Instant::now(), Endpoint::new(Timers::default()), Vec::new());
+        for i in 0..MAX_SERVER_TRANSACTIONS {
+            ep.receive(t0, invite(&format!("z9hG4bK{i}")).as_bytes(), peer(), &mut out);
+        }
+        out.clear();
+        ep.receive(t0, invite("z9hG4bKlast").as_bytes(), peer(), &mut out);
+        assert_eq!(sent(&out), ["SIP/2.0 503 Service Unavailable"]);
+        assert_eq!(ep.transactions().1, MAX_SERVER_TRANSACTIONS);
+        assert_eq!(ep.stats().overloaded, 1);
+    }
+
+    #[test]
     fn a_cancel_is_answered_200_and_the_invite_reported_cancelled() {
         let (t0, mut ep, mut out) = (Instant::now(), Endpoint::new(Timers::default()), Vec::new());
         ep.receive(t0, invite("z9hG4bKc").as_bytes(), peer(), &mut out);
-        let Output::Request { tx: inv, .. } = out[1] else {
+        let Output::Request { tx: inv, .. } = out[0] else {
             panic!()
         };
         out.clear();

@@ -7,6 +7,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod framing;
 pub mod message;
+pub mod nonce;
 pub mod qualify;
 pub mod registration;
 pub mod switch;

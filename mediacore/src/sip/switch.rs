@@ -1,24 +1,34 @@
 //! Pure: what the media core decides for each SIP request a peer sends outside a
 //! transaction it already has: a request inside a dialog goes to its call; an INVITE is
 //! identified as one of our trunks (by address, `identify`) or authenticated (digest,
-//! RFC 3261 §22.4, with nonces we issued and that expire), then admitted if a call slot is
-//! free; OPTIONS is answered; any other method is not allowed. The engine (`engine.rs`)
-//! performs the decision: it owns the sockets, the transactions and the calls.
+//! RFC 3261 §22.4, with nonces we issued, that expire and buy one attempt each: `nonce`),
+//! then admitted if a call slot is free; OPTIONS is answered; any other method is not
+//! allowed. An address that answers a challenge wrongly [`GUESSES`] times in [`GUESS_WINDOW`]
+//! is refused without a check until the window passes. The engine (`engine.rs`) performs the
+//! decision: it owns the sockets, the transactions and the calls.
+//!
+//! Nothing here keeps state for a peer that has not proved itself, beyond the bounded
+//! records of `nonce` and `lockout`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rsip::{Method, Request, Response};
 
 use super::dialog::DialogId;
+use super::nonce::{Nonces, Stale};
 use super::{digest, message};
 use crate::conf::pjsip::Trunk;
+use crate::lockout::Lockout;
 
 /// The realm of our digest challenges.
 pub const REALM: &str = "allerta";
-/// How long a nonce we issued may be answered.
-pub const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+/// Wrong answers an address may give within [`GUESS_WINDOW`] before it is refused unheard.
+pub const GUESSES: u32 = 5;
+/// See [`GUESSES`].
+pub const GUESS_WINDOW: Duration = Duration::from_secs(300);
+/// How many guessing addresses are remembered at most.
+const GUESSERS_MAX: usize = 4096;
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -29,7 +39,8 @@ pub enum Decision {
     InDialog(DialogId),
     /// Answer with this response, and that is all.
     Respond(Response),
-    /// An INVITE refused (403): the engine counts it (`unidentified_invites`) and logs why.
+    /// An INVITE refused (403; 503 while too many peers authenticate at once): the engine
+    /// counts it (`unidentified_invites`) and logs why.
     Refuse {
         response: Response,
         reason: &'static str,
@@ -49,21 +60,23 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct Switch {
     max_calls: usize,
-    /// The nonces we issued, with when.
-    nonces: HashMap<String, Instant>,
+    nonces: Nonces,
+    guessers: Lockout<IpAddr>,
 }
 
 impl Switch {
-    pub fn new(max_calls: usize) -> Self {
+    pub fn new(max_calls: usize, now: Instant) -> Self {
         Self {
             max_calls,
-            nonces: HashMap::new(),
+            nonces: Nonces::new(now),
+            guessers: Lockout::new(GUESSES, GUESS_WINDOW, GUESSERS_MAX),
         }
     }
 
-    /// How many challenges are outstanding (the tests check that they do not pile up).
-    pub fn nonces(&self) -> usize {
-        self.nonces.len()
+    /// What the switch remembers about unproven peers: answered nonces, guessing addresses
+    /// (the tests check that both stay bounded).
+    pub fn remembered(&self) -> (usize, usize) {
+        (self.nonces.spent(), self.guessers.len())
     }
 
     /// Decides for `request` from `peer`, with `trunks` as configured now (in their order:
@@ -117,7 +130,7 @@ impl Switch {
             .position(|t| t.identify.iter().any(|net| net.contains(&peer)));
         let (trunk, authenticated) = match identified {
             Some(trunk) => (trunk, false),
-            None => match self.authenticate(now, request, trunks) {
+            None => match self.authenticate(now, request, peer, trunks) {
                 Ok(trunk) => (trunk, true),
                 Err(decision) => return decision,
             },
@@ -150,41 +163,68 @@ impl Switch {
         &mut self,
         now: Instant,
         request: &Request,
+        peer: IpAddr,
         trunks: impl Iterator<Item = &'a Trunk> + Clone,
     ) -> Result<usize, Decision> {
-        self.nonces
-            .retain(|_, issued| now.saturating_duration_since(*issued) < NONCE_LIFETIME);
         if !trunks.clone().any(|t| t.inbound_auth.is_some()) {
             return Err(refuse(request, "unidentified address"));
         }
+        if self.guessers.is_locked(now, &peer) {
+            return Err(refuse(
+                request,
+                "too many wrong passwords from this address",
+            ));
+        }
         let Some(value) = message::header(&request.headers, "Authorization") else {
-            return Err(self.challenge(now, request));
+            return Err(self.challenge(now, request, peer));
         };
         let Ok(creds) = digest::Authorization::parse(value) else {
             return Err(refuse(request, "unusable Authorization"));
         };
-        if !self.nonces.contains_key(&creds.nonce) {
-            // Not ours, or expired: a fresh challenge (the peer's password may be right).
-            return Err(self.challenge(now, request));
+        match self.nonces.spend(now, &creds.nonce, peer) {
+            Ok(()) => {}
+            // Not ours, expired or used: a fresh challenge (the password may be right).
+            Err(Stale::Foreign | Stale::Expired | Stale::Spent) => {
+                return Err(self.challenge(now, request, peer))
+            }
+            Err(Stale::Busy) => {
+                return Err(Decision::Refuse {
+                    response: reply(request, 503),
+                    reason: "too many authentication attempts in the last minute",
+                })
+            }
         }
+        // The answer must be for this request: our realm, this Request-URI (RFC 2617 §3.2.2.5).
         let method = request.method.to_string();
+        let fits = creds.realm == REALM && same_uri(&creds.uri, &request.uri.to_string());
         let found = trunks.clone().position(|t| {
             t.inbound_auth
                 .as_ref()
                 .is_some_and(|a| a.username == creds.username && creds.verify(&a.password, &method))
         });
-        match found {
+        match found.filter(|_| fits) {
             Some(trunk) => {
-                self.nonces.remove(&creds.nonce);
+                self.guessers.succeeded(&peer);
                 Ok(trunk)
             }
-            None => Err(refuse(request, "wrong credentials")),
+            None => {
+                if self.guessers.failed(now, &peer) {
+                    tracing::warn!(%peer, guesses = GUESSES, "address locked out for guessing");
+                }
+                Err(refuse(
+                    request,
+                    if fits {
+                        "wrong credentials"
+                    } else {
+                        "credentials for another realm or URI"
+                    },
+                ))
+            }
         }
     }
 
-    fn challenge(&mut self, now: Instant, request: &Request) -> Decision {
-        let nonce = message::token();
-        self.nonces.insert(nonce.clone(), now);
+    fn challenge(&mut self, now: Instant, request: &Request, peer: IpAddr) -> Decision {
+        let nonce = self.nonces.issue(now, peer);
         let mut response = reply(request, 401);
         message::push_header(
             &mut response.headers,
@@ -193,6 +233,28 @@ impl Switch {
         );
         Decision::Respond(response)
     }
+}
+
+/// Whether a digest `uri` names the Request-URI: equal once parameters are set aside (a
+/// client may add or drop `;transport=`), the scheme and host compared without case.
+fn same_uri(digest_uri: &str, request_uri: &str) -> bool {
+    let bare = |u: &str| {
+        let u = u.trim().split(';').next().unwrap_or("");
+        match u.rsplit_once('@') {
+            Some((user, host)) => match user.split_once(':') {
+                Some((scheme, user)) => {
+                    format!(
+                        "{}:{user}@{}",
+                        scheme.to_ascii_lowercase(),
+                        host.to_ascii_lowercase()
+                    )
+                }
+                None => u.to_owned(),
+            },
+            None => u.to_ascii_lowercase(),
+        }
+    };
+    bare(digest_uri) == bare(request_uri)
 }
 
 fn reply(request: &Request, code: u16) -> Response {
@@ -263,7 +325,7 @@ mod tests {
 
     #[test]
     fn the_carriers_address_identifies_its_trunk_and_a_slot_admits_the_call() {
-        let mut s = Switch::new(2);
+        let mut s = Switch::new(2, Instant::now());
         let now = Instant::now();
         match run(&mut s, now, &invite(""), "198.51.100.7", 0) {
             Decision::Call {
@@ -283,50 +345,42 @@ mod tests {
         assert_eq!(code(&run(&mut s, now, &invite(""), "198.51.100.7", 2)), 503);
     }
 
-    #[test]
-    fn an_unknown_address_is_challenged_then_admitted_with_the_right_password_once() {
-        let mut s = Switch::new(10);
-        let now = Instant::now();
-        let challenge = run(&mut s, now, &invite(""), "203.0.113.5", 0);
-        assert_eq!(code(&challenge), 401);
-        let Decision::Respond(response) = challenge else {
-            unreachable!()
+    /// Asks for a challenge from `peer` and answers it with `password` (and `uri`).
+    fn answer(s: &mut Switch, now: Instant, peer: &str, password: &str, uri: &str) -> Decision {
+        let Decision::Respond(response) = run(s, now, &invite(""), peer, 0) else {
+            panic!("no challenge")
         };
+        assert_eq!(response.status_code.code(), 401);
         let header = message::header(&response.headers, "WWW-Authenticate").unwrap();
         let challenge = digest::Challenge::parse(header).unwrap();
-        let authorization = |password: &str| {
-            let value = digest::authorization(
-                &challenge,
-                "pbx",
-                password,
-                "INVITE",
-                "sip:112@192.0.2.11",
-                1,
-                "c0ffee",
-            );
-            format!("Authorization: {value}\r\n")
-        };
-        let wrong = run(
-            &mut s,
+        let value = digest::authorization(&challenge, "pbx", password, "INVITE", uri, 1, "c0ffee");
+        run(
+            s,
             now,
-            &invite(&authorization("guess")),
-            "203.0.113.5",
+            &invite(&format!("Authorization: {value}\r\n")),
+            peer,
             0,
+        )
+    }
+
+    const URI: &str = "sip:112@192.0.2.11";
+
+    #[test]
+    fn an_unknown_address_is_challenged_then_admitted_with_the_right_password() {
+        let mut s = Switch::new(10, Instant::now());
+        let now = Instant::now();
+        let wrong = answer(&mut s, now, "203.0.113.5", "guess", URI);
+        assert!(
+            matches!(
+                wrong,
+                Decision::Refuse {
+                    reason: "wrong credentials",
+                    ..
+                }
+            ),
+            "{wrong:?}"
         );
-        assert!(matches!(
-            wrong,
-            Decision::Refuse {
-                reason: "wrong credentials",
-                ..
-            }
-        ));
-        let right = run(
-            &mut s,
-            now,
-            &invite(&authorization("s3cret")),
-            "203.0.113.5",
-            0,
-        );
+        let right = answer(&mut s, now, "203.0.113.5", "s3cret", URI);
         assert!(
             matches!(
                 right,
@@ -338,36 +392,104 @@ mod tests {
             ),
             "{right:?}"
         );
-        // The nonce is used up: the same answer again gets a fresh challenge.
-        let again = run(
-            &mut s,
-            now,
-            &invite(&authorization("s3cret")),
-            "203.0.113.5",
-            0,
+        let elsewhere = answer(&mut s, now, "203.0.113.5", "s3cret", "sip:999@192.0.2.11");
+        assert!(
+            matches!(
+                elsewhere,
+                Decision::Refuse {
+                    reason: "credentials for another realm or URI",
+                    ..
+                }
+            ),
+            "an answer computed for another Request-URI: {elsewhere:?}"
         );
-        assert_eq!(code(&again), 401);
+        assert!(same_uri("SIP:112@192.0.2.11;transport=udp", URI));
     }
 
     #[test]
-    fn an_expired_nonce_gets_a_fresh_challenge_and_nonces_do_not_pile_up() {
-        let mut s = Switch::new(10);
-        let t0 = Instant::now();
-        for _ in 0..5 {
-            run(&mut s, t0, &invite(""), "203.0.113.5", 0);
-        }
-        assert_eq!(s.nonces(), 5);
-        let later = t0 + NONCE_LIFETIME + Duration::from_secs(1);
+    fn each_nonce_buys_one_attempt_right_or_wrong() {
+        let mut s = Switch::new(10, Instant::now());
+        let now = Instant::now();
+        let Decision::Respond(response) = run(&mut s, now, &invite(""), "203.0.113.5", 0) else {
+            panic!()
+        };
+        let header = message::header(&response.headers, "WWW-Authenticate").unwrap();
+        let challenge = digest::Challenge::parse(header).unwrap();
+        let with = |password: &str| {
+            let value =
+                digest::authorization(&challenge, "pbx", password, "INVITE", URI, 1, "c0ffee");
+            invite(&format!("Authorization: {value}\r\n"))
+        };
         assert_eq!(
-            code(&run(&mut s, later, &invite(""), "203.0.113.5", 0)),
-            401
+            code(&run(&mut s, now, &with("guess"), "203.0.113.5", 0)),
+            403
         );
-        assert_eq!(s.nonces(), 1, "the expired ones are forgotten");
+        assert_eq!(
+            code(&run(&mut s, now, &with("s3cret"), "203.0.113.5", 0)),
+            401,
+            "the nonce of a wrong guess is used up"
+        );
+        let right = answer(&mut s, now, "203.0.113.5", "s3cret", URI);
+        assert!(matches!(right, Decision::Call { .. }), "{right:?}");
+        assert_eq!(
+            code(&run(&mut s, now, &with("s3cret"), "203.0.113.5", 0)),
+            401,
+            "a replayed answer gets a fresh challenge"
+        );
+        assert_eq!(
+            code(&run(&mut s, now, &with("s3cret"), "203.0.113.99", 0)),
+            401,
+            "a nonce issued to another address is not ours to accept"
+        );
+    }
+
+    #[test]
+    fn a_guessing_address_is_refused_unheard_until_its_window_passes() {
+        let t0 = Instant::now();
+        let mut s = Switch::new(10, t0);
+        for _ in 0..GUESSES {
+            answer(&mut s, t0, "203.0.113.5", "guess", URI);
+        }
+        let locked = run(&mut s, t0, &invite(""), "203.0.113.5", 0);
+        assert!(
+            matches!(
+                locked,
+                Decision::Refuse {
+                    reason: "too many wrong passwords from this address",
+                    ..
+                }
+            ),
+            "not even a challenge: {locked:?}"
+        );
+        let other = answer(&mut s, t0, "203.0.113.6", "s3cret", URI);
+        assert!(matches!(other, Decision::Call { .. }), "{other:?}");
+        let later = t0 + GUESS_WINDOW;
+        let back = answer(&mut s, later, "203.0.113.5", "s3cret", URI);
+        assert!(matches!(back, Decision::Call { .. }), "{back:?}");
+    }
+
+    #[test]
+    fn challenges_keep_nothing_and_an_expired_nonce_gets_a_fresh_one() {
+        let t0 = Instant::now();
+        let mut s = Switch::new(10, t0);
+        let Decision::Respond(response) = run(&mut s, t0, &invite(""), "203.0.113.5", 0) else {
+            panic!()
+        };
+        for _ in 0..10_000 {
+            assert_eq!(code(&run(&mut s, t0, &invite(""), "203.0.113.5", 0)), 401);
+        }
+        assert_eq!(s.remembered(), (0, 0));
+        let header = message::header(&response.headers, "WWW-Authenticate").unwrap();
+        let challenge = digest::Challenge::parse(header).unwrap();
+        let value = digest::authorization(&challenge, "pbx", "s3cret", "INVITE", URI, 1, "c0");
+        let later = t0 + super::super::nonce::LIFETIME;
+        let late = invite(&format!("Authorization: {value}\r\n"));
+        assert_eq!(code(&run(&mut s, later, &late, "203.0.113.5", 0)), 401);
     }
 
     #[test]
     fn in_dialog_requests_go_to_their_call_and_other_methods_are_answered() {
-        let mut s = Switch::new(10);
+        let mut s = Switch::new(10, Instant::now());
         let now = Instant::now();
         let bye = Request::try_from(
             "BYE sip:112@192.0.2.11 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bK-2\r\n\
@@ -409,7 +531,7 @@ mod tests {
 
     #[test]
     fn without_any_password_configured_an_unknown_address_is_refused_outright() {
-        let mut s = Switch::new(10);
+        let mut s = Switch::new(10, Instant::now());
         let carrier_only: Vec<Trunk> = trunks().into_iter().take(1).collect();
         let d = s.request(
             Instant::now(),
@@ -428,6 +550,6 @@ mod tests {
             ),
             "{d:?}"
         );
-        assert_eq!(s.nonces(), 0);
+        assert_eq!(s.remembered(), (0, 0));
     }
 }
