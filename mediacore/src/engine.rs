@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use component::log_budget::LogBudget;
 use component::contract::{Adverts, Request as Control, Response as ControlResponse, Role};
+use component::log_budget::LogBudget;
 use component::server::Call as ControlCall;
 use rsip::{Method, Request, SipMessage};
 use tokio::sync::{mpsc, oneshot};

@@ -590,7 +590,11 @@ mod tests {
     fn a_taken_invite_is_tried_and_its_retransmission_absorbed() {
         let (t0, mut ep, mut out) = (Instant::now(), Endpoint::new(Timers::default()), Vec::new());
         ep.receive(t0, invite("z9hG4bKx").as_bytes(), peer(), &mut out);
-        assert_eq!(sent(&out), [] as [&str; 0], "nothing before the user decides");
+        assert_eq!(
+            sent(&out),
+            [] as [&str; 0],
+            "nothing before the user decides"
+        );
         let Output::Request { tx, .. } = out[0] else {
             panic!("{out:?}")
         };
@@ -629,7 +633,12 @@ mod tests {
     fn past_the_transaction_cap_a_request_gets_503_and_keeps_nothing() {
         let (t0, mut ep, mut out) = (Instant::now(), Endpoint::new(Timers::default()), Vec::new());
         for i in 0..MAX_SERVER_TRANSACTIONS {
-            ep.receive(t0, invite(&format!("z9hG4bK{i}")).as_bytes(), peer(), &mut out);
+            ep.receive(
+                t0,
+                invite(&format!("z9hG4bK{i}")).as_bytes(),
+                peer(),
+                &mut out,
+            );
         }
         out.clear();
         ep.receive(t0, invite("z9hG4bKlast").as_bytes(), peer(), &mut out);
