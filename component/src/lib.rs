@@ -16,6 +16,7 @@ pub mod localtime;
 pub mod log_budget;
 pub mod logging;
 pub mod monotonic;
+pub mod open_files;
 pub mod realtime;
 pub mod server;
 pub mod unix;

@@ -103,6 +103,10 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.recordings_dir)
         .with_context(|| format!("creating {}", settings.recordings_dir.display()))?;
 
+    // Per call: RTP and RTCP sockets, twice when bridged; plus SIP-TCP, AMI and files.
+    let needed = 4 * settings.max_calls as u64 + 2048;
+    component::open_files::ensure(needed, &format!("max_calls = {}", settings.max_calls));
+
     let cancel = CancellationToken::new();
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::channel(16);

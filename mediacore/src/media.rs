@@ -13,7 +13,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,39 +27,40 @@ use crate::pacer::{Outgoing, Pacer};
 use crate::rtp::packet::{is_rtcp, Packet};
 use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpPacket};
 use crate::rtp::session::{Receiver, RtcpTimer};
+use crate::rtp::source::{self, Verdict};
 use crate::sip::call::CallEvent;
 
 /// Bytes of one 20 ms G.711 frame (one byte per sample).
 pub use crate::codec::g711::FRAME_SAMPLES as FRAME;
 
-/// Hands out RTP port pairs from the configured range, round robin, skipping ports
-/// something else holds.
+/// Hands out RTP port pairs from the configured range: each call starts from a random pair
+/// and takes the first free one from there, so the next call's port cannot be predicted from
+/// this one's (a third party that knows it could aim packets at a call before it latches).
 #[derive(Debug)]
 pub struct Ports {
     range: RangeInclusive<u16>,
-    next: AtomicU32,
 }
 
 impl Ports {
     /// Ports from `range` (RTP on even ports, RTCP on the odd one above).
     pub fn new(range: RangeInclusive<u16>) -> Arc<Self> {
-        Arc::new(Self {
-            next: AtomicU32::new(u32::from(*range.start())),
-            range,
-        })
+        Arc::new(Self { range })
+    }
+
+    /// How many pairs `range` holds: from its first even port, each with the odd one above
+    /// inside the range.
+    pub fn pairs(range: &RangeInclusive<u16>) -> u32 {
+        let lo = u32::from(*range.start()).next_multiple_of(2);
+        (u32::from(*range.end()) + 1).saturating_sub(lo) / 2
     }
 
     /// Binds an RTP/RTCP socket pair on `ip`.
     pub async fn bind(&self, ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
-        let (lo, hi) = (
-            u32::from(*self.range.start()) & !1,
-            u32::from(*self.range.end()),
-        );
-        let pairs = (hi - lo) / 2;
-        for _ in 0..pairs.max(1) {
-            let n = self.next.fetch_add(2, Ordering::Relaxed);
-            let port = lo + (n.wrapping_sub(lo) % (pairs.max(1) * 2)) / 2 * 2;
-            let Ok(port) = u16::try_from(port) else {
+        let lo = u32::from(*self.range.start()).next_multiple_of(2);
+        let pairs = Self::pairs(&self.range);
+        let start = rand::random_range(0..pairs.max(1));
+        for i in 0..pairs {
+            let Ok(port) = u16::try_from(lo + (start + i) % pairs * 2) else {
                 continue;
             };
             let Ok(rtp) = UdpSocket::bind((ip, port)).await else {
@@ -132,6 +132,8 @@ pub struct MediaStats {
     pub relayed: u64,
     /// Send slots skipped because we woke too late (pacing failures).
     pub skipped_slots: u64,
+    /// RTP packets dropped as not from the far end (`rtp::source`).
+    pub foreign: u64,
     /// Gaps between our consecutive packets, as sent (not counting pauses before answer).
     pub send_gaps: u64,
     /// Of those, the ones outside 20 ± 2 ms.
@@ -149,7 +151,8 @@ pub struct Stream {
     played: Arc<tokio::sync::Notify>,
     done: Arc<std::sync::atomic::AtomicBool>,
     remote_rtcp: SocketAddr,
-    latched: bool,
+    /// Which packets are the far end's (`rtp::source`).
+    source: source::Source,
     dtmf_pt: Option<u8>,
     receiver: Receiver,
     dtmf: DtmfReceiver,
@@ -202,7 +205,7 @@ impl Stream {
             played,
             done,
             remote_rtcp: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
-            latched: false,
+            source: source::Source::new(remote),
             dtmf_pt,
             receiver: Receiver::new(),
             dtmf: DtmfReceiver::new(),
@@ -333,7 +336,7 @@ impl Stream {
                 },
                 recv = self.rtp.recv_from(&mut self.buf) => {
                     if let Ok((n, from)) = recv {
-                        self.on_rtp(n, from);
+                        let _ = self.on_rtp(n, from);
                     }
                 }
                 recv = self.rtcp.recv_from(&mut self.rtcp_buf) => {
@@ -420,14 +423,16 @@ impl Stream {
                     break BridgeEnd::Callee;
                 },
                 recv = a.rtp.recv_from(&mut a.buf) => if let Ok((n, from)) = recv {
-                    a.on_rtp(n, from);
-                    a.relay_into(n, b_codec, &mut to_b);
-                    a.stats.relayed += Self::cut_frames(&mut to_b, b);
+                    if a.on_rtp(n, from) {
+                        a.relay_into(n, b_codec, &mut to_b);
+                        a.stats.relayed += Self::cut_frames(&mut to_b, b);
+                    }
                 },
                 recv = b.rtp.recv_from(&mut b.buf) => if let Ok((n, from)) = recv {
-                    b.on_rtp(n, from);
-                    b.relay_into(n, a_codec, &mut to_a);
-                    b.stats.relayed += Self::cut_frames(&mut to_a, a);
+                    if b.on_rtp(n, from) {
+                        b.relay_into(n, a_codec, &mut to_a);
+                        b.stats.relayed += Self::cut_frames(&mut to_a, a);
+                    }
                 },
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             }
@@ -438,29 +443,38 @@ impl Stream {
         end
     }
 
-    fn on_rtp(&mut self, n: usize, from: SocketAddr) {
+    /// Takes the RTP packet just received into `buf`; whether it was the far end's (a
+    /// bridge relays only those).
+    fn on_rtp(&mut self, n: usize, from: SocketAddr) -> bool {
         let now = Instant::now();
         let buf = &self.buf[..n];
         if is_rtcp(buf) {
-            return;
+            return false;
         }
         let Ok(packet) = Packet::parse(buf) else {
             trace!(%from, "dropping malformed rtp");
-            return;
+            return false;
         };
-        if !self.latched {
-            let moved = {
-                let mut out = self.outgoing();
-                let moved = (from != out.remote).then_some(out.remote);
-                out.remote = from;
-                moved
-            };
-            if let Some(sdp) = moved {
-                debug!(%sdp, actual = %from, "symmetric rtp: sending to the packets' source");
+        let verdict = self
+            .source
+            .on_packet(now, from, packet.header.ssrc, packet.header.sequence);
+        match verdict {
+            Verdict::Drop => {
+                self.stats.foreign += 1;
+                trace!(%from, "dropping rtp not from the far end");
+                return false;
+            }
+            Verdict::Accept { latched: None } => {}
+            Verdict::Accept {
+                latched: Some(from),
+            } => {
+                let before = std::mem::replace(&mut self.outgoing().remote, from);
+                if before != from {
+                    debug!(%before, now = %from, "symmetric rtp: sending to the packets' source");
+                }
                 self.remote_rtcp = SocketAddr::new(from.ip(), from.port().wrapping_add(1));
             }
         }
-        self.latched = true;
         self.last_rx = now;
         if Some(packet.header.payload_type) == self.dtmf_pt {
             if let Ok(payload) = EventPayload::parse(packet.payload) {
@@ -474,7 +488,7 @@ impl Stream {
                     .on_packet(now, packet.header.timestamp, &payload, &mut events);
                 self.on_dtmf(events);
             }
-            return;
+            return true;
         }
         self.receiver.on_packet(now, &packet.header);
         self.stats.received += 1;
@@ -486,6 +500,7 @@ impl Stream {
             };
             let _ = w.write_g711(codec, packet.payload);
         }
+        true
     }
 
     /// Tells `observer` of every key press from now on.
@@ -506,8 +521,11 @@ impl Stream {
         }
     }
 
-    fn on_rtcp(&mut self, n: usize, _from: SocketAddr) {
+    fn on_rtcp(&mut self, n: usize, from: SocketAddr) {
         let now = Instant::now();
+        if self.source.latched().map(|a| a.ip()) != Some(from.ip()) {
+            return; // reports are the far end's only (any port: NAT)
+        }
         if let Ok(compound) = Compound::parse(&self.rtcp_buf[..n]) {
             for packet in compound.iter() {
                 if let RtcpPacket::SenderReport { info, .. } = packet {
@@ -553,5 +571,39 @@ impl Stream {
             let n = w.finish();
             let _ = self.rtcp.try_send_to(&buf[..n], self.remote_rtcp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rtp_pairs_come_from_random_places_in_the_range_until_it_is_full() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let ports = Ports::new(21_000..=21_199); // 100 pairs, below the ephemeral range
+        let mut held = Vec::new();
+        for _ in 0..100 {
+            let (rtp, rtcp) = ports.bind(ip).await.expect("a free pair");
+            let (a, b) = (
+                rtp.local_addr().unwrap().port(),
+                rtcp.local_addr().unwrap().port(),
+            );
+            assert!(
+                a % 2 == 0 && b == a + 1 && (21_000..=21_199).contains(&b),
+                "{a}"
+            );
+            held.push((a, rtp, rtcp));
+        }
+        assert!(ports.bind(ip).await.is_err(), "all 100 pairs are taken");
+        let steps: Vec<i32> = held
+            .windows(2)
+            .map(|w| i32::from(w[1].0) - i32::from(w[0].0))
+            .collect();
+        let sequential = steps.iter().filter(|s| **s == 2).count();
+        assert!(
+            sequential < 50,
+            "{sequential} of 99 steps were to the next pair: {steps:?}"
+        );
     }
 }

@@ -258,7 +258,7 @@ impl Settings {
                 "must be ≥ 1024 and below rtp_port_max",
             ));
         }
-        let ports = usize::from(raw.rtp_port_max - raw.rtp_port_min) / 2;
+        let ports = crate::media::Ports::pairs(&(raw.rtp_port_min..=raw.rtp_port_max)) as usize;
         if ports < raw.max_calls {
             return Err(invalid(
                 "rtp_port_max",

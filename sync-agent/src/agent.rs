@@ -306,7 +306,9 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of descriptors, most likely: wait it out rather than spin on it.
                     warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },

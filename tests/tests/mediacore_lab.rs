@@ -572,3 +572,78 @@ fn ami_application(module: &str, script: &str, callee_finishes: bool) {
         node.log_text()
     );
 }
+
+#[test]
+fn a_third_party_s_dtmf_on_the_call_s_rtp_port_confirms_nothing() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-inject");
+    let mut voice = Voice::alert_line(Node::A);
+    // A narrow RTP range, so the attacker can cover every port of it.
+    voice.extra.push_str(
+        "rtp_port_min = 10000\nrtp_port_max = 10019\nmax_calls = 10\ncampaign_lines = 5\n",
+    );
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    lab.ip("carrier", &["addr", "add", "10.78.0.99/24", "dev", "eth0"]);
+    let attacker =
+        system_tests::probe::udp_socket_in(&lab.ns("carrier"), "10.78.0.99:0".parse().unwrap());
+    let target = Node::A.voice_ip();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spraying = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // RFC 4733 event "1" (payload type 101, as the carrier's SDP offers), a press of
+            // five packets and three end packets, to every RTP port, over and over.
+            let mut sent = 0u64;
+            let (mut seq, mut ts) = (1u16, 160u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for i in 0..8u16 {
+                    let end = i >= 5;
+                    let mut p = vec![0x80, 101 | if i == 0 { 0x80 } else { 0 }];
+                    p.extend(seq.to_be_bytes());
+                    p.extend(ts.to_be_bytes());
+                    p.extend(0x0bad_cafe_u32.to_be_bytes());
+                    p.extend([1, if end { 0x80 | 10 } else { 10 }]);
+                    p.extend((160 * (i.min(5) + 1)).to_be_bytes());
+                    for port in (10_000..10_020).step_by(2) {
+                        if attacker.send_to(&p, (target, port)).is_ok() {
+                            sent += 1;
+                        }
+                    }
+                    seq = seq.wrapping_add(1);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                ts = ts.wrapping_add(2000);
+            }
+            sent
+        })
+    };
+    // The carrier talks for 3 s and hangs up: it presses nothing.
+    let (ok, out) = voice::carrier_calls(&lab, "uac_bye.xml", "100", &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = spraying.join().unwrap();
+    assert!(ok, "sipp failed:\n{out}\n{}", node.log_text());
+    assert!(sent > 500, "the attacker sent only {sent} packets");
+    assert!(
+        node.wait_count("call ended", 1, Duration::from_secs(5)),
+        "{}",
+        node.log_text()
+    );
+    let log = node.log_text();
+    assert_eq!(
+        node.count("ack=1"),
+        0,
+        "a third party confirmed the call:\n{log}"
+    );
+    let foreign: u64 = log
+        .lines()
+        .find(|l| l.contains("call ended"))
+        .and_then(|l| l.split("foreign=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        foreign > 10,
+        "the attacker's packets were not counted:\n{log}"
+    );
+}

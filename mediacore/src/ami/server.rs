@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -190,7 +190,11 @@ pub async fn serve(
                         }
                     }
                 }
-                Err(error) => warn!(%error, "ami accept failed"),
+                Err(error) => {
+                    // Out of descriptors, most likely: wait it out rather than spin on it.
+                    warn!(%error, "ami accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             },
             Some(_) = clients.join_next(), if !clients.is_empty() => {}
         }

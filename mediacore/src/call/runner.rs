@@ -281,6 +281,7 @@ pub(crate) async fn run_dialplan(
         received = stats.received,
         lost = stats.lost,
         digits = stats.digits,
+        foreign = stats.foreign,
         send_gaps = stats.send_gaps,
         send_off_pace = stats.send_off_pace,
         send_max_gap_us = stats.send_max_gap_us,

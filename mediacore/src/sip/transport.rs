@@ -10,11 +10,19 @@
 //! A TCP connection is framed by [`super::framing`]; a peer whose stream cannot be framed
 //! (no Content-Length, too large) is disconnected. Connections are found by the peer's
 //! address, so responses go back on the connection the request came in on (§18.2.2).
+//!
+//! Limits, for a data network that may be hostile (the numbers are Kamailio's and pjsip's
+//! orders of magnitude): at most [`MAX_CONNECTIONS`] accepted connections, [`PER_ADDRESS`]
+//! from one address (beyond either, a connection is closed as soon as it is accepted); a
+//! connection must deliver its first message within [`FIRST_MESSAGE`] and then one message
+//! or keep-alive every [`IDLE`], else it is closed (a trickle of bytes that never makes a
+//! message does not count). A failing `accept` (out of descriptors) is waited out, not spun on.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,6 +61,18 @@ pub enum NetEvent {
 
 /// Messages queued per TCP connection before the peer counts as stuck and is dropped.
 const WRITE_QUEUE: usize = 256;
+/// Accepted TCP connections open at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Accepted TCP connections open at once from one address.
+pub const PER_ADDRESS: usize = 32;
+/// How long an accepted connection has to send its first complete message.
+pub const FIRST_MESSAGE: Duration = Duration::from_secs(10);
+/// How long a connection may go without a complete message or keep-alive either way.
+pub const IDLE: Duration = Duration::from_secs(600);
+/// How long one write may take before the peer counts as not reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait after `accept` fails before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The sockets of one SIP listening address.
 pub struct Transports {
@@ -81,7 +101,7 @@ impl Transports {
         let mut tasks = JoinSet::new();
         if tcp {
             let listener = TcpListener::bind(local).await?;
-            tasks.spawn(accept_loop(listener, net_tx.clone()));
+            tasks.spawn(accept_loop(listener, net_tx.clone(), Limits::default()));
         }
         Ok(Self {
             udp: Arc::new(udp),
@@ -136,20 +156,81 @@ impl Transports {
     }
 }
 
-async fn accept_loop(listener: TcpListener, net_tx: mpsc::Sender<NetEvent>) {
-    let mut conns = JoinSet::new();
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                let (writer, queue) = mpsc::channel(WRITE_QUEUE);
-                if net_tx.send(NetEvent::Up { addr, writer }).await.is_err() {
-                    return;
-                }
-                conns.spawn(connection(stream, addr, queue, net_tx.clone()));
-            }
-            Err(error) => warn!(%error, "tcp accept failed"),
+/// The limits of accepted TCP connections ([`Limits::default`]: the constants above; the
+/// tests shorten the times).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    connections: usize,
+    per_address: usize,
+    first_message: Duration,
+    idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connections: MAX_CONNECTIONS,
+            per_address: PER_ADDRESS,
+            first_message: FIRST_MESSAGE,
+            idle: IDLE,
         }
-        while conns.try_join_next().is_some() {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, net_tx: mpsc::Sender<NetEvent>, limits: Limits) {
+    let mut conns = JoinSet::new();
+    // Each connection task's address, by task id (a task that panicked still gives it back).
+    let mut addresses: HashMap<tokio::task::Id, IpAddr> = HashMap::new();
+    let mut per_address: HashMap<IpAddr, usize> = HashMap::new();
+    let mut refusals = component::log_budget::LogBudget::new(10);
+    loop {
+        let accepted = listener.accept().await;
+        // Connections that ended while we waited give their places back first.
+        while let Some(ended) = conns.try_join_next_with_id() {
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            if let Some(ip) = addresses.remove(&id) {
+                release(&mut per_address, ip);
+            }
+        }
+        let (stream, addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "tcp accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let from_there = per_address.get(&addr.ip()).copied().unwrap_or(0);
+        if conns.len() >= limits.connections || from_there >= limits.per_address {
+            if let Some(left_out) = refusals.admit(std::time::Instant::now()) {
+                warn!(peer = %addr, open = conns.len(), from_there, left_out, "too many sip tcp connections; closed");
+            }
+            continue; // dropping the stream closes it
+        }
+        *per_address.entry(addr.ip()).or_default() += 1;
+        let (writer, queue) = mpsc::channel(WRITE_QUEUE);
+        if net_tx.send(NetEvent::Up { addr, writer }).await.is_err() {
+            return;
+        }
+        let net_tx = net_tx.clone();
+        let task = conns.spawn(connection(
+            stream,
+            addr,
+            queue,
+            net_tx,
+            limits.first_message,
+            limits.idle,
+        ));
+        addresses.insert(task.id(), addr.ip());
+    }
+}
+
+fn release(per_address: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
+    if let Some(n) = per_address.get_mut(&ip) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            per_address.remove(&ip);
+        }
     }
 }
 
@@ -162,7 +243,7 @@ async fn connect(
     match TcpStream::connect(addr).await {
         Ok(stream) => {
             if net_tx.send(NetEvent::Up { addr, writer }).await.is_ok() {
-                connection(stream, addr, queue, net_tx).await;
+                connection(stream, addr, queue, net_tx, IDLE, IDLE).await;
             }
         }
         Err(error) => {
@@ -172,11 +253,27 @@ async fn connect(
     }
 }
 
+/// Runs one connection until it closes; `first` is how long the peer has for its first
+/// message, `idle` how long it may then stay silent.
 async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    queue: mpsc::Receiver<Vec<u8>>,
+    net_tx: mpsc::Sender<NetEvent>,
+    first: Duration,
+    idle: Duration,
+) {
+    serve(stream, addr, queue, &net_tx, first, idle).await;
+    let _ = net_tx.send(NetEvent::Down { addr }).await;
+}
+
+async fn serve(
     mut stream: TcpStream,
     addr: SocketAddr,
     mut queue: mpsc::Receiver<Vec<u8>>,
-    net_tx: mpsc::Sender<NetEvent>,
+    net_tx: &mpsc::Sender<NetEvent>,
+    first: Duration,
+    idle_after: Duration,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.split();
@@ -185,26 +282,33 @@ async fn connection(
         addr,
         transport: Transport::Tcp,
     };
+    let idle = tokio::time::sleep(first);
+    tokio::pin!(idle);
     loop {
         tokio::select! {
+            () = &mut idle => {
+                debug!(peer = %addr, "sip tcp connection idle; closing");
+                return;
+            }
             read = rd.read_buf(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => return,
                 Ok(_) => loop {
                     match next_frame(&mut buf) {
                         Ok(Some(Frame::Message(bytes))) => {
+                            idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
                             if net_tx.send(NetEvent::Message { peer, bytes }).await.is_err() {
                                 return;
                             }
                         }
                         Ok(Some(Frame::Ping)) => {
+                            idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
                             if wr.write_all(b"\r\n").await.is_err() {
-                                break;
+                                return;
                             }
                         }
                         Ok(None) => break,
                         Err(error) => {
                             warn!(peer = %addr, %error, "closing unframeable tcp stream");
-                            let _ = net_tx.send(NetEvent::Down { addr }).await;
                             return;
                         }
                     }
@@ -212,13 +316,121 @@ async fn connection(
             },
             out = queue.recv() => match out {
                 Some(bytes) => {
-                    if wr.write_all(&bytes).await.is_err() {
-                        break;
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
+                    // A peer that stops reading must not hold the connection forever.
+                    let written = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await;
+                    if !matches!(written, Ok(Ok(()))) {
+                        return;
                     }
                 }
-                None => break,
+                None => return,
             },
         }
     }
-    let _ = net_tx.send(NetEvent::Down { addr }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use tokio::io::AsyncReadExt;
+
+    const LIMITS: Limits = Limits {
+        connections: 6,
+        per_address: 3,
+        first_message: Duration::from_millis(1000),
+        idle: Duration::from_millis(1500),
+    };
+
+    const OPTIONS: &[u8] =
+        b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK1\r\n\
+        From: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    async fn listening() -> (SocketAddr, mpsc::Receiver<NetEvent>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (net_tx, net_rx) = mpsc::channel(1024);
+        tokio::spawn(accept_loop(listener, net_tx, LIMITS));
+        (addr, net_rx)
+    }
+
+    /// How long until the server closes `stream` (reads everything until EOF).
+    async fn closed_after(stream: &mut TcpStream) -> Duration {
+        let start = Instant::now();
+        let mut buf = [0u8; 256];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn past_its_share_an_address_is_closed_at_once() {
+        let (addr, _events) = listening().await;
+        let mut held = Vec::new();
+        for _ in 0..LIMITS.per_address {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_after(&mut extra).await < LIMITS.first_message / 2);
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut again = TcpStream::connect(addr).await.unwrap();
+        again.write_all(OPTIONS).await.unwrap();
+        assert!(
+            closed_after(&mut again).await >= LIMITS.idle / 2,
+            "a closed connection gives its place back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_or_trickling_connection_is_closed_and_a_talking_one_kept() {
+        let (addr, mut events) = listening().await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let waited = closed_after(&mut silent).await;
+        // tokio's timer counts whole milliseconds, so it may fire a fraction of one early.
+        assert!(
+            waited >= LIMITS.first_message - Duration::from_millis(2)
+                && waited < LIMITS.first_message * 3,
+            "{waited:?}"
+        );
+        // A byte at a time never makes a message, so it never buys time.
+        let mut trickle = TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        for b in OPTIONS.iter().take(30) {
+            if trickle.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let waited = start.elapsed() + closed_after(&mut trickle).await;
+        assert!(waited < LIMITS.first_message * 2, "{waited:?}");
+        // Messages keep a connection open past the first deadline, each buying `idle`.
+        let mut talking = TcpStream::connect(addr).await.unwrap();
+        let opened = Instant::now();
+        for i in 0..3 {
+            if i > 0 {
+                tokio::time::sleep(LIMITS.first_message - Duration::from_millis(50)).await;
+            }
+            talking.write_all(OPTIONS).await.unwrap();
+        }
+        let last = Instant::now();
+        closed_after(&mut talking).await;
+        let (lived, after_last) = (opened.elapsed(), last.elapsed());
+        assert!(lived > LIMITS.first_message, "{lived:?}");
+        assert!(
+            after_last >= LIMITS.idle - Duration::from_millis(2) && after_last < LIMITS.idle * 2,
+            "{after_last:?}"
+        );
+        let mut messages = 0;
+        while let Ok(event) = events.try_recv() {
+            messages += usize::from(matches!(event, NetEvent::Message { .. }));
+        }
+        assert_eq!(messages, 3);
+    }
 }
