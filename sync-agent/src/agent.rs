@@ -16,9 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use component::contract::{Request, Response, Role};
+use component::log_budget::LogBudget;
 use component::server::{self, Call};
 use tokio::net::{TcpListener, TcpStream, UnixDatagram};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -227,6 +229,10 @@ async fn sender_loop(
                 connector.connect(crate::tls::server_name(), tcp),
             )
             .await??;
+            // The backup must be the other node, not this one (see `Tls::check_peer`).
+            node.tls
+                .check_peer(tls.get_ref().1.peer_certificates())
+                .map_err(|why| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why))?;
             Ok::<_, std::io::Error>(tls)
         };
         let stream = tokio::select! {
@@ -244,7 +250,9 @@ async fn sender_loop(
             }
             Err(e) => {
                 failures += 1;
-                if let Some(hint) = crate::tls::not_this_pair(&e) {
+                let not_the_other = (e.kind() == std::io::ErrorKind::PermissionDenied)
+                    .then_some("the backup is not the other node of this pair");
+                if let Some(hint) = crate::tls::not_this_pair(&e).or(not_the_other) {
                     // Not an outage: the nodes were set up apart. Say it every time, and
                     // where the operator looks (`allertactl sync status`).
                     if failures == 1 || failures.is_multiple_of(60) {
@@ -300,38 +308,42 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&node.tls.server));
     let sessions = TaskTracker::new();
     let mut session: Option<CancellationToken> = None;
+    // Handshakes run side by side, a few at a time, each within HANDSHAKE: a connection that
+    // never speaks holds one slot for a while, not the master's turn.
+    let mut handshakes: JoinSet<Option<(TlsStream, SocketAddr)>> = JoinSet::new();
+    let mut strangers = LogBudget::new(10);
     loop {
-        let (tcp, peer_addr) = tokio::select! {
+        let (tls, peer_addr) = tokio::select! {
             _ = cancel.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of descriptors, most likely: wait it out rather than spin on it.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            Some(done) = handshakes.join_next(), if !handshakes.is_empty() => match done {
+                Ok(Some(ready)) => ready,
+                _ => continue,
+            },
+            r = listener.accept() => {
+                let (tcp, peer_addr) = match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of descriptors, most likely: wait it out rather than spin on it.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                // Only the other node may connect: no handshake (no work) for anyone else.
+                let expected = node.cfg.peer.map(|p| p.ip());
+                if expected.is_some_and(|ip| ip != peer_addr.ip()) || handshakes.len() >= MAX_HANDSHAKES {
+                    node.status().refused_peers += 1;
+                    if let Some(left_out) = strangers.admit(Instant::now()) {
+                        warn!(peer = %peer_addr, expected = ?expected, busy = handshakes.len() >= MAX_HANDSHAKES, left_out,
+                            "refused a connection that is not from the peer's address, or while handshakes are full");
+                    }
                     continue;
                 }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let tls = match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                // The message stays the same (tests and operators grep it); the hint says
-                // when the peer is a node of another pair rather than a stranger.
-                let hint = crate::tls::not_this_pair(&e);
-                warn!(peer = %peer_addr, error = %e, hint = hint.unwrap_or(""), "refused an unauthenticated peer");
-                let mut st = node.status();
-                st.refused_peers += 1;
-                match hint {
-                    Some(hint) => st.not_this_pair(format!("{hint}: refused {peer_addr}: {e}")),
-                    None => st.error(format!("refused {peer_addr}: {e}")),
-                }
-                continue;
-            }
-            Err(_) => {
-                warn!(peer = %peer_addr, "refused a peer that did not finish the TLS handshake");
-                node.status().refused_peers += 1;
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, node) = (acceptor.clone(), Arc::clone(&node));
+                handshakes.spawn(async move {
+                    handshake(&node, &acceptor, tcp, peer_addr).await.map(|tls| (tls, peer_addr))
+                });
                 continue;
             }
         };
@@ -349,11 +361,59 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
             end_session(&node, result);
         });
     }
+    handshakes.abort_all();
     if let Some(s) = session {
         s.cancel();
     }
     sessions.close();
     sessions.wait().await;
+}
+
+/// Handshakes a prospective master connected to the backup.
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// At most this many TLS handshakes with the backup at once.
+const MAX_HANDSHAKES: usize = 4;
+/// How long a handshake may take.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// The backup's side of a handshake: the pair's CA, then the other node's identity; a
+/// refusal is counted and said where the operator looks.
+async fn handshake(
+    node: &Node,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+    peer_addr: SocketAddr,
+) -> Option<TlsStream> {
+    let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            // The message stays the same (tests and operators grep it); the hint says
+            // when the peer is a node of another pair rather than a stranger.
+            let hint = crate::tls::not_this_pair(&e);
+            warn!(peer = %peer_addr, error = %e, hint = hint.unwrap_or(""), "refused an unauthenticated peer");
+            let mut st = node.status();
+            st.refused_peers += 1;
+            match hint {
+                Some(hint) => st.not_this_pair(format!("{hint}: refused {peer_addr}: {e}")),
+                None => st.error(format!("refused {peer_addr}: {e}")),
+            }
+            return None;
+        }
+        Err(_) => {
+            warn!(peer = %peer_addr, "refused a peer that did not finish the TLS handshake");
+            node.status().refused_peers += 1;
+            return None;
+        }
+    };
+    if let Err(why) = node.tls.check_peer(tls.get_ref().1.peer_certificates()) {
+        warn!(peer = %peer_addr, why, "refused a peer of this pair that is not the other node");
+        let mut st = node.status();
+        st.refused_peers += 1;
+        st.not_this_pair(format!("refused {peer_addr}: {why}"));
+        return None;
+    }
+    Some(tls)
 }
 
 /// Checkpoints the WAL off the apply and journaling paths: when it passes 8 MiB, and every

@@ -52,6 +52,36 @@ pub enum TlsError {
 pub struct Tls {
     pub server: Arc<ServerConfig>,
     pub client: Arc<ClientConfig>,
+    /// This node's own certificate, which a peer must not present.
+    own: CertificateDer<'static>,
+    /// This node's name (`[sync]`'s node), which a peer's certificate must not carry.
+    node: Option<String>,
+}
+
+impl Tls {
+    /// After a handshake the CA accepted: whether the peer is the *other* node. A
+    /// certificate of the pair is not enough: the same TLS folder copied to both nodes, a
+    /// `[sync] peer` pointing back at this node, or a key stolen from this node would each
+    /// pass the CA and still not be the peer. `Err` says which.
+    pub fn check_peer(&self, peer: Option<&[CertificateDer<'_>]>) -> Result<(), &'static str> {
+        let Some(cert) = peer.and_then(|chain| chain.first()) else {
+            return Err("the peer presented no certificate");
+        };
+        if cert.as_ref() == self.own.as_ref() {
+            return Err("the peer presented this node's own certificate: is [sync] peer this node's own address, or the same TLS folder on both nodes?");
+        }
+        let names_us = self.node.as_deref().is_some_and(|node| {
+            let Ok(name) = ServerName::try_from(node) else {
+                return false;
+            };
+            webpki::EndEntityCert::try_from(cert)
+                .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+        });
+        if names_us {
+            return Err("the peer's certificate names this node: give each node its own name and its own TLS folder");
+        }
+        Ok(())
+    }
 }
 
 pub fn server_name() -> ServerName<'static> {
@@ -80,7 +110,10 @@ pub fn for_node(cfg: &crate::config::Config) -> Result<Tls, TlsError> {
             })?;
             from_pairing_secret(text.trim_end_matches(['\r', '\n']), &cfg.node)
         }
-        None => load(&cfg.tls_dir),
+        None => load(&cfg.tls_dir).map(|tls| Tls {
+            node: Some(cfg.node.clone()),
+            ..tls
+        }),
     }
 }
 
@@ -146,6 +179,10 @@ fn configs(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain.clone(), key.clone_key())?;
+    let own = chain
+        .first()
+        .cloned()
+        .ok_or(TlsError::Rustls(rustls::Error::NoCertificatesPresented))?;
     let client = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(Arc::clone(&roots))
@@ -153,6 +190,8 @@ fn configs(
     Ok(Tls {
         server: Arc::new(server),
         client: Arc::new(client),
+        own,
+        node: None,
     })
 }
 
@@ -207,7 +246,11 @@ pub fn from_pairing_secret(secret: &str, node: &str) -> Result<Tls, TlsError> {
         path: PathBuf::from("(pairing secret)"),
         what: "private key",
     })?;
-    configs(vec![ca_cert.der().clone()], vec![cert.der().clone()], key)
+    let tls = configs(vec![ca_cert.der().clone()], vec![cert.der().clone()], key)?;
+    Ok(Tls {
+        node: Some(node.to_owned()),
+        ..tls
+    })
 }
 
 /// The 32 bytes the pair CA's key is made from (see [`from_pairing_secret`]).
@@ -307,6 +350,34 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn only_the_other_node_passes_the_identity_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = create_pair(dir.path(), &["node-a".into(), "node-b".into()]).unwrap();
+        let named = |d: &Path, node: &str| Tls {
+            node: Some(node.into()),
+            ..load(d).unwrap()
+        };
+        let (a, b) = (named(&dirs[0], "node-a"), named(&dirs[1], "node-b"));
+        assert_eq!(a.check_peer(Some(&[b.own.clone()])), Ok(()));
+        assert_eq!(b.check_peer(Some(&[a.own.clone()])), Ok(()));
+        assert!(a
+            .check_peer(Some(&[a.own.clone()]))
+            .unwrap_err()
+            .contains("own certificate"));
+        assert!(a.check_peer(None).is_err());
+        // Two nodes both called node-a (each derives its own key from the secret).
+        let secret = "correct horse battery staple";
+        let (x, y) = (
+            from_pairing_secret(secret, "node-a").unwrap(),
+            from_pairing_secret(secret, "node-a").unwrap(),
+        );
+        assert!(x
+            .check_peer(Some(&[y.own.clone()]))
+            .unwrap_err()
+            .contains("names this node"));
     }
 
     /// A mutual TLS handshake between `master` (client) and `backup` (server) in memory.

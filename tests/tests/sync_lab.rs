@@ -297,7 +297,8 @@ fn corrupted_bytes_end_the_session_and_nothing_damaged_is_applied() {
 fn an_unauthenticated_peer_is_refused_and_logged() {
     let (lab, _a, b) = started("sync-auth", |_, _, _| {});
     let before = sync::ledger(&b.db());
-    // A peer with certificates from another CA, from the client's namespace.
+    // A peer with certificates from another CA, from the master's own address (from any
+    // other address it would not even get a handshake, see below).
     let rogue_tls = sync_agent::tls::create_pair(
         &lab.dir().join("rogue-tls"),
         &["node-a".into(), "node-b".into()],
@@ -318,20 +319,27 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
     let args = rogue.args("master");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let rp = lab.spawn(
-        "client",
+        system_tests::lab::Node::A.role(),
         "sync-rogue",
         &system_tests::prereq::workspace_bin("allerta-sync"),
         &args,
         &[],
     );
-    // And plain bytes that are no TLS at all.
+    // Plain bytes that are no TLS at all, from the master's address: a handshake, refused.
     let target = format!("{}:{}", system_tests::lab::Node::B.data_ip(), sync::PORT);
-    in_netns(&lab.ns("client"), move || {
-        use std::io::Write;
-        if let Ok(mut s) = std::net::TcpStream::connect(&target) {
+    let garbage = |role: &str| {
+        let target = target.clone();
+        in_netns(&lab.ns(role), move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(&target).expect("connect");
             let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-        }
-    });
+            s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+            let started = std::time::Instant::now();
+            let _ = s.read(&mut [0u8; 64]);
+            started.elapsed()
+        })
+    };
+    garbage(system_tests::lab::Node::A.role());
     assert!(
         b.proc().wait_count(
             "refused an unauthenticated peer",
@@ -341,7 +349,16 @@ fn an_unauthenticated_peer_is_refused_and_logged() {
         "backup log:\n{}",
         tail(&b.log())
     );
-    assert!(b.status()["refused_peers"].as_u64().unwrap() >= 2);
+    // From an address that is not the master's: closed at once, no handshake.
+    let closed_after = garbage("client");
+    assert!(closed_after < Duration::from_secs(1), "{closed_after:?}");
+    assert!(
+        b.proc()
+            .wait_count("not from the peer's address", 1, Duration::from_secs(5)),
+        "backup log:\n{}",
+        tail(&b.log())
+    );
+    assert!(b.status()["refused_peers"].as_u64().unwrap() >= 3);
     assert_eq!(sync::ledger(&b.db()), before);
     assert_ne!(
         std::fs::read_to_string(b.shared().join("extensions.conf")).unwrap(),
