@@ -361,10 +361,10 @@ mod tests {
             ..load(d).unwrap()
         };
         let (a, b) = (named(&dirs[0], "node-a"), named(&dirs[1], "node-b"));
-        assert_eq!(a.check_peer(Some(&[b.own.clone()])), Ok(()));
-        assert_eq!(b.check_peer(Some(&[a.own.clone()])), Ok(()));
+        assert_eq!(a.check_peer(Some(std::slice::from_ref(&b.own))), Ok(()));
+        assert_eq!(b.check_peer(Some(std::slice::from_ref(&a.own))), Ok(()));
         assert!(a
-            .check_peer(Some(&[a.own.clone()]))
+            .check_peer(Some(std::slice::from_ref(&a.own)))
             .unwrap_err()
             .contains("own certificate"));
         assert!(a.check_peer(None).is_err());
@@ -375,7 +375,7 @@ mod tests {
             from_pairing_secret(secret, "node-a").unwrap(),
         );
         assert!(x
-            .check_peer(Some(&[y.own.clone()]))
+            .check_peer(Some(std::slice::from_ref(&y.own)))
             .unwrap_err()
             .contains("names this node"));
     }
