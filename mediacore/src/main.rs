@@ -163,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
         live: mediacore::live::LiveChannels::default(),
         store: Some(store.clone()),
         status: handles.status.clone(),
+        pins: Mutex::default(),
     });
     let dispatch = tokio::spawn(runner::dispatch(calls_rx, shared.clone()));
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());

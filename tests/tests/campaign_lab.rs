@@ -14,6 +14,7 @@ use system_tests::campaign::{self, Citizen};
 use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
 use system_tests::voice;
+use mediacore::campaign::pin_guard;
 
 const NEEDS: &[&str] = &["sipp", "tshark", "espeak-ng", "sox"];
 
@@ -492,6 +493,27 @@ fn the_inbound_alert_line_plays_the_current_alert_and_an_operator_records_one_by
         "{}",
         node.log_text()
     );
+    // Three wrong PINs from one number close recording by phone to it: the right PIN is then
+    // refused unheard.
+    for _ in 0..pin_guard::PER_CALLER {
+        let (ok, out) = voice::carrier_calls(&lab, "uac_wrong_pin.xml", "201", &[]);
+        assert!(ok, "{out}\n{}", node.log_text());
+    }
+    assert_eq!(
+        node.count("a recording was refused (wrong PIN)"),
+        pin_guard::PER_CALLER as usize,
+        "{}",
+        node.log_text()
+    );
+    let (ok, _) = voice::carrier_calls(&lab, "uac_record_alert.xml", "201", &[]);
+    assert!(!ok, "the node hangs up on the locked-out number");
+    assert_eq!(
+        node.count("recording by phone is closed after wrong PINs"),
+        1,
+        "{}",
+        node.log_text()
+    );
+    assert_eq!(node.count("alert line: message recorded by phone"), 1);
     let wav = lab
         .dir()
         .join("voice-node-a/prompts/recorded/phone-alert.wav");

@@ -378,6 +378,7 @@ mod tests {
             live: crate::live::LiveChannels::default(),
             store: None,
             status: Arc::default(),
+            pins: Mutex::default(),
         });
         let users = Users::parse_str("[u]\nsecret = s\nread = all\nwrite = all\n", "m")
             .expect("manager.conf");

@@ -169,7 +169,9 @@ pub(crate) async fn run_dialplan(
             }
             Action::AllertaRecordAlert { message } => {
                 ensure_answered(&mut answered, stream);
-                crate::campaign::alert_line::record_alert(shared, stream, events, &message).await
+                let caller = exec.var("CALLERID(num)").unwrap_or("").to_owned();
+                crate::campaign::alert_line::record_alert(shared, stream, events, &message, &caller)
+                    .await
             }
             Action::Playback { files } => {
                 ensure_answered(&mut answered, stream);

@@ -44,6 +44,8 @@ pub struct Shared {
     pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
     /// The engine's status (our role: recording an alert by phone is for the master).
     pub status: Arc<Mutex<crate::status::Status>>,
+    /// The alert line's wrong PINs.
+    pub pins: Mutex<crate::campaign::pin_guard::PinGuard>,
 }
 
 impl Shared {

@@ -8,7 +8,7 @@
 //!   the master records a new message `name` by phone (# ends it) into the prompts
 //!   directory (`recorded/<name>.wav`, replicated) and the database.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -119,10 +119,19 @@ pub(crate) async fn record_alert(
     stream: &mut Stream,
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
     message: &str,
+    caller: &str,
 ) -> Outcome {
     let Some(store) = shared.store.clone() else {
         return say(shared, stream, events, NOT_MASTER).await;
     };
+    let admitted = shared
+        .pins
+        .lock()
+        .map_or(Ok(()), |g| g.admit(Instant::now(), caller));
+    if let Err(closed) = admitted {
+        warn!(caller, ?closed, "alert line: recording by phone is closed after wrong PINs");
+        return say(shared, stream, events, BAD_PIN).await;
+    }
     let ask = match spoken(shared, ASK_PIN).await {
         Ok(n) => n,
         Err(error) => {
@@ -135,18 +144,31 @@ pub(crate) async fn record_alert(
         Outcome::Digits(d) => d,
         other => return other,
     };
-    let pin2 = pin.clone();
     let operator = if pin.len() >= 4 {
-        blocking(&store, move |s| s.operator_by_pin(&pin2))
+        // The hashes are read under the store's lock; argon2 runs outside it.
+        match blocking(&store, |s| s.operator_pins()).await {
+            Ok(pins) => tokio::task::spawn_blocking(move || {
+                crate::campaign::store::operator_with_pin(pins, &pin)
+            })
             .await
-            .unwrap_or(None)
+            .unwrap_or(None),
+            Err(_) => None,
+        }
     } else {
         None
     };
     let Some(operator) = operator else {
-        warn!("alert line: a recording was refused (wrong PIN)");
+        let closed = shared
+            .pins
+            .lock()
+            .ok()
+            .and_then(|mut g| g.wrong(Instant::now(), caller));
+        warn!(caller, ?closed, "alert line: a recording was refused (wrong PIN)");
         return say(shared, stream, events, BAD_PIN).await;
     };
+    if let Ok(mut g) = shared.pins.lock() {
+        g.right(caller);
+    }
     let role = shared
         .status
         .lock()

@@ -18,6 +18,7 @@ pub mod dialer;
 pub mod fence;
 pub mod ivr;
 pub mod password;
+pub mod pin_guard;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;

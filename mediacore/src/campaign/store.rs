@@ -250,19 +250,18 @@ impl Store {
         })
     }
 
-    /// The operator whose phone PIN this is, if any.
-    pub fn operator_by_pin(&self, pin: &str) -> Result<Option<String>, StoreError> {
+    /// Every operator that has a phone PIN, with its hash: read under the store's lock, then
+    /// checked with [`operator_with_pin`] outside it (argon2 takes a while, and the ledger
+    /// must not wait for a guess).
+    pub fn operator_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self
             .journal
             .connection()
             .prepare("SELECT name, pin_hash FROM operators WHERE pin_hash IS NOT NULL")?;
-        let rows: Vec<(String, String)> = stmt
+        let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        Ok(rows
-            .into_iter()
-            .find(|(_, h)| super::password::verify(pin, h))
-            .map(|(n, _)| n))
+        Ok(rows)
     }
 
     /// Imports contacts into list `list` (created if needed), all or nothing. A contact
@@ -877,6 +876,13 @@ fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite:
         params![now_ms(), who, what, detail],
     )?;
     Ok(())
+}
+
+/// The operator whose PIN hash `pin` matches, of `pins` (from [`Store::operator_pins`]).
+pub fn operator_with_pin(pins: Vec<(String, String)>, pin: &str) -> Option<String> {
+    pins.into_iter()
+        .find(|(_, h)| super::password::verify(pin, h))
+        .map(|(n, _)| n)
 }
 
 #[cfg(test)]
