@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use mediacore::campaign::pin_guard;
 use system_tests::ami;
 use system_tests::campaign::{self, Citizen};
 use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
 use system_tests::voice;
-use mediacore::campaign::pin_guard;
 
 const NEEDS: &[&str] = &["sipp", "tshark", "espeak-ng", "sox"];
 

@@ -13,7 +13,7 @@ use crate::dialplan::parse::Dialplan;
 use crate::media::{Source, Stream, Wake};
 use crate::sip::call::CallEvent;
 
-use super::shared::{wav_path, Shared};
+use super::shared::{record_path, Shared};
 
 pub(crate) fn wake_outcome(wake: Wake) -> Outcome {
     match wake {
@@ -101,7 +101,13 @@ pub(crate) async fn record(
     max: Option<Duration>,
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
 ) -> Outcome {
-    let path = wav_path(&shared.recordings_dir, file);
+    let path = match record_path(&shared.recordings_dir, &shared.prompts_dir, file) {
+        Ok(path) => path,
+        Err(error) => {
+            warn!(%error, "cannot record");
+            return Outcome::Done;
+        }
+    };
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -81,6 +81,32 @@ impl Shared {
 }
 
 /// The WAV file a dialplan name means: `.wav` added if missing, relative names in `dir`.
+/// Where `Record(name)` may write: a relative name under the recordings directory, an
+/// absolute one only inside the recordings or prompts directory, and never through `..`.
+/// The name is often built from what a caller sends (`${CALLERID(num)}`, `${EXTEN}`), so it
+/// must not reach the rest of the file system.
+pub(crate) fn record_path(
+    recordings: &Path,
+    prompts: &Path,
+    name: &str,
+) -> Result<PathBuf, String> {
+    let path = wav_path(recordings, name);
+    let climbs = path
+        .components()
+        .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)));
+    let inside = [recordings, prompts]
+        .iter()
+        .any(|dir| path.starts_with(dir));
+    if climbs || !inside {
+        return Err(format!(
+            "Record({name}): only inside {} or {}, without '..'",
+            recordings.display(),
+            prompts.display()
+        ));
+    }
+    Ok(path)
+}
+
 pub(crate) fn wav_path(dir: &Path, name: &str) -> PathBuf {
     let file = if name.ends_with(".wav") {
         name.to_owned()
@@ -91,5 +117,31 @@ pub(crate) fn wav_path(dir: &Path, name: &str) -> PathBuf {
         PathBuf::from(file)
     } else {
         dir.join(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_stays_inside_the_recordings_or_prompts_directory() {
+        let (rec, prompts) = (Path::new("/var/spool/allerta"), Path::new("/srv/prompts"));
+        let ok = |name: &str| record_path(rec, prompts, name);
+        assert_eq!(ok("msg-612").unwrap(), rec.join("msg-612.wav"));
+        assert_eq!(ok("a/b.wav").unwrap(), rec.join("a/b.wav"));
+        assert_eq!(
+            ok("/srv/prompts/custom/alert").unwrap(),
+            prompts.join("custom/alert.wav")
+        );
+        for bad in [
+            "../../etc/cron.d/x",
+            "a/../../b",
+            "/etc/passwd",
+            "/var/spool/allerta/../../etc/x",
+            "/var/spool/allertaX/y",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -129,7 +129,11 @@ pub(crate) async fn record_alert(
         .lock()
         .map_or(Ok(()), |g| g.admit(Instant::now(), caller));
     if let Err(closed) = admitted {
-        warn!(caller, ?closed, "alert line: recording by phone is closed after wrong PINs");
+        warn!(
+            caller,
+            ?closed,
+            "alert line: recording by phone is closed after wrong PINs"
+        );
         return say(shared, stream, events, BAD_PIN).await;
     }
     let ask = match spoken(shared, ASK_PIN).await {
@@ -163,7 +167,11 @@ pub(crate) async fn record_alert(
             .lock()
             .ok()
             .and_then(|mut g| g.wrong(Instant::now(), caller));
-        warn!(caller, ?closed, "alert line: a recording was refused (wrong PIN)");
+        warn!(
+            caller,
+            ?closed,
+            "alert line: a recording was refused (wrong PIN)"
+        );
         return say(shared, stream, events, BAD_PIN).await;
     };
     if let Ok(mut g) = shared.pins.lock() {
