@@ -535,9 +535,16 @@ impl Call {
             Ok(answered) => {
                 let answered_at = now_ms();
                 let (store, attempt) = (self.store.clone(), self.attempt);
-                let ivr = ivr::run(&self.shared, answered, &self.prompts, move || async move {
-                    if let Err(error) = blocking(&store, move |s| s.confirm(attempt)).await {
-                        error!(%error, "confirmation not recorded");
+                let ivr = ivr::run(&self.shared, answered, &self.prompts, move || {
+                    let store = store.clone();
+                    async move {
+                        match blocking(&store, move |s| s.confirm(attempt)).await {
+                            Ok(()) => true,
+                            Err(error) => {
+                                error!(%error, "confirmation not recorded");
+                                false
+                            }
+                        }
                     }
                 })
                 .await;

@@ -1,7 +1,9 @@
 //! Driver: what a citizen hears when they answer a campaign call. The message, then
 //! "press 1 to confirm, 9 to hear again"; a 1 is recorded at once (before the thanks is
 //! played: a hang-up right after pressing still counts), a 9 replays the message, silence
-//! repeats the instructions. At most three rounds, then we hang up.
+//! repeats the instructions. At most three rounds, then we hang up. A 1 that cannot be
+//! recorded (the disk is full) gets no thanks: the instructions come again, and the next 1
+//! tries again; the citizen is never told a confirmation was taken when it was not.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -43,16 +45,17 @@ pub struct IvrEnd {
 }
 
 /// Plays the campaign to an answered call; `confirm` runs (and is awaited) the moment
-/// the person presses 1. Hangs the call up at the end.
+/// the person presses 1, and says whether the confirmation was recorded. Hangs the call up
+/// at the end.
 pub(crate) async fn run<F, Fut>(
     shared: &Shared,
     answered: Answered,
     prompts: &CallPrompts,
-    confirm: F,
+    mut confirm: F,
 ) -> IvrEnd
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ()>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
 {
     let Answered {
         placed,
@@ -79,7 +82,6 @@ where
         }
     };
     stream.set_sending(true);
-    let mut confirm = Some(confirm);
     let mut play_message = true;
     'rounds: for _ in 0..ROUNDS {
         let mut key = None;
@@ -129,10 +131,12 @@ where
         end.digits.push(key);
         match key {
             '1' => {
-                end.confirmed = true;
-                if let Some(confirm) = confirm.take() {
-                    confirm().await;
+                if !confirm().await {
+                    warn!(leg = placed.leg, "a 1 that could not be recorded: asking again");
+                    play_message = false;
+                    continue;
                 }
+                end.confirmed = true;
                 info!(leg = placed.leg, "confirmed");
                 let _ = stream
                     .run(Source::Prompts(&thanks), true, false, None, &mut events)

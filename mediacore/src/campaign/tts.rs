@@ -87,8 +87,11 @@ pub fn speak(prompts_dir: &Path, text: &str, language: &str) -> Result<String, S
     }
     let dir = prompts_dir.join("tts");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let wide = dir.join(format!(".{}.22k.wav", std::process::id()));
-    let narrow = dir.join(format!(".{}.8k.wav", std::process::id()));
+    // Names of this call's own: two prompts spoken at once (a campaign being created while
+    // an AMI application asks for another) must not write each other's files.
+    let unique = format!("{}.{:016x}", std::process::id(), rand::random::<u64>());
+    let wide = dir.join(format!(".{unique}.22k.wav"));
+    let narrow = dir.join(format!(".{unique}.8k.wav"));
     // The text goes on stdin: a text starting with '-' cannot become an option.
     let mut espeak = Command::new("espeak-ng")
         .args(["-v", voice(language), "-s", "150", "--stdin", "-w"])
@@ -108,6 +111,7 @@ pub fn speak(prompts_dir: &Path, text: &str, language: &str) -> Result<String, S
         .wait_with_output()
         .map_err(|e| format!("espeak-ng: {e}"))?;
     if !out.status.success() {
+        let _ = std::fs::remove_file(&wide);
         return Err(format!(
             "espeak-ng failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
@@ -166,6 +170,25 @@ mod tests {
             modified,
             "cached"
         );
+        // Texts spoken at once on several threads each get their own whole prompt.
+        let texts: Vec<String> = (0..4).map(|i| format!("Messaggio numero {i}")).collect();
+        let names: Vec<String> = std::thread::scope(|s| {
+            let spoken: Vec<_> = texts
+                .iter()
+                .map(|t| s.spawn(|| speak(dir.path(), t, "it").unwrap()))
+                .collect();
+            spoken.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for name in &names {
+            let bytes = std::fs::read(dir.path().join(format!("{name}.wav"))).unwrap();
+            crate::codec::wav::Prompt::from_wav(&bytes).expect("a whole prompt");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("tts"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
         let p = call_prompts(dir.path(), "text", "Prova", "de").unwrap();
         assert_ne!(p.instructions, p.thanks);
         assert!(call_prompts(dir.path(), "recording", "missing", "it")
