@@ -418,7 +418,8 @@ async fn handshake(
 
 /// Checkpoints the WAL off the apply and journaling paths: when it passes 8 MiB, and every
 /// 30 s otherwise (a checkpoint's fsync of the database file competes with the commits'
-/// fsyncs, so not more often than needed); prunes the journal every 30 s.
+/// fsyncs, so not more often than needed); prunes the journal and the divergence journal
+/// every 30 s.
 async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
     const LARGE_WAL: u64 = 8 << 20;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -437,6 +438,19 @@ async fn checkpoint_loop(node: Arc<Node>, cancel: CancellationToken) {
         }
         last = Instant::now();
         let (db, keep) = (node.cfg.db.clone(), node.cfg.keep_records);
+        if periodic {
+            let dir = node.cfg.divergence_dir.clone();
+            match tokio::task::spawn_blocking(move || {
+                crate::divergence::prune(&dir, std::time::SystemTime::now())
+            })
+            .await
+            {
+                Ok(Ok(0)) => {}
+                Ok(Ok(pruned)) => info!(pruned, "divergence journal: old events removed"),
+                Ok(Err(e)) => warn!(error = %e, "divergence journal: cannot prune"),
+                Err(_) => {}
+            }
+        }
         let done = tokio::task::spawn_blocking(move || -> Result<usize, journal::JournalError> {
             // Both roles keep `keep_records` of the journal: a backup copies every record,
             // and serves them once it is master.

@@ -328,6 +328,48 @@ pub fn mark_delivered(dir: &Path, event: &str, master: &str) -> io::Result<()> {
     )
 }
 
+/// Delivered events (the master holds their records) are kept this long for people to read.
+pub const KEEP_DELIVERED: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+/// Whole-database copies (`-conflict`) kept: the newest this many. Each is as large as the
+/// database, and a node that keeps being written behind the journal would fill its disk.
+pub const KEEP_COPIES: usize = 5;
+
+/// Removes what the divergence journal no longer needs as of `now`: delivered events older
+/// than [`KEEP_DELIVERED`], and whole-database copies beyond the newest [`KEEP_COPIES`].
+/// An event not yet delivered to the master is never removed: it may hold the only record
+/// of a confirmation. Returns how many folders went.
+pub fn prune(dir: &Path, now: std::time::SystemTime) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut copies = Vec::new();
+    let mut gone = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.ends_with("-conflict") {
+            copies.push(path);
+        } else if name.contains("-after-") {
+            let delivered = fs::metadata(path.join(DELIVERED)).and_then(|m| m.modified());
+            let old = delivered
+                .is_ok_and(|at| now.duration_since(at).unwrap_or_default() >= KEEP_DELIVERED);
+            if old {
+                gone.push(path);
+            }
+        }
+    }
+    // Folder names start with their UTC time: the newest copies sort last.
+    copies.sort();
+    let excess = copies.len().saturating_sub(KEEP_COPIES);
+    gone.extend(copies.into_iter().take(excess));
+    for path in &gone {
+        fs::remove_dir_all(path)?;
+    }
+    Ok(gone.len())
+}
+
 /// The saved events, newest first: (folder, report text).
 pub fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
@@ -349,6 +391,42 @@ pub fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_keeps_undelivered_events_recent_deliveries_and_the_newest_copies() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |name: &str, delivered: bool| {
+            let f = dir.path().join(name);
+            fs::create_dir_all(&f).unwrap();
+            fs::write(f.join("report.txt"), "r").unwrap();
+            if delivered {
+                fs::write(f.join(DELIVERED), "d").unwrap();
+            }
+        };
+        mk("2026-01-01T00-00-00Z-after-10", false);
+        mk("2026-01-02T00-00-00Z-after-20", true);
+        for day in 1..=8 {
+            mk(&format!("2026-02-{day:02}T00-00-00Z-conflict"), false);
+        }
+        let now = SystemTime::now();
+        assert_eq!(prune(dir.path(), now).unwrap(), 8 - KEEP_COPIES);
+        let left = |name: &str| dir.path().join(name).exists();
+        assert!(left("2026-02-08T00-00-00Z-conflict") && left("2026-02-04T00-00-00Z-conflict"));
+        assert!(!left("2026-02-03T00-00-00Z-conflict"));
+        assert!(
+            left("2026-01-02T00-00-00Z-after-20"),
+            "delivered today: kept"
+        );
+        let later = now + KEEP_DELIVERED + Duration::from_secs(60);
+        assert_eq!(prune(dir.path(), later).unwrap(), 1);
+        assert!(!left("2026-01-02T00-00-00Z-after-20"));
+        assert!(
+            left("2026-01-01T00-00-00Z-after-10"),
+            "never delivered: never pruned"
+        );
+    }
+
     use journal::Journal;
 
     #[test]

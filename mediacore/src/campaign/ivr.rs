@@ -132,7 +132,10 @@ where
         match key {
             '1' => {
                 if !confirm().await {
-                    warn!(leg = placed.leg, "a 1 that could not be recorded: asking again");
+                    warn!(
+                        leg = placed.leg,
+                        "a 1 that could not be recorded: asking again"
+                    );
                     play_message = false;
                     continue;
                 }
