@@ -197,7 +197,15 @@ pub async fn serve(
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => { connections.spawn(respond(stream, calls_tx.clone())); }
+                // Beyond the cap a connection is closed unanswered: scrapes and the peer's
+                // status checks are a handful at a time, a flood is not served.
+                Ok(_) if connections.len() >= MAX_CONNECTIONS => {}
+                Ok((stream, _)) => {
+                    let calls_tx = calls_tx.clone();
+                    connections.spawn(async move {
+                        let _ = tokio::time::timeout(ANSWER_WITHIN, respond(stream, calls_tx)).await;
+                    });
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -207,6 +215,13 @@ pub async fn serve(
         }
     }
 }
+
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 32;
+/// How long one connection may take, from accept to the last byte written.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// The most of a peer's `/status` answer we read.
+const MAX_STATUS: u64 = 1 << 20;
 
 async fn respond(mut stream: TcpStream, calls_tx: mpsc::Sender<Call>) {
     let mut buf = vec![0u8; 4096];
@@ -274,7 +289,8 @@ pub async fn fetch_status(addr: SocketAddr, timeout: Duration) -> Result<Status,
             .await
             .map_err(|e| e.to_string())?;
         let mut body = Vec::new();
-        stream
+        (&mut stream)
+            .take(MAX_STATUS)
             .read_to_end(&mut body)
             .await
             .map_err(|e| e.to_string())?;
@@ -285,4 +301,60 @@ pub async fn fetch_status(addr: SocketAddr, timeout: Duration) -> Result<Status,
     tokio::time::timeout(timeout, fetch)
         .await
         .map_err(|_| format!("{addr} did not answer in {} ms", timeout.as_millis()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    async fn get(addr: SocketAddr) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_capped_and_timed_out_and_scrapes_go_on() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(8);
+        tokio::spawn(async move {
+            // No status to give: the endpoint answers 503, which is enough to see it answer.
+            while let Some((_, reply)) = calls_rx.recv().await {
+                let _ = reply.send(Response::Refused {
+                    message: "none".into(),
+                });
+            }
+        });
+        let cancel = CancellationToken::new();
+        tokio::spawn(serve(addr, calls_tx, cancel.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(get(addr).await.starts_with("HTTP/1.0 503"));
+
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let turned_away = get(addr).await;
+        assert_eq!(turned_away, "", "closed unanswered beyond the cap");
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        let mut first = idle.remove(0);
+        let mut byte = [0u8; 1];
+        let held = tokio::time::timeout(Duration::from_secs(8), first.read(&mut byte)).await;
+        assert!(
+            matches!(held, Ok(Ok(0)) | Ok(Err(_))),
+            "an idle connection is closed within {ANSWER_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(get(addr).await.starts_with("HTTP/1.0 503"), "served again");
+        cancel.cancel();
+    }
 }
