@@ -199,6 +199,17 @@ fn the_wire_format_edge_cases_get_the_answers_asterisk_gives() {
     );
     assert_eq!(r.get("Message"), Some("Permission denied"));
     assert!(before.iter().all(|m| !m.is_event("FullyBooted")));
+    // `reporting` sees a campaign's figures, never the citizens' names and numbers.
+    let (r, _) = viewer.action(
+        "rep-1",
+        &[("Action", "AllertaCampaignReport"), ("Name", "any")],
+    );
+    assert_eq!(r.get("Message"), Some("Permission denied"));
+    let (r, _) = viewer.action(
+        "rep-2",
+        &[("Action", "AllertaCampaignStatus"), ("Name", "any")],
+    );
+    assert_ne!(r.get("Message"), Some("Permission denied"), "{r:?}");
 
     // Bad credentials, as Asterisk 22 (references/ami/01_bad_login): Authentication failed
     // a second later, and the connection closed.

@@ -8,7 +8,7 @@
 //! | AllertaCampaignCreate | Name, Message, List (repeatable or comma-separated), Priority, Lines, CPS, RingTime, Attempts, RetryTime, Window (HH:MM-HH:MM) |
 //! | AllertaCampaignStart / Pause / Resume / Stop | Name |
 //! | AllertaCampaignStatus | Name (none: a list of every campaign) |
-//! | AllertaCampaignReport | Name: one AllertaCampaignRecipient event per recipient |
+//! | AllertaCampaignReport | Name: one AllertaCampaignRecipient event per recipient (names and numbers: `originate` only) |
 //! | AllertaMessageSet | Name, Text or Recording, Language |
 //! | AllertaContactsImport | List, Columns (default `id,name,numbers`), Contact (one CSV line each, repeatable) |
 

@@ -87,9 +87,11 @@ pub const ALLERTA: [Entry; 9] = [
         "reporting,originate",
         "Allerta: a campaign's progress and ETA.",
     ),
+    // Citizens' names and numbers: for those who may run campaigns, not for `reporting`
+    // (which Asterisk gives to dashboards), which has AllertaCampaignStatus's figures.
     (
         "AllertaCampaignReport",
-        "reporting,originate",
+        "originate",
         "Allerta: who was reached.",
     ),
     (

@@ -39,6 +39,14 @@ pub enum Output {
 /// Event filters one session may add (each is a compiled regex: bounded memory).
 pub const MAX_FILTERS: usize = 64;
 
+/// An event filter's regex; the size limit keeps a hostile pattern from costing us memory
+/// or time.
+pub fn compile_filter(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(256 * 1024)
+        .build()
+}
+
 /// One client's session.
 #[derive(Debug)]
 pub struct Session {
@@ -307,11 +315,7 @@ impl Session {
             Some(p) => (false, p),
             None => (true, filter),
         };
-        // A size limit keeps a hostile pattern from costing us memory or time.
-        match regex::RegexBuilder::new(pattern)
-            .size_limit(256 * 1024)
-            .build()
-        {
+        match compile_filter(pattern) {
             Ok(r) => {
                 self.filters.push((include, r));
                 ok.push("Message", "Filter Added Successfully").clone()
@@ -354,6 +358,15 @@ impl Session {
             return;
         };
         self.user = Some(user.name.clone());
+        // The user's `eventfilter`s were compiled once when the file was read.
+        self.filters = user
+            .event_filters
+            .iter()
+            .filter_map(|f| {
+                let (include, pattern) = f.strip_prefix('!').map_or((true, &f[..]), |p| (false, p));
+                compile_filter(pattern).ok().map(|r| (include, r))
+            })
+            .collect();
         self.read = user.read;
         self.write = user.write;
         self.challenge = None;
@@ -482,6 +495,23 @@ mod tests {
             &mut out,
         );
         assert!(sent(&out)[0].contains("Unknown operation"));
+    }
+
+    #[test]
+    fn a_users_eventfilters_are_in_force_from_login() {
+        let users = Arc::new(
+            Users::parse_str(
+                "[f]\nsecret = x\nread = all\nwrite = all\neventfilter = Event: Hangup\n",
+                "manager.conf",
+            )
+            .unwrap(),
+        );
+        let mut s = Session::new(users, "10.77.0.100".parse().unwrap());
+        let mut out = Vec::new();
+        let login = [("Action", "Login"), ("Username", "f"), ("Secret", "x")];
+        s.on_action(&action(&login), 0.0, 0, &mut out);
+        assert!(s.wants(&ev("call", "Hangup")));
+        assert!(!s.wants(&ev("call", "Newstate")));
     }
 
     fn action(fields: &[(&str, &str)]) -> Message {

@@ -118,6 +118,10 @@ pub struct User {
     pub read: Classes,
     /// `write`: the action classes the user may use.
     pub write: Classes,
+    /// `eventfilter`s, in file order: each a regex on the event text (`!` first to
+    /// exclude), checked when the file is read and in force from login, as if the client
+    /// had sent them with `Filter`.
+    pub event_filters: Vec<String>,
 }
 
 impl User {
@@ -184,18 +188,11 @@ pub const GENERAL_IGNORED: [&str; 7] = [
 ];
 /// TLS keys of `[general]` we accept without acting on them (client certificates are
 /// not asked for: AMI users log in with their secret over the TLS channel).
-pub const TLS_IGNORED: [&str; 5] = [
-    "tlscipher",
-    "tlscafile",
-    "tlscapath",
-    "tlsverifyclient",
-    "tlsdontverifyserver",
-];
+pub const TLS_IGNORED: [&str; 4] = ["tlscipher", "tlscafile", "tlscapath", "tlsdontverifyserver"];
 /// Keys of a user section we accept without acting on them.
-pub const USER_IGNORED: [&str; 6] = [
+pub const USER_IGNORED: [&str; 5] = [
     "displayconnects",
     "writetimeout",
-    "eventfilter",
     "allowmultiplelogin",
     "channelvars",
     "setvar",
@@ -315,6 +312,17 @@ impl Users {
                                 .ok_or_else(|| invalid(e, "expected a number, 1 to 10000"))?
                         }
                         "tlscertfile" => cert = Some(e.value.clone()),
+                        // Asking clients for certificates is not done here: refusing the key
+                        // beats accepting it and letting in a client the operator meant to keep
+                        // out.
+                        "tlsverifyclient" => {
+                            if yes(&e.value) != Some(false) {
+                                return Err(invalid(
+                                    e,
+                                    "client certificates are not supported (AMI users log in with their secret over TLS): set tlsverifyclient = no or remove it",
+                                ));
+                            }
+                        }
                         "tlsprivatekey" => key = Some(e.value.clone()),
                         k if GENERAL_IGNORED.contains(&k) || TLS_IGNORED.contains(&k) => {}
                         _ => return Err(unknown(e)),
@@ -341,6 +349,7 @@ impl Users {
                 acl: Vec::new(),
                 read: Classes::default(),
                 write: Classes::default(),
+                event_filters: Vec::new(),
             };
             let mut has_secret = false;
             for e in &section.entries {
@@ -365,6 +374,15 @@ impl Users {
                     "write" => {
                         user.write = Classes::parse(&e.value)
                             .map_err(|_| invalid(e, "unknown class in the list"))?
+                    }
+                    "eventfilter" => {
+                        if user.event_filters.len() >= super::session::MAX_FILTERS {
+                            return Err(invalid(e, "too many event filters for one user"));
+                        }
+                        let pattern = e.value.strip_prefix('!').unwrap_or(&e.value);
+                        super::session::compile_filter(pattern)
+                            .map_err(|_| invalid(e, "not a usable regular expression"))?;
+                        user.event_filters.push(e.value.clone());
                     }
                     k if USER_IGNORED.contains(&k) => {}
                     _ => return Err(unknown(e)),
@@ -507,6 +525,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("m:3:") && e.contains("tlscertfile"), "{e}");
+        let e = Users::parse_str("[general]\ntlsverifyclient = yes\n", "m")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m:2:") && e.contains("not supported"), "{e}");
+        assert!(Users::parse_str("[general]\ntlsverifyclient = no\n", "m").is_ok());
+    }
+
+    #[test]
+    fn event_filters_are_checked_when_read() {
+        let users = Users::parse_str(
+            "[u]\nsecret = a\neventfilter = Event: Newchannel\neventfilter = !Channel: Local/\n",
+            "m",
+        )
+        .unwrap();
+        assert_eq!(
+            users.user("u").unwrap().event_filters,
+            ["Event: Newchannel", "!Channel: Local/"]
+        );
+        let e = Users::parse_str("[u]\nsecret = a\neventfilter = (unclosed\n", "m")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m:3:") && e.contains("regular expression"),
+            "{e}"
+        );
     }
 
     #[test]
