@@ -31,10 +31,14 @@ use crate::sip::call::{Action as LegAction, CallEvent, EndCause, Leg, Login};
 use crate::sip::dialog::DialogId;
 use crate::sip::endpoint::{Endpoint, Output, Peer, TxId};
 use crate::sip::message::{self, Ids, NewRequest, Transport};
+use crate::sip::pike::{self, Admit, Pike};
 use crate::sip::registration;
 use crate::sip::switch::{Decision, Switch};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{NetEvent, Transports};
+
+/// How often the status is built while only packets arrive.
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 use crate::status::Status;
 use crate::trunks::{self, Trunks};
 
@@ -179,6 +183,13 @@ struct Engine {
     counters: Status,
     /// Refused INVITEs come at whatever rate a peer sends them: logged within a budget.
     refusal_log: LogBudget,
+    /// Messages per address other than the trunks' (`sip::pike`).
+    pike: Pike,
+    /// Addresses going over their share, logged within a budget.
+    flood_log: LogBudget,
+    /// When the status was last published, and whether packets came since.
+    published: Instant,
+    unpublished: bool,
     max_calls: usize,
     role: Role,
     /// When the supervisor last pinged us.
@@ -226,6 +237,10 @@ pub async fn start(
         status: status.clone(),
         counters: Status::default(),
         refusal_log: LogBudget::new(20),
+        pike: Pike::default(),
+        flood_log: LogBudget::new(20),
+        published: Instant::now(),
+        unpublished: false,
         max_calls: cfg.max_calls,
         role: Role::Backup,
         supervisor_seen: None,
@@ -264,19 +279,26 @@ impl Engine {
         self.publish();
         loop {
             let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
+            let mut packet = false;
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 recv = udp.recv_from(&mut buf) => match recv {
                     Ok((n, addr)) => {
-                        let peer = Peer { addr, transport: Transport::Udp };
-                        self.ep.receive(Instant::now(), &buf[..n], peer, &mut out);
+                        if self.admit(addr) {
+                            let peer = Peer { addr, transport: Transport::Udp };
+                            self.ep.receive(Instant::now(), &buf[..n], peer, &mut out);
+                        }
+                        packet = true;
                     }
                     Err(error) => debug!(%error, "udp receive error"),
                 },
                 Some(event) = net_rx.recv() => {
                     self.net.on_event(&event);
                     if let NetEvent::Message { peer, bytes } = event {
-                        self.ep.receive(Instant::now(), &bytes, peer, &mut out);
+                        if self.admit(peer.addr) {
+                            self.ep.receive(Instant::now(), &bytes, peer, &mut out);
+                        }
+                        packet = true;
                     }
                 }
                 Some(cmd) = commands_rx.recv() => self.command(cmd, &mut out),
@@ -285,17 +307,57 @@ impl Engine {
             }
             self.process(&mut out);
             self.finish_drain();
-            self.publish();
+            // A packet's counters reach the status within PUBLISH_EVERY (building the status
+            // for every packet would cost a flood its own weight again); anything else at once.
+            if !packet || self.published.elapsed() >= PUBLISH_EVERY {
+                self.publish();
+            } else {
+                self.unpublished = true;
+            }
         }
         self.shutdown(&mut out).await;
     }
 
+    /// Whether to read a message from `addr`: a trunk's address always, any other within
+    /// its share (`sip::pike`); over it, dropped unread and counted.
+    fn admit(&mut self, addr: SocketAddr) -> bool {
+        let ip = addr.ip();
+        let trunk = self.trunks.list.iter().any(|t| {
+            t.cfg.identify.iter().any(|net| net.contains(&ip))
+                || t.target.is_some_and(|p| p.addr.ip() == ip)
+        });
+        if trunk {
+            return true;
+        }
+        let now = Instant::now();
+        match self.pike.admit(now, ip) {
+            Admit::Yes => true,
+            Admit::No { first } => {
+                self.counters.sip_flood_dropped += 1;
+                if first {
+                    if let Some(left_out) = self.flood_log.admit(now) {
+                        warn!(peer = %ip, per_window = pike::PER_WINDOW, left_out,
+                            "sip: an address sends more than its share; dropping the rest unread");
+                    }
+                }
+                false
+            }
+        }
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let drain = self.drain.as_ref().map(|(at, _)| *at);
-        [self.ep.next_deadline(), self.trunks.next_deadline(), drain]
-            .into_iter()
-            .flatten()
-            .min()
+        // A packet's counters not yet published are published within PUBLISH_EVERY.
+        let publish = self.unpublished.then_some(self.published + PUBLISH_EVERY);
+        [
+            self.ep.next_deadline(),
+            self.trunks.next_deadline(),
+            drain,
+            publish,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn tick(&mut self, out: &mut Vec<Output>) {
@@ -981,12 +1043,15 @@ impl Engine {
     }
 
     fn publish(&mut self) {
+        self.published = Instant::now();
+        self.unpublished = false;
         let trunks = self.trunks.status();
         let status = Status {
             trunks,
             active_calls: self.legs.len(),
             total_calls: self.counters.total_calls,
             unidentified_invites: self.counters.unidentified_invites,
+            sip_flood_dropped: self.counters.sip_flood_dropped,
             sip: self.ep.stats(),
             role: self.role.as_str().to_owned(),
             hold_preempt: None,

@@ -36,6 +36,9 @@ pub struct Status {
     pub total_calls: u64,
     /// INVITEs refused because they came from no trunk's identified address.
     pub unidentified_invites: u64,
+    /// SIP messages dropped unread: an address other than a trunk's sent more than its
+    /// share (`sip::pike`).
+    pub sip_flood_dropped: u64,
     /// Transaction-layer counters.
     pub sip: Stats,
     /// The role the supervisor gave us.

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod framing;
 pub mod message;
 pub mod nonce;
+pub mod pike;
 pub mod qualify;
 pub mod registration;
 pub mod switch;
