@@ -283,7 +283,7 @@ fn sip_flood(ns: String, stop: Arc<AtomicBool>) -> String {
                     while sock.recv_from(&mut buf).is_ok() {
                         answers.fetch_add(1, Ordering::Relaxed);
                     }
-                    if i % 64 == 0 {
+                    if i.is_multiple_of(64) {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
