@@ -130,6 +130,13 @@ impl CallFile {
                             reason: "empty number or trunk".into(),
                         });
                     }
+                    if !crate::sip::message::is_dialable(number) {
+                        return Err(CallFileError::Value {
+                            line,
+                            key: "Channel",
+                            reason: "a number holds digits, letters and + * - . _ only".into(),
+                        });
+                    }
                     channel = Some((number.to_owned(), trunk.to_owned()));
                 }
                 "context" => context = Some(value.to_owned()),
@@ -225,6 +232,8 @@ mod tests {
             Err(CallFileError::Missing("Channel"))
         );
         assert!(CallFile::parse("garbage").is_err());
+        let e = CallFile::parse("Channel: PJSIP/1;x=y@t\nContext: a\nExtension: s\n").unwrap_err();
+        assert!(e.to_string().starts_with("line 1: bad Channel"), "{e}");
     }
 
     #[test]

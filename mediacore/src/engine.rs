@@ -100,6 +100,9 @@ pub enum NotPlaced {
     NoContact(String),
     #[error("call limit reached")]
     CallLimit,
+    /// Characters a number cannot hold (`sip::message::is_dialable`).
+    #[error("{0:?} is not a number to dial (digits, letters and + * - . _ only)")]
+    BadNumber(String),
     /// The number does not make a Request-URI (or a header) with the trunk's host.
     #[error(transparent)]
     Request(#[from] crate::sip::message::SipError),
@@ -733,6 +736,9 @@ impl Engine {
             .iter()
             .find(|t| t.cfg.name == trunk)
             .ok_or_else(|| NotPlaced::NoTrunk(trunk.to_owned()))?;
+        if !message::is_dialable(number) {
+            return Err(NotPlaced::BadNumber(number.to_owned()));
+        }
         let (Some(peer), Some(host)) = (t.target, t.host.clone()) else {
             return Err(NotPlaced::NoContact(trunk.to_owned()));
         };

@@ -47,17 +47,10 @@ impl Ports {
         Arc::new(Self { range })
     }
 
-    /// How many pairs `range` holds: from its first even port, each with the odd one above
-    /// inside the range.
-    pub fn pairs(range: &RangeInclusive<u16>) -> u32 {
-        let lo = u32::from(*range.start()).next_multiple_of(2);
-        (u32::from(*range.end()) + 1).saturating_sub(lo) / 2
-    }
-
     /// Binds an RTP/RTCP socket pair on `ip`.
     pub async fn bind(&self, ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
         let lo = u32::from(*self.range.start()).next_multiple_of(2);
-        let pairs = Self::pairs(&self.range);
+        let pairs = crate::settings::rtp_pairs(&self.range);
         let start = rand::random_range(0..pairs.max(1));
         for i in 0..pairs {
             let Ok(port) = u16::try_from(lo + (start + i) % pairs * 2) else {

@@ -49,6 +49,11 @@ impl Dialled {
                 .split_once('@')
                 .filter(|(n, t)| !n.is_empty() && !t.is_empty())
                 .ok_or("Channel must be PJSIP/<number>@<trunk>")?;
+            if !crate::sip::message::is_dialable(number) {
+                return Err(format!(
+                    "cannot originate {channel:?}: a number holds digits, letters and + * - . _ only"
+                ));
+            }
             return Ok(Self::Trunk {
                 trunk: trunk.to_owned(),
                 number: number.to_owned(),

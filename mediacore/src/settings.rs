@@ -258,7 +258,7 @@ impl Settings {
                 "must be ≥ 1024 and below rtp_port_max",
             ));
         }
-        let ports = crate::media::Ports::pairs(&(raw.rtp_port_min..=raw.rtp_port_max)) as usize;
+        let ports = rtp_pairs(&(raw.rtp_port_min..=raw.rtp_port_max)) as usize;
         if ports < raw.max_calls {
             return Err(invalid(
                 "rtp_port_max",
@@ -312,6 +312,13 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "node".into())
+}
+
+/// How many RTP/RTCP port pairs `range` holds: from its first even port, each with the odd
+/// one above inside the range (`media::Ports` hands them out).
+pub fn rtp_pairs(range: &std::ops::RangeInclusive<u16>) -> u32 {
+    let lo = u32::from(*range.start()).next_multiple_of(2);
+    (u32::from(*range.end()) + 1).saturating_sub(lo) / 2
 }
 
 #[cfg(test)]

@@ -165,6 +165,22 @@ fn the_wire_format_edge_cases_get_the_answers_asterisk_gives() {
         Some("Invalid timeout 18446744073709551615")
     );
 
+    // A number with what a SIP URI would read as parameters: refused, never dialled.
+    let (r, _) = c.action(
+        "bad-number",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "PJSIP/1;transport=tcp@carrier-out"),
+            ("Context", "ami-test"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Error"), "{r:?}");
+    assert!(
+        r.get("Message")
+            .is_some_and(|m| m.contains("a number holds digits")),
+        "{r:?}"
+    );
+
     // Event filters: only what matches.
     let (r, _) = c.action(
         "f-1",

@@ -1,5 +1,5 @@
 //! The Asterisk Manager Interface: pure framing (`message`), users (`users`, manager.conf),
-//! sessions (`session`), the actions we answer (`catalog`) and the events we send
+//! sessions (`session`) and their event filters (`filter`), the actions we answer (`catalog`) and the events we send
 //! (`events`); the TCP driver (`server`), what its clients share (`context`) and the
 //! actions it performs with the media core (`actions`, and `campaigns`: Allerta's own); the
 //! listeners as `manager.conf` asks, started, moved and stopped when it changes
@@ -9,6 +9,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod context;
 pub mod events;
+pub mod filter;
 pub mod listener;
 pub mod message;
 pub mod server;

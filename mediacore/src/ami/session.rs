@@ -36,16 +36,7 @@ pub enum Output {
     Pause(std::time::Duration),
 }
 
-/// Event filters one session may add (each is a compiled regex: bounded memory).
-pub const MAX_FILTERS: usize = 64;
-
-/// An event filter's regex; the size limit keeps a hostile pattern from costing us memory
-/// or time.
-pub fn compile_filter(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(256 * 1024)
-        .build()
-}
+pub use super::filter::{compile as compile_filter, MAX_FILTERS};
 
 /// One client's session.
 #[derive(Debug)]

@@ -376,11 +376,11 @@ impl Users {
                             .map_err(|_| invalid(e, "unknown class in the list"))?
                     }
                     "eventfilter" => {
-                        if user.event_filters.len() >= super::session::MAX_FILTERS {
+                        if user.event_filters.len() >= super::filter::MAX_FILTERS {
                             return Err(invalid(e, "too many event filters for one user"));
                         }
                         let pattern = e.value.strip_prefix('!').unwrap_or(&e.value);
-                        super::session::compile_filter(pattern)
+                        super::filter::compile(pattern)
                             .map_err(|_| invalid(e, "not a usable regular expression"))?;
                         user.event_filters.push(e.value.clone());
                     }

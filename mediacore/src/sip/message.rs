@@ -642,6 +642,18 @@ pub fn method_of(msg: &SipMessage) -> Option<Method> {
     }
 }
 
+/// Whether `number` may be dialled: it becomes the user part of a Request-URI and of the
+/// To header, so only what a phone number or an extension holds (digits, letters, `+ * - .
+/// _`), 1 to 64 long. A number from an AMI application, a call file or the dialplan that
+/// holds anything else (`@`, `;`, `<`, a space, a line break) would change the request's
+/// meaning or add headers to it.
+pub fn is_dialable(number: &str) -> bool {
+    (1..=64).contains(&number.len())
+        && number
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+*-._".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,6 +682,30 @@ mod tests {
         assert_eq!(ids.from_tag, "1SIPpTag001");
         assert_eq!(ids.to_tag, None);
         assert_eq!(req.body, b"v=0\n");
+    }
+
+    #[test]
+    fn only_what_a_number_holds_is_dialable() {
+        for ok in [
+            "0744123456",
+            "+390744123456",
+            "*31#"[..3].as_ref(),
+            "ext-1.2_b",
+        ] {
+            assert!(is_dialable(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1@evil.example",
+            "1;transport=tcp",
+            "1\r\nX: y",
+            "1 2",
+            "<1>",
+            "1%0d",
+        ] {
+            assert!(!is_dialable(bad), "{bad:?}");
+        }
+        assert!(!is_dialable(&"1".repeat(65)));
     }
 
     #[test]
