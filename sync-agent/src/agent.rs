@@ -308,14 +308,23 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&node.tls.server));
     let sessions = TaskTracker::new();
     let mut session: Option<CancellationToken> = None;
-    // Handshakes run side by side, a few at a time, each within HANDSHAKE: a connection that
-    // never speaks holds one slot for a while, not the master's turn.
-    let mut handshakes: JoinSet<Option<(TlsStream, SocketAddr)>> = JoinSet::new();
+    // Handshakes run side by side, a few at a time, each within HANDSHAKE, in two pools: one
+    // for the `[sync] peer` address, one for any other. Connections that never speak hold
+    // slots for a while, but strangers cannot take the peer's; and a master whose address
+    // the backup has wrong (`ha.peer_ip` mistyped on one node) still gets in through the
+    // other pool, so replication goes on while the operator corrects it.
+    let expected = node.cfg.peer.map(|p| p.ip());
+    let mut from_peer: JoinSet<Option<(TlsStream, SocketAddr)>> = JoinSet::new();
+    let mut from_others: JoinSet<Option<(TlsStream, SocketAddr)>> = JoinSet::new();
     let mut strangers = LogBudget::new(10);
     loop {
         let (tls, peer_addr) = tokio::select! {
             _ = cancel.cancelled() => break,
-            Some(done) = handshakes.join_next(), if !handshakes.is_empty() => match done {
+            Some(done) = from_peer.join_next(), if !from_peer.is_empty() => match done {
+                Ok(Some(ready)) => ready,
+                _ => continue,
+            },
+            Some(done) = from_others.join_next(), if !from_others.is_empty() => match done {
                 Ok(Some(ready)) => ready,
                 _ => continue,
             },
@@ -329,19 +338,26 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
                         continue;
                     }
                 };
-                // Only the other node may connect: no handshake (no work) for anyone else.
-                let expected = node.cfg.peer.map(|p| p.ip());
-                if expected.is_some_and(|ip| ip != peer_addr.ip()) || handshakes.len() >= MAX_HANDSHAKES {
+                let is_peer = expected.is_none_or(|ip| ip == peer_addr.ip());
+                let (pool, cap) = if is_peer {
+                    (&mut from_peer, PEER_HANDSHAKES)
+                } else {
+                    (&mut from_others, OTHER_HANDSHAKES)
+                };
+                if pool.len() >= cap {
                     node.status().refused_peers += 1;
                     if let Some(left_out) = strangers.admit(Instant::now()) {
-                        warn!(peer = %peer_addr, expected = ?expected, busy = handshakes.len() >= MAX_HANDSHAKES, left_out,
-                            "refused a connection that is not from the peer's address, or while handshakes are full");
+                        warn!(peer = %peer_addr, from_the_peer = is_peer, left_out,
+                            "refused a connection: handshakes from its address are full");
                     }
                     continue;
                 }
+                if !is_peer {
+                    debug!(peer = %peer_addr, expected = ?expected, "a connection from an address that is not the peer's");
+                }
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, node) = (acceptor.clone(), Arc::clone(&node));
-                handshakes.spawn(async move {
+                pool.spawn(async move {
                     handshake(&node, &acceptor, tcp, peer_addr).await.map(|tls| (tls, peer_addr))
                 });
                 continue;
@@ -361,7 +377,8 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
             end_session(&node, result);
         });
     }
-    handshakes.abort_all();
+    from_peer.abort_all();
+    from_others.abort_all();
     if let Some(s) = session {
         s.cancel();
     }
@@ -372,8 +389,10 @@ async fn listen_loop(node: Arc<Node>, addr: SocketAddr, cancel: CancellationToke
 /// Handshakes a prospective master connected to the backup.
 type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
-/// At most this many TLS handshakes with the backup at once.
-const MAX_HANDSHAKES: usize = 4;
+/// At most this many TLS handshakes at once from the `[sync] peer` address...
+const PEER_HANDSHAKES: usize = 4;
+/// ... and from all other addresses together.
+const OTHER_HANDSHAKES: usize = 2;
 /// How long a handshake may take.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 

@@ -3,7 +3,7 @@
 //! legitimate AMI clients and the supervisor's control-socket probe run beside them.
 //!
 //! ```text
-//! hostile-bench [--secs 5] [--idle 2000] [--mediacore PATH]
+//! hostile-bench [--secs 5] [--idle 2000] [--lines 20] [--mediacore PATH]
 //!   quiet      nothing but the legitimate load
 //!   yes-denied two `yes | nc node 5038` streams from an address manager.conf denies
 //!   yes-allowed the same from an address it permits
@@ -13,9 +13,14 @@
 //!   sip-digest wrong digest answers to real challenges, from those addresses
 //!   sip-tcp    `--idle` SIP-TCP connections from those addresses, left silent
 //! ```
-//! The SIP phases add a legitimate SIP load: the carrier's OPTIONS every 20 ms, whose round
-//! trips and answers are reported beside the quiet run, and they count the answers the
-//! attackers received per request sent (a reflection attack's gain).
+//! Every phase runs a legitimate SIP load beside the attack: an alert campaign (its own for
+//! the phase, `--lines` lines, sipp citizens at the carrier who answer, listen and press 1),
+//! whose confirmed calls in the phase are compared with the quiet run's, and the carrier's
+//! OPTIONS every 20 ms. The SIP phases also count the answers the attackers received per
+//! request sent (a reflection attack's gain). "Stayed master" is read from the control
+//! pings as the supervisor's probe judges them (a miss is no answer in 100 ms; two in a row
+//! fault the node): the bench runs the media core alone, so this is the probe's verdict,
+//! not a supervisor's (the fault and fencing labs run the whole node).
 //! For each phase it prints the media core's resident memory (the most seen) and CPU, the
 //! control-socket ping as the supervisor sends it (every 50 ms; its probe gives up at
 //! 100 ms, and two misses fault the node), and the legitimate clients' AMI round trips and
@@ -33,10 +38,11 @@ use std::time::{Duration, Instant};
 
 use system_tests::ami::Client;
 use system_tests::bench::{self, arg, ms, percentile};
+use system_tests::campaign;
 use system_tests::lab::{Lab, Node};
 use system_tests::prereq;
 use system_tests::probe::in_netns;
-use system_tests::voice::{self, Voice};
+use system_tests::voice;
 
 /// An address in the client's namespace that manager.conf does not permit.
 const DENIED_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 201);
@@ -81,6 +87,8 @@ struct Figures {
     ami_pings: usize,
     sip_p99: Duration,
     sip_options: usize,
+    confirmed: usize,
+    stayed_master: bool,
     attack: String,
 }
 
@@ -134,6 +142,10 @@ fn phase(
     let cpu = (usage(pid).1 - cpu_before) / started.elapsed().as_secs_f64() * 100.0;
     stop.store(true, Ordering::Release);
     let attack = attacker.join().expect("attacker");
+    // The supervisor faults the node on two missed probes in a row.
+    let stayed_master = !ctl
+        .windows(2)
+        .any(|w| w.iter().all(|d| *d > Duration::from_millis(100)));
     ctl.sort();
     ami.sort();
     Figures {
@@ -149,6 +161,8 @@ fn phase(
         ami_pings: ami.len(),
         sip_p99: percentile(&sip, 0.99),
         sip_options: sip.len(),
+        confirmed: 0,
+        stayed_master,
         attack,
     }
 }
@@ -471,6 +485,7 @@ fn guessing(ns: String, to: SocketAddr, stop: Arc<AtomicBool>) -> String {
 fn main() {
     prereq::require_root("hostile-bench");
     let secs = arg("--secs", 5);
+    let lines = arg("--lines", 20) as u32;
     let idle_conns = arg("--idle", 2000) as usize;
     // The idle phase holds thousands of connections on our side.
     let _ =
@@ -489,7 +504,7 @@ fn main() {
             &["addr", "add", &format!("{ip}/24"), "dev", "eth0"],
         );
     }
-    let mut voice = Voice::alert_line(Node::A);
+    let mut voice = campaign::campaign_voice(Node::A, lines);
     voice.manager = Some(MANAGER.into());
     // SIP over TCP too, and a gateway that must authenticate: the digest path is attacked.
     voice.pjsip.push_str(&format!(
@@ -507,6 +522,24 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map_or_else(|| prereq::workspace_bin("allerta-mediacore"), PathBuf::from);
     let node = voice::start_mediacore_bin(&lab, Node::A, &voice, &bin);
+    assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
+    // Enough citizens that no phase's campaign runs out of them.
+    let csv = lab.write_file(
+        "citizens.csv",
+        &campaign::contacts_csv(&[(campaign::Citizen::Confirms, 2000)]),
+    );
+    let csv = csv.to_string_lossy().into_owned();
+    campaign::admin_ok(
+        &lab,
+        Node::A,
+        &["contacts", "import", &csv, "--list", "citizens"],
+    );
+    campaign::admin_ok(
+        &lab,
+        Node::A,
+        &["message", "set", "bench", "--text", "Allerta: prova."],
+    );
+    let _citizens = campaign::start_citizens(&lab);
     let control: PathBuf = lab.dir().join("voice-node-a").join("mediacore.sock");
     let to = SocketAddr::new(Node::A.data_ip().into(), 5038);
     let ns = lab.ns("client");
@@ -517,8 +550,40 @@ fn main() {
     );
 
     let mut rows = Vec::new();
+    let phases = std::cell::Cell::new(0);
     let run = |name: &str, attack: Box<dyn FnOnce(Arc<AtomicBool>) -> String + Send>| {
-        let f = phase(&lab, node.pid, &control, secs, attack);
+        // The phase's own campaign, started just before the attack.
+        let k = phases.get() + 1;
+        phases.set(k);
+        let campaign = format!("p{k}");
+        campaign::admin_ok(
+            &lab,
+            Node::A,
+            &[
+                "campaign",
+                "create",
+                &campaign,
+                "--message",
+                "bench",
+                "--list",
+                "citizens",
+                "--lines",
+                &lines.to_string(),
+                "--cps",
+                "50",
+                "--ring",
+                "5",
+                "--attempts",
+                "1",
+            ],
+        );
+        campaign::admin_ok(&lab, Node::A, &["campaign", "start", &campaign]);
+        let mut f = phase(&lab, node.pid, &control, secs, attack);
+        campaign::admin_ok(&lab, Node::A, &["campaign", "stop", &campaign]);
+        f.confirmed = campaign::report(&lab, Node::A, &campaign)
+            .values()
+            .filter(|(status, _, _)| status == "confirmed")
+            .count();
         println!("{name}: {}", f.attack);
         (name.to_owned(), f)
     };
@@ -564,41 +629,48 @@ fn main() {
     let quiet_pings = rows[0].1.ami_pings.max(1);
     println!();
     let quiet_options = rows[0].1.sip_options.max(1);
+    let quiet_calls = rows[0].1.confirmed.max(1);
     println!(
-        "{:<30} {:>8} {:>6} {:>17} {:>9} {:>10} {:>11} {:>10} {:>11}",
+        "{:<30} {:>8} {:>6} {:>17} {:>9} {:>7} {:>10} {:>11} {:>10} {:>11} {:>11}",
         "phase",
         "RSS max",
         "CPU",
         "control ping",
         ">100 ms",
+        "master",
         "AMI p99",
         "AMI pings",
         "OPTIONS",
-        "OPTIONS"
+        "OPTIONS",
+        "confirmed"
     );
     println!(
-        "{:<30} {:>8} {:>6} {:>17} {:>9} {:>10} {:>11} {:>10} {:>11}",
-        "", "MB", "%", "p99 / max ms", "", "ms", "vs quiet", "p99 ms", "vs quiet"
+        "{:<30} {:>8} {:>6} {:>17} {:>9} {:>7} {:>10} {:>11} {:>10} {:>11} {:>11}",
+        "", "MB", "%", "p99 / max ms", "", "", "ms", "vs quiet", "p99 ms", "vs quiet", "vs quiet"
     );
     let mut met = true;
     for (name, f) in &rows {
         let share = f.ami_pings as f64 / quiet_pings as f64 * 100.0;
         let sip_share = f.sip_options as f64 / quiet_options as f64 * 100.0;
-        met &= f.ctl_over_100ms == 0 && share >= 90.0 && sip_share >= 90.0;
+        let calls_share = f.confirmed as f64 / quiet_calls as f64 * 100.0;
+        met &= f.stayed_master && share >= 90.0 && sip_share >= 90.0 && calls_share >= 90.0;
         println!(
-            "{:<30} {:>8.1} {:>6.0} {:>8.2} / {:>6.2} {:>9} {:>10.2} {:>5} {:>4.0} % {:>10.2} {:>5} {:>4.0} %",
+            "{:<30} {:>8.1} {:>6.0} {:>8.2} / {:>6.2} {:>9} {:>7} {:>10.2} {:>5} {:>4.0} % {:>10.2} {:>5} {:>4.0} % {:>5} {:>4.0} %",
             name,
             f.rss_max as f64 / 1e6,
             f.cpu,
             ms(f.ctl_p99),
             ms(f.ctl_max),
             f.ctl_over_100ms,
+            if f.stayed_master { "yes" } else { "NO" },
             ms(f.ami_p99),
             f.ami_pings,
             share,
             ms(f.sip_p99),
             f.sip_options,
-            sip_share
+            sip_share,
+            f.confirmed,
+            calls_share
         );
     }
     let rss_max = rows.iter().map(|(_, f)| f.rss_max).max().unwrap_or(0);
@@ -607,7 +679,7 @@ fn main() {
         "anchor (issue 16, before): RSS 9 → 215 MB in 5 s, control ping 0.2 → 880 ms, both cores at 100 %"
     );
     println!(
-        "targets: no control ping over 100 ms (the supervisor's probe timeout), AMI Pings and the carrier's OPTIONS ≥ 90 % of quiet: {}; RSS at most {:.1} MB in any phase ({:+.1} MB over quiet)",
+        "targets: the node stays master (no two probes in a row over 100 ms), AMI Pings, the carrier's OPTIONS and confirmed campaign calls ≥ 90 % of quiet: {}; RSS at most {:.1} MB in any phase ({:+.1} MB over quiet)",
         if met { "MET" } else { "NOT MET" },
         rss_max as f64 / 1e6,
         (rss_max as f64 - rows[0].1.rss_max as f64) / 1e6
