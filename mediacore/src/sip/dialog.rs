@@ -51,7 +51,7 @@ impl Dialog {
         let contact = headers_named(&invite.headers, "Contact")
             .next()
             .ok_or(SipError::MissingHeader { name: "Contact" })?;
-        Ok(Self {
+        Self {
             id: DialogId {
                 call_id: ids.call_id,
                 local_tag: local_tag.to_owned(),
@@ -65,7 +65,8 @@ impl Dialog {
             route_set: record_route(&invite.headers),
             sent_by: sent_by.to_owned(),
             transport,
-        })
+        }
+        .usable()
     }
 
     /// The dialog a 2xx to our `invite` creates (§12.1.2): route set reversed.
@@ -84,7 +85,7 @@ impl Dialog {
         let sent_by = message::Ids::of(&invite.headers)?.sent_by;
         let mut route_set = record_route(&response.headers);
         route_set.reverse();
-        Ok(Self {
+        Self {
             id: DialogId {
                 call_id: ids.call_id,
                 local_tag: ids.from_tag,
@@ -98,7 +99,8 @@ impl Dialog {
             route_set,
             sent_by,
             transport,
-        })
+        }
+        .usable()
     }
 
     /// Where in-dialog requests go (the remote target), for the driver to resolve when
@@ -151,13 +153,33 @@ impl Dialog {
         push_header(&mut headers, "Call-ID", self.id.call_id.clone());
         push_header(&mut headers, "CSeq", format!("{cseq} {method}"));
         push_header(&mut headers, "User-Agent", message::AGENT);
-        Ok(Request {
+        let request = Request {
             method,
             uri,
             version: rsip::Version::V2,
             headers,
             body: Vec::new(),
-        })
+        };
+        // The target, URIs and routes came from the peer: what they make must be a request
+        // we (and so the peer) can read, never a malformed one on the wire.
+        let bytes = message::to_bytes(&rsip::SipMessage::Request(request.clone()));
+        let readable = message::parse(&bytes).is_ok_and(|m| match m {
+            rsip::SipMessage::Request(r) => message::Ids::of(&r.headers).is_ok(),
+            rsip::SipMessage::Response(_) => false,
+        });
+        if !readable {
+            return Err(SipError::BadHeader {
+                name: "Contact, From, To or Record-Route",
+                value: self.remote_target.clone(),
+            });
+        }
+        Ok(request)
+    }
+
+    /// Whether requests in this dialog can be built (see [`Dialog::build`]).
+    fn usable(self) -> Result<Self, SipError> {
+        self.build(Method::Bye, self.local_cseq, "z9hG4bKcheck")?;
+        Ok(self)
     }
 
     /// Checks an in-dialog request's CSeq (§12.2.2): lower than the last one is out of
@@ -175,7 +197,15 @@ impl Dialog {
         }
         if request.method == Method::Invite {
             if let Some(contact) = headers_named(&request.headers, "Contact").next() {
-                self.remote_target = message::addr_uri(contact).to_owned();
+                // A target we could not send to is refused; the old one stays.
+                let old = std::mem::replace(
+                    &mut self.remote_target,
+                    message::addr_uri(contact).to_owned(),
+                );
+                if let Err(e) = self.build(Method::Bye, self.local_cseq, "z9hG4bKcheck") {
+                    self.remote_target = old;
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -266,6 +296,26 @@ mod tests {
         CSeq: 5 INVITE\r\n\
         Contact: <sip:0744@10.78.0.1:5070>\r\n\
         Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn a_contact_we_could_not_send_to_makes_no_dialog_and_no_target() {
+        // Found by the sip_dialog fuzz target: a space inside the peer's Contact URI made a
+        // BYE we could not read back ourselves.
+        let bad = INVITE.replace("<sip:0744@10.78.0.1:5070>", "<s0p:i 744@10.78.0.1:5070>");
+        assert!(Dialog::as_uas(&req(&bad), "lt", "10.78.0.11:5060", Transport::Udp).is_err());
+        // And a target without a scheme, which rsip would read on into the next lines.
+        let no_scheme = INVITE.replace("<sip:0744@10.78.0.1:5070>", "IP/2.0");
+        assert!(Dialog::as_uas(&req(&no_scheme), "lt", "10.78.0.11:5060", Transport::Udp).is_err());
+        let mut d = Dialog::as_uas(&req(INVITE), "lt", "10.78.0.11:5060", Transport::Udp).unwrap();
+        let reinvite = bad.replace("CSeq: 5 INVITE", "CSeq: 6 INVITE");
+        assert!(d.on_request(&req(&reinvite)).is_err());
+        let bye = d.request(Method::Bye).unwrap();
+        assert_eq!(
+            bye.uri.to_string(),
+            "sip:0744@10.78.0.1:5070",
+            "the old target stays"
+        );
+    }
 
     #[test]
     fn a_uas_bye_goes_to_the_contact_through_the_record_route_in_order() {

@@ -141,6 +141,9 @@ fn check_head(bytes: &[u8]) -> Result<(), SipError> {
         || parts[2] != "SIP/2.0"
         || parts[1].is_empty()
         || parts[1].contains(' ')
+        // Every Request-URI has a scheme (RFC 3261 §25.1); without one rsip reads on into
+        // the following lines and loses headers (found by the sip_dialog fuzz target).
+        || !parts[1].contains(':')
     {
         return bad("request line is not METHOD URI SIP/2.0");
     }
@@ -682,6 +685,15 @@ mod tests {
         assert_eq!(ids.from_tag, "1SIPpTag001");
         assert_eq!(ids.to_tag, None);
         assert_eq!(req.body, b"v=0\n");
+    }
+
+    #[test]
+    fn a_request_uri_without_a_scheme_is_unparsable() {
+        let text = INVITE.replace(
+            "INVITE sip:100@10.78.0.11:5060 SIP/2.0",
+            "BYE IP/2.0 SIP/2.0",
+        );
+        assert!(parse(text.as_bytes()).is_err());
     }
 
     #[test]
