@@ -163,8 +163,14 @@ impl Dialog {
         // The target, URIs and routes came from the peer: what they make must be a request
         // we (and so the peer) can read, never a malformed one on the wire.
         let bytes = message::to_bytes(&rsip::SipMessage::Request(request.clone()));
+        // Read back with the same identifiers: a stray quote in the peer's From or To would
+        // otherwise swallow our tag (found by the sip_dialog fuzz target).
         let readable = message::parse(&bytes).is_ok_and(|m| match m {
-            rsip::SipMessage::Request(r) => message::Ids::of(&r.headers).is_ok(),
+            rsip::SipMessage::Request(r) => message::Ids::of(&r.headers).is_ok_and(|ids| {
+                ids.call_id == self.id.call_id
+                    && ids.from_tag == self.id.local_tag
+                    && ids.to_tag.as_deref() == Some(self.id.remote_tag.as_str())
+            }),
             rsip::SipMessage::Response(_) => false,
         });
         if !readable {
@@ -303,6 +309,12 @@ mod tests {
         // BYE we could not read back ourselves.
         let bad = INVITE.replace("<sip:0744@10.78.0.1:5070>", "<s0p:i 744@10.78.0.1:5070>");
         assert!(Dialog::as_uas(&req(&bad), "lt", "10.78.0.11:5060", Transport::Udp).is_err());
+        // A stray quote in the peer's To would swallow our tag in the From of our BYE.
+        let quote = INVITE.replace(
+            "To: <sip:100@10.78.0.11>",
+            "To: <sip:100@10.78.0.1\" <sip:0744@10.78.0.1:5060>\u{94};.0.1:5060>\u{94};tag;23535",
+        );
+        assert!(Dialog::as_uas(&req(&quote), "lt", "10.78.0.11:5060", Transport::Udp).is_err());
         // And a target without a scheme, which rsip would read on into the next lines.
         let no_scheme = INVITE.replace("<sip:0744@10.78.0.1:5070>", "IP/2.0");
         assert!(Dialog::as_uas(&req(&no_scheme), "lt", "10.78.0.11:5060", Transport::Udp).is_err());

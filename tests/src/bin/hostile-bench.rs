@@ -346,8 +346,15 @@ fn sip_digest(ns: String, stop: Arc<AtomicBool>) -> String {
                     let call = format!("d{k}-{i}");
                     let invite = sip_request("INVITE", local, &format!("z9hG4bK-{call}-1"), &call, "");
                     let _ = sock.send_to(invite.as_bytes(), to);
-                    let Ok((n, _)) = sock.recv_from(&mut buf) else { continue };
-                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    // The final answer (a 100 Trying, if any, comes first).
+                    let text = loop {
+                        let Ok((n, _)) = sock.recv_from(&mut buf) else { break None };
+                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        if !text.starts_with("SIP/2.0 100 ") {
+                            break Some(text);
+                        }
+                    };
+                    let Some(text) = text else { continue };
                     let Some(nonce) = text.split("nonce=\"").nth(1).and_then(|r| r.split('"').next()) else {
                         // Refused without a challenge: locked out.
                         unheard.fetch_add(1, Ordering::Relaxed);
