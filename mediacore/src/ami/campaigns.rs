@@ -82,6 +82,19 @@ async fn run(
     msg: &Message,
     id: Option<&str>,
 ) -> Result<Message, StoreError> {
+    let (action, msg, id) = (action.to_owned(), msg.clone(), id.map(str::to_owned));
+    blocking(store, move |s| act(s, &action, &msg, id.as_deref())).await
+}
+
+/// Performs one of our actions (`action` lower-case) on the store, all of it under the
+/// store's lock, and builds the answer: what an application sends is read here (the
+/// `ami_campaigns` fuzz target feeds it).
+pub fn act(
+    s: &mut Store,
+    action: &str,
+    msg: &Message,
+    id: Option<&str>,
+) -> Result<Message, StoreError> {
     let who = "ami".to_owned();
     let name = msg.get("Name").unwrap_or("").to_owned();
     let need_name = || {
@@ -100,11 +113,10 @@ async fn run(
         "allertacampaigncreate" => {
             need_name()?;
             let spec = spec(msg, &name).map_err(StoreError::Refused)?;
-            blocking(store, move |s| {
+            (|| -> Result<_, StoreError> {
                 s.migrate()?;
                 s.create_campaign(&spec, &who)
-            })
-            .await?;
+            })()?;
             Ok(success(format!("Campaign {name} created")))
         }
         "allertacampaignstart"
@@ -114,13 +126,13 @@ async fn run(
             need_name()?;
             let op = action.trim_start_matches("allertacampaign").to_owned();
             let n = name.clone();
-            let state = blocking(store, move |s| s.control(&n, &op, &who)).await?;
+            let state = s.control(&n, &op, &who)?;
             let mut m = success(format!("Campaign {name} {}", state.as_str()));
             m.push("State", state.as_str());
             Ok(m)
         }
         "allertacampaignstatus" if name.is_empty() => {
-            let list = blocking(store, |s| s.list()).await?;
+            let list = s.list()?;
             let items = list
                 .iter()
                 .map(|(n, state)| {
@@ -142,14 +154,13 @@ async fn run(
         }
         "allertacampaignstatus" => {
             let n = name.clone();
-            let (campaign, counts) = blocking(store, move |s| {
+            let (campaign, counts) = (|| -> Result<_, StoreError> {
                 let c = s
                     .campaign(&n)?
                     .ok_or_else(|| StoreError::Refused(format!("No campaign {n}")))?;
                 let counts = s.counts(c.id)?;
                 Ok((c, counts))
-            })
-            .await?;
+            })()?;
             let p = progress::estimate(&campaign, &counts);
             let mut m = reply(id, "Success");
             m.push("Name", name)
@@ -172,13 +183,12 @@ async fn run(
         "allertacampaignreport" => {
             need_name()?;
             let n = name.clone();
-            let rows = blocking(store, move |s| {
+            let rows = (|| -> Result<_, StoreError> {
                 let c = s
                     .campaign(&n)?
                     .ok_or_else(|| StoreError::Refused(format!("No campaign {n}")))?;
                 s.report(c.id)
-            })
-            .await?;
+            })()?;
             let items = rows
                 .iter()
                 .map(|r| {
@@ -218,11 +228,10 @@ async fn run(
             };
             let language = msg.get("Language").unwrap_or("it").to_owned();
             let n = name.clone();
-            blocking(store, move |s| {
+            (|| -> Result<_, StoreError> {
                 s.migrate()?;
                 s.add_message(&n, kind, &body, &language, &who)
-            })
-            .await?;
+            })()?;
             Ok(success(format!("Message {name} set")))
         }
         "allertacontactsimport" => {
@@ -240,11 +249,10 @@ async fn run(
                 StoreError::Refused(format!("nothing imported: {}", errors.join("; ")))
             })?;
             let l = list.clone();
-            let n = blocking(store, move |s| {
+            let n = (|| -> Result<_, StoreError> {
                 s.migrate()?;
                 s.import_contacts(&parsed, &l, &who)
-            })
-            .await?;
+            })()?;
             Ok(success(format!("Imported {n} contacts into list {list}")))
         }
         other => Ok(error(id, &format!("{other}: unknown campaign action"))),
