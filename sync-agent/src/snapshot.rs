@@ -111,6 +111,24 @@ pub fn install(
     if check != "ok" {
         return Err(SnapshotError::Check(check));
     }
+    // What the copy cannot undo must be right before it starts: the text encoding (a copy
+    // in another one leaves the live connection unable to read its own database) and the
+    // journal a master's snapshot always carries (found by the sync_snapshot fuzz target).
+    let encoding = |c: &Connection| c.query_row("PRAGMA encoding", [], |r| r.get::<_, String>(0));
+    let (theirs, ours) = (encoding(&src)?, encoding(live)?);
+    if theirs != ours {
+        return Err(SnapshotError::Check(format!(
+            "text encoding {theirs}, this node's is {ours}"
+        )));
+    }
+    let journaled: i64 = src.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sync_log'",
+        [],
+        |r| r.get(0),
+    )?;
+    if journaled == 0 {
+        return Err(SnapshotError::Check("no sync journal in it".into()));
+    }
     copy(&src, live)?;
     live.execute_batch(journal::SCHEMA)?;
     // The copy went through the WAL (every page of the database): fold it into the file
@@ -161,6 +179,38 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn a_snapshot_in_another_encoding_or_without_a_journal_is_refused_and_nothing_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut backup = journal::open(&dir.path().join("b.db")).unwrap();
+        backup
+            .execute_batch("CREATE TABLE kept(x); INSERT INTO kept VALUES (42);")
+            .unwrap();
+        for (name, setup) in [
+            (
+                "utf16.db",
+                "PRAGMA encoding = 'UTF-16le'; CREATE TABLE _sync_log(x);",
+            ),
+            ("bare.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"),
+        ] {
+            let snap = dir.path().join(name);
+            Connection::open(&snap)
+                .unwrap()
+                .execute_batch(setup)
+                .unwrap();
+            let (hash, _) = hash_file(&snap).unwrap();
+            let refused = install(&mut backup, &snap, &hash);
+            assert!(
+                matches!(refused, Err(SnapshotError::Check(_))),
+                "{name}: {refused:?}"
+            );
+            let x: i64 = backup
+                .query_row("SELECT x FROM kept", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(x, 42, "{name}");
+        }
     }
 
     #[test]
