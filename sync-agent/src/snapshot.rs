@@ -114,11 +114,22 @@ pub fn install(
     // What the copy cannot undo must be right before it starts: the text encoding (a copy
     // in another one leaves the live connection unable to read its own database) and the
     // journal a master's snapshot always carries (found by the sync_snapshot fuzz target).
-    let encoding = |c: &Connection| c.query_row("PRAGMA encoding", [], |r| r.get::<_, String>(0));
-    let (theirs, ours) = (encoding(&src)?, encoding(live)?);
+    // The header's own field (offset 56), not `PRAGMA encoding`: SQLite reads an invalid
+    // value there as UTF-8, and the copy then carries the invalid value over.
+    let ours = match live
+        .query_row("PRAGMA encoding", [], |r| r.get::<_, String>(0))?
+        .as_str()
+    {
+        "UTF-8" => 1,
+        "UTF-16le" => 2,
+        _ => 3,
+    };
+    let mut header = [0u8; 100];
+    File::open(staged)?.read_exact(&mut header)?;
+    let theirs = u32::from_be_bytes([header[56], header[57], header[58], header[59]]);
     if theirs != ours {
         return Err(SnapshotError::Check(format!(
-            "text encoding {theirs}, this node's is {ours}"
+            "text encoding {theirs} in its header, this node's is {ours}"
         )));
     }
     let journaled: i64 = src.query_row(
@@ -193,6 +204,7 @@ mod tests {
                 "utf16.db",
                 "PRAGMA encoding = 'UTF-16le'; CREATE TABLE _sync_log(x);",
             ),
+            ("invalid.db", "CREATE TABLE _sync_log(x);"),
             ("bare.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"),
         ] {
             let snap = dir.path().join(name);
@@ -200,6 +212,12 @@ mod tests {
                 .unwrap()
                 .execute_batch(setup)
                 .unwrap();
+            if name == "invalid.db" {
+                // An encoding value SQLite does not know (found by the fuzz target).
+                let mut bytes = std::fs::read(&snap).unwrap();
+                bytes[59] = 124;
+                std::fs::write(&snap, bytes).unwrap();
+            }
             let (hash, _) = hash_file(&snap).unwrap();
             let refused = install(&mut backup, &snap, &hash);
             assert!(
