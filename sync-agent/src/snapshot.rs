@@ -140,6 +140,19 @@ pub fn install(
     if journaled == 0 {
         return Err(SnapshotError::Check("no sync journal in it".into()));
     }
+    drop(src);
+    // Everything the install does to the live database after the copy is tried on the
+    // staged file first (it is ours, and its hash was checked): a journal whose tables do not
+    // fit ours is refused before the live database is touched, not after (found by the
+    // sync_snapshot fuzz target), so an install is all or nothing.
+    {
+        let staged_rw = Connection::open(staged)?;
+        staged_rw
+            .execute_batch(journal::SCHEMA)
+            .and_then(|()| journal::head(&staged_rw))
+            .map_err(|e| SnapshotError::Check(format!("its sync journal does not fit: {e}")))?;
+    }
+    let src = Connection::open_with_flags(staged, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     copy(&src, live)?;
     live.execute_batch(journal::SCHEMA)?;
     // The copy went through the WAL (every page of the database): fold it into the file
@@ -205,6 +218,10 @@ mod tests {
                 "PRAGMA encoding = 'UTF-16le'; CREATE TABLE _sync_log(x);",
             ),
             ("invalid.db", "CREATE TABLE _sync_log(x);"),
+            (
+                "misfit.db",
+                "CREATE TABLE _sync_log(x); CREATE TABLE _sync_gen(y);",
+            ),
             ("bare.db", "CREATE TABLE t(x); INSERT INTO t VALUES (1);"),
         ] {
             let snap = dir.path().join(name);
