@@ -17,10 +17,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sip::message::{Method, Request, Response, SipMessage};
 use component::contract::{Adverts, Request as Control, Response as ControlResponse, Role};
 use component::log_budget::LogBudget;
 use component::server::Call as ControlCall;
-use rsip::{Method, Request, SipMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -556,7 +556,7 @@ impl Engine {
         }
     }
 
-    fn forget_tx_if_final(&mut self, tx: TxId, response: &rsip::Response) {
+    fn forget_tx_if_final(&mut self, tx: TxId, response: &Response) {
         // An INVITE's 2xx may be retransmitted to us through the transaction (Accepted
         // state), so keep INVITE transactions mapped until the endpoint drops them.
         let is_invite = Ids::of(&response.headers).is_ok_and(|i| i.cseq_method == Method::Invite);

@@ -98,7 +98,7 @@ fn run(setup: &Setup, steps: &[Step]) -> Vec<Expected> {
         lines.push("Content-Length: 0".into());
         let text = lines.join("\r\n") + "\r\n\r\n";
         let request = match message::parse(text.as_bytes()) {
-            Ok(rsip_message) => rsip_message.try_into().expect("a request, not a response"),
+            Ok(message) => message.try_into().expect("a request, not a response"),
             Err(e) => panic!("not a SIP message ({e}):\n{text}"),
         };
         let now = t0 + Duration::from_millis(step.at_ms);

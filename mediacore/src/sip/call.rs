@@ -6,7 +6,7 @@
 //! requests, timeouts). It returns [`Action`]s: responses and requests for the endpoint,
 //! and [`CallEvent`]s for the user.
 
-use rsip::{Method, Request, Response};
+use super::message::{Method, Request, Response};
 
 use super::dialog::{Dialog, DialogId};
 use super::digest;
@@ -579,8 +579,8 @@ impl Leg {
 
 #[cfg(test)]
 mod tests {
+    use super::message::SipMessage;
     use super::*;
-    use rsip::SipMessage;
 
     const INVITE: &str = "INVITE sip:100@10.78.0.11 SIP/2.0\r\n\
         Via: SIP/2.0/UDP 10.78.0.1:5060;branch=z9hG4bK1\r\n\

@@ -5,6 +5,7 @@
 //! (Proxy-Authenticate → Proxy-Authorization). When a server offers several challenges we
 //! take SHA-256 over MD5. `qop=auth` is used when offered; `auth-int` alone is refused.
 
+use super::message::{Request, Response};
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
@@ -18,7 +19,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// The `algorithm=` parameter (MD5 when absent; rsip-era peers write `SHA256`).
+    /// The `algorithm=` parameter (MD5 when absent; some peers write `SHA256`).
     fn parse(value: Option<String>) -> Result<Self, DigestError> {
         match value {
             None => Ok(Self::Md5),
@@ -210,8 +211,8 @@ pub fn authorization(
 /// Authorization/Proxy-Authorization and adds ours. The caller gives the request a new
 /// branch and CSeq (see [`crate::sip::message::renew`]).
 pub fn authorize(
-    request: &mut rsip::Request,
-    response: &rsip::Response,
+    request: &mut Request,
+    response: &Response,
     username: &str,
     password: &str,
     nc: u32,

@@ -11,9 +11,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rsip::{Method, Request, Response, SipMessage};
+use super::message::{Headers, Method, Request, Response, SipMessage, Version};
 
-use super::message::{self, Ids, SipError, Transport};
+use super::message::{self, Ids, Parsed, SipError, Transport};
 use super::transaction::{ClientTransaction, Event, ServerTransaction, Timers};
 
 /// Identifies a transaction inside the endpoint.
@@ -114,7 +114,6 @@ pub const MAX_SERVER_TRANSACTIONS: usize = 16_384;
 struct ServerKey {
     branch: String,
     sent_by: String,
-    /// rsip's `Method` is not `Hash`; its text is.
     method: String,
 }
 
@@ -183,10 +182,20 @@ impl Endpoint {
     /// Handles one received message (a datagram or a stream frame).
     pub fn receive(&mut self, now: Instant, bytes: &[u8], peer: Peer, out: &mut Vec<Output>) {
         self.stats.received += 1;
-        match message::parse(bytes) {
-            Ok(SipMessage::Request(request)) => self.on_request(now, request, peer, out),
-            Ok(SipMessage::Response(response)) => self.on_response(now, response, out),
-            Err(_) => self.stats.unparsable += 1,
+        match message::read(bytes) {
+            Ok(Parsed {
+                message: SipMessage::Request(request),
+                fault,
+            }) => match fault {
+                None => self.on_request(now, request, peer, out),
+                // Read well enough to answer, not to act on (RFC 4475 §3.1.2).
+                Some(fault) => self.bad_request(&request, peer, &fault, out),
+            },
+            Ok(Parsed {
+                message: SipMessage::Response(response),
+                fault: None,
+            }) => self.on_response(now, response, out),
+            Ok(_) | Err(_) => self.stats.unparsable += 1,
         }
     }
 
@@ -206,13 +215,13 @@ impl Endpoint {
             }
             Err(e) => return self.bad_request(&request, peer, &e, out),
         };
-        let key = |method: Method| ServerKey {
+        let key = |method: &Method| ServerKey {
             branch: branch_key(&ids),
             sent_by: ids.sent_by.clone(),
             method: method.to_string(),
         };
-        match request.method {
-            Method::Ack => match self.server_keys.get(&key(Method::Invite)).copied() {
+        match request.method.clone() {
+            Method::Ack => match self.server_keys.get(&key(&Method::Invite)).copied() {
                 Some(id) => self.with_server(id, now, out, |tx, now, ev| tx.on_ack(now, ev)),
                 None => out.push(Output::Ack {
                     request: Box::new(request),
@@ -220,13 +229,13 @@ impl Endpoint {
                 }),
             },
             method => {
-                if let Some(&id) = self.server_keys.get(&key(method)) {
+                if let Some(&id) = self.server_keys.get(&key(&method)) {
                     self.stats.retransmissions_in += 1;
                     return self.with_server(id, now, out, |tx, _, ev| tx.on_retransmission(ev));
                 }
                 let is_cancel = method == Method::Cancel;
                 let invite = if is_cancel {
-                    self.server_keys.get(&key(Method::Invite)).copied()
+                    self.server_keys.get(&key(&Method::Invite)).copied()
                 } else {
                     None
                 };
@@ -245,6 +254,7 @@ impl Endpoint {
                 // No 100 Trying yet: the user sends it ([`Endpoint::trying`]) for an INVITE it
                 // takes, so a refused one costs the sender one answer, not two.
                 let mut events = Vec::new();
+                let skey = key(&method);
                 let tx = ServerTransaction::start(
                     method,
                     peer.transport.is_reliable(),
@@ -253,7 +263,6 @@ impl Endpoint {
                     &mut events,
                 );
                 let id = self.id();
-                let skey = key(method);
                 self.server_keys.insert(skey.clone(), id);
                 self.servers.insert(
                     id,
@@ -299,7 +308,11 @@ impl Endpoint {
         if message::header(&request.headers, "Via").is_none() {
             return;
         }
-        let mut response = message::response(request, 400, Some(&message::token()));
+        let code = match error {
+            SipError::Version { .. } => 505,
+            _ => 400,
+        };
+        let mut response = message::response(request, code, Some(&message::token()));
         message::push_header(
             &mut response.headers,
             "Warning",
@@ -371,7 +384,7 @@ impl Endpoint {
         let client = self.clients.get(&invite)?;
         let peer = client.peer;
         let inv = client.tx.request();
-        let mut headers = rsip::Headers::default();
+        let mut headers = Headers::default();
         if let Some(via) = message::header(&inv.headers, "Via") {
             message::push_header(&mut headers, "Via", via);
         }
@@ -386,7 +399,7 @@ impl Endpoint {
         let cancel = Request {
             method: Method::Cancel,
             uri: inv.uri.clone(),
-            version: rsip::Version::V2,
+            version: Version::V2,
             headers,
             body: Vec::new(),
         };

@@ -1,7 +1,7 @@
 //! Pure: cutting SIP messages out of a TCP byte stream by Content-Length (RFC 3261 §18.3),
 //! and CRLF keep-alives (RFC 5626 §3.5.1).
 //!
-//! `rsip` wants exactly one complete message, so the stream is framed here first. On UDP a
+//! A message is read whole, so the stream is framed here first. On UDP a
 //! datagram is one message and [`super::message::parse`] handles Content-Length itself.
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -119,5 +119,24 @@ mod tests {
         let mut huge =
             BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 999999\r\n\r\n"[..]);
         assert_eq!(next_frame(&mut huge), Err(FrameError::TooLarge));
+    }
+
+    #[test]
+    fn content_length_in_any_spelling_frames_and_two_that_differ_do_not() {
+        for head in [
+            "OPTIONS sip:a@b SIP/2.0\r\nL: 3\r\n\r\n",
+            "OPTIONS sip:a@b SIP/2.0\r\ncontent-length   :  3\r\n\r\n",
+            "OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n 3\r\n\r\n",
+            "OPTIONS sip:a@b SIP/2.0\r\nl: 3\r\nContent-Length: 3\r\n\r\n",
+        ] {
+            let mut buf = BytesMut::from(format!("{head}abc").as_bytes());
+            assert!(
+                matches!(next_frame(&mut buf), Ok(Some(Frame::Message(_)))),
+                "{head:?}"
+            );
+            assert!(buf.is_empty(), "{head:?}");
+        }
+        let mut two = BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nl: 3\r\nl: 5\r\n\r\nabc"[..]);
+        assert_eq!(next_frame(&mut two), Err(FrameError::ContentLength));
     }
 }

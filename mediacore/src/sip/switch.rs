@@ -13,11 +13,11 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use rsip::{Method, Request, Response};
+use super::message::{Method, Request, Response};
 
 use super::dialog::DialogId;
 use super::nonce::{Nonces, Stale};
-use super::{digest, message};
+use super::{digest, message, uas};
 use crate::conf::pjsip::Trunk;
 use crate::lockout::Lockout;
 
@@ -93,6 +93,12 @@ impl Switch {
         let Ok(ids) = message::Ids::of(&request.headers) else {
             return Decision::Drop;
         };
+        // §8.2's checks; a new INVITE's come once it is authenticated (in `invite`).
+        if request.method != Method::Invite || ids.to_tag.is_some() {
+            if let Some(response) = uas::inspect(request) {
+                return Decision::Respond(response);
+            }
+        }
         if let Some(to_tag) = ids.to_tag {
             return Decision::InDialog(DialogId {
                 call_id: ids.call_id,
@@ -135,6 +141,9 @@ impl Switch {
                 Err(decision) => return decision,
             },
         };
+        if let Some(response) = uas::inspect(request) {
+            return Decision::Respond(response);
+        }
         if calls >= self.max_calls {
             tracing::warn!(
                 max = self.max_calls,
@@ -289,7 +298,11 @@ mod tests {
              CSeq: 1 INVITE\r\n\
              {extra}Content-Length: 0\r\n\r\n"
         );
-        Request::try_from(text.as_bytes()).unwrap()
+        request_of(text.as_bytes()).unwrap()
+    }
+
+    fn request_of(bytes: &[u8]) -> Result<Request, message::SipError> {
+        Ok(Request::try_from(message::parse(bytes)?).expect("a request"))
     }
 
     fn code(d: &Decision) -> u16 {
@@ -480,7 +493,7 @@ mod tests {
     fn in_dialog_requests_go_to_their_call_and_other_methods_are_answered() {
         let mut s = Switch::new(10, Instant::now());
         let now = Instant::now();
-        let bye = Request::try_from(
+        let bye = request_of(
             "BYE sip:112@192.0.2.11 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bK-2\r\n\
              From: <sip:a@203.0.113.5>;tag=a1\r\nTo: <sip:112@192.0.2.11>;tag=b2\r\n\
              Call-ID: c1@203.0.113.5\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
@@ -494,7 +507,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let outside = |method: &str| {
-            Request::try_from(
+            request_of(
                 format!(
                     "{method} sip:112@192.0.2.11 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bK-3\r\n\
                      From: <sip:a@203.0.113.5>;tag=a1\r\nTo: <sip:112@192.0.2.11>\r\n\

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use rsip::{Method, Request, Response, SipMessage};
+use super::message::{Headers, Method, Request, Response, SipMessage, Version};
 
 use super::message::{self, headers_named, push_header};
 
@@ -263,7 +263,7 @@ impl ClientTransaction {
 /// The ACK for a non-2xx final response (§17.1.1.3): same Request-URI, Call-ID, From,
 /// Route and top Via as the INVITE, CSeq number with method ACK, To from the response.
 pub fn ack_for_non_2xx(invite: &Request, response: &Response) -> Request {
-    let mut headers = rsip::Headers::default();
+    let mut headers = Headers::default();
     if let Some(via) = headers_named(&invite.headers, "Via").next() {
         push_header(
             &mut headers,
@@ -286,7 +286,7 @@ pub fn ack_for_non_2xx(invite: &Request, response: &Response) -> Request {
     Request {
         method: Method::Ack,
         uri: invite.uri.clone(),
-        version: rsip::Version::V2,
+        version: Version::V2,
         headers,
         body: Vec::new(),
     }
@@ -347,7 +347,7 @@ impl ServerTransaction {
             ack_deadline: None,
             end_at: None,
         };
-        if method == Method::Invite {
+        if tx.method == Method::Invite {
             tx.state = ServerState::Proceeding;
             if let Some(trying) = trying {
                 out.push(Event::Transmit(trying.clone()));

@@ -8,8 +8,11 @@
 //! ```
 //!
 //! A TCP connection is framed by [`super::framing`]; a peer whose stream cannot be framed
-//! (no Content-Length, too large) is disconnected. Connections are found by the peer's
-//! address, so responses go back on the connection the request came in on (§18.2.2).
+//! (no Content-Length, too large) is no longer read, but the connection stays open for
+//! [`DRAIN`] so that the answers owed to the requests it did send still go out on it.
+//! Connections are found by the peer's address, so responses go back on the connection the
+//! request came in on; when it has closed, a response goes to a new connection to the
+//! request's source address and its Via sent-by port (§18.2.2, [`response_target`](super::message::response_target)).
 //!
 //! Limits, for a data network that may be hostile (the numbers are Kamailio's and pjsip's
 //! orders of magnitude): at most [`MAX_CONNECTIONS`] accepted connections, [`PER_ADDRESS`]
@@ -33,7 +36,7 @@ use tracing::{debug, warn};
 
 use super::endpoint::Peer;
 use super::framing::{next_frame, Frame};
-use super::message::Transport;
+use super::message::{response_target, Transport};
 
 /// What connection tasks tell the engine.
 #[derive(Debug)]
@@ -71,6 +74,8 @@ pub const FIRST_MESSAGE: Duration = Duration::from_secs(10);
 pub const IDLE: Duration = Duration::from_secs(600);
 /// How long one write may take before the peer counts as not reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection whose stream cannot be framed stays open for our answers.
+pub const DRAIN: Duration = Duration::from_secs(2);
 /// How long to wait after `accept` fails before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -144,12 +149,20 @@ impl Transports {
                     }
                 }
                 None => {
-                    debug!(peer = %peer.addr, "tcp connect");
+                    // A response whose connection has closed goes where §18.2.2 says.
+                    let addr = response_target(&bytes, peer.addr);
+                    if let Some(writer) = self.tcp.get(&addr) {
+                        if writer.try_send(bytes).is_err() {
+                            self.tcp.remove(&addr);
+                        }
+                        return;
+                    }
+                    debug!(peer = %addr, "tcp connect");
                     let (writer, queue) = mpsc::channel(WRITE_QUEUE);
                     let _ = writer.try_send(bytes);
-                    self.tcp.insert(peer.addr, writer.clone());
+                    self.tcp.insert(addr, writer.clone());
                     self.tasks
-                        .spawn(connect(peer.addr, writer, queue, self.net_tx.clone()));
+                        .spawn(connect(addr, writer, queue, self.net_tx.clone()));
                 }
             },
         }
@@ -284,13 +297,16 @@ async fn serve(
     };
     let idle = tokio::time::sleep(first);
     tokio::pin!(idle);
+    // Set once the stream cannot be framed: nothing more is read, and the connection closes
+    // when `idle` (now [`DRAIN`]) runs out, whatever is written meanwhile.
+    let mut draining = false;
     loop {
         tokio::select! {
             () = &mut idle => {
-                debug!(peer = %addr, "sip tcp connection idle; closing");
+                debug!(peer = %addr, draining, "sip tcp connection idle; closing");
                 return;
             }
-            read = rd.read_buf(&mut buf) => match read {
+            read = rd.read_buf(&mut buf), if !draining => match read {
                 Ok(0) | Err(_) => return,
                 Ok(_) => loop {
                     match next_frame(&mut buf) {
@@ -308,15 +324,20 @@ async fn serve(
                         }
                         Ok(None) => break,
                         Err(error) => {
-                            warn!(peer = %addr, %error, "closing unframeable tcp stream");
-                            return;
+                            warn!(peer = %addr, %error, "unframeable tcp stream; closing after our answers");
+                            draining = true;
+                            buf.clear();
+                            idle.as_mut().reset(tokio::time::Instant::now() + DRAIN);
+                            break;
                         }
                     }
                 },
             },
             out = queue.recv() => match out {
                 Some(bytes) => {
-                    idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
+                    if !draining {
+                        idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
+                    }
                     // A peer that stops reading must not hold the connection forever.
                     let written = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await;
                     if !matches!(written, Ok(Ok(()))) {
@@ -432,5 +453,45 @@ mod tests {
             messages += usize::from(matches!(event, NetEvent::Message { .. }));
         }
         assert_eq!(messages, 3);
+    }
+
+    #[tokio::test]
+    async fn an_unframeable_stream_still_gets_the_answers_it_is_owed() {
+        let (addr, mut events) = listening().await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        // A good request, then one whose two Content-Lengths differ: the stream is lost
+        // after the first (RFC 4475 §3.3.9 over TCP).
+        client.write_all(OPTIONS).await.unwrap();
+        client
+            .write_all(b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 13\r\nl: 5\r\n\r\n")
+            .await
+            .unwrap();
+        let mut writer = None;
+        let mut got_message = false;
+        while !(got_message && writer.is_some()) {
+            match tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+                Ok(Some(NetEvent::Up { writer: w, .. })) => writer = Some(w),
+                Ok(Some(NetEvent::Message { .. })) => got_message = true,
+                other => panic!("{other:?}"),
+            }
+        }
+        // The engine answers a little later, as it would.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let answer = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+        writer.unwrap().send(answer.clone()).await.unwrap();
+        let mut got = Vec::new();
+        let start = Instant::now();
+        let mut buf = [0u8; 256];
+        while let Ok(Ok(n)) = tokio::time::timeout(DRAIN * 2, client.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, answer, "the answer went out before the close");
+        assert!(
+            start.elapsed() < DRAIN + Duration::from_millis(500),
+            "closed after draining"
+        );
     }
 }

@@ -28,7 +28,9 @@ fn store() -> &'static Mutex<Store> {
 
 fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);
-    let mut guard = store().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut guard = store()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..16 {
         let Ok(Some(msg)) = Message::decode(&mut buf) else {
             break;

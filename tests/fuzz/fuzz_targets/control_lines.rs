@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for line in text.lines() {
         if let Ok(r) = Request::decode(line) {
-            assert_eq!(Request::decode(&r.encode()).ok(), Some(r), "request round trip");
+            assert_eq!(
+                Request::decode(&r.encode()).ok(),
+                Some(r),
+                "request round trip"
+            );
         }
         if let Ok(r) = Response::decode(line) {
             let _ = Response::decode(&r.encode()).expect("our own answer decodes");

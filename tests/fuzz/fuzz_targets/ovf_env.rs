@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use libfuzzer_sys::fuzz_target;
 use firstboot::env::Environment;
 use firstboot::nics::Nic;
 use firstboot::{render, validate};
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
             Verdict::Accept { latched: Some(at) } => {
                 assert_eq!(at, from);
                 if let (Some(_), Some(last)) = (before, last_accept) {
-                    assert!(now.duration_since(last) >= QUIET || before == Some(from), "re-latched while the old source spoke");
+                    assert!(
+                        now.duration_since(last) >= QUIET || before == Some(from),
+                        "re-latched while the old source spoke"
+                    );
                 }
             }
             Verdict::Drop => continue,

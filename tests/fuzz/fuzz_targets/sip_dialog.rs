@@ -8,8 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mediacore::sip::dialog::Dialog;
-use mediacore::sip::message::{self, Ids, NewRequest, Transport};
-use rsip::{Method, SipMessage};
+use mediacore::sip::message::{self, Ids, Method, NewRequest, SipMessage, Transport};
 
 fn check(dialog: &mut Dialog) {
     let id = dialog.id.clone();
@@ -17,7 +16,10 @@ fn check(dialog: &mut Dialog) {
         if let Ok(request) = dialog.request(method) {
             let bytes = message::to_bytes(&SipMessage::Request(request));
             let again = message::parse(&bytes).unwrap_or_else(|e| {
-                panic!("we built what we cannot read: {e}: {:?}", String::from_utf8_lossy(&bytes))
+                panic!(
+                    "we built what we cannot read: {e}: {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
             });
             let SipMessage::Request(again) = again else {
                 panic!("a request became a response")

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use mediacore::conf::pjsip::PjsipConfig;
-use mediacore::sip::message::{self, Transport};
+use mediacore::sip::message::{self, SipMessage, Transport};
 use mediacore::sip::registration::{Action, Config, Registration};
 use mediacore::sip::switch::{Decision, Switch};
-use rsip::SipMessage;
 
 const PJSIP: &str = "[carrier]\ntype=endpoint\ncontext=from-carrier\nallow=ulaw\n\
 [carrier-ip]\ntype=identify\nendpoint=carrier\nmatch=198.51.100.0/24\n\

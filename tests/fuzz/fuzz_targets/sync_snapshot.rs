@@ -29,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     match install(&mut live, &staged, &hash) {
         Ok(_head) => assert_eq!(integrity(&live), "ok", "installed, but damaged"),
         Err(_) => {
-            assert_eq!(integrity(&live), "ok", "refused, and the live database damaged");
+            assert_eq!(
+                integrity(&live),
+                "ok",
+                "refused, and the live database damaged"
+            );
             let x: i64 = live
                 .query_row("SELECT x FROM kept", [], |r| r.get(0))
                 .expect("the live row survives a refused snapshot");

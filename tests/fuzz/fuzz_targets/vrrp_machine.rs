@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let version = if flags & 1 == 0 { Version::V2 } else { Version::V3 };
+    let version = if flags & 1 == 0 {
+        Version::V2
+    } else {
+        Version::V3
+    };
     let mut vr = VirtualRouter::new(RouterConfig {
         version,
         vrid: 51,
