@@ -295,11 +295,18 @@ impl SessionDescription {
             }
             b's' if self.media.is_empty() => self.session_name = value.to_string(),
             b'c' => {
-                let address = parse_connection(value)
-                    .ok_or(malformed("c", "expected IN IP4|IP6 <address>"))?;
+                let address = parse_connection(value);
                 match self.media.last_mut() {
-                    Some(m) => m.connection = Some(address),
-                    None => self.connection = Some(address),
+                    // A stream we will decline may say what it likes (see parse_attribute).
+                    Some(m) if !m.is_rtp_audio() => m.connection = address,
+                    Some(m) => {
+                        m.connection =
+                            Some(address.ok_or(malformed("c", "expected IN IP4|IP6 <address>"))?)
+                    }
+                    None => {
+                        self.connection =
+                            Some(address.ok_or(malformed("c", "expected IN IP4|IP6 <address>"))?)
+                    }
                 }
             }
             b'm' => {
@@ -344,8 +351,10 @@ impl SessionDescription {
             }
             return Ok(());
         }
-        // The remaining attributes are media-level; at session level they are ignored.
-        let Some(media) = self.media.last_mut() else {
+        // The remaining attributes are media-level; at session level they are ignored, and
+        // so they are in a stream we will decline (not RTP audio): a line we cannot read
+        // there must not cost the call its audio (RFC 4475's `a=rtpmap:31 LPC` in video).
+        let Some(media) = self.media.last_mut().filter(|m| m.is_rtp_audio()) else {
             return Ok(());
         };
         match name {
@@ -757,6 +766,28 @@ a=rtpmap:96 H264/90000
             3,
             "one m-line per offered stream"
         );
+    }
+
+    #[test]
+    fn a_line_we_cannot_read_in_a_stream_we_decline_costs_nothing() {
+        // RFC 4475's SDP: `LPC` has no clock rate, in a video stream we do not take.
+        let rfc4475 = "v=0\r\no=mhandley 29739 7272939 IN IP4 192.0.2.3\r\ns=-\r\n\
+            c=IN IP4 192.0.2.4\r\nt=0 0\r\nm=audio 49217 RTP/AVP 0 12\r\n\
+            m=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\nc=IN IP9 nowhere\r\n";
+        let offer = parse(rfc4475);
+        let (n, answer) = local().answer(&offer).expect("the audio stream is fine");
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
+        assert!(
+            answer.lines().any(|l| l == "m=video 0 RTP/AVP 31"),
+            "{answer}"
+        );
+        // The same line in the audio stream is still an error, with its line number.
+        let bad_audio = "v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 49217 RTP/AVP 0 31\r\n\
+            a=rtpmap:31 LPC\r\n";
+        assert!(matches!(
+            SessionDescription::parse(bad_audio.as_bytes()),
+            Err(ParseError::Malformed { line: 4, .. })
+        ));
     }
 
     #[test]

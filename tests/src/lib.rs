@@ -17,6 +17,7 @@
 //! - `wizard`: a lab node's answers to the vSphere wizard and the OVF environment from them.
 //! - `shipped_node`: a lab node's files from first boot's rendering, with the lab's stated differences.
 //! - `rtpcap`: RTP loss and pacing out of large pcap files (the media benchmark).
+//! - `rfc4475`: the SIP torture test messages and what the media core does with each.
 pub mod ami;
 pub mod appliance;
 pub mod bench;
@@ -28,6 +29,7 @@ pub mod lab;
 pub mod nodes;
 pub mod prereq;
 pub mod probe;
+pub mod rfc4475;
 pub mod rtpcap;
 pub mod scenarios;
 pub mod shipped_node;

@@ -373,6 +373,82 @@ fn garbage_and_malformed_sip_on_udp_and_tcp_get_errors_and_calls_still_work() {
 }
 
 #[test]
+fn a_running_node_answers_each_rfc4475_torture_message_as_the_rfc_asks() {
+    use mediacore::sip::message;
+    use system_tests::rfc4475::{self, Outcome};
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-rfc4475");
+    let node = voice::start_mediacore(&lab, Node::A, &Voice::alert_line(Node::A));
+    let to: std::net::SocketAddr = format!("{}:5060", Node::A.voice_ip()).parse().unwrap();
+    // The answer to a message is the one that carries its top Via (and its Call-ID): the
+    // calls some messages start go on answering meanwhile.
+    let key = |bytes: &[u8]| {
+        let m = message::read(bytes).ok()?.message;
+        let via = message::header(m.headers(), "Via")?.to_owned();
+        Some((via, message::header(m.headers(), "Call-ID").map(str::to_owned)))
+    };
+    let got = system_tests::probe::in_netns(&lab.ns("carrier"), move || {
+        let sock = std::net::UdpSocket::bind((CARRIER_IP, 5099)).expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let mut got = Vec::new();
+        for (tag, _, _) in rfc4475::CASES {
+            let bytes = rfc4475::message(tag);
+            sock.send_to(&bytes, to).expect("send");
+            let want = key(&bytes);
+            let deadline = std::time::Instant::now() + Duration::from_millis(400);
+            let mut outcome = Outcome::Silent;
+            let mut buf = [0u8; 8192];
+            while std::time::Instant::now() < deadline {
+                let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if want.is_none() || key(&buf[..n]) != want {
+                    continue;
+                }
+                let code = message::read(&buf[..n]).ok().and_then(|p| match p.message {
+                    message::SipMessage::Response(r) => Some(r.status_code.code()),
+                    message::SipMessage::Request(_) => None,
+                });
+                outcome = match code {
+                    Some(100) => Outcome::Call,
+                    Some(code) => Outcome::Answer(code),
+                    None => continue,
+                };
+                break;
+            }
+            got.push((*tag, outcome));
+        }
+        got
+    });
+    let wrong: Vec<String> = got
+        .iter()
+        .filter(|(tag, outcome)| rfc4475::expected(tag) != *outcome)
+        .map(|(tag, outcome)| format!("{tag}: {outcome:?}, want {:?}", rfc4475::expected(tag)))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}\n{}", node.log_text());
+    // And the node still takes a call.
+    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "100", &[]);
+    assert!(ok, "the call after the torture failed:\n{out}\n{}", node.log_text());
+}
+
+#[test]
+fn answered_and_hung_up_at_once_the_node_sends_its_bye_only_after_the_ack() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp"]);
+    let lab = Lab::two_nodes("mc-late-ack");
+    let mut voice = Voice::alert_line(Node::A);
+    voice
+        .dialplan
+        .push_str("exten => 102,1,Answer()\n same => n,Hangup()\n");
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let (ok, out) = voice::carrier_calls(&lab, "uac_late_ack.xml", "102", &[]);
+    assert!(ok, "a BYE before the ACK, or none after:\n{out}\n{}", node.log_text());
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(status["active_calls"], 0, "{status}");
+}
+
+#[test]
 fn a_call_over_tcp_survives_a_re_invite_and_reads_the_digit() {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["sipp"]);

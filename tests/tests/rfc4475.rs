@@ -3,14 +3,9 @@
 //! core's receive path as a UDP datagram from a carrier's identified address: the endpoint
 //! (`mediacore::sip::endpoint`) and then the switch (`mediacore::sip::switch`), which is what
 //! the node does with a datagram before a call starts. One test per message.
-//!
-//! Where the RFC leaves the choice to the receiver we take the stricter one and say so:
-//! `lwsstart`, `escruri`, `badaspec`, `baddn` and `regbadct` are answered 400; `trws` (trailing
-//! white space on the request line) is accepted; `mismatch02` is answered 400 (the CSeq method
-//! differs; 501 would also do); REGISTER, MESSAGE and the other methods we do not serve are
-//! answered 405 (we are no registrar). The lab test `sip_lab` sends them all to a running node.
+//! What each should get, and why, is `system_tests::rfc4475::CASES`; the lab test
+//! `mediacore_lab` sends them all to a running node.
 
-use std::path::Path;
 use std::time::Instant;
 
 use mediacore::conf::pjsip::{PjsipConfig, Trunk};
@@ -18,26 +13,13 @@ use mediacore::sip::endpoint::{Endpoint, Output, Peer};
 use mediacore::sip::message::{self, SipMessage, TopVia, Transport};
 use mediacore::sip::switch::{Decision, Switch};
 
-/// What the node does with one message.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    /// The INVITE is taken: a call starts (its final answer is the dialplan's).
-    Call,
-    /// Answered with this status code, and nothing else happens.
-    Answer(u16),
-    /// Nothing: no answer, no call (a response for no transaction, or junk).
-    Silent,
-}
-use Outcome::*;
+use system_tests::rfc4475::{self, Outcome, Outcome::*};
 
 const CARRIER: &str = "[carrier]\ntype=endpoint\ncontext=from-carrier\nallow=ulaw\n\
     [carrier-ip]\ntype=identify\nendpoint=carrier\nmatch=198.51.100.0/24\n";
 
 fn handle(tag: &str) -> Outcome {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/rfc4475")
-        .join(format!("{tag}.dat"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = rfc4475::message(tag);
     let pjsip = PjsipConfig::parse_str(CARRIER, "pjsip.conf").expect("pjsip");
     let trunks: Vec<&Trunk> = pjsip.trunks().iter().collect();
     let now = Instant::now();
@@ -105,133 +87,39 @@ fn answered(request: &[u8], answer: &[u8]) -> Outcome {
 }
 
 macro_rules! rfc4475 {
-    ($($(#[$doc:meta])* $tag:ident => $want:expr,)*) => {
+    ($($tag:ident)*) => {
         $(
-            $(#[$doc])*
             #[test]
             fn $tag() {
-                assert_eq!(handle(stringify!($tag)), $want, "{}", stringify!($tag));
+                let tag = stringify!($tag);
+                assert_eq!(handle(tag), rfc4475::expected(tag), "{tag}");
             }
         )*
+        /// Every message has its test.
+        #[test]
+        fn every_message_of_the_rfc_has_a_test() {
+            let tested = [$(stringify!($tag)),*];
+            for (tag, _, _) in rfc4475::CASES {
+                assert!(tested.contains(tag), "{tag} has no test");
+                assert!(rfc4475::message_path(tag).exists(), "{tag}.dat");
+            }
+            assert_eq!(tested.len(), rfc4475::CASES.len());
+        }
     };
 }
 
 rfc4475! {
-    // §3.1.1: valid messages, which a parser must accept.
-    /// Folded lines, compact and oddly spaced names, unknown headers. Its To has a tag: a
-    /// request in a dialog we do not have, 481.
-    wsinv => Answer(481),
-    /// An extension method: 501 with Allow.
-    intmeth => Answer(501),
-    /// Escaped characters in URIs: a call.
-    esc01 => Call,
-    /// Escaped NULs in a REGISTER: read, and REGISTER is not ours (405).
-    escnull => Answer(405),
-    /// `RE%47IST%45R` is not REGISTER: an extension method, 501.
-    esc02 => Answer(501),
-    /// No white space between display name and `<`: OPTIONS answered 200.
-    lwsdisp => Answer(200),
-    /// Very long values everywhere: a call.
-    longreq => Call,
-    /// A REGISTER followed by junk in the same datagram: the REGISTER alone is answered.
-    dblreq => Answer(405),
-    /// A `;` in the Request-URI's user part: 200.
-    semiuri => Answer(200),
-    /// Unknown transports in lower Vias: 200.
-    transports => Answer(200),
-    /// A multipart MESSAGE with binary content: read; MESSAGE is not ours (405).
-    mpart01 => Answer(405),
-    /// A response with a UTF-8 reason phrase, for no transaction of ours: nothing.
-    unreason => Silent,
-    /// A response with an empty reason phrase, for no transaction of ours: nothing.
-    noreason => Silent,
-
-    // §3.1.2: invalid messages.
-    /// Empty Via and Contact parameters: 400.
-    badinv01 => Answer(400),
-    /// Content-Length larger than the datagram: 400.
-    clerr => Answer(400),
-    /// Negative Content-Length: 400.
-    ncl => Answer(400),
-    /// CSeq past 2^32, Max-Forwards 300, huge expiries: 400.
-    scalar02 => Answer(400),
-    /// A response with overlarge numbers: dropped.
-    scalarlg => Silent,
-    /// An unterminated quoted string: 400.
-    quotbal => Answer(400),
-    /// A Request-URI in `<>`: 400.
-    ltgtruri => Answer(400),
-    /// White space inside the Request-URI: 400.
-    lwsruri => Answer(400),
-    /// Two SPs between the request line's elements: 400 (the RFC allows either).
-    lwsstart => Answer(400),
-    /// White space after `SIP/2.0`: accepted (the RFC allows either), OPTIONS answered 200.
-    trws => Answer(200),
-    /// Headers in the Request-URI: 400 (the RFC allows either).
-    escruri => Answer(400),
-    /// A Date in a time zone other than GMT: the Date does not matter to us, a call.
-    baddate => Call,
-    /// A Contact with `?` outside `<>`: 400.
-    regbadct => Answer(400),
-    /// White space inside `<>`: 400.
-    badaspec => Answer(400),
-    /// A display name with a comma, unquoted: 400.
-    baddn => Answer(400),
-    /// SIP/7.0: 505.
-    badvers => Answer(505),
-    /// CSeq method differs from the request's: 400.
-    mismatch01 => Answer(400),
-    /// An extension method whose CSeq says INVITE: 400 (501 would also do).
-    mismatch02 => Answer(400),
-    /// A status code past 32 bits: dropped.
-    bigcode => Silent,
-
-    // §3.2: transaction layer.
-    /// A branch that is only the magic cookie: answered as any OPTIONS, 200.
-    badbranch => Answer(200),
-
-    // §3.3: application layer.
-    /// No Call-ID, From or To: 400.
-    insuf => Answer(400),
-    /// An unknown Request-URI scheme: 416.
-    unkscm => Answer(416),
-    /// A known but unusable scheme: 416.
-    novelsc => Answer(416),
-    /// Unknown schemes in To, From and Contact of a REGISTER: 405.
-    unksm2 => Answer(405),
-    /// An unknown Require: 420 with Unsupported.
-    bext01 => Answer(420),
-    /// An unknown body type: 415 with Accept.
-    invut => Answer(415),
-    /// An unknown authorization scheme in a REGISTER: 405.
-    regaut01 => Answer(405),
-    /// Two each of Call-ID, To, From, Max-Forwards and CSeq: 400.
-    multi01 => Answer(400),
-    /// Two Content-Length headers: 400.
-    mcl01 => Answer(400),
-    /// A response with a broadcast Via: dropped.
-    bcast => Silent,
-    /// Max-Forwards 0 at the endpoint it is for: 200.
-    zeromf => Answer(200),
-    /// A REGISTER with a contact parameter: 405.
-    cparam01 => Answer(405),
-    /// A REGISTER with a URI parameter: 405.
-    cparam02 => Answer(405),
-    /// A REGISTER with an escaped header in its Contact: 405.
-    regescrt => Answer(405),
-    /// An INVITE whose sender accepts no SDP answer: 406.
-    sdp01 => Answer(406),
-
-    // §3.4: backward compatibility.
-    /// An RFC 2543 INVITE (no branch, no From tag, no Contact): a call.
-    inv2543 => Call,
+    wsinv intmeth esc01 escnull esc02 lwsdisp longreq dblreq semiuri transports mpart01
+    unreason noreason badinv01 clerr ncl scalar02 scalarlg quotbal ltgtruri lwsruri lwsstart
+    trws escruri baddate regbadct badaspec baddn badvers mismatch01 mismatch02 bigcode
+    badbranch insuf unkscm novelsc unksm2 bext01 invut regaut01 multi01 mcl01 bcast zeromf
+    cparam01 cparam02 regescrt sdp01 inv2543
 }
 
 /// The unknown Require tags are listed back, and an unknown method is answered with what we
 /// allow: the headers the RFC asks for, not only the code.
 #[test]
 fn answers_carry_the_headers_the_rfc_asks_for() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/rfc4475");
     let pjsip = PjsipConfig::parse_str(CARRIER, "pjsip.conf").unwrap();
     let trunks: Vec<&Trunk> = pjsip.trunks().iter().collect();
     let now = Instant::now();
@@ -246,7 +134,7 @@ fn answers_carry_the_headers_the_rfc_asks_for() {
         ("intmeth", "Allow", message::ALLOW),
         ("invut", "Accept", "application/sdp"),
     ] {
-        let bytes = std::fs::read(dir.join(format!("{tag}.dat"))).unwrap();
+        let bytes = rfc4475::message(tag);
         let request = message::parse(&bytes).unwrap().try_into().unwrap();
         let Decision::Respond(response) =
             switch.request(now, &request, peer_ip, trunks.iter().copied(), 0)

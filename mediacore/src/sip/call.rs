@@ -166,6 +166,8 @@ pub struct Leg {
     nc: u32,
     provisional_seen: bool,
     cancel_pending: bool,
+    /// Inbound: we hung up after our 2xx and before its ACK; the BYE waits (RFC 3261 §15).
+    bye_pending: bool,
     cause: Option<EndCause>,
 }
 
@@ -195,6 +197,7 @@ impl Leg {
             nc: 0,
             provisional_seen: false,
             cancel_pending: false,
+            bye_pending: false,
             cause: None,
         }
     }
@@ -225,6 +228,7 @@ impl Leg {
             nc: 0,
             provisional_seen: false,
             cancel_pending: false,
+            bye_pending: false,
             cause: None,
         }
     }
@@ -332,10 +336,14 @@ impl Leg {
         }
     }
 
-    /// We hang up: BYE if the call is up, else reject (inbound) or cancel (outbound).
+    /// We hang up: BYE if the call is up, else reject (inbound) or cancel (outbound). A
+    /// callee "MUST NOT send a BYE on a confirmed dialog until it has received an ACK for
+    /// its 2xx response or until the server transaction times out" (RFC 3261 §15): hung up
+    /// between our 2xx and its ACK, the BYE goes when either comes.
     pub fn hangup(&mut self, out: &mut Vec<Action>) {
         match self.state {
-            State::Answered | State::Confirmed => self.send_bye(out),
+            State::Answered => self.bye_pending = true,
+            State::Confirmed => self.send_bye(out),
             State::Early if self.inbound => {
                 self.respond_invite(480, None, out);
                 self.end(EndCause::LocalHangup, out);
@@ -375,6 +383,9 @@ impl Leg {
                 out.push(Action::Acked { tx });
             }
             out.push(Action::Event(CallEvent::Confirmed));
+            if self.bye_pending {
+                self.send_bye(out);
+            }
         }
     }
 
@@ -382,7 +393,11 @@ impl Leg {
     pub fn on_no_ack(&mut self, out: &mut Vec<Action>) {
         if self.state == State::Answered {
             self.send_bye(out);
-            self.end(EndCause::SignallingTimeout, out);
+            let cause = match self.bye_pending {
+                true => EndCause::LocalHangup,
+                false => EndCause::SignallingTimeout,
+            };
+            self.end(cause, out);
         }
     }
 
@@ -659,6 +674,31 @@ mod tests {
         assert_eq!(bye.method, Method::Bye);
         assert_eq!(bye.uri.to_string(), "sip:0744@10.78.0.1:5060");
         assert!(!leg.is_ended(), "ended when the BYE is answered");
+    }
+
+    #[test]
+    fn hung_up_before_the_ack_the_bye_waits_for_the_ack_or_its_timeout() {
+        let is_bye = |out: &[Action]| {
+            out.iter()
+                .any(|a| matches!(a, Action::Request(r) if r.method == Method::Bye))
+        };
+        // Answer() then Hangup() at once: no BYE until the ACK (RFC 3261 §15).
+        let (mut leg, mut out) = (inbound(), Vec::new());
+        leg.answer(b"v=0\r\n".to_vec(), &mut out);
+        out.clear();
+        leg.hangup(&mut out);
+        assert!(out.is_empty(), "{out:?}");
+        leg.on_ack(&mut out);
+        assert!(is_bye(&out), "{out:?}");
+        assert!(!leg.is_ended(), "ended when the BYE is answered");
+        // No ACK ever: the BYE goes when the transaction gives up, and the call ends as ours.
+        let (mut leg, mut out) = (inbound(), Vec::new());
+        leg.answer(b"v=0\r\n".to_vec(), &mut out);
+        leg.hangup(&mut out);
+        out.clear();
+        leg.on_no_ack(&mut out);
+        assert!(is_bye(&out), "{out:?}");
+        assert_eq!(leg.cause(), Some(EndCause::LocalHangup));
     }
 
     #[test]
