@@ -167,15 +167,23 @@ async fn main() -> anyhow::Result<()> {
     });
     let dispatch = tokio::spawn(runner::dispatch(calls_rx, shared.clone()));
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());
-    let ami = start_ami(
-        &settings,
-        &shared,
-        &store,
-        &handles,
-        ami_events,
-        cancel.clone(),
-    )
-    .await?;
+    let (reloads_done_tx, reloads_done) = tokio::sync::watch::channel(0);
+    let ami = mediacore::ami::context::Ami {
+        users: tokio::sync::watch::Sender::new(Arc::new(mediacore::ami::users::Users::off())),
+        shared: shared.clone(),
+        status: handles.status.clone(),
+        events: ami_events,
+        started: std::time::SystemTime::now(),
+        write_timeout: mediacore::ami::context::WRITE_TIMEOUT,
+        store: Some(store.clone()),
+        peer: settings.peer.clone(),
+        pjsip: Some(Arc::new(trunks.clone())),
+        reload: Some(mediacore::ami::context::ReloadHandle {
+            force: force_reload.clone(),
+            done: reloads_done,
+        }),
+    };
+    let ami = start_ami(&settings, ami, cancel.clone()).await?;
     let reloader = tokio::spawn(
         mediacore::reload::Reloader {
             extensions: settings.extensions.clone(),
@@ -184,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
             ami,
             status: handles.status.clone(),
             force: force_reload.clone(),
+            done: reloads_done_tx,
         }
         .run(cancel.clone()),
     );
@@ -270,10 +279,7 @@ fn start_dialer(
 /// when the file first appears and off when it goes.
 async fn start_ami(
     settings: &Settings,
-    shared: &Arc<Shared>,
-    store: &Arc<Mutex<mediacore::campaign::store::Store>>,
-    handles: &engine::Handles,
-    events: tokio::sync::broadcast::Sender<Arc<mediacore::ami::events::Event>>,
+    ami: mediacore::ami::context::Ami,
     cancel: CancellationToken,
 ) -> anyhow::Result<mediacore::ami::listener::Listeners> {
     let users = if settings.manager.exists() {
@@ -282,17 +288,7 @@ async fn start_ami(
         info!(path = %settings.manager.display(), "no manager.conf: AMI off until one is written");
         None
     };
-    let ami = Arc::new(mediacore::ami::context::Ami {
-        users: tokio::sync::watch::Sender::new(Arc::new(mediacore::ami::users::Users::off())),
-        shared: shared.clone(),
-        status: handles.status.clone(),
-        events,
-        started: std::time::SystemTime::now(),
-        write_timeout: mediacore::ami::context::WRITE_TIMEOUT,
-        store: Some(store.clone()),
-        peer: settings.peer.clone(),
-    });
-    let mut listeners = mediacore::ami::listener::Listeners::new(ami, cancel);
+    let mut listeners = mediacore::ami::listener::Listeners::new(Arc::new(ami), cancel);
     listeners.apply(users).await?;
     Ok(listeners)
 }

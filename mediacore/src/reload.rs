@@ -63,8 +63,11 @@ pub struct Reloader {
     pub ami: Listeners,
     /// Where alarms are shown (`config_alarms` in the status).
     pub status: Arc<Mutex<Status>>,
-    /// SIGHUP (`systemctl reload`): load both files again now, changed or not.
+    /// SIGHUP (`systemctl reload`), the supervisor's `reload`, AMI's `Reload`: load both
+    /// files again now, changed or not.
     pub force: Arc<tokio::sync::Notify>,
+    /// Counts the forced loads finished (AMI waits on it to answer `Reload`).
+    pub done: tokio::sync::watch::Sender<u64>,
 }
 
 impl Reloader {
@@ -96,6 +99,9 @@ impl Reloader {
                 if let Ok(mut status) = self.status.lock() {
                     status.config_alarms = alarms.values().cloned().collect();
                 }
+            }
+            if forced {
+                self.done.send_modify(|n| *n += 1);
             }
         }
     }

@@ -386,11 +386,15 @@ fn a_running_node_answers_each_rfc4475_torture_message_as_the_rfc_asks() {
     let key = |bytes: &[u8]| {
         let m = message::read(bytes).ok()?.message;
         let via = message::header(m.headers(), "Via")?.to_owned();
-        Some((via, message::header(m.headers(), "Call-ID").map(str::to_owned)))
+        Some((
+            via,
+            message::header(m.headers(), "Call-ID").map(str::to_owned),
+        ))
     };
     let got = system_tests::probe::in_netns(&lab.ns("carrier"), move || {
         let sock = std::net::UdpSocket::bind((CARRIER_IP, 5099)).expect("bind");
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let mut got = Vec::new();
         for (tag, _, _) in rfc4475::CASES {
             let bytes = rfc4475::message(tag);
@@ -429,7 +433,11 @@ fn a_running_node_answers_each_rfc4475_torture_message_as_the_rfc_asks() {
     assert!(wrong.is_empty(), "{wrong:#?}\n{}", node.log_text());
     // And the node still takes a call.
     let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "100", &[]);
-    assert!(ok, "the call after the torture failed:\n{out}\n{}", node.log_text());
+    assert!(
+        ok,
+        "the call after the torture failed:\n{out}\n{}",
+        node.log_text()
+    );
 }
 
 #[test]
@@ -443,7 +451,11 @@ fn answered_and_hung_up_at_once_the_node_sends_its_bye_only_after_the_ack() {
         .push_str("exten => 102,1,Answer()\n same => n,Hangup()\n");
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     let (ok, out) = voice::carrier_calls(&lab, "uac_late_ack.xml", "102", &[]);
-    assert!(ok, "a BYE before the ACK, or none after:\n{out}\n{}", node.log_text());
+    assert!(
+        ok,
+        "a BYE before the ACK, or none after:\n{out}\n{}",
+        node.log_text()
+    );
     let status = voice::status(&lab, Node::A);
     assert_eq!(status["active_calls"], 0, "{status}");
 }
@@ -599,6 +611,59 @@ fn an_ami_application_written_with_asterisk_ami_originates_an_alert_call() {
 
 /// Runs a Python AMI application (tests/ami/<script>) from the client namespace against
 /// node A's AMI; it originates an alert call through the outbound trunk to a sipp UAS.
+#[test]
+fn an_integrations_housekeeping_through_panoramisk_cli_listings_astdb_userevent_reload() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["python3"]);
+    prereq::require_python_module("mediacore lab", "panoramisk");
+    let lab = Lab::two_nodes("mc-ami-admin");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.pjsip.push('\n');
+    voice.pjsip.push_str(&voice::outbound_pjsip());
+    voice.pjsip.push_str(&voice::registration_pjsip(3600));
+    voice.manager = Some(format!(
+        "[general]\nenabled = yes\nport = 5038\nbindaddr = {}\n\n\
+         [admin]\nsecret = s3cret\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n\
+         read = all\nwrite = system,command,config,user,reporting\n",
+        Node::A.data_ip()
+    ));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    // AstDB writes are the master's.
+    assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
+    // A reload must name what did not load: break the dialplan first.
+    let extensions = lab
+        .dir()
+        .join(format!("voice-{}", Node::A.role()))
+        .join("extensions.conf");
+    std::fs::write(&extensions, "[broken\n").unwrap();
+    let (ok, text) = ami_script(&lab, "admin_panoramisk.py");
+    assert!(
+        ok && text.contains("done"),
+        "the panoramisk application failed:\n{text}\nmediacore:\n{}",
+        node.log_text()
+    );
+}
+
+/// Runs `tests/ami/<script>` against node A's AMI from the client namespace: whether it
+/// succeeded, and what it printed.
+fn ami_script(lab: &Lab, script: &str) -> (bool, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ami")
+        .join(script);
+    let out = std::process::Command::new("timeout")
+        .args(["60", "ip", "netns", "exec", &lab.ns("client"), "python3"])
+        .arg(&script)
+        .args([&Node::A.data_ip().to_string(), "5038"])
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 fn ami_application(module: &str, script: &str, callee_finishes: bool) {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["sipp", "python3"]);
@@ -617,22 +682,9 @@ fn ami_application(module: &str, script: &str, callee_finishes: bool) {
     ));
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     let callee = voice::carrier_answers(&lab, "16000");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("ami")
-        .join(script);
-    let out = std::process::Command::new("timeout")
-        .args(["60", "ip", "netns", "exec", &lab.ns("client"), "python3"])
-        .arg(&script)
-        .args([&Node::A.data_ip().to_string(), "5038"])
-        .output()
-        .expect("python3");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = ami_script(&lab, script);
     assert!(
-        out.status.success(),
+        ok,
         "the {module} application failed:\n{text}\nmediacore:\n{}",
         node.log_text()
     );

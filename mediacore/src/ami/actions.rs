@@ -80,6 +80,9 @@ pub fn perform(
         "setvar" => setvar(ami, msg, &reply),
         "redirect" => return redirect(ami, msg, reply, replies),
         "allertastatus" => allerta_status(ami, &reply),
+        a if super::admin::ACTIONS.contains(&a) => {
+            return super::admin::perform(ami, a, msg, replies)
+        }
         a if catalog::is_allerta(a) => {
             super::campaigns::perform(ami, msg, replies);
             return None;

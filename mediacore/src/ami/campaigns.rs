@@ -52,18 +52,8 @@ pub fn perform(ami: &Ami, msg: &Message, replies: &mpsc::UnboundedSender<Message
         action.as_str(),
         "allertacampaignstatus" | "allertacampaignreport"
     );
-    let role = ami
-        .status
-        .lock()
-        .map(|s| s.role.clone())
-        .unwrap_or_default();
-    if changes && role != "master" {
-        let master = ami
-            .peer
-            .as_deref()
-            .map_or("the master".to_owned(), |p| format!("the master ({p})"));
-        let text = format!("This node is the {role}: send changes to {master}, or through the VIP");
-        let _ = replies.send(error(id.as_deref(), &text));
+    if let Some(refusal) = ami.not_master().filter(|_| changes) {
+        let _ = replies.send(error(id.as_deref(), &refusal));
         return;
     }
     let msg = msg.clone();

@@ -6,7 +6,7 @@ pub type Entry = (&'static str, &'static str, &'static str);
 
 /// Asterisk's actions we answer: (name, write classes needed (any of them; empty = any
 /// logged-in user), synopsis).
-pub const ASTERISK: [Entry; 17] = [
+pub const ASTERISK: [Entry; 25] = [
     ("Ping", "", "Keepalive command."),
     ("Login", "", "Login Manager."),
     ("Logoff", "", "Logoff Manager."),
@@ -52,6 +52,18 @@ pub const ASTERISK: [Entry; 17] = [
         "system,reporting",
         "Allerta: this node's role, calls and trunks.",
     ),
+    ("Command", "command", "Execute Asterisk CLI Command."),
+    ("Reload", "system,config", "Send a reload event."),
+    ("PJSIPShowEndpoints", "system", "Lists PJSIP endpoints."),
+    (
+        "PJSIPShowRegistrationsOutbound",
+        "system",
+        "Lists PJSIP outbound registrations.",
+    ),
+    ("UserEvent", "user", "Send an arbitrary event."),
+    ("DBGet", "system,reporting", "Get DB Entry."),
+    ("DBPut", "system", "Put DB entry."),
+    ("DBDel", "system", "Delete DB entry."),
 ];
 
 /// Allerta's own actions (`campaigns`): the campaign actions, named `Allerta…` so they

@@ -33,6 +33,43 @@ pub struct Ami {
     pub store: Option<Arc<Mutex<crate::campaign::store::Store>>>,
     /// The peer node's address, to name the master when the backup refuses a change.
     pub peer: Option<String>,
+    /// `pjsip.conf` as loaded at start (`PJSIPShow…`, `pjsip show …`); `None`: not known.
+    pub pjsip: Option<Arc<crate::conf::pjsip::PjsipConfig>>,
+    /// The config watcher, for `Reload` and `Command: dialplan reload`; `None`: none runs.
+    pub reload: Option<ReloadHandle>,
+}
+
+impl Ami {
+    /// Why this node refuses a change (it is not the master), naming the master; `None` on
+    /// the master. Every change an application asks for is the master's (replicated to
+    /// the backup), as on the command line.
+    pub fn not_master(&self) -> Option<String> {
+        let role = self
+            .status
+            .lock()
+            .map(|s| s.role.clone())
+            .unwrap_or_default();
+        if role == "master" {
+            return None;
+        }
+        let master = self
+            .peer
+            .as_deref()
+            .map_or("the master".to_owned(), |p| format!("the master ({p})"));
+        Some(format!(
+            "This node is the {role}: send changes to {master}, or through the VIP"
+        ))
+    }
+}
+
+/// How AMI asks the config watcher (`reload`) to read the replicated files again and learns
+/// it has: `force` wakes it, `done` counts the forced loads it finished.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    /// Wakes the watcher (the same wake-up as SIGHUP's).
+    pub force: Arc<tokio::sync::Notify>,
+    /// Forced loads finished since start.
+    pub done: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The default for [`Ami::write_timeout`].

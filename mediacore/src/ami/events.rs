@@ -216,6 +216,17 @@ pub fn shutdown(cleanly: bool) -> Event {
     e
 }
 
+/// `UserEvent`: what an application sent with AMI's `UserEvent`, to every client that reads
+/// `user` events: `UserEvent: <name>` and the application's other fields, in order.
+pub fn user_event(name: &str, fields: &[(String, String)]) -> Event {
+    let mut e = Event::new("UserEvent", "user");
+    e.message.push("UserEvent", name);
+    for (k, v) in fields {
+        e.message.push(k, v.clone());
+    }
+    e
+}
+
 /// Allerta's own: this node's role changed (`master` after a takeover or switchover).
 /// Named with our prefix so it cannot clash with an Asterisk event.
 pub fn role_changed(role: &str, previous: &str) -> Event {

@@ -5,13 +5,16 @@
 //! listeners as `manager.conf` asks, started, moved and stopped when it changes
 //! (`listener`).
 pub mod actions;
+pub mod admin;
 pub mod campaigns;
 pub mod catalog;
+pub mod cli;
 pub mod context;
 pub mod events;
 pub mod filter;
 pub mod listener;
 pub mod message;
+pub mod pjsip;
 pub mod server;
 pub mod session;
 pub mod users;

@@ -391,6 +391,8 @@ mod tests {
             write_timeout: Duration::from_millis(300),
             store: None,
             peer: None,
+            pjsip: None,
+            reload: None,
         })
     }
 

@@ -12,6 +12,7 @@
 //! `dialer` (the master's dispatch loop), `cli` (`allerta-mediacore campaign …`).
 
 pub mod alert_line;
+pub mod astdb;
 pub mod cli;
 pub mod contacts;
 pub mod dialer;

@@ -107,4 +107,14 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE attempts ADD COLUMN merged_at INTEGER;
     "#,
+    // 3: Asterisk's database (AstDB: DBGet/DBPut/DBDel, the dialplan's DB()), replicated
+    // with the rest so a value an application stored is there after a takeover.
+    r#"
+    CREATE TABLE astdb (
+        family TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (family, key)
+    );
+    "#,
 ];
