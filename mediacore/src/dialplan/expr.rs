@@ -3,7 +3,8 @@
 //!
 //! Substitution: `${VAR}`, `${VAR:offset}`, `${VAR:offset:length}` (negative offset counts
 //! from the end, negative length drops characters from the end, as `ast_str_substring`),
-//! functions `${CALLERID(num)}`, `${CALLERID(name)}` and `${LEN(text)}`, nesting
+//! functions `${CALLERID(num)}`, `${CALLERID(name)}`, `${LEN(text)}`, `${CUT(var,delim,fields)}`
+//! and `${IF(cond?true:false)}`, nesting
 //! (`${X_${N}}`) and `$[…]` expressions. Undefined variables expand to "".
 //!
 //! Expressions: `|`, `&`, `= == != < > <= >=`, `+ - * / %`, unary `-` and `!`,
@@ -240,6 +241,58 @@ fn split_substring(inner: &str) -> (&str, Option<&str>) {
     (inner, None)
 }
 
+/// `CUT(varname,delimiter,fields)`: the variable's value split on `delimiter` (one
+/// character, `-` when empty), fields counted from 1: `2`, `2-3`, `2-` (to the end), `-2`
+/// (from the start), joined with the delimiter again; fields past the end are left out.
+fn cut(args: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExprError> {
+    let mut parts = args.splitn(3, ',');
+    let (var, delim, fields) = (
+        parts.next().unwrap_or("").trim(),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or("1"),
+    );
+    let delim = delim.chars().next().unwrap_or('-');
+    let value = lookup(var).unwrap_or_default();
+    let pieces: Vec<&str> = value.split(delim).collect();
+    let bad = || ExprError::Substring {
+        text: format!("CUT({args})"),
+    };
+    let number = |s: &str, default: usize| -> Result<usize, ExprError> {
+        match s.trim() {
+            "" => Ok(default),
+            n => n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad),
+        }
+    };
+    let mut chosen: Vec<&str> = Vec::new();
+    for spec in fields.split('&') {
+        let (from, to) = match spec.split_once('-') {
+            Some((from, to)) => (number(from, 1)?, number(to, pieces.len())?),
+            None => {
+                let n = number(spec, 1)?;
+                (n, n)
+            }
+        };
+        chosen.extend(
+            pieces
+                .iter()
+                .skip(from - 1)
+                .take((to + 1).saturating_sub(from)),
+        );
+    }
+    Ok(chosen.join(&delim.to_string()))
+}
+
+/// `IF(condition?true[:false])`: the condition as `GotoIf` reads it.
+fn if_function(args: &str) -> String {
+    let (condition, branches) = args.split_once('?').unwrap_or((args, ""));
+    let (if_true, if_false) = branches.split_once(':').unwrap_or((branches, ""));
+    if is_true(condition.trim()) {
+        if_true.to_owned()
+    } else {
+        if_false.to_owned()
+    }
+}
+
 /// `NAME(args)` → (`NAME`, `args`).
 fn function_call(name: &str) -> Option<(&str, &str)> {
     let body = name.strip_suffix(')')?;
@@ -247,8 +300,11 @@ fn function_call(name: &str) -> Option<(&str, &str)> {
     Some((body[..open].trim(), &body[open + 1..]))
 }
 
+/// The functions we provide.
+const FUNCTIONS: [&str; 4] = ["LEN", "CALLERID", "CUT", "IF"];
+
 fn check_function(name: &str) -> Result<(), ExprError> {
-    if name.eq_ignore_ascii_case("LEN") || name.eq_ignore_ascii_case("CALLERID") {
+    if FUNCTIONS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
         Ok(())
     } else {
         Err(ExprError::UnknownFunction {
@@ -264,6 +320,10 @@ fn resolve(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Strin
             check_function(function)?;
             if function.eq_ignore_ascii_case("LEN") {
                 args.chars().count().to_string()
+            } else if function.eq_ignore_ascii_case("CUT") {
+                cut(args, lookup)?
+            } else if function.eq_ignore_ascii_case("IF") {
+                if_function(args)
             } else {
                 let item = args.trim().to_ascii_lowercase();
                 let key = match item.as_str() {
@@ -593,6 +653,8 @@ mod tests {
             ("CALLERID(num)", "+390612345"),
             ("CALLERID(name)", "Sala Operativa"),
             ("S", "hello world"),
+            ("PATH", "a/b/c/d"),
+            ("DASHED", "a-b-c"),
         ])
     }
 
@@ -637,6 +699,24 @@ mod tests {
         assert_eq!(x("${CALLERID(num):1:2}"), "39");
         assert_eq!(x("${LEN(${EXTEN})}"), "10");
         assert_eq!(x("${OPT_${N}}"), "two");
+        assert_eq!(x("${IF($[${ACK} = 1]?yes:no)}"), "yes");
+        assert_eq!(x("${IF($[${ACK} = 2]?yes:no)}"), "no");
+        assert_eq!(x("${IF(0?yes)}"), "");
+        assert_eq!(x("${CUT(S, ,2)}"), "world");
+        assert_eq!(x("${CUT(PATH,/,2-3)}"), "b/c");
+        assert_eq!(x("${CUT(PATH,/,3-)}"), "c/d");
+        assert_eq!(x("${CUT(PATH,/,-2)}"), "a/b");
+        assert_eq!(x("${CUT(PATH,/,1&4)}"), "a/d");
+        assert_eq!(x("${CUT(PATH,/,9)}"), "");
+        assert_eq!(x("${CUT(DASHED,,2)}"), "b");
+        assert!(matches!(
+            x_err("${CUT(PATH,/,x)}"),
+            ExprError::Substring { .. }
+        ));
+        assert!(matches!(
+            x_err("${CUT(PATH,/,0)}"),
+            ExprError::Substring { .. }
+        ));
         assert!(matches!(
             x_err("${SHELL(rm)}"),
             ExprError::UnknownFunction { .. }
