@@ -15,6 +15,9 @@
 //!   hang up. The driver collects digits while [`Execution::can_match_more`] says more
 //!   could still match. A `WaitExten` timeout goes to `t`, else hangs up; `Background`
 //!   ending without digits continues.
+//! - `Gosub`/`GosubIf` call a subroutine with `ARG1`…`ARGn` and `ARGC` (the caller's are
+//!   hidden meanwhile and restored), `Return([value])` comes back to the priority after
+//!   the call with `GOSUB_RETVAL` set; at most [`MAX_GOSUB_DEPTH`] calls deep.
 //! - `Dial` sets `DIALSTATUS`; after `ANSWER` the call ends (the caller is hung up) unless
 //!   the `g` option is given, as in Asterisk.
 //! - After a hang-up (the `Hangup` application, the far end, or a runtime error) the `h`
@@ -32,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::expr;
-use super::parse::{parse_dial_target, App, Destination, Dialplan};
+use super::parse::{parse_dial_target, App, Destination, Dialplan, Subroutine};
 
 /// `step` gives up after this many non-media priorities in a row.
 pub const MAX_INTERNAL_STEPS: usize = 10_000;
@@ -234,7 +237,23 @@ pub struct Execution {
     /// returns at once, so a `Verbose` + `Goto` loop must count against the same budget
     /// as a bare `Goto` loop, across `step` calls.
     spent: usize,
+    /// `Gosub`s not yet returned from, innermost last.
+    stack: Vec<Frame>,
 }
+
+/// Where a `Return` goes back to, and the `ARGn` variables the `Gosub` hid.
+#[derive(Debug, Clone)]
+struct Frame {
+    context: String,
+    exten: String,
+    /// The priority after the `Gosub`.
+    priority: u32,
+    /// Each `ARGn` (and `ARGC`) as it was before the call; restored on `Return`.
+    hidden: Vec<(String, Option<String>)>,
+}
+
+/// `Gosub`s deeper than this are an error (a subroutine that calls itself for ever).
+pub const MAX_GOSUB_DEPTH: usize = 100;
 
 impl Execution {
     /// Starts at `context`, `exten`, priority 1. `vars` are channel variables, e.g.
@@ -269,6 +288,7 @@ impl Execution {
             cause: None,
             hangup_reason: None,
             spent: 0,
+            stack: Vec::new(),
         }
     }
 
@@ -671,6 +691,42 @@ impl Execution {
                     None => Ok(Flow::Next),
                 }
             }
+            App::Gosub(sub) => self.gosub(sub),
+            App::GosubIf {
+                condition,
+                if_true,
+                if_false,
+            } => {
+                let branch = if expr::is_true(&self.expand(condition)?) {
+                    if_true
+                } else {
+                    if_false
+                };
+                match branch {
+                    Some(sub) => self.gosub(sub),
+                    None => Ok(Flow::Next),
+                }
+            }
+            App::Return { value } => {
+                let value = match value {
+                    Some(v) => self.expand(v)?,
+                    None => String::new(),
+                };
+                let Some(frame) = self.stack.pop() else {
+                    return Err("Return without a Gosub".to_owned());
+                };
+                for (name, old) in frame.hidden {
+                    match old {
+                        Some(old) => self.set(&name, &old),
+                        None => {
+                            self.vars.remove(&name);
+                        }
+                    }
+                }
+                self.set("GOSUB_RETVAL", &value);
+                self.goto_position(frame.context, frame.exten, frame.priority);
+                Ok(Flow::Jumped)
+            }
             App::Set { name, value } => {
                 let name = self.expand(name)?.trim().to_owned();
                 let value = self.expand(value)?;
@@ -728,6 +784,51 @@ impl Execution {
                 )
             })?;
         Ok(Some(duration).filter(|d| !d.is_zero()))
+    }
+
+    /// Calls a subroutine: `ARG1`…`ARGn` and `ARGC` set for it (hiding the caller's), back
+    /// to the next priority on `Return`.
+    fn gosub(&mut self, sub: &Subroutine) -> Result<Flow, String> {
+        if self.stack.len() >= MAX_GOSUB_DEPTH {
+            return Err(format!("Gosub nested deeper than {MAX_GOSUB_DEPTH}"));
+        }
+        let args = sub
+            .args
+            .iter()
+            .map(|a| self.expand(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let frame = Frame {
+            context: self.context.clone(),
+            exten: self.exten.clone(),
+            priority: self.priority.saturating_add(1),
+            hidden: Vec::new(),
+        };
+        self.goto(&sub.dest)?;
+        let mut frame = frame;
+        // The caller's ARGn beyond this call's count are hidden too (a subroutine sees only
+        // its own arguments).
+        let caller_argc = self
+            .vars
+            .get("ARGC")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let names = (1..=args.len().max(caller_argc))
+            .map(|i| format!("ARG{i}"))
+            .chain(["ARGC".to_owned()]);
+        for name in names {
+            frame
+                .hidden
+                .push((name.clone(), self.vars.get(&name).cloned()));
+        }
+        for i in args.len() + 1..=caller_argc {
+            self.vars.remove(&format!("ARG{i}"));
+        }
+        for (i, value) in args.iter().enumerate() {
+            self.set(&format!("ARG{}", i + 1), value);
+        }
+        self.set("ARGC", &args.len().to_string());
+        self.stack.push(frame);
+        Ok(Flow::Jumped)
     }
 
     fn goto(&mut self, dest: &Destination) -> Result<Flow, String> {
@@ -799,6 +900,59 @@ mod tests {
                 ("CHANNEL".to_owned(), "PJSIP/gw-00000001".to_owned()),
             ],
         )
+    }
+
+    #[test]
+    fn gosub_passes_arguments_and_return_comes_back_with_a_value() {
+        let p = plan(
+            "[main]\n\
+             exten => s,1,Set(ARG1=outer)\n\
+             same => n,Gosub(sub-say,s,1(first,${CALLERID(num)}))\n\
+             same => n,Verbose(1,back ${GOSUB_RETVAL} ARG1=${ARG1} ARG2=${ARG2})\n\
+             same => n,GosubIf($[1 = 2]?sub-say,s,1(no):sub-say,s,1(yes))\n\
+             same => n,Verbose(1,then ${GOSUB_RETVAL})\n\
+             same => n,Hangup()\n\
+             [sub-say]\n\
+             exten => s,1,Verbose(1,in ${ARG1} ${ARG2} argc=${ARGC})\n\
+             same => n,Return(${ARG1}!)\n",
+        );
+        let mut e = start(&p, "main", "s");
+        let mut said = Vec::new();
+        loop {
+            match e.step(Outcome::Done) {
+                Action::Verbose { message, .. } => said.push(message),
+                Action::Hangup { .. } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            said,
+            [
+                "in first 0612345678 argc=2",
+                "back first! ARG1=outer ARG2=",
+                "in yes  argc=1",
+                "then yes!",
+            ]
+        );
+        assert!(e.hangup_reason().is_none(), "{:?}", e.hangup_reason());
+    }
+
+    #[test]
+    fn return_without_gosub_and_endless_recursion_end_the_call_with_a_reason() {
+        let p = plan("[a]\nexten => s,1,Return()\n[loop]\nexten => s,1,Gosub(loop,s,1)\n");
+        let mut e = start(&p, "a", "s");
+        assert!(matches!(e.step(Outcome::Done), Action::Hangup { .. }));
+        assert!(e
+            .hangup_reason()
+            .unwrap()
+            .contains("Return without a Gosub"));
+        let mut e = start(&p, "loop", "s");
+        assert!(matches!(e.step(Outcome::Done), Action::Hangup { .. }));
+        assert!(
+            e.hangup_reason().unwrap().contains("deeper than"),
+            "{:?}",
+            e.hangup_reason()
+        );
     }
 
     fn files(names: &[&str]) -> Vec<String> {

@@ -16,8 +16,8 @@
 //! Load-time errors (all `file:line`): unknown application, bad arguments, duplicate
 //! priority or label, `n` with no previous priority, `same` with no previous `exten`,
 //! `include` of an unknown context, a malformed pattern or template, and a literal
-//! `Goto`/`GotoIf` destination (context, extension, priority or label) that does not
-//! exist. Extension lookup ([`Dialplan::find`]) searches the context, then its includes
+//! `Goto`/`GotoIf`/`Gosub`/`GosubIf` destination (context, extension, priority or label)
+//! that does not exist. Extension lookup ([`Dialplan::find`]) searches the context, then its includes
 //! in order, depth first, each context at most once.
 
 use std::collections::HashMap;
@@ -127,6 +127,23 @@ pub enum App {
         /// Where to go when false; `None` continues.
         if_false: Option<Destination>,
     },
+    /// `Gosub([[context,]exten,]priority[(arg1[,…])])`: run a subroutine, come back after
+    /// its `Return`.
+    Gosub(Subroutine),
+    /// `GosubIf(condition?[sub1][:sub2])`
+    GosubIf {
+        /// The condition (`pbx_checkcondition` after expansion).
+        condition: String,
+        /// The subroutine when true; `None` continues.
+        if_true: Option<Subroutine>,
+        /// The subroutine when false; `None` continues.
+        if_false: Option<Subroutine>,
+    },
+    /// `Return([value])`: back to after the `Gosub`, `GOSUB_RETVAL` set to `value`.
+    Return {
+        /// The value (verbatim).
+        value: Option<String>,
+    },
     /// `Set(var=value)`
     Set {
         /// Variable name (may be `CALLERID(num)`).
@@ -151,6 +168,15 @@ pub enum App {
         /// The message.
         message: String,
     },
+}
+
+/// Where a `Gosub` goes and what it passes (`ARG1`…`ARGn` in the subroutine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subroutine {
+    /// The subroutine's first priority.
+    pub dest: Destination,
+    /// The arguments (templates).
+    pub args: Vec<String>,
 }
 
 impl App {
@@ -198,6 +224,9 @@ impl App {
             | Self::AllertaRecordAlert { .. }
             | Self::Goto(_)
             | Self::GotoIf { .. }
+            | Self::Gosub(_)
+            | Self::GosubIf { .. }
+            | Self::Return { .. }
             | Self::Set { .. }
             | Self::Wait { .. }
             | Self::NoOp { .. } => {}
@@ -208,6 +237,22 @@ impl App {
             Self::Record { file, .. } => all.push(file),
             Self::Dial { targets, .. } => all.push(targets),
             Self::Goto(d) => all.extend(dest(d)),
+            Self::Gosub(sub) => {
+                all.extend(dest(&sub.dest));
+                all.extend(sub.args.iter().map(String::as_str));
+            }
+            Self::GosubIf {
+                condition,
+                if_true,
+                if_false,
+            } => {
+                all.push(condition);
+                for sub in if_true.iter().chain(if_false) {
+                    all.extend(dest(&sub.dest));
+                    all.extend(sub.args.iter().map(String::as_str));
+                }
+            }
+            Self::Return { value } => all.extend(value.as_deref()),
             Self::GotoIf {
                 condition,
                 if_true,
@@ -513,6 +558,13 @@ impl Dialplan {
                         App::GotoIf {
                             if_true, if_false, ..
                         } => ("GotoIf", if_true.iter().chain(if_false).collect()),
+                        App::Gosub(sub) => ("Gosub", vec![&sub.dest]),
+                        App::GosubIf {
+                            if_true, if_false, ..
+                        } => (
+                            "GosubIf",
+                            if_true.iter().chain(if_false).map(|s| &s.dest).collect(),
+                        ),
                         _ => continue,
                     };
                     for dest in dests {
@@ -815,6 +867,32 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
                 if_false: branch(1)?,
             }
         }
+        "gosub" => App::Gosub(
+            subroutine(args).ok_or(bad("Gosub", "needs [[context,]exten,]priority[(args)]"))?,
+        ),
+        "gosubif" => {
+            let parts = split_top(args, '?', 2);
+            let [condition, branches] = parts.as_slice() else {
+                return Err(bad("GosubIf", "needs condition?[sub1][:sub2]"));
+            };
+            let branches = split_top(branches, ':', 2);
+            let branch = |i: usize| -> Result<Option<Subroutine>, ConfErrorKind> {
+                match branches.get(i).map(|s| s.trim()) {
+                    None | Some("") => Ok(None),
+                    Some(d) => subroutine(d)
+                        .map(Some)
+                        .ok_or(bad("GosubIf", "a subroutine needs a priority")),
+                }
+            };
+            App::GosubIf {
+                condition: condition.trim().to_owned(),
+                if_true: branch(0)?,
+                if_false: branch(1)?,
+            }
+        }
+        "return" => App::Return {
+            value: (!args.is_empty()).then(|| args.to_owned()),
+        },
         "set" => {
             let Some((name, value)) = args.split_once('=') else {
                 return Err(bad("Set", "needs var=value"));
@@ -878,6 +956,22 @@ pub(crate) fn parse_dial_target(
 
 fn opt(args: &[String], i: usize) -> Option<String> {
     args.get(i).filter(|s| !s.is_empty()).cloned()
+}
+
+/// `[[context,]exten,]priority[(arg1[,…])]`: the arguments are in parentheses after the
+/// priority.
+fn subroutine(text: &str) -> Option<Subroutine> {
+    let mut dest = destination(text)?;
+    let mut args = Vec::new();
+    if let Some(body) = dest.priority.strip_suffix(')') {
+        let open = body.find('(')?;
+        args = split_args(&body[open + 1..], usize::MAX);
+        dest.priority = body[..open].trim().to_owned();
+        if dest.priority.is_empty() {
+            return None;
+        }
+    }
+    Some(Subroutine { dest, args })
 }
 
 fn destination(text: &str) -> Option<Destination> {
