@@ -680,33 +680,19 @@ impl Execution {
                 condition,
                 if_true,
                 if_false,
-            } => {
-                let branch = if expr::is_true(&self.expand(condition)?) {
-                    if_true
-                } else {
-                    if_false
-                };
-                match branch {
-                    Some(dest) => self.goto(dest),
-                    None => Ok(Flow::Next),
-                }
-            }
+            } => match self.branch(condition, if_true, if_false)? {
+                Some(dest) => self.goto(dest),
+                None => Ok(Flow::Next),
+            },
             App::Gosub(sub) => self.gosub(sub),
             App::GosubIf {
                 condition,
                 if_true,
                 if_false,
-            } => {
-                let branch = if expr::is_true(&self.expand(condition)?) {
-                    if_true
-                } else {
-                    if_false
-                };
-                match branch {
-                    Some(sub) => self.gosub(sub),
-                    None => Ok(Flow::Next),
-                }
-            }
+            } => match self.branch(condition, if_true, if_false)? {
+                Some(sub) => self.gosub(sub),
+                None => Ok(Flow::Next),
+            },
             App::Return { value } => {
                 let value = match value {
                     Some(v) => self.expand(v)?,
@@ -784,6 +770,20 @@ impl Execution {
                 )
             })?;
         Ok(Some(duration).filter(|d| !d.is_zero()))
+    }
+
+    /// The branch of a `GotoIf` or `GosubIf` that `condition` picks.
+    fn branch<'a, T>(
+        &self,
+        condition: &str,
+        if_true: &'a Option<T>,
+        if_false: &'a Option<T>,
+    ) -> Result<Option<&'a T>, String> {
+        let chosen = match expr::is_true(&self.expand(condition)?) {
+            true => if_true,
+            false => if_false,
+        };
+        Ok(chosen.as_ref())
     }
 
     /// Calls a subroutine: `ARG1`…`ARGn` and `ARGC` set for it (hiding the caller's), back
