@@ -60,6 +60,10 @@ pub enum Command {
     Reject(LegId, u16),
     /// Hang up (BYE, CANCEL or a final response, as the state requires).
     Hangup(LegId),
+    /// Hang up with a Q.850 cause (dialplan `Hangup(cause)`, `Busy`, `Congestion`): an
+    /// inbound call not yet answered is refused with the matching SIP status (486 for
+    /// busy, 503 for congestion …).
+    HangupWithCause(LegId, u16),
     /// Place an outbound call through a trunk.
     Dial {
         /// The trunk (pjsip endpoint) name.
@@ -676,6 +680,9 @@ impl Engine {
             Command::Answer(id, sdp) => self.with_leg(id, out, |leg, acts| leg.answer(sdp, acts)),
             Command::Reject(id, code) => self.with_leg(id, out, |leg, acts| leg.reject(code, acts)),
             Command::Hangup(id) => self.with_leg(id, out, |leg, acts| leg.hangup(acts)),
+            Command::HangupWithCause(id, cause) => {
+                self.with_leg(id, out, |leg, acts| leg.hangup_with_cause(cause, acts))
+            }
             Command::Channels(reply) => {
                 let mut list: Vec<(LegId, ChannelInfo)> = self
                     .legs

@@ -29,6 +29,10 @@ for target in $(cargo fuzz list); do
     if [ -d "seeds/$target" ]; then
         inputs+=("seeds/$target")
     fi
+    # The RFC 4475 torture messages are raw SIP: seeds for the targets that read raw SIP.
+    case "$target" in
+        sip_message | sip_stream) inputs+=("../scenarios/rfc4475") ;;
+    esac
     echo "=== $target: ${secs}s, sanitizer $sanitizer"
     # No -jobs/-workers: in-process libFuzzer is one process already, and -jobs would write
     # fuzz-<n>.log files into this directory.

@@ -461,6 +461,52 @@ fn answered_and_hung_up_at_once_the_node_sends_its_bye_only_after_the_ack() {
 }
 
 #[test]
+fn busy_congestion_and_hangup_causes_refuse_an_unanswered_call_with_their_sip_status() {
+    prereq::require_root("mediacore lab");
+    let lab = Lab::two_nodes("mc-busy");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.dialplan.push_str(
+        "exten => 103,1,Busy()\nexten => 104,1,Congestion(5)\nexten => 105,1,Hangup(21)\n",
+    );
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    let to: std::net::SocketAddr = format!("{}:5060", Node::A.voice_ip()).parse().unwrap();
+    let finals = system_tests::probe::in_netns(&lab.ns("carrier"), move || {
+        let sock = std::net::UdpSocket::bind((CARRIER_IP, 5099)).expect("bind");
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut finals = Vec::new();
+        let sdp = format!(
+            "v=0\r\no=c 1 1 IN IP4 {CARRIER_IP}\r\ns=-\r\nc=IN IP4 {CARRIER_IP}\r\nt=0 0\r\n\
+             m=audio 16500 RTP/AVP 0\r\n"
+        );
+        for exten in ["103", "104", "105"] {
+            let invite = format!(
+                "INVITE sip:{exten}@{ip} SIP/2.0\r\nVia: SIP/2.0/UDP {CARRIER_IP}:5099;branch=z9hG4bK-busy-{exten}\r\n\
+                 From: <sip:0744@{CARRIER_IP}>;tag=b{exten}\r\nTo: <sip:{exten}@{ip}>\r\n\
+                 Call-ID: busy-{exten}\r\nCSeq: 1 INVITE\r\nContact: <sip:0744@{CARRIER_IP}:5099>\r\n\
+                 Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len(),
+                ip = Node::A.voice_ip()
+            );
+            sock.send_to(invite.as_bytes(), to).expect("send");
+            let mut buf = [0u8; 4096];
+            let code = loop {
+                let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                    break 0;
+                };
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let code: u16 = text.get(8..11).and_then(|c| c.parse().ok()).unwrap_or(0);
+                if code >= 200 && text.contains(&format!("busy-{exten}")) {
+                    break code;
+                }
+            };
+            finals.push(code);
+        }
+        finals
+    });
+    assert_eq!(finals, [486, 503, 403], "{}", node.log_text());
+}
+
+#[test]
 fn a_call_over_tcp_survives_a_re_invite_and_reads_the_digit() {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["sipp"]);

@@ -260,9 +260,12 @@ pub(crate) async fn run_dialplan(
                 )
                 .await
             }
-            Action::Hangup { .. } => {
+            Action::Hangup { cause } => {
                 if !hung_up {
-                    cmd(Command::Hangup(leg));
+                    cmd(match cause {
+                        Some(cause) => Command::HangupWithCause(leg, cause),
+                        None => Command::Hangup(leg),
+                    });
                 }
                 if exec.is_finished() {
                     break;

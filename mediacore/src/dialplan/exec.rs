@@ -675,6 +675,18 @@ impl Execution {
                 }
                 Ok(Flow::Return(self.hangup(cause)))
             }
+            App::Busy { .. } | App::Congestion { .. } => {
+                let cause = if matches!(app, App::Busy { .. }) {
+                    17
+                } else {
+                    34
+                };
+                if self.phase == Phase::InH {
+                    self.phase = Phase::Finished;
+                    return Ok(Flow::Return(Action::Hangup { cause: self.cause }));
+                }
+                Ok(Flow::Return(self.hangup(Some(cause))))
+            }
             App::Goto(dest) => self.goto(dest),
             App::GotoIf {
                 condition,
@@ -935,6 +947,15 @@ mod tests {
             ]
         );
         assert!(e.hangup_reason().is_none(), "{:?}", e.hangup_reason());
+    }
+
+    #[test]
+    fn busy_and_congestion_hang_up_with_their_causes() {
+        let p = plan("[a]\nexten => 1,1,Busy(5)\nexten => 2,1,Congestion()\n");
+        let mut e = start(&p, "a", "1");
+        assert_eq!(e.step(Outcome::Done), Action::Hangup { cause: Some(17) });
+        let mut e = start(&p, "a", "2");
+        assert_eq!(e.step(Outcome::Done), Action::Hangup { cause: Some(34) });
     }
 
     #[test]

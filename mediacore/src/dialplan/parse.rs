@@ -111,6 +111,18 @@ pub enum App {
         /// Options; `g` continues after an answered call ends.
         options: Option<String>,
     },
+    /// `Busy([timeout])`: hang up as busy (an unanswered call is refused 486). Deliberate
+    /// difference: an answered call is not played Asterisk's busy tone first.
+    Busy {
+        /// Seconds (accepted; see above).
+        timeout: Option<String>,
+    },
+    /// `Congestion([timeout])`: hang up as congestion (an unanswered call is refused 503);
+    /// as `Busy`, no tone.
+    Congestion {
+        /// Seconds (accepted).
+        timeout: Option<String>,
+    },
     /// `Hangup([cause])`
     Hangup {
         /// Q.850 cause code.
@@ -219,6 +231,7 @@ impl App {
                 timeout, options, ..
             } => push(&mut all, &[timeout, options]),
             Self::Hangup { cause } => push(&mut all, &[cause]),
+            Self::Busy { timeout } | Self::Congestion { timeout } => push(&mut all, &[timeout]),
             Self::Verbose { level, .. } => push(&mut all, &[level]),
             Self::AllertaAlert
             | Self::AllertaRecordAlert { .. }
@@ -843,6 +856,12 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
         }
         "hangup" => App::Hangup {
             cause: opt(&a(1), 0),
+        },
+        "busy" => App::Busy {
+            timeout: opt(&a(1), 0),
+        },
+        "congestion" => App::Congestion {
+            timeout: opt(&a(1), 0),
         },
         "goto" => {
             App::Goto(destination(args).ok_or(bad("Goto", "needs [[context,]exten,]priority"))?)

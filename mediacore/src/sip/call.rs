@@ -336,6 +336,16 @@ impl Leg {
         }
     }
 
+    /// As [`Leg::hangup`], with a Q.850 cause: an inbound call not yet answered is refused
+    /// with the SIP status the cause maps to ([`sip_status`]).
+    pub fn hangup_with_cause(&mut self, cause: u16, out: &mut Vec<Action>) {
+        if self.inbound && self.state == State::Early {
+            self.respond_invite(sip_status(cause), None, out);
+            return self.end(EndCause::LocalHangup, out);
+        }
+        self.hangup(out);
+    }
+
     /// We hang up: BYE if the call is up, else reject (inbound) or cancel (outbound). A
     /// callee "MUST NOT send a BYE on a confirmed dialog until it has received an ACK for
     /// its 2xx response or until the server transaction times out" (RFC 3261 §15): hung up
@@ -592,6 +602,27 @@ impl Leg {
     }
 }
 
+/// The SIP status for a Q.850 cause when we refuse a call (RFC 3398 §7.2.4.1, as Asterisk's
+/// `hangup_cause2sip`); 480 for normal clearing and causes without a mapping.
+pub fn sip_status(cause: u16) -> u16 {
+    match cause {
+        1..=3 => 404,
+        17 => 486,
+        18 => 408,
+        19 | 20 | 31 => 480,
+        21 | 55 | 57 => 403,
+        22 => 410,
+        27 => 502,
+        28 => 484,
+        29 | 79 => 501,
+        34 | 38 | 41 | 42 | 47 | 58 => 503,
+        65 | 88 => 488,
+        102 => 504,
+        111 | 127 => 500,
+        _ => 480,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::message::SipMessage;
@@ -699,6 +730,33 @@ mod tests {
         leg.on_no_ack(&mut out);
         assert!(is_bye(&out), "{out:?}");
         assert_eq!(leg.cause(), Some(EndCause::LocalHangup));
+    }
+
+    #[test]
+    fn a_cause_refuses_an_unanswered_call_with_its_sip_status() {
+        for (cause, code) in [
+            (17, 486),
+            (34, 503),
+            (1, 404),
+            (21, 403),
+            (16, 480),
+            (200, 480),
+        ] {
+            let (mut leg, mut out) = (inbound(), Vec::new());
+            leg.hangup_with_cause(cause, &mut out);
+            assert_eq!(codes(&out), [code], "cause {cause}");
+            assert!(leg.is_ended());
+        }
+        // Answered: a BYE, whatever the cause.
+        let (mut leg, mut out) = (inbound(), Vec::new());
+        leg.answer(b"v=0\r\n".to_vec(), &mut out);
+        leg.on_ack(&mut out);
+        out.clear();
+        leg.hangup_with_cause(17, &mut out);
+        assert!(
+            matches!(&out[..], [Action::Request(r)] if r.method == Method::Bye),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Arbitrary bytes as an AMI client's TCP stream, into `mediacore::ami::message::Message`
 //! and a `Session` (login, actions): framing must make progress and stay within its
 //! limits, every decoded message must encode and decode to itself, and the session must
-//! answer without panicking, whatever the input.
+//! answer without panicking, whatever the input. A `Command` action's line also goes
+//! through `ami::cli::parse`.
 #![no_main]
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use mediacore::ami::cli;
 use mediacore::ami::message::{Message, MAX_FIELDS};
 use mediacore::ami::session::Session;
 use mediacore::ami::users::Users;
@@ -37,6 +39,10 @@ fuzz_target!(|data: &[u8]| {
                         Some(msg.fields()),
                         "round trip"
                     );
+                }
+                // A `Command` action's CLI line is read by `ami::cli` (operator input).
+                if let Some(line) = msg.get("Command") {
+                    let _ = cli::parse(line);
                 }
                 session.on_action(&msg, 0.0, 1, &mut out);
                 out.clear();
