@@ -17,7 +17,9 @@
 //!   ending without digits continues.
 //! - `Gosub`/`GosubIf` call a subroutine with `ARG1`…`ARGn` and `ARGC` (the caller's are
 //!   hidden meanwhile and restored), `Return([value])` comes back to the priority after
-//!   the call with `GOSUB_RETVAL` set; at most [`MAX_GOSUB_DEPTH`] calls deep.
+//!   the call with `GOSUB_RETVAL` set; at most [`MAX_GOSUB_DEPTH`] calls deep. `ExecIf`
+//!   runs one of two applications. `Busy` and `Congestion` hang up with cause 17 or 34
+//!   (an unanswered call is refused 486 or 503; no tone is played on an answered one).
 //! - `Dial` sets `DIALSTATUS`; after `ANSWER` the call ends (the caller is hung up) unless
 //!   the `g` option is given, as in Asterisk.
 //! - After a hang-up (the `Hangup` application, the far end, or a runtime error) the `h`
@@ -705,6 +707,14 @@ impl Execution {
                 Some(sub) => self.gosub(sub),
                 None => Ok(Flow::Next),
             },
+            App::ExecIf {
+                condition,
+                if_true,
+                if_false,
+            } => match self.branch(condition, if_true, if_false)? {
+                Some(app) => self.exec(app),
+                None => Ok(Flow::Next),
+            },
             App::Return { value } => {
                 let value = match value {
                     Some(v) => self.expand(v)?,
@@ -947,6 +957,29 @@ mod tests {
             ]
         );
         assert!(e.hangup_reason().is_none(), "{:?}", e.hangup_reason());
+    }
+
+    #[test]
+    fn execif_runs_the_branch_its_condition_picks() {
+        let p = plan(
+            "[a]\nexten => s,1,Set(X=2)\n\
+             same => n,ExecIf($[${X} = 1]?Verbose(1,one):Verbose(1,not one))\n\
+             same => n,ExecIf($[${X} = 2]?Set(Y=two))\n\
+             same => n,ExecIf(0?Hangup())\n\
+             same => n,ExecIf(1?Goto(done))\n\
+             same => n,Verbose(1,skipped)\n\
+             same => n(done),Verbose(1,Y=${Y})\n",
+        );
+        let mut e = start(&p, "a", "s");
+        let mut said = Vec::new();
+        while let Action::Verbose { message, .. } = e.step(Outcome::Done) {
+            said.push(message);
+        }
+        assert_eq!(said, ["not one", "Y=two"]);
+        assert!(
+            Dialplan::parse_str("[a]\nexten => s,1,ExecIf(1?ExecIf(1?NoOp()))\n", "x").is_err()
+        );
+        assert!(Dialplan::parse_str("[a]\nexten => s,1,ExecIf(1?Frobnicate())\n", "x").is_err());
     }
 
     #[test]

@@ -151,6 +151,16 @@ pub enum App {
         /// The subroutine when false; `None` continues.
         if_false: Option<Subroutine>,
     },
+    /// `ExecIf(condition?app1(args)[:app2(args)])`: runs one application or the other
+    /// (each read as a priority's would be, at load time).
+    ExecIf {
+        /// The condition (`pbx_checkcondition` after expansion).
+        condition: String,
+        /// The application when true; `None` continues.
+        if_true: Option<Box<App>>,
+        /// The application when false; `None` continues.
+        if_false: Option<Box<App>>,
+    },
     /// `Return([value])`: back to after the `Gosub`, `GOSUB_RETVAL` set to `value`.
     Return {
         /// The value (verbatim).
@@ -239,6 +249,7 @@ impl App {
             | Self::GotoIf { .. }
             | Self::Gosub(_)
             | Self::GosubIf { .. }
+            | Self::ExecIf { .. }
             | Self::Return { .. }
             | Self::Set { .. }
             | Self::Wait { .. }
@@ -266,6 +277,16 @@ impl App {
                 }
             }
             Self::Return { value } => all.extend(value.as_deref()),
+            Self::ExecIf {
+                condition,
+                if_true,
+                if_false,
+            } => {
+                all.push(condition);
+                for app in if_true.iter().chain(if_false) {
+                    all.extend(app.templates());
+                }
+            }
             Self::GotoIf {
                 condition,
                 if_true,
@@ -904,6 +925,29 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
                 }
             };
             App::GosubIf {
+                condition: condition.trim().to_owned(),
+                if_true: branch(0)?,
+                if_false: branch(1)?,
+            }
+        }
+        "execif" => {
+            let parts = split_top(args, '?', 2);
+            let [condition, branches] = parts.as_slice() else {
+                return Err(bad("ExecIf", "needs condition?app1(args)[:app2(args)]"));
+            };
+            let branches = split_top(branches, ':', 2);
+            let branch = |i: usize| -> Result<Option<Box<App>>, ConfErrorKind> {
+                match branches.get(i).map(|s| s.trim()) {
+                    None | Some("") => Ok(None),
+                    Some(text) => match parse_app(text)? {
+                        // One level: an ExecIf inside an ExecIf is refused (it cannot nest
+                        // usefully, and a load must not recurse on what a file says).
+                        App::ExecIf { .. } => Err(bad("ExecIf", "an ExecIf inside an ExecIf")),
+                        app => Ok(Some(Box::new(app))),
+                    },
+                }
+            };
+            App::ExecIf {
                 condition: condition.trim().to_owned(),
                 if_true: branch(0)?,
                 if_false: branch(1)?,
