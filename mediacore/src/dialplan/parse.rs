@@ -157,9 +157,9 @@ pub enum App {
         /// The condition (`pbx_checkcondition` after expansion).
         condition: String,
         /// The application when true; `None` continues.
-        if_true: Option<Box<App>>,
+        if_true: Option<Box<Self>>,
         /// The application when false; `None` continues.
-        if_false: Option<Box<App>>,
+        if_false: Option<Box<Self>>,
     },
     /// `Return([value])`: back to after the `Gosub`, `GOSUB_RETVAL` set to `value`.
     Return {
