@@ -125,6 +125,8 @@ pub struct NewCall {
     pub exten: String,
     /// The caller's number (From user).
     pub caller: String,
+    /// The channel's Uniqueid (as AMI events give it).
+    pub uniqueid: String,
     /// The SDP offer in the INVITE (may be empty: offer in the 200, answer in the ACK).
     pub offer: Vec<u8>,
     /// Where signalling came from.
@@ -654,12 +656,14 @@ impl Engine {
         );
         self.counters.total_calls += 1;
         info!(leg = id, trunk = %trunk_name, %exten, %caller, peer = %peer.addr, "inbound call");
+        let uniqueid = self.legs[&id].channel.uniqueid.clone();
         let call = NewCall {
             leg: id,
             trunk: trunk_name,
             context,
             exten,
             caller,
+            uniqueid,
             offer: request.body.clone(),
             peer: peer.addr,
             events: events_rx,

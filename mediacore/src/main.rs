@@ -164,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
         store: Some(store.clone()),
         status: handles.status.clone(),
         pins: Mutex::default(),
+        events: Some(ami_events.clone()),
     });
     let dispatch = tokio::spawn(runner::dispatch(calls_rx, shared.clone()));
     let dialer = start_dialer(&settings, &store, &shared, &handles, cancel.clone());

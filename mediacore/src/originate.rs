@@ -206,6 +206,7 @@ async fn run_then(shared: &Shared, answered: Answered, req: &Originate, number: 
         .chain([
             ("CALLERID(num)".to_owned(), number.to_owned()),
             ("CHANNEL".to_owned(), placed.channel.clone()),
+            ("UNIQUEID".to_owned(), placed.uniqueid.clone()),
         ])
         .collect();
     let (plan, exec) = match &req.then {
@@ -306,6 +307,10 @@ async fn run_local(
             }
             Action::Verbose { message, .. } => {
                 info!(%message, "verbose");
+                Outcome::Done
+            }
+            Action::UserEvent { name, fields } => {
+                shared.user_event(&name, fields, exec.var("CHANNEL"), exec.var("UNIQUEID"));
                 Outcome::Done
             }
             Action::Hangup { .. } => {

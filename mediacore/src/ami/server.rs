@@ -379,6 +379,7 @@ mod tests {
             store: None,
             status: Arc::default(),
             pins: Mutex::default(),
+            events: None,
         });
         let users = Users::parse_str("[u]\nsecret = s\nread = all\nwrite = all\n", "m")
             .expect("manager.conf");

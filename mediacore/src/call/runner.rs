@@ -94,6 +94,7 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
             "CHANNEL".to_owned(),
             format!("PJSIP/{}-{:08x}", call.trunk, call.leg),
         ),
+        ("UNIQUEID".to_owned(), call.uniqueid.clone()),
     ];
     let vars = shared.live.globals().into_iter().chain(vars);
     let exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
@@ -247,6 +248,10 @@ pub(crate) async fn run_dialplan(
                 info!(%message, "verbose");
                 Outcome::Done
             }
+            Action::UserEvent { name, fields } => {
+                shared.user_event(&name, fields, exec.var("CHANNEL"), exec.var("UNIQUEID"));
+                Outcome::Done
+            }
             Action::Dial { targets, timeout } => {
                 dial_and_bridge(
                     shared,
@@ -356,7 +361,10 @@ async fn dial_and_bridge(
 }
 
 fn is_media(action: &Action) -> bool {
-    !matches!(action, Action::Verbose { .. } | Action::Hangup { .. })
+    !matches!(
+        action,
+        Action::Verbose { .. } | Action::UserEvent { .. } | Action::Hangup { .. }
+    )
 }
 
 /// Spawns a task per new inbound call, reaping finished ones, until the engine stops.

@@ -46,9 +46,31 @@ pub struct Shared {
     pub status: Arc<Mutex<crate::status::Status>>,
     /// The alert line's wrong PINs.
     pub pins: Mutex<crate::campaign::pin_guard::PinGuard>,
+    /// AMI's events (the dialplan's `UserEvent`); `None`: no AMI.
+    pub events: Option<tokio::sync::broadcast::Sender<Arc<crate::ami::events::Event>>>,
 }
 
 impl Shared {
+    /// Sends the dialplan's `UserEvent` to AMI clients, with the channel's name and id
+    /// first as Asterisk does.
+    pub fn user_event(
+        &self,
+        name: &str,
+        fields: Vec<(String, String)>,
+        channel: Option<&str>,
+        uniqueid: Option<&str>,
+    ) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let mut all: Vec<(String, String)> = [("Channel", channel), ("Uniqueid", uniqueid)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+            .collect();
+        all.extend(fields);
+        let _ = events.send(crate::ami::events::user_event(name, &all).shared());
+    }
+
     /// A prompt by dialplan name (`alert`, `custom/alert`, with or without `.wav`), from
     /// the cache if the file is the one it was read from, else from the prompts directory.
     /// One `stat` per use: the cache holds what the file says now, whoever changed it.

@@ -150,6 +150,14 @@ pub enum Action {
     },
     /// Wait this long (media keeps flowing); report `Done`.
     Wait(Duration),
+    /// Send AMI's `UserEvent` event `name` with these fields (and the channel's); report
+    /// `Done`. Takes no time, like `Verbose`.
+    UserEvent {
+        /// The event's name.
+        name: String,
+        /// `key: value` fields from the body, in order.
+        fields: Vec<(String, String)>,
+    },
     /// Log `message` at Asterisk verbosity `level`; report `Done`.
     Verbose {
         /// 0-4.
@@ -533,7 +541,7 @@ impl Execution {
                 Ok(Flow::Next) => self.priority = self.priority.saturating_add(1),
                 Ok(Flow::Jumped) => {}
                 Ok(Flow::Return(action)) => {
-                    if !matches!(action, Action::Verbose { .. }) {
+                    if !matches!(action, Action::Verbose { .. } | Action::UserEvent { .. }) {
                         self.spent = 0;
                     }
                     return action;
@@ -750,6 +758,24 @@ impl Execution {
                 self.media(Pending::Simple, Action::Wait(duration))
             }
             App::NoOp { .. } => Ok(Flow::Next),
+            App::UserEvent { name, body } => {
+                let name = self.expand(name)?.trim().to_owned();
+                if name.is_empty() {
+                    return Err("UserEvent: no event name".to_owned());
+                }
+                let mut fields = Vec::new();
+                for item in body {
+                    let item = self.expand(item)?;
+                    // `key: value`; an item without a colon is a key with an empty value.
+                    let (key, value) = item.split_once(':').unwrap_or((&item, ""));
+                    let key = key.trim();
+                    if !key.is_empty() {
+                        fields.push((key.to_owned(), value.trim().to_owned()));
+                    }
+                }
+                self.pending = Pending::Simple;
+                Ok(Flow::Return(Action::UserEvent { name, fields }))
+            }
             App::Verbose { level, message } => {
                 let level = match self.expand_opt(level.as_ref())? {
                     Some(l) => parse_number::<u8>(&l, "Verbose: level")?,
@@ -980,6 +1006,29 @@ mod tests {
             Dialplan::parse_str("[a]\nexten => s,1,ExecIf(1?ExecIf(1?NoOp()))\n", "x").is_err()
         );
         assert!(Dialplan::parse_str("[a]\nexten => s,1,ExecIf(1?Frobnicate())\n", "x").is_err());
+    }
+
+    #[test]
+    fn userevent_carries_its_expanded_fields_and_takes_no_time() {
+        let p = plan(
+            "[a]\nexten => s,1,UserEvent(Alert${EXTEN},Zone: Terni,Level:${X},bare)\n\
+             same => n,Hangup()\n",
+        );
+        let mut e = start(&p, "a", "s");
+        e.set("X", "3");
+        assert_eq!(
+            e.step(Outcome::Start),
+            Action::UserEvent {
+                name: "Alerts".into(),
+                fields: vec![
+                    ("Zone".into(), "Terni".into()),
+                    ("Level".into(), "3".into()),
+                    ("bare".into(), String::new()),
+                ],
+            }
+        );
+        assert!(matches!(e.step(Outcome::Done), Action::Hangup { .. }));
+        assert!(Dialplan::parse_str("[a]\nexten => s,1,UserEvent()\n", "x").is_err());
     }
 
     #[test]

@@ -178,6 +178,13 @@ pub enum App {
         /// Seconds, fractions allowed.
         seconds: String,
     },
+    /// `UserEvent(eventname[,key: value[,…]])`: an AMI `UserEvent` event.
+    UserEvent {
+        /// The event's name.
+        name: String,
+        /// `key: value` items.
+        body: Vec<String>,
+    },
     /// `NoOp(text)`
     NoOp {
         /// Ignored text (still expanded, as Asterisk does).
@@ -250,6 +257,7 @@ impl App {
             | Self::Gosub(_)
             | Self::GosubIf { .. }
             | Self::ExecIf { .. }
+            | Self::UserEvent { .. }
             | Self::Return { .. }
             | Self::Set { .. }
             | Self::Wait { .. }
@@ -277,6 +285,10 @@ impl App {
                 }
             }
             Self::Return { value } => all.extend(value.as_deref()),
+            Self::UserEvent { name, body } => {
+                all.push(name);
+                all.extend(body.iter().map(String::as_str));
+            }
             Self::ExecIf {
                 condition,
                 if_true,
@@ -951,6 +963,17 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
                 condition: condition.trim().to_owned(),
                 if_true: branch(0)?,
                 if_false: branch(1)?,
+            }
+        }
+        "userevent" => {
+            let mut parts = split_args(args, usize::MAX).into_iter();
+            let name = parts
+                .next()
+                .filter(|n| !n.trim().is_empty())
+                .ok_or(bad("UserEvent", "needs an event name"))?;
+            App::UserEvent {
+                name,
+                body: parts.collect(),
             }
         }
         "return" => App::Return {
