@@ -3,7 +3,7 @@
 //!
 //! Pure modules (no sockets, no clock): `codec` (G.711, WAV), `conf` (Asterisk-style
 //! `pjsip.conf`), `dialplan` (`extensions.conf`: parse, patterns, expressions, execution),
-//! `dtmf` (RFC 4733), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
+//! `dtmf` (RFC 4733), `agi` (the AGI protocol), `rtp` (packets, RTCP, per-stream state), `sdp`, `sip` (framing,
 //! transactions, dialogs, digest, registration, qualify).
 //! `callfile` (Asterisk call files), `channel` (a channel as AMI lists it), `settings` (the
 //! `[mediacore]` table), `status` (what the media core publishes).
@@ -13,6 +13,7 @@
 //! `originate` (outbound calls for AMI and call files), `media` (RTP streams), `pacer`
 //! (the thread that sends their audio), `spool` (the outgoing call spool), `ami::server`,
 //! `reload` (replicated configuration in force where it lands).
+pub mod agi;
 pub mod ami;
 pub mod call;
 pub mod callfile;
