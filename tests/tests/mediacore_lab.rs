@@ -690,6 +690,57 @@ fn an_integrations_housekeeping_through_panoramisk_cli_listings_astdb_userevent_
     );
 }
 
+#[test]
+fn an_ivr_in_a_fastagi_server_written_with_panoramisk_answers_plays_and_reads_the_digit() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["sipp", "python3"]);
+    prereq::require_python_module("mediacore lab", "panoramisk");
+    let lab = Lab::two_nodes("mc-agi");
+    let client = "10.77.0.100";
+    let mut voice = Voice::alert_line(Node::A);
+    voice.dialplan.push_str(&format!(
+        "exten => 106,1,AGI(agi://{client}/alert,drill)\n\
+         same => n,Verbose(1,after agi ack=${{ACK}} status=${{AGISTATUS}})\n\
+         same => n,Hangup()\n"
+    ));
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    // AstDB writes are the master's.
+    assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agi/fastagi_panoramisk.py");
+    let server = lab.spawn(
+        "client",
+        "fastagi",
+        std::path::Path::new("python3"),
+        &[&script.to_string_lossy(), client, "4573"],
+        &[],
+    );
+    assert!(
+        server.wait_count("listening", 1, Duration::from_secs(10)),
+        "{}",
+        server.log_text()
+    );
+    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "106", &[]);
+    assert!(
+        ok,
+        "the caller's side failed:\n{out}\nfastagi:\n{}\nmediacore:\n{}",
+        server.log_text(),
+        node.log_text()
+    );
+    assert!(
+        server.wait_count("done 1", 1, Duration::from_secs(10)),
+        "fastagi:\n{}\nmediacore:\n{}",
+        server.log_text(),
+        node.log_text()
+    );
+    assert!(
+        node.wait_count("after agi ack=1 status=SUCCESS", 1, Duration::from_secs(5)),
+        "{}",
+        node.log_text()
+    );
+    let status = voice::status(&lab, Node::A);
+    assert_eq!(status["active_calls"], 0, "{status}");
+}
+
 /// Runs `tests/ami/<script>` against node A's AMI from the client namespace: whether it
 /// succeeded, and what it printed.
 fn ami_script(lab: &Lab, script: &str) -> (bool, String) {

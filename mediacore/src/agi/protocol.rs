@@ -471,9 +471,13 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
     })
 }
 
-/// `200 result=<n>`, with `(<data>)` and `endpos=<n>` when given.
-pub fn result(n: i64, data: Option<&str>, endpos: Option<u64>) -> String {
-    let mut out = format!("200 result={n}");
+/// `200 result=<value>`, with `(<data>)` and `endpos=<n>` when given.
+pub fn result(value: &str, data: Option<&str>, endpos: Option<u64>) -> String {
+    let value: String = value
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
+    let mut out = format!("200 result={value}");
     if let Some(data) = data {
         let data: String = data.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
         let _ = write!(out, " ({data})");
@@ -604,10 +608,13 @@ mod tests {
 
     #[test]
     fn results_are_written_as_asterisk_writes_them() {
-        assert_eq!(result(0, None, None), "200 result=0\n");
-        assert_eq!(result(1, Some("Terni"), None), "200 result=1 (Terni)\n");
-        assert_eq!(result(49, None, Some(8000)), "200 result=49 endpos=8000\n");
-        assert_eq!(result(1, Some("a\r\nb"), None), "200 result=1 (ab)\n");
+        assert_eq!(result("0", None, None), "200 result=0\n");
+        assert_eq!(result("1", Some("Terni"), None), "200 result=1 (Terni)\n");
+        assert_eq!(
+            result("49", None, Some(8000)),
+            "200 result=49 endpos=8000\n"
+        );
+        assert_eq!(result("1", Some("a\r\nb"), None), "200 result=1 (ab)\n");
         assert_eq!(digit_code('1'), 49);
         assert!(Refusal::Usage(" Usage: X")
             .reply()

@@ -65,6 +65,21 @@ pub(crate) async fn read_digits(
     timeout: Duration,
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
 ) -> Outcome {
+    match read_digits_timed(stream, prompts, max_digits, timeout, events).await {
+        Ok((digits, _)) => Outcome::Digits(digits),
+        Err(outcome) => outcome,
+    }
+}
+
+/// As [`read_digits`]: the digits and whether the wait for one more timed out (AGI's
+/// `GET DATA` says so), or how the call ended.
+pub(crate) async fn read_digits_timed(
+    stream: &mut Stream,
+    prompts: &[Arc<Prompt>],
+    max_digits: Option<u32>,
+    timeout: Duration,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+) -> Result<(String, bool), Outcome> {
     let max = max_digits.filter(|&m| m > 0).unwrap_or(255) as usize;
     let mut digits = String::new();
     match stream
@@ -73,8 +88,9 @@ pub(crate) async fn read_digits(
     {
         Wake::Digit(d) => digits.push(d),
         Wake::Done => {}
-        other => return wake_outcome(other),
+        other => return Err(wake_outcome(other)),
     }
+    let mut timed_out = false;
     while digits.len() < max && !digits.ends_with('#') {
         let deadline = Some(Instant::now() + timeout);
         match stream
@@ -82,14 +98,17 @@ pub(crate) async fn read_digits(
             .await
         {
             Wake::Digit(d) => digits.push(d),
-            Wake::Timeout => break,
-            other => return wake_outcome(other),
+            Wake::Timeout => {
+                timed_out = true;
+                break;
+            }
+            other => return Err(wake_outcome(other)),
         }
     }
     if digits.ends_with('#') {
         digits.pop();
     }
-    Outcome::Digits(digits)
+    Ok((digits, timed_out))
 }
 
 /// Record(): what the caller says goes to a WAV file until `#`, the maximum duration, or

@@ -134,16 +134,19 @@ pub(crate) async fn run_dialplan(
     let channel = exec.var("CHANNEL").unwrap_or_default().to_owned();
     let registration = shared.live.register(&channel);
     let live = &registration.live;
+    // Where an AGI script said the dialplan goes on (SET CONTEXT/EXTENSION/PRIORITY).
+    let mut agi_jump: Option<crate::agi::session::Jump> = None;
     loop {
         for (name, value) in live.take_pending() {
             exec.set_var(&name, &value);
         }
-        let action = match live.take_redirect() {
-            Some(to) => {
+        let action = match (live.take_redirect(), agi_jump.take()) {
+            (Some(to), _) => {
                 info!(context = %to.context, exten = %to.exten, priority = to.priority, "redirected");
                 exec.redirect(&to.context, &to.exten, to.priority)
             }
-            None => exec.step(outcome),
+            (None, Some(to)) => exec.redirect(&to.context, &to.exten, to.priority),
+            (None, None) => exec.step(outcome),
         };
         live.publish(exec.vars());
         if hung_up && is_media(&action) {
@@ -251,6 +254,20 @@ pub(crate) async fn run_dialplan(
             Action::UserEvent { name, fields } => {
                 shared.user_event(&name, fields, exec.var("CHANNEL"), exec.var("UNIQUEID"));
                 Outcome::Done
+            }
+            Action::Agi { target, args } => {
+                let call = crate::agi::session::Call {
+                    shared,
+                    leg,
+                    stream: &mut *stream,
+                    events: &mut *events,
+                    exec: &mut exec,
+                    answered: &mut answered,
+                    answer_sdp: &answer,
+                };
+                let (outcome, jump) = crate::agi::session::run(call, &target, &args).await;
+                agi_jump = jump;
+                outcome
             }
             Action::Dial { targets, timeout } => {
                 dial_and_bridge(

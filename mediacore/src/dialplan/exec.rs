@@ -150,6 +150,14 @@ pub enum Action {
     },
     /// Wait this long (media keeps flowing); report `Done`.
     Wait(Duration),
+    /// Run an AGI script on the call (`agi::session`); report `Done` (it ended, see
+    /// `AGISTATUS`) or `HungUp`.
+    Agi {
+        /// `agi://host[:port]/script` or a path.
+        target: String,
+        /// The script's arguments.
+        args: Vec<String>,
+    },
     /// Send AMI's `UserEvent` event `name` with these fields (and the channel's); report
     /// `Done`. Takes no time, like `Verbose`.
     UserEvent {
@@ -348,6 +356,11 @@ impl Execution {
     /// The current context.
     pub fn context(&self) -> &str {
         &self.context
+    }
+
+    /// `template` expanded with the channel's variables (AGI's `GET FULL VARIABLE`).
+    pub fn expand_template(&self, template: &str) -> Result<String, String> {
+        self.expand(template)
     }
 
     /// The current extension.
@@ -758,6 +771,14 @@ impl Execution {
                 self.media(Pending::Simple, Action::Wait(duration))
             }
             App::NoOp { .. } => Ok(Flow::Next),
+            App::Agi { command, args } => {
+                let target = self.expand(command)?.trim().to_owned();
+                let args = args
+                    .iter()
+                    .map(|a| self.expand(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.media(Pending::Simple, Action::Agi { target, args })
+            }
             App::UserEvent { name, body } => {
                 let name = self.expand(name)?.trim().to_owned();
                 if name.is_empty() {

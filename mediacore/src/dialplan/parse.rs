@@ -178,6 +178,14 @@ pub enum App {
         /// Seconds, fractions allowed.
         seconds: String,
     },
+    /// `AGI(command[,arg1[,…]])`: an IVR script, `agi://host[:port]/script` (FastAGI) or
+    /// an absolute path.
+    Agi {
+        /// The script.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+    },
     /// `UserEvent(eventname[,key: value[,…]])`: an AMI `UserEvent` event.
     UserEvent {
         /// The event's name.
@@ -258,6 +266,7 @@ impl App {
             | Self::GosubIf { .. }
             | Self::ExecIf { .. }
             | Self::UserEvent { .. }
+            | Self::Agi { .. }
             | Self::Return { .. }
             | Self::Set { .. }
             | Self::Wait { .. }
@@ -285,7 +294,11 @@ impl App {
                 }
             }
             Self::Return { value } => all.extend(value.as_deref()),
-            Self::UserEvent { name, body } => {
+            Self::UserEvent { name, body }
+            | Self::Agi {
+                command: name,
+                args: body,
+            } => {
                 all.push(name);
                 all.extend(body.iter().map(String::as_str));
             }
@@ -963,6 +976,17 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
                 condition: condition.trim().to_owned(),
                 if_true: branch(0)?,
                 if_false: branch(1)?,
+            }
+        }
+        "agi" => {
+            let mut parts = split_args(args, usize::MAX).into_iter();
+            let command = parts.next().filter(|c| !c.trim().is_empty()).ok_or(bad(
+                "AGI",
+                "needs a script: agi://host[:port]/script or a path",
+            ))?;
+            App::Agi {
+                command,
+                args: parts.collect(),
             }
         }
         "userevent" => {
