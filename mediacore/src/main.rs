@@ -183,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
             force: force_reload.clone(),
             done: reloads_done,
         }),
+        timeouts: Arc::default(),
     };
     let ami = start_ami(&settings, ami, cancel.clone()).await?;
     let reloader = tokio::spawn(

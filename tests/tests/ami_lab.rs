@@ -450,6 +450,91 @@ fn an_originated_call_reports_its_events_and_obeys_getvar_setvar_status_and_redi
 }
 
 #[test]
+fn absolute_timeout_hangs_the_channel_up_when_it_says_and_zero_cancels_it() {
+    prereq::require_root("ami lab");
+    prereq::require_tools("ami lab", &["sipp"]);
+    let lab = Lab::two_nodes("ami-timeout");
+    let node = start(&lab);
+    let callee = voice::carrier_answers(&lab, "16000");
+    let t = Duration::from_secs(10);
+    let mut c = connect(&lab);
+    c.login("app", "s3cret");
+    let originate = |c: &mut Client, id: &str| -> String {
+        let (r, _) = c.action(
+            id,
+            &[
+                ("Action", "Originate"),
+                ("Channel", "PJSIP/0612345678@carrier-out"),
+                ("Context", "ami-test"),
+                ("Exten", "s"),
+                ("Priority", "1"),
+                ("Timeout", "20000"),
+                ("Async", "true"),
+            ],
+        );
+        assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+        let (answered, _) = c
+            .wait_for(t, |m| m.is_event("OriginateResponse"))
+            .unwrap_or_else(|| panic!("no OriginateResponse\n{}", node.log_text()));
+        answered.get("Channel").expect("channel").to_owned()
+    };
+    // The call sits in an 8 s prompt; the timeout ends it after 1 s.
+    let channel = originate(&mut c, "orig-t1");
+    let set = Instant::now();
+    let (r, _) = c.action(
+        "to-1",
+        &[
+            ("Action", "AbsoluteTimeout"),
+            ("Channel", &channel),
+            ("Timeout", "1"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("Timeout Set"), "{r:?}");
+    let (hangup, _) = c
+        .wait_for(t, |m| {
+            m.is_event("Hangup") && m.get("Channel") == Some(channel.as_str())
+        })
+        .unwrap_or_else(|| panic!("no Hangup\n{}", node.log_text()));
+    let took = set.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert!(hangup.get("Cause").is_some());
+    let (r, _) = c.action(
+        "to-2",
+        &[
+            ("Action", "AbsoluteTimeout"),
+            ("Channel", "PJSIP/nobody-00000000"),
+            ("Timeout", "1"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("No such channel"), "{r:?}");
+    // A timeout set and then set to 0 is off: the call is still up 2 s later (the carrier's
+    // sipp takes one call: a new one for this).
+    lab.wait_exit(&callee, t);
+    let _callee = voice::carrier_answers(&lab, "16002");
+    let channel = originate(&mut c, "orig-t2");
+    for (id, secs) in [("to-3", "1"), ("to-4", "0")] {
+        let (r, _) = c.action(
+            id,
+            &[
+                ("Action", "AbsoluteTimeout"),
+                ("Channel", &channel),
+                ("Timeout", secs),
+            ],
+        );
+        assert_eq!(r.get("Message"), Some("Timeout Set"), "{r:?}");
+    }
+    let early = c.wait_for(Duration::from_secs(2), |m| {
+        m.is_event("Hangup") && m.get("Channel") == Some(channel.as_str())
+    });
+    assert!(early.is_none(), "hung up though the timeout was cancelled");
+    let (r, _) = c.action("h-1", &[("Action", "Hangup"), ("Channel", &channel)]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+}
+
+#[test]
 fn a_local_channel_originate_dials_through_the_dialplan_and_runs_the_application() {
     prereq::require_root("ami lab");
     prereq::require_tools("ami lab", &["sipp"]);

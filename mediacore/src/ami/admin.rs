@@ -20,7 +20,8 @@ use crate::campaign::dialer::blocking;
 use crate::engine::Command;
 
 /// The actions this module answers (lower-case).
-pub const ACTIONS: [&str; 8] = [
+pub const ACTIONS: [&str; 9] = [
+    "absolutetimeout",
     "command",
     "reload",
     "pjsipshowendpoints",
@@ -94,6 +95,7 @@ pub fn perform(
                 _ => pjsip::registrations(id, config, &status),
             })
         }
+        "absolutetimeout" => absolute_timeout(ami, msg, replies),
         "userevent" => {
             let Some(name) = msg.get("UserEvent").filter(|n| !n.is_empty()) else {
                 return Some(said(id, "Error", "UserEvent header missing"));
@@ -214,6 +216,81 @@ fn reload(ami: &Ami, then: impl FnOnce(Result<Vec<String>, String>) + Send + 'st
             _ => then(Err("the configuration was not reloaded in time".into())),
         }
     });
+}
+
+/// `AbsoluteTimeout`: hang the channel up `Timeout` seconds from now (0: never); a new
+/// timeout replaces the channel's earlier one, as in Asterisk.
+fn absolute_timeout(
+    ami: &Ami,
+    msg: &Message,
+    replies: &mpsc::UnboundedSender<Message>,
+) -> Option<Message> {
+    let id = msg.get("ActionID").map(str::to_owned);
+    let Some(channel) = msg
+        .get("Channel")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+    else {
+        return Some(said(id.as_deref(), "Error", "No channel specified"));
+    };
+    // At most a day: a deadline must not overflow, and no alert call lasts longer.
+    let Some(secs) = msg
+        .get("Timeout")
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .filter(|&s| s <= 86_400)
+    else {
+        return Some(said(
+            id.as_deref(),
+            "Error",
+            "Timeout is 0 to 86400 seconds",
+        ));
+    };
+    let (tx, rx) = oneshot::channel();
+    let _ = ami.shared.commands.send(Command::Channels(tx));
+    let commands = ami.shared.commands.clone();
+    let timeouts = ami.timeouts.clone();
+    let replies = replies.clone();
+    tokio::spawn(async move {
+        let channels = rx.await.unwrap_or_default();
+        let Some(uniqueid) = channels
+            .iter()
+            .find(|c| c.name == channel)
+            .map(|c| c.uniqueid.clone())
+        else {
+            let _ = replies.send(said(id.as_deref(), "Error", "No such channel"));
+            return;
+        };
+        // The timer is kept by Uniqueid: a later channel with the same name is not hung up.
+        let timer = (secs > 0).then(|| {
+            let commands = commands.clone();
+            let uniqueid = uniqueid.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                let (tx, rx) = oneshot::channel();
+                let _ = commands.send(Command::Channels(tx));
+                let still = rx
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .any(|c| c.name == channel && c.uniqueid == uniqueid);
+                if still {
+                    let (tx, _) = oneshot::channel();
+                    let _ = commands.send(Command::HangupChannel(channel, tx));
+                }
+            })
+        });
+        if let Ok(mut timeouts) = timeouts.lock() {
+            timeouts.retain(|_, t| !t.is_finished());
+            if let Some(old) = match timer {
+                Some(t) => timeouts.insert(uniqueid, t),
+                None => timeouts.remove(&uniqueid),
+            } {
+                old.abort();
+            }
+        }
+        let _ = replies.send(said(id.as_deref(), "Success", "Timeout Set"));
+    });
+    None
 }
 
 /// `DBGet`, `DBPut`, `DBDel` on the replicated store.

@@ -6,7 +6,7 @@ pub type Entry = (&'static str, &'static str, &'static str);
 
 /// Asterisk's actions we answer: (name, write classes needed (any of them; empty = any
 /// logged-in user), synopsis).
-pub const ASTERISK: [Entry; 25] = [
+pub const ASTERISK: [Entry; 26] = [
     ("Ping", "", "Keepalive command."),
     ("Login", "", "Login Manager."),
     ("Logoff", "", "Logoff Manager."),
@@ -61,6 +61,7 @@ pub const ASTERISK: [Entry; 25] = [
         "Lists PJSIP outbound registrations.",
     ),
     ("UserEvent", "user", "Send an arbitrary event."),
+    ("AbsoluteTimeout", "system,call", "Set absolute timeout."),
     ("DBGet", "system,reporting", "Get DB Entry."),
     ("DBPut", "system", "Put DB entry."),
     ("DBDel", "system", "Delete DB entry."),

@@ -37,6 +37,8 @@ pub struct Ami {
     pub pjsip: Option<Arc<crate::conf::pjsip::PjsipConfig>>,
     /// The config watcher, for `Reload` and `Command: dialplan reload`; `None`: none runs.
     pub reload: Option<ReloadHandle>,
+    /// `AbsoluteTimeout`s in force, by the channel's Uniqueid.
+    pub timeouts: Arc<Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>>,
 }
 
 impl Ami {

@@ -394,6 +394,7 @@ mod tests {
             peer: None,
             pjsip: None,
             reload: None,
+            timeouts: Arc::default(),
         })
     }
 
