@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
             assert!(reply.ends_with('\n'));
             assert!(reply.starts_with("510 ") || reply.starts_with("520"), "{reply}");
         }
-        let _ = protocol::result(0, Some(line), Some(1));
+        let _ = protocol::result(line, Some(line), Some(1));
     }
 });
