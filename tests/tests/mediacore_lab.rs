@@ -691,17 +691,25 @@ fn an_integrations_housekeeping_through_panoramisk_cli_listings_astdb_userevent_
 }
 
 #[test]
-fn an_ivr_in_a_fastagi_server_written_with_panoramisk_answers_plays_and_reads_the_digit() {
+fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_plays_and_reads_the_digit(
+) {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["sipp", "python3"]);
     prereq::require_python_module("mediacore lab", "panoramisk");
     let lab = Lab::two_nodes("mc-agi");
     let client = "10.77.0.100";
     let mut voice = Voice::alert_line(Node::A);
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agi/local_agi.py");
+    let local_log = lab.dir().join("local-agi.log");
     voice.dialplan.push_str(&format!(
         "exten => 106,1,AGI(agi://{client}/alert,drill)\n\
          same => n,Verbose(1,after agi ack=${{ACK}} status=${{AGISTATUS}})\n\
-         same => n,Hangup()\n"
+         same => n,Hangup()\n\
+         exten => 107,1,AGI({},{})\n\
+         same => n,Verbose(1,after agi ack=${{ACK}} status=${{AGISTATUS}})\n\
+         same => n,Hangup()\n",
+        local.display(),
+        local_log.display()
     ));
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     // AstDB writes are the master's.
@@ -734,6 +742,23 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_answers_plays_and_reads_th
     );
     assert!(
         node.wait_count("after agi ack=1 status=SUCCESS", 1, Duration::from_secs(5)),
+        "{}",
+        node.log_text()
+    );
+    // The same IVR as a local script (stdin and stdout, no library), by absolute path.
+    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "107", &[]);
+    let seen = std::fs::read_to_string(&local_log).unwrap_or_default();
+    assert!(
+        ok,
+        "the local script's call failed:\n{out}\n{seen}\n{}",
+        node.log_text()
+    );
+    assert!(
+        seen.contains("data 200 result=1") && seen.contains("done"),
+        "{seen}"
+    );
+    assert!(
+        node.wait_count("after agi ack=1 status=SUCCESS", 2, Duration::from_secs(5)),
         "{}",
         node.log_text()
     );
