@@ -82,6 +82,24 @@ pub enum Command {
     Interrupt(String, oneshot::Sender<bool>),
     /// A key press on a leg's media, for AMI DTMFBegin/DTMFEnd.
     Dtmf(LegId, crate::dtmf::rfc4733::DtmfEvent),
+    /// A `Local/<exten>@<context>` pair (`local`): its two channels are listed and announced
+    /// like legs (`;1` Down, `;2` Ring); AMI's Hangup of either sends on its `hangup`.
+    LocalPair {
+        /// `<exten>@<context>`.
+        exten: String,
+        /// The context.
+        context: String,
+        /// The caller ID number.
+        caller: String,
+        /// Where a hangup of `;1` and of `;2` is told.
+        hangups: [mpsc::UnboundedSender<()>; 2],
+        /// The two channels: id, name and Uniqueid of `;1` and of `;2`.
+        reply: oneshot::Sender<[(LegId, String, String); 2]>,
+    },
+    /// A Local channel's new state (Newstate).
+    LocalState(LegId, ChannelState),
+    /// A Local channel is gone (Hangup with this Q.850 cause).
+    LocalGone(LegId, u16),
 }
 
 /// An outbound leg just placed.
@@ -183,6 +201,10 @@ struct Engine {
     sent_by: String,
     trunks: Trunks,
     legs: HashMap<LegId, LegEntry>,
+    /// Local channels (`Command::LocalPair`): no SIP, listed and announced like legs.
+    locals: HashMap<LegId, (Channel, mpsc::UnboundedSender<()>)>,
+    /// Local pairs so far (their names' number, as Asterisk counts them).
+    local_pairs: u64,
     by_tx: HashMap<TxId, TxOwner>,
     by_invite: HashMap<TxId, LegId>,
     by_dialog: HashMap<DialogId, LegId>,
@@ -238,6 +260,8 @@ pub async fn start(
         sent_by,
         trunks,
         legs: HashMap::new(),
+        locals: HashMap::new(),
+        local_pairs: 0,
         by_tx: HashMap::new(),
         by_invite: HashMap::new(),
         by_dialog: HashMap::new(),
@@ -688,10 +712,12 @@ impl Engine {
                 self.with_leg(id, out, |leg, acts| leg.hangup_with_cause(cause, acts))
             }
             Command::Channels(reply) => {
+                let now = Instant::now();
                 let mut list: Vec<(LegId, ChannelInfo)> = self
                     .legs
                     .iter()
-                    .map(|(id, e)| (*id, e.channel.info(Instant::now())))
+                    .map(|(id, e)| (*id, e.channel.info(now)))
+                    .chain(self.locals.iter().map(|(id, (c, _))| (*id, c.info(now))))
                     .collect();
                 list.sort_by_key(|(id, _)| *id);
                 let _ = reply.send(list.into_iter().map(|(_, c)| c).collect());
@@ -718,7 +744,49 @@ impl Engine {
                 if let Some(id) = id {
                     self.with_leg(id, out, |leg, acts| leg.hangup(acts));
                 }
-                let _ = reply.send(id.is_some());
+                let local = self.locals.values().find(|(c, _)| c.name == name);
+                let local = local.is_some_and(|(_, hangup)| hangup.send(()).is_ok());
+                let _ = reply.send(id.is_some() || local);
+            }
+            Command::LocalPair {
+                exten,
+                context,
+                caller,
+                hangups,
+                reply,
+            } => {
+                let pair = self.local_pairs;
+                self.local_pairs += 1;
+                let mut made = Vec::new();
+                for (half, hangup) in hangups.into_iter().enumerate() {
+                    let id = self.new_leg_id();
+                    let mut channel = self.channel(id, "", &caller, &context, &exten);
+                    channel.name = format!("Local/{exten}@{context}-{pair:08x};{}", half + 1);
+                    let state = if half == 0 {
+                        ChannelState::Down
+                    } else {
+                        ChannelState::Ring
+                    };
+                    channel.state = state;
+                    self.newchannel(&channel, state);
+                    made.push((id, channel.name.clone(), channel.uniqueid.clone()));
+                    self.locals.insert(id, (channel, hangup));
+                }
+                if let Ok(pair) = <[(LegId, String, String); 2]>::try_from(made) {
+                    let _ = reply.send(pair);
+                }
+            }
+            Command::LocalState(id, state) => {
+                if let Some((channel, _)) = self.locals.get_mut(&id) {
+                    channel.state = state;
+                    let channel = channel.clone();
+                    self.newstate(&channel, state);
+                }
+            }
+            Command::LocalGone(id, cause) => {
+                if let Some((channel, _)) = self.locals.remove(&id) {
+                    self.hangup_event(&channel, cause);
+                }
             }
             Command::Dial {
                 trunk,

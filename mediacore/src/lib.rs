@@ -10,7 +10,7 @@
 //! `campaign` (alert campaigns: ledger, planner, IVR, dialer; see its docs).
 //! `live` (what AMI may do to a running call: variables, redirects).
 //! Drivers: `sip::transport`, `engine` (the SIP task), `trunks` (resolved at start), `call` (one task per call),
-//! `originate` (outbound calls for AMI and call files), `media` (RTP streams), `pacer`
+//! `originate` (outbound calls for AMI and call files), `local` (Local channel pairs), `agi::session`, `media` (RTP streams), `pacer`
 //! (the thread that sends their audio), `spool` (the outgoing call spool), `ami::server`,
 //! `reload` (replicated configuration in force where it lands).
 pub mod agi;
@@ -26,6 +26,7 @@ pub mod dtmf;
 pub mod engine;
 pub mod file_id;
 pub mod live;
+pub mod local;
 pub mod lockout;
 pub mod media;
 pub mod originate;

@@ -2,17 +2,16 @@
 //! number through a trunk, or run a `Local/<exten>@<context>` dialplan that dials, and
 //! once answered run the dialplan at Context/Exten/Priority or a single Application.
 //!
-//! A `Local/` channel here is the half that runs `<exten>@<context>` (Asterisk's `;2`):
-//! it has no audio of its own, so it runs the steps that need none (Set, Goto, Verbose,
-//! Wait, Dial…). When its Dial is answered, the answered channel runs the Originate's
-//! target itself, which is what the callee hears in Asterisk too once the local
-//! channels optimise away. Media steps before the Dial (Playback on a Local channel)
-//! are skipped with a warning.
+//! A `Local/` channel is a pair (`local`): `;2` runs `<exten>@<context>`, its `Answer()`
+//! answers `;1`, which runs the Originate's target; media steps on either take their time
+//! without an audio path between them. When `;2`'s Dial is answered, the answered channel
+//! runs the Originate's target itself, which is what the callee hears in Asterisk too once
+//! the local channels optimise away.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn, Instrument};
+use tracing::{warn, Instrument};
 
 use crate::call::dial::{dial_out, Answered};
 use crate::call::runner::run_dialplan;
@@ -20,6 +19,7 @@ use crate::call::shared::Shared;
 use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
 use crate::dialplan::parse::Dialplan;
 use crate::engine::Command;
+use crate::local;
 
 /// Who is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +186,16 @@ impl Reporter {
             let _ = tx.send(Dialed { status, channel });
         }
     }
+
+    /// As `send`, naming the answered channel (a Local pair's `;1`).
+    fn send_channel(&mut self, status: DialStatus, channel: (String, String)) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Dialed {
+                status,
+                channel: Some(channel),
+            });
+        }
+    }
 }
 
 /// Runs the originate's target on an answered channel.
@@ -198,44 +208,17 @@ async fn run_then(shared: &Shared, answered: Answered, req: &Originate, number: 
     let hang_up = || {
         let _ = shared.commands.send(Command::Hangup(placed.leg));
     };
-    let vars: Vec<(String, String)> = shared
-        .live
-        .globals()
-        .into_iter()
-        .chain(req.vars.iter().cloned())
-        .chain([
+    let vars = target_vars(
+        shared,
+        req,
+        [
             ("CALLERID(num)".to_owned(), number.to_owned()),
             ("CHANNEL".to_owned(), placed.channel.clone()),
             ("UNIQUEID".to_owned(), placed.uniqueid.clone()),
-        ])
-        .collect();
-    let (plan, exec) = match &req.then {
-        Then::Dialplan {
-            context,
-            exten,
-            priority,
-        } => {
-            let Some(plan) = shared.dialplan.read().ok().map(|p| p.clone()) else {
-                return hang_up();
-            };
-            let exec = Execution::new_at(plan.clone(), context, exten, *priority, vars);
-            (plan, exec)
-        }
-        Then::Application { name, data } => {
-            // One application is a one-line dialplan: the same executor runs it.
-            let text = format!("[originate]\nexten => s,1,{name}({data})\n");
-            match Dialplan::parse_str(&text, "Originate Application") {
-                Ok(plan) => {
-                    let plan = Arc::new(plan);
-                    let exec = Execution::new(plan.clone(), "originate", "s", vars);
-                    (plan, exec)
-                }
-                Err(error) => {
-                    warn!(%error, "cannot run the application; hanging up");
-                    return hang_up();
-                }
-            }
-        }
+        ],
+    );
+    let Some((plan, exec)) = target_exec(shared, &req.then, vars) else {
+        return hang_up();
     };
     run_dialplan(
         shared,
@@ -249,10 +232,63 @@ async fn run_then(shared: &Shared, answered: Answered, req: &Originate, number: 
     .await;
 }
 
-/// A `Local/<exten>@<context>` channel: runs that dialplan without audio; its Dial,
-/// once answered, runs the originate's target on the answered channel.
-async fn run_local(
+/// The variables the channel running an originate's target starts with: the globals, the
+/// originate's, then the channel's own.
+fn target_vars<const N: usize>(
     shared: &Shared,
+    req: &Originate,
+    own: [(String, String); N],
+) -> Vec<(String, String)> {
+    shared
+        .live
+        .globals()
+        .into_iter()
+        .chain(req.vars.iter().cloned())
+        .chain(own)
+        .collect()
+}
+
+/// The dialplan and execution that run an originate's target with `vars`; `None` when
+/// there is no dialplan or the application does not make a dialplan line (logged).
+fn target_exec(
+    shared: &Shared,
+    then: &Then,
+    vars: Vec<(String, String)>,
+) -> Option<(Arc<Dialplan>, Execution)> {
+    match then {
+        Then::Dialplan {
+            context,
+            exten,
+            priority,
+        } => {
+            let plan = shared.dialplan.read().ok().map(|p| p.clone())?;
+            let exec = Execution::new_at(plan.clone(), context, exten, *priority, vars);
+            Some((plan, exec))
+        }
+        Then::Application { name, data } => {
+            // One application is a one-line dialplan: the same executor runs it.
+            let text = format!("[originate]\nexten => s,1,{name}({data})\n");
+            match Dialplan::parse_str(&text, "Originate Application") {
+                Ok(plan) => {
+                    let plan = Arc::new(plan);
+                    let exec = Execution::new(plan.clone(), "originate", "s", vars);
+                    Some((plan, exec))
+                }
+                Err(error) => {
+                    warn!(%error, "cannot run the application; hanging up");
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// A `Local/<exten>@<context>` pair (`local`): `;2` runs that dialplan without audio; its
+/// `Answer()` answers `;1`, which then runs the originate's target (without audio too);
+/// its `Dial`, once answered, runs the target on the answered channel (the pair optimised
+/// away). Hanging up either half ends both.
+async fn run_local(
+    shared: &Arc<Shared>,
     exten: &str,
     context: &str,
     req: &Originate,
@@ -265,16 +301,29 @@ async fn run_local(
         warn!(%context, %exten, "no such extension for the Local channel");
         return DialStatus::ChanUnavail;
     }
+    let caller = req
+        .vars
+        .iter()
+        .find(|(k, _)| k == "CALLERID(num)")
+        .map_or("", |(_, v)| v.as_str());
+    let Some(mut pair) = local::Pair::open(shared, exten, context, caller).await else {
+        return DialStatus::ChanUnavail;
+    };
     let vars = shared
         .live
         .globals()
         .into_iter()
         .chain(req.vars.iter().cloned())
-        .chain([("CHANNEL".to_owned(), format!("Local/{exten}@{context};2"))]);
+        .chain([
+            ("CHANNEL".to_owned(), pair.two.name.clone()),
+            ("UNIQUEID".to_owned(), pair.two.uniqueid.clone()),
+        ]);
     let mut exec = Execution::new(plan, context, exten, vars);
     let mut outcome = Outcome::Start;
     let mut status = DialStatus::ChanUnavail;
     let mut hung_up = false;
+    // `;1` running the target once `;2` answered.
+    let mut one: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let action = exec.step(outcome);
         outcome = match action {
@@ -291,6 +340,7 @@ async fn run_local(
                     Some((trunk, number)) => {
                         match dial_out(shared, trunk, number, ring, None).await {
                             Ok(answered) => {
+                                pair.answered(shared);
                                 report.send(DialStatus::Answer, Some(&answered));
                                 run_then(shared, answered, req, number).await;
                                 DialStatus::Answer
@@ -301,18 +351,6 @@ async fn run_local(
                 };
                 Outcome::DialStatus(status)
             }
-            Action::Wait(d) if !hung_up => {
-                tokio::time::sleep(d).await;
-                Outcome::Done
-            }
-            Action::Verbose { message, .. } => {
-                info!(%message, "verbose");
-                Outcome::Done
-            }
-            Action::UserEvent { name, fields } => {
-                shared.user_event(&name, fields, exec.var("CHANNEL"), exec.var("UNIQUEID"));
-                Outcome::Done
-            }
             Action::Hangup { .. } => {
                 if exec.is_finished() {
                     break;
@@ -320,19 +358,87 @@ async fn run_local(
                 hung_up = true;
                 Outcome::HungUp
             }
-            Action::Answer => Outcome::Done,
-            other if hung_up => {
-                // In `h`: no media, no dialling.
-                let _ = other;
-                Outcome::HungUp
-            }
-            other => {
-                warn!(action = ?other, "a Local channel has no audio here; step skipped");
+            Action::Answer if !hung_up => {
+                if one.is_none() {
+                    // `;2` answers `;1`: the originate succeeded, `;1` runs its target.
+                    pair.answered(shared);
+                    status = DialStatus::Answer;
+                    report.send_channel(
+                        DialStatus::Answer,
+                        (pair.one.name.clone(), pair.one.uniqueid.clone()),
+                    );
+                    let (shared, req, half) = (shared.clone(), req.clone(), pair.one.clone());
+                    one = Some(tokio::spawn(
+                        async move { run_target_on_local(&shared, &req, &half).await }
+                            .in_current_span(),
+                    ));
+                }
                 Outcome::Done
             }
+            other => {
+                let channel = (pair.two.name.as_str(), pair.two.uniqueid.as_str());
+                let one_ended = async {
+                    match one.as_mut() {
+                        Some(task) => {
+                            let _ = task.await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    stepped = local::silent_step(shared, &other, channel) => {
+                        stepped.unwrap_or(Outcome::Done)
+                    }
+                    _ = pair.hangup_two.recv() => Outcome::HungUp,
+                    _ = pair.hangup_one.recv() => Outcome::HungUp,
+                    () = one_ended => {
+                        one = None;
+                        Outcome::HungUp
+                    }
+                }
+            }
+        };
+        if outcome == Outcome::HungUp {
+            hung_up = true;
+        }
+    }
+    if let Some(task) = one {
+        task.abort();
+    }
+    pair.close(shared);
+    status
+}
+
+/// `;1` of a Local pair runs the originate's target, without audio; it ends the pair when
+/// the target ends.
+async fn run_target_on_local(shared: &Arc<Shared>, req: &Originate, half: &local::Half) {
+    let vars = target_vars(
+        shared,
+        req,
+        [
+            ("CHANNEL".to_owned(), half.name.clone()),
+            ("UNIQUEID".to_owned(), half.uniqueid.clone()),
+        ],
+    );
+    let Some((_plan, mut exec)) = target_exec(shared, &req.then, vars) else {
+        return;
+    };
+    let mut outcome = Outcome::Start;
+    loop {
+        let action = exec.step(outcome);
+        outcome = match action {
+            Action::Hangup { .. } if exec.is_finished() => return,
+            Action::Hangup { .. } => Outcome::HungUp,
+            Action::Answer => Outcome::Done,
+            Action::Dial { .. } => {
+                warn!("Dial from the target of a Local channel is not supported");
+                Outcome::DialStatus(DialStatus::ChanUnavail)
+            }
+            other => local::silent_step(shared, &other, (&half.name, &half.uniqueid))
+                .await
+                .unwrap_or(Outcome::Done),
         };
     }
-    status
 }
 
 #[cfg(test)]

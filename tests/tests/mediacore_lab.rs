@@ -658,6 +658,36 @@ fn an_ami_application_written_with_asterisk_ami_originates_an_alert_call() {
 /// Runs a Python AMI application (tests/ami/<script>) from the client namespace against
 /// node A's AMI; it originates an alert call through the outbound trunk to a sipp UAS.
 #[test]
+fn a_local_channel_that_answers_itself_is_originated_listed_and_hung_up_as_asterisk_does() {
+    prereq::require_root("mediacore lab");
+    prereq::require_tools("mediacore lab", &["python3"]);
+    // Three PyPI libraries, unmodified: panoramisk, asterisk-ami and pyst2's manager.
+    let libraries = [
+        ("panoramisk", "local_panoramisk.py"),
+        ("asterisk.ami", "local_asterisk_ami.py"),
+        ("asterisk.manager", "local_pyst2.py"),
+    ];
+    for (module, _) in libraries {
+        prereq::require_python_module("mediacore lab", module);
+    }
+    let lab = Lab::two_nodes("mc-local");
+    let mut voice = Voice::alert_line(Node::A);
+    voice.dialplan.push_str(
+        "\n[local-test]\nexten => 200,1,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n",
+    );
+    voice.manager = Some(alertapp_manager());
+    let node = voice::start_mediacore(&lab, Node::A, &voice);
+    for (module, script) in libraries {
+        let (ok, text) = ami_script(&lab, script);
+        assert!(
+            ok && text.contains("done"),
+            "the {module} application failed:\n{text}\nmediacore:\n{}",
+            node.log_text()
+        );
+    }
+}
+
+#[test]
 fn an_integrations_housekeeping_through_panoramisk_cli_listings_astdb_userevent_reload() {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["python3"]);
@@ -766,6 +796,16 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_
     assert_eq!(status["active_calls"], 0, "{status}");
 }
 
+/// `manager.conf` on node A's data address with the one user the applications log in as.
+fn alertapp_manager() -> String {
+    format!(
+        "[general]\nenabled = yes\nport = 5038\nbindaddr = {}\n\n\
+         [alertapp]\nsecret = s3cret\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n\
+         read = system,call\nwrite = system,call,originate\n",
+        Node::A.data_ip()
+    )
+}
+
 /// Runs `tests/ami/<script>` against node A's AMI from the client namespace: whether it
 /// succeeded, and what it printed.
 fn ami_script(lab: &Lab, script: &str) -> (bool, String) {
@@ -796,12 +836,7 @@ fn ami_application(module: &str, script: &str, callee_finishes: bool) {
     voice.pjsip.push_str(&voice::outbound_pjsip());
     voice.dialplan.push('\n');
     voice.dialplan.push_str(voice::OUTBOUND_DIALPLAN);
-    voice.manager = Some(format!(
-        "[general]\nenabled = yes\nport = 5038\nbindaddr = {}\n\n\
-         [alertapp]\nsecret = s3cret\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.77.0.0/255.255.255.0\n\
-         read = system,call\nwrite = system,call,originate\n",
-        Node::A.data_ip()
-    ));
+    voice.manager = Some(alertapp_manager());
     let node = voice::start_mediacore(&lab, Node::A, &voice);
     let callee = voice::carrier_answers(&lab, "16000");
     let (ok, text) = ami_script(&lab, script);

@@ -387,6 +387,9 @@ fn originate(
         }
         // A Local originate names its ;1 half, as Asterisk does.
         let shown = match (&request.dialled, &dialed.channel) {
+            // The pair answered itself: its ;1 is the channel.
+            (Dialled::Local { .. }, Some((c, _))) if c.ends_with(";1") => c.clone(),
+            // Its Dial was answered: Asterisk still names the ;1 half.
             (Dialled::Local { .. }, Some((c, _))) => {
                 format!("{channel}-{:08x};1", leg_of(c))
             }

@@ -235,7 +235,10 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
             };
             match tokio::time::timeout(ami.write_timeout, write).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return,
+                Ok(Err(error)) => {
+                    debug!(%peer, %error, "ami client: write failed; closing");
+                    return;
+                }
                 Err(_) => {
                     warn!(%peer, "ami client stopped reading; dropping it");
                     return;
@@ -244,6 +247,7 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
             outbuf.clear();
         }
         if close {
+            debug!(%peer, "ami connection closed by us");
             let _ = wr.shutdown().await;
             return;
         }
@@ -268,7 +272,14 @@ async fn client<S: AsyncRead + AsyncWrite + Unpin>(
             }
             read = rd.read_buf(&mut inbuf) => {
                 match read {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) => {
+                        debug!(%peer, "ami client closed the connection");
+                        return;
+                    }
+                    Err(error) => {
+                        debug!(%peer, %error, "ami client: read failed; closing");
+                        return;
+                    }
                     Ok(_) => {}
                 }
                 loop {
