@@ -112,8 +112,11 @@ pub async fn silent_step(
             timeout,
             ..
         } => {
-            let prompts = prompts_length(files).unwrap_or_default();
-            tokio::time::sleep((prompts + *timeout) * (*attempts).max(1)).await;
+            // Saturating: a dialplan may give up to 2^32 s per attempt and 2^32 attempts.
+            let once = prompts_length(files)
+                .unwrap_or_default()
+                .saturating_add(*timeout);
+            tokio::time::sleep(once.saturating_mul((*attempts).max(1))).await;
             Outcome::Digits(String::new())
         }
         Action::WaitExten { timeout } => {

@@ -19,7 +19,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -200,8 +202,6 @@ async fn next_line<R: AsyncRead + Unpin>(
         }
     }
 }
-
-use tokio::io::AsyncReadExt as _;
 
 async fn converse<R, W>(
     mut call: Call<'_>,

@@ -128,10 +128,8 @@ fn command(ami: &Ami, msg: &Message, replies: &mpsc::UnboundedSender<Message>) -
             let secs = ami.started.elapsed().map_or(0, |d| d.as_secs());
             cli::uptime(secs, seconds)
         }
-        Cli::Endpoints | Cli::Registrations => match &ami.pjsip {
-            Some(config) if cli::parse(line) == Cli::Endpoints => {
-                pjsip::endpoints_text(config, &status())
-            }
+        cli @ (Cli::Endpoints | Cli::Registrations) => match &ami.pjsip {
+            Some(config) if cli == Cli::Endpoints => pjsip::endpoints_text(config, &status()),
             Some(config) => pjsip::registrations_text(config, &status()),
             None => vec!["No objects found.".into()],
         },

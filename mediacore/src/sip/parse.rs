@@ -338,7 +338,7 @@ fn expand(name: &str) -> &str {
 }
 
 /// The `&'static` name for an error about a header: the known ones by name, the rest as
-/// "a header".
+/// "extension" (a header we do not know by name).
 fn static_name(name: &str) -> &'static str {
     ADDRESSES
         .iter()
@@ -346,7 +346,7 @@ fn static_name(name: &str) -> &'static str {
         .chain(["Via"].iter())
         .find(|n| n.eq_ignore_ascii_case(name))
         .copied()
-        .unwrap_or("a")
+        .unwrap_or("extension")
 }
 
 /// Walks a header value byte by byte, saying of each whether it is inside a quoted string
