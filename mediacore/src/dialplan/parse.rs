@@ -913,69 +913,43 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
             App::Goto(destination(args).ok_or(bad("Goto", "needs [[context,]exten,]priority"))?)
         }
         "gotoif" => {
-            let parts = split_top(args, '?', 2);
-            let [condition, branches] = parts.as_slice() else {
-                return Err(bad("GotoIf", "needs condition?[dest1][:dest2]"));
-            };
-            let branches = split_top(branches, ':', 2);
-            let branch = |i: usize| -> Result<Option<Destination>, ConfErrorKind> {
-                match branches.get(i).map(|s| s.trim()) {
-                    None | Some("") => Ok(None),
-                    Some(d) => destination(d)
-                        .map(Some)
-                        .ok_or(bad("GotoIf", "destination needs a priority")),
-                }
-            };
+            let (condition, if_true, if_false) =
+                conditional(args, "GotoIf", "needs condition?[dest1][:dest2]", |d| {
+                    destination(d).ok_or(bad("GotoIf", "destination needs a priority"))
+                })?;
             App::GotoIf {
-                condition: condition.trim().to_owned(),
-                if_true: branch(0)?,
-                if_false: branch(1)?,
+                condition,
+                if_true,
+                if_false,
             }
         }
         "gosub" => App::Gosub(
             subroutine(args).ok_or(bad("Gosub", "needs [[context,]exten,]priority[(args)]"))?,
         ),
         "gosubif" => {
-            let parts = split_top(args, '?', 2);
-            let [condition, branches] = parts.as_slice() else {
-                return Err(bad("GosubIf", "needs condition?[sub1][:sub2]"));
-            };
-            let branches = split_top(branches, ':', 2);
-            let branch = |i: usize| -> Result<Option<Subroutine>, ConfErrorKind> {
-                match branches.get(i).map(|s| s.trim()) {
-                    None | Some("") => Ok(None),
-                    Some(d) => subroutine(d)
-                        .map(Some)
-                        .ok_or(bad("GosubIf", "a subroutine needs a priority")),
-                }
-            };
+            let (condition, if_true, if_false) =
+                conditional(args, "GosubIf", "needs condition?[sub1][:sub2]", |d| {
+                    subroutine(d).ok_or(bad("GosubIf", "a subroutine needs a priority"))
+                })?;
             App::GosubIf {
-                condition: condition.trim().to_owned(),
-                if_true: branch(0)?,
-                if_false: branch(1)?,
+                condition,
+                if_true,
+                if_false,
             }
         }
         "execif" => {
-            let parts = split_top(args, '?', 2);
-            let [condition, branches] = parts.as_slice() else {
-                return Err(bad("ExecIf", "needs condition?app1(args)[:app2(args)]"));
-            };
-            let branches = split_top(branches, ':', 2);
-            let branch = |i: usize| -> Result<Option<Box<App>>, ConfErrorKind> {
-                match branches.get(i).map(|s| s.trim()) {
-                    None | Some("") => Ok(None),
-                    Some(text) => match parse_app(text)? {
-                        // One level: an ExecIf inside an ExecIf is refused (it cannot nest
-                        // usefully, and a load must not recurse on what a file says).
-                        App::ExecIf { .. } => Err(bad("ExecIf", "an ExecIf inside an ExecIf")),
-                        app => Ok(Some(Box::new(app))),
-                    },
-                }
-            };
+            let usage = "needs condition?app1(args)[:app2(args)]";
+            let (condition, if_true, if_false) =
+                conditional(args, "ExecIf", usage, |text| match parse_app(text)? {
+                    // One level: an ExecIf inside an ExecIf is refused (it cannot nest
+                    // usefully, and a load must not recurse on what a file says).
+                    App::ExecIf { .. } => Err(bad("ExecIf", "an ExecIf inside an ExecIf")),
+                    app => Ok(Box::new(app)),
+                })?;
             App::ExecIf {
-                condition: condition.trim().to_owned(),
-                if_true: branch(0)?,
-                if_false: branch(1)?,
+                condition,
+                if_true,
+                if_false,
             }
         }
         "agi" => {
@@ -1066,6 +1040,26 @@ pub(crate) fn parse_dial_target(
 
 fn opt(args: &[String], i: usize) -> Option<String> {
     args.get(i).filter(|s| !s.is_empty()).cloned()
+}
+
+/// `condition?[branch1][:branch2]` (GotoIf, GosubIf, ExecIf): the condition, and each branch
+/// read by `branch` (`None` when empty). `usage` is the error when there is no `?`.
+fn conditional<T>(
+    args: &str,
+    app: &'static str,
+    usage: &'static str,
+    branch: impl Fn(&str) -> Result<T, ConfErrorKind>,
+) -> Result<(String, Option<T>, Option<T>), ConfErrorKind> {
+    let parts = split_top(args, '?', 2);
+    let [condition, branches] = parts.as_slice() else {
+        return Err(ConfErrorKind::BadArguments { app, reason: usage });
+    };
+    let branches = split_top(branches, ':', 2);
+    let read = |i: usize| match branches.get(i).map(|s| s.trim()) {
+        None | Some("") => Ok(None),
+        Some(text) => branch(text).map(Some),
+    };
+    Ok((condition.trim().to_owned(), read(0)?, read(1)?))
 }
 
 /// `[[context,]exten,]priority[(arg1[,…])]`: the arguments are in parentheses after the
