@@ -4,22 +4,33 @@
 //! listed (`CoreShowChannels`) and announced (Newchannel, Newstate, Hangup) like any
 //! channel, and hanging up either ends both.
 //!
-//! Between the two halves there is no audio here (Asterisk passes it in memory): a media
-//! step on a half takes the time it would take and hears nothing — `Playback` the prompts'
-//! length, `Read` its prompts and timeouts and then no digits, `Wait` its time. When `;2`
-//! dials a trunk and the far end answers, the pair is optimised away as Asterisk does: the
-//! answered channel runs the Originate's target (`originate`), which is how an alert reaches
-//! a citizen through a Local channel.
+//! Audio passes between the halves as in Asterisk: what one plays the other hears (a
+//! `Playback` on `;1` is what `;2`'s `Record` or `Read` takes), DTMF included. Each half
+//! is an ordinary RTP [`Stream`] bound on the loopback address and sending to the other
+//! half's (a kernel copy instead of Asterisk's frame queue: the media steps, pacing,
+//! recording and DTMF are the same code as a SIP call's, and nothing off the node can
+//! reach a loopback port). When `;2` dials a trunk and the far end answers, the pair is
+//! optimised away as Asterisk does: the answered channel runs the Originate's target
+//! (`originate`), which is how an alert reaches a citizen through a Local channel.
 
-use std::time::Duration;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::call::shared::Shared;
+use crate::call::steps;
 use crate::channel::ChannelState;
+use crate::codec::g711::Codec;
 use crate::dialplan::exec::{Action, Outcome};
+use crate::dialplan::parse::Dialplan;
 use crate::engine::{Command, LegId};
+use crate::media::Stream;
+use crate::sip::call::CallEvent;
+
+/// The telephone-event payload type between the halves.
+const DTMF_PT: u8 = 101;
 
 /// One half of a pair.
 #[derive(Debug, Clone)]
@@ -84,53 +95,65 @@ impl Pair {
     }
 }
 
-/// Performs a step that needs no audio path on a Local half, in the time it would take;
-/// `None` for the steps the caller handles (Answer, Dial, Hangup).
-pub async fn silent_step(
+/// One half's media: its stream toward the other half and the events its steps wake on
+/// (nothing sends any: a hangup reaches a half through [`Pair`]'s receivers).
+pub struct Media {
+    /// RTP on the loopback address, to and from the other half.
+    pub stream: Stream,
+    /// Its steps' event channel.
+    pub events: mpsc::UnboundedReceiver<CallEvent>,
+    _events_tx: mpsc::UnboundedSender<CallEvent>,
+}
+
+/// The two halves' media, `;1`'s then `;2`'s, both sending from the start (silence
+/// until a step plays something), so neither ever counts the other as gone quiet.
+pub async fn media(shared: &Shared) -> io::Result<(Media, Media)> {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let one = shared.ports.bind(loopback).await?;
+    let two = shared.ports.bind(loopback).await?;
+    let (one_at, two_at) = (one.0.local_addr()?, two.0.local_addr()?);
+    let half = |sockets, remote| -> io::Result<Media> {
+        let mut stream = Stream::new(
+            sockets,
+            remote,
+            Codec::Pcmu,
+            Some(DTMF_PT),
+            shared.rtp_timeout,
+            &shared.pacer,
+        )?;
+        stream.set_sending(true);
+        let (_events_tx, events) = mpsc::unbounded_channel();
+        Ok(Media {
+            stream,
+            events,
+            _events_tx,
+        })
+    };
+    Ok((half(one, two_at)?, half(two, one_at)?))
+}
+
+/// Performs a step on a Local half: the media steps as on a SIP call (`call::steps`),
+/// Verbose and UserEvent; `None` for the steps the caller handles (Answer, Dial, Hangup).
+pub async fn step(
     shared: &Shared,
+    media: &mut Media,
     action: &Action,
+    plan: &Dialplan,
+    context: &str,
     channel: (&str, &str),
 ) -> Option<Outcome> {
-    let prompts_length = |files: &[String]| -> Result<Duration, ()> {
-        shared
-            .prompts(files)
-            .map(|p| p.iter().map(|p| p.duration()).sum())
-            .map_err(|error| warn!(%error, "a Local channel's prompt is missing"))
-    };
+    if steps::is_stream_step(action) {
+        return steps::run(
+            shared,
+            &mut media.stream,
+            &mut media.events,
+            action,
+            plan,
+            context,
+        )
+        .await;
+    }
     Some(match action {
-        Action::Answer | Action::Dial { .. } | Action::Hangup { .. } => return None,
-        Action::Playback { files } | Action::Background { files } => match prompts_length(files) {
-            Ok(d) => {
-                tokio::time::sleep(d).await;
-                Outcome::Done
-            }
-            Err(()) => Outcome::PlaybackFailed,
-        },
-        Action::Read {
-            files,
-            attempts,
-            timeout,
-            ..
-        } => {
-            // Saturating: a dialplan may give up to 2^32 s per attempt and 2^32 attempts.
-            let once = prompts_length(files)
-                .unwrap_or_default()
-                .saturating_add(*timeout);
-            tokio::time::sleep(once.saturating_mul((*attempts).max(1))).await;
-            Outcome::Digits(String::new())
-        }
-        Action::WaitExten { timeout } => {
-            tokio::time::sleep(*timeout).await;
-            Outcome::Timeout
-        }
-        Action::Record { max_duration, .. } => {
-            tokio::time::sleep(max_duration.unwrap_or_default()).await;
-            Outcome::Done
-        }
-        Action::Wait(d) => {
-            tokio::time::sleep(*d).await;
-            Outcome::Done
-        }
         Action::Verbose { message, .. } => {
             info!(%message, "verbose");
             Outcome::Done
@@ -143,5 +166,6 @@ pub async fn silent_step(
             warn!(action = ?action, "not on a Local channel; step skipped");
             Outcome::Done
         }
+        _ => return None,
     })
 }

@@ -3,8 +3,8 @@
 //! once answered run the dialplan at Context/Exten/Priority or a single Application.
 //!
 //! A `Local/` channel is a pair (`local`): `;2` runs `<exten>@<context>`, its `Answer()`
-//! answers `;1`, which runs the Originate's target; media steps on either take their time
-//! without an audio path between them. When `;2`'s Dial is answered, the answered channel
+//! answers `;1`, which runs the Originate's target; what either half plays the other
+//! hears. When `;2`'s Dial is answered, the answered channel
 //! runs the Originate's target itself, which is what the callee hears in Asterisk too once
 //! the local channels optimise away.
 
@@ -283,8 +283,8 @@ fn target_exec(
     }
 }
 
-/// A `Local/<exten>@<context>` pair (`local`): `;2` runs that dialplan without audio; its
-/// `Answer()` answers `;1`, which then runs the originate's target (without audio too);
+/// A `Local/<exten>@<context>` pair (`local`): `;2` runs that dialplan; its `Answer()`
+/// answers `;1`, which then runs the originate's target, the two hearing each other;
 /// its `Dial`, once answered, runs the target on the answered channel (the pair optimised
 /// away). Hanging up either half ends both.
 async fn run_local(
@@ -309,6 +309,15 @@ async fn run_local(
     let Some(mut pair) = local::Pair::open(shared, exten, context, caller).await else {
         return DialStatus::ChanUnavail;
     };
+    let (one_media, mut two_media) = match local::media(shared).await {
+        Ok(media) => media,
+        Err(error) => {
+            warn!(%error, "no loopback rtp for a Local channel");
+            pair.close(shared);
+            return DialStatus::ChanUnavail;
+        }
+    };
+    let mut one_media = Some(one_media);
     let vars = shared
         .live
         .globals()
@@ -318,7 +327,7 @@ async fn run_local(
             ("CHANNEL".to_owned(), pair.two.name.clone()),
             ("UNIQUEID".to_owned(), pair.two.uniqueid.clone()),
         ]);
-    let mut exec = Execution::new(plan, context, exten, vars);
+    let mut exec = Execution::new(plan.clone(), context, exten, vars);
     let mut outcome = Outcome::Start;
     let mut status = DialStatus::ChanUnavail;
     let mut hung_up = false;
@@ -359,7 +368,7 @@ async fn run_local(
                 Outcome::HungUp
             }
             Action::Answer if !hung_up => {
-                if one.is_none() {
+                if let Some(media) = one_media.take() {
                     // `;2` answers `;1`: the originate succeeded, `;1` runs its target.
                     pair.answered(shared);
                     status = DialStatus::Answer;
@@ -369,7 +378,7 @@ async fn run_local(
                     );
                     let (shared, req, half) = (shared.clone(), req.clone(), pair.one.clone());
                     one = Some(tokio::spawn(
-                        async move { run_target_on_local(&shared, &req, &half).await }
+                        async move { run_target_on_local(&shared, &req, &half, media).await }
                             .in_current_span(),
                     ));
                 }
@@ -385,8 +394,9 @@ async fn run_local(
                         None => std::future::pending().await,
                     }
                 };
+                let context = exec.context().to_owned();
                 tokio::select! {
-                    stepped = local::silent_step(shared, &other, channel) => {
+                    stepped = local::step(shared, &mut two_media, &other, &plan, &context, channel) => {
                         stepped.unwrap_or(Outcome::Done)
                     }
                     _ = pair.hangup_two.recv() => Outcome::HungUp,
@@ -409,9 +419,14 @@ async fn run_local(
     status
 }
 
-/// `;1` of a Local pair runs the originate's target, without audio; it ends the pair when
-/// the target ends.
-async fn run_target_on_local(shared: &Arc<Shared>, req: &Originate, half: &local::Half) {
+/// `;1` of a Local pair runs the originate's target on its half's media; it ends the pair
+/// when the target ends.
+async fn run_target_on_local(
+    shared: &Arc<Shared>,
+    req: &Originate,
+    half: &local::Half,
+    mut media: local::Media,
+) {
     let vars = target_vars(
         shared,
         req,
@@ -420,7 +435,7 @@ async fn run_target_on_local(shared: &Arc<Shared>, req: &Originate, half: &local
             ("UNIQUEID".to_owned(), half.uniqueid.clone()),
         ],
     );
-    let Some((_plan, mut exec)) = target_exec(shared, &req.then, vars) else {
+    let Some((plan, mut exec)) = target_exec(shared, &req.then, vars) else {
         return;
     };
     let mut outcome = Outcome::Start;
@@ -434,9 +449,13 @@ async fn run_target_on_local(shared: &Arc<Shared>, req: &Originate, half: &local
                 warn!("Dial from the target of a Local channel is not supported");
                 Outcome::DialStatus(DialStatus::ChanUnavail)
             }
-            other => local::silent_step(shared, &other, (&half.name, &half.uniqueid))
-                .await
-                .unwrap_or(Outcome::Done),
+            other => {
+                let context = exec.context().to_owned();
+                let channel = (half.name.as_str(), half.uniqueid.as_str());
+                local::step(shared, &mut media, &other, &plan, &context, channel)
+                    .await
+                    .unwrap_or(Outcome::Done)
+            }
         };
     }
 }

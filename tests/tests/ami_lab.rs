@@ -30,6 +30,11 @@ const DIALPLAN: &str = "[ami-test]\n\
     [dial-out]\n\
     exten => _X.,1,Verbose(1,local dialling ${EXTEN})\n\
      same => n,Dial(PJSIP/${EXTEN}@carrier-out,20)\n\
+     same => n,Hangup()\n\n\
+    [local-audio]\n\
+    exten => rec,1,Answer()\n\
+     same => n,Record(${FILE}.wav,0,3)\n\
+     same => n,Verbose(1,local recorded ${FILE})\n\
      same => n,Hangup()\n";
 
 fn ami_addr() -> SocketAddr {
@@ -581,6 +586,68 @@ fn a_local_channel_originate_dials_through_the_dialplan_and_runs_the_application
         callee.log_text(),
         node.log_text()
     );
+}
+
+#[test]
+fn a_local_channels_halves_hear_each_other_playback_on_one_is_recorded_by_the_other() {
+    prereq::require_root("ami lab");
+    let lab = Lab::two_nodes("ami-local-audio");
+    let node = start(&lab);
+    let mut c = connect(&lab);
+    c.login("app", "s3cret");
+    // `;1` plays the 8 s 440 Hz prompt (or, the control, waits); `;2` records 3 s of it.
+    for (file, application, data) in [("heard", "Playback", "long"), ("quiet", "Wait", "5")] {
+        let (r, _) = c.action(
+            &format!("orig-{file}"),
+            &[
+                ("Action", "Originate"),
+                ("Channel", "Local/rec@local-audio"),
+                ("Application", application),
+                ("Data", data),
+                ("Variable", &format!("FILE={file}")),
+                ("Async", "true"),
+            ],
+        );
+        assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+        assert!(
+            node.wait_count(
+                &format!("local recorded {file}"),
+                1,
+                Duration::from_secs(15)
+            ),
+            "{}",
+            node.log_text()
+        );
+    }
+    let recording = |file: &str| {
+        let path = lab
+            .dir()
+            .join(format!("voice-{}", Node::A.role()))
+            .join("recordings")
+            .join(format!("{file}.wav"));
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), node.log_text()))
+    };
+    let (heard, quiet) = (recording("heard"), recording("quiet"));
+    // 3 s of 8 kHz 16-bit audio, give or take a frame or two at each end.
+    for wav in [&heard, &quiet] {
+        assert!(
+            (47_000..=49_000).contains(&wav.len()),
+            "{} bytes",
+            wav.len()
+        );
+    }
+    let share = voice::tone_share(&heard, 440.0);
+    assert!(
+        share > 0.8,
+        "the prompt was not heard on ;2: 440 Hz share {share:.3}"
+    );
+    let loudest = quiet[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]).unsigned_abs())
+        .max()
+        .unwrap_or(0);
+    assert!(loudest < 64, "the control heard something: peak {loudest}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! start here; AMI's Local channels run the dialplan through it too.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{info, warn, Instrument};
@@ -14,13 +14,13 @@ use crate::codec::g711::Codec;
 use crate::dialplan::exec::{Action, DialStatus, Execution, Outcome};
 use crate::dialplan::parse::Dialplan;
 use crate::engine::{Command, NewCall, Placed};
-use crate::media::{BridgeEnd, Source, Stream, Wake};
+use crate::media::{BridgeEnd, Stream};
 use crate::sdp::{LocalMedia, SessionDescription};
 use crate::sip::call::CallEvent;
 
 use super::dial::{dial_out, watch_dtmf, Answered};
-use super::input::{collect_exten, read_digits, record, wake_outcome};
 use super::shared::Shared;
+use super::steps;
 
 /// Runs an inbound call to its end.
 pub async fn run_inbound(call: NewCall, shared: Arc<Shared>) {
@@ -177,75 +177,18 @@ pub(crate) async fn run_dialplan(
                 crate::campaign::alert_line::record_alert(shared, stream, events, &message, &caller)
                     .await
             }
-            Action::Playback { files } => {
+            Action::Wait(_) => steps::run(shared, stream, events, &action, plan, exec.context())
+                .await
+                .unwrap_or(Outcome::Done),
+            step @ (Action::Playback { .. }
+            | Action::Background { .. }
+            | Action::Read { .. }
+            | Action::WaitExten { .. }
+            | Action::Record { .. }) => {
                 ensure_answered(&mut answered, stream);
-                match shared.prompts(&files) {
-                    Ok(prompts) => wake_outcome(
-                        stream
-                            .run(Source::Prompts(&prompts), true, false, None, events)
-                            .await,
-                    ),
-                    Err(error) => {
-                        warn!(%error, "playback failed");
-                        Outcome::PlaybackFailed
-                    }
-                }
-            }
-            Action::Background { files } => {
-                ensure_answered(&mut answered, stream);
-                match shared.prompts(&files) {
-                    Ok(prompts) => match stream
-                        .run(Source::Prompts(&prompts), true, true, None, events)
-                        .await
-                    {
-                        Wake::Digit(d) => {
-                            collect_exten(stream, plan, exec.context(), d, events).await
-                        }
-                        other => wake_outcome(other),
-                    },
-                    Err(error) => {
-                        warn!(%error, "background failed");
-                        Outcome::PlaybackFailed
-                    }
-                }
-            }
-            Action::WaitExten { timeout } => {
-                ensure_answered(&mut answered, stream);
-                let deadline = Some(Instant::now() + timeout);
-                match stream
-                    .run(Source::Silence, false, true, deadline, events)
+                steps::run(shared, stream, events, &step, plan, exec.context())
                     .await
-                {
-                    Wake::Digit(d) => collect_exten(stream, plan, exec.context(), d, events).await,
-                    other => wake_outcome(other),
-                }
-            }
-            Action::Read {
-                files,
-                max_digits,
-                timeout,
-                ..
-            } => {
-                ensure_answered(&mut answered, stream);
-                let prompts = shared.prompts(&files).unwrap_or_else(|error| {
-                    warn!(%error, "read prompt missing; collecting digits anyway");
-                    Vec::new()
-                });
-                read_digits(stream, &prompts, max_digits, timeout, events).await
-            }
-            Action::Record {
-                file, max_duration, ..
-            } => {
-                ensure_answered(&mut answered, stream);
-                record(stream, shared, &file, max_duration, events).await
-            }
-            Action::Wait(d) => {
-                let deadline = Some(Instant::now() + d);
-                wake_outcome(
-                    stream
-                        .run(Source::Silence, false, false, deadline, events)
-                        .await,
-                )
+                    .unwrap_or(Outcome::Done)
             }
             Action::Verbose { message, .. } => {
                 info!(%message, "verbose");
