@@ -20,14 +20,21 @@ install -d -m 0755 "$root/etc/allerta/shared/prompts" "$root/etc/allerta/node/tl
   "$root/var/spool/allerta/outgoing" "$root/var/lib/allerta/recordings"
 chmod 0700 "$root/etc/allerta/node/tls"
 install -m 0644 "$repo/systemd/extensions.conf.example" "$root/etc/allerta/shared/extensions.conf"
-speak() { # name text
-  chroot "$root" espeak-ng -v it -s 150 -w "/tmp/$1.wav" "$2"
-  chroot "$root" sox "/tmp/$1.wav" -r 8000 -c 1 -b 16 "/etc/allerta/shared/prompts/$1.wav"
-  rm -f "$root/tmp/$1.wav"
+speak() { # name text (a name may hold a folder: digits/21)
+  chroot "$root" espeak-ng -v it -s 150 -w /tmp/speak.wav "$2" </dev/null
+  chroot "$root" sox /tmp/speak.wav -r 8000 -c 1 -b 16 "/etc/allerta/shared/prompts/$1.wav" </dev/null
+  rm -f "$root/tmp/speak.wav"
 }
 speak alert "Messaggio di prova della protezione civile."
 speak confirm "Premere uno per confermare l'ascolto."
 speak thanks "Grazie. Arrivederci."
+# The prompts SayDigits, SayNumber and AGI's SAY DIGITS/SAY NUMBER play, with Asterisk's
+# names (digits/21 "ventuno", digits/hundred "cento", ...): mediacore/prompts/digits-it.tsv,
+# which mediacore's tests check against every prompt those can ask for.
+install -d -m 0755 "$root/etc/allerta/shared/prompts/digits"
+grep -v '^#' "$repo/mediacore/prompts/digits-it.tsv" | while IFS=$'\t' read -r name text; do
+  [ -n "$name" ] && speak "$name" "$text"
+done
 
 # Units: first boot on every boot, networkd for the addresses it writes, the supervisor,
 # its problems on the console, a login on the serial console; the journal copied to the serial port, so the boot smoke

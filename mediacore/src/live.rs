@@ -1,6 +1,6 @@
 //! What an application (AMI) can do to a running call besides hanging it up: read and
-//! set its channel variables (`Getvar`/`Setvar`) and send it elsewhere in the dialplan
-//! (`Redirect`). Each call task registers its channel here by name, publishes its
+//! set its channel variables (`Getvar`/`Setvar`), send it elsewhere in the dialplan
+//! (`Redirect`) and send digits to its far end (`PlayDTMF`). Each call task registers its channel here by name, publishes its
 //! variables after every dialplan step and picks up what AMI left for it before the
 //! next one; AMI never touches the call's [`crate::dialplan::exec::Execution`] itself.
 //! AMI-set globals (`Setvar` without a channel) are kept here too, for new calls.
@@ -27,6 +27,8 @@ pub struct Live {
     /// Set by AMI, not yet given to the dialplan.
     pending: Mutex<Vec<(String, String)>>,
     redirect: Mutex<Option<Redirect>>,
+    /// The call's digit sender, once its media is up.
+    dtmf: Mutex<Option<crate::media::DtmfSender>>,
 }
 
 /// A poisoned lock only means another task panicked while holding it; the maps are
@@ -50,6 +52,19 @@ impl Live {
     /// Asks the call to continue at `to` (the caller also wakes the call task).
     pub fn redirect(&self, to: Redirect) {
         *lock(&self.redirect) = Some(to);
+    }
+
+    /// For the call task: where `PlayDTMF` digits go.
+    pub fn attach_dtmf(&self, sender: crate::media::DtmfSender) {
+        *lock(&self.dtmf) = Some(sender);
+    }
+
+    /// Sends `digits` to the call's far end, each for `duration`.
+    pub fn play_dtmf(&self, digits: &str, duration: std::time::Duration) -> Result<(), String> {
+        match lock(&self.dtmf).as_ref() {
+            Some(sender) => sender.send(digits, duration),
+            None => Err("the channel has no media yet".to_owned()),
+        }
     }
 
     /// For the call task: the variables AMI set since the last call.

@@ -2,7 +2,8 @@
 //! them: a pair of channels, `;1` (the originated one, which runs the Originate's target)
 //! and `;2` (which runs `<exten>@<context>`). `;2`'s `Answer()` answers `;1`; each half is
 //! listed (`CoreShowChannels`) and announced (Newchannel, Newstate, Hangup) like any
-//! channel, and hanging up either ends both.
+//! channel, and hanging up either ends both: the hangup reaches each half's media step as
+//! a SIP call's would, so a `Record` in progress keeps what it recorded.
 //!
 //! Audio passes between the halves as in Asterisk: what one plays the other hears (a
 //! `Playback` on `;1` is what `;2`'s `Record` or `Read` takes), DTMF included. Each half
@@ -27,7 +28,7 @@ use crate::dialplan::exec::{Action, Outcome};
 use crate::dialplan::parse::Dialplan;
 use crate::engine::{Command, LegId};
 use crate::media::Stream;
-use crate::sip::call::CallEvent;
+use crate::sip::call::{CallEvent, EndCause};
 
 /// The telephone-event payload type between the halves.
 const DTMF_PT: u8 = 101;
@@ -87,6 +88,22 @@ impl Pair {
         }
     }
 
+    /// From now on AMI's hangup of either half ends both halves' steps.
+    pub fn forward_hangups(&mut self, halves: [Ender; 2]) {
+        let mut one = std::mem::replace(&mut self.hangup_one, mpsc::unbounded_channel().1);
+        let mut two = std::mem::replace(&mut self.hangup_two, mpsc::unbounded_channel().1);
+        tokio::spawn(async move {
+            tokio::select! {
+                Some(()) = one.recv() => {}
+                Some(()) = two.recv() => {}
+                else => return, // the pair closed first
+            }
+            for half in &halves {
+                half.end();
+            }
+        });
+    }
+
     /// Both halves are gone (Hangup, normal clearing).
     pub fn close(&self, shared: &Shared) {
         for half in [&self.one, &self.two] {
@@ -96,13 +113,31 @@ impl Pair {
 }
 
 /// One half's media: its stream toward the other half and the events its steps wake on
-/// (nothing sends any: a hangup reaches a half through [`Pair`]'s receivers).
+/// (a hangup, from [`Pair::forward_hangups`] or the other half's end).
 pub struct Media {
     /// RTP on the loopback address, to and from the other half.
     pub stream: Stream,
     /// Its steps' event channel.
     pub events: mpsc::UnboundedReceiver<CallEvent>,
-    _events_tx: mpsc::UnboundedSender<CallEvent>,
+    events_tx: mpsc::UnboundedSender<CallEvent>,
+}
+
+impl Media {
+    /// Ends this half's current and next media steps (as a BYE would a SIP call's).
+    pub fn ender(&self) -> Ender {
+        Ender(self.events_tx.clone())
+    }
+}
+
+/// Hangs a half up from elsewhere.
+#[derive(Clone)]
+pub struct Ender(mpsc::UnboundedSender<CallEvent>);
+
+impl Ender {
+    /// The half is hung up.
+    pub fn end(&self) {
+        let _ = self.0.send(CallEvent::Ended(EndCause::LocalHangup));
+    }
 }
 
 /// The two halves' media, `;1`'s then `;2`'s, both sending from the start (silence
@@ -122,11 +157,11 @@ pub async fn media(shared: &Shared) -> io::Result<(Media, Media)> {
             &shared.pacer,
         )?;
         stream.set_sending(true);
-        let (_events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
         Ok(Media {
             stream,
             events,
-            _events_tx,
+            events_tx,
         })
     };
     Ok((half(one, two_at)?, half(two, one_at)?))

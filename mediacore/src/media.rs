@@ -135,6 +135,49 @@ pub struct MediaStats {
     pub send_max_gap_us: u64,
 }
 
+/// Sends digits on a call as RFC 4733 events, in the gaps of its audio; it may outlive
+/// the call (digits sent after the end go nowhere).
+#[derive(Clone)]
+pub struct DtmfSender(Arc<Mutex<Outgoing>>);
+
+impl std::fmt::Debug for DtmfSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DtmfSender")
+    }
+}
+
+impl DtmfSender {
+    fn outgoing(&self) -> std::sync::MutexGuard<'_, Outgoing> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `digits`, each for `duration`: all or none (a bad digit, a bad duration, a
+    /// full queue or a far end without telephone-event refuse the lot, saying why).
+    pub fn send(&self, digits: &str, duration: Duration) -> Result<(), String> {
+        if let Some(bad) = digits
+            .chars()
+            .find(|c| crate::dtmf::rfc4733::digit_to_event(*c).is_none())
+        {
+            return Err(format!("{bad:?} is not a DTMF digit (0-9, *, #, A-D)"));
+        }
+        let mut out = self.outgoing();
+        if digits.chars().count() > out.dtmf_room() {
+            return Err(format!(
+                "too many DTMF digits waiting (at most {})",
+                crate::dtmf::outgoing::MAX_QUEUED
+            ));
+        }
+        digits.chars().try_for_each(|d| out.send_dtmf(d, duration))
+    }
+
+    /// Whether every queued digit has gone out.
+    pub fn idle(&self) -> bool {
+        self.outgoing().dtmf_idle()
+    }
+}
+
 /// One call's media.
 pub struct Stream {
     rtp: UdpSocket,
@@ -189,7 +232,10 @@ impl Stream {
         let out = pacer.add(send_half, remote, codec);
         let (played, done) = out
             .lock()
-            .map(|o| (o.played.clone(), o.done.clone()))
+            .map(|mut o| {
+                o.set_dtmf_payload_type(dtmf_pt);
+                (o.played.clone(), o.done.clone())
+            })
             .map_err(|_| io::Error::other("pacer poisoned"))?;
         Ok(Self {
             rtp,
@@ -227,6 +273,17 @@ impl Stream {
     /// Starts (or stops) sending: a call sends media only once it is answered.
     pub fn set_sending(&mut self, sending: bool) {
         self.outgoing().sending = sending;
+    }
+
+    /// Starts (`Some`) or stops (`None`) `Playtones` tones: they sound wherever the
+    /// stream would be silent, across steps, until stopped or a prompt plays.
+    pub fn set_tones(&mut self, tones: Option<crate::codec::tones::Generator>) {
+        self.outgoing().set_tones(tones);
+    }
+
+    /// Where digits to send on this call go (AMI `PlayDTMF`, `SendDTMF()`).
+    pub fn dtmf_sender(&self) -> DtmfSender {
+        DtmfSender(self.out.clone())
     }
 
     /// Counters so far.

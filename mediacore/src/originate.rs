@@ -262,7 +262,8 @@ fn target_exec(
             priority,
         } => {
             let plan = shared.dialplan.read().ok().map(|p| p.clone())?;
-            let exec = Execution::new_at(plan.clone(), context, exten, *priority, vars);
+            let exec = Execution::new_at(plan.clone(), context, exten, *priority, vars)
+                .with_environment(shared.environment());
             Some((plan, exec))
         }
         Then::Application { name, data } => {
@@ -271,7 +272,8 @@ fn target_exec(
             match Dialplan::parse_str(&text, "Originate Application") {
                 Ok(plan) => {
                     let plan = Arc::new(plan);
-                    let exec = Execution::new(plan.clone(), "originate", "s", vars);
+                    let exec = Execution::new(plan.clone(), "originate", "s", vars)
+                        .with_environment(shared.environment());
                     Some((plan, exec))
                 }
                 Err(error) => {
@@ -317,6 +319,8 @@ async fn run_local(
             return DialStatus::ChanUnavail;
         }
     };
+    let (one_ender, two_ender) = (one_media.ender(), two_media.ender());
+    pair.forward_hangups([one_ender.clone(), two_ender.clone()]);
     let mut one_media = Some(one_media);
     let vars = shared
         .live
@@ -327,7 +331,8 @@ async fn run_local(
             ("CHANNEL".to_owned(), pair.two.name.clone()),
             ("UNIQUEID".to_owned(), pair.two.uniqueid.clone()),
         ]);
-    let mut exec = Execution::new(plan.clone(), context, exten, vars);
+    let mut exec =
+        Execution::new(plan.clone(), context, exten, vars).with_environment(shared.environment());
     let mut outcome = Outcome::Start;
     let mut status = DialStatus::ChanUnavail;
     let mut hung_up = false;
@@ -377,43 +382,38 @@ async fn run_local(
                         (pair.one.name.clone(), pair.one.uniqueid.clone()),
                     );
                     let (shared, req, half) = (shared.clone(), req.clone(), pair.one.clone());
+                    let two = two_ender.clone();
                     one = Some(tokio::spawn(
-                        async move { run_target_on_local(&shared, &req, &half, media).await }
-                            .in_current_span(),
+                        async move {
+                            run_target_on_local(&shared, &req, &half, media).await;
+                            two.end(); // `;1` is over: so is `;2`
+                        }
+                        .in_current_span(),
                     ));
                 }
                 Outcome::Done
             }
             other => {
                 let channel = (pair.two.name.as_str(), pair.two.uniqueid.as_str());
-                let one_ended = async {
-                    match one.as_mut() {
-                        Some(task) => {
-                            let _ = task.await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
                 let context = exec.context().to_owned();
-                tokio::select! {
-                    stepped = local::step(shared, &mut two_media, &other, &plan, &context, channel) => {
-                        stepped.unwrap_or(Outcome::Done)
-                    }
-                    _ = pair.hangup_two.recv() => Outcome::HungUp,
-                    _ = pair.hangup_one.recv() => Outcome::HungUp,
-                    () = one_ended => {
-                        one = None;
-                        Outcome::HungUp
-                    }
-                }
+                local::step(shared, &mut two_media, &other, &plan, &context, channel)
+                    .await
+                    .unwrap_or(Outcome::Done)
             }
         };
         if outcome == Outcome::HungUp {
             hung_up = true;
         }
     }
-    if let Some(task) = one {
-        task.abort();
+    if let Some(mut task) = one {
+        // `;2` is over: so is `;1`, which finishes its step (a recording is kept).
+        one_ender.end();
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
     }
     pair.close(shared);
     status

@@ -25,7 +25,10 @@ use tracing::warn;
 
 use crate::codec::g711::Codec;
 use crate::codec::g711::FRAME_SAMPLES as FRAME;
+use crate::codec::tones::Generator;
 use crate::codec::wav::Prompt;
+use crate::dtmf::outgoing::Queue as DtmfQueue;
+use crate::dtmf::rfc4733::EncodeError;
 use crate::rtp::session::{GapStats, Sender};
 
 /// The pacer's tick, and the grid streams start on.
@@ -57,6 +60,11 @@ pub struct Outgoing {
     /// Bridged: frames relayed from the other leg, played instead of prompts.
     pub bridged: bool,
     live: std::collections::VecDeque<[u8; FRAME]>,
+    /// `Playtones`: played where silence would be, until prompts start or it is stopped.
+    tones: Option<Generator>,
+    /// Digits to send as RFC 4733 events, and the payload type the far end gave them.
+    dtmf: DtmfQueue,
+    dtmf_pt: Option<u8>,
     /// Packets sent.
     pub sent: u64,
     /// Packets the socket refused (buffer full).
@@ -73,12 +81,47 @@ impl Outgoing {
         self.codec
     }
 
-    /// Plays `prompts` from their start (an empty list: silence).
+    /// Plays `prompts` from their start (an empty list: silence, or the tones). Prompts
+    /// stop the tones, as a playback stops `Playtones` in Asterisk.
     pub fn set_source(&mut self, prompts: Vec<Arc<Prompt>>) {
+        if !prompts.is_empty() {
+            self.tones = None;
+        }
         self.done.store(prompts.is_empty(), Ordering::Release);
         self.prompts = prompts;
         self.which = 0;
         self.frame = 0;
+    }
+
+    /// Starts (`Some`) or stops (`None`) tones where silence would be.
+    pub fn set_tones(&mut self, tones: Option<Generator>) {
+        self.tones = tones;
+    }
+
+    /// The payload type for the DTMF we send (the far end's telephone-event; `None`: it
+    /// takes none, and digits cannot be sent).
+    pub fn set_dtmf_payload_type(&mut self, pt: Option<u8>) {
+        self.dtmf_pt = pt;
+    }
+
+    /// Queues a digit to send as RFC 4733 events.
+    pub fn send_dtmf(&mut self, digit: char, duration: Duration) -> Result<(), String> {
+        if self.dtmf_pt.is_none() {
+            return Err("the far end takes no telephone-event (RFC 4733) payload".to_owned());
+        }
+        self.dtmf
+            .push(digit, duration)
+            .map_err(|e: EncodeError| e.to_string())
+    }
+
+    /// How many more digits may be queued.
+    pub fn dtmf_room(&self) -> usize {
+        self.dtmf.room()
+    }
+
+    /// Whether every queued digit has been sent.
+    pub fn dtmf_idle(&self) -> bool {
+        self.dtmf.is_idle()
     }
 
     /// Queues a frame relayed from the other leg of a bridge (already in our codec). At
@@ -94,7 +137,18 @@ impl Outgoing {
     /// Sends every packet due at `now` (normally one).
     fn send_due(&mut self, now: Instant) {
         let silence = [self.codec.silence(); FRAME];
+        let mut tone = [0u8; FRAME];
         while let Some(mut header) = self.sender.poll(now, FRAME) {
+            if let Some(pt) = self.dtmf_pt {
+                if let Some(event) = self.dtmf.next(header.timestamp) {
+                    // This slot carries the digit instead of audio.
+                    header.payload_type = pt;
+                    header.timestamp = event.timestamp;
+                    header.marker = event.marker;
+                    self.transmit(&header, &event.payload.to_bytes());
+                    continue;
+                }
+            }
             let relayed = if self.bridged {
                 self.live.pop_front()
             } else {
@@ -121,28 +175,45 @@ impl Outgoing {
                             if !self.done.swap(true, Ordering::AcqRel) {
                                 self.played.notify_one();
                             }
+                            if let Some(tones) = &mut self.tones {
+                                let mut samples = [0i16; FRAME];
+                                tones.fill(&mut samples);
+                                for (byte, sample) in tone.iter_mut().zip(samples) {
+                                    *byte = self.codec.encode_sample(sample);
+                                }
+                                break &tone;
+                            }
                             break &silence;
                         }
                     }
                 }
             };
-            if !self.sending {
-                continue; // the schedule runs on; nothing goes out before the answer
-            }
             header.payload_type = self.codec.payload_type();
-            let Ok(n) = header.write_packet(payload, &mut self.buf) else {
-                continue;
-            };
-            match self.socket.send_to(&self.buf[..n], self.remote) {
-                Ok(_) => {
-                    self.sent += 1;
-                    let at = Instant::now();
-                    if let Some(last) = self.last_sent.replace(at) {
-                        self.gaps.record(at - last);
-                    }
+            // Copied out: the prompt's frame is borrowed from `self`, which sending needs.
+            let mut frame = [0u8; FRAME];
+            let len = payload.len().min(FRAME);
+            frame[..len].copy_from_slice(&payload[..len]);
+            self.transmit(&header, &frame[..len]);
+        }
+    }
+
+    /// Sends one packet of the schedule (nothing before the answer: the schedule runs on).
+    fn transmit(&mut self, header: &crate::rtp::packet::Header, payload: &[u8]) {
+        if !self.sending {
+            return;
+        }
+        let Ok(n) = header.write_packet(payload, &mut self.buf) else {
+            return;
+        };
+        match self.socket.send_to(&self.buf[..n], self.remote) {
+            Ok(_) => {
+                self.sent += 1;
+                let at = Instant::now();
+                if let Some(last) = self.last_sent.replace(at) {
+                    self.gaps.record(at - last);
                 }
-                Err(_) => self.dropped += 1,
             }
+            Err(_) => self.dropped += 1,
         }
     }
 }
@@ -200,6 +271,9 @@ impl Pacer {
             prompts: Vec::new(),
             bridged: false,
             live: std::collections::VecDeque::new(),
+            tones: None,
+            dtmf: DtmfQueue::default(),
+            dtmf_pt: None,
             which: 0,
             frame: 0,
             done: Arc::new(AtomicBool::new(true)),

@@ -536,18 +536,24 @@ pub fn tone_share(wav: &[u8], hz: f64) -> f64 {
     let Some(data) = wav.windows(4).position(|w| w == b"data").map(|i| i + 8) else {
         return 0.0;
     };
-    let samples: Vec<f64> = wav[data..]
+    let samples: Vec<i16> = wav[data..]
         .chunks_exact(2 * channels)
-        .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])))
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect();
-    let energy: f64 = samples.iter().map(|s| s * s).sum();
+    share_of(&samples, hz, rate)
+}
+
+/// The relative power of a tone of `hz` in `samples` at `rate` (Goertzel, normalised by
+/// the signal's energy): near 1 for that tone, near 0 for another or silence.
+pub fn share_of(samples: &[i16], hz: f64, rate: f64) -> f64 {
+    let energy: f64 = samples.iter().map(|s| f64::from(*s).powi(2)).sum();
     if samples.is_empty() || energy == 0.0 {
         return 0.0;
     }
     let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for x in &samples {
-        let s0 = x + coeff * s1 - s2;
+    for x in samples {
+        let s0 = f64::from(*x) + coeff * s1 - s2;
         s2 = s1;
         s1 = s0;
     }

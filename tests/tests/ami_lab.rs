@@ -35,7 +35,26 @@ const DIALPLAN: &str = "[ami-test]\n\
     exten => rec,1,Answer()\n\
      same => n,Record(${FILE}.wav,0,3)\n\
      same => n,Verbose(1,local recorded ${FILE})\n\
-     same => n,Hangup()\n";
+     same => n,Hangup()\n\
+    exten => rec6,1,Answer()\n\
+     same => n,Record(${FILE}.wav,0,6)\n\
+     same => n,Verbose(1,local recorded ${FILE})\n\
+     same => n,Hangup()\n\
+    exten => read,1,Answer()\n\
+     same => n,Read(DIGITS,,4,,1,5)\n\
+     same => n,Verbose(1,local read ${DIGITS})\n\
+     same => n,Hangup()\n\n\
+    [say-test]\n\
+    exten => s,1,SayNumber(21)\n\
+     same => n,SayDigits(21)\n\
+     same => n,Playtones(busy)\n\
+     same => n,Wait(2)\n\
+     same => n,StopPlaytones()\n\
+     same => n,Wait(2)\n\n\
+    [dtmf-test]\n\
+    exten => s,1,Wait(0.3)\n\
+     same => n,SendDTMF(42#)\n\
+     same => n,Wait(3)\n";
 
 fn ami_addr() -> SocketAddr {
     SocketAddr::new(Node::A.data_ip().into(), 5038)
@@ -293,8 +312,11 @@ fn names_for(events: &[Msg], channel: &str) -> Vec<String> {
 fn an_originated_call_reports_its_events_and_obeys_getvar_setvar_status_and_redirect() {
     prereq::require_root("ami lab");
     prereq::require_tools("ami lab", &["sipp"]);
+    prereq::require_tools("ami lab", &["tshark"]);
     let lab = Lab::two_nodes("ami-call");
     let node = start(&lab);
+    let pcap = lab.dir().join("carrier.pcap");
+    let capture = voice::capture(&lab, "carrier", "eth0", &pcap);
     let callee = voice::carrier_answers(&lab, "16000");
     let t = Duration::from_secs(10);
     let mut c = connect(&lab);
@@ -381,6 +403,48 @@ fn an_originated_call_reports_its_events_and_obeys_getvar_setvar_status_and_redi
         .is_some_and(|d| d.parse::<u32>().is_ok()));
     events.push(end);
 
+    // PlayDTMF: a 200 ms "5" to the carrier as RFC 4733 events (checked in the capture
+    // below); bad requests get Asterisk's errors.
+    let (r, _) = c.action(
+        "dtmf-1",
+        &[
+            ("Action", "PlayDTMF"),
+            ("Channel", &channel),
+            ("Digit", "5"),
+            ("Duration", "200"),
+        ],
+    );
+    assert_eq!(r.get("Message"), Some("DTMF successfully queued"), "{r:?}");
+    for (fields, message) in [
+        (
+            vec![("Channel", channel.as_str()), ("Digit", "x")],
+            "'x' is not a DTMF digit",
+        ),
+        (vec![("Channel", channel.as_str())], "No digit specified"),
+        (
+            vec![("Channel", "PJSIP/nobody-00000099"), ("Digit", "1")],
+            "Channel not found",
+        ),
+        (
+            vec![
+                ("Channel", channel.as_str()),
+                ("Digit", "1"),
+                ("Duration", "0"),
+            ],
+            "Invalid Duration 0",
+        ),
+    ] {
+        let mut request = vec![("Action", "PlayDTMF")];
+        request.extend(fields);
+        let (r, _) = c.action("dtmf-bad", &request);
+        assert_eq!(r.get("Response"), Some("Error"), "{request:?}: {r:?}");
+        assert!(
+            r.get("Message").is_some_and(|m| m.contains(message)),
+            "{request:?}: {r:?}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500)); // the digit goes out
+
     // Redirect out of the prompt; the dialplan sees the variables AMI set. The new dialplan
     // may run and hang up before the action's response is written (events and responses
     // are independent in AMI, as in Asterisk): events that came first are kept.
@@ -425,6 +489,15 @@ fn an_originated_call_reports_its_events_and_obeys_getvar_setvar_status_and_redi
         node.log_text()
     );
     assert_eq!(node.count("not redirected"), 0);
+    lab.signal(&capture, nix::sys::signal::Signal::SIGINT);
+    lab.wait_exit(&capture, Duration::from_secs(10));
+    let node_ip = Node::A.voice_ip().to_string();
+    let sent_events = voice::rtp_packets(&pcap)
+        .iter()
+        .filter(|p| p.src == node_ip && p.payload_type == 101)
+        .count();
+    // 200 ms: 9 updates and 3 end packets, one per 20 ms slot.
+    assert_eq!(sent_events, 12, "telephone-event packets from the node");
     let names = names_for(&events, &channel);
     assert_eq!(
         names
@@ -648,6 +721,113 @@ fn a_local_channels_halves_hear_each_other_playback_on_one_is_recorded_by_the_ot
         .max()
         .unwrap_or(0);
     assert!(loudest < 64, "the control heard something: peak {loudest}");
+}
+
+/// The 16-bit samples of a WAV file's data chunk.
+fn wav_samples(wav: &[u8]) -> Vec<i16> {
+    let data = wav
+        .windows(4)
+        .position(|w| w == b"data")
+        .map_or(wav.len(), |i| i + 8);
+    wav[data.min(wav.len())..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+#[test]
+fn say_number_say_digits_playtones_and_send_dtmf_are_heard_across_a_local_channel() {
+    prereq::require_root("ami lab");
+    let lab = Lab::two_nodes("ami-say");
+    let node = start(&lab);
+    // Distinct tones stand for the spoken digit prompts (the image speaks them with
+    // espeak-ng; here each is a frequency the analysis can tell apart).
+    let digits = lab
+        .dir()
+        .join(format!("voice-{}", Node::A.role()))
+        .join("prompts")
+        .join("digits");
+    std::fs::create_dir_all(&digits).unwrap();
+    for (name, hz) in [("21", 700.0), ("20", 1000.0), ("2", 500.0), ("1", 300.0)] {
+        std::fs::write(
+            digits.join(format!("{name}.wav")),
+            voice::tone_wav_hz(0.4, hz),
+        )
+        .unwrap();
+    }
+    let mut c = connect(&lab);
+    c.login("app", "s3cret");
+    // `;1` runs [say-test], `;2` records 6 s of it.
+    let (r, _) = c.action(
+        "orig-say",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "Local/rec6@local-audio"),
+            ("Context", "say-test"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Variable", "FILE=said"),
+            ("Async", "true"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    // `;1` sends 4, 2, # as RFC 4733 events; `;2`'s Read takes them ('#' ends it).
+    let (r, _) = c.action(
+        "orig-dtmf",
+        &[
+            ("Action", "Originate"),
+            ("Channel", "Local/read@local-audio"),
+            ("Context", "dtmf-test"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Async", "true"),
+        ],
+    );
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    assert!(
+        node.wait_count("local read 42", 1, Duration::from_secs(10)),
+        "{}",
+        node.log_text()
+    );
+    // `;1` ends (and so `;2`) before the 6 s are up: the recording is kept, as Asterisk's.
+    assert!(
+        node.wait_count("recordings/said.wav", 1, Duration::from_secs(15)),
+        "{}",
+        node.log_text()
+    );
+    let path = lab
+        .dir()
+        .join(format!("voice-{}", Node::A.role()))
+        .join("recordings")
+        .join("said.wav");
+    let samples = wav_samples(&std::fs::read(&path).unwrap());
+    let onset = samples
+        .iter()
+        .position(|s| s.unsigned_abs() > 1000)
+        .unwrap_or_else(|| panic!("nothing heard\n{}", node.log_text()));
+    assert!(onset < 2400, "the first prompt began {onset} samples in");
+    // Windows (in samples from the onset) well inside each part, 50 ms margins or more.
+    let window = |from_ms: usize, to_ms: usize| &samples[onset + from_ms * 8..onset + to_ms * 8];
+    let expect = [
+        ("SayNumber(21): digits/21", 50, 350, 700.0),
+        ("SayDigits(21): digits/2", 450, 750, 500.0),
+        ("SayDigits(21): digits/1", 850, 1150, 300.0),
+        ("Playtones(busy): on", 1300, 1650, 425.0),
+        ("Playtones(busy): on again", 2300, 2650, 425.0),
+    ];
+    for (what, from, to, hz) in expect {
+        let got = voice::share_of(window(from, to), hz, 8000.0);
+        assert!(got > 0.8, "{what}: {hz} Hz share {got:.3}");
+    }
+    let loudest = |from, to| {
+        window(from, to)
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(loudest(1800, 2150) < 64, "busy's off half is silent");
+    assert!(loudest(3400, 4800) < 64, "StopPlaytones stopped the tone");
 }
 
 #[test]

@@ -13,7 +13,7 @@
 //! Deliberate differences: a non-escape digit stops `STREAM FILE` like an escape digit
 //! does but is then ignored (result 0); `EXEC` runs `Playback`, `Wait` and `Verbose`, and
 //! answers -2 (application not found) for others; `SAY DIGITS`/`SAY NUMBER` play the
-//! prompts `digits/<d>` (the node ships none: result -1 without them).
+//! prompts `dialplan::say` names (Italian, shipped in the image).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -294,13 +294,18 @@ async fn perform(call: &mut Call<'_>, command: Command, jump: &mut Option<Jump>)
         }
         Command::SayDigits { digits, escape } => {
             call.answer();
-            let files: Vec<String> = digits.chars().map(digit_prompt).collect();
+            let files = crate::dialplan::say::digits(&digits);
             play(call, &files, &escape).await
         }
         Command::SayNumber { number, escape } => {
             call.answer();
-            let files: Vec<String> = number.to_string().chars().map(digit_prompt).collect();
-            play(call, &files, &escape).await
+            match crate::dialplan::say::number(number) {
+                Ok(files) => play(call, &files, &escape).await,
+                Err(error) => {
+                    warn!(%error, "SAY NUMBER");
+                    ok(-1)
+                }
+            }
         }
         Command::GetData {
             file,
@@ -397,15 +402,6 @@ fn jump_to<'j>(call: &Call<'_>, jump: &'j mut Option<Jump>) -> &'j mut Jump {
         exten: call.exec.exten().to_owned(),
         priority: call.exec.priority().saturating_add(1),
     })
-}
-
-fn digit_prompt(c: char) -> String {
-    match c {
-        '*' => "digits/star".to_owned(),
-        '#' => "digits/pound".to_owned(),
-        '-' => "digits/minus".to_owned(),
-        d => format!("digits/{d}"),
-    }
 }
 
 /// Plays `files`, stopping on a digit when `escape` lists any: the STREAM FILE reply.

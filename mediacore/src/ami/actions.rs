@@ -79,6 +79,7 @@ pub fn perform(
         "getvar" => getvar(ami, msg, &reply),
         "setvar" => setvar(ami, msg, &reply),
         "redirect" => return redirect(ami, msg, reply, replies),
+        "playdtmf" => play_dtmf(ami, msg, &reply),
         "allertastatus" => allerta_status(ami, &reply),
         a if super::admin::ACTIONS.contains(&a) => {
             return super::admin::perform(ami, a, msg, replies)
@@ -262,6 +263,31 @@ fn setvar(ami: &Ami, msg: &Message, reply: &Reply) -> Message {
         None => ami.shared.live.set_global(name, value),
     }
     reply.success("Variable Set")
+}
+
+/// PlayDTMF: one digit (Asterisk takes one; we take a string of them too) sent to the
+/// channel's far end as RFC 4733 events, `Duration` ms long (100 if not given).
+fn play_dtmf(ami: &Ami, msg: &Message, reply: &Reply) -> Message {
+    let Some(channel) = msg.get("Channel").filter(|c| !c.is_empty()) else {
+        return reply.error("Channel not specified");
+    };
+    let Some(digits) = msg.get("Digit").map(str::trim).filter(|d| !d.is_empty()) else {
+        return reply.error("No digit specified");
+    };
+    let ms = match msg.get("Duration").map(str::trim) {
+        None | Some("") => 100,
+        Some(d) => match d.parse::<u64>() {
+            Ok(ms) if (40..=8000).contains(&ms) => ms,
+            _ => return reply.error(&format!("Invalid Duration {d}: 40 to 8000 ms")),
+        },
+    };
+    let Some(live) = ami.shared.live.get(channel) else {
+        return reply.error("Channel not found");
+    };
+    match live.play_dtmf(digits, std::time::Duration::from_millis(ms)) {
+        Ok(()) => reply.success("DTMF successfully queued"),
+        Err(why) => reply.error(&why),
+    }
 }
 
 fn redirect(

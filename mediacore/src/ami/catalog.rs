@@ -6,7 +6,7 @@ pub type Entry = (&'static str, &'static str, &'static str);
 
 /// Asterisk's actions we answer: (name, write classes needed (any of them; empty = any
 /// logged-in user), synopsis).
-pub const ASTERISK: [Entry; 26] = [
+pub const ASTERISK: [Entry; 27] = [
     ("Ping", "", "Keepalive command."),
     ("Login", "", "Login Manager."),
     ("Logoff", "", "Logoff Manager."),
@@ -32,6 +32,11 @@ pub const ASTERISK: [Entry; 26] = [
     ("Originate", "originate", "Originate a call."),
     ("Hangup", "system,call", "Hangup channel."),
     ("Redirect", "call", "Redirect (transfer) a call."),
+    (
+        "PlayDTMF",
+        "call",
+        "Play DTMF signal on a specific channel.",
+    ),
     (
         "Getvar",
         "call,reporting",

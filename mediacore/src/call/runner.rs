@@ -97,7 +97,8 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
         ("UNIQUEID".to_owned(), call.uniqueid.clone()),
     ];
     let vars = shared.live.globals().into_iter().chain(vars);
-    let exec = Execution::new(plan.clone(), &call.context, &call.exten, vars);
+    let exec = Execution::new(plan.clone(), &call.context, &call.exten, vars)
+        .with_environment(shared.environment());
     let answer = Some(answer.into_bytes());
     run_dialplan(
         &shared,
@@ -134,6 +135,7 @@ pub(crate) async fn run_dialplan(
     let channel = exec.var("CHANNEL").unwrap_or_default().to_owned();
     let registration = shared.live.register(&channel);
     let live = &registration.live;
+    live.attach_dtmf(stream.dtmf_sender());
     // Where an AGI script said the dialplan goes on (SET CONTEXT/EXTENSION/PRIORITY).
     let mut agi_jump: Option<crate::agi::session::Jump> = None;
     loop {
@@ -177,14 +179,17 @@ pub(crate) async fn run_dialplan(
                 crate::campaign::alert_line::record_alert(shared, stream, events, &message, &caller)
                     .await
             }
-            Action::Wait(_) => steps::run(shared, stream, events, &action, plan, exec.context())
-                .await
-                .unwrap_or(Outcome::Done),
+            Action::Wait(_) | Action::Playtones(_) | Action::StopPlaytones => {
+                steps::run(shared, stream, events, &action, plan, exec.context())
+                    .await
+                    .unwrap_or(Outcome::Done)
+            }
             step @ (Action::Playback { .. }
             | Action::Background { .. }
             | Action::Read { .. }
             | Action::WaitExten { .. }
-            | Action::Record { .. }) => {
+            | Action::Record { .. }
+            | Action::SendDtmf { .. }) => {
                 ensure_answered(&mut answered, stream);
                 steps::run(shared, stream, events, &step, plan, exec.context())
                     .await

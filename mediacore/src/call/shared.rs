@@ -96,6 +96,14 @@ impl Shared {
         Ok(prompt)
     }
 
+    /// What a call's dialplan reads and writes beyond its channel (AstDB, the clock).
+    pub fn environment(&self) -> Arc<dyn crate::dialplan::exec::Environment> {
+        Arc::new(super::environment::CallEnvironment::new(
+            self.store.clone(),
+            self.status.clone(),
+        ))
+    }
+
     /// Several prompts by name, in order.
     pub fn prompts(&self, files: &[String]) -> Result<Vec<Arc<Prompt>>, String> {
         files.iter().map(|f| self.prompt(f)).collect()

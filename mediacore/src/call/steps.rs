@@ -1,8 +1,8 @@
 //! Driver: the dialplan's media steps on a call's stream (play, collect an extension or
-//! digits, record, wait), the same on a SIP call (`runner`) and on a half of a Local
+//! digits, record, wait, tones, send digits), the same on a SIP call (`runner`) and on a half of a Local
 //! channel (`crate::local`). Answering first is the caller's business.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -25,6 +25,9 @@ pub(crate) fn is_stream_step(action: &Action) -> bool {
             | Action::WaitExten { .. }
             | Action::Record { .. }
             | Action::Wait(_)
+            | Action::Playtones(_)
+            | Action::StopPlaytones
+            | Action::SendDtmf { .. }
     )
 }
 
@@ -96,6 +99,43 @@ pub(crate) async fn run(
                     .await,
             )
         }
+        Action::Playtones(tones) => {
+            stream.set_tones(Some(crate::codec::tones::Generator::new(tones.clone())));
+            Outcome::Done
+        }
+        Action::StopPlaytones => {
+            stream.set_tones(None);
+            Outcome::Done
+        }
+        Action::SendDtmf { digits, duration } => send_dtmf(stream, events, digits, *duration).await,
         _ => return None,
     })
+}
+
+/// SendDTMF(): queues the digits on the stream and waits until the pacer has sent them
+/// (the call's audio goes on around them).
+async fn send_dtmf(
+    stream: &mut Stream,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    digits: &str,
+    duration: Duration,
+) -> Outcome {
+    let sender = stream.dtmf_sender();
+    if let Err(error) = sender.send(digits, duration) {
+        warn!(%error, "SendDTMF: nothing sent");
+        return Outcome::Done;
+    }
+    loop {
+        if sender.idle() {
+            return Outcome::Done;
+        }
+        let deadline = Some(Instant::now() + Duration::from_millis(20));
+        match stream
+            .run(Source::Silence, false, false, deadline, events)
+            .await
+        {
+            Wake::Timeout | Wake::Done => {}
+            other => return wake_outcome(other),
+        }
+    }
 }

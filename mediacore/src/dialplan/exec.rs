@@ -150,6 +150,18 @@ pub enum Action {
     },
     /// Wait this long (media keeps flowing); report `Done`.
     Wait(Duration),
+    /// Start playing these tones wherever the call would be silent, from now until
+    /// [`Action::StopPlaytones`] or a prompt; report `Done` at once.
+    Playtones(crate::codec::tones::Tones),
+    /// Stop the tones; report `Done`.
+    StopPlaytones,
+    /// Send these digits as RFC 4733 events, each this long; report `Done` once sent.
+    SendDtmf {
+        /// 0-9, *, #, A-D.
+        digits: String,
+        /// Each digit's length.
+        duration: Duration,
+    },
     /// Run an AGI script on the call (`agi::session`); report `Done` (it ended, see
     /// `AGISTATUS`) or `HungUp`.
     Agi {
@@ -239,6 +251,28 @@ enum Flow {
     Return(Action),
 }
 
+/// What the dialplan reads and writes beyond the channel: AstDB (`DB()`) and the clock
+/// (`EPOCH`, `STRFTIME()`). The call driver gives one ([`Execution::with_environment`]);
+/// without it `DB()` reads empty and cannot be set, and the clock is not known (`EPOCH`
+/// empty, `STRFTIME` of the epoch 0).
+pub trait Environment: Send + Sync + std::fmt::Debug {
+    /// AstDB's value for `family`/`key`, if any.
+    fn db_get(&self, family: &str, key: &str) -> Option<String>;
+    /// Stores an AstDB value; an error says why it could not be.
+    fn db_put(&self, family: &str, key: &str, value: &str) -> Result<(), String>;
+    /// Seconds since the Unix epoch, now.
+    fn now(&self) -> i64;
+    /// The node's UTC offset in seconds at `epoch`.
+    fn utc_offset(&self, epoch: i64) -> i64;
+}
+
+/// `family/key` as `DB()` takes it: split at the first `/`, both non-empty.
+fn db_key(args: &str) -> Option<(&str, &str)> {
+    args.trim()
+        .split_once('/')
+        .filter(|(f, k)| !f.is_empty() && !k.is_empty())
+}
+
 /// One channel's walk through the dialplan.
 #[derive(Debug, Clone)]
 pub struct Execution {
@@ -257,6 +291,7 @@ pub struct Execution {
     spent: usize,
     /// `Gosub`s not yet returned from, innermost last.
     stack: Vec<Frame>,
+    env: Option<Arc<dyn Environment>>,
 }
 
 /// Where a `Return` goes back to, and the `ARGn` variables the `Gosub` hid.
@@ -307,7 +342,14 @@ impl Execution {
             hangup_reason: None,
             spent: 0,
             stack: Vec::new(),
+            env: None,
         }
+    }
+
+    /// Gives the dialplan AstDB and the clock.
+    pub fn with_environment(mut self, env: Arc<dyn Environment>) -> Self {
+        self.env = Some(env);
+        self
     }
 
     /// A variable's value (`EXTEN` and `CONTEXT` included).
@@ -464,10 +506,52 @@ impl Execution {
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
+        let env = self.env.as_deref();
+        if let Some(args) = name.strip_prefix("DB(").and_then(|n| n.strip_suffix(')')) {
+            let (family, key) = db_key(args)?;
+            return env?.db_get(family, key);
+        }
+        if let Some(args) = name
+            .strip_prefix("STRFTIME(")
+            .and_then(|n| n.strip_suffix(')'))
+        {
+            return Some(self.strftime(args));
+        }
         match name {
             "PRIORITY" => Some(self.priority.to_string()),
+            "EPOCH" => env.map(|e| e.now().to_string()),
             _ => self.var(name).map(str::to_owned),
         }
+    }
+
+    /// `STRFTIME([epoch][,timezone][,format])`: the epoch defaults to now and the format
+    /// to `%c`; a timezone of `UTC` or `GMT` formats in UTC, any other name in the node's
+    /// own zone (the appliance has one zone; Asterisk would read the name's rules).
+    fn strftime(&self, args: &str) -> String {
+        let mut parts = args.splitn(3, ',');
+        let (epoch, zone, format) = (
+            parts.next().unwrap_or("").trim(),
+            parts.next().unwrap_or("").trim(),
+            parts.next().unwrap_or(""),
+        );
+        let env = self.env.as_deref();
+        let epoch = epoch
+            .split('.')
+            .next()
+            .and_then(|e| e.parse::<i64>().ok())
+            .or_else(|| env.map(Environment::now))
+            .unwrap_or(0);
+        let offset = if zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("GMT") {
+            0
+        } else {
+            env.map_or(0, |e| e.utc_offset(epoch))
+        };
+        let format = if format.is_empty() {
+            super::strftime::DEFAULT_FORMAT
+        } else {
+            format
+        };
+        super::strftime::format(epoch, offset, format)
     }
 
     fn expand(&self, template: &str) -> Result<String, String> {
@@ -763,6 +847,14 @@ impl Execution {
                     "CALLERID(number)" => "CALLERID(num)".to_owned(),
                     _ => name,
                 };
+                if let Some(args) = name.strip_prefix("DB(").and_then(|n| n.strip_suffix(')')) {
+                    let (family, key) =
+                        db_key(args).ok_or(format!("Set: {name} is not DB(family/key)"))?;
+                    let env = self.env.as_deref().ok_or("Set: DB() needs the database")?;
+                    env.db_put(family, key, &value)
+                        .map_err(|e| format!("Set: {name}: {e}"))?;
+                    return Ok(Flow::Next);
+                }
                 self.set(&name, &value);
                 Ok(Flow::Next)
             }
@@ -771,6 +863,45 @@ impl Execution {
                 self.media(Pending::Simple, Action::Wait(duration))
             }
             App::NoOp { .. } => Ok(Flow::Next),
+            App::SayDigits { digits } => {
+                let files = super::say::digits(&self.expand(digits)?);
+                if files.is_empty() {
+                    return Ok(Flow::Next);
+                }
+                self.media(Pending::Simple, Action::Playback { files })
+            }
+            App::SayNumber { number, .. } => {
+                let n = parse_number::<i64>(&self.expand(number)?, "SayNumber")?;
+                let files = super::say::number(n).map_err(|e| format!("SayNumber: {e}"))?;
+                self.media(Pending::Simple, Action::Playback { files })
+            }
+            App::Playtones { tones } => {
+                let tones = crate::codec::tones::Tones::parse(&self.expand(tones)?)?;
+                self.media(Pending::Simple, Action::Playtones(tones))
+            }
+            App::StopPlaytones => self.media(Pending::Simple, Action::StopPlaytones),
+            App::SendDtmf {
+                digits, duration, ..
+            } => {
+                let digits = self.expand(digits)?;
+                if let Some(bad) = digits
+                    .chars()
+                    .find(|c| crate::dtmf::rfc4733::digit_to_event(*c).is_none())
+                {
+                    return Err(format!(
+                        "SendDTMF: {bad:?} is not a DTMF digit (0-9, *, #, A-D; pauses are not supported)"
+                    ));
+                }
+                let ms = match self.expand_opt(duration.as_ref())? {
+                    Some(ms) => parse_number::<u64>(&ms, "SendDTMF: duration")?,
+                    None => 100,
+                };
+                if !(40..=8000).contains(&ms) {
+                    return Err(format!("SendDTMF: a digit lasts 40 to 8000 ms, not {ms}"));
+                }
+                let duration = Duration::from_millis(ms);
+                self.media(Pending::Simple, Action::SendDtmf { digits, duration })
+            }
             App::Agi { command, args } => {
                 let target = self.expand(command)?.trim().to_owned();
                 let args = args
@@ -969,6 +1100,155 @@ mod tests {
                 ("CHANNEL".to_owned(), "PJSIP/gw-00000001".to_owned()),
             ],
         )
+    }
+
+    /// AstDB in a map, a fixed clock (2026-12-07 14:05:09 UTC, one hour east), writes
+    /// refused when `read_only`.
+    #[derive(Debug, Default)]
+    struct TestEnv {
+        db: std::sync::Mutex<HashMap<String, String>>,
+        read_only: bool,
+    }
+
+    impl Environment for TestEnv {
+        fn db_get(&self, family: &str, key: &str) -> Option<String> {
+            self.db
+                .lock()
+                .unwrap()
+                .get(&format!("{family}/{key}"))
+                .cloned()
+        }
+        fn db_put(&self, family: &str, key: &str, value: &str) -> Result<(), String> {
+            if self.read_only {
+                return Err("this node is the backup".into());
+            }
+            self.db
+                .lock()
+                .unwrap()
+                .insert(format!("{family}/{key}"), value.into());
+            Ok(())
+        }
+        fn now(&self) -> i64 {
+            1_796_652_309
+        }
+        fn utc_offset(&self, _epoch: i64) -> i64 {
+            3600
+        }
+    }
+
+    fn verbose(action: Action) -> String {
+        match action {
+            Action::Verbose { message, .. } => message,
+            other => panic!("not a Verbose: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn db_reads_and_writes_astdb_and_strftime_formats_the_nodes_time() {
+        let p = plan(
+            "[main]\n\
+             exten => s,1,Set(DB(alerts/last)=${CALLERID(num)})\n\
+             same => n,Set(DB(alerts/path/with/slash)=x)\n\
+             same => n,Verbose(1,${DB(alerts/last)}|${DB(alerts/none)}|${DB(alerts/path/with/slash)}|${LEN(${DB(alerts/last)})})\n\
+             same => n,Verbose(1,${STRFTIME(${EPOCH},,%Y-%m-%d %H:%M)}|${STRFTIME(0,UTC,%F %T)}|${STRFTIME()})\n\
+             same => n,Set(DB(nokey)=1)\n",
+        );
+        let env = Arc::new(TestEnv::default());
+        let mut x = start(&p, "main", "s").with_environment(env.clone());
+        assert_eq!(
+            verbose(x.step(Outcome::Start)),
+            "0612345678||x|10",
+            "an absent key reads empty"
+        );
+        assert_eq!(
+            verbose(x.step(Outcome::Done)),
+            "2026-12-07 15:05|1970-01-01 00:00:00|Mon Dec  7 15:05:09 2026"
+        );
+        assert_eq!(x.step(Outcome::Done), Action::Hangup { cause: None });
+        assert!(x.hangup_reason().unwrap().contains("not DB(family/key)"));
+        assert_eq!(env.db.lock().unwrap().len(), 2);
+
+        // Refused writes end the call with the reason, never a silent loss.
+        let backup = Arc::new(TestEnv {
+            read_only: true,
+            ..TestEnv::default()
+        });
+        let mut x = start(&p, "main", "s").with_environment(backup);
+        assert_eq!(x.step(Outcome::Start), Action::Hangup { cause: None });
+        assert!(
+            x.hangup_reason().unwrap().contains("backup"),
+            "{:?}",
+            x.hangup_reason()
+        );
+        let mut x = start(&p, "main", "s");
+        assert_eq!(x.step(Outcome::Start), Action::Hangup { cause: None });
+        assert!(x.hangup_reason().unwrap().contains("needs the database"));
+    }
+
+    #[test]
+    fn say_tones_and_dtmf_applications_become_media_actions() {
+        let p = plan(
+            "[main]\n\
+             exten => s,1,SayDigits(1#2)\n\
+             same => n,SayNumber(${N})\n\
+             same => n,SayDigits(abc)\n\
+             same => n,Playtones(busy)\n\
+             same => n,Playtones(440+480/2000,0/4000)\n\
+             same => n,StopPlaytones()\n\
+             same => n,SendDTMF(12*#,,250)\n\
+             same => n,SendDTMF(9)\n\
+             same => n,SayNumber(x)\n\
+             exten => badtones,1,Playtones(440*20)\n\
+             exten => baddtmf,1,SendDTMF(1w2)\n\
+             exten => big,1,SayNumber(1000000000)\n",
+        );
+        let files = |f: &[&str]| Action::Playback {
+            files: f.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let mut x = start(&p, "main", "s");
+        x.set_var("N", "21");
+        assert_eq!(
+            x.step(Outcome::Start),
+            files(&["digits/1", "digits/pound", "digits/2"])
+        );
+        assert_eq!(x.step(Outcome::Done), files(&["digits/21"]));
+        // Nothing sayable: the step is skipped.
+        assert_eq!(
+            x.step(Outcome::PlaybackFailed),
+            Action::Playtones(crate::codec::tones::Tones::parse("425/500,0/500").unwrap())
+        );
+        assert!(matches!(x.step(Outcome::Done), Action::Playtones(_)));
+        assert_eq!(x.step(Outcome::Done), Action::StopPlaytones);
+        assert_eq!(
+            x.step(Outcome::Done),
+            Action::SendDtmf {
+                digits: "12*#".into(),
+                duration: Duration::from_millis(250)
+            }
+        );
+        assert_eq!(
+            x.step(Outcome::Done),
+            Action::SendDtmf {
+                digits: "9".into(),
+                duration: Duration::from_millis(100)
+            }
+        );
+        assert_eq!(x.step(Outcome::Done), Action::Hangup { cause: None });
+        assert!(x.hangup_reason().unwrap().contains("'x' is not a number"));
+        for (exten, why) in [
+            ("badtones", "modulated"),
+            ("baddtmf", "'w' is not a DTMF digit"),
+            ("big", "too large"),
+        ] {
+            let mut x = start(&p, "main", exten);
+            assert_eq!(
+                x.step(Outcome::Start),
+                Action::Hangup { cause: None },
+                "{exten}"
+            );
+            let reason = x.hangup_reason().unwrap();
+            assert!(reason.contains(why), "{exten}: {reason}");
+        }
     }
 
     #[test]

@@ -301,7 +301,8 @@ fn function_call(name: &str) -> Option<(&str, &str)> {
 }
 
 /// The functions we provide.
-const FUNCTIONS: [&str; 4] = ["LEN", "CALLERID", "CUT", "IF"];
+/// `DB` and `STRFTIME` are the caller's: `lookup` gets the whole call (`DB(family/key)`).
+const FUNCTIONS: [&str; 6] = ["LEN", "CALLERID", "CUT", "IF", "DB", "STRFTIME"];
 
 fn check_function(name: &str) -> Result<(), ExprError> {
     if FUNCTIONS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
@@ -324,6 +325,10 @@ fn resolve(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Strin
                 cut(args, lookup)?
             } else if function.eq_ignore_ascii_case("IF") {
                 if_function(args)
+            } else if function.eq_ignore_ascii_case("DB")
+                || function.eq_ignore_ascii_case("STRFTIME")
+            {
+                lookup(&format!("{}({args})", function.to_ascii_uppercase())).unwrap_or_default()
             } else {
                 let item = args.trim().to_ascii_lowercase();
                 let key = match item.as_str() {

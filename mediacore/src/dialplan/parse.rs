@@ -193,6 +193,37 @@ pub enum App {
         /// `key: value` items.
         body: Vec<String>,
     },
+    /// `SayDigits(digits)`: the digits one by one (`dialplan::say`).
+    SayDigits {
+        /// The digits.
+        digits: String,
+    },
+    /// `SayNumber(number[,gender])`: the number in Italian (`dialplan::say`); the gender
+    /// is accepted and not used (the shipped prompts have one form).
+    SayNumber {
+        /// The number.
+        number: String,
+        /// `f`, `m`, `c`, `n`.
+        gender: Option<String>,
+    },
+    /// `Playtones(tones)`: an indication's name or a tone list (`codec::tones`), played
+    /// while the dialplan goes on, until `StopPlaytones` or a prompt.
+    Playtones {
+        /// The tones.
+        tones: String,
+    },
+    /// `StopPlaytones()`
+    StopPlaytones,
+    /// `SendDTMF(digits[,timeout_ms[,duration_ms]])`: RFC 4733 events to the far end. The
+    /// gap between digits is ours (100 ms; `timeout_ms` is accepted).
+    SendDtmf {
+        /// The digits.
+        digits: String,
+        /// Asterisk's pause between digits (accepted).
+        between: Option<String>,
+        /// Each digit's length in ms (100 if not given).
+        duration: Option<String>,
+    },
     /// `NoOp(text)`
     NoOp {
         /// Ignored text (still expanded, as Asterisk does).
@@ -270,6 +301,11 @@ impl App {
             | Self::Return { .. }
             | Self::Set { .. }
             | Self::Wait { .. }
+            | Self::SayDigits { .. }
+            | Self::SayNumber { .. }
+            | Self::Playtones { .. }
+            | Self::StopPlaytones
+            | Self::SendDtmf { .. }
             | Self::NoOp { .. } => {}
         }
         match self {
@@ -322,6 +358,17 @@ impl App {
             }
             Self::Set { name, value } => all.extend([name.as_str(), value.as_str()]),
             Self::Wait { seconds } => all.push(seconds),
+            Self::SayDigits { digits: text }
+            | Self::SayNumber { number: text, .. }
+            | Self::Playtones { tones: text } => all.push(text),
+            Self::SendDtmf {
+                digits,
+                between,
+                duration,
+            } => {
+                all.push(digits);
+                push(&mut all, &[between, duration]);
+            }
             Self::NoOp { text } => all.push(text),
             Self::Verbose { message, .. } => all.push(message),
             _ => {}
@@ -903,6 +950,30 @@ fn parse_app(text: &str) -> Result<App, ConfErrorKind> {
         "hangup" => App::Hangup {
             cause: opt(&a(1), 0),
         },
+        "saydigits" => App::SayDigits {
+            digits: opt(&a(1), 0).ok_or(bad("SayDigits", "needs digits"))?,
+        },
+        "saynumber" => {
+            let v = a(2);
+            App::SayNumber {
+                number: opt(&v, 0).ok_or(bad("SayNumber", "needs a number"))?,
+                gender: opt(&v, 1),
+            }
+        }
+        "playtones" => App::Playtones {
+            tones: (!args.trim().is_empty())
+                .then(|| args.trim().to_owned())
+                .ok_or(bad("Playtones", "needs an indication or a tone list"))?,
+        },
+        "stopplaytones" => App::StopPlaytones,
+        "senddtmf" => {
+            let v = a(3);
+            App::SendDtmf {
+                digits: opt(&v, 0).ok_or(bad("SendDTMF", "needs digits"))?,
+                between: opt(&v, 1),
+                duration: opt(&v, 2),
+            }
+        }
         "busy" => App::Busy {
             timeout: opt(&a(1), 0),
         },

@@ -401,6 +401,31 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
         },
     );
 
+    // The spoken digits SayDigits/SayNumber/AGI play: every one the build was told to
+    // speak, 8 kHz WAV, on both nodes (the replicated tree as the image ships it).
+    let wanted: Vec<&str> = include_str!("../../../mediacore/prompts/digits-it.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    for node in [&pair.a, &pair.b] {
+        let paths: Vec<String> = wanted
+            .iter()
+            .map(|name| format!("/etc/allerta/shared/prompts/{name}.wav"))
+            .collect();
+        let mut args = vec!["--i", "-r"];
+        args.extend(paths.iter().map(String::as_str));
+        let out = node.exec("sox", &args);
+        let rates = String::from_utf8_lossy(&out.stdout);
+        let ok = out.status.success()
+            && rates.lines().filter(|r| r.trim() == "8000").count() == wanted.len();
+        report.check(
+            "the image's Italian digit prompts (digits/0 … digits/millions) are all there, 8 kHz",
+            ok,
+            format!("{}{}", rates.trim(), String::from_utf8_lossy(&out.stderr)),
+        );
+    }
+
     operator_changes(&pair, report);
     if !failover_campaign(&mut pair, report) {
         return false;
