@@ -28,7 +28,6 @@ use crate::codec::g711::FRAME_SAMPLES as FRAME;
 use crate::codec::tones::Generator;
 use crate::codec::wav::Prompt;
 use crate::dtmf::outgoing::Queue as DtmfQueue;
-use crate::dtmf::rfc4733::EncodeError;
 use crate::rtp::session::{GapStats, Sender};
 
 /// The pacer's tick, and the grid streams start on.
@@ -109,9 +108,7 @@ impl Outgoing {
         if self.dtmf_pt.is_none() {
             return Err("the far end takes no telephone-event (RFC 4733) payload".to_owned());
         }
-        self.dtmf
-            .push(digit, duration)
-            .map_err(|e: EncodeError| e.to_string())
+        self.dtmf.push(digit, duration).map_err(|e| e.to_string())
     }
 
     /// How many more digits may be queued.

@@ -14,6 +14,17 @@ pub const GAP_FRAMES: u8 = 5;
 /// Digits that may wait: a longer queue is refused, not grown.
 pub const MAX_QUEUED: usize = 64;
 
+/// A digit that cannot be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// Not a digit, or a duration the event cannot carry.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Too many digits already wait to be sent on this call.
+    #[error("too many DTMF digits waiting (at most {MAX_QUEUED})")]
+    Full,
+}
+
 /// A packet to send in this slot instead of audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventPacket {
@@ -36,11 +47,11 @@ pub struct Queue {
 impl Queue {
     /// Queues `digit` for `duration`; an error for a non-digit, a bad duration or a full
     /// queue.
-    pub fn push(&mut self, digit: char, duration: Duration) -> Result<(), EncodeError> {
+    pub fn push(&mut self, digit: char, duration: Duration) -> Result<(), PushError> {
         // Checked now, so that a bad digit is refused to the asker, not dropped later.
         DigitPackets::new(digit, duration, DEFAULT_VOLUME)?;
         if self.waiting.len() >= MAX_QUEUED {
-            return Err(EncodeError::QueueFull);
+            return Err(PushError::Full);
         }
         self.waiting.push_back((digit, duration));
         Ok(())

@@ -59,12 +59,6 @@ pub enum EncodeError {
         /// The rejected volume.
         volume: u8,
     },
-    /// Too many digits already wait to be sent on this call.
-    #[error(
-        "too many DTMF digits waiting (at most {})",
-        super::outgoing::MAX_QUEUED
-    )]
-    QueueFull,
 }
 
 //  0                   1                   2                   3
