@@ -96,7 +96,11 @@ impl Voice {
         let prompts = dir.join("prompts");
         std::fs::create_dir_all(&prompts).expect("prompts dir");
         for (name, secs) in &self.prompts {
-            std::fs::write(prompts.join(format!("{name}.wav")), tone_wav(*secs)).expect("prompt");
+            let path = prompts.join(format!("{name}.wav"));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("prompt dir");
+            }
+            std::fs::write(path, tone_wav(*secs)).expect("prompt");
         }
         std::fs::write(dir.join("pjsip.conf"), &self.pjsip).expect("pjsip.conf");
         std::fs::write(dir.join("extensions.conf"), &self.dialplan).expect("extensions.conf");

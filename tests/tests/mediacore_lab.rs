@@ -729,6 +729,9 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_
     let lab = Lab::two_nodes("mc-agi");
     let client = "10.77.0.100";
     let mut voice = Voice::alert_line(Node::A);
+    for digit in ["digits/1", "digits/2", "digits/21"] {
+        voice.prompts.push((digit.into(), 0.2));
+    }
     let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agi/local_agi.py");
     let local_log = lab.dir().join("local-agi.log");
     voice.dialplan.push_str(&format!(
@@ -787,6 +790,20 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_
         seen.contains("data 200 result=1") && seen.contains("done"),
         "{seen}"
     );
+    // EXEC runs the applications that are one dialplan step, with the dialplan's
+    // arguments and variables; others are "no such application" (-2).
+    for expected in [
+        "saydigits 200 result=0",
+        "saynumber 200 result=0",
+        "read 200 result=0",
+        "readstatus 200 result=1 (TIMEOUT)",
+        "from-exec 200 result=1 (yes,ignored)",
+        "badargs 200 result=-1",
+        "dial 200 result=-2",
+        "unknown 200 result=-2",
+    ] {
+        assert!(seen.contains(expected), "{expected}:\n{seen}");
+    }
     assert!(
         node.wait_count("after agi ack=1 status=SUCCESS", 2, Duration::from_secs(5)),
         "{}",

@@ -11,7 +11,9 @@
 //! connect or start, or the script went silent for [`COMMAND_WAIT`]) or `HANGUP`.
 //!
 //! Deliberate differences: a non-escape digit stops `STREAM FILE` like an escape digit
-//! does but is then ignored (result 0); `EXEC` runs `Playback`, `Wait` and `Verbose`, and
+//! does but is then ignored (result 0); `EXEC` runs the applications that are one
+//! dialplan step (Playback, Background, Read, WaitExten, Record, Wait, SayDigits,
+//! SayNumber, Playtones, StopPlaytones, SendDTMF, Verbose, Set, UserEvent, NoOp) and
 //! answers -2 (application not found) for others; `SAY DIGITS`/`SAY NUMBER` play the
 //! prompts `dialplan::say` names (Italian, shipped in the image).
 
@@ -28,7 +30,9 @@ use tracing::{info, warn};
 use super::protocol::{self, Command, Env, Target, MAX_LINE};
 use crate::call::input::{read_digits_timed, record, wake_outcome};
 use crate::call::shared::Shared;
-use crate::dialplan::exec::{Execution, Outcome};
+use crate::call::steps;
+use crate::dialplan::exec::{Action, Execution, Outcome};
+use crate::dialplan::parse::Dialplan;
 use crate::engine::{self, LegId};
 use crate::media::{Source, Stream, Wake};
 use crate::sip::call::CallEvent;
@@ -439,50 +443,109 @@ async fn play(call: &mut Call<'_>, files: &[String], escape: &str) -> (String, b
     }
 }
 
-/// EXEC: the applications a script runs this way most.
+/// The applications `EXEC` runs: those that are one step of the dialplan.
+const EXEC_APPS: [&str; 15] = [
+    "playback",
+    "background",
+    "read",
+    "waitexten",
+    "record",
+    "wait",
+    "saydigits",
+    "saynumber",
+    "playtones",
+    "stopplaytones",
+    "senddtmf",
+    "verbose",
+    "set",
+    "userevent",
+    "noop",
+];
+
+/// EXEC: runs one application on the call as the dialplan would (the same parser and the
+/// same media steps), so its arguments, its errors and the variables it sets (`READSTATUS`,
+/// `Read`'s variable, `PLAYBACKSTATUS`…) are the dialplan's; the variables are the
+/// channel's afterwards. The result is 0, or -1 when the application failed or the caller
+/// hung up; an application that is not one step (Dial, Goto, Gosub, AGI, Hangup…) or not
+/// ours answers -2, Asterisk's "no such application". Deliberate difference: `${…}` in the
+/// data are expanded (Asterisk does that only with `AGIEXECFULL=yes`).
 async fn exec(call: &mut Call<'_>, app: &str, data: &str) -> (String, bool) {
-    match app.to_ascii_lowercase().as_str() {
-        "playback" => {
-            call.answer();
-            let files: Vec<String> = data
-                .split(',')
-                .next()
-                .unwrap_or("")
-                .split('&')
-                .map(str::to_owned)
-                .collect();
-            let (reply, hung_up) = play(call, &files, "").await;
-            // Playback's own result is 0 on success, -1 on failure, without endpos.
-            let code = if reply.starts_with("200 result=-1") {
-                "-1"
-            } else {
-                "0"
-            };
-            (protocol::result(code, None, None), hung_up)
+    let failed = || (protocol::result("-1", None, None), false);
+    if !EXEC_APPS.contains(&app.to_ascii_lowercase().as_str()) || data.contains('\n') {
+        warn!(%app, "agi: EXEC of an application we do not run from AGI");
+        return (protocol::result("-2", None, None), false);
+    }
+    // Asterisk 1.4's `|` between arguments is still sent by older scripts.
+    let text = format!(
+        "[agi-exec]\nexten => s,1,{app}({})\n",
+        data.replace('|', ",")
+    );
+    let plan = match Dialplan::parse_str(&text, "AGI EXEC") {
+        Ok(plan) => Arc::new(plan),
+        Err(error) => {
+            warn!(%error, "agi: EXEC arguments refused");
+            return failed();
         }
-        "wait" => {
-            let secs: f64 = data.trim().parse().unwrap_or(0.0);
-            let Ok(wait) = Duration::try_from_secs_f64(secs.clamp(0.0, 3600.0)) else {
-                return (protocol::result("-1", None, None), false);
-            };
-            let deadline = Some(Instant::now() + wait);
-            match call
-                .stream
-                .run(Source::Silence, false, false, deadline, call.events)
-                .await
-            {
-                Wake::Hangup | Wake::Inactive => (protocol::result("-1", None, None), true),
-                _ => (protocol::result("0", None, None), false),
+    };
+    let vars = call.exec.vars().clone();
+    let mut once = Execution::new(plan.clone(), "agi-exec", "s", vars)
+        .with_environment(call.shared.environment());
+    let action = once.step(Outcome::Start);
+    let outcome = match &action {
+        Action::Hangup { .. } => {
+            // Set and NoOp run inside the step; anything else here is a runtime error.
+            if let Some(reason) = once.hangup_reason() {
+                warn!(%reason, "agi: EXEC failed");
+                return failed();
             }
+            None
         }
-        "verbose" => {
-            info!(message = %data, "agi exec verbose");
-            (protocol::result("0", None, None), false)
+        Action::Verbose { message, .. } => {
+            info!(%message, "agi exec verbose");
+            Some(Outcome::Done)
         }
-        _ => {
-            warn!(%app, "agi: EXEC of an application we do not run from AGI");
-            (protocol::result("-2", None, None), false)
+        Action::UserEvent { name, fields } => {
+            let channel = call.exec.var("CHANNEL").map(str::to_owned);
+            let uniqueid = call.exec.var("UNIQUEID").map(str::to_owned);
+            call.shared.user_event(
+                name,
+                fields.clone(),
+                channel.as_deref(),
+                uniqueid.as_deref(),
+            );
+            Some(Outcome::Done)
         }
+        step if steps::is_stream_step(step) => {
+            if !matches!(
+                step,
+                Action::Wait(_) | Action::Playtones(_) | Action::StopPlaytones
+            ) {
+                call.answer();
+            }
+            steps::run(
+                call.shared,
+                call.stream,
+                call.events,
+                step,
+                &plan,
+                "agi-exec",
+            )
+            .await
+        }
+        _ => return (protocol::result("-2", None, None), false),
+    };
+    if let Some(outcome) = outcome.clone() {
+        once.step(outcome);
+    }
+    for (name, value) in once.vars() {
+        if call.exec.var(name) != Some(value.as_str()) {
+            call.exec.set_var(name, value);
+        }
+    }
+    match outcome {
+        Some(Outcome::HungUp) => (protocol::result("-1", None, None), true),
+        Some(Outcome::PlaybackFailed) => failed(),
+        _ => (protocol::result("0", None, None), false),
     }
 }
 

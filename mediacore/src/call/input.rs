@@ -66,7 +66,8 @@ pub(crate) async fn read_digits(
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
 ) -> Outcome {
     match read_digits_timed(stream, prompts, max_digits, timeout, events).await {
-        Ok((digits, _)) => Outcome::Digits(digits),
+        Ok((digits, false)) => Outcome::Digits(digits),
+        Ok((digits, true)) => Outcome::ReadTimeout(digits),
         Err(outcome) => outcome,
     }
 }

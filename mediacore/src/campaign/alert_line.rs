@@ -145,7 +145,8 @@ pub(crate) async fn record_alert(
     };
     let prompts = shared.prompts(&[ask]).unwrap_or_default();
     let pin = match read_digits(stream, &prompts, Some(8), Duration::from_secs(8), events).await {
-        Outcome::Digits(d) => d,
+        // A PIN shorter than 8 digits ends with `#` or with the wait for the next digit.
+        Outcome::Digits(d) | Outcome::ReadTimeout(d) => d,
         other => return other,
     };
     let operator = if pin.len() >= 4 {

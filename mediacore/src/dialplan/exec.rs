@@ -201,8 +201,11 @@ pub enum Outcome {
     Start,
     /// The action completed.
     Done,
-    /// `Read` collected these digits (possibly none).
+    /// `Read` collected these digits (possibly none): the maximum, or `#`.
     Digits(String),
+    /// `Read`'s wait for another digit ran out after these (possibly none): Asterisk's
+    /// `READSTATUS` is then `TIMEOUT`, with the digits kept.
+    ReadTimeout(String),
     /// `Background`/`WaitExten` got these digits.
     Interrupted {
         /// The digits collected.
@@ -457,6 +460,7 @@ impl Execution {
             (Pending::Read { var }, outcome) => {
                 let (digits, status) = match outcome {
                     Outcome::Digits(d) | Outcome::Interrupted { digits: d } => (d, "OK"),
+                    Outcome::ReadTimeout(d) => (d, "TIMEOUT"),
                     Outcome::Timeout => (String::new(), "TIMEOUT"),
                     Outcome::PlaybackFailed => (String::new(), "ERROR"),
                     _ => (String::new(), "OK"),
@@ -1432,6 +1436,26 @@ exten => h,1,Verbose(2,alert call ended ack=${ACK})
     }
 
     #[test]
+    fn read_keeps_digits_typed_before_a_timeout_and_says_timeout_as_asterisk() {
+        let p = plan("[r]\nexten => s,1,Read(PIN,,8)\n same => n,Read(PIN2,,8)\n");
+        let mut x = start(&p, "r", "s");
+        assert!(matches!(x.step(Outcome::Start), Action::Read { .. }));
+        assert!(matches!(
+            x.step(Outcome::ReadTimeout("123".into())),
+            Action::Read { .. }
+        ));
+        assert_eq!(
+            (x.var("PIN"), x.var("READSTATUS")),
+            (Some("123"), Some("TIMEOUT"))
+        );
+        x.step(Outcome::Digits("4567".into()));
+        assert_eq!(
+            (x.var("PIN2"), x.var("READSTATUS")),
+            (Some("4567"), Some("OK"))
+        );
+    }
+
+    #[test]
     fn alert_ivr_retries_three_times_without_ack_then_hangs_up_with_cause_19() {
         let plan = plan(ALERT);
         let mut x = start(&plan, "alert-out", "s");
@@ -1443,7 +1467,8 @@ exten => h,1,Verbose(2,alert call ended ack=${ACK})
                 "attempt {attempt}: {next:?}"
             );
             assert!(matches!(x.step(Outcome::Done), Action::Read { .. }));
-            next = x.step(Outcome::Timeout);
+            // As Asterisk's Read: the wait for a digit ran out, READSTATUS says so.
+            next = x.step(Outcome::ReadTimeout(String::new()));
             assert_eq!(x.var("READSTATUS"), Some("TIMEOUT"));
             assert_eq!(x.var("ACK"), Some(""));
             assert_eq!(x.var("TRIES"), Some(attempt.to_string().as_str()));

@@ -7,7 +7,7 @@
 //! - `Dialplan::parse_str`; on success an `Execution` runs in the first context, at `s`
 //!   (or, without one, at its first literal extension), with `step(Outcome::Start)`,
 //!   then one outcome per script byte (`Done`, `Timeout`, `PlaybackFailed`,
-//!   `DialStatus`, `Digits`/`Interrupted` with up to 4 digits, `HungUp`), then
+//!   `DialStatus`, `Digits`/`Interrupted`/`ReadTimeout` with up to 4 digits, `HungUp`), then
 //!   `step(Outcome::HungUp)` until `is_finished()`. No step may panic, and the call must
 //!   finish within 10 000 `HungUp` steps (the `h` extension skips media, so only a
 //!   `Verbose` loop in `h` could keep it going). Once finished, `step` keeps returning
@@ -79,7 +79,7 @@ fn run(plan: Dialplan, script: &[u8]) {
                 digits: digits(script, &mut at, usize::from(b / 8) % 5),
             },
             6 => Outcome::HungUp,
-            _ => Outcome::Done,
+            _ => Outcome::ReadTimeout(digits(script, &mut at, usize::from(b / 8) % 5)),
         };
         action = call.step(outcome);
         let _ = (

@@ -422,7 +422,11 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
         report.check(
             "the image's Italian digit prompts (digits/0 … digits/millions) are all there, 8 kHz",
             ok,
-            format!("{}{}", rates.trim(), String::from_utf8_lossy(&out.stderr)),
+            if ok {
+                format!("{} prompts", wanted.len())
+            } else {
+                format!("{}{}", rates.trim(), String::from_utf8_lossy(&out.stderr))
+            },
         );
     }
 
