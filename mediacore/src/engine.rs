@@ -514,7 +514,7 @@ impl Engine {
                     self.by_dialog.get(&d).copied()
                 });
                 if let Some(id) = id {
-                    self.with_leg(id, out, |leg, acts| leg.on_ack(acts));
+                    self.with_leg(id, out, |leg, acts| leg.on_ack(&request.body, acts));
                 }
             }
             Output::Cancelled { invite } => {
@@ -965,7 +965,9 @@ impl Engine {
                     let channel = entry.channel.clone();
                     let new_state = match &event {
                         CallEvent::Ringing => Some(ChannelState::Ringing),
-                        CallEvent::Answered { .. } | CallEvent::Confirmed => Some(ChannelState::Up),
+                        CallEvent::Answered { .. } | CallEvent::Confirmed { .. } => {
+                            Some(ChannelState::Up)
+                        }
                         CallEvent::Ended(cause) => {
                             self.dial_end(id, cause.dial_status());
                             self.hangup_event(&channel, cause.q850());

@@ -8,6 +8,11 @@
 //! no drift); silence goes out between prompts so the far end always sees a steady stream. Symmetric RTP: we send to
 //! wherever the far end's packets come from once they arrive (RFC 4961), which is what
 //! gets media through NAT. No RTP for `timeout` hangs the call up.
+//!
+//! A delayed offer (an INVITE without SDP: we offer in the 2xx, the caller answers in the
+//! ACK, RFC 3261 §13.2.1) makes a stream that sends nothing until the answer arrives
+//! ([`Stream::awaiting_answer`]); whichever step is running when the ACK's `Confirmed`
+//! event comes takes the answer ([`Stream::on_confirmed`]).
 
 use std::collections::VecDeque;
 use std::io;
@@ -194,6 +199,8 @@ pub struct Stream {
     dtmf: DtmfReceiver,
     /// The SSRC the DTMF receiver's events come from.
     dtmf_ssrc: Option<u32>,
+    /// Our offer, while the ACK's answer to it has not come (a delayed offer).
+    awaiting: Option<crate::sdp::LocalMedia>,
     digits: VecDeque<char>,
     /// Told of every key press as it begins and ends (AMI DTMFBegin/DTMFEnd).
     dtmf_observer: Option<DtmfObserver>,
@@ -249,6 +256,7 @@ impl Stream {
             receiver: Receiver::new(),
             dtmf: DtmfReceiver::new(),
             dtmf_ssrc: None,
+            awaiting: None,
             digits: VecDeque::new(),
             dtmf_observer: None,
             rtcp_timer: RtcpTimer::new(now, &mut rng),
@@ -260,6 +268,65 @@ impl Stream {
             buf: vec![0; 2048],
             rtcp_buf: vec![0; 2048],
         })
+    }
+
+    /// A stream for an INVITE without an offer: `local` is the offer our 2xx makes; it
+    /// sends nothing, and accepts RTP only after probation, until the ACK's answer.
+    pub fn awaiting_answer(
+        sockets: (UdpSocket, UdpSocket),
+        local: crate::sdp::LocalMedia,
+        timeout: Duration,
+        pacer: &Pacer,
+    ) -> io::Result<Self> {
+        // Our own address as the far end's until the answer: no packet qualifies by rule 1
+        // of `rtp::source`, and nothing is sent (`remote_known`).
+        let placeholder = SocketAddr::new(local.address, local.port);
+        let codec = local.codecs.first().copied().unwrap_or(Codec::Pcmu);
+        let mut stream = Self::new(
+            sockets,
+            placeholder,
+            codec,
+            local
+                .telephone_event
+                .then_some(crate::sdp::TELEPHONE_EVENT_PT),
+            timeout,
+            pacer,
+        )?;
+        stream.outgoing().remote_known = false;
+        stream.awaiting = Some(local);
+        Ok(stream)
+    }
+
+    /// The ACK confirmed the call, with `sdp` as its body: when we are waiting for the
+    /// answer to our offer, it sets where media goes and in which codec. `false`: the ACK
+    /// carried no usable answer (RFC 3261 leaves the UAS to end the call).
+    pub fn on_confirmed(&mut self, sdp: &[u8]) -> bool {
+        let Some(local) = self.awaiting.take() else {
+            return true;
+        };
+        let negotiated = crate::sdp::SessionDescription::parse(sdp)
+            .map_err(|e| e.to_string())
+            .and_then(|answer| local.accept_answer(&answer).map_err(|e| e.to_string()));
+        match negotiated {
+            Ok(n) => {
+                {
+                    let mut out = self.outgoing();
+                    out.remote = n.remote;
+                    out.set_codec(n.codec);
+                    out.set_dtmf_payload_type(n.telephone_event);
+                    out.remote_known = true;
+                }
+                self.dtmf_pt = n.telephone_event;
+                self.source = source::Source::new(n.remote);
+                self.remote_rtcp = SocketAddr::new(n.remote.ip(), n.remote.port().wrapping_add(1));
+                debug!(remote = %n.remote, codec = ?n.codec, "delayed offer answered in the ACK");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the ACK carried no usable answer to our offer");
+                false
+            }
+        }
     }
 
     fn outgoing(&self) -> std::sync::MutexGuard<'_, Outgoing> {
@@ -382,6 +449,9 @@ impl Stream {
                 event = events.recv() => match event {
                     Some(CallEvent::Ended(_)) | None => return Wake::Hangup,
                     Some(CallEvent::Interrupted) => return Wake::Interrupted,
+                    Some(CallEvent::Confirmed { sdp }) => if !self.on_confirmed(&sdp) {
+                        return Wake::Hangup;
+                    },
                     Some(_) => {}
                 },
                 recv = self.rtp.recv_from(&mut self.buf) => {
@@ -447,7 +517,7 @@ impl Stream {
         a_events: &mut mpsc::UnboundedReceiver<CallEvent>,
         b_events: &mut mpsc::UnboundedReceiver<CallEvent>,
     ) -> BridgeEnd {
-        let (a_codec, b_codec) = (a.outgoing().codec(), b.outgoing().codec());
+        let (mut a_codec, b_codec) = (a.outgoing().codec(), b.outgoing().codec());
         for s in [&mut *a, &mut *b] {
             let mut out = s.outgoing();
             out.set_source(Vec::new());
@@ -466,8 +536,16 @@ impl Stream {
             let wake = (a.last_rx + a.timeout).min(b.last_rx + b.timeout);
             tokio::select! {
                 biased;
-                event = a_events.recv() => if matches!(event, Some(CallEvent::Ended(_)) | None) {
-                    break BridgeEnd::Caller;
+                event = a_events.recv() => match event {
+                    Some(CallEvent::Ended(_)) | None => break BridgeEnd::Caller,
+                    // The caller's ACK answered our offer (a delayed offer): its codec now.
+                    Some(CallEvent::Confirmed { sdp }) => {
+                        if !a.on_confirmed(&sdp) {
+                            break BridgeEnd::Caller;
+                        }
+                        a_codec = a.outgoing().codec();
+                    }
+                    Some(_) => {}
                 },
                 event = b_events.recv() => if matches!(event, Some(CallEvent::Ended(_)) | None) {
                     break BridgeEnd::Callee;
@@ -627,6 +705,53 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_delayed_offer_sends_nothing_until_the_acks_answer_and_refuses_an_empty_one() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let pacer = Pacer::start(0).unwrap();
+        let ports = Ports::new(21_200..=21_299);
+        let local = |port| crate::sdp::LocalMedia {
+            address: ip,
+            port,
+            codecs: vec![Codec::Pcma, Codec::Pcmu],
+            telephone_event: true,
+            session_id: 1,
+            session_version: 1,
+        };
+        let sockets = ports.bind(ip).await.unwrap();
+        let port = sockets.0.local_addr().unwrap().port();
+        let mut stream =
+            Stream::awaiting_answer(sockets, local(port), Duration::from_secs(5), &pacer).unwrap();
+        stream.set_sending(true);
+        assert!(
+            !stream.outgoing().remote_known,
+            "nowhere to send before the answer"
+        );
+        let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                      m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+                      a=rtpmap:101 telephone-event/8000\r\n";
+        assert!(stream.on_confirmed(answer.as_bytes()));
+        {
+            let out = stream.outgoing();
+            assert!(out.remote_known);
+            assert_eq!(out.remote, "127.0.0.1:40000".parse().unwrap());
+            assert_eq!(out.codec(), Codec::Pcmu, "the answer's choice");
+        }
+        assert!(
+            stream.on_confirmed(b""),
+            "a later ACK (none awaited) changes nothing"
+        );
+
+        let sockets = ports.bind(ip).await.unwrap();
+        let port = sockets.0.local_addr().unwrap().port();
+        let mut stream =
+            Stream::awaiting_answer(sockets, local(port), Duration::from_secs(5), &pacer).unwrap();
+        assert!(
+            !stream.on_confirmed(b""),
+            "an ACK without the answer ends the call"
+        );
+    }
 
     #[tokio::test]
     async fn rtp_pairs_come_from_random_places_in_the_range_until_it_is_full() {

@@ -47,6 +47,8 @@ pub struct Outgoing {
     pub sender: Sender,
     /// Nothing goes out before the call is answered.
     pub sending: bool,
+    /// Nothing goes out before we know where to (a delayed offer: the ACK's answer says).
+    pub remote_known: bool,
     prompts: Vec<Arc<Prompt>>,
     which: usize,
     frame: usize,
@@ -90,6 +92,12 @@ impl Outgoing {
         self.prompts = prompts;
         self.which = 0;
         self.frame = 0;
+    }
+
+    /// Sends `codec` from now on (a delayed offer's answer chose it).
+    pub fn set_codec(&mut self, codec: Codec) {
+        self.codec = codec;
+        self.sender.set_payload_type(codec.payload_type());
     }
 
     /// Starts (`Some`) or stops (`None`) tones where silence would be.
@@ -196,7 +204,7 @@ impl Outgoing {
 
     /// Sends one packet of the schedule (nothing before the answer: the schedule runs on).
     fn transmit(&mut self, header: &crate::rtp::packet::Header, payload: &[u8]) {
-        if !self.sending {
+        if !self.sending || !self.remote_known {
             return;
         }
         let Ok(n) = header.write_packet(payload, &mut self.buf) else {
@@ -265,6 +273,7 @@ impl Pacer {
                 first,
             ),
             sending: false,
+            remote_known: true,
             prompts: Vec::new(),
             bridged: false,
             live: std::collections::VecDeque::new(),

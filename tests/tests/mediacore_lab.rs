@@ -8,15 +8,15 @@ use system_tests::lab::{wait_until, Lab, Node, CARRIER_IP};
 use system_tests::prereq;
 use system_tests::voice::{self, Voice};
 
-#[test]
-fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
+/// The carrier calls the alert line (service 100) with `scenario`, captured at the
+/// carrier; the call must succeed and its 1 reach `Read`. The capture, and the node.
+fn alert_call(lab: &Lab, scenario: &str) -> (std::path::PathBuf, system_tests::lab::Proc) {
     prereq::require_root("mediacore lab");
     prereq::require_tools("mediacore lab", &["sipp", "tshark"]);
-    let lab = Lab::two_nodes("mc-alert");
-    let node = voice::start_mediacore(&lab, Node::A, &Voice::alert_line(Node::A));
+    let node = voice::start_mediacore(lab, Node::A, &Voice::alert_line(Node::A));
     let pcap = lab.dir().join("carrier.pcap");
-    let capture = voice::capture(&lab, "carrier", "eth0", &pcap);
-    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "100", &[]);
+    let capture = voice::capture(lab, "carrier", "eth0", &pcap);
+    let (ok, out) = voice::carrier_calls(lab, scenario, "100", &[]);
     std::thread::sleep(Duration::from_millis(300));
     lab.signal(&capture, nix::sys::signal::Signal::SIGINT);
     lab.wait_exit(&capture, Duration::from_secs(5));
@@ -27,6 +27,39 @@ fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
         node.log_text()
     );
     assert_eq!(node.count("call ended"), 1, "{}", node.log_text());
+    (pcap, node)
+}
+
+#[test]
+fn a_delayed_offer_is_answered_with_our_offer_and_the_acks_answer_carries_the_call() {
+    // An INVITE without SDP: the 200 must carry our offer (sipp checks it has A-law and
+    // telephone-event), the ACK's answer sets where our audio goes, and the 1 sent after
+    // it is read.
+    let lab = Lab::two_nodes("mc-delayed");
+    let (pcap, _node) = alert_call(&lab, "uac_delayed_offer.xml");
+    let ours: Vec<_> = voice::rtp_packets(&pcap)
+        .into_iter()
+        .filter(|p| p.src == Node::A.voice_ip().to_string() && p.dst == CARRIER_IP.to_string())
+        .collect();
+    // Over 3 s of prompts, in the codec the ACK chose (A-law, 8).
+    assert!(
+        ours.len() >= 150,
+        "only {} RTP packets from the node",
+        ours.len()
+    );
+    assert!(
+        ours.iter().all(|p| p.payload_type == 8),
+        "not all A-law: {:?}",
+        ours.iter()
+            .map(|p| p.payload_type)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
+    let lab = Lab::two_nodes("mc-alert");
+    let (pcap, _node) = alert_call(&lab, "uac_alert.xml");
 
     let packets = voice::rtp_packets(&pcap);
     let ours: Vec<_> = packets

@@ -179,6 +179,7 @@ enum Next {
 async fn next_line<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    stream: &mut Stream,
 ) -> Next {
     let mut buf = Vec::new();
     let read = async {
@@ -201,6 +202,10 @@ async fn next_line<R: AsyncRead + Unpin>(
             () = &mut deadline => return Next::Silent,
             event = events.recv() => match event {
                 None | Some(CallEvent::Ended(_)) => return Next::HungUp,
+                // The ACK to ANSWER's 2xx, with the answer to a delayed offer.
+                Some(CallEvent::Confirmed { sdp }) => if !stream.on_confirmed(&sdp) {
+                    return Next::HungUp;
+                },
                 Some(_) => {}
             },
         }
@@ -223,7 +228,7 @@ where
         return (Outcome::Done, None);
     }
     loop {
-        let line = match next_line(&mut reader, call.events).await {
+        let line = match next_line(&mut reader, call.events, call.stream).await {
             Next::Line(line) => line,
             Next::Closed => {
                 call.exec.set_var("AGISTATUS", "SUCCESS");

@@ -32,8 +32,11 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
     let cmd = |c: Command| {
         let _ = shared.commands.send(c);
     };
+    // No body: a delayed offer (RFC 3261 §13.2.1): we offer in the 2xx, the ACK answers.
+    let delayed = call.offer.iter().all(u8::is_ascii_whitespace);
     let offer = match SessionDescription::parse(&call.offer) {
-        Ok(offer) => offer,
+        _ if delayed => None,
+        Ok(offer) => Some(offer),
         Err(error) => {
             warn!(%error, "unusable sdp offer; refusing with 488");
             return cmd(Command::Reject(call.leg, 488));
@@ -59,21 +62,32 @@ async fn inbound(mut call: NewCall, shared: Arc<Shared>) {
         session_id: rand::random::<u32>().into(),
         session_version: 1,
     };
-    let (negotiated, answer) = match local.answer(&offer) {
-        Ok(x) => x,
-        Err(error) => {
-            warn!(%error, "no common codec; refusing with 488");
-            return cmd(Command::Reject(call.leg, 488));
+    let (stream, answer) = match offer {
+        Some(offer) => {
+            let (negotiated, answer) = match local.answer(&offer) {
+                Ok(x) => x,
+                Err(error) => {
+                    warn!(%error, "no common codec; refusing with 488");
+                    return cmd(Command::Reject(call.leg, 488));
+                }
+            };
+            let stream = Stream::new(
+                sockets,
+                negotiated.remote,
+                negotiated.codec,
+                negotiated.telephone_event,
+                shared.rtp_timeout,
+                &shared.pacer,
+            );
+            (stream, answer)
+        }
+        None => {
+            info!("no offer in the INVITE: offering in the 2xx, the ACK answers");
+            let offer = local.offer();
+            let stream = Stream::awaiting_answer(sockets, local, shared.rtp_timeout, &shared.pacer);
+            (stream, offer)
         }
     };
-    let stream = Stream::new(
-        sockets,
-        negotiated.remote,
-        negotiated.codec,
-        negotiated.telephone_event,
-        shared.rtp_timeout,
-        &shared.pacer,
-    );
     let mut stream = match stream {
         Ok(mut s) => {
             watch_dtmf(&shared, call.leg, &mut s);

@@ -80,8 +80,13 @@ pub enum CallEvent {
         /// The SDP body of the 2xx.
         sdp: Vec<u8>,
     },
-    /// Inbound: our 2xx was acknowledged; media may flow both ways.
-    Confirmed,
+    /// Inbound: our 2xx was acknowledged; media may flow both ways. `sdp` is the ACK's
+    /// body: the answer when the INVITE came without an offer and our 2xx made one
+    /// (RFC 3261 §13.2.1), else empty.
+    Confirmed {
+        /// The ACK's body.
+        sdp: Vec<u8>,
+    },
     /// Outbound: the far end refused with this final status (486, 603, 503…); `Ended`
     /// follows.
     Refused {
@@ -385,14 +390,14 @@ impl Leg {
         }
     }
 
-    /// Inbound: the ACK for our 2xx.
-    pub fn on_ack(&mut self, out: &mut Vec<Action>) {
+    /// Inbound: the ACK for our 2xx, with its body.
+    pub fn on_ack(&mut self, body: &[u8], out: &mut Vec<Action>) {
         if self.state == State::Answered {
             self.state = State::Confirmed;
             if let Some(tx) = self.invite_tx {
                 out.push(Action::Acked { tx });
             }
-            out.push(Action::Event(CallEvent::Confirmed));
+            out.push(Action::Event(CallEvent::Confirmed { sdp: body.to_vec() }));
             if self.bye_pending {
                 self.send_bye(out);
             }
@@ -672,10 +677,13 @@ mod tests {
         assert_eq!(response.body, b"v=0\r\n");
         assert!(message::header(&response.headers, "Contact").is_some());
         out.clear();
-        leg.on_ack(&mut out);
+        leg.on_ack(b"v=0 (the answer to a delayed offer)", &mut out);
         assert!(matches!(
-            out[..],
-            [Action::Acked { tx: 7 }, Action::Event(CallEvent::Confirmed)]
+            &out[..],
+            [
+                Action::Acked { tx: 7 },
+                Action::Event(CallEvent::Confirmed { sdp })
+            ] if sdp == b"v=0 (the answer to a delayed offer)"
         ));
         out.clear();
         let bye = request(
@@ -696,7 +704,7 @@ mod tests {
     fn our_hangup_sends_bye_in_the_dialog() {
         let (mut leg, mut out) = (inbound(), Vec::new());
         leg.answer(b"v=0\r\n".to_vec(), &mut out);
-        leg.on_ack(&mut out);
+        leg.on_ack(b"", &mut out);
         out.clear();
         leg.hangup(&mut out);
         let Action::Request(bye) = &out[0] else {
@@ -719,7 +727,7 @@ mod tests {
         out.clear();
         leg.hangup(&mut out);
         assert!(out.is_empty(), "{out:?}");
-        leg.on_ack(&mut out);
+        leg.on_ack(b"", &mut out);
         assert!(is_bye(&out), "{out:?}");
         assert!(!leg.is_ended(), "ended when the BYE is answered");
         // No ACK ever: the BYE goes when the transaction gives up, and the call ends as ours.
@@ -750,7 +758,7 @@ mod tests {
         // Answered: a BYE, whatever the cause.
         let (mut leg, mut out) = (inbound(), Vec::new());
         leg.answer(b"v=0\r\n".to_vec(), &mut out);
-        leg.on_ack(&mut out);
+        leg.on_ack(b"", &mut out);
         out.clear();
         leg.hangup_with_cause(17, &mut out);
         assert!(
