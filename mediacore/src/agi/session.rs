@@ -388,6 +388,12 @@ async fn perform(call: &mut Call<'_>, command: Command, jump: &mut Option<Jump>)
                 _ => ok(0),
             }
         }
+        // AstDB is written on the master only (replication is one way), as AMI's DBPut
+        // and the dialplan's Set(DB()): a backup answers 0, as for a failed write.
+        Command::DatabasePut { .. } | Command::DatabaseDel { .. } if !call.shared.is_master() => {
+            warn!("agi: AstDB is written on the master only; this node is not");
+            ok(0)
+        }
         Command::DatabasePut { family, key, value } => {
             match database(call, move |s| s.db_put(&family, &key, &value)).await {
                 Some(()) => ok(1),

@@ -96,6 +96,11 @@ impl Shared {
         Ok(prompt)
     }
 
+    /// Whether the supervisor made this node the master (the one that writes AstDB).
+    pub fn is_master(&self) -> bool {
+        self.status.lock().is_ok_and(|s| s.role == "master")
+    }
+
     /// What a call's dialplan reads and writes beyond its channel (AstDB, the clock).
     pub fn environment(&self) -> Arc<dyn crate::dialplan::exec::Environment> {
         Arc::new(super::environment::CallEnvironment::new(
