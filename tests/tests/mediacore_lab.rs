@@ -778,7 +778,10 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_
         local_log.display()
     ));
     let node = voice::start_mediacore(&lab, Node::A, &voice);
-    // AstDB writes are the master's.
+    // AstDB writes are the master's: on a backup the local script's DATABASE PUT gets 0.
+    let (ok, out) = voice::carrier_calls(&lab, "uac_alert.xml", "107", &[]);
+    let seen = std::fs::read_to_string(&local_log).unwrap_or_default();
+    assert!(ok && seen.contains("dbput 200 result=0"), "{out}\n{seen}");
     assert!(voice::control(&lab, Node::A, "role master").starts_with("ok"));
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agi/fastagi_panoramisk.py");
     let server = lab.spawn(
@@ -807,7 +810,7 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_
         node.log_text()
     );
     assert!(
-        node.wait_count("after agi ack=1 status=SUCCESS", 1, Duration::from_secs(5)),
+        node.wait_count("after agi ack=1 status=SUCCESS", 2, Duration::from_secs(5)),
         "{}",
         node.log_text()
     );
@@ -832,13 +835,14 @@ fn an_ivr_in_a_fastagi_server_written_with_panoramisk_or_a_local_script_answers_
         "readstatus 200 result=1 (TIMEOUT)",
         "from-exec 200 result=1 (yes,ignored)",
         "badargs 200 result=-1",
+        "dbput 200 result=1",
         "dial 200 result=-2",
         "unknown 200 result=-2",
     ] {
         assert!(seen.contains(expected), "{expected}:\n{seen}");
     }
     assert!(
-        node.wait_count("after agi ack=1 status=SUCCESS", 2, Duration::from_secs(5)),
+        node.wait_count("after agi ack=1 status=SUCCESS", 3, Duration::from_secs(5)),
         "{}",
         node.log_text()
     );
