@@ -6,6 +6,10 @@
 //!  pacer thread ──sleep to the next ms──────────────────┘ this phase send what is due
 //! ```
 //!
+//! What a slot carries, first match: a queued DTMF digit's RFC 4733 event packet
+//! (`dtmf::outgoing`), a frame relayed from the other leg of a bridge, the prompts' next
+//! frame, `Playtones`' tones (`codec::tones`), silence.
+//!
 //! Why a thread and not a timer per call task: with a tokio timer per call, at 400 calls on
 //! two cores 0.3 % of the gaps between a call's packets were outside 20 ± 2 ms and at 600
 //! calls 0.75 %, all of it wake-up latency (the media core's own send timestamps showed the

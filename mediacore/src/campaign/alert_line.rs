@@ -178,12 +178,7 @@ pub(crate) async fn record_alert(
     if let Ok(mut g) = shared.pins.lock() {
         g.right(caller);
     }
-    let role = shared
-        .status
-        .lock()
-        .map(|s| s.role.clone())
-        .unwrap_or_default();
-    if role != "master" {
+    if !shared.is_master() {
         return say(shared, stream, events, NOT_MASTER).await;
     }
     let outcome = say(shared, stream, events, SPEAK_NOW).await;

@@ -20,6 +20,10 @@
 //!   the call with `GOSUB_RETVAL` set; at most [`MAX_GOSUB_DEPTH`] calls deep. `ExecIf`
 //!   runs one of two applications. `Busy` and `Congestion` hang up with cause 17 or 34
 //!   (an unanswered call is refused 486 or 503; no tone is played on an answered one).
+//! - `SayDigits`/`SayNumber` play the prompts `say` names (Italian); `Playtones` starts
+//!   tones the driver plays wherever the call is silent until `StopPlaytones` or a prompt;
+//!   `SendDTMF` sends RFC 4733 digits. `${DB(family/key)}`, `Set(DB(…)=…)`, `${EPOCH}` and
+//!   `${STRFTIME(…)}` go through the driver's [`Environment`] (AstDB, the clock).
 //! - `Dial` sets `DIALSTATUS`; after `ANSWER` the call ends (the caller is hung up) unless
 //!   the `g` option is given, as in Asterisk.
 //! - After a hang-up (the `Hangup` application, the far end, or a runtime error) the `h`
