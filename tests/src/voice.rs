@@ -565,3 +565,25 @@ pub fn share_of(samples: &[i16], hz: f64, rate: f64) -> f64 {
     // A pure tone over N samples gives power = energy * N / 2.
     power / (energy * samples.len() as f64 / 2.0)
 }
+
+/// The carrier calls the alert line (service 100) with `scenario`, captured at the
+/// carrier; the call must succeed and its 1 reach `Read`. The capture, and the node.
+pub fn alert_call(lab: &Lab, scenario: &str) -> (PathBuf, Proc) {
+    prereq::require_root("alert call");
+    prereq::require_tools("alert call", &["sipp", "tshark"]);
+    let node = start_mediacore(lab, Node::A, &Voice::alert_line(Node::A));
+    let pcap = lab.dir().join("carrier.pcap");
+    let capture = capture(lab, "carrier", "eth0", &pcap);
+    let (ok, out) = carrier_calls(lab, scenario, "100", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    lab.signal(&capture, nix::sys::signal::Signal::SIGINT);
+    lab.wait_exit(&capture, Duration::from_secs(5));
+    assert!(ok, "sipp failed:\n{out}\nmediacore:\n{}", node.log_text());
+    assert!(
+        node.wait_count("ack=1", 1, Duration::from_secs(2)),
+        "the digit never reached Read:\n{}",
+        node.log_text()
+    );
+    assert_eq!(node.count("call ended"), 1, "{}", node.log_text());
+    (pcap, node)
+}

@@ -1,6 +1,6 @@
 //! The media core against real SIP peers in the lab: sipp as the carrier calling the
-//! node's inbound trunk (answer, prompt, RTP both ways with 20 ms pacing, RFC 4733 digit,
-//! BYE from the dialplan's Hangup).
+//! node's inbound trunk (answer, prompt, RTP both ways, RFC 4733 digit, BYE from the
+//! dialplan's Hangup). The 20 ms pacing is measured in `pacing_lab`, alone.
 
 use std::time::Duration;
 
@@ -8,35 +8,13 @@ use system_tests::lab::{wait_until, Lab, Node, CARRIER_IP};
 use system_tests::prereq;
 use system_tests::voice::{self, Voice};
 
-/// The carrier calls the alert line (service 100) with `scenario`, captured at the
-/// carrier; the call must succeed and its 1 reach `Read`. The capture, and the node.
-fn alert_call(lab: &Lab, scenario: &str) -> (std::path::PathBuf, system_tests::lab::Proc) {
-    prereq::require_root("mediacore lab");
-    prereq::require_tools("mediacore lab", &["sipp", "tshark"]);
-    let node = voice::start_mediacore(lab, Node::A, &Voice::alert_line(Node::A));
-    let pcap = lab.dir().join("carrier.pcap");
-    let capture = voice::capture(lab, "carrier", "eth0", &pcap);
-    let (ok, out) = voice::carrier_calls(lab, scenario, "100", &[]);
-    std::thread::sleep(Duration::from_millis(300));
-    lab.signal(&capture, nix::sys::signal::Signal::SIGINT);
-    lab.wait_exit(&capture, Duration::from_secs(5));
-    assert!(ok, "sipp failed:\n{out}\nmediacore:\n{}", node.log_text());
-    assert!(
-        node.wait_count("ack=1", 1, Duration::from_secs(2)),
-        "the digit never reached Read:\n{}",
-        node.log_text()
-    );
-    assert_eq!(node.count("call ended"), 1, "{}", node.log_text());
-    (pcap, node)
-}
-
 #[test]
 fn a_delayed_offer_is_answered_with_our_offer_and_the_acks_answer_carries_the_call() {
     // An INVITE without SDP: the 200 must carry our offer (sipp checks it has A-law and
     // telephone-event), the ACK's answer sets where our audio goes, and the 1 sent after
     // it is read.
     let lab = Lab::two_nodes("mc-delayed");
-    let (pcap, _node) = alert_call(&lab, "uac_delayed_offer.xml");
+    let (pcap, _node) = voice::alert_call(&lab, "uac_delayed_offer.xml");
     let ours: Vec<_> = voice::rtp_packets(&pcap)
         .into_iter()
         .filter(|p| p.src == Node::A.voice_ip().to_string() && p.dst == CARRIER_IP.to_string())
@@ -53,42 +31,6 @@ fn a_delayed_offer_is_answered_with_our_offer_and_the_acks_answer_carries_the_ca
         ours.iter()
             .map(|p| p.payload_type)
             .collect::<std::collections::BTreeSet<_>>()
-    );
-}
-
-#[test]
-fn the_carrier_calls_the_alert_line_hears_the_prompt_and_confirms_with_1() {
-    let lab = Lab::two_nodes("mc-alert");
-    let (pcap, _node) = alert_call(&lab, "uac_alert.xml");
-
-    let packets = voice::rtp_packets(&pcap);
-    let ours: Vec<_> = packets
-        .iter()
-        .filter(|p| p.src == Node::A.voice_ip().to_string())
-        .collect();
-    let theirs: Vec<_> = packets
-        .iter()
-        .filter(|p| p.src == CARRIER_IP.to_string())
-        .collect();
-    // alert 2 s, confirm until the digit (at ~2.6 s), thanks 0.5 s: over 3 s of audio.
-    let (n, mean, outside) = voice::pacing(&ours);
-    assert!(n >= 150, "only {n} RTP packets from the node");
-    assert!((19.5..=20.5).contains(&mean), "mean gap {mean:.2} ms");
-    // A debug build on a shared 2-core machine: a rare late wake-up is tolerated here; the
-    // benchmark measures pacing on the release build.
-    assert!(
-        outside * 100 <= n * 3,
-        "{outside} of {n} gaps outside 20 ± 2 ms"
-    );
-    // sipp plays g711a.pcap until the digit's pcap replaces it, ~2.6 s in.
-    assert!(
-        theirs.len() >= 80,
-        "only {} RTP packets from the carrier",
-        theirs.len()
-    );
-    assert!(
-        ours.iter().all(|p| p.payload_type == 8),
-        "the node must answer in PCMA, the only codec offered"
     );
 }
 
