@@ -1,9 +1,10 @@
 //! The node's RTP pacing as the carrier sees it, in a test binary of its own: cargo runs
 //! test binaries one after the other, so nothing else in the suite shares the two cores
-//! while it measures. (In `mediacore_lab`, beside the SIP-garbage flood and the other lab
-//! calls, the pacer's SCHED_FIFO thread was seen waking 2.7–3.7 ms late on this VM: 10 of
-//! 163 gaps outside 20 ± 2 ms, the media core's own send-side count agreeing with the
-//! capture's. That is the host, not the pacer; the benchmark measures it under load.)
+//! while it measures. (In `mediacore_lab`, where cargo runs two tests at once, the
+//! pacer's SCHED_FIFO thread was seen waking 2.7–3.7 ms late on this VM beside another lab
+//! test: 10 of 163 gaps outside 20 ± 2 ms, the media core's own send-side count agreeing
+//! with the capture's, each late slot caught up by the next. That is the host, not the
+//! pacer; the benchmark measures pacing under load.)
 //!
 //! Needs root (namespaces), sipp and tshark; fails, never skips, when they are missing.
 
