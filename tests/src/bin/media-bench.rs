@@ -333,57 +333,25 @@ fn step(lab: &Lab, target: &Target, audio: &Path, kind: Kind, load: u32, window:
         text.replace("[field0]", &audio.to_string_lossy()),
     )
     .expect("scenario copy");
+    // The node's RTP (headers only: 64 bytes), and the signalling, for retransmissions
+    // counted the same way whichever server answers.
     let pcap = lab.dir().join(format!("{name}.pcap"));
-    let dumpcap = prereq::which("dumpcap").expect("checked");
-    let filter = format!("udp and src host {} and not port 5060", Node::A.voice_ip());
-    let cap = lab.spawn(
-        "carrier",
+    let rtp_filter = format!("udp and src host {} and not port 5060", Node::A.voice_ip());
+    let cap = dumpcap(
+        lab,
         &format!("dumpcap-{name}"),
-        &dumpcap,
-        &[
-            "-i",
-            "eth0",
-            "-P",
-            "-s",
-            "64",
-            "-B",
-            "64",
-            "-f",
-            &filter,
-            "-w",
-            &pcap.to_string_lossy(),
-        ],
-        &[],
+        &rtp_filter,
+        &pcap,
+        &["-s", "64"],
     );
-    assert!(
-        cap.wait_count("Capturing on", 1, Duration::from_secs(10)),
-        "dumpcap: {}",
-        cap.log_text()
-    );
-    // The signalling, for retransmissions counted the same way whichever server answers.
     let sip_pcap = lab.dir().join(format!("{name}-sip.pcap"));
     let sip_filter = format!("udp port 5060 and host {}", Node::A.voice_ip());
-    let sip_cap = lab.spawn(
-        "carrier",
+    let sip_cap = dumpcap(
+        lab,
         &format!("dumpcap-sip-{name}"),
-        &dumpcap,
-        &[
-            "-i",
-            "eth0",
-            "-P",
-            "-B",
-            "64",
-            "-f",
-            &sip_filter,
-            "-w",
-            &sip_pcap.to_string_lossy(),
-        ],
+        &sip_filter,
+        &sip_pcap,
         &[],
-    );
-    assert!(
-        sip_cap.wait_count("Capturing on", 1, Duration::from_secs(10)),
-        "dumpcap: {}",
-        sip_cap.log_text()
     );
     let log_lines = target.log_text().lines().count();
     // Playback: keep `load` calls up (ramp over ~5 s); short calls: `load` per second.
@@ -528,6 +496,21 @@ fn step(lab: &Lab, target: &Target, audio: &Path, kind: Kind, load: u32, window:
         send_pace,
         acks,
     }
+}
+
+/// dumpcap at the carrier, capturing what `filter` takes into `pcap`, once it says it runs.
+fn dumpcap(lab: &Lab, name: &str, filter: &str, pcap: &Path, extra: &[&str]) -> Proc {
+    let program = prereq::which("dumpcap").expect("checked");
+    let pcap = pcap.to_string_lossy();
+    let mut args = vec!["-i", "eth0", "-P", "-B", "64", "-f", filter, "-w", &pcap];
+    args.extend_from_slice(extra);
+    let cap = lab.spawn("carrier", name, &program, &args, &[]);
+    assert!(
+        cap.wait_count("Capturing on", 1, Duration::from_secs(10)),
+        "dumpcap: {}",
+        cap.log_text()
+    );
+    cap
 }
 
 /// SIP messages seen again: the same sender, Call-ID, CSeq and method or status, in a
