@@ -9,9 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 7] = [
+const CRATES: [&str; 8] = [
     "component",
     "journal",
+    "alertdb",
     "firstboot",
     "supervisor",
     "mediacore",
@@ -377,7 +378,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 fn no_daemon_crate_depends_on_another_and_the_ova_tool_on_none() {
     for krate in DAEMONS
         .iter()
-        .chain(&["vmware", "component", "journal", "firstboot"])
+        .chain(&["vmware", "component", "journal", "alertdb", "firstboot"])
     {
         let deps = dependencies(krate);
         let daemons: Vec<_> = deps

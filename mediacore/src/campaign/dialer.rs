@@ -560,7 +560,7 @@ impl Call {
                 }
             }
             Err(f) => AttemptEnd {
-                outcome: Outcome::of_dial(f.status, f.sip_code),
+                outcome: super::outcome_of_dial(f.status, f.sip_code),
                 sip_code: f.sip_code,
                 answered_at: None,
                 dtmf: None,

@@ -423,9 +423,9 @@ fn is_recipient(tx: &Transaction<'_>, campaign: i64, contact: i64) -> rusqlite::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::store::tests::{people, running_campaign, status};
     use crate::campaign::store::AttemptEnd;
     use crate::campaign::Outcome;
+    use alertdb::fixtures::{people, running_campaign, status};
     use journal;
     use journal::record::Divergent;
 

@@ -2,7 +2,7 @@
 //! confirmation rate per attempt, the mean attempt length (ring + message + confirmation)
 //! and the lines and pace it may use.
 
-use super::store::{Campaign, Counts};
+use crate::store::{Campaign, Counts};
 
 /// Where a campaign stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ pub fn estimate(c: &Campaign, n: &Counts) -> Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::State;
+    use crate::State;
 
     fn campaign() -> Campaign {
         Campaign {

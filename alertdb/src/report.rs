@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::store::ReportRow;
+use crate::store::ReportRow;
 
 /// The report as CSV (RFC 4180 quoting), one line per recipient.
 pub fn csv(rows: &[ReportRow]) -> String {

@@ -9,7 +9,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::store::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The longest family or key, in bytes.
 pub const MAX_NAME: usize = 255;

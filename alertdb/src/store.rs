@@ -13,8 +13,8 @@ use std::path::Path;
 use journal::{Journal, JournalError};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::schema::MIGRATIONS;
-use super::{CampaignSpec, Outcome, State};
+use crate::schema::MIGRATIONS;
+use crate::{CampaignSpec, Outcome, State};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -201,8 +201,9 @@ impl Store {
         }
     }
 
-    /// One journaled write transaction (replicated to the backup).
-    pub(super) fn write<T>(
+    /// One journaled write transaction (replicated to the backup), for rules that live with
+    /// their callers (the media core's `reconcile`).
+    pub fn write<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -228,9 +229,9 @@ impl Store {
                 return Err(StoreError::Refused("a PIN is 4 or more digits".into()));
             }
         }
-        let hash = super::password::hash(password).map_err(StoreError::Refused)?;
+        let hash = crate::password::hash(password).map_err(StoreError::Refused)?;
         let pin_hash = pin
-            .map(super::password::hash)
+            .map(crate::password::hash)
             .transpose()
             .map_err(StoreError::Refused)?;
         self.write(|tx| {
@@ -268,7 +269,7 @@ impl Store {
     /// already known by its external id is updated (name, language, tags, numbers).
     pub fn import_contacts(
         &mut self,
-        contacts: &[super::contacts::Contact],
+        contacts: &[crate::contacts::Contact],
         list: &str,
         who: &str,
     ) -> Result<usize, StoreError> {
@@ -881,14 +882,14 @@ fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite:
 /// The operator whose PIN hash `pin` matches, of `pins` (from [`Store::operator_pins`]).
 pub fn operator_with_pin(pins: Vec<(String, String)>, pin: &str) -> Option<String> {
     pins.into_iter()
-        .find(|(_, h)| super::password::verify(pin, h))
+        .find(|(_, h)| crate::password::verify(pin, h))
         .map(|(n, _)| n)
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::campaign::contacts::Contact;
+    use crate::fixtures::{running_campaign, status};
 
     #[test]
     fn two_processes_migrating_at_once_apply_each_step_once() {
@@ -916,56 +917,10 @@ pub(crate) mod tests {
         }
     }
 
-    /// Contacts `C<i>` (`P<i>`, number `074311111<i>`) for each i.
-    pub(crate) fn people(ids: std::ops::RangeInclusive<u32>) -> Vec<Contact> {
-        ids.map(|i| Contact {
-            external_id: format!("C{i}"),
-            name: format!("P{i}"),
-            numbers: vec![format!("074311111{i}")],
-            language: "it".into(),
-            tags: vec![],
-        })
-        .collect()
-    }
-
-    /// A new database with C1–C3 in list `l`, message `m`, and campaign `c` running.
-    pub(crate) fn running_campaign(path: &Path, node: &str, max_attempts: u32) -> Store {
-        let mut s = Store::open(path, node).unwrap();
-        assert_eq!(s.migrate().unwrap(), MIGRATIONS.len() as u32);
-        s.import_contacts(&people(1..=3), "l", "test").unwrap();
-        s.add_message("m", "text", "prova", "it", "test").unwrap();
-        let spec = CampaignSpec {
-            name: "c".into(),
-            message: "m".into(),
-            lists: vec!["l".into()],
-            priority: 0,
-            max_lines: 2,
-            cps: 5.0,
-            ring_secs: 30,
-            max_attempts,
-            retry_secs: 0,
-            window: None,
-        };
-        s.create_campaign(&spec, "test").unwrap();
-        s.control("c", "start", "test").unwrap();
-        s
-    }
-
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let s = running_campaign(&dir.path().join("allerta.db"), "node-a", 2);
         (dir, s)
-    }
-
-    /// A recipient's (status, attempts).
-    pub(crate) fn status(s: &Store, contact: i64) -> (String, u32) {
-        s.connection()
-            .query_row(
-                "SELECT status, attempts FROM recipients WHERE contact_id = ?1",
-                [contact],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap()
     }
 
     #[test]
