@@ -7,9 +7,11 @@
 //!
 //! Pure: `schema` (tables), `contacts` (CSV import with per-line errors), `progress`
 //! (counts and ETA), `report` (table and CSV), the types below. Drivers: `store` (SQLite
-//! through the sync journal), `astdb` (Asterisk's database on it), `password` (argon2).
+//! through the sync journal), `astdb` (Asterisk's database on it), `console` (the web
+//! console's sign-in rows, keys and certificate), `password` (argon2).
 
 pub mod astdb;
+pub mod console;
 pub mod contacts;
 pub mod fixtures;
 pub mod password;
@@ -136,37 +138,66 @@ pub struct CampaignSpec {
 }
 
 impl CampaignSpec {
-    /// Checks the values an operator can get wrong.
+    /// Checks the values an operator can get wrong: the first problem.
     pub fn check(&self) -> Result<(), String> {
+        match self.problems().into_iter().next() {
+            Some((_, problem)) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every value an operator got wrong, each with the field it belongs to (the web
+    /// console's form shows each next to its field): `name`, `lists`, `lines`, `cps`,
+    /// `ring`, `attempts`, `retry`, `window`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         if self.name.trim().is_empty() {
-            return Err("a campaign needs a name".into());
+            out.push(("name", "a campaign needs a name".into()));
         }
         if self.lists.is_empty() {
-            return Err("a campaign needs at least one list".into());
+            out.push(("lists", "a campaign needs at least one list".into()));
         }
         if self.max_lines == 0 || self.max_lines > 2000 {
-            return Err(format!("lines {}: 1 to 2000", self.max_lines));
+            out.push(("lines", format!("lines {}: 1 to 2000", self.max_lines)));
         }
         if !(self.cps > 0.0 && self.cps <= 200.0) {
-            return Err(format!(
-                "calls per second {}: above 0, at most 200",
-                self.cps
+            out.push((
+                "cps",
+                format!("calls per second {}: above 0, at most 200", self.cps),
             ));
         }
         if !(5..=300).contains(&self.ring_secs) {
-            return Err(format!("ring time {} s: 5 to 300", self.ring_secs));
+            out.push(("ring", format!("ring time {} s: 5 to 300", self.ring_secs)));
         }
         if !(1..=20).contains(&self.max_attempts) {
-            return Err(format!("attempts {}: 1 to 20", self.max_attempts));
+            out.push((
+                "attempts",
+                format!("attempts {}: 1 to 20", self.max_attempts),
+            ));
+        }
+        if self.retry_secs > MAX_RETRY_SECS {
+            out.push((
+                "retry",
+                format!(
+                    "retry after {} s: at most {MAX_RETRY_SECS}",
+                    self.retry_secs
+                ),
+            ));
         }
         if let Some((a, b)) = self.window {
             if a >= 1440 || b >= 1440 || a == b {
-                return Err("the window is two different times of day, HH:MM-HH:MM".into());
+                out.push((
+                    "window",
+                    "the window is two different times of day, HH:MM-HH:MM".into(),
+                ));
             }
         }
-        Ok(())
+        out
     }
 }
+
+/// The longest wait between two attempts at one person: a day.
+pub const MAX_RETRY_SECS: u32 = 86_400;
 
 /// Parses `HH:MM-HH:MM` into minutes after midnight.
 pub fn parse_window(text: &str) -> Result<(u32, u32), String> {
@@ -203,6 +234,28 @@ mod tests {
             .after("explode")
             .unwrap_err()
             .contains("unknown"));
+    }
+
+    #[test]
+    fn every_problem_names_its_field() {
+        let spec = CampaignSpec {
+            name: " ".into(),
+            message: "m".into(),
+            lists: vec![],
+            priority: 0,
+            max_lines: 0,
+            cps: 0.0,
+            ring_secs: 1,
+            max_attempts: 0,
+            retry_secs: 100_000,
+            window: Some((60, 60)),
+        };
+        let fields: Vec<_> = spec.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            ["name", "lists", "lines", "cps", "ring", "attempts", "retry", "window"]
+        );
+        assert_eq!(spec.check(), Err("a campaign needs a name".into()));
     }
 
     #[test]

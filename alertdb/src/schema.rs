@@ -117,4 +117,24 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (family, key)
     );
     "#,
+    // 4: the web console. An operator can be disabled, and `session_epoch` ends every
+    // session of an operator at once (sign-out, password change, disabling): a session
+    // carries the epoch it was issued in. The keys that sign sessions and the console's
+    // certificate are replicated so a takeover keeps both: no second sign-in, no new
+    // certificate warning in the browser.
+    r#"
+    ALTER TABLE operators ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE operators ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE console_keys (
+        id INTEGER PRIMARY KEY,
+        key BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE console_tls (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        cert_pem TEXT NOT NULL,
+        key_pem TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];

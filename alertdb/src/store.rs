@@ -871,7 +871,13 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
     })
 }
 
-fn audit(tx: &Transaction<'_>, who: &str, what: &str, detail: &str) -> rusqlite::Result<()> {
+/// One line of the audit log, in the transaction that made the change it records.
+pub(crate) fn audit(
+    tx: &Transaction<'_>,
+    who: &str,
+    what: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO audit(at, who, what, detail) VALUES (?1, ?2, ?3, ?4)",
         params![now_ms(), who, what, detail],

@@ -13,6 +13,7 @@ pub mod client;
 pub mod contract;
 pub mod error;
 pub mod localtime;
+pub mod lockout;
 pub mod log_budget;
 pub mod logging;
 pub mod monotonic;

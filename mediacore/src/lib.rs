@@ -27,7 +27,8 @@ pub mod engine;
 pub mod file_id;
 pub mod live;
 pub mod local;
-pub mod lockout;
+// fail2ban's rule, shared with the web console's sign-in: it lives in `component`.
+pub use component::lockout;
 pub mod media;
 pub mod originate;
 pub mod pacer;
