@@ -42,7 +42,110 @@ pub struct CertificatePem {
     pub key: String,
 }
 
+/// A campaign as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRow {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+    pub priority: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub recipients: u64,
+    /// Confirmed, out of attempts, or stopped.
+    pub finished: u64,
+    pub confirmed: u64,
+}
+
 impl Store {
+    /// Every campaign, newest first, with its recipients counted.
+    pub fn campaign_rows(&self) -> Result<Vec<CampaignRow>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT c.id, c.name, c.state, c.priority, c.created_at, c.started_at, c.finished_at,
+                    count(r.contact_id),
+                    coalesce(sum(r.status IN ('confirmed', 'gave_up', 'stopped')), 0),
+                    coalesce(sum(r.status = 'confirmed'), 0)
+             FROM campaigns c LEFT JOIN recipients r ON r.campaign_id = c.id
+             GROUP BY c.id ORDER BY c.id DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CampaignRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    state: r.get(2)?,
+                    priority: r.get(3)?,
+                    created_at: r.get(4)?,
+                    started_at: r.get(5)?,
+                    finished_at: r.get(6)?,
+                    recipients: r.get::<_, i64>(7)? as u64,
+                    finished: r.get::<_, i64>(8)? as u64,
+                    confirmed: r.get::<_, i64>(9)? as u64,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// For the progress chart: how many recipients had finished by the end of each minute
+    /// (ms since the epoch, count), from the first finished attempt on; at most 24 hours'.
+    pub fn finished_by_minute(&self, campaign: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        // A recipient is finished at its last attempt's end once its status is final.
+        let mut stmt = self.connection().prepare(
+            "SELECT (max(a.ended_at) / 60000) * 60000 + 60000 AS minute, count(*)
+             FROM recipients r JOIN attempts a
+               ON a.campaign_id = r.campaign_id AND a.contact_id = r.contact_id
+             WHERE r.campaign_id = ?1 AND r.status IN ('confirmed', 'gave_up')
+               AND a.ended_at IS NOT NULL
+             GROUP BY r.contact_id",
+        )?;
+        let mut per_minute = std::collections::BTreeMap::<i64, u64>::new();
+        for row in stmt.query_map([campaign], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            let (minute, _) = row?;
+            *per_minute.entry(minute).or_default() += 1;
+        }
+        let mut total = 0;
+        let mut out: Vec<(i64, u64)> = per_minute
+            .into_iter()
+            .map(|(minute, n)| {
+                total += n;
+                (minute, total)
+            })
+            .collect();
+        if out.len() > 1440 {
+            out.drain(..out.len() - 1440);
+        }
+        Ok(out)
+    }
+
+    /// The messages' names, in order.
+    pub fn message_names(&self) -> Result<Vec<String>, StoreError> {
+        self.names("SELECT name FROM messages ORDER BY name")
+    }
+
+    /// The lists' names with their member counts, in order.
+    pub fn lists_with_sizes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT l.name, count(m.contact_id) FROM lists l
+             LEFT JOIN list_members m ON m.list_id = l.id GROUP BY l.id ORDER BY l.name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn names(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.connection().prepare(sql)?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// The operator called `name`, if any.
     pub fn operator_named(&self, name: &str) -> Result<Option<Operator>, StoreError> {
         Ok(self
@@ -184,6 +287,38 @@ mod tests {
             .unwrap();
         assert_eq!(last, ("anna".into(), "sign-out".into(), "anna".into()));
         assert!(s.end_sessions(999, "x", "sign-out").is_err());
+    }
+
+    #[test]
+    fn campaigns_are_listed_with_their_counts_and_the_chart_counts_finished_people() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = crate::fixtures::running_campaign(&dir.path().join("a.db"), "node-a", 1);
+        let c = s.campaign("c").unwrap().unwrap();
+        let due = s.due(c.id, now_ms(), 10).unwrap();
+        let attempt = s
+            .begin_attempt(c.id, due[0].contact_id, &due[0].numbers[0])
+            .unwrap();
+        s.confirm(attempt).unwrap();
+        let end = crate::store::AttemptEnd {
+            outcome: crate::Outcome::Confirmed,
+            sip_code: None,
+            answered_at: Some(now_ms()),
+            dtmf: Some("1".into()),
+        };
+        s.end_attempt(attempt, &end, 1, 0).unwrap();
+        let rows = s.campaign_rows().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].recipients, rows[0].finished, rows[0].confirmed),
+            (3, 1, 1)
+        );
+        let chart = s.finished_by_minute(c.id).unwrap();
+        assert_eq!(chart.len(), 1);
+        assert_eq!(chart[0].1, 1);
+        assert_eq!(chart[0].0 % 60_000, 0);
+        assert_eq!(s.message_names().unwrap(), ["m"]);
+        assert_eq!(s.lists_with_sizes().unwrap(), [("l".to_owned(), 3)]);
+        assert_eq!(s.campaign_by_id(c.id).unwrap().unwrap().name, "c");
     }
 
     #[test]

@@ -6,6 +6,24 @@ use crate::store::ReportRow;
 
 /// The report as CSV (RFC 4180 quoting), one line per recipient.
 pub fn csv(rows: &[ReportRow]) -> String {
+    csv_with(rows, |f| f.to_owned())
+}
+
+/// The report as CSV for a spreadsheet (the web console's download): a field that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a return first; a
+/// contact's name comes from an imported file) starts with `'`, which shows it as text.
+/// Numbers like `+39…` stay readable and are no longer turned into arithmetic.
+pub fn csv_for_spreadsheets(rows: &[ReportRow]) -> String {
+    csv_with(rows, |f| {
+        if f.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{f}")
+        } else {
+            f.to_owned()
+        }
+    })
+}
+
+fn csv_with(rows: &[ReportRow], cell: impl Fn(&str) -> String) -> String {
     let mut out = String::from("id,name,status,attempts,last_outcome,last_number,node\n");
     for r in rows {
         let fields = [
@@ -17,7 +35,7 @@ pub fn csv(rows: &[ReportRow]) -> String {
             r.last_number.as_str(),
             r.node.as_str(),
         ];
-        let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
+        let line: Vec<String> = fields.iter().map(|f| quote(&cell(f))).collect();
         out.push_str(&line.join(","));
         out.push('\n');
     }
@@ -105,6 +123,23 @@ mod tests {
         assert_eq!(
             text.lines().nth(1),
             Some("C1,\"Rossi, \"\"Mario\"\"\",confirmed,1,confirmed,0743111111,node-a")
+        );
+    }
+
+    #[test]
+    fn a_spreadsheet_shows_formulas_from_an_import_as_text() {
+        let mut r = row("C1", "=HYPERLINK(\"http://x\")");
+        r.last_number = "+390743111111".into();
+        let text = csv_for_spreadsheets(&[r.clone()]);
+        assert_eq!(
+            text.lines().nth(1),
+            Some(
+                "C1,\"'=HYPERLINK(\"\"http://x\"\")\",confirmed,1,confirmed,'+390743111111,node-a"
+            )
+        );
+        assert!(
+            csv(&[r]).contains(",+390743111111,"),
+            "programs get the value as is"
         );
     }
 

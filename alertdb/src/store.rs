@@ -485,6 +485,12 @@ impl Store {
         Ok(c.into_iter().next())
     }
 
+    /// The campaign with row id `id`, if any.
+    pub fn campaign_by_id(&self, id: i64) -> Result<Option<Campaign>, StoreError> {
+        let c = self.campaigns("WHERE id = ?1", [id])?;
+        Ok(c.into_iter().next())
+    }
+
     /// Campaigns matching `filter` (an SQL tail with `?1`… placeholders for `params`).
     fn campaigns(
         &self,

@@ -258,7 +258,7 @@ async fn respond(mut stream: TcpStream, calls_tx: mpsc::Sender<Call>) {
                 Ok(Response::Status(s)) => (
                     "200 OK",
                     "application/json",
-                    serde_json::to_string(&s).unwrap_or_default(),
+                    status_json(&s, component::localtime::now_ms()),
                 ),
                 _ => (
                     "503 Service Unavailable",
@@ -276,6 +276,20 @@ async fn respond(mut stream: TcpStream, calls_tx: mpsc::Sender<Call>) {
     let head = format!("HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(body.as_bytes()).await;
+}
+
+/// `/status`: the status, with the alarms an operator must act on (`allertactl problems`)
+/// under `alarms`, so the web console shows the supervisor's own list.
+fn status_json(status: &Status, now_ms: u64) -> String {
+    let mut v = serde_json::to_value(status).unwrap_or_default();
+    let alarms: Vec<_> = crate::alarms::of(status, now_ms)
+        .into_iter()
+        .map(|a| serde_json::json!({ "key": a.key, "text": a.text }))
+        .collect();
+    if let Some(map) = v.as_object_mut() {
+        map.insert("alarms".into(), alarms.into());
+    }
+    v.to_string()
 }
 
 /// Fetches the peer's `/status` (for switchover and promote checks).

@@ -1,0 +1,129 @@
+//! Driver: the console's shared state and its routes, all in one table so a newcomer finds
+//! any page from here; the pages themselves are in `pages/`, the rules every response
+//! follows in `guard`.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use component::contract::Role;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::live::Hub;
+use crate::nodes::Nodes;
+use crate::pages;
+use crate::server;
+use crate::signin::SignIn;
+use crate::{guard, tls};
+
+/// What the application counts (in `status` for the supervisor, and the log).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub server: Arc<server::Counters>,
+    pub sign_ins: AtomicU64,
+    pub sign_ins_failed: AtomicU64,
+    pub sign_ins_locked: AtomicU64,
+    pub sessions_refused: AtomicU64,
+    /// State-changing requests refused: another origin, or no valid CSRF token.
+    pub forged: AtomicU64,
+    pub timeouts: AtomicU64,
+    /// Form fields refused (the operator saw why next to the field).
+    pub invalid_forms: AtomicU64,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    /// What the supervisor told us: the master serves the console, the backup a page
+    /// naming the master.
+    pub role: watch::Receiver<Role>,
+    pub hub: Arc<Hub>,
+    pub sign_in: SignIn,
+    pub nodes: Nodes,
+    pub certificates: Arc<tls::Certificates>,
+    pub counters: Counters,
+    /// Ends live streams (shutdown).
+    pub cancel: CancellationToken,
+}
+
+/// Cheap to clone: every handler gets one.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+impl Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl App {
+    pub fn new(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn is_master(&self) -> bool {
+        *self.role.borrow() == Role::Master
+    }
+
+    pub fn count(&self, which: impl FnOnce(&Counters) -> &AtomicU64) {
+        which(&self.counters).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Seconds since the epoch (sessions).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Form bodies are small; nothing the console takes in this table is larger.
+pub const MAX_FORM: usize = 64 * 1024;
+
+/// Every route.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(pages::status::page))
+        .route("/login", get(pages::login::form).post(pages::login::submit))
+        .route("/logout", post(pages::login::sign_out))
+        .route("/lang/{code}", get(pages::login::language))
+        .route(
+            "/campaigns",
+            get(pages::campaigns::list).post(pages::campaigns::create),
+        )
+        .route("/campaigns/new", get(pages::campaigns::new_form))
+        .route("/campaigns/{id}", get(pages::campaigns::show))
+        .route("/campaigns/{id}/confirm", get(pages::campaigns::confirm))
+        .route("/campaigns/{id}/action", post(pages::campaigns::act))
+        .route(
+            "/campaigns/{id}/report.csv",
+            get(pages::campaigns::report_csv),
+        )
+        .route("/live/campaigns/{id}", get(pages::live::campaign))
+        .route("/static/{file}", get(pages::assets::file))
+        .fallback(pages::assets::not_found)
+        .layer(DefaultBodyLimit::max(MAX_FORM))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            guard::backup_page,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            guard::same_origin,
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), guard::deadline))
+        .layer(middleware::from_fn(guard::headers))
+        .with_state(app)
+}

@@ -1,0 +1,77 @@
+//! The pages, one module per subject: `login` (sign-in, sign-out, language), `status`
+//! (both nodes; the backup's page), `campaigns` (list, create, control, report), `live`
+//! (the progress stream), `assets` (the stylesheet and the script). Each renders an
+//! askama template from `templates/`; texts come from `i18n`.
+
+pub mod assets;
+pub mod campaigns;
+pub mod live;
+pub mod login;
+pub mod status;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::App;
+use crate::i18n::Texts;
+use crate::session::Signed;
+
+/// What every page's frame shows: the node, its role, who is signed in.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub node: String,
+    /// "MASTER" or "BACKUP", as the operator reads it.
+    pub role: String,
+    pub role_class: &'static str,
+    /// The signed-in operator's name (none on the sign-in and backup pages).
+    pub operator: Option<String>,
+    pub admin: bool,
+    pub csrf: String,
+    /// Which menu entry is this page's.
+    pub section: &'static str,
+}
+
+impl Chrome {
+    pub fn new(app: &App, t: &Texts, signed: Option<&Signed>, section: &'static str) -> Self {
+        let master = app.is_master();
+        Self {
+            node: app.config.node.clone(),
+            role: t
+                .get(if master { "role.master" } else { "role.backup" })
+                .to_owned(),
+            role_class: if master { "master" } else { "backup" },
+            operator: signed.map(|s| s.operator.name.clone()),
+            admin: signed.is_some_and(Signed::is_admin),
+            csrf: signed.map(|s| s.csrf.clone()).unwrap_or_default(),
+            section,
+        }
+    }
+}
+
+/// A failure the operator cannot fix from the form: said plainly, with a status.
+pub fn failure(status: StatusCode, text: String) -> Response {
+    (status, text).into_response()
+}
+
+/// Milliseconds since the epoch as the node's local "YYYY-MM-DD HH:MM:SS".
+pub fn when(ms: i64) -> String {
+    let local = component::localtime::local_secs(ms.max(0) as u64);
+    let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (y, m, d) = component::civil::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Seconds as "1 h 05 min", "12 min", "40 s".
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
