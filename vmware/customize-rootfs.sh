@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$1" repo="$2" bin="$3"
 
-for b in allerta-supervisor allertactl allerta-firstboot allerta-mediacore allerta-sync; do
+for b in allerta-supervisor allertactl allerta-firstboot allerta-mediacore allerta-sync allerta-web; do
   install -m 0755 "$bin/$b" "$root/usr/bin/$b"
 done
 install -m 0644 "$repo"/systemd/allerta-supervisor.service "$repo"/systemd/allerta-firstboot.service \

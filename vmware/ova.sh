@@ -17,7 +17,7 @@ started=$SECONDS
 t0=$SECONDS
 step() { printf 'TIME %-10s %4d s\n' "$1" $((SECONDS - t0)) >&2; t0=$SECONDS; }
 
-cargo build --release --locked -p firstboot -p supervisor -p mediacore -p sync-agent -p allerta-ova
+cargo build --release --locked -p firstboot -p supervisor -p mediacore -p sync-agent -p console -p allerta-ova
 bin="$target_dir/release"
 step binaries
 

@@ -1,14 +1,10 @@
-//! Driver: the console's shared state and its routes, all in one table so a newcomer finds
-//! any page from here; the pages themselves are in `pages/`, the rules every response
-//! follows in `guard`.
+//! Driver: the console's shared state, which every handler gets (the routes are in
+//! `routes`).
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::{middleware, Router};
 use component::contract::Role;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -17,10 +13,9 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::live::Hub;
 use crate::nodes::Nodes;
-use crate::pages;
 use crate::server;
 use crate::signin::SignIn;
-use crate::{guard, tls};
+use crate::tls;
 
 /// What the application counts (in `status` for the supervisor, and the log).
 #[derive(Debug, Default)]
@@ -87,43 +82,4 @@ pub fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Form bodies are small; nothing the console takes in this table is larger.
-pub const MAX_FORM: usize = 64 * 1024;
-
-/// Every route.
-pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/", get(pages::status::page))
-        .route("/login", get(pages::login::form).post(pages::login::submit))
-        .route("/logout", post(pages::login::sign_out))
-        .route("/lang/{code}", get(pages::login::language))
-        .route(
-            "/campaigns",
-            get(pages::campaigns::list).post(pages::campaigns::create),
-        )
-        .route("/campaigns/new", get(pages::campaigns::new_form))
-        .route("/campaigns/{id}", get(pages::campaigns::show))
-        .route("/campaigns/{id}/confirm", get(pages::campaigns::confirm))
-        .route("/campaigns/{id}/action", post(pages::campaigns::act))
-        .route(
-            "/campaigns/{id}/report.csv",
-            get(pages::campaigns::report_csv),
-        )
-        .route("/live/campaigns/{id}", get(pages::live::campaign))
-        .route("/static/{file}", get(pages::assets::file))
-        .fallback(pages::assets::not_found)
-        .layer(DefaultBodyLimit::max(MAX_FORM))
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            guard::backup_page,
-        ))
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            guard::same_origin,
-        ))
-        .layer(middleware::from_fn_with_state(app.clone(), guard::deadline))
-        .layer(middleware::from_fn(guard::headers))
-        .with_state(app)
 }

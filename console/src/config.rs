@@ -295,6 +295,15 @@ sync_wake_socket = "/run/allerta/sync-wake.sock"
     }
 
     #[test]
+    fn the_documented_example_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/node.toml.example");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(c.vip, Some("10.77.0.10".parse().unwrap()));
+        assert_eq!(c.lockout_failures, 5);
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_key() {
         let text = format!("{SHIPPED}[console]\nlisten = \"nowhere\"\n");
         let e = Config::parse(&text, Path::new("/etc/allerta/node.toml"))

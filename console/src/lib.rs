@@ -5,7 +5,7 @@
 //!
 //! Pure: `config` (the `[console]` table), `token` (sessions and CSRF), `pair` (both nodes
 //! at a glance), `i18n` (Italian and English). Drivers: `server` (TLS and HTTP with their
-//! limits), `app` (state and routes), `guard` (headers, origin, deadlines, the backup's
+//! limits), `app` (the shared state), `routes` (every page's address), `guard` (headers, origin, deadlines, the backup's
 //! page), `session` (who is asking), `signin` (passwords, lockout), `db` (the store),
 //! `live` (progress for the browsers), `nodes` (the supervisors' status), `tls` (the
 //! certificate), `upkeep` (what a master prepares), `control` (the supervisor's
@@ -21,6 +21,7 @@ pub mod live;
 pub mod nodes;
 pub mod pages;
 pub mod pair;
+pub mod routes;
 pub mod server;
 pub mod session;
 pub mod signin;

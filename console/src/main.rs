@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use console::app::{self, App, Counters, Inner};
+use console::app::{App, Counters, Inner};
 use console::config::Config;
 use console::db::Db;
 use console::live::{self, Hub};
@@ -24,7 +24,7 @@ use console::nodes::Nodes;
 use console::server::{self, Limits};
 use console::signin::SignIn;
 use console::tls::{self, Certificates};
-use console::{control, upkeep};
+use console::{control, routes, upkeep};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -151,7 +151,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let serving = tokio::spawn(server::serve(
         listener,
         tls_config,
-        app::router(app.clone()),
+        routes::router(app.clone()),
         limits,
         server_counters,
         cancel.clone(),

@@ -175,6 +175,14 @@ command = "/usr/bin/allerta-sync"
 args = ["--config", "/etc/allerta/node.toml"]
 control_socket = "/run/allerta/sync.sock"
 
+# The operators' web console, HTTPS on every address (so on the VIP): the master serves
+# it, the backup a page naming the master. Its [console] table is left to its defaults.
+[[component]]
+name = "web"
+command = "/usr/bin/allerta-web"
+args = ["--config", "/etc/allerta/node.toml"]
+control_socket = "/run/allerta/web.sock"
+
 [[check]]
 name = "disk"
 disk_path = "/var/lib/allerta"

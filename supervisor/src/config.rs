@@ -88,6 +88,7 @@ pub struct RawConfig {
     /// Sections the other components own: they read and validate them themselves.
     pub mediacore: Option<toml::Table>,
     pub sync: Option<toml::Table>,
+    pub console: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -875,7 +876,7 @@ virtual_ips = ["10.77.0.10/24", { address = "10.78.0.10/24", interface = "voice0
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/node.toml.example");
         let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.instances.len(), 1);
-        assert_eq!(config.components.len(), 2);
+        assert_eq!(config.components.len(), 3);
         assert_eq!(config.checks.len(), 1);
     }
 

@@ -296,6 +296,7 @@ impl Appliance {
             [
                 crate::failover::MEDIACORE,
                 "allerta-sync",
+                "allerta-web",
                 "allerta-supervi",
             ]
             .iter()
@@ -311,6 +312,7 @@ impl Appliance {
         for comm in [
             crate::failover::MEDIACORE,
             "allerta-sync",
+            "allerta-web",
             "allerta-supervi",
         ] {
             for pid in self.lab.pids_named(node.role(), comm) {

@@ -1,0 +1,48 @@
+//! Driver: every route, in one table so a newcomer finds any page from here; the pages
+//! themselves are in `pages/`, the rules every response follows in `guard`.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+
+use crate::app::App;
+use crate::{guard, pages};
+
+/// Form bodies are small; nothing the console takes in this table is larger.
+pub const MAX_FORM: usize = 64 * 1024;
+
+/// Every route.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(pages::status::page))
+        .route("/login", get(pages::login::form).post(pages::login::submit))
+        .route("/logout", post(pages::login::sign_out))
+        .route("/lang/{code}", get(pages::login::language))
+        .route(
+            "/campaigns",
+            get(pages::campaigns::list).post(pages::campaigns::create),
+        )
+        .route("/campaigns/new", get(pages::campaigns::new_form))
+        .route("/campaigns/{id}", get(pages::campaigns::show))
+        .route("/campaigns/{id}/confirm", get(pages::campaigns::confirm))
+        .route("/campaigns/{id}/action", post(pages::campaigns::act))
+        .route(
+            "/campaigns/{id}/report.csv",
+            get(pages::campaigns::report_csv),
+        )
+        .route("/live/campaigns/{id}", get(pages::live::campaign))
+        .route("/static/{file}", get(pages::assets::file))
+        .fallback(pages::assets::not_found)
+        .layer(DefaultBodyLimit::max(MAX_FORM))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            guard::backup_page,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            guard::same_origin,
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), guard::deadline))
+        .layer(middleware::from_fn(guard::headers))
+        .with_state(app)
+}
