@@ -35,6 +35,10 @@ impl Operator {
 
 const OPERATOR_COLUMNS: &str = "id, name, role, password_hash, disabled, session_epoch";
 
+/// When a campaign started (ms since the epoch), and (ms, people finished by then) for
+/// each second in which someone finished.
+pub type FinishTimes = (Option<i64>, Vec<(i64, u64)>);
+
 /// The certificate and key the console serves (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificatePem {
@@ -88,37 +92,55 @@ impl Store {
         Ok(rows)
     }
 
-    /// For the progress chart: how many recipients had finished by the end of each minute
-    /// (ms since the epoch, count), from the first finished attempt on; at most 24 hours'.
-    pub fn finished_by_minute(&self, campaign: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        // A recipient is finished at its last attempt's end once its status is final.
+    /// For the progress chart: (when the campaign started, and for each second in which
+    /// someone's last attempt ended, how many had finished by then). A recipient is
+    /// finished once confirmed or out of attempts; at most one row per second, so a
+    /// campaign of any size gives at most as many rows as it ran seconds, and at most as
+    /// many as it has recipients.
+    pub fn finish_times(&self, campaign: i64) -> Result<FinishTimes, StoreError> {
+        let started: Option<i64> = self
+            .connection()
+            .query_row(
+                "SELECT started_at FROM campaigns WHERE id = ?1",
+                [campaign],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
         let mut stmt = self.connection().prepare(
-            "SELECT (max(a.ended_at) / 60000) * 60000 + 60000 AS minute, count(*)
-             FROM recipients r JOIN attempts a
-               ON a.campaign_id = r.campaign_id AND a.contact_id = r.contact_id
-             WHERE r.campaign_id = ?1 AND r.status IN ('confirmed', 'gave_up')
-               AND a.ended_at IS NOT NULL
-             GROUP BY r.contact_id",
+            "SELECT second, count(*) FROM (
+                 SELECT max(a.ended_at) / 1000 AS second
+                 FROM recipients r JOIN attempts a
+                   ON a.campaign_id = r.campaign_id AND a.contact_id = r.contact_id
+                 WHERE r.campaign_id = ?1 AND r.status IN ('confirmed', 'gave_up')
+                   AND a.ended_at IS NOT NULL
+                 GROUP BY r.contact_id)
+             GROUP BY second ORDER BY second",
         )?;
-        let mut per_minute = std::collections::BTreeMap::<i64, u64>::new();
+        let mut total = 0;
+        let mut out = Vec::new();
         for row in stmt.query_map([campaign], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
         })? {
-            let (minute, _) = row?;
-            *per_minute.entry(minute).or_default() += 1;
+            let (second, n) = row?;
+            total += n as u64;
+            out.push((second * 1000, total));
         }
-        let mut total = 0;
-        let mut out: Vec<(i64, u64)> = per_minute
-            .into_iter()
-            .map(|(minute, n)| {
-                total += n;
-                (minute, total)
-            })
-            .collect();
-        if out.len() > 1440 {
-            out.drain(..out.len() - 1440);
-        }
-        Ok(out)
+        Ok((started, out))
+    }
+
+    /// How many people starting campaign `id` would call: its lists' members with a
+    /// number, each once (what `control`'s start takes as recipients).
+    pub fn campaign_audience(&self, id: i64) -> Result<u64, StoreError> {
+        let n: i64 = self.connection().query_row(
+            "SELECT count(DISTINCT m.contact_id)
+             FROM campaign_lists cl JOIN list_members m ON m.list_id = cl.list_id
+             WHERE cl.campaign_id = ?1
+               AND EXISTS (SELECT 1 FROM contact_numbers n WHERE n.contact_id = m.contact_id)",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
     }
 
     /// The messages' names, in order.
@@ -312,13 +334,15 @@ mod tests {
             (rows[0].recipients, rows[0].finished, rows[0].confirmed),
             (3, 1, 1)
         );
-        let chart = s.finished_by_minute(c.id).unwrap();
+        let (started, chart) = s.finish_times(c.id).unwrap();
+        assert!(started.is_some());
         assert_eq!(chart.len(), 1);
         assert_eq!(chart[0].1, 1);
-        assert_eq!(chart[0].0 % 60_000, 0);
+        assert_eq!(chart[0].0 % 1000, 0);
         assert_eq!(s.message_names().unwrap(), ["m"]);
         assert_eq!(s.lists_with_sizes().unwrap(), [("l".to_owned(), 3)]);
         assert_eq!(s.campaign_by_id(c.id).unwrap().unwrap().name, "c");
+        assert_eq!(s.campaign_audience(c.id).unwrap(), 3);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! limits), `app` (the shared state), `routes` (every page's address), `guard` (headers, origin, deadlines, the backup's
 //! page), `session` (who is asking), `signin` (passwords, lockout), `db` (the store),
 //! `live` (progress for the browsers), `nodes` (the supervisors' status), `tls` (the
-//! certificate), `upkeep` (what a master prepares), `control` (the supervisor's
+//! certificate), `upkeep` (what a master prepares), `service` (all of it started together), `control` (the supervisor's
 //! contract), `pages/` (the pages), with `templates/` and `static/` beside `src/`.
 
 pub mod app;
@@ -23,6 +23,7 @@ pub mod pages;
 pub mod pair;
 pub mod routes;
 pub mod server;
+pub mod service;
 pub mod session;
 pub mod signin;
 pub mod tls;

@@ -29,11 +29,16 @@ pub const POLL: Duration = Duration::from_millis(200);
 pub struct Snapshot {
     /// The event id: `<attempts ended>.<confirmed>.<calling>`.
     pub id: String,
+    /// The campaign's row id.
+    pub campaign: i64,
     pub name: String,
     pub state: String,
     pub counts: Counts,
     pub progress: Progress,
-    /// Recipients finished by the end of each minute since the first attempt (the chart).
+    /// When it started (ms since the epoch), for the chart's left edge.
+    pub started_at: Option<i64>,
+    /// (ms since the epoch, recipients finished by then), one point per second with a
+    /// finish: the chart.
     pub timeline: Vec<(i64, u64)>,
 }
 
@@ -85,16 +90,18 @@ pub fn snapshot(store: &Store, id: i64) -> Result<Option<Snapshot>, StoreError> 
     };
     let counts = store.counts(id)?;
     let progress = progress::estimate(&c, &counts);
-    let timeline = store.finished_by_minute(id)?;
+    let (started_at, timeline) = store.finish_times(id)?;
     Ok(Some(Snapshot {
         id: format!(
             "{}.{}.{}",
             counts.attempts_done, counts.confirmed, counts.calling
         ),
+        campaign: id,
         name: c.name.clone(),
         state: c.state.as_str().to_owned(),
         counts,
         progress,
+        started_at,
         timeline,
     }))
 }

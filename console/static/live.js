@@ -37,7 +37,12 @@
       var live = panel.firstElementChild;
       document.body.setAttribute("data-updates",
         String(Number(document.body.getAttribute("data-updates") || "0") + 1));
-      if (live) { document.body.setAttribute("data-progress", live.getAttribute("data-finished") || ""); }
+      if (live) {
+        document.body.setAttribute("data-progress", live.getAttribute("data-finished") || "");
+        // After a takeover the panel comes from the other node: say so in the header.
+        var node = document.getElementById("node-name");
+        if (node && live.getAttribute("data-node")) { node.textContent = live.getAttribute("data-node"); }
+      }
     });
     source.addEventListener("signin", function () {
       source.close();

@@ -344,6 +344,40 @@ impl Appliance {
             .expect("allertactl")
     }
 
+    /// `allertactl <args>` with `input` on its standard input (a password), asserting
+    /// success; its standard output.
+    pub fn operator_with_input(&self, node: Node, args: &[&str], input: &str) -> String {
+        use std::io::Write as _;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.lab.ns(node.role())])
+            .arg(prereq::workspace_bin("allertactl"))
+            .arg("--config")
+            .arg(self.node_toml(node))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .env("USER", "operator")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("allertactl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("writing to allertactl");
+        let out = child.wait_with_output().expect("allertactl");
+        assert!(
+            out.status.success(),
+            "allertactl {args:?} on {}:\n{}{}",
+            node.role(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `allertactl`, asserting success; its standard output.
     pub fn operator(&self, node: Node, args: &[&str]) -> String {
         let out = self.allertactl(node, args);

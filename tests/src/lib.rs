@@ -5,6 +5,7 @@
 //! - `appliance`: the whole pair (supervisor, media core, sync agent on each node),
 //!   citizens at the carrier, the operator's `allertactl`; the demo and the fault suite.
 //! - `bench`: what the benchmarks share (numeric options, CPU time).
+//! - `browser`: headless Chromium over WebDriver from the client namespace (the web console).
 //! - `campaign`: campaign nodes, operator commands, sipp citizens, what the carrier saw.
 //! - `container`: appliances booted from the OVA's disk as systemd-nspawn containers.
 //! - `faults`: fault injection on the pair (the suite and the soak), the invariants.
@@ -21,6 +22,7 @@
 pub mod ami;
 pub mod appliance;
 pub mod bench;
+pub mod browser;
 pub mod campaign;
 pub mod container;
 pub mod failover;

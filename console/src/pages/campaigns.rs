@@ -376,14 +376,18 @@ pub async fn create(
 pub struct ProgressPanel<'a> {
     pub t: Texts,
     pub s: &'a Snapshot,
+    /// The node that rendered it (the page's header follows it after a takeover).
+    pub node: &'a str,
     pub state: String,
+    /// (action, label) the operator may take now: they change with the state.
+    pub actions: Vec<(&'static str, String)>,
     pub percent: String,
     pub eta: String,
     pub chart: String,
 }
 
 impl<'a> ProgressPanel<'a> {
-    pub fn new(t: Texts, s: &'a Snapshot) -> Self {
+    pub fn new(t: Texts, s: &'a Snapshot, node: &'a str) -> Self {
         let eta = match s.progress.eta_secs {
             Some(_) if s.state != "running" => "–".to_owned(),
             Some(secs) => duration(secs),
@@ -392,32 +396,51 @@ impl<'a> ProgressPanel<'a> {
         Self {
             t,
             s,
+            node,
             state: t.get(&format!("state.{}", s.state)).to_owned(),
+            actions: actions(&s.state)
+                .iter()
+                .map(|a| (*a, t.get(&format!("action.{a}")).to_owned()))
+                .collect(),
             percent: format!("{:.0}", s.progress.percent.floor()),
             eta,
-            chart: chart_points(&s.timeline, s.progress.total),
+            chart: chart_points(s.started_at, &s.timeline, s.progress.total),
         }
     }
 }
 
-/// The chart's polyline: minutes along, finished people up, in a 600×120 box.
-pub fn chart_points(timeline: &[(i64, u64)], total: u64) -> String {
-    let (Some(first), Some(last)) = (timeline.first(), timeline.last()) else {
+/// The chart's polyline: time along (from the start to the last finish), people finished
+/// up, in a 600×120 box; at most one point per horizontal unit, so a long campaign's
+/// chart stays small.
+pub fn chart_points(started_at: Option<i64>, timeline: &[(i64, u64)], total: u64) -> String {
+    let Some(last) = timeline.last() else {
         return String::new();
     };
-    let span = (last.0 - first.0).max(60_000) as f64;
+    let start = started_at.unwrap_or(timeline[0].0).min(timeline[0].0);
+    let span = (last.0 - start).max(1_000) as f64;
     let top = total.max(1) as f64;
-    let mut points = vec!["0,120".to_owned()];
-    for (at, n) in timeline {
-        let x = (at - first.0) as f64 / span * 600.0;
+    let mut points = vec!["0.0,120.0".to_owned()];
+    let mut last_x = -1.0_f64;
+    for (i, (at, n)) in timeline.iter().enumerate() {
+        let x = ((at - start) as f64 / span * 600.0).round();
         let y = 120.0 - *n as f64 / top * 120.0;
-        points.push(format!("{x:.1},{y:.1}"));
+        // The last point of each horizontal unit (and always the very last).
+        let next_x = timeline
+            .get(i + 1)
+            .map(|(t, _)| ((t - start) as f64 / span * 600.0).round());
+        if next_x == Some(x) && i + 1 < timeline.len() {
+            continue;
+        }
+        if x > last_x || i + 1 == timeline.len() {
+            points.push(format!("{x:.1},{y:.1}"));
+            last_x = x;
+        }
     }
     points.join(" ")
 }
 
-pub fn render_panel(t: Texts, s: &Snapshot) -> String {
-    ProgressPanel::new(t, s)
+pub fn render_panel(t: Texts, s: &Snapshot, node: &str) -> String {
+    ProgressPanel::new(t, s, node)
         .render()
         .unwrap_or_else(|e| format!("<p>{e}</p>"))
 }
@@ -431,8 +454,6 @@ pub struct CampaignPage {
     pub name: String,
     pub state: String,
     pub panel: String,
-    /// (action, label) the operator may take now.
-    pub actions: Vec<(String, String)>,
     pub report: Vec<ReportLine>,
     pub report_total: usize,
     /// (value, label, selected) of the status filter.
@@ -501,11 +522,7 @@ pub async fn show(
         id,
         name: snap.name.clone(),
         state: snap.state.clone(),
-        panel: render_panel(t, &snap),
-        actions: actions(&snap.state)
-            .iter()
-            .map(|a| ((*a).to_owned(), t.get(&format!("action.{a}")).to_owned()))
-            .collect(),
+        panel: render_panel(t, &snap, &app.config.node),
         report: rows
             .into_iter()
             .take(REPORT_ROWS)
@@ -564,9 +581,13 @@ pub async fn confirm(
     Query(q): Query<ActionQuery>,
 ) -> Response {
     let t = signed.texts;
-    let snap = match app.db.run(move |s| live::snapshot(s, id)).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(&t),
+    let read = app
+        .db
+        .run(move |s| Ok((live::snapshot(s, id)?, s.campaign_audience(id)?)))
+        .await;
+    let (snap, audience) = match read {
+        Ok((Some(s), audience)) => (s, audience),
+        Ok((None, _)) => return not_found(&t),
         Err(e) => return db_failure(e),
     };
     if !actions(&snap.state).contains(&q.action.as_str()) {
@@ -574,7 +595,7 @@ pub async fn confirm(
     }
     let question = t
         .fill(&format!("confirm.{}", q.action), &snap.name)
-        .replacen("{}", &snap.progress.total.to_string(), 1);
+        .replacen("{}", &audience.to_string(), 1);
     ConfirmPage {
         chrome: Chrome::new(&app, &t, Some(&signed), "campaigns"),
         id,
@@ -733,9 +754,18 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_rises_with_finished_people() {
-        assert_eq!(chart_points(&[], 10), "");
-        let p = chart_points(&[(60_000, 5), (180_000, 10)], 10);
-        assert_eq!(p, "0,120 0.0,60.0 600.0,0.0");
+    fn the_chart_rises_with_finished_people_from_the_start() {
+        assert_eq!(chart_points(Some(0), &[], 10), "");
+        let p = chart_points(Some(0), &[(30_000, 5), (60_000, 10)], 10);
+        assert_eq!(p, "0.0,120.0 300.0,60.0 600.0,0.0");
+        // A day's campaign with a finish every second: one point per horizontal unit.
+        let day: Vec<(i64, u64)> = (1..=86_400).map(|s| (s * 1000, s as u64)).collect();
+        let p = chart_points(Some(0), &day, 86_400);
+        assert!(
+            p.split(' ').count() <= 602,
+            "{} points",
+            p.split(' ').count()
+        );
+        assert!(p.ends_with("600.0,0.0"));
     }
 }

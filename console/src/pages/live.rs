@@ -39,11 +39,11 @@ struct Watch {
     ticker: tokio::time::Interval,
 }
 
-fn event(texts: Texts, snap: &Snapshot) -> Event {
+fn event(texts: Texts, snap: &Snapshot, node: &str) -> Event {
     Event::default()
         .event("progress")
         .id(snap.id.clone())
-        .data(render_panel(texts, snap))
+        .data(render_panel(texts, snap, node))
 }
 
 fn one(name: &'static str) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -79,7 +79,7 @@ pub async fn campaign(
             // as the hub has read it.
             let current = w.snapshots.borrow_and_update().clone();
             let first = match current {
-                Some(snap) => event(w.texts, &snap),
+                Some(snap) => event(w.texts, &snap, &w.app.config.node),
                 None => Event::default().event("hello").data(" "),
             };
             return Some((Ok::<_, Infallible>(first.retry(RETRY)), w));
@@ -98,7 +98,7 @@ pub async fn campaign(
                     }
                     let snap = w.snapshots.borrow_and_update().clone();
                     if let Some(snap) = snap {
-                        return Some((Ok(event(w.texts, &snap)), w));
+                        return Some((Ok(event(w.texts, &snap, &w.app.config.node)), w));
                     }
                 }
                 _ = w.ticker.tick() => {

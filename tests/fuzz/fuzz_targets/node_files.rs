@@ -2,8 +2,9 @@
 //! `node.toml` for the supervisor (`supervisor::config::parse`) and for the media core
 //! (`mediacore::settings::Settings::parse`), and the availability files `allertactl sla`
 //! reads (`availability::windows::parse`: announced work; `availability::ledger::parse`: the
-//! probe's ledger, appended line by line and possibly cut short by a power loss). Each is a
-//! value or an error naming the file; never a panic.
+//! probe's ledger, appended line by line and possibly cut short by a power loss), and the web
+//! console's `[console]` table (`console::config::Config::parse`). Each is a value or an
+//! error naming the file; never a panic.
 #![no_main]
 
 use std::path::Path;
@@ -19,4 +20,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = mediacore::settings::Settings::parse(text, Path::new("node.toml"));
     let _ = windows::parse(Path::new("sla.toml"), text);
     let _ = ledger::parse(Path::new("availability.log"), text);
+    let _ = console::config::Config::parse(text, Path::new("node.toml"));
 });

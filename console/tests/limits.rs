@@ -1,0 +1,282 @@
+//! The console as a hostile network sees it, on loopback (no root, no browser): the console
+//! is started as `allerta-web` starts it (`service::start`), with a database made by the
+//! same store, and spoken to with raw TLS and HTTP/1.1 bytes.
+//! - a connection that never completes its TLS handshake, or its request's headers, is
+//!   closed after the timeout, and counted;
+//! - connections beyond the limit are closed at once, and counted;
+//! - a state-changing request without an origin of ours is refused before any work;
+//! - a form larger than the limit is refused with 413;
+//! - a forged session cookie gets the sign-in page, never data;
+//! - repeated wrong passwords lock the name out, even for the right password;
+//! - every page carries the Content-Security-Policy.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use component::contract::Role;
+use console::config::Config;
+use console::service::{self, Running};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "una password lunga";
+
+struct Console {
+    running: Running,
+    tls: TlsConnector,
+    _dir: tempfile::TempDir,
+    cancel: CancellationToken,
+    _role: watch::Sender<Role>,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn console(extra: &str) -> Console {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("allerta.db");
+    {
+        let mut s = alertdb::store::Store::open(&db, "node-a").unwrap();
+        s.migrate().unwrap();
+        s.add_operator("anna", "operator", PASSWORD, None, "test")
+            .unwrap();
+    }
+    let text = format!(
+        "[node]\nname = \"node-a\"\n[console]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n{extra}",
+        db.display()
+    );
+    let config = Config::parse(&text, Path::new("node.toml")).unwrap();
+    let (role_tx, role_rx) = watch::channel(Role::Master);
+    let cancel = CancellationToken::new();
+    let running = service::start(config, role_rx, cancel.clone())
+        .await
+        .unwrap();
+    // The master makes the pair's certificate and key; wait for them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pem = loop {
+        let stored = running
+            .app
+            .db
+            .run(|s| Ok((s.console_certificate()?, s.console_keys()?)))
+            .await
+            .unwrap();
+        if let (Some(pem), false) = (stored.0, stored.1.is_empty()) {
+            if running.app.certificates.pem().as_ref() == Some(&pem) {
+                break pem;
+            }
+        }
+        assert!(Instant::now() < deadline, "no certificate made");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.cert.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Console {
+        running,
+        tls: TlsConnector::from(Arc::new(config)),
+        _dir: dir,
+        cancel,
+        _role: role_tx,
+    }
+}
+
+impl Console {
+    fn addr(&self) -> SocketAddr {
+        self.running.local_addr
+    }
+
+    /// Sends `request` (with `Host` and `Connection: close` added) and reads the answer.
+    async fn http(&self, request: &str) -> String {
+        let tcp = TcpStream::connect(self.addr()).await.unwrap();
+        let mut tls = self
+            .tls
+            .connect(ServerName::try_from("allerta").unwrap(), tcp)
+            .await
+            .unwrap();
+        let (head, body) = request.split_once("\r\n\r\n").unwrap_or((request, ""));
+        let text = format!("{head}\r\nHost: allerta\r\nConnection: close\r\n\r\n{body}");
+        tls.write_all(text.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    fn counter(&self, which: impl Fn(&console::app::Counters) -> u64) -> u64 {
+        which(&self.running.app.counters)
+    }
+}
+
+fn status(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn post(path: &str, body: &str, origin: bool) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}{}\r\n\r\n{body}",
+        body.len(),
+        if origin {
+            "\r\nOrigin: https://allerta"
+        } else {
+            ""
+        },
+    )
+}
+
+/// Waits until the peer closes `tcp` (EOF or reset); how long that took.
+async fn closed_after(mut tcp: TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    loop {
+        match tokio::time::timeout(limit, tcp.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) => return Some(start.elapsed()),
+            Ok(Err(e)) if e.kind() == ErrorKind::ConnectionReset => return Some(start.elapsed()),
+            Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_and_slow_peers_are_cut_off_and_extra_connections_refused() {
+    let c = console("handshake_timeout_ms = 300\nmax_connections = 8\n").await;
+    // No handshake at all.
+    let silent = TcpStream::connect(c.addr()).await.unwrap();
+    let took = closed_after(silent, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some_and(|d| d >= Duration::from_millis(250)),
+        "a silent connection stayed open: {took:?}"
+    );
+    assert!(c.counter(|k| k.server.handshake_failed.load(Ordering::Relaxed)) >= 1);
+
+    // A handshake, then headers that never end (slowloris).
+    let tcp = TcpStream::connect(c.addr()).await.unwrap();
+    let mut tls = c
+        .tls
+        .connect(ServerName::try_from("allerta").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: allerta\r\n")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "headers that never end kept the connection open"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+
+    // Eight connections held open; the ninth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(TcpStream::connect(c.addr()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let extra = TcpStream::connect(c.addr()).await.unwrap();
+    let took = closed_after(extra, Duration::from_secs(2)).await;
+    assert!(
+        took.is_some_and(|d| d < Duration::from_millis(250)),
+        "the connection over the limit was not refused at once: {took:?}"
+    );
+    assert!(c.counter(|k| k.server.refused_busy.load(Ordering::Relaxed)) >= 1);
+    drop(held);
+}
+
+#[tokio::test]
+async fn forged_oversized_and_unsigned_requests_get_nothing() {
+    let c = console("").await;
+    let page = c.http("GET /login HTTP/1.1\r\n\r\n").await;
+    assert_eq!(status(&page), 200, "{page}");
+    assert!(
+        page.contains("content-security-policy: default-src 'none'"),
+        "{page}"
+    );
+    assert!(page.contains("x-frame-options: DENY"));
+
+    // Another site's form (no origin of ours): refused before the password is read.
+    let body = format!("name=anna&password={}", PASSWORD.replace(' ', "+"));
+    let forged = c.http(&post("/login", &body, false)).await;
+    assert_eq!(status(&forged), 403, "{forged}");
+    assert_eq!(c.counter(|k| k.forged.load(Ordering::Relaxed)), 1);
+    assert_eq!(c.counter(|k| k.sign_ins.load(Ordering::Relaxed)), 0);
+
+    // A body over the form limit.
+    let huge = format!("name=anna&password={}", "x".repeat(100_000));
+    let answer = c.http(&post("/login", &huge, true)).await;
+    assert_eq!(status(&answer), 413, "{answer}");
+
+    // A session cookie nobody signed: the sign-in page, no data.
+    let fake =
+        "GET /campaigns HTTP/1.1\r\nCookie: __Host-allerta=v1.1.1.0.0.99999999999.00\r\n\r\n";
+    let answer = c.http(fake).await;
+    assert_eq!(status(&answer), 303, "{answer}");
+    assert!(answer.contains("location: /login"), "{answer}");
+
+    // The right password signs in; its cookie opens the pages.
+    let ok = c.http(&post("/login", &body, true)).await;
+    assert_eq!(status(&ok), 303, "{ok}");
+    let cookie = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-allerta=v1."), "{cookie}");
+    let list = c
+        .http(&format!(
+            "GET /campaigns HTTP/1.1\r\nCookie: {cookie}\r\n\r\n"
+        ))
+        .await;
+    assert_eq!(status(&list), 200, "{list}");
+    // A state change without the form's CSRF token, from our own origin: refused.
+    let answer = c
+        .http(
+            &post("/logout", "_csrf=0000", true)
+                .replace("\r\n\r\n", &format!("\r\nCookie: {cookie}\r\n\r\n")),
+        )
+        .await;
+    assert_eq!(status(&answer), 403, "{answer}");
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_name_out() {
+    let c = console("lockout_failures = 3\n").await;
+    for _ in 0..3 {
+        let answer = c
+            .http(&post("/login", "name=anna&password=sbagliata", true))
+            .await;
+        assert_eq!(status(&answer), 401, "{answer}");
+    }
+    let body = format!("name=anna&password={}", PASSWORD.replace(' ', "+"));
+    let answer = c.http(&post("/login", &body, true)).await;
+    assert_eq!(status(&answer), 429, "{answer}");
+    assert_eq!(c.counter(|k| k.sign_ins_locked.load(Ordering::Relaxed)), 1);
+    assert_eq!(c.counter(|k| k.sign_ins.load(Ordering::Relaxed)), 0);
+}
