@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use system_tests::appliance;
 use system_tests::campaign::{self, Citizen};
 use system_tests::container::{wait_for, Container, Image, Seed};
-use system_tests::lab::{tail, Lab, Node, CARRIER_IP};
+use system_tests::lab::{tail, Lab, Node, CARRIER_IP, VIP};
 use system_tests::prereq;
 use system_tests::voice;
 use system_tests::wizard;
@@ -431,6 +431,7 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
     }
 
     operator_changes(&pair, report);
+    web_console(&pair, report);
     if !failover_campaign(&mut pair, report) {
         return false;
     }
@@ -839,6 +840,110 @@ fn operator_changes(pair: &Pair, report: &mut Report) {
         ) == "1"
     });
     report.check("the new operator is on the backup", operators.is_some(), "");
+}
+
+/// `curl` from the client namespace (HTTPS, the pair's self-signed certificate accepted as
+/// an operator accepts it once): (status code, headers and body).
+fn curl(pair: &Pair, args: &[&str]) -> (u16, String) {
+    let out = pair.lab.exec(
+        "client",
+        "curl",
+        &[
+            &["-sk", "--max-time", "10", "-D", "-", "-w", "\n%{http_code}"],
+            args,
+        ]
+        .concat(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    (code, text)
+}
+
+/// The certificate `addr` serves on 443, as PEM (openssl from the client namespace).
+fn served_certificate(pair: &Pair, addr: &str) -> String {
+    let out = pair.lab.exec(
+        "client",
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "openssl s_client -connect {addr}:443 -servername allerta </dev/null 2>/dev/null \
+                 | openssl x509 -noout -fingerprint -sha256"
+            ),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The web console as shipped: the supervisor of each appliance runs it; the VIP serves the
+/// sign-in page, the operator made above signs in, the status page answers; the backup's
+/// own address serves the page naming the master, with the same certificate as the VIP
+/// (made by the master, replicated), so a takeover brings no new certificate warning.
+fn web_console(pair: &Pair, report: &mut Report) {
+    let vip = format!("https://{VIP}");
+    let login = wait_for(Duration::from_secs(20), || {
+        let (code, text) = curl(pair, &[&format!("{vip}/login")]);
+        code == 200 && text.contains("id=\"sign-in\"")
+    });
+    report.check(
+        "the web console answers on the VIP (HTTPS 443)",
+        login.is_some(),
+        "",
+    );
+    let (code, text) = curl(
+        pair,
+        &[
+            "-H",
+            &format!("Origin: {vip}"),
+            "--data-urlencode",
+            "name=rossi",
+            "--data-urlencode",
+            "password=Parola-d-ordine-1",
+            &format!("{vip}/login"),
+        ],
+    );
+    let cookie = text
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    report.check(
+        "the operator made with allertactl signs in to the console",
+        code == 303 && cookie.starts_with("__Host-allerta="),
+        format!("HTTP {code}"),
+    );
+    let (code, text) = curl(pair, &["-b", &cookie, &format!("{vip}/")]);
+    report.check(
+        "the console's status page names the master",
+        // The wizard's default host name of the master appliance is its node's name.
+        code == 200 && text.contains("id=\"master-line\"") && text.contains("allerta-a"),
+        format!("HTTP {code}"),
+    );
+    let backup = Node::B.data_ip().to_string();
+    let (code, text) = curl(pair, &[&format!("https://{backup}/")]);
+    report.check(
+        "the backup's own address serves the page naming the master",
+        code == 200 && text.contains("id=\"backup-page\""),
+        format!("HTTP {code}"),
+    );
+    let mut seen = (String::new(), String::new());
+    let same = wait_for(Duration::from_secs(20), || {
+        seen = (
+            served_certificate(pair, &VIP.to_string()),
+            served_certificate(pair, &backup),
+        );
+        !seen.0.is_empty() && seen.0 == seen.1
+    });
+    report.check(
+        "both appliances serve the same console certificate",
+        same.is_some(),
+        format!("VIP {} / backup {}", seen.0, seen.1),
+    );
 }
 
 /// Writes a file on a node as an administrator would (a temporary file renamed over it).
