@@ -46,6 +46,15 @@ pub struct CertificatePem {
     pub key: String,
 }
 
+/// A contact as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRow {
+    pub id: i64,
+    pub contact: crate::contacts::Contact,
+    /// The lists it is in.
+    pub lists: Vec<String>,
+}
+
 /// A campaign as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRow {
@@ -141,6 +150,116 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok(n as u64)
+    }
+
+    /// Contacts whose name, id or a number contains `q` (all when empty), by name; at most
+    /// `limit`, with the total that matched.
+    pub fn search_contacts(
+        &self,
+        q: &str,
+        limit: usize,
+    ) -> Result<(Vec<ContactRow>, u64), StoreError> {
+        let pattern = format!(
+            "%{}%",
+            q.trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let filter =
+            "FROM contacts c WHERE c.name LIKE ?1 ESCAPE '\\' OR c.external_id LIKE ?1 ESCAPE '\\'
+               OR EXISTS (SELECT 1 FROM contact_numbers n WHERE n.contact_id = c.id
+                          AND n.number LIKE ?1 ESCAPE '\\')";
+        let total: i64 =
+            self.connection()
+                .query_row(&format!("SELECT count(*) {filter}"), [&pattern], |r| {
+                    r.get(0)
+                })?;
+        let mut stmt = self.connection().prepare(&format!(
+            "SELECT c.id {filter} ORDER BY c.name, c.id LIMIT ?2"
+        ))?;
+        let ids: Vec<i64> = stmt
+            .query_map(params![pattern, limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = self.contact_by_id(id)? {
+                rows.push(row);
+            }
+        }
+        Ok((rows, total as u64))
+    }
+
+    /// One contact, with its numbers in calling order and its lists.
+    pub fn contact_by_id(&self, id: i64) -> Result<Option<ContactRow>, StoreError> {
+        let c = self.connection();
+        let head: Option<(String, String, String, String)> = c
+            .query_row(
+                "SELECT external_id, name, language, tags FROM contacts WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((external_id, name, language, tags)) = head else {
+            return Ok(None);
+        };
+        let numbers = c
+            .prepare("SELECT number FROM contact_numbers WHERE contact_id = ?1 ORDER BY position")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let lists = c
+            .prepare(
+                "SELECT l.name FROM lists l JOIN list_members m ON m.list_id = l.id
+                 WHERE m.contact_id = ?1 ORDER BY l.name",
+            )?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(ContactRow {
+            id,
+            contact: crate::contacts::Contact {
+                external_id,
+                name,
+                numbers,
+                language,
+                tags: tags
+                    .split(';')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            lists,
+        }))
+    }
+
+    /// Changes contact `id` (its external id stays: other systems know it by that).
+    pub fn update_contact(
+        &mut self,
+        id: i64,
+        c: &crate::contacts::Contact,
+        who: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE contacts SET name = ?2, language = ?3, tags = ?4 WHERE id = ?1",
+                params![id, c.name, c.language, c.tags.join(";")],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::Refused(format!("no contact {id}")));
+            }
+            tx.execute("DELETE FROM contact_numbers WHERE contact_id = ?1", [id])?;
+            for (i, n) in c.numbers.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO contact_numbers(contact_id, position, number) VALUES (?1, ?2, ?3)",
+                    params![id, i as i64, n],
+                )?;
+            }
+            Ok(audit(
+                tx,
+                who,
+                "contact edit",
+                &format!("{} ({})", c.name, c.external_id),
+            )?)
+        })
     }
 
     /// The messages' names, in order.
@@ -343,6 +462,30 @@ mod tests {
         assert_eq!(s.lists_with_sizes().unwrap(), [("l".to_owned(), 3)]);
         assert_eq!(s.campaign_by_id(c.id).unwrap().unwrap().name, "c");
         assert_eq!(s.campaign_audience(c.id).unwrap(), 3);
+    }
+
+    #[test]
+    fn contacts_are_found_by_name_id_or_number_and_edited_with_an_audit_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = crate::fixtures::running_campaign(&dir.path().join("a.db"), "node-a", 1);
+        let (all, total) = s.search_contacts("", 10).unwrap();
+        assert_eq!((all.len(), total), (3, 3));
+        let (found, _) = s.search_contacts("0743111112", 10).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].contact.name, "P2");
+        assert_eq!(found[0].lists, ["l"]);
+        // LIKE's wildcards are searched for literally.
+        assert_eq!(s.search_contacts("%", 10).unwrap().1, 0);
+        assert_eq!(s.search_contacts("_", 10).unwrap().1, 0);
+        let mut c = found[0].contact.clone();
+        c.name = "Piera".into();
+        c.numbers = vec!["+39075".into(), "0743999".into()];
+        s.update_contact(found[0].id, &c, "anna").unwrap();
+        let back = s.contact_by_id(found[0].id).unwrap().unwrap();
+        assert_eq!(back.contact, c);
+        assert!(s.update_contact(999, &c, "anna").is_err());
+        let (limited, total) = s.search_contacts("P", 2).unwrap();
+        assert_eq!((limited.len(), total), (2, 3));
     }
 
     #[test]

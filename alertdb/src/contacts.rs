@@ -37,6 +37,65 @@ fn valid_number(n: &str) -> bool {
     (3..=20).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
 }
 
+/// One contact from its fields as typed (a CSV line, or the console's form): numbers
+/// `;`-separated (spaces, dashes, dots and slashes dropped), tags `;`-separated, language
+/// `it` when empty. `Err` names each field that is wrong (`id`, `name`, `numbers`,
+/// `language`) with the reason.
+pub fn read_one(
+    id: &str,
+    name: &str,
+    numbers: &str,
+    language: &str,
+    tags: &str,
+) -> Result<Contact, Vec<(&'static str, String)>> {
+    let mut problems = Vec::new();
+    let (id, name) = (id.trim(), name.trim());
+    if id.is_empty() {
+        problems.push(("id", "no id".to_owned()));
+    }
+    if name.is_empty() {
+        problems.push(("name", "no name".to_owned()));
+    }
+    let numbers: Vec<String> = numbers
+        .split(';')
+        .map(|n| n.trim().replace([' ', '-', '.', '/'], ""))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if numbers.is_empty() {
+        problems.push(("numbers", "no number".to_owned()));
+    }
+    for n in &numbers {
+        if !valid_number(n) {
+            problems.push(("numbers", format!("{n:?} is not a phone number")));
+        }
+    }
+    let language = match language.trim() {
+        "" => "it".to_owned(),
+        l if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => {
+            l.to_ascii_lowercase()
+        }
+        l => {
+            problems.push(("language", format!("language {l:?} is not a language code")));
+            String::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Contact {
+        external_id: id.to_owned(),
+        name: name.to_owned(),
+        numbers,
+        language,
+        tags: tags
+            .split(';')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 /// Parses the whole file; `Err` lists every problem as `label:line: reason`.
 pub fn parse(text: &str, label: &str) -> Result<Vec<Contact>, Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
@@ -86,55 +145,25 @@ pub fn parse(text: &str, label: &str) -> Result<Vec<Contact>, Vec<String>> {
             continue;
         }
         let id = field(Some(id_col));
-        let name = field(Some(name_col));
-        let numbers: Vec<String> = field(Some(numbers_col))
-            .split(';')
-            .map(|n| n.trim().replace([' ', '-', '.', '/'], ""))
-            .filter(|n| !n.is_empty())
-            .collect();
-        let mut problems = Vec::new();
-        if id.is_empty() {
-            problems.push("no id".to_owned());
-        } else if !seen.insert(id.to_owned()) {
+        let read = read_one(
+            id,
+            field(Some(name_col)),
+            field(Some(numbers_col)),
+            field(lang_col),
+            field(tags_col),
+        );
+        let mut problems: Vec<String> = Vec::new();
+        if !id.is_empty() && !seen.insert(id.to_owned()) {
             problems.push(format!("id {id:?} appears twice in the file"));
         }
-        if name.is_empty() {
-            problems.push("no name".to_owned());
-        }
-        if numbers.is_empty() {
-            problems.push("no number".to_owned());
-        }
-        for n in &numbers {
-            if !valid_number(n) {
-                problems.push(format!("{n:?} is not a phone number"));
+        match read {
+            Ok(contact) if problems.is_empty() => contacts.push(contact),
+            Ok(_) => errors.push(format!("{label}:{line}: {}", problems.join("; "))),
+            Err(found) => {
+                problems.splice(0..0, found.into_iter().map(|(_, p)| p));
+                errors.push(format!("{label}:{line}: {}", problems.join("; ")));
             }
         }
-        let language = match field(lang_col) {
-            "" => "it".to_owned(),
-            l if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => {
-                l.to_ascii_lowercase()
-            }
-            l => {
-                problems.push(format!("language {l:?} is not a language code"));
-                String::new()
-            }
-        };
-        if !problems.is_empty() {
-            errors.push(format!("{label}:{line}: {}", problems.join("; ")));
-            continue;
-        }
-        contacts.push(Contact {
-            external_id: id.to_owned(),
-            name: name.to_owned(),
-            numbers,
-            language,
-            tags: field(tags_col)
-                .split(';')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        });
     }
     if contacts.is_empty() && errors.is_empty() {
         errors.push(format!("{label}: no contacts in the file"));

@@ -150,7 +150,8 @@ mod tests {
     #[test]
     fn keys_made_from_values_are_in_the_file() {
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
-        let families: [(&str, &[&str]); 6] = [
+        let families: [(&str, &[&str]); 7] = [
+            ("contact.problem", &["id", "name", "numbers", "language"]),
             ("state", &["draft", "running", "paused", "stopped", "done"]),
             (
                 "recipient",

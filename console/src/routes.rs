@@ -30,6 +30,23 @@ pub fn router(app: App) -> Router {
             "/campaigns/{id}/report.csv",
             get(pages::campaigns::report_csv),
         )
+        .route("/contacts", get(pages::contacts::page))
+        .route(
+            "/contacts/preview",
+            post(pages::contacts::preview)
+                .layer(DefaultBodyLimit::max(pages::contacts::MAX_FILE + MAX_FORM)),
+        )
+        .route(
+            // The file comes back percent-encoded: up to three bytes for one.
+            "/contacts/import",
+            post(pages::contacts::import).layer(DefaultBodyLimit::max(
+                3 * pages::contacts::MAX_FILE + MAX_FORM,
+            )),
+        )
+        .route(
+            "/contacts/{id}",
+            get(pages::contacts::edit_form).post(pages::contacts::edit),
+        )
         .route("/live/campaigns/{id}", get(pages::live::campaign))
         .route("/static/{file}", get(pages::assets::file))
         .fallback(pages::assets::not_found)

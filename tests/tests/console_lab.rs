@@ -1,12 +1,13 @@
 //! The web console in a real browser (headless Chromium from the client namespace), on the
 //! shipped pair (first boot's node files, `allerta-web` started by each supervisor), through
-//! the VIP: sign in, see both nodes, create and start a campaign, watch it live, kill the
-//! master's media core mid-campaign and see the same page carry on from the new master to
-//! 100 % without signing in again. Needs root, sipp, tshark, chromium and chromedriver.
+//! the VIP: sign in, see both nodes, import contacts (a bad file first), create and start a
+//! campaign, watch it live, kill the master's media core mid-campaign and see the same page
+//! carry on from the new master to 100 % without signing in again. Needs root, sipp, tshark,
+//! chromium and chromedriver.
 //!
-//! Lab differences (beyond the pair's own, `shipped_node`): contacts and the message are
-//! put in with `allertactl` (the console's pages for them come with the rest of issue 18),
-//! and the browser accepts the pair's self-signed certificate.
+//! Lab differences (beyond the pair's own, `shipped_node`): the first operator and the
+//! message are put in with `allertactl` (the console's message page comes with the rest of
+//! issue 18), and the browser accepts the pair's self-signed certificate.
 
 use std::time::{Duration, Instant};
 
@@ -49,21 +50,15 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
             ..Setup::default()
         },
     );
-    // An operator, contacts and a message, as an administrator sets them up.
+    // An operator and a message, as an administrator sets them up; the contacts' files.
     pair.operator_with_input(Node::A, &["operator", "add", "anna"], PASSWORD);
     let csv = pair.lab.write_file(
         "citizens.csv",
         &campaign::contacts_csv(&[(Citizen::Confirms, 24)]),
     );
-    pair.operator(
-        Node::A,
-        &[
-            "contacts",
-            "import",
-            &csv.to_string_lossy(),
-            "--list",
-            "Centro",
-        ],
+    let bad = pair.lab.write_file(
+        "bad.csv",
+        "id,name,numbers\nC1,Rossi,0743111111\nC2,,0743222222\nC3,Bianchi,telefono\n",
     );
     pair.operator(
         Node::A,
@@ -107,6 +102,42 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     let cards = b.execute("return document.querySelectorAll('.card.node').length;");
     assert_eq!(cards, 2, "both nodes on the status page");
     b.screenshot("status");
+
+    // Contacts from a file: a bad one first (every bad line shown, nothing imported).
+    b.goto(&format!("{base}/contacts"));
+    b.wait("#preview", Duration::from_secs(10));
+    b.fill("#i-list", "Centro");
+    b.fill("#i-file", &bad.to_string_lossy());
+    b.click("#preview");
+    b.wait("#problems", Duration::from_secs(10));
+    let problems = b.text("#problems");
+    assert!(
+        problems.contains("bad.csv:3") && problems.contains("bad.csv:4"),
+        "{problems}"
+    );
+    let count = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&pair.db(Node::A)), 0, "a bad file imported something");
+    b.goto(&format!("{base}/contacts"));
+    b.wait("#preview", Duration::from_secs(10));
+    b.fill("#i-list", "Centro");
+    b.fill("#i-file", &csv.to_string_lossy());
+    b.click("#preview");
+    b.wait("#ready", Duration::from_secs(10));
+    assert!(b.text("#ready").contains("24"), "{}", b.text("#ready"));
+    assert_eq!(
+        count(&pair.db(Node::A)),
+        0,
+        "imported before the confirmation"
+    );
+    b.click("#import");
+    b.wait("#imported", Duration::from_secs(10));
+    assert_eq!(count(&pair.db(Node::A)), 24);
+    b.screenshot("contacts");
 
     // A campaign, from the form; a wrong field first.
     b.goto(&format!("{base}/campaigns/new"));
@@ -213,7 +244,12 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for what in ["console sign-in", "campaign create", "campaign start"] {
+    for what in [
+        "console sign-in",
+        "contacts import",
+        "campaign create",
+        "campaign start",
+    ] {
         assert!(
             audited.iter().any(|w| w == what),
             "no {what:?} by anna in the audit: {audited:?}"

@@ -1,10 +1,12 @@
 //! The pages, one module per subject: `login` (sign-in, sign-out, language), `status`
-//! (both nodes; the backup's page), `campaigns` (list, create, control, report), `live`
+//! (both nodes; the backup's page), `campaigns` (list, create, control, report),
+//! `contacts` (search, edit, import with a preview), `live`
 //! (the progress stream), `assets` (the stylesheet and the script). Each renders an
 //! askama template from `templates/`; texts come from `i18n`.
 
 pub mod assets;
 pub mod campaigns;
+pub mod contacts;
 pub mod live;
 pub mod login;
 pub mod status;

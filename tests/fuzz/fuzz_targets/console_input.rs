@@ -48,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            let (a, b) = text.split_at(text.len() / 2);
+            let mid = (0..=text.len() / 2)
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            let (a, b) = text.split_at(mid);
             let _ = Lang::choose(Some(a), Some(b));
         }
         _ => {
