@@ -55,6 +55,21 @@ pub struct ContactRow {
     pub lists: Vec<String>,
 }
 
+/// A message as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageInfo {
+    pub id: i64,
+    pub name: String,
+    /// `text` or `recording`.
+    pub kind: String,
+    /// The text, or the prompt's name.
+    pub body: String,
+    pub language: String,
+    /// Who last set it, and when (ms since the epoch).
+    pub set_by: Option<String>,
+    pub set_at: Option<i64>,
+}
+
 /// A campaign as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRow {
@@ -262,6 +277,33 @@ impl Store {
         })
     }
 
+    /// Every message, by name, with who last set it and when (from the audit log: a
+    /// message recorded by phone names the operator whose PIN was used).
+    pub fn message_rows(&self) -> Result<Vec<MessageInfo>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT m.id, m.name, m.kind, m.body, m.language,
+                    (SELECT a.who FROM audit a WHERE a.what = 'message set'
+                       AND a.detail = m.name || ' (' || m.kind || ')' ORDER BY a.id DESC LIMIT 1),
+                    (SELECT a.at FROM audit a WHERE a.what = 'message set'
+                       AND a.detail = m.name || ' (' || m.kind || ')' ORDER BY a.id DESC LIMIT 1)
+             FROM messages m ORDER BY m.name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(MessageInfo {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    body: r.get(3)?,
+                    language: r.get(4)?,
+                    set_by: r.get(5)?,
+                    set_at: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// The messages' names, in order.
     pub fn message_names(&self) -> Result<Vec<String>, StoreError> {
         self.names("SELECT name FROM messages ORDER BY name")
@@ -459,6 +501,12 @@ mod tests {
         assert_eq!(chart[0].1, 1);
         assert_eq!(chart[0].0 % 1000, 0);
         assert_eq!(s.message_names().unwrap(), ["m"]);
+        s.add_message("m", "recording", "m", "it", "rossi").unwrap();
+        let m = &s.message_rows().unwrap()[0];
+        assert_eq!(
+            (m.kind.as_str(), m.set_by.as_deref()),
+            ("recording", Some("rossi"))
+        );
         assert_eq!(s.lists_with_sizes().unwrap(), [("l".to_owned(), 3)]);
         assert_eq!(s.campaign_by_id(c.id).unwrap().unwrap().name, "c");
         assert_eq!(s.campaign_audience(c.id).unwrap(), 3);

@@ -42,6 +42,8 @@ pub struct Inner {
     pub sign_in: SignIn,
     pub nodes: Nodes,
     pub certificates: Arc<tls::Certificates>,
+    /// Speaking a text or converting a recording: two at a time (they take a core each).
+    pub media_jobs: tokio::sync::Semaphore,
     pub counters: Counters,
     /// Ends live streams (shutdown).
     pub cancel: CancellationToken,

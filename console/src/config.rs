@@ -38,6 +38,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The replicated database (`[mediacore] database` unless given here).
     pub database: PathBuf,
+    /// The shared prompts (`[mediacore] prompts_dir`): spoken texts and uploaded
+    /// recordings go here, as the media core plays them.
+    pub prompts_dir: PathBuf,
     /// Nudges the sync agent after each write (`[mediacore] sync_wake_socket`).
     pub sync_wake_socket: Option<PathBuf>,
     /// This node's supervisor `/status` (`[supervisor] metrics_bind`).
@@ -94,6 +97,7 @@ struct RawInstance {
 #[derive(Debug, Deserialize)]
 struct RawMediacore {
     database: Option<PathBuf>,
+    prompts_dir: Option<PathBuf>,
     sync_wake_socket: Option<PathBuf>,
 }
 
@@ -115,6 +119,8 @@ struct RawConsole {
 /// The shipped defaults.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:443";
 pub const DEFAULT_DATABASE: &str = "/var/lib/allerta/allerta.db";
+/// The media core's default (`mediacore::settings`).
+pub const DEFAULT_PROMPTS: &str = "/etc/allerta/shared/prompts";
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -173,10 +179,11 @@ impl Config {
                 )
             })?),
         };
-        let (mc_database, sync_wake_socket) = raw
+        let (mc_database, sync_wake_socket, prompts_dir) = raw
             .mediacore
-            .map(|m| (m.database, m.sync_wake_socket))
+            .map(|m| (m.database, m.sync_wake_socket, m.prompts_dir))
             .unwrap_or_default();
+        let prompts_dir = prompts_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_PROMPTS));
         let database = c
             .database
             .or(mc_database)
@@ -231,6 +238,7 @@ impl Config {
             node,
             listen,
             database,
+            prompts_dir,
             sync_wake_socket,
             local_status,
             peer_status,

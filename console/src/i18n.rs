@@ -150,7 +150,9 @@ mod tests {
     #[test]
     fn keys_made_from_values_are_in_the_file() {
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
-        let families: [(&str, &[&str]); 7] = [
+        let families: [(&str, &[&str]); 9] = [
+            ("message.kind", &["text", "recording"]),
+            ("language", &crate::pages::messages::LANGUAGES),
             ("contact.problem", &["id", "name", "numbers", "language"]),
             ("state", &["draft", "running", "paused", "stopped", "done"]),
             (

@@ -47,6 +47,15 @@ pub fn router(app: App) -> Router {
             "/contacts/{id}",
             get(pages::contacts::edit_form).post(pages::contacts::edit),
         )
+        .route("/messages", get(pages::messages::page))
+        .route("/messages/text", post(pages::messages::text))
+        .route(
+            "/messages/upload",
+            post(pages::messages::upload).layer(DefaultBodyLimit::max(
+                pages::messages::MAX_UPLOAD + MAX_FORM,
+            )),
+        )
+        .route("/audio/{*prompt}", get(pages::messages::audio))
         .route("/live/campaigns/{id}", get(pages::live::campaign))
         .route("/static/{file}", get(pages::assets::file))
         .fallback(pages::assets::not_found)

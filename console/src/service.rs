@@ -71,6 +71,7 @@ pub async fn start(
         sign_in: SignIn::new(config.lockout_failures, config.lockout_window),
         nodes: Nodes::new(config.local_status, config.peer_status),
         certificates: certificates.clone(),
+        media_jobs: tokio::sync::Semaphore::new(2),
         counters: Counters {
             server: server_counters.clone(),
             ..Counters::default()

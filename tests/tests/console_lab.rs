@@ -1,13 +1,14 @@
 //! The web console in a real browser (headless Chromium from the client namespace), on the
 //! shipped pair (first boot's node files, `allerta-web` started by each supervisor), through
-//! the VIP: sign in, see both nodes, import contacts (a bad file first), create and start a
-//! campaign, watch it live, kill the master's media core mid-campaign and see the same page
-//! carry on from the new master to 100 % without signing in again. Needs root, sipp, tshark,
+//! the VIP: sign in, see both nodes, write a message and hear it, upload a recording (and a
+//! file that is not one), import contacts (a bad file first), create and start a campaign,
+//! watch it live, kill the master's media core mid-campaign and see the same page carry on
+//! from the new master to 100 % without signing in again. Needs root, sipp, tshark, sox,
 //! chromium and chromedriver.
 //!
-//! Lab differences (beyond the pair's own, `shipped_node`): the first operator and the
-//! message are put in with `allertactl` (the console's message page comes with the rest of
-//! issue 18), and the browser accepts the pair's self-signed certificate.
+//! Lab differences (beyond the pair's own, `shipped_node`): the first operator is made with
+//! `allertactl` (as on a new appliance), and the browser accepts the pair's self-signed
+//! certificate.
 
 use std::time::{Duration, Instant};
 
@@ -60,16 +61,17 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
         "bad.csv",
         "id,name,numbers\nC1,Rossi,0743111111\nC2,,0743222222\nC3,Bianchi,telefono\n",
     );
-    pair.operator(
-        Node::A,
-        &[
-            "message",
-            "set",
-            "piena",
-            "--text",
-            "Allerta: piena del fiume. Premere 1.",
-        ],
-    );
+    // A recording in another format than the prompts' (sox makes a FLAC), and a file
+    // that is not audio.
+    let flac = pair.lab.dir().join("sirena.flac");
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", "44100", "-c", "2"])
+        .arg(&flac)
+        .args(["synth", "2", "sine", "600"])
+        .status()
+        .expect("sox");
+    assert!(made.success());
+    let junk = pair.lab.write_file("appunti.mp3", "non è audio");
 
     let b = Browser::start(&pair.lab, "client", name);
     let base = format!("https://{VIP}");
@@ -102,6 +104,35 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     let cards = b.execute("return document.querySelectorAll('.card.node').length;");
     assert_eq!(cards, 2, "both nodes on the status page");
     b.screenshot("status");
+
+    // A text message, heard in the browser before it is saved.
+    b.goto(&format!("{base}/messages"));
+    b.wait("#listen", Duration::from_secs(10));
+    b.fill("#m-name", "piena");
+    b.fill("#m-text", "Allerta: piena del fiume. Premere 1.");
+    b.click("#listen");
+    b.wait("#listen-audio", Duration::from_secs(20));
+    let duration = "const a = document.getElementById('listen-audio');
+                    return a && a.readyState >= 1 ? a.duration : -1;";
+    assert!(
+        wait_until(Duration::from_secs(10), || b.execute(duration).as_f64()
+            > Some(1.0)),
+        "the spoken message does not play in the browser: {}",
+        b.execute(duration)
+    );
+    b.click("#save-text");
+    b.wait("#saved", Duration::from_secs(20));
+    // A recording: a FLAC becomes a prompt; a file that is not audio is refused, saying so.
+    b.fill("#u-name", "sirena");
+    b.fill("#u-file", &flac.to_string_lossy());
+    b.click("#upload");
+    b.wait("#saved", Duration::from_secs(20));
+    assert!(std::fs::metadata(pair.shared(Node::A).join("prompts/sirena.wav")).is_ok());
+    b.fill("#u-name", "appunti");
+    b.fill("#u-file", &junk.to_string_lossy());
+    b.click("#upload");
+    b.wait("#upload-error", Duration::from_secs(20));
+    b.screenshot("messages");
 
     // Contacts from a file: a bad one first (every bad line shown, nothing imported).
     b.goto(&format!("{base}/contacts"));
@@ -246,6 +277,7 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
         .unwrap();
     for what in [
         "console sign-in",
+        "message set",
         "contacts import",
         "campaign create",
         "campaign start",

@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 9] = [
+const CRATES: [&str; 10] = [
     "component",
     "journal",
     "alertdb",
+    "prompts",
     "firstboot",
     "supervisor",
     "mediacore",
@@ -379,7 +380,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 fn no_daemon_crate_depends_on_another_and_the_ova_tool_on_none() {
     for krate in DAEMONS
         .iter()
-        .chain(&["vmware", "component", "journal", "alertdb", "firstboot"])
+        .chain(&["vmware", "component", "journal", "alertdb", "prompts", "firstboot"])
     {
         let deps = dependencies(krate);
         let daemons: Vec<_> = deps

@@ -7,7 +7,7 @@
 //! The tables, the store, contacts import, progress, reports and passwords are the
 //! `alertdb` crate (re-exported below). Here: pure `plan` (which calls to place now:
 //! priorities, lines, pacing, window, retries) and `fence` (who may dial, and from when:
-//! never two masters at once); drivers `tts` (espeak-ng), `ivr` (the answered call),
+//! never two masters at once); drivers `ivr` (the answered call),
 //! `dialer` (the master's dispatch loop), `cli` (`allerta-mediacore campaign …`).
 
 pub mod alert_line;
@@ -18,7 +18,6 @@ pub mod ivr;
 pub mod pin_guard;
 pub mod plan;
 pub mod reconcile;
-pub mod tts;
 
 // The database and its rules are the `alertdb` crate, which the web console shares; they
 // keep their paths here so the media core reads as before.
@@ -26,6 +25,9 @@ pub use alertdb::{
     astdb, contacts, parse_window, password, progress, report, schema, store, CampaignSpec,
     Outcome, State,
 };
+// Text-to-speech is the `prompts` crate's, which the console shares too (an operator hears
+// there the very prompt a call plays).
+pub use prompts::tts;
 
 use crate::dialplan::exec::DialStatus;
 

@@ -77,10 +77,24 @@ pub fn call_prompts(
     })
 }
 
+/// The cache's name for `text` in `language`.
+fn cache_name(text: &str, language: &str) -> String {
+    let digest = Sha256::digest(format!("{language}\n{text}").as_bytes());
+    format!("tts/{}", &hex::encode(digest)[..20])
+}
+
+/// The prompt's name if `text` was spoken already (nothing is run).
+pub fn cached(prompts_dir: &Path, text: &str, language: &str) -> Option<String> {
+    let name = cache_name(text, language);
+    prompts_dir
+        .join(format!("{name}.wav"))
+        .is_file()
+        .then_some(name)
+}
+
 /// Speaks `text` into a cached prompt; returns its name.
 pub fn speak(prompts_dir: &Path, text: &str, language: &str) -> Result<String, String> {
-    let digest = Sha256::digest(format!("{language}\n{text}").as_bytes());
-    let name = format!("tts/{}", &hex::encode(digest)[..20]);
+    let name = cache_name(text, language);
     let path = prompts_dir.join(format!("{name}.wav"));
     if path.is_file() {
         return Ok(name);
@@ -151,15 +165,19 @@ mod tests {
             );
         }
         let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            cached(dir.path(), "Allerta meteo: evacuare la zona rossa.", "it"),
+            None
+        );
         let name = speak(dir.path(), "Allerta meteo: evacuare la zona rossa.", "it").unwrap();
+        assert_eq!(
+            cached(dir.path(), "Allerta meteo: evacuare la zona rossa.", "it"),
+            Some(name.clone())
+        );
         let path = dir.path().join(format!("{name}.wav"));
         let bytes = std::fs::read(&path).unwrap();
-        let prompt = crate::codec::wav::Prompt::from_wav(&bytes).unwrap();
-        assert!(
-            prompt.duration().as_secs_f64() > 1.0,
-            "{:?}",
-            prompt.duration()
-        );
+        let seconds = crate::wav_seconds(&bytes).expect("an 8 kHz mono 16-bit WAV");
+        assert!(seconds > 1.0, "{seconds} s");
         let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
         assert_eq!(
             speak(dir.path(), "Allerta meteo: evacuare la zona rossa.", "it").unwrap(),
@@ -181,7 +199,7 @@ mod tests {
         });
         for name in &names {
             let bytes = std::fs::read(dir.path().join(format!("{name}.wav"))).unwrap();
-            crate::codec::wav::Prompt::from_wav(&bytes).expect("a whole prompt");
+            crate::wav_seconds(&bytes).expect("a whole prompt");
         }
         let left: Vec<_> = std::fs::read_dir(dir.path().join("tts"))
             .unwrap()
