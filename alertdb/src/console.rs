@@ -55,6 +55,16 @@ pub struct ContactRow {
     pub lists: Vec<String>,
 }
 
+/// An operator as the console lists it (no hashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub disabled: bool,
+    pub has_pin: bool,
+}
+
 /// A message as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageInfo {
@@ -353,6 +363,108 @@ impl Store {
             .optional()?)
     }
 
+    /// Every operator, by name.
+    pub fn operators(&self) -> Result<Vec<OperatorRow>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT id, name, role, disabled, pin_hash IS NOT NULL FROM operators ORDER BY name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(OperatorRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: r.get(2)?,
+                    disabled: r.get::<_, i64>(3)? != 0,
+                    has_pin: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Disables (every session ends) or enables operator `id`. The last enabled
+    /// administrator stays: nobody could administer the console otherwise.
+    pub fn set_disabled(&mut self, id: i64, disabled: bool, who: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let (name, role): (String, String) = tx
+                .query_row("SELECT name, role FROM operators WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::Refused(format!("no operator {id}")))?;
+            if disabled && role == "admin" {
+                let others: i64 = tx.query_row(
+                    "SELECT count(*) FROM operators WHERE role = 'admin' AND disabled = 0 AND id != ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                if others == 0 {
+                    return Err(StoreError::Refused(
+                        "the last enabled administrator cannot be disabled".into(),
+                    ));
+                }
+            }
+            tx.execute(
+                "UPDATE operators SET disabled = ?2,
+                   session_epoch = session_epoch + (CASE WHEN ?2 THEN 1 ELSE 0 END)
+                 WHERE id = ?1",
+                params![id, disabled],
+            )?;
+            let what = if disabled { "operator disable" } else { "operator enable" };
+            Ok(audit(tx, who, what, &name)?)
+        })
+    }
+
+    /// Sets operator `id`'s password (argon2id); every session of theirs ends.
+    pub fn set_password(&mut self, id: i64, password: &str, who: &str) -> Result<(), StoreError> {
+        let hash = crate::password::hash(password).map_err(StoreError::Refused)?;
+        self.write(|tx| {
+            let name: String = tx
+                .query_row("SELECT name FROM operators WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::Refused(format!("no operator {id}")))?;
+            tx.execute(
+                "UPDATE operators SET password_hash = ?2, session_epoch = session_epoch + 1
+                 WHERE id = ?1",
+                params![id, hash],
+            )?;
+            Ok(audit(tx, who, "operator password", &name)?)
+        })
+    }
+
+    /// Sets (or, with None, removes) operator `id`'s phone PIN.
+    pub fn set_pin(&mut self, id: i64, pin: Option<&str>, who: &str) -> Result<(), StoreError> {
+        if let Some(pin) = pin {
+            if let Some(problem) = crate::password::pin_problem(pin) {
+                return Err(StoreError::Refused(problem));
+            }
+        }
+        let hash = pin
+            .map(crate::password::hash)
+            .transpose()
+            .map_err(StoreError::Refused)?;
+        self.write(|tx| {
+            let name: String = tx
+                .query_row("SELECT name FROM operators WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::Refused(format!("no operator {id}")))?;
+            tx.execute(
+                "UPDATE operators SET pin_hash = ?2 WHERE id = ?1",
+                params![id, hash],
+            )?;
+            let what = if pin.is_some() {
+                "operator pin"
+            } else {
+                "operator pin removed"
+            };
+            Ok(audit(tx, who, what, &name)?)
+        })
+    }
+
     /// Ends every session of operator `id` (a new epoch), with an audit line saying why.
     pub fn end_sessions(&mut self, id: i64, who: &str, why: &str) -> Result<(), StoreError> {
         self.write(|tx| {
@@ -534,6 +646,41 @@ mod tests {
         assert!(s.update_contact(999, &c, "anna").is_err());
         let (limited, total) = s.search_contacts("P", 2).unwrap();
         assert_eq!((limited.len(), total), (2, 3));
+    }
+
+    #[test]
+    fn operators_are_disabled_and_given_passwords_and_pins_and_an_admin_always_remains() {
+        let (_dir, mut s) = store();
+        s.add_operator("admin", "admin", "una password lunga", None, "test")
+            .unwrap();
+        s.add_operator("anna", "operator", "una password lunga", None, "test")
+            .unwrap();
+        let ops = s.operators().unwrap();
+        let (admin, anna) = (ops[0].id, ops[1].id);
+        assert!(s
+            .set_disabled(admin, true, "admin")
+            .unwrap_err()
+            .to_string()
+            .contains("last enabled administrator"));
+        s.set_disabled(anna, true, "admin").unwrap();
+        let row = s.operator_by_id(anna).unwrap().unwrap();
+        assert!(row.disabled);
+        assert_eq!(row.session_epoch, 1, "disabling ends the sessions");
+        s.set_disabled(anna, false, "admin").unwrap();
+        s.set_password(anna, "un'altra password lunga", "admin")
+            .unwrap();
+        let row = s.operator_by_id(anna).unwrap().unwrap();
+        assert!(!row.disabled);
+        assert_eq!(row.session_epoch, 2, "a new password ends the sessions");
+        assert!(crate::password::verify(
+            "un'altra password lunga",
+            &row.password_hash
+        ));
+        s.set_pin(anna, Some("4321"), "admin").unwrap();
+        assert!(s.operators().unwrap()[1].has_pin);
+        assert!(s.set_pin(anna, Some("12"), "admin").is_err());
+        s.set_pin(anna, None, "admin").unwrap();
+        assert!(!s.operators().unwrap()[1].has_pin);
     }
 
     #[test]

@@ -17,6 +17,22 @@ pub fn hash(secret: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing: {e}"))
 }
 
+/// The shortest password an operator may choose (the console's rule; sign-in also
+/// locks a name out after a few failures).
+pub const MIN_PASSWORD: usize = 10;
+
+/// What is wrong with a new password, if anything.
+pub fn password_problem(secret: &str) -> Option<String> {
+    (secret.chars().count() < MIN_PASSWORD || secret.len() > 256)
+        .then(|| format!("a password has {MIN_PASSWORD} to 256 characters"))
+}
+
+/// What is wrong with a phone PIN, if anything: 4 to 12 digits.
+pub fn pin_problem(pin: &str) -> Option<String> {
+    (!(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| "a PIN is 4 to 12 digits".to_owned())
+}
+
 /// Whether `secret` matches the PHC string `stored` (a damaged string matches nothing).
 pub fn verify(secret: &str, stored: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|h| {

@@ -224,10 +224,8 @@ impl Store {
                 "role {role:?}: admin or operator"
             )));
         }
-        if let Some(pin) = pin {
-            if pin.len() < 4 || !pin.chars().all(|c| c.is_ascii_digit()) {
-                return Err(StoreError::Refused("a PIN is 4 or more digits".into()));
-            }
+        if let Some(problem) = pin.and_then(crate::password::pin_problem) {
+            return Err(StoreError::Refused(problem));
         }
         let hash = crate::password::hash(password).map_err(StoreError::Refused)?;
         let pin_hash = pin

@@ -150,7 +150,19 @@ mod tests {
     #[test]
     fn keys_made_from_values_are_in_the_file() {
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
-        let families: [(&str, &[&str]); 9] = [
+        let families: [(&str, &[&str]); 11] = [
+            ("operators.role", &["admin", "operator"]),
+            (
+                "operators.done",
+                &[
+                    "added",
+                    "disable",
+                    "enable",
+                    "password",
+                    "pin",
+                    "remove-pin",
+                ],
+            ),
             ("message.kind", &["text", "recording"]),
             ("language", &crate::pages::messages::LANGUAGES),
             ("contact.problem", &["id", "name", "numbers", "language"]),

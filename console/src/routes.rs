@@ -56,6 +56,11 @@ pub fn router(app: App) -> Router {
             )),
         )
         .route("/audio/{*prompt}", get(pages::messages::audio))
+        .route(
+            "/operators",
+            get(pages::operators::page).post(pages::operators::add),
+        )
+        .route("/operators/{id}", post(pages::operators::change))
         .route("/live/campaigns/{id}", get(pages::live::campaign))
         .route("/static/{file}", get(pages::assets::file))
         .fallback(pages::assets::not_found)

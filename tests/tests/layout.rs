@@ -378,10 +378,14 @@ fn dependencies(krate: &str) -> Vec<String> {
 
 #[test]
 fn no_daemon_crate_depends_on_another_and_the_ova_tool_on_none() {
-    for krate in DAEMONS
-        .iter()
-        .chain(&["vmware", "component", "journal", "alertdb", "prompts", "firstboot"])
-    {
+    for krate in DAEMONS.iter().chain(&[
+        "vmware",
+        "component",
+        "journal",
+        "alertdb",
+        "prompts",
+        "firstboot",
+    ]) {
         let deps = dependencies(krate);
         let daemons: Vec<_> = deps
             .iter()

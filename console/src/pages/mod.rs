@@ -1,7 +1,7 @@
 //! The pages, one module per subject: `login` (sign-in, sign-out, language), `status`
 //! (both nodes; the backup's page), `campaigns` (list, create, control, report),
 //! `contacts` (search, edit, import with a preview), `messages` (spoken texts to listen
-//! to, uploaded recordings), `live`
+//! to, uploaded recordings), `operators` (administrators only), `live`
 //! (the progress stream), `assets` (the stylesheet and the script). Each renders an
 //! askama template from `templates/`; texts come from `i18n`.
 
@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod live;
 pub mod login;
 pub mod messages;
+pub mod operators;
 pub mod status;
 
 use axum::http::StatusCode;
