@@ -163,6 +163,27 @@ impl Store {
         Ok((started, out))
     }
 
+    /// Campaign `id`'s finished attempts by outcome (`confirmed`, `busy`, …), most first;
+    /// and when its ledger was last written (an attempt's start, answer or end, ms since
+    /// the epoch), which the console's live stream carries so its delay can be measured.
+    pub fn outcomes(&self, id: i64) -> Result<(Vec<(String, u64)>, Option<i64>), StoreError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT outcome, count(*) FROM attempts
+             WHERE campaign_id = ?1 AND outcome IS NOT NULL
+             GROUP BY outcome ORDER BY count(*) DESC, outcome",
+        )?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<_, _>>()?;
+        let written: Option<i64> = self.connection().query_row(
+            "SELECT max(max(coalesce(ended_at, 0), coalesce(answered_at, 0), started_at))
+             FROM attempts WHERE campaign_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok((rows, written))
+    }
+
     /// How many people starting campaign `id` would call: its lists' members with a
     /// number, each once (what `control`'s start takes as recipients).
     pub fn campaign_audience(&self, id: i64) -> Result<u64, StoreError> {
@@ -622,6 +643,9 @@ mod tests {
         assert_eq!(s.lists_with_sizes().unwrap(), [("l".to_owned(), 3)]);
         assert_eq!(s.campaign_by_id(c.id).unwrap().unwrap().name, "c");
         assert_eq!(s.campaign_audience(c.id).unwrap(), 3);
+        let (outcomes, written) = s.outcomes(c.id).unwrap();
+        assert_eq!(outcomes, [("confirmed".to_owned(), 1)]);
+        assert!(written.is_some_and(|w| w > 0));
     }
 
     #[test]

@@ -150,7 +150,19 @@ mod tests {
     #[test]
     fn keys_made_from_values_are_in_the_file() {
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
-        let families: [(&str, &[&str]); 11] = [
+        let families: [(&str, &[&str]); 12] = [
+            (
+                "outcome",
+                &[
+                    "confirmed",
+                    "answered",
+                    "busy",
+                    "no_answer",
+                    "rejected",
+                    "failed",
+                    "interrupted",
+                ],
+            ),
             ("operators.role", &["admin", "operator"]),
             (
                 "operators.done",

@@ -40,6 +40,11 @@ pub struct Snapshot {
     /// (ms since the epoch, recipients finished by then), one point per second with a
     /// finish: the chart.
     pub timeline: Vec<(i64, u64)>,
+    /// Finished attempts by outcome, most first.
+    pub outcomes: Vec<(String, u64)>,
+    /// When the ledger was last written (ms since the epoch): the live stream's delay is
+    /// measured from it (`./allerta bench console`).
+    pub written_at: Option<i64>,
 }
 
 type Slot = watch::Sender<Option<Arc<Snapshot>>>;
@@ -91,6 +96,7 @@ pub fn snapshot(store: &Store, id: i64) -> Result<Option<Snapshot>, StoreError> 
     let counts = store.counts(id)?;
     let progress = progress::estimate(&c, &counts);
     let (started_at, timeline) = store.finish_times(id)?;
+    let (outcomes, written_at) = store.outcomes(id)?;
     Ok(Some(Snapshot {
         id: format!(
             "{}.{}.{}",
@@ -103,6 +109,8 @@ pub fn snapshot(store: &Store, id: i64) -> Result<Option<Snapshot>, StoreError> 
         progress,
         started_at,
         timeline,
+        outcomes,
+        written_at,
     }))
 }
 

@@ -154,3 +154,66 @@ async fn repeated_wrong_passwords_lock_the_name_out() {
     assert_eq!(c.counter(|k| k.sign_ins_locked.load(Ordering::Relaxed)), 1);
     assert_eq!(c.counter(|k| k.sign_ins.load(Ordering::Relaxed)), 0);
 }
+
+#[tokio::test]
+async fn an_import_cut_off_mid_request_leaves_nothing_and_a_whole_one_everything() {
+    let c = console("").await;
+    let anna = c.sign_in("anna").await;
+    let page = c.get("/contacts", &anna).await;
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut csv = String::from("id,name,numbers\n");
+    for i in 0..2000 {
+        csv.push_str(&format!("C{i},Persona {i},0743{i:06}\n"));
+    }
+    let body = format!(
+        "_csrf={csrf}&list=Centro&file=c.csv&csv={}",
+        csv.replace(',', "%2C").replace('\n', "%0A")
+    );
+    let count = || async {
+        c.running
+            .app
+            .db
+            .run(|s| {
+                Ok(s.connection()
+                    .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap()
+    };
+    // Half the body, then the connection is gone.
+    let tcp = TcpStream::connect(c.addr()).await.unwrap();
+    let mut tls = c
+        .tls
+        .connect(ServerName::try_from("allerta").unwrap(), tcp)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /contacts/import HTTP/1.1\r\nHost: allerta\r\nOrigin: https://allerta\r\n\
+         Cookie: {anna}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body.as_bytes()[..body.len() / 2])
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    drop(tls);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count().await, 0, "a cut-off import wrote contacts");
+
+    // The whole request: every contact, in one transaction.
+    let answer = c
+        .http(
+            &post("/contacts/import", &body, true)
+                .replace("\r\n\r\n", &format!("\r\nCookie: {anna}\r\n\r\n")),
+        )
+        .await;
+    assert_eq!(status(&answer), 303, "{}", &answer[..answer.len().min(400)]);
+    assert_eq!(count().await, 2000);
+}

@@ -381,6 +381,8 @@ pub struct ProgressPanel<'a> {
     pub state: String,
     /// (action, label) the operator may take now: they change with the state.
     pub actions: Vec<(&'static str, String)>,
+    /// (outcome, label, count), most first.
+    pub outcomes: Vec<(String, String, u64)>,
     pub percent: String,
     pub eta: String,
     pub chart: String,
@@ -398,6 +400,11 @@ impl<'a> ProgressPanel<'a> {
             s,
             node,
             state: t.get(&format!("state.{}", s.state)).to_owned(),
+            outcomes: s
+                .outcomes
+                .iter()
+                .map(|(o, n)| (o.clone(), t.get(&format!("outcome.{o}")).to_owned(), *n))
+                .collect(),
             actions: actions(&s.state)
                 .iter()
                 .map(|a| (*a, t.get(&format!("action.{a}")).to_owned()))
