@@ -39,6 +39,9 @@ const OPERATOR_COLUMNS: &str = "id, name, role, password_hash, disabled, session
 /// each second in which someone finished.
 pub type FinishTimes = (Option<i64>, Vec<(i64, u64)>);
 
+/// A campaign's finished attempts by outcome, and when its ledger was last written.
+pub type Outcomes = (Vec<(String, u64)>, Option<i64>);
+
 /// The certificate and key the console serves (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificatePem {
@@ -166,7 +169,7 @@ impl Store {
     /// Campaign `id`'s finished attempts by outcome (`confirmed`, `busy`, …), most first;
     /// and when its ledger was last written (an attempt's start, answer or end, ms since
     /// the epoch), which the console's live stream carries so its delay can be measured.
-    pub fn outcomes(&self, id: i64) -> Result<(Vec<(String, u64)>, Option<i64>), StoreError> {
+    pub fn outcomes(&self, id: i64) -> Result<Outcomes, StoreError> {
         let mut stmt = self.connection().prepare_cached(
             "SELECT outcome, count(*) FROM attempts
              WHERE campaign_id = ?1 AND outcome IS NOT NULL
