@@ -204,7 +204,9 @@ pub fn parse_window(text: &str) -> Result<(u32, u32), String> {
     let minutes = |t: &str| -> Option<u32> {
         let (h, m) = t.trim().split_once(':')?;
         let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (h < 24 && m < 60).then_some(h * 60 + m)
+        // `then`, not `then_some`: the product must not be computed for an hour that
+        // is out of range (99999999:00 overflowed; found by the console_input fuzz target).
+        (h < 24 && m < 60).then(|| h * 60 + m)
     };
     let (a, b) = text
         .split_once('-')
@@ -265,5 +267,6 @@ mod tests {
         assert!(parse_window("8-20").is_err());
         assert!(parse_window("25:00-01:00").is_err());
         assert!(parse_window("10:00-10:00").is_err());
+        assert!(parse_window("99999999:00-08:00").is_err());
     }
 }
