@@ -167,8 +167,8 @@ impl Store {
     }
 
     /// Campaign `id`'s finished attempts by outcome (`confirmed`, `busy`, …), most first;
-    /// and when its ledger was last written (an attempt's start, answer or end, ms since
-    /// the epoch), which the console's live stream carries so its delay can be measured.
+    /// and when its ledger was last written (an attempt's start or end, ms since the
+    /// epoch: the times the store wrote them), which the console's live stream carries so its delay can be measured.
     pub fn outcomes(&self, id: i64) -> Result<Outcomes, StoreError> {
         let mut stmt = self.connection().prepare_cached(
             "SELECT outcome, count(*) FROM attempts
@@ -179,7 +179,7 @@ impl Store {
             .query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
             .collect::<Result<_, _>>()?;
         let written: Option<i64> = self.connection().query_row(
-            "SELECT max(max(coalesce(ended_at, 0), coalesce(answered_at, 0), started_at))
+            "SELECT max(max(coalesce(ended_at, 0), started_at))
              FROM attempts WHERE campaign_id = ?1",
             [id],
             |r| r.get(0),
