@@ -185,7 +185,7 @@ fn pages(
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let path = if n % 5 == 0 {
+        let path = if n.is_multiple_of(5) {
             "/".to_owned()
         } else {
             format!("/campaigns/{id}")
