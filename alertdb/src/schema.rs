@@ -137,4 +137,10 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 5: a person's attempts in a campaign, found without a scan: the report's last
+    // attempt per person and the console's chart read them for every recipient (a
+    // 2,000-recipient report took a second and a half without it).
+    r#"
+    CREATE INDEX attempts_person ON attempts (campaign_id, contact_id, id);
+    "#,
 ];

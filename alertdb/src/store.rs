@@ -736,8 +736,10 @@ impl Store {
             "SELECT c.external_id, c.name, r.status, r.attempts, coalesce(r.last_outcome, ''),
                     coalesce(a.number, ''), coalesce(a.node, '')
              FROM recipients r JOIN contacts c ON c.id = r.contact_id
-             LEFT JOIN attempts a ON a.id = (SELECT max(id) FROM attempts
-                 WHERE campaign_id = r.campaign_id AND contact_id = r.contact_id)
+             LEFT JOIN (SELECT contact_id, max(id) AS id FROM attempts
+                        WHERE campaign_id = ?1 GROUP BY contact_id) l
+               ON l.contact_id = r.contact_id
+             LEFT JOIN attempts a ON a.id = l.id
              WHERE r.campaign_id = ?1 ORDER BY c.external_id",
         )?;
         let rows = stmt

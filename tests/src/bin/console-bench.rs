@@ -51,16 +51,19 @@ fn now_ms() -> i64 {
 
 /// A TLS connection to the console on the VIP, opened inside the client namespace.
 fn connect(ns: &str, tls: &Arc<ClientConfig>) -> Tls {
+    try_connect(ns, tls).expect("connecting to the console")
+}
+
+fn try_connect(ns: &str, tls: &Arc<ClientConfig>) -> std::io::Result<Tls> {
     let addr = SocketAddr::from((VIP, 443));
     let tcp = in_netns(ns, move || {
         TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-    })
-    .expect("connecting to the console");
+    })?;
     tcp.set_nodelay(true).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let conn = ClientConnection::new(tls.clone(), ServerName::try_from("allerta").unwrap())
-        .expect("a TLS client");
-    StreamOwned::new(conn, tcp)
+        .map_err(std::io::Error::other)?;
+    Ok(StreamOwned::new(conn, tcp))
 }
 
 /// Reads one HTTP/1.1 answer with a Content-Length; (status, headers, body).
@@ -119,6 +122,8 @@ struct Seen {
     events: Vec<(i64, i64)>,
     pages: Vec<Duration>,
     failed_pages: u64,
+    /// Live streams opened (1 unless one broke).
+    streams: u64,
 }
 
 /// Keeps the campaign's live stream open until `stop`, noting each progress event.
@@ -131,7 +136,12 @@ fn stream(
     seen: Arc<Mutex<Seen>>,
 ) {
     while !stop.load(Ordering::Relaxed) {
-        let mut s = BufReader::new(connect(&ns, &tls));
+        let Ok(conn) = try_connect(&ns, &tls) else {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        seen.lock().unwrap().streams += 1;
+        let mut s = BufReader::new(conn);
         let req = format!(
             "GET /live/campaigns/{id} HTTP/1.0\r\nHost: allerta\r\nCookie: {cookie}\r\n\
              Accept: text/event-stream\r\n\r\n"
@@ -292,6 +302,7 @@ fn main() {
     let cpu = (cpu_ticks(web) - cpu0) as f64 / ticks_per_sec();
     let wall = t0.elapsed();
     stop.store(true, Ordering::Relaxed);
+    let stopped_at = now_ms();
     for t in threads {
         let _ = t.join();
     }
@@ -311,10 +322,29 @@ fn main() {
     writes.sort_unstable();
     let mut progress = Vec::new();
     let mut unseen = 0u64;
+    let mut streams = 0;
+    let last_write = writes.last().copied().unwrap_or(0);
     let (mut page_times, mut failed_pages, mut events) = (Vec::new(), 0, 0);
     for seen in &seens {
         let seen = seen.lock().unwrap();
         events += seen.events.len();
+        streams += seen.streams;
+        if let Some(&(_, mark)) = seen.events.last() {
+            if mark < last_write {
+                let tail: Vec<String> = seen.events[seen.events.len().saturating_sub(3)..]
+                    .iter()
+                    .map(|(r, w)| format!("received {} marks {}", r - last_write, w - last_write))
+                    .collect();
+                println!(
+                    "a client's last event marks {} ms before the last write ({} events; \
+                     the last, in ms from that write: {}; stopped at {})",
+                    last_write - mark,
+                    seen.events.len(),
+                    tail.join(", "),
+                    stopped_at - last_write
+                );
+            }
+        }
         page_times.extend(seen.pages.iter().copied());
         failed_pages += seen.failed_pages;
         // Events in the order received; a write is seen by the first whose mark covers it.
@@ -358,8 +388,8 @@ fn main() {
         "p99 < 1000 ms",
     );
     println!(
-        "\nevents received {events}; ledger writes {} × {browsers} clients, {unseen} never seen; \
-         pages failed {failed_pages}",
+        "\nevents received {events} on {streams} streams; ledger writes {} × {browsers} clients, \
+         {unseen} never seen; pages failed {failed_pages}",
         writes.len()
     );
     println!(
