@@ -43,8 +43,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Two workers: the console shares the node with the media core's realtime work.
+    // At most 8 blocking threads (database reads and writes, argon2, espeak-ng and sox):
+    // each thread costs memory (its stack and, with glibc, an allocation arena), and the
+    // work they do is bounded anyway (two password checks, two media jobs at once).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {

@@ -115,7 +115,7 @@ impl FromRequestParts<App> for Signed {
         let checked = {
             let token = token.clone();
             app.db
-                .run(move |s| {
+                .read(move |s| {
                     let keys = s.console_keys()?;
                     let Ok(claims) = token::verify(&token, &keys, now) else {
                         return Ok(None);

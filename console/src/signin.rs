@@ -4,9 +4,10 @@
 //!   `lockout_window` without a password check (fail2ban's rule, `component::lockout`).
 //!   Kept in memory: a takeover starts the count again, which costs a guesser a failover
 //!   per few guesses.
-//! - argon2id takes 19 MiB and tens of milliseconds: at most two checks run at once, on
-//!   blocking threads, so a flood of sign-ins queues here and never delays the dialling
-//!   node's other work; a sign-in that waits too long is told to try again.
+//! - argon2id takes 19 MiB and tens of milliseconds: at most two checks run at once, on two
+//!   threads of their own, so a flood of sign-ins queues here and never delays the dialling
+//!   node's other work (nor grows the console's memory); a sign-in that waits too long is
+//!   told to try again.
 //! - An unknown name costs the same check as a known one (against a fixed hash), so the
 //!   answer's timing does not say which names exist.
 
@@ -29,6 +30,55 @@ pub struct SignIn {
     by_name: Mutex<Lockout<String>>,
     by_address: Mutex<Lockout<IpAddr>>,
     checks: Semaphore,
+    /// The threads that run argon2 (see [`Checkers`]).
+    checkers: Checkers,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Two threads of their own for argon2, rather than tokio's blocking pool: argon2 takes
+/// 19 MiB, which glibc keeps in the allocating thread's arena after the first few times,
+/// so checks spread over eight pool threads held about 150 MiB; two threads hold 40.
+struct Checkers {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Checkers {
+    fn start() -> Self {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..CHECKS_AT_ONCE {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return, // the console is stopping
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password-checking thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    /// Whether `password` matches `hash`, checked on one of the threads.
+    async fn verify(&self, password: String, hash: String) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(alertdb::password::verify(&password, &hash));
+        });
+        if self.jobs.send(job).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
 }
 
 /// How a sign-in went.
@@ -51,6 +101,7 @@ impl SignIn {
             by_name: Mutex::new(Lockout::new(failures, window, REMEMBERED)),
             by_address: Mutex::new(Lockout::new(failures * 4, window, REMEMBERED)),
             checks: Semaphore::new(CHECKS_AT_ONCE),
+            checkers: Checkers::start(),
         }
     }
 
@@ -85,10 +136,7 @@ impl SignIn {
             .as_ref()
             .map(|o| o.password_hash.clone())
             .unwrap_or_else(|| unknown_name_hash().to_owned());
-        let matched =
-            tokio::task::spawn_blocking(move || alertdb::password::verify(&password, &hash))
-                .await
-                .unwrap_or(false);
+        let matched = self.checkers.verify(password, hash).await;
         let now = Instant::now();
         match operator {
             Some(o) if matched => {

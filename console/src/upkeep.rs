@@ -97,7 +97,7 @@ pub async fn run(
             prepared = false;
         }
         if config.tls.is_none() {
-            match db.run(|s| s.console_certificate()).await {
+            match db.read(|s| s.console_certificate()).await {
                 Ok(Some(cert)) => match certificates.replace(&cert) {
                     Ok(true) => info!("serving the pair's console certificate"),
                     Ok(false) => {}

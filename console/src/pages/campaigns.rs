@@ -59,7 +59,7 @@ fn state_text(t: &Texts, state: &str) -> String {
 }
 
 pub async fn list(State(app): State<App>, signed: Signed) -> Response {
-    let rows = match app.db.run(|s| s.campaign_rows()).await {
+    let rows = match app.db.read(|s| s.campaign_rows()).await {
         Ok(rows) => rows,
         Err(e) => return db_failure(e),
     };
@@ -187,7 +187,7 @@ async fn new_page(
 ) -> Response {
     let choices = app
         .db
-        .run(|s| Ok((s.message_names()?, s.lists_with_sizes()?)))
+        .read(|s| Ok((s.message_names()?, s.lists_with_sizes()?)))
         .await;
     let (messages, lists) = match choices {
         Ok(c) => c,
@@ -317,7 +317,7 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let (f, lists) = Fields::from_pairs(pairs);
-    let keys = match app.db.run(|s| s.console_keys()).await {
+    let keys = match app.db.read(|s| s.console_keys()).await {
         Ok(k) => k,
         Err(e) => return db_failure(e),
     };
@@ -549,7 +549,7 @@ pub async fn show(
 ) -> Response {
     let read = app
         .db
-        .run(move |s| Ok((live::snapshot(s, id)?, s.report(id)?)))
+        .read(move |s| Ok((live::snapshot(s, id)?, s.report(id)?)))
         .await;
     let (snap, report) = match read {
         Ok((Some(snap), report)) => (snap, report),
@@ -633,7 +633,7 @@ pub async fn confirm(
     let t = signed.texts;
     let read = app
         .db
-        .run(move |s| Ok((live::snapshot(s, id)?, s.campaign_audience(id)?)))
+        .read(move |s| Ok((live::snapshot(s, id)?, s.campaign_audience(id)?)))
         .await;
     let (snap, audience) = match read {
         Ok((Some(s), audience)) => (s, audience),
@@ -719,7 +719,7 @@ pub async fn report_csv(
 ) -> Response {
     let read = app
         .db
-        .run(move |s| Ok((s.campaign_by_id(id)?, s.report(id)?)))
+        .read(move |s| Ok((s.campaign_by_id(id)?, s.report(id)?)))
         .await;
     let (campaign, rows) = match read {
         Ok((Some(c), rows)) => (c, rows),

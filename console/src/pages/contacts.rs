@@ -71,7 +71,7 @@ pub async fn page(
     let search = needle.clone();
     let read = app
         .db
-        .run(move |s| Ok((s.lists_with_sizes()?, s.search_contacts(&search, SHOWN)?)))
+        .read(move |s| Ok((s.lists_with_sizes()?, s.search_contacts(&search, SHOWN)?)))
         .await;
     let (lists, (found, matched)) = match read {
         Ok(r) => r,
@@ -156,7 +156,7 @@ fn list_problem(t: &Texts, list: &str) -> Option<String> {
 
 pub async fn preview(State(app): State<App>, signed: Signed, form: Multipart) -> Response {
     let t = signed.texts;
-    let keys = match app.db.run(|s| s.console_keys()).await {
+    let keys = match app.db.read(|s| s.console_keys()).await {
         Ok(k) => k,
         Err(e) => return db_failure(e),
     };
@@ -343,7 +343,7 @@ impl EditPage {
 
 pub async fn edit_form(State(app): State<App>, signed: Signed, Path(id): Path<i64>) -> Response {
     let t = signed.texts;
-    let row = match app.db.run(move |s| s.contact_by_id(id)).await {
+    let row = match app.db.read(move |s| s.contact_by_id(id)).await {
         Ok(Some(row)) => row,
         Ok(None) => {
             return failure(
@@ -394,7 +394,7 @@ pub async fn edit(
     Form(f): Form<EditForm>,
 ) -> Response {
     let t = signed.texts;
-    let current = match app.db.run(move |s| s.contact_by_id(id)).await {
+    let current = match app.db.read(move |s| s.contact_by_id(id)).await {
         Ok(Some(row)) => row,
         Ok(None) => {
             return failure(

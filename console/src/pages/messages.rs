@@ -90,7 +90,7 @@ async fn render(
     errors: Vec<(String, String)>,
     saved: Option<String>,
 ) -> Response {
-    let messages = match app.db.run(|s| s.message_rows()).await {
+    let messages = match app.db.read(|s| s.message_rows()).await {
         Ok(m) => m,
         Err(e) => return db_failure(e),
     };
@@ -176,7 +176,7 @@ pub struct TextForm {
 
 pub async fn text(State(app): State<App>, signed: Signed, Form(form): Form<TextForm>) -> Response {
     let t = signed.texts;
-    let keys = match app.db.run(|s| s.console_keys()).await {
+    let keys = match app.db.read(|s| s.console_keys()).await {
         Ok(k) => k,
         Err(e) => return db_failure(e),
     };
@@ -332,7 +332,7 @@ pub async fn upload(State(app): State<App>, signed: Signed, mut form: Multipart)
             let _ = std::fs::remove_file(p);
         }
     };
-    let keys = match app.db.run(|s| s.console_keys()).await {
+    let keys = match app.db.read(|s| s.console_keys()).await {
         Ok(k) => k,
         Err(e) => {
             cleanup(&file);

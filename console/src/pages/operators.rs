@@ -75,7 +75,7 @@ async fn render(
     errors: Vec<(String, String)>,
     done: Option<String>,
 ) -> Response {
-    let operators = match app.db.run(|s| s.operators()).await {
+    let operators = match app.db.read(|s| s.operators()).await {
         Ok(o) => o,
         Err(e) => return db_failure(e),
     };
@@ -157,7 +157,7 @@ fn new_password_problems(
 }
 
 async fn csrf_ok(app: &App, signed: &Signed, given: &str) -> Result<bool, Response> {
-    match app.db.run(|s| s.console_keys()).await {
+    match app.db.read(|s| s.console_keys()).await {
         Ok(keys) => Ok(signed.csrf_ok(&keys, given)),
         Err(e) => Err(db_failure(e)),
     }
