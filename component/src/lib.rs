@@ -20,4 +20,5 @@ pub mod monotonic;
 pub mod open_files;
 pub mod realtime;
 pub mod server;
+pub mod status_fetch;
 pub mod unix;

@@ -6,14 +6,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::pair::{self, PairView};
 
-/// A status document is a few kilobytes; more is not a supervisor's.
-const MAX_STATUS: u64 = 1024 * 1024;
 const ASK_TIMEOUT: Duration = Duration::from_millis(800);
 const FRESH_FOR: Duration = Duration::from_secs(1);
 
@@ -67,26 +63,8 @@ async fn ask(addr: Option<SocketAddr>) -> (String, Result<Value, String>) {
             Err("no supervisor status address (supervisor.metrics_bind)".into()),
         );
     };
-    let fetch = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("not answering: {e}"))?;
-        stream
-            .write_all(b"GET /status HTTP/1.0\r\nHost: allerta\r\n\r\n")
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut body = Vec::new();
-        (&mut stream)
-            .take(MAX_STATUS)
-            .read_to_end(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&body);
-        let (_, json) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-        serde_json::from_str::<Value>(json).map_err(|e| format!("status: {e}"))
-    };
-    let result = tokio::time::timeout(ASK_TIMEOUT, fetch)
+    let result = component::status_fetch::status_body(addr, ASK_TIMEOUT)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer in {} ms", ASK_TIMEOUT.as_millis())));
+        .and_then(|body| serde_json::from_str::<Value>(&body).map_err(|e| format!("status: {e}")));
     (addr.to_string(), result)
 }

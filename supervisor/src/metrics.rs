@@ -220,8 +220,6 @@ pub async fn serve(
 const MAX_CONNECTIONS: usize = 32;
 /// How long one connection may take, from accept to the last byte written.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
-/// The most of a peer's `/status` answer we read.
-const MAX_STATUS: u64 = 1 << 20;
 
 async fn respond(mut stream: TcpStream, calls_tx: mpsc::Sender<Call>) {
     let mut buf = vec![0u8; 4096];
@@ -294,27 +292,8 @@ fn status_json(status: &Status, now_ms: u64) -> String {
 
 /// Fetches the peer's `/status` (for switchover and promote checks).
 pub async fn fetch_status(addr: SocketAddr, timeout: Duration) -> Result<Status, String> {
-    let fetch = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connecting to {addr}: {e}"))?;
-        stream
-            .write_all(b"GET /status HTTP/1.0\r\nHost: peer\r\n\r\n")
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut body = Vec::new();
-        (&mut stream)
-            .take(MAX_STATUS)
-            .read_to_end(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&body);
-        let (_, json) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-        serde_json::from_str::<Status>(json).map_err(|e| format!("peer status: {e}"))
-    };
-    tokio::time::timeout(timeout, fetch)
-        .await
-        .map_err(|_| format!("{addr} did not answer in {} ms", timeout.as_millis()))?
+    let body = component::status_fetch::status_body(addr, timeout).await?;
+    serde_json::from_str::<Status>(&body).map_err(|e| format!("peer status: {e}"))
 }
 
 #[cfg(test)]

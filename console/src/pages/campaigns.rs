@@ -322,11 +322,7 @@ pub async fn create(
         Err(e) => return db_failure(e),
     };
     if !signed.csrf_ok(&keys, &f._csrf) {
-        app.count(|c| &c.forged);
-        return failure(
-            StatusCode::FORBIDDEN,
-            "refused: stale form; reload the page".into(),
-        );
+        return super::forged(&app, &signed.texts);
     }
     let spec = match read_form(&signed.texts, &f, &lists) {
         Ok(spec) => spec,
@@ -498,24 +494,13 @@ pub struct ReportQuery {
 impl ReportQuery {
     /// This filter and search at `page`, as a query string.
     fn at(&self, page: Option<usize>) -> String {
-        let mut q = format!("status={}&q={}", encode(&self.status), encode(&self.q));
-        if let Some(p) = page {
-            q.push_str(&format!("&page={p}"));
+        let page = page.map(|p| p.to_string());
+        let mut pairs = vec![("status", self.status.as_str()), ("q", self.q.as_str())];
+        if let Some(p) = &page {
+            pairs.push(("page", p));
         }
-        q
+        super::query(&pairs)
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn filtered(rows: Vec<ReportRow>, q: &ReportQuery) -> Vec<ReportRow> {
@@ -698,13 +683,7 @@ pub async fn act(
             info!(operator = %signed.operator.name, campaign = %name, action = %f.action, "campaign control");
             Redirect::to(&format!("/campaigns/{id}")).into_response()
         }
-        Ok(Err("forged")) => {
-            app.count(|c| &c.forged);
-            failure(
-                StatusCode::FORBIDDEN,
-                "refused: stale form; reload the page".into(),
-            )
-        }
+        Ok(Err("forged")) => super::forged(&app, &signed.texts),
         Ok(Err(_)) => not_found(&signed.texts),
         Err(DbError::Store(StoreError::Refused(why))) => failure(StatusCode::CONFLICT, why),
         Err(e) => db_failure(e),

@@ -184,11 +184,7 @@ pub async fn preview(State(app): State<App>, signed: Signed, form: Multipart) ->
         }
     };
     if !signed.csrf_ok(&keys, &csrf) {
-        app.count(|c| &c.forged);
-        return failure(
-            StatusCode::FORBIDDEN,
-            "refused: stale form; reload the page".into(),
-        );
+        return super::forged(&app, &signed.texts);
     }
     if let Some(e) = list_problem(&t, &list) {
         app.count(|c| &c.invalid_forms);
@@ -267,39 +263,13 @@ pub async fn import(State(app): State<App>, signed: Signed, Form(f): Form<Import
     match done {
         Ok(Some(n)) => {
             info!(operator = %signed.operator.name, contacts = n, %list, "contacts imported");
-            let query: String = form_query(&[("imported", &n.to_string()), ("list", &list)]);
+            let query: String = super::query(&[("imported", &n.to_string()), ("list", &list)]);
             Redirect::to(&format!("/contacts?{query}")).into_response()
         }
-        Ok(None) => {
-            app.count(|c| &c.forged);
-            failure(
-                StatusCode::FORBIDDEN,
-                "refused: stale form; reload the page".into(),
-            )
-        }
+        Ok(None) => super::forged(&app, &signed.texts),
         Err(DbError::Store(StoreError::Refused(why))) => failure(StatusCode::CONFLICT, why),
         Err(e) => db_failure(e),
     }
-}
-
-/// `k=v&…`, percent-encoded.
-fn form_query(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Template, WebTemplate)]
@@ -456,27 +426,8 @@ pub async fn edit(
         .await;
     match done {
         Ok(true) => Redirect::to(&format!("/contacts/{id}")).into_response(),
-        Ok(false) => {
-            app.count(|c| &c.forged);
-            failure(
-                StatusCode::FORBIDDEN,
-                "refused: stale form; reload the page".into(),
-            )
-        }
+        Ok(false) => super::forged(&app, &signed.texts),
         Err(DbError::Store(StoreError::Refused(why))) => failure(StatusCode::CONFLICT, why),
         Err(e) => db_failure(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_redirect_after_an_import_encodes_the_list() {
-        assert_eq!(
-            form_query(&[("imported", "3"), ("list", "Zona Nord & più")]),
-            "imported=3&list=Zona%20Nord%20%26%20pi%C3%B9"
-        );
     }
 }

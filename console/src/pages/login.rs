@@ -155,6 +155,7 @@ pub struct CsrfOnly {
 /// Ends every session of this operator (a new epoch, replicated), then this browser's.
 pub async fn sign_out(State(app): State<App>, signed: Signed, Form(f): Form<CsrfOnly>) -> Response {
     let (id, who, given) = (signed.operator.id, signed.operator.name.clone(), f._csrf);
+    let texts = signed.texts;
     let done = app
         .db
         .run(move |s| {
@@ -173,10 +174,7 @@ pub async fn sign_out(State(app): State<App>, signed: Signed, Form(f): Form<Csrf
                 .insert(header::SET_COOKIE, session::cleared_cookie());
             r
         }
-        Ok(false) => {
-            app.count(|c| &c.forged);
-            super::failure(StatusCode::FORBIDDEN, "refused: stale form".into())
-        }
+        Ok(false) => super::forged(&app, &texts),
         Err(e) => super::failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

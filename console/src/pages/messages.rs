@@ -181,11 +181,7 @@ pub async fn text(State(app): State<App>, signed: Signed, Form(form): Form<TextF
         Err(e) => return db_failure(e),
     };
     if !signed.csrf_ok(&keys, &form._csrf) {
-        app.count(|c| &c.forged);
-        return failure(
-            StatusCode::FORBIDDEN,
-            "refused: stale form; reload the page".into(),
-        );
+        return super::forged(&app, &signed.texts);
     }
     let f = TextFields {
         name: form.name.trim().to_owned(),
@@ -259,14 +255,7 @@ pub async fn text(State(app): State<App>, signed: Signed, Form(form): Form<TextF
 }
 
 fn saved_redirect(name: &str) -> Response {
-    let q: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    Redirect::to(&format!("/messages?saved={q}")).into_response()
+    Redirect::to(&format!("/messages?{}", super::query(&[("saved", name)]))).into_response()
 }
 
 pub async fn upload(State(app): State<App>, signed: Signed, mut form: Multipart) -> Response {
@@ -341,11 +330,7 @@ pub async fn upload(State(app): State<App>, signed: Signed, mut form: Multipart)
     };
     if !signed.csrf_ok(&keys, &csrf) {
         cleanup(&file);
-        app.count(|c| &c.forged);
-        return failure(
-            StatusCode::FORBIDDEN,
-            "refused: stale form; reload the page".into(),
-        );
+        return super::forged(&app, &signed.texts);
     }
     let mut errors = Vec::new();
     if !convert::valid_name(&name) {

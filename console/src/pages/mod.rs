@@ -58,6 +58,34 @@ pub fn failure(status: StatusCode, text: String) -> Response {
     (status, text).into_response()
 }
 
+/// A state-changing form without this session's CSRF token (another site's, or a page
+/// left open past a sign-out): counted and refused.
+pub fn forged(app: &App, t: &Texts) -> Response {
+    app.count(|c| &c.forged);
+    failure(StatusCode::FORBIDDEN, t.get("form.stale").to_owned())
+}
+
+/// `k=v&…` with each value percent-encoded (links and redirects that carry what an
+/// operator typed).
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Milliseconds since the epoch as the node's local "YYYY-MM-DD HH:MM:SS".
 pub fn when(ms: i64) -> String {
     let local = component::localtime::local_secs(ms.max(0) as u64);
@@ -78,5 +106,18 @@ pub fn duration(secs: f64) -> String {
         0..=59 => format!("{s} s"),
         60..=3599 => format!("{} min", s.div_ceil(60)),
         _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_carry_what_was_typed_encoded() {
+        assert_eq!(
+            query(&[("imported", "3"), ("list", "Zona Nord & più")]),
+            "imported=3&list=Zona%20Nord%20%26%20pi%C3%B9"
+        );
     }
 }

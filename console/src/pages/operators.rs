@@ -163,21 +163,13 @@ async fn csrf_ok(app: &App, signed: &Signed, given: &str) -> Result<bool, Respon
     }
 }
 
-fn forged(app: &App) -> Response {
-    app.count(|c| &c.forged);
-    failure(
-        StatusCode::FORBIDDEN,
-        "refused: stale form; reload the page".into(),
-    )
-}
-
 pub async fn add(State(app): State<App>, signed: Signed, Form(f): Form<AddForm>) -> Response {
     if let Some(r) = admins_only(&signed) {
         return r;
     }
     match csrf_ok(&app, &signed, &f._csrf).await {
         Ok(true) => {}
-        Ok(false) => return forged(&app),
+        Ok(false) => return super::forged(&app, &signed.texts),
         Err(r) => return r,
     }
     let t = signed.texts;
@@ -266,7 +258,7 @@ pub async fn change(
     }
     match csrf_ok(&app, &signed, &f._csrf).await {
         Ok(true) => {}
-        Ok(false) => return forged(&app),
+        Ok(false) => return super::forged(&app, &signed.texts),
         Err(r) => return r,
     }
     let t = signed.texts;
