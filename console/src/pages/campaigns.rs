@@ -11,13 +11,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::info;
 
 use alertdb::console::CampaignRow;
 use alertdb::store::{ReportRow, StoreError};
 use alertdb::{parse_window, CampaignSpec};
 
-use super::{duration, failure, when, Chrome};
+use super::{db_failure, duration, failure, when, Chrome};
 use crate::app::App;
 use crate::db::DbError;
 use crate::i18n::Texts;
@@ -47,11 +47,6 @@ pub struct ListPage {
     pub t: Texts,
     pub chrome: Chrome,
     pub rows: Vec<Row>,
-}
-
-fn db_failure(e: DbError) -> Response {
-    warn!(error = %e, "console database");
-    failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 fn state_text(t: &Texts, state: &str) -> String {

@@ -19,7 +19,7 @@ use alertdb::console::ContactRow;
 use alertdb::contacts::{self, Contact};
 use alertdb::store::StoreError;
 
-use super::{failure, Chrome};
+use super::{db_failure, failure, Chrome};
 use crate::app::App;
 use crate::db::DbError;
 use crate::i18n::Texts;
@@ -33,11 +33,6 @@ const PREVIEW_ROWS: usize = 20;
 pub const MAX_FILE: usize = 8 * 1024 * 1024;
 /// Problems listed for a bad file (the count says how many there were).
 const PROBLEMS_SHOWN: usize = 200;
-
-fn db_failure(e: DbError) -> Response {
-    tracing::warn!(error = %e, "console database");
-    failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "contacts.html")]

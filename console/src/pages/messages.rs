@@ -19,9 +19,8 @@ use tracing::{info, warn};
 use alertdb::console::MessageInfo;
 use prompts::convert;
 
-use super::{failure, when, Chrome};
+use super::{db_failure, failure, when, Chrome};
 use crate::app::App;
-use crate::db::DbError;
 use crate::i18n::Texts;
 use crate::session::Signed;
 
@@ -31,11 +30,6 @@ pub const MAX_UPLOAD: usize = 32 * 1024 * 1024;
 const MAX_TEXT: usize = 2000;
 /// The voices there are (espeak-ng's, in the image).
 pub const LANGUAGES: [&str; 4] = ["it", "en", "de", "fr"];
-
-fn db_failure(e: DbError) -> Response {
-    warn!(error = %e, "console database");
-    failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
 
 /// A message's line in the list.
 pub struct Line {

@@ -58,6 +58,12 @@ pub fn failure(status: StatusCode, text: String) -> Response {
     (status, text).into_response()
 }
 
+/// The database could not be read or written: logged, and said to the operator.
+pub fn db_failure(e: crate::db::DbError) -> Response {
+    tracing::warn!(error = %e, "console database");
+    failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
 /// A state-changing form without this session's CSRF token (another site's, or a page
 /// left open past a sign-out): counted and refused.
 pub fn forged(app: &App, t: &Texts) -> Response {

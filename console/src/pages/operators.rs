@@ -10,22 +10,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::info;
 
 use alertdb::console::OperatorRow;
 use alertdb::password::{password_problem, pin_problem};
 use alertdb::store::StoreError;
 
-use super::{failure, Chrome};
+use super::{db_failure, failure, Chrome};
 use crate::app::App;
 use crate::db::DbError;
 use crate::i18n::Texts;
 use crate::session::Signed;
-
-fn db_failure(e: DbError) -> Response {
-    warn!(error = %e, "console database");
-    failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
 
 fn admins_only(signed: &Signed) -> Option<Response> {
     (!signed.is_admin()).then(|| {
