@@ -35,7 +35,7 @@ pub struct Trunk {
     pub state: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeView {
     /// Its name, or the address asked when it did not answer.
     pub name: String,
@@ -50,6 +50,17 @@ pub struct NodeView {
     pub sync_lag_ms: Option<u64>,
     /// The alarms the supervisor raises for it.
     pub alarms: Vec<String>,
+    /// This month against the SLA, as this node's supervisor measured the service.
+    pub sla: Option<Sla>,
+}
+
+/// A month's availability per service time (`allertactl sla`'s figures).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sla {
+    /// "2026-12".
+    pub month: String,
+    /// (hours, availability %, target %, met).
+    pub service_times: Vec<(String, f64, f64, bool)>,
 }
 
 impl NodeView {
@@ -108,6 +119,7 @@ pub fn node(status: Result<&Value, (&str, &str)>) -> NodeView {
                 trunks: vec![],
                 sync_lag_ms: None,
                 alarms: vec![],
+                sla: None,
             }
         }
     };
@@ -157,6 +169,20 @@ pub fn node(status: Result<&Value, (&str, &str)>) -> NodeView {
         yellows.push("sync: no session with the master".to_owned());
     }
     let alarms: Vec<String> = list(&s["alarms"]).map(|a| text(&a["text"])).collect();
+    let month = &s["availability"]["month"];
+    let sla = month["month"].as_str().map(|m| Sla {
+        month: m.to_owned(),
+        service_times: list(&month["service_times"])
+            .map(|st| {
+                (
+                    text(&st["hours"]),
+                    st["availability_percent"].as_f64().unwrap_or(0.0),
+                    st["target_percent"].as_f64().unwrap_or(0.0),
+                    st["met"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect(),
+    });
     let health = if !reds.is_empty() {
         Health::Red
     } else if !yellows.is_empty() || !alarms.is_empty() {
@@ -175,6 +201,7 @@ pub fn node(status: Result<&Value, (&str, &str)>) -> NodeView {
         trunks,
         sync_lag_ms,
         alarms,
+        sla,
     }
 }
 
@@ -245,7 +272,11 @@ mod tests {
             "last_transitions": [
                 {"at_ms": 1000, "instance": "data", "from": "Backup", "to": "Master", "reason": "peer silent"},
             ],
-            "alarms": []
+            "alarms": [],
+            "availability": {"month": {"month": "2026-12", "outages": 1, "service_times": [
+                {"hours": "07:00-18:00", "availability_percent": 99.5, "target_percent": 98.0, "met": true},
+                {"hours": "18:00-07:00", "availability_percent": 85.0, "target_percent": 90.0, "met": false}
+            ]}}
         })
     }
 
@@ -274,6 +305,13 @@ mod tests {
         assert_eq!(view.nodes[1].health, Health::Yellow);
         assert_eq!(view.nodes[1].reasons, ["trunk trunk-out: failed: 403"]);
         assert_eq!(view.nodes[1].sync_lag_ms, Some(40));
+        let sla = view.nodes[0].sla.as_ref().unwrap();
+        assert_eq!(sla.month, "2026-12");
+        assert_eq!(
+            sla.service_times[1],
+            ("18:00-07:00".into(), 85.0, 90.0, false)
+        );
+        assert_eq!(view.nodes[1].sla, None);
         let f = view.last_failover.unwrap();
         assert_eq!((f.node.as_str(), f.at_ms), ("node-b", 2000));
         assert_eq!(f.cause, "mediacore: exited: signal: 9 (SIGKILL)");

@@ -96,7 +96,9 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     assert!(
         wait_until(Duration::from_secs(10), || {
             b.goto(&format!("{base}/"));
-            b.exists(".card.node.health-green") && b.text("#master-line").contains("node-a")
+            b.exists(".card.node.health-green")
+                && b.text("#master-line").contains("node-a")
+                && b.exists("table.sla")
         }),
         "status page: {}",
         b.text("main")

@@ -23,6 +23,8 @@ pub struct NodeCard {
     pub trunks: Vec<(String, bool, String)>,
     pub sync: String,
     pub alarms: Vec<String>,
+    /// "SLA 2026-12", then (hours, "99.95 %", "98 %", met) per service time.
+    pub sla: Option<(String, Vec<(String, String, String, bool)>)>,
 }
 
 pub struct FailoverLine {
@@ -67,6 +69,22 @@ fn card(t: &Texts, n: &NodeView) -> NodeCard {
             .collect(),
         sync,
         alarms: n.alarms.clone(),
+        sla: n.sla.as_ref().map(|s| {
+            (
+                t.fill("status.sla_month", &s.month),
+                s.service_times
+                    .iter()
+                    .map(|(hours, got, target, met)| {
+                        (
+                            hours.clone(),
+                            format!("{got:.2} %"),
+                            format!("{target:.0} %"),
+                            *met,
+                        )
+                    })
+                    .collect(),
+            )
+        }),
     }
 }
 

@@ -23,7 +23,7 @@ use super::ledger::Record;
 use super::monitor::Monitor;
 use super::store;
 use crate::config::AvailabilityConfig;
-use crate::control::protocol::AvailabilityStatus;
+use crate::control::protocol::{AvailabilityStatus, SlaMonth};
 
 /// The longest banner line read.
 const MAX_BANNER: usize = 256;
@@ -122,6 +122,8 @@ pub async fn run(
     info!(ledger = %path.display(), interval_ms = cfg.interval.as_millis() as u64, "probing the service");
     let mut monitor = Monitor::new();
     let mut records = Vec::new();
+    // The month's figures: at start, every minute, and when an outage opens or closes.
+    let mut month_due = std::time::Instant::now();
     let mut tick = tokio::time::interval(cfg.interval);
     // A slow probe (up to its timeout) delays the next one: one probe at a time.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -159,7 +161,18 @@ pub async fn run(
                 }
                 Record::StillDown { .. } => {}
             }
+            if !matches!(record, Record::StillDown { .. }) {
+                month_due = std::time::Instant::now();
+            }
             write(&path, record).await;
+        }
+        if std::time::Instant::now() >= month_due {
+            month_due = std::time::Instant::now() + MONTH_EVERY;
+            let (month, error) = this_month(&cfg).await;
+            status_tx.send_modify(|s| {
+                s.month = month;
+                s.sla_error = error;
+            });
         }
         status_tx.send_modify(|s| {
             s.last_probe_ms = Some(started_ms);
@@ -171,6 +184,32 @@ pub async fn run(
     monitor.stop(&mut records);
     for record in records {
         write(&path, record).await;
+    }
+}
+
+/// How often the month's figures are computed again without an outage changing.
+const MONTH_EVERY: Duration = Duration::from_secs(60);
+
+/// This month's figures from the files, off the task's thread.
+async fn this_month(cfg: &AvailabilityConfig) -> (Option<SlaMonth>, Option<String>) {
+    let cfg = cfg.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        let (year, month) = store::this_month(now);
+        store::month_report(&cfg, year, month, now)
+    })
+    .await;
+    match done {
+        Ok(Ok((report, _, _))) => (
+            Some(SlaMonth {
+                month: report.month,
+                outages: report.outages.len(),
+                service_times: report.service_times,
+            }),
+            None,
+        ),
+        Ok(Err(e)) => (None, Some(component::error::chain(&e))),
+        Err(e) => (None, Some(e.to_string())),
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ledger::{End, Ending, Outage};
 use super::windows::{self, format_local, Window};
@@ -27,7 +27,7 @@ pub struct MonthReport {
 }
 
 /// One service time's figures, seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceTime {
     /// "07:00-18:00".
     pub hours: String,

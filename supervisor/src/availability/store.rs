@@ -24,6 +24,40 @@ pub enum StoreError {
     File(#[from] FileError),
 }
 
+/// A month's report, the number of windows read, and the ledger's torn last line, if any.
+pub type MonthFiles = (super::report::MonthReport, usize, Option<usize>);
+
+/// This node's report for `year`-`month` from its files (the ledger and the windows), as
+/// `allertactl sla` prints it and the supervisor's `/status` summarises it; with the
+/// number of windows read and the ledger's torn last line, if any.
+pub fn month_report(
+    a: &crate::config::AvailabilityConfig,
+    year: i64,
+    month: u32,
+    now_ms: u64,
+) -> Result<MonthFiles, FileError> {
+    let ledger = load(&a.ledger)?;
+    let outages = super::ledger::fold(&a.ledger, &ledger)?;
+    let windows = super::windows::load(&a.windows)?;
+    let report = super::report::month(
+        year,
+        month,
+        &outages,
+        &windows,
+        &component::localtime::utc_offset_secs,
+        now_ms,
+        a.stale_after().as_millis() as u64,
+    );
+    Ok((report, windows.len(), ledger.torn))
+}
+
+/// The local calendar month of `now_ms`.
+pub fn this_month(now_ms: u64) -> (i64, u32) {
+    let days = component::localtime::local_secs(now_ms).div_euclid(86_400);
+    let (y, m, _) = component::civil::civil_from_days(days);
+    (y, m)
+}
+
 /// Reads the ledger; a missing file is an empty ledger.
 pub fn load(path: &Path) -> Result<Ledger, FileError> {
     match read_if_present(path)? {

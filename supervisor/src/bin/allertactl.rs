@@ -21,7 +21,7 @@ use component::localtime;
 use firstboot::console::Console;
 use firstboot::refusal;
 use supervisor::alarms;
-use supervisor::availability::{ledger, report, store, windows};
+use supervisor::availability::{report, store};
 use supervisor::config;
 use supervisor::control::protocol::{Request, Response, Status, Transition};
 
@@ -433,39 +433,18 @@ fn sla(cli: &Cli, month: Option<(i64, u32)>) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let a = &config.availability;
-    let ledger = match store::load(&a.ledger) {
-        Ok(l) => l,
+    let now = localtime::now_ms();
+    let (year, month) = month.unwrap_or_else(|| store::this_month(now));
+    let (r, windows, torn) = match store::month_report(a, year, month, now) {
+        Ok(m) => m,
         Err(e) => return fail(&e),
     };
-    if let Some(line) = ledger.torn {
+    if let Some(line) = torn {
         eprintln!(
             "allertactl: warning: {}:{line}: torn last line ignored (a crash mid-write)",
             a.ledger.display()
         );
     }
-    let outages = match ledger::fold(&a.ledger, &ledger) {
-        Ok(o) => o,
-        Err(e) => return fail(&e),
-    };
-    let windows = match windows::load(&a.windows) {
-        Ok(w) => w,
-        Err(e) => return fail(&e),
-    };
-    let now = localtime::now_ms();
-    let (year, month) = month.unwrap_or_else(|| {
-        let days = localtime::local_secs(now).div_euclid(86_400);
-        let (y, m, _) = component::civil::civil_from_days(days);
-        (y, m)
-    });
-    let r = report::month(
-        year,
-        month,
-        &outages,
-        &windows,
-        &localtime::utc_offset_secs,
-        now,
-        a.stale_after().as_millis() as u64,
-    );
     if cli.json {
         #[derive(serde::Serialize)]
         struct Json<'a> {
@@ -496,7 +475,7 @@ fn sla(cli: &Cli, month: Option<(i64, u32)>) -> ExitCode {
         config.node_name,
         a.service,
         a.ledger.display(),
-        windows.len(),
+        windows,
         a.windows.display()
     );
     if !a.enabled {

@@ -70,7 +70,7 @@ pub struct Status {
 }
 
 /// The latest probe of the service and the outage in progress, if any.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AvailabilityStatus {
     /// The address probed ("10.77.0.10:5038").
     pub service: String,
@@ -84,6 +84,23 @@ pub struct AvailabilityStatus {
     pub last_error: Option<String>,
     /// The outage in progress began at this first failed probe.
     pub down_since_ms: Option<u64>,
+    /// This month so far against the SLA (`allertactl sla`'s figures, refreshed every
+    /// minute and at each outage's start and end); absent before the first computation or
+    /// if the files cannot be read (`sla_error` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<SlaMonth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_error: Option<String>,
+}
+
+/// A month's availability per service time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaMonth {
+    /// "2026-12".
+    pub month: String,
+    pub service_times: Vec<crate::availability::report::ServiceTime>,
+    /// Outages that touch the month.
+    pub outages: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
