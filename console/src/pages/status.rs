@@ -23,9 +23,12 @@ pub struct NodeCard {
     pub trunks: Vec<(String, bool, String)>,
     pub sync: String,
     pub alarms: Vec<String>,
-    /// "SLA 2026-12", then (hours, "99.95 %", "98 %", met) per service time.
-    pub sla: Option<(String, Vec<(String, String, String, bool)>)>,
+    /// "Availability of 2026-12 (SLA)", then each service time's line.
+    pub sla: Option<(String, Vec<SlaLine>)>,
 }
+
+/// One service time's line: hours, availability, minimum, met.
+pub type SlaLine = (String, String, String, bool);
 
 pub struct FailoverLine {
     pub when: String,
