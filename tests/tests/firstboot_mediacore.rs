@@ -1,9 +1,9 @@
 //! What first boot writes for the media core and the sync agent loads with their own
 //! readers: the trunks in `pjsip.conf` (passwords with `;`, `&`, quotes survive), the
 //! `[mediacore]` and `[sync]` tables of `node.toml`, for the fixture environments of both
-//! roles; the supervisor loads first boot's `node.toml` with its own loader; `allertactl
-//! status` says what first boot refused; and the pair's harness runs first boot's node file,
-//! changed only where it says.
+//! roles; the supervisor and the web console load first boot's `node.toml` with their own
+//! loaders; `allertactl status` says what first boot refused; and the pair's harness runs
+//! first boot's node file, changed only where it says.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -105,7 +105,37 @@ fn the_supervisor_loads_the_node_file_first_boot_writes() {
         );
         assert_eq!(instance.unicast_peers, [settings.peer]);
         assert_eq!(config.node_name, settings.hostname);
-        assert_eq!(config.components.len(), 2);
+        let names: Vec<_> = config
+            .components
+            .iter()
+            .map(|c| c.component.name.as_str())
+            .collect();
+        assert_eq!(names, ["mediacore", "sync", "web"]);
+    }
+}
+
+#[test]
+fn the_web_console_loads_the_node_file_first_boot_writes() {
+    for fixture in ["master.xml", "backup.xml"] {
+        let (settings, plan) = rendered(fixture);
+        let text = file(&plan, NODE_TOML);
+        let c = console::config::Config::parse(text, Path::new(NODE_TOML))
+            .unwrap_or_else(|e| panic!("{fixture}: {e}\n{text}"));
+        assert_eq!(c.node, settings.hostname);
+        assert_eq!(c.listen, "0.0.0.0:443".parse().unwrap());
+        assert_eq!(c.vip, Some(std::net::IpAddr::V4(settings.vip)));
+        assert_eq!(
+            c.local_status.map(|a| a.ip()),
+            Some(std::net::IpAddr::V4(settings.data.addr()))
+        );
+        assert_eq!(
+            c.peer_status.map(|a| a.ip()),
+            Some(std::net::IpAddr::V4(settings.peer))
+        );
+        assert_eq!(c.database, Path::new("/var/lib/allerta/allerta.db"));
+        assert_eq!(c.prompts_dir, Path::new("/etc/allerta/shared/prompts"));
+        assert!(c.sync_wake_socket.is_some(), "writes wake the sync agent");
+        assert_eq!(c.tls, None, "the pair's own certificate, from the database");
     }
 }
 
