@@ -9,6 +9,22 @@ use crate::schema::MIGRATIONS;
 use crate::store::Store;
 use crate::CampaignSpec;
 
+/// A campaign whose every checked field is wrong: one problem per field.
+pub fn every_field_wrong() -> CampaignSpec {
+    CampaignSpec {
+        name: " ".into(),
+        message: "m".into(),
+        lists: vec![],
+        priority: 0,
+        max_lines: 0,
+        cps: 0.0,
+        ring_secs: 1,
+        max_attempts: 0,
+        retry_secs: 100_000,
+        window: Some((60, 60)),
+    }
+}
+
 /// Contacts `C<i>` (`P<i>`, number `074311111<i>`) for each i.
 pub fn people(ids: std::ops::RangeInclusive<u32>) -> Vec<Contact> {
     ids.map(|i| Contact {

@@ -240,18 +240,7 @@ mod tests {
 
     #[test]
     fn every_problem_names_its_field() {
-        let spec = CampaignSpec {
-            name: " ".into(),
-            message: "m".into(),
-            lists: vec![],
-            priority: 0,
-            max_lines: 0,
-            cps: 0.0,
-            ring_secs: 1,
-            max_attempts: 0,
-            retry_secs: 100_000,
-            window: Some((60, 60)),
-        };
+        let spec = crate::fixtures::every_field_wrong();
         let fields: Vec<_> = spec.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,

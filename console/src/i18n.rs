@@ -205,18 +205,7 @@ mod tests {
     fn the_translated_problems_say_the_stores_limits() {
         // Every number the store's rule names is in the operator's text for that field.
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
-        let spec = alertdb::CampaignSpec {
-            name: " ".into(),
-            message: "m".into(),
-            lists: vec![],
-            priority: 0,
-            max_lines: 0,
-            cps: 0.0,
-            ring_secs: 1,
-            max_attempts: 0,
-            retry_secs: 100_000,
-            window: Some((60, 60)),
-        };
+        let spec = alertdb::fixtures::every_field_wrong();
         for (field, rule) in spec.problems() {
             let limits: Vec<&str> = rule
                 .split(|ch: char| !ch.is_ascii_digit())
