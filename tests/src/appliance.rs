@@ -329,17 +329,23 @@ impl Appliance {
         self.lab.pids_named(node.role(), comm).first().copied()
     }
 
-    /// Runs `allertactl <args>` inside `node`'s namespace, as an operator logged in there.
-    pub fn allertactl(&self, node: Node, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.lab.ns(node.role())])
+    /// `allertactl <args>` inside `node`'s namespace, as an operator logged in there.
+    fn allertactl_command(&self, node: Node, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.lab.ns(node.role())])
             .arg(prereq::workspace_bin("allertactl"))
             // The node file names the sockets (as on the appliance, where it is the default).
             .arg("--config")
             .arg(self.node_toml(node))
             .args(args)
             .env("RUST_LOG", "warn")
-            .env("USER", "operator")
+            .env("USER", "operator");
+        c
+    }
+
+    /// Runs `allertactl <args>` inside `node`'s namespace, as an operator logged in there.
+    pub fn allertactl(&self, node: Node, args: &[&str]) -> Output {
+        self.allertactl_command(node, args)
             .output()
             .expect("allertactl")
     }
@@ -348,17 +354,12 @@ impl Appliance {
     /// success; its standard output.
     pub fn operator_with_input(&self, node: Node, args: &[&str], input: &str) -> String {
         use std::io::Write as _;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.ns(node.role())])
-            .arg(prereq::workspace_bin("allertactl"))
-            .arg("--config")
-            .arg(self.node_toml(node))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .env("USER", "operator")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+        use std::process::Stdio;
+        let mut child = self
+            .allertactl_command(node, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("allertactl");
         child
@@ -367,28 +368,12 @@ impl Appliance {
             .expect("stdin")
             .write_all(input.as_bytes())
             .expect("writing to allertactl");
-        let out = child.wait_with_output().expect("allertactl");
-        assert!(
-            out.status.success(),
-            "allertactl {args:?} on {}:\n{}{}",
-            node.role(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(node, args, child.wait_with_output().expect("allertactl"))
     }
 
     /// `allertactl`, asserting success; its standard output.
     pub fn operator(&self, node: Node, args: &[&str]) -> String {
-        let out = self.allertactl(node, args);
-        assert!(
-            out.status.success(),
-            "allertactl {args:?} on {}:\n{}{}",
-            node.role(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(node, args, self.allertactl(node, args))
     }
 
     /// The node holding the VIP, if exactly one does.
@@ -431,6 +416,18 @@ impl Appliance {
             let _ = self.lab.wait_exit(&proc, Duration::from_secs(5));
         }
     }
+}
+
+/// `allertactl`'s standard output, after asserting that it succeeded.
+fn succeeded(node: Node, args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "allertactl {args:?} on {}:\n{}{}",
+        node.role(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A campaign's state and counts, read from a node's database (read-only: it works on
