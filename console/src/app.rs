@@ -45,6 +45,8 @@ pub struct Inner {
     /// Speaking a text or converting a recording: two at a time (they take a core each).
     pub media_jobs: tokio::sync::Semaphore,
     pub counters: Counters,
+    /// One settings change at a time (read, check, write, audit).
+    pub settings_lock: tokio::sync::Mutex<()>,
     /// Ends live streams (shutdown).
     pub cancel: CancellationToken,
 }

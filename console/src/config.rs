@@ -65,6 +65,9 @@ pub struct Config {
     pub lockout_failures: u32,
     /// How long a lockout lasts after the last failure.
     pub lockout_window: Duration,
+    /// The SLA windows file the settings page changes (`[availability] windows`, the
+    /// supervisor's).
+    pub sla_windows: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +77,13 @@ struct RawFile {
     #[serde(default)]
     vrrp_instance: Vec<RawInstance>,
     mediacore: Option<RawMediacore>,
+    availability: Option<RawAvailability>,
     console: Option<RawConsole>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAvailability {
+    windows: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +130,8 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:443";
 pub const DEFAULT_DATABASE: &str = "/var/lib/allerta/allerta.db";
 /// The media core's default (`mediacore::settings`).
 pub const DEFAULT_PROMPTS: &str = "/etc/allerta/shared/prompts";
+/// The supervisor's default (`[availability] windows`).
+pub const DEFAULT_SLA_WINDOWS: &str = "/etc/allerta/shared/sla.toml";
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -254,6 +265,10 @@ impl Config {
             session_lifetime: Duration::from_secs(session_hours * 3600),
             lockout_failures,
             lockout_window: Duration::from_secs(lockout_minutes * 60),
+            sla_windows: raw
+                .availability
+                .and_then(|a| a.windows)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SLA_WINDOWS)),
         })
     }
 }

@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn keys_made_from_values_are_in_the_file() {
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
-        let families: [(&str, &[&str]); 12] = [
+        let problems = sla_windows::rules::Problem::ALL.map(|p| p.key());
+        let families: [(&str, &[&str]); 14] = [
+            ("settings.problem", &problems),
+            ("settings.done", &["added", "removed"]),
             (
                 "outcome",
                 &[

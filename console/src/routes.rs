@@ -61,6 +61,9 @@ pub fn router(app: App) -> Router {
             get(pages::operators::page).post(pages::operators::add),
         )
         .route("/operators/{id}", post(pages::operators::change))
+        .route("/settings", get(pages::settings::page))
+        .route("/settings/windows", post(pages::settings::add))
+        .route("/settings/windows/remove", post(pages::settings::remove))
         .route("/live/campaigns/{id}", get(pages::live::campaign))
         .route("/static/{file}", get(pages::assets::file))
         .fallback(pages::assets::not_found)

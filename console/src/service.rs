@@ -76,6 +76,7 @@ pub async fn start(
             server: server_counters.clone(),
             ..Counters::default()
         },
+        settings_lock: tokio::sync::Mutex::new(()),
         cancel: cancel.clone(),
         config: config.clone(),
     });

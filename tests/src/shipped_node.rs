@@ -71,7 +71,8 @@ impl Places<'_> {
 /// Defaults of the programs that name a path on the appliance and that first boot does
 /// not write (the program's default applies there). Made explicit so that they too get a
 /// lab place; each must match the program's default (`supervisor::config`,
-/// `mediacore::settings`).
+/// `mediacore::settings`; the web console reads `[availability] windows` with the same
+/// default, `console::config`).
 const PATH_DEFAULTS: &[(&str, &str, &str)] = &[
     ("supervisor", "state_dir", "/var/lib/allerta/supervisor"),
     ("availability", "windows", "/etc/allerta/shared/sla.toml"),

@@ -3,8 +3,10 @@
 //! the VIP: sign in, see both nodes, write a message and hear it, upload a recording (and a
 //! file that is not one), import contacts (a bad file first), create and start a campaign,
 //! watch it live, kill the master's media core mid-campaign and see the same page carry on
-//! from the new master to 100 % without signing in again. Needs root, sipp, tshark, sox,
-//! chromium and chromedriver.
+//! from the new master to 100 % without signing in again. Then an administrator, on the new
+//! master, adds an excluded period on the settings page (a wrong field first), and the
+//! changed `sla.toml` reaches the backup, whose `allertactl sla` reads it. Needs root,
+//! sipp, tshark, sox, chromium and chromedriver.
 //!
 //! Lab differences (beyond the pair's own, `shipped_node`): the first operator is made with
 //! `allertactl` (as on a new appliance), and the browser accepts the pair's self-signed
@@ -53,6 +55,11 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     );
     // An operator and a message, as an administrator sets them up; the contacts' files.
     pair.operator_with_input(Node::A, &["operator", "add", "anna"], PASSWORD);
+    pair.operator_with_input(
+        Node::A,
+        &["operator", "add", "capo", "--role", "admin"],
+        PASSWORD,
+    );
     let csv = pair.lab.write_file(
         "citizens.csv",
         &campaign::contacts_csv(&[(Citizen::Confirms, 24)]),
@@ -268,6 +275,50 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     b.wait("#new-campaign", Duration::from_secs(10));
     assert!(!b.url().ends_with("/login"));
 
+    // Settings, as an administrator on the master: an excluded period, a wrong field
+    // first. The replicated file reaches the backup, where the supervisor's reader counts it.
+    b.click(".signout button");
+    b.wait("#sign-in", Duration::from_secs(10));
+    b.fill("#name", "capo");
+    b.fill("#password", PASSWORD);
+    b.click("#sign-in");
+    b.wait("#master-line", Duration::from_secs(10));
+    b.goto(&format!("{base}/settings"));
+    b.wait("#add-window", Duration::from_secs(10));
+    b.fill("#w-from", "2026-12-24 08:00");
+    b.fill("#w-to", "2026-12-24 07:00");
+    b.fill("#w-text", "prova di evacuazione (ordinanza del sindaco)");
+    b.click("#add-window-button");
+    b.wait("#e-to", Duration::from_secs(10));
+    assert_eq!(b.attr("#w-to", "aria-invalid").as_deref(), Some("true"));
+    b.fill("#w-to", "2026-12-24 12:00");
+    b.click("#add-window-button");
+    b.wait("#done", Duration::from_secs(10));
+    assert!(b.text("#excluded").contains("prova di evacuazione"));
+    b.screenshot("settings");
+    // The lab's preemption (2 s) may have given node-a the VIP back by now: the file went
+    // to whichever node is master, and must reach the other one.
+    let master = pair.master().expect("one master");
+    assert_eq!(
+        b.text("#node-name"),
+        master.role(),
+        "the page came from the master"
+    );
+    let backup = master.other();
+    let replicated = pair.shared(backup).join("sla.toml");
+    let in_force = wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&replicated).is_ok_and(|t| t.contains("prova di evacuazione"))
+            && String::from_utf8_lossy(&pair.allertactl(backup, &["sla"]).stdout)
+                .contains("1 window(s)")
+    });
+    assert!(
+        in_force,
+        "{}: {:?}\n{}",
+        backup.role(),
+        std::fs::read_to_string(&replicated),
+        String::from_utf8_lossy(&pair.allertactl(backup, &["sla"]).stdout)
+    );
+
     // The audit names the operator for each action, on the master that now holds the data.
     let db = rusqlite::Connection::open(pair.db(Node::B)).expect("node-b's database");
     let audited: Vec<String> = db
@@ -289,4 +340,16 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
             "no {what:?} by anna in the audit: {audited:?}"
         );
     }
+    let on_master = rusqlite::Connection::open(pair.db(master)).expect("the master's database");
+    let settings: Vec<String> = on_master
+        .prepare("SELECT detail FROM audit WHERE who = 'capo' AND what = 'sla window excluded'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        settings,
+        ["excluded: prova di evacuazione (ordinanza del sindaco) (2026-12-24 08:00:00 to 2026-12-24 12:00:00)"]
+    );
 }

@@ -136,6 +136,11 @@ fn the_web_console_loads_the_node_file_first_boot_writes() {
         assert_eq!(c.prompts_dir, Path::new("/etc/allerta/shared/prompts"));
         assert!(c.sync_wake_socket.is_some(), "writes wake the sync agent");
         assert_eq!(c.tls, None, "the pair's own certificate, from the database");
+        let supervisor = supervisor::config::parse(Path::new(NODE_TOML), text).unwrap();
+        assert_eq!(
+            c.sla_windows, supervisor.availability.windows,
+            "the settings page changes the file the supervisor reads"
+        );
     }
 }
 

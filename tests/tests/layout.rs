@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 10] = [
+const CRATES: [&str; 11] = [
     "component",
     "journal",
     "alertdb",
     "prompts",
+    "sla-windows",
     "firstboot",
     "supervisor",
     "mediacore",
@@ -384,6 +385,7 @@ fn no_daemon_crate_depends_on_another_and_the_ova_tool_on_none() {
         "journal",
         "alertdb",
         "prompts",
+        "sla-windows",
         "firstboot",
     ]) {
         let deps = dependencies(krate);

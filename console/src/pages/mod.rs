@@ -1,7 +1,7 @@
 //! The pages, one module per subject: `login` (sign-in, sign-out, language), `status`
 //! (both nodes; the backup's page), `campaigns` (list, create, control, report),
 //! `contacts` (search, edit, import with a preview), `messages` (spoken texts to listen
-//! to, uploaded recordings), `operators` (administrators only), `live`
+//! to, uploaded recordings), `operators` and `settings` (administrators only), `live`
 //! (the progress stream), `assets` (the stylesheet and the script). Each renders an
 //! askama template from `templates/`; texts come from `i18n`.
 
@@ -12,6 +12,7 @@ pub mod live;
 pub mod login;
 pub mod messages;
 pub mod operators;
+pub mod settings;
 pub mod status;
 
 use axum::http::StatusCode;
@@ -50,6 +51,52 @@ impl Chrome {
             csrf: signed.map(|s| s.csrf.clone()).unwrap_or_default(),
             section,
         }
+    }
+}
+
+/// The administrators' pages refuse everyone else.
+pub fn admins_only(signed: &Signed) -> Option<Response> {
+    (!signed.is_admin()).then(|| {
+        failure(
+            StatusCode::FORBIDDEN,
+            signed.texts.get("operators.admins_only").to_owned(),
+        )
+    })
+}
+
+/// Whether `given` is this session's CSRF token (the keys are read from the database).
+pub async fn csrf_ok(app: &App, signed: &Signed, given: &str) -> Result<bool, Response> {
+    match app.db.read(|s| s.console_keys()).await {
+        Ok(keys) => Ok(signed.csrf_ok(&keys, given)),
+        Err(e) => Err(db_failure(e)),
+    }
+}
+
+/// An administrator's form: refused (a response) unless the session is an
+/// administrator's and the form carries its CSRF token.
+pub async fn admin_form(app: &App, signed: &Signed, csrf: &str) -> Option<Response> {
+    if let Some(r) = admins_only(signed) {
+        return Some(r);
+    }
+    match csrf_ok(app, signed, csrf).await {
+        Ok(true) => None,
+        Ok(false) => Some(forged(app, &signed.texts)),
+        Err(r) => Some(r),
+    }
+}
+
+/// `?done=family.what` after a change: the text to show, if the key is of `family`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+impl DoneQuery {
+    pub fn text(self, family: &str, t: &Texts) -> Option<String> {
+        self.done
+            .filter(|d| d.strip_prefix(family).is_some_and(|r| r.starts_with('.')))
+            .map(|d| t.get(&d).to_owned())
     }
 }
 

@@ -16,20 +16,11 @@ use alertdb::console::OperatorRow;
 use alertdb::password::{password_problem, pin_problem};
 use alertdb::store::StoreError;
 
-use super::{db_failure, failure, Chrome};
+use super::{admin_form, admins_only, db_failure, failure, Chrome, DoneQuery};
 use crate::app::App;
 use crate::db::DbError;
 use crate::i18n::Texts;
 use crate::session::Signed;
-
-fn admins_only(signed: &Signed) -> Option<Response> {
-    (!signed.is_admin()).then(|| {
-        failure(
-            StatusCode::FORBIDDEN,
-            signed.texts.get("operators.admins_only").to_owned(),
-        )
-    })
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct NewOperator {
@@ -92,20 +83,11 @@ async fn render(
     (status, page).into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    #[serde(default)]
-    pub done: Option<String>,
-}
-
 pub async fn page(State(app): State<App>, signed: Signed, Query(q): Query<DoneQuery>) -> Response {
     if let Some(r) = admins_only(&signed) {
         return r;
     }
-    let done = q
-        .done
-        .filter(|d| d.starts_with("operators.done."))
-        .map(|d| signed.texts.get(&d).to_owned());
+    let done = q.text("operators.done", &signed.texts);
     let f = NewOperator {
         role: "operator".into(),
         ..NewOperator::default()
@@ -151,21 +133,9 @@ fn new_password_problems(
     out
 }
 
-async fn csrf_ok(app: &App, signed: &Signed, given: &str) -> Result<bool, Response> {
-    match app.db.read(|s| s.console_keys()).await {
-        Ok(keys) => Ok(signed.csrf_ok(&keys, given)),
-        Err(e) => Err(db_failure(e)),
-    }
-}
-
 pub async fn add(State(app): State<App>, signed: Signed, Form(f): Form<AddForm>) -> Response {
-    if let Some(r) = admins_only(&signed) {
+    if let Some(r) = admin_form(&app, &signed, &f._csrf).await {
         return r;
-    }
-    match csrf_ok(&app, &signed, &f._csrf).await {
-        Ok(true) => {}
-        Ok(false) => return super::forged(&app, &signed.texts),
-        Err(r) => return r,
     }
     let t = signed.texts;
     let name = f.name.trim().to_owned();
@@ -248,13 +218,8 @@ pub async fn change(
     Path(id): Path<i64>,
     Form(f): Form<ChangeForm>,
 ) -> Response {
-    if let Some(r) = admins_only(&signed) {
+    if let Some(r) = admin_form(&app, &signed, &f._csrf).await {
         return r;
-    }
-    match csrf_ok(&app, &signed, &f._csrf).await {
-        Ok(true) => {}
-        Ok(false) => return super::forged(&app, &signed.texts),
-        Err(r) => return r,
     }
     let t = signed.texts;
     let field = format!("op{id}");

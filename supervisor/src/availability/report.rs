@@ -105,7 +105,9 @@ pub fn month(
             sla_outages.push(sla::Outage {
                 start: p.start,
                 end: p.end,
-                cause: p.window.map_or(Cause::Unplanned, |w| windows[w].cause()),
+                cause: p
+                    .window
+                    .map_or(Cause::Unplanned, |w| windows::cause(&windows[w])),
             });
         }
     }
