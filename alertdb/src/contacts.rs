@@ -37,24 +37,131 @@ fn valid_number(n: &str) -> bool {
     (3..=20).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
 }
 
+/// What is wrong with a contact, or with a line of a contacts file. `Display` is the
+/// English the command line and AMI print; the console says it in the operator's language
+/// from `key` and `value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    NoId,
+    NoName,
+    NoNumber,
+    NotANumber(String),
+    NotALanguage(String),
+    IdTwice(String),
+    UnknownColumn(String),
+    /// The header lacks `id`, `name` or `numbers`.
+    HeaderIncomplete,
+    FieldCount {
+        got: usize,
+        want: usize,
+    },
+    /// What the CSV reader said (bad quoting, bad UTF-8).
+    Csv(String),
+    NoContacts,
+}
+
+impl Problem {
+    /// Every key, for the translations' test.
+    pub const KEYS: [&'static str; 11] = [
+        "no_id",
+        "no_name",
+        "no_number",
+        "not_a_number",
+        "not_a_language",
+        "id_twice",
+        "unknown_column",
+        "header_incomplete",
+        "field_count",
+        "csv",
+        "no_contacts",
+    ];
+
+    /// A stable name for the kind of problem.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::NoId => "no_id",
+            Self::NoName => "no_name",
+            Self::NoNumber => "no_number",
+            Self::NotANumber(_) => "not_a_number",
+            Self::NotALanguage(_) => "not_a_language",
+            Self::IdTwice(_) => "id_twice",
+            Self::UnknownColumn(_) => "unknown_column",
+            Self::HeaderIncomplete => "header_incomplete",
+            Self::FieldCount { .. } => "field_count",
+            Self::Csv(_) => "csv",
+            Self::NoContacts => "no_contacts",
+        }
+    }
+
+    /// What the operator typed or the file said, to quote in the message ("" if nothing).
+    pub fn value(&self) -> String {
+        match self {
+            Self::NotANumber(v)
+            | Self::NotALanguage(v)
+            | Self::IdTwice(v)
+            | Self::UnknownColumn(v)
+            | Self::Csv(v) => v.clone(),
+            Self::FieldCount { got, want } => format!("{got}/{want}"),
+            _ => String::new(),
+        }
+    }
+
+    /// The contact's field it is about, if one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::NoId | Self::IdTwice(_) => Some("id"),
+            Self::NoName => Some("name"),
+            Self::NoNumber | Self::NotANumber(_) => Some("numbers"),
+            Self::NotALanguage(_) => Some("language"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoId => write!(f, "no id"),
+            Self::NoName => write!(f, "no name"),
+            Self::NoNumber => write!(f, "no number"),
+            Self::NotANumber(n) => write!(f, "{n:?} is not a phone number"),
+            Self::NotALanguage(l) => write!(f, "language {l:?} is not a language code"),
+            Self::IdTwice(id) => write!(f, "id {id:?} appears twice in the file"),
+            Self::UnknownColumn(h) => {
+                write!(f, "unknown column {h:?} (columns: {})", COLUMNS.join(", "))
+            }
+            Self::HeaderIncomplete => write!(f, "the header needs id, name and numbers"),
+            Self::FieldCount { got, want } => write!(f, "{got} fields, the header has {want}"),
+            Self::Csv(e) => write!(f, "{e}"),
+            Self::NoContacts => write!(f, "no contacts in the file"),
+        }
+    }
+}
+
+/// The problems of one line of a file (line 0: the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineProblems {
+    pub line: u64,
+    pub problems: Vec<Problem>,
+}
+
 /// One contact from its fields as typed (a CSV line, or the console's form): numbers
 /// `;`-separated (spaces, dashes, dots and slashes dropped), tags `;`-separated, language
-/// `it` when empty. `Err` names each field that is wrong (`id`, `name`, `numbers`,
-/// `language`) with the reason.
+/// `it` when empty. `Err` lists every problem.
 pub fn read_one(
     id: &str,
     name: &str,
     numbers: &str,
     language: &str,
     tags: &str,
-) -> Result<Contact, Vec<(&'static str, String)>> {
+) -> Result<Contact, Vec<Problem>> {
     let mut problems = Vec::new();
     let (id, name) = (id.trim(), name.trim());
     if id.is_empty() {
-        problems.push(("id", "no id".to_owned()));
+        problems.push(Problem::NoId);
     }
     if name.is_empty() {
-        problems.push(("name", "no name".to_owned()));
+        problems.push(Problem::NoName);
     }
     let numbers: Vec<String> = numbers
         .split(';')
@@ -62,11 +169,11 @@ pub fn read_one(
         .filter(|n| !n.is_empty())
         .collect();
     if numbers.is_empty() {
-        problems.push(("numbers", "no number".to_owned()));
+        problems.push(Problem::NoNumber);
     }
     for n in &numbers {
         if !valid_number(n) {
-            problems.push(("numbers", format!("{n:?} is not a phone number")));
+            problems.push(Problem::NotANumber(n.clone()));
         }
     }
     let language = match language.trim() {
@@ -75,7 +182,7 @@ pub fn read_one(
             l.to_ascii_lowercase()
         }
         l => {
-            problems.push(("language", format!("language {l:?} is not a language code")));
+            problems.push(Problem::NotALanguage(l.to_owned()));
             String::new()
         }
     };
@@ -96,30 +203,48 @@ pub fn read_one(
     })
 }
 
-/// Parses the whole file; `Err` lists every problem as `label:line: reason`.
+/// Parses the whole file; `Err` lists every problem as `label:line: reason` (English, for
+/// the command line and AMI).
 pub fn parse(text: &str, label: &str) -> Result<Vec<Contact>, Vec<String>> {
+    check_file(text).map_err(|lines| {
+        lines
+            .iter()
+            .map(|l| {
+                let said: Vec<String> = l.problems.iter().map(ToString::to_string).collect();
+                match l.line {
+                    0 => format!("{label}: {}", said.join("; ")),
+                    n => format!("{label}:{n}: {}", said.join("; ")),
+                }
+            })
+            .collect()
+    })
+}
+
+/// Parses the whole file; `Err` lists the problems line by line.
+pub fn check_file(text: &str) -> Result<Vec<Contact>, Vec<LineProblems>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let mut errors = Vec::new();
+    let at = |line: u64, problem: Problem| LineProblems {
+        line,
+        problems: vec![problem],
+    };
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
-        Err(e) => return Err(vec![format!("{label}:1: {e}")]),
+        Err(e) => return Err(vec![at(1, Problem::Csv(e.to_string()))]),
     };
     for h in &headers {
         if !COLUMNS.contains(&h.as_str()) {
-            errors.push(format!(
-                "{label}:1: unknown column {h:?} (columns: {})",
-                COLUMNS.join(", ")
-            ));
+            errors.push(at(1, Problem::UnknownColumn(h.clone())));
         }
     }
     let col = |name: &str| headers.iter().position(|h| h == name);
     let (Some(id_col), Some(name_col), Some(numbers_col)) =
         (col("id"), col("name"), col("numbers"))
     else {
-        errors.push(format!("{label}:1: the header needs id, name and numbers"));
+        errors.push(at(1, Problem::HeaderIncomplete));
         return Err(errors);
     };
     let (lang_col, tags_col) = (col("language"), col("tags"));
@@ -130,18 +255,18 @@ pub fn parse(text: &str, label: &str) -> Result<Vec<Contact>, Vec<String>> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(format!("{label}:{line}: {e}"));
+                errors.push(at(line, Problem::Csv(e.to_string())));
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line());
         let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("");
         if record.len() != headers.len() {
-            errors.push(format!(
-                "{label}:{line}: {} fields, the header has {}",
-                record.len(),
-                headers.len()
-            ));
+            let problem = Problem::FieldCount {
+                got: record.len(),
+                want: headers.len(),
+            };
+            errors.push(at(line, problem));
             continue;
         }
         let id = field(Some(id_col));
@@ -152,21 +277,19 @@ pub fn parse(text: &str, label: &str) -> Result<Vec<Contact>, Vec<String>> {
             field(lang_col),
             field(tags_col),
         );
-        let mut problems: Vec<String> = Vec::new();
-        if !id.is_empty() && !seen.insert(id.to_owned()) {
-            problems.push(format!("id {id:?} appears twice in the file"));
-        }
-        match read {
-            Ok(contact) if problems.is_empty() => contacts.push(contact),
-            Ok(_) => errors.push(format!("{label}:{line}: {}", problems.join("; "))),
-            Err(found) => {
-                problems.splice(0..0, found.into_iter().map(|(_, p)| p));
-                errors.push(format!("{label}:{line}: {}", problems.join("; ")));
+        let twice = (!id.is_empty() && !seen.insert(id.to_owned()))
+            .then(|| Problem::IdTwice(id.to_owned()));
+        match (read, twice) {
+            (Ok(contact), None) => contacts.push(contact),
+            (Ok(_), Some(twice)) => errors.push(at(line, twice)),
+            (Err(mut problems), twice) => {
+                problems.extend(twice);
+                errors.push(LineProblems { line, problems });
             }
         }
     }
     if contacts.is_empty() && errors.is_empty() {
-        errors.push(format!("{label}: no contacts in the file"));
+        errors.push(at(0, Problem::NoContacts));
     }
     if errors.is_empty() {
         Ok(contacts)
@@ -178,6 +301,34 @@ pub fn parse(text: &str, label: &str) -> Result<Vec<Contact>, Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_problem_has_a_listed_key_and_english_words() {
+        let all = [
+            Problem::NoId,
+            Problem::NoName,
+            Problem::NoNumber,
+            Problem::NotANumber("x".into()),
+            Problem::NotALanguage("x".into()),
+            Problem::IdTwice("x".into()),
+            Problem::UnknownColumn("x".into()),
+            Problem::HeaderIncomplete,
+            Problem::FieldCount { got: 5, want: 3 },
+            Problem::Csv("x".into()),
+            Problem::NoContacts,
+        ];
+        let keys: Vec<&str> = all.iter().map(Problem::key).collect();
+        assert_eq!(keys, Problem::KEYS);
+        assert!(all.iter().all(|p| !p.to_string().is_empty()));
+        let lines = check_file("id,name,numbers\nC1,,telefono\n").unwrap_err();
+        assert_eq!(
+            lines,
+            [LineProblems {
+                line: 2,
+                problems: vec![Problem::NoName, Problem::NotANumber("telefono".into())]
+            }]
+        );
+    }
 
     #[test]
     fn a_good_file_gives_its_contacts_with_defaults() {

@@ -151,8 +151,9 @@ mod tests {
     fn keys_made_from_values_are_in_the_file() {
         let c: Catalogue = toml::from_str(TEXTS).unwrap();
         let problems = sla_windows::rules::Problem::ALL.map(|p| p.key());
-        let families: [(&str, &[&str]); 14] = [
+        let families: [(&str, &[&str]); 15] = [
             ("settings.problem", &problems),
+            ("contacts.file_problem", &alertdb::contacts::Problem::KEYS),
             ("settings.done", &["added", "removed"]),
             (
                 "outcome",

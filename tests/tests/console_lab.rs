@@ -152,7 +152,8 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     b.wait("#problems", Duration::from_secs(10));
     let problems = b.text("#problems");
     assert!(
-        problems.contains("bad.csv:3") && problems.contains("bad.csv:4"),
+        problems.contains("riga 3: manca il nome")
+            && problems.contains("riga 4: «telefono» non è un numero di telefono"),
         "{problems}"
     );
     let count = |db: &std::path::Path| -> i64 {

@@ -1,5 +1,5 @@
 //! Contacts and lists: search, edit one, and import a CSV file in two steps. The file is
-//! checked line by line first (`alertdb::contacts::parse`, the command line's rules): any
+//! checked line by line first (`alertdb::contacts::check_file`, the command line's rules): any
 //! bad line and the operator sees every problem with its line number, and nothing is
 //! imported; a good file is shown (how many, the first rows) and imported only when the
 //! operator confirms, in one transaction. The confirmation carries the file back and it
@@ -186,7 +186,7 @@ pub async fn preview(State(app): State<App>, signed: Signed, form: Multipart) ->
         return page(StatusCode::UNPROCESSABLE_ENTITY, empty(Some(e), list));
     }
     let list = list.trim().to_owned();
-    match contacts::parse(&text, &file) {
+    match contacts::check_file(&text) {
         Ok(found) => page(
             StatusCode::OK,
             PreviewPage {
@@ -203,7 +203,11 @@ pub async fn preview(State(app): State<App>, signed: Signed, form: Multipart) ->
                 StatusCode::UNPROCESSABLE_ENTITY,
                 PreviewPage {
                     problems_total: problems.len(),
-                    problems: problems.into_iter().take(PROBLEMS_SHOWN).collect(),
+                    problems: problems
+                        .iter()
+                        .take(PROBLEMS_SHOWN)
+                        .map(|p| said(&t, p))
+                        .collect(),
                     file,
                     ..empty(None, list)
                 },
@@ -233,10 +237,11 @@ pub async fn import(State(app): State<App>, signed: Signed, Form(f): Form<Import
         );
     }
     // Checked again: the confirmation's text came back from the browser.
-    let found = match contacts::parse(&f.csv, &f.file) {
+    let found = match contacts::check_file(&f.csv) {
         Ok(found) => found,
         Err(problems) => {
-            return failure(StatusCode::UNPROCESSABLE_ENTITY, problems.join("\n"));
+            let said: Vec<String> = problems.iter().map(|p| said(&t, p)).collect();
+            return failure(StatusCode::UNPROCESSABLE_ENTITY, said.join("\n"));
         }
     };
     let (token, who, list) = (
@@ -348,6 +353,31 @@ pub struct EditForm {
 }
 
 /// The operator's words for a field's problem.
+/// A line's problems in the operator's language: "riga 3: manca il nome; …".
+fn said(t: &Texts, line: &contacts::LineProblems) -> String {
+    let problems: Vec<String> = line
+        .problems
+        .iter()
+        .map(|p| {
+            let key = format!("contacts.file_problem.{}", p.key());
+            match p {
+                contacts::Problem::FieldCount { got, want } => t
+                    .fill(&key, &got.to_string())
+                    .replacen("{}", &want.to_string(), 1),
+                _ => t.fill(&key, &p.value()),
+            }
+        })
+        .collect();
+    match line.line {
+        0 => problems.join("; "),
+        n => format!(
+            "{}: {}",
+            t.fill("contacts.line", &n.to_string()),
+            problems.join("; ")
+        ),
+    }
+}
+
 fn field_problem(t: &Texts, field: &str) -> String {
     t.get(&format!("contact.problem.{field}")).to_owned()
 }
@@ -373,7 +403,7 @@ pub async fn edit(
         .iter()
         .any(|v| v.chars().count() > 500);
     let read = if long {
-        Err(vec![("name", String::new())])
+        Err(vec![contacts::Problem::NoName])
     } else {
         contacts::read_one(
             &current.contact.external_id,
@@ -388,7 +418,7 @@ pub async fn edit(
         Err(problems) => {
             app.count(|c| &c.invalid_forms);
             let mut errors: Vec<(String, String)> = Vec::new();
-            for (field, _) in problems {
+            for field in problems.iter().filter_map(contacts::Problem::field) {
                 if !errors.iter().any(|(f, _)| f == field) {
                     errors.push((field.to_owned(), field_problem(&t, field)));
                 }

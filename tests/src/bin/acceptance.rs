@@ -894,24 +894,7 @@ fn web_console(pair: &Pair, report: &mut Report) {
         login.is_some(),
         "",
     );
-    let (code, text) = curl(
-        pair,
-        &[
-            "-H",
-            &format!("Origin: {vip}"),
-            "--data-urlencode",
-            "name=rossi",
-            "--data-urlencode",
-            "password=Parola-d-ordine-1",
-            &format!("{vip}/login"),
-        ],
-    );
-    let cookie = text
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
+    let (code, cookie) = sign_in(pair, "rossi", "Parola-d-ordine-1");
     report.check(
         "the operator made with allertactl signs in to the console",
         code == 303 && cookie.starts_with("__Host-allerta="),
@@ -944,6 +927,156 @@ fn web_console(pair: &Pair, report: &mut Report) {
         same.is_some(),
         format!("VIP {} / backup {}", seen.0, seen.1),
     );
+    messages_on_the_appliance(pair, report, &cookie);
+    settings_page(pair, report);
+}
+
+/// An operator sets a spoken message and uploads a recording on the console: espeak-ng and
+/// sox run inside the shipped unit's sandbox (its private /tmp, the writable shared tree),
+/// and both messages reach the backup.
+fn messages_on_the_appliance(pair: &Pair, report: &mut Report, cookie: &str) {
+    let vip = format!("https://{VIP}");
+    let (_, page) = curl(pair, &["-b", cookie, &format!("{vip}/messages")]);
+    let csrf = hidden_field(&page, "_csrf");
+    let (spoken, _) = curl(
+        pair,
+        &[
+            "-b",
+            cookie,
+            "-H",
+            &format!("Origin: {vip}"),
+            "--data-urlencode",
+            &format!("_csrf={csrf}"),
+            "--data-urlencode",
+            "name=prova-voce",
+            "--data-urlencode",
+            "language=it",
+            "--data-urlencode",
+            "text=Questa è una prova del sistema di allerta.",
+            "--data-urlencode",
+            "action=save",
+            &format!("{vip}/messages/text"),
+        ],
+    );
+    let recording = pair.lab.dir().join("sirena.wav");
+    std::fs::write(&recording, voice::tone_wav_hz(2.0, 600.0)).expect("writing a recording");
+    let (uploaded, _) = curl(
+        pair,
+        &[
+            "-b",
+            cookie,
+            "-H",
+            &format!("Origin: {vip}"),
+            "-F",
+            &format!("_csrf={csrf}"),
+            "-F",
+            "name=prova-sirena",
+            "-F",
+            "language=it",
+            "-F",
+            &format!("recording=@{}", recording.display()),
+            &format!("{vip}/messages/upload"),
+        ],
+    );
+    let on_backup = wait_for(Duration::from_secs(20), || {
+        query(
+            &pair.db(Node::B),
+            "SELECT count(*) FROM messages WHERE name IN ('prova-voce', 'prova-sirena')",
+        ) == "2"
+    });
+    report.check(
+        "an operator sets a spoken message and uploads a recording on the appliance's console; both reach the backup",
+        spoken == 303 && uploaded == 303 && on_backup.is_some(),
+        format!("HTTP {spoken} / {uploaded}"),
+    );
+}
+
+/// An administrator adds an excluded period on the console's settings page: the console,
+/// started by the supervisor inside the shipped unit's sandbox, writes the replicated
+/// `sla.toml`, and the backup's `allertactl sla` reads it.
+fn settings_page(pair: &Pair, report: &mut Report) {
+    let vip = format!("https://{VIP}");
+    let (ok, text) = pair.allertactl_with_input(
+        Node::A,
+        &["operator", "add", "capo", "--role", "admin"],
+        "Parola-d-ordine-2\nParola-d-ordine-2\n",
+    );
+    report.check("allertactl operator add an administrator", ok, text.trim());
+    let (_, cookie) = sign_in(pair, "capo", "Parola-d-ordine-2");
+    let (_, page) = curl(pair, &["-b", &cookie, &format!("{vip}/settings")]);
+    let hidden = |name: &str| hidden_field(&page, name);
+    let (code, _) = curl(
+        pair,
+        &[
+            "-b",
+            &cookie,
+            "-H",
+            &format!("Origin: {vip}"),
+            "--data-urlencode",
+            &format!("_csrf={}", hidden("_csrf")),
+            "--data-urlencode",
+            &format!("version={}", hidden("version")),
+            "--data-urlencode",
+            "kind=excluded",
+            "--data-urlencode",
+            "from=2026-12-24 08:00",
+            "--data-urlencode",
+            "to=2026-12-24 12:00",
+            "--data-urlencode",
+            "text=prova di evacuazione",
+            &format!("{vip}/settings/windows"),
+        ],
+    );
+    report.check(
+        "an administrator adds an SLA window on the console's settings page",
+        code == 303,
+        format!("HTTP {code}"),
+    );
+    let backup_file = pair.node(Node::B).root.join("etc/allerta/shared/sla.toml");
+    let mut said = String::new();
+    let in_force = wait_for(Duration::from_secs(20), || {
+        said = pair.allertactl(Node::B, &["sla"]).1;
+        std::fs::read_to_string(&backup_file).is_ok_and(|t| t.contains("prova di evacuazione"))
+            && said.contains("1 window(s)")
+    });
+    report.check(
+        "… the window reaches the backup, whose allertactl sla reads it",
+        in_force.is_some(),
+        tail(&said),
+    );
+}
+
+/// Signs `name` in to the console on the VIP: the HTTP status and the session cookie.
+fn sign_in(pair: &Pair, name: &str, password: &str) -> (u16, String) {
+    let vip = format!("https://{VIP}");
+    let (code, text) = curl(
+        pair,
+        &[
+            "-H",
+            &format!("Origin: {vip}"),
+            "--data-urlencode",
+            &format!("name={name}"),
+            "--data-urlencode",
+            &format!("password={password}"),
+            &format!("{vip}/login"),
+        ],
+    );
+    let cookie = text
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    (code, cookie)
+}
+
+/// The value of a page's hidden field `name` (its CSRF token, the file's version).
+fn hidden_field(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Writes a file on a node as an administrator would (a temporary file renamed over it).
