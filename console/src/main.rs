@@ -38,7 +38,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = component::logging::init(component::logging::Logging::DEFAULT) {
+    let logging = component::logging::Logging::from_node_file("allerta-web", &args.config);
+    if let Err(e) = logging.and_then(|l| component::logging::init(&l)) {
         eprintln!("allerta-web: {e}");
         return ExitCode::FAILURE;
     }

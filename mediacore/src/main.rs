@@ -58,7 +58,10 @@ fn codec(c: pjsip::Codec) -> Codec {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    component::logging::init(component::logging::Logging::DEFAULT)?;
+    component::logging::init(&component::logging::Logging::from_node_file(
+        "allerta-mediacore",
+        &args.config,
+    )?)?;
     let settings = Settings::load(&args.config)?;
     if let Some(admin) = args.admin {
         let who = std::env::var("SUDO_USER")

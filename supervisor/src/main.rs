@@ -71,8 +71,13 @@ fn run(args: Args) -> Result<()> {
 
 fn init_tracing(log: &LogConfig, guard: bool) -> Result<()> {
     // The guard logs to stderr so its lines are told apart from the supervisor's.
-    component::logging::init(component::logging::Logging {
-        filter: &log.filter,
+    component::logging::init(&component::logging::Logging {
+        identifier: if guard {
+            "allerta-vip-guard"
+        } else {
+            "allerta-supervisor"
+        },
+        filter: log.filter.clone(),
         json: log.json,
         stderr: guard,
     })?;

@@ -144,7 +144,11 @@ fn settings(args: &Args) -> anyhow::Result<Option<Config>> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = component::logging::init(component::logging::Logging::DEFAULT) {
+    let logging = match &args.config {
+        Some(path) => component::logging::Logging::from_node_file("allerta-sync", path),
+        None => Ok(component::logging::Logging::new("allerta-sync")),
+    };
+    if let Err(e) = logging.and_then(|l| component::logging::init(&l)) {
         eprintln!("allerta-sync: {e}");
         return ExitCode::FAILURE;
     }

@@ -432,6 +432,7 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
 
     operator_changes(&pair, report);
     web_console(&pair, report);
+    journal_lines(&pair, report);
     if !failover_campaign(&mut pair, report) {
         return false;
     }
@@ -1044,6 +1045,55 @@ fn settings_page(pair: &Pair, report: &mut Report) {
         in_force.is_some(),
         tail(&said),
     );
+}
+
+/// Each program logs to the journal natively, under its own identifier, with priorities
+/// by level (info is notice, 5), though the components are children of the supervisor's
+/// unit and share its output stream.
+fn journal_lines(pair: &Pair, report: &mut Report) {
+    for program in [
+        "allerta-supervisor",
+        "allerta-mediacore",
+        "allerta-sync",
+        "allerta-web",
+    ] {
+        let out = pair.a.exec(
+            "journalctl",
+            &[
+                "--no-pager",
+                "--boot=0",
+                "-o",
+                "json",
+                "-n",
+                "50",
+                "-t",
+                program,
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let field = |v: &serde_json::Value, k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let priorities: std::collections::BTreeSet<String> =
+            lines.iter().map(|v| field(v, "PRIORITY")).collect();
+        let units: std::collections::BTreeSet<String> =
+            lines.iter().map(|v| field(v, "_SYSTEMD_UNIT")).collect();
+        report.check(
+            &format!("node-a's journal has {program}'s own lines, info at priority 5, in the supervisor's unit"),
+            !lines.is_empty()
+                && priorities.contains("5")
+                && priorities.iter().all(|p| ["3", "4", "5", "6", "7"].contains(&p.as_str()))
+                && units.iter().all(|u| u == "allerta-supervisor.service"),
+            format!("{} lines, priorities {priorities:?}, units {units:?}", lines.len()),
+        );
+    }
 }
 
 /// Signs `name` in to the console on the VIP: the HTTP status and the session cookie.
