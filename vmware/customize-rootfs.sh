@@ -14,6 +14,11 @@ install -d -m 0755 "$root/usr/share/doc/allerta"
 install -m 0644 "$repo/README.md" "$repo"/systemd/*.example "$root/usr/share/doc/allerta/"
 cp "$repo/vmware/README.md" "$root/usr/share/doc/allerta/vmware-README.md"
 
+# The nodes' local time is Italy's (Germany's is the same): the SLA's service times
+# (07:00-18:00), campaign dialling windows and the times operators write are local.
+ln -sf /usr/share/zoneinfo/Europe/Rome "$root/etc/localtime"
+echo Europe/Rome >"$root/etc/timezone"
+
 # The replicated tree: the dialplan and its prompts (spoken by espeak-ng, resampled to the
 # 8 kHz 16-bit mono WAV the media core plays).
 install -d -m 0755 "$root/etc/allerta/shared/prompts" "$root/etc/allerta/node/tls" \

@@ -24,7 +24,7 @@ step binaries
 rm -rf "$work"
 mkdir -p "$work"
 mmdebstrap --mode=root --variant=apt \
-  --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,systemd-resolved,udev,dbus,kmod,iproute2,iputils-ping,procps,less,ca-certificates,open-vm-tools,espeak-ng,sox,libsox-fmt-mp3 \
+  --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,systemd-resolved,udev,dbus,kmod,iproute2,iputils-ping,procps,less,ca-certificates,open-vm-tools,espeak-ng,sox,libsox-fmt-mp3,tzdata \
   --customize-hook="$repo/vmware/customize-rootfs.sh \"\$1\" $repo $bin" \
   bookworm "$work/rootfs" "$mirror"
 step rootfs

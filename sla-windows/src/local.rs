@@ -28,18 +28,16 @@ pub fn parse_local(text: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || d < 1 || h > 23 || mi > 59 {
         return None;
     }
-    let (mo, d) = (mo as u32, d as u32);
-    let days = days_from_civil(y, mo, d);
-    // 2026-02-30 would be March 2nd: refuse it.
-    if civil_from_days(days) != (y, mo, d) {
-        return None;
-    }
+    // None for a day that does not exist (2026-02-30).
+    let days = days_from_civil(y, mo as u32, d as u32)?;
     Some(days * 86_400 + h * 3600 + mi * 60)
 }
 
-/// Local seconds as "YYYY-MM-DD HH:MM:SS".
+/// Local seconds as "YYYY-MM-DD HH:MM:SS" (beyond the years -9999 to 9999, the seconds).
 pub fn format_local(local_secs: i64) -> String {
-    let (y, m, d) = civil_from_days(local_secs.div_euclid(86_400));
+    let Some((y, m, d)) = civil_from_days(local_secs.div_euclid(86_400)) else {
+        return format!("{local_secs} s");
+    };
     let s = local_secs.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",

@@ -89,15 +89,20 @@ pub struct Report {
     pub st2: ServiceTime,
 }
 
-/// The month `[start, end)` in local seconds.
+/// The month `[start, end)` in local seconds. A month the calendar does not have (years
+/// -9999 to 9999; `allertactl sla` takes 1970 to 9999) is empty; December 9999 ends where
+/// the calendar does.
 pub fn month_bounds(year: i64, month: u32) -> (i64, i64) {
-    let start = days_from_civil(year, month, 1) * DAY;
+    let Some(start) = days_from_civil(year, month, 1) else {
+        return (0, 0);
+    };
     let (ny, nm) = if month == 12 {
         (year + 1, 1)
     } else {
         (year, month + 1)
     };
-    (start, days_from_civil(ny, nm, 1) * DAY)
+    let end = days_from_civil(ny, nm, 1).unwrap_or(component::civil::MAX_DAY + 1);
+    (start * DAY, end * DAY)
 }
 
 /// Seconds of `[a, b)` inside service time 1 (the rest is service time 2).
@@ -217,7 +222,7 @@ mod tests {
 
     /// Local seconds of 2026-11-<day> hh:mm.
     fn at(day: u32, h: i64, m: i64) -> i64 {
-        days_from_civil(2026, 11, day) * DAY + h * 3600 + m * 60
+        days_from_civil(2026, 11, day).unwrap() * DAY + h * 3600 + m * 60
     }
 
     fn down(start: i64, mins: i64) -> Outage {
@@ -239,7 +244,10 @@ mod tests {
             month_bounds(2026, 12).1 - month_bounds(2026, 12).0,
             31 * DAY
         );
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(month_bounds(2026, 13), (0, 0));
+        let (a, b) = month_bounds(9999, 12);
+        assert_eq!(b - a, 31 * DAY);
     }
 
     #[test]

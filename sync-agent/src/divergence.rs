@@ -32,10 +32,11 @@ pub enum DivergenceError {
     Io(#[from] io::Error),
 }
 
-/// `YYYY-MM-DDTHH-MM-SSZ` for a Unix time (no calendar crate for one timestamp).
+/// `YYYY-MM-DDTHH-MM-SSZ` for a Unix time.
 pub fn utc_stamp(unix_secs: u64) -> String {
     let secs = unix_secs % 86_400;
-    let (y, m, d) = component::civil::civil_from_days((unix_secs / 86_400) as i64);
+    let (y, m, d) =
+        component::civil::civil_from_days((unix_secs / 86_400) as i64).unwrap_or((9999, 12, 31));
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z",
         secs / 3600,

@@ -538,10 +538,8 @@ pub fn wall_secs() -> f64 {
 /// (`2026-11-22T08:38:11.121379Z …`).
 pub fn log_time_us(line: &str) -> Option<i64> {
     let ts = line.get(..27)?;
-    let num = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
-    let days = component::civil::days_from_civil(num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
-    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
-    Some(secs * 1_000_000 + num(20..26)?)
+    let stamp: jiff::Timestamp = ts.parse().ok()?;
+    Some(stamp.as_microsecond())
 }
 
 /// The last 40 lines of a log, for assertion messages.

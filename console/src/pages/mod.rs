@@ -143,7 +143,7 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 pub fn when(ms: i64) -> String {
     let local = component::localtime::local_secs(ms.max(0) as u64);
     let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (y, m, d) = component::civil::civil_from_days(days);
+    let (y, m, d) = component::civil::civil_from_days(days).unwrap_or((1970, 1, 1));
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
         secs / 3600,

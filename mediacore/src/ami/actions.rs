@@ -471,7 +471,7 @@ mod chrono_free {
     impl Stamp {
         /// `YYYY-MM-DD`.
         pub(super) fn date(&self) -> String {
-            let (y, m, d) = component::civil::civil_from_days(self.days);
+            let (y, m, d) = component::civil::civil_from_days(self.days).unwrap_or((1970, 1, 1));
             format!("{y:04}-{m:02}-{d:02}")
         }
 

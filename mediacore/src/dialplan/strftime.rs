@@ -36,14 +36,18 @@ pub const DEFAULT_FORMAT: &str = "%c";
 
 /// Formats `epoch` (UTC seconds) shifted by `offset` seconds with `format`.
 pub fn format(epoch: i64, offset: i64, format: &str) -> String {
-    let local = epoch.saturating_add(offset);
+    // Beyond the calendar's years (-9999 to 9999), its first or last second.
+    let local = epoch.saturating_add(offset).clamp(
+        component::civil::MIN_DAY * 86_400,
+        component::civil::MAX_DAY * 86_400 + 86_399,
+    );
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = civil_from_days(days).unwrap_or((1970, 1, 1));
     let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
     // 1970-01-01 was a Thursday.
     let weekday = (days + 4).rem_euclid(7) as usize;
-    let yday = days - component::civil::days_from_civil(year, 1, 1) + 1;
+    let yday = days - component::civil::days_from_civil(year, 1, 1).unwrap_or(days) + 1;
     let month_name = MONTHS[(month as usize).saturating_sub(1) % 12];
     let hour12 = if hour % 12 == 0 { 12 } else { hour % 12 };
     let mut out = String::new();

@@ -54,7 +54,7 @@ pub fn month_report(
 /// The local calendar month of `now_ms`.
 pub fn this_month(now_ms: u64) -> (i64, u32) {
     let days = component::localtime::local_secs(now_ms).div_euclid(86_400);
-    let (y, m, _) = component::civil::civil_from_days(days);
+    let (y, m, _) = component::civil::civil_from_days(days).unwrap_or((1970, 1, 1));
     (y, m)
 }
 
