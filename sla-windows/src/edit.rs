@@ -45,14 +45,16 @@ fn key(excluded: bool) -> &'static str {
     }
 }
 
-fn document(text: &str) -> Result<DocumentMut, EditError> {
-    parse(text).map_err(EditError::Unreadable)?;
-    text.parse::<DocumentMut>().map_err(|e| {
+/// The file as an editable document, and its windows; refused unless it reads.
+fn document(text: &str) -> Result<(DocumentMut, Vec<Window>), EditError> {
+    let windows = parse(text).map_err(EditError::Unreadable)?;
+    let doc = text.parse::<DocumentMut>().map_err(|e| {
         EditError::Unreadable(LineError {
             line: 1,
             reason: e.to_string(),
         })
-    })
+    })?;
+    Ok((doc, windows))
 }
 
 /// The array of `[[key]]` tables, made if absent (an inline `key = [...]` becomes tables).
@@ -91,7 +93,7 @@ pub fn add(text: &str, w: &Window) -> Result<String, EditError> {
     } else {
         text
     };
-    let mut doc = document(text)?;
+    let (mut doc, windows) = document(text)?;
     let minute = |t: i64| format_local(t)[..16].to_owned();
     let mut table = Table::new();
     table.insert("from", toml_edit::value(minute(w.from)));
@@ -107,7 +109,7 @@ pub fn add(text: &str, w: &Window) -> Result<String, EditError> {
     }
     // The first window goes after a file's leading comments, not before them (a file of
     // comments only keeps them as its trailing text).
-    let first = parse(text).is_ok_and(|w| w.is_empty());
+    let first = windows.is_empty();
     let trailing = doc.trailing().as_str().unwrap_or_default().to_owned();
     if first && !trailing.trim().is_empty() {
         table.decor_mut().set_prefix(format!("{trailing}\n"));
@@ -123,12 +125,9 @@ pub fn add(text: &str, w: &Window) -> Result<String, EditError> {
 /// right above the removed window go with it; a comment separated from it by a blank line
 /// (a file's header) stays.
 pub fn remove(text: &str, excluded: bool, index: usize) -> Result<String, EditError> {
-    let mut doc = document(text)?;
+    let (mut doc, _) = document(text)?;
     let name = key(excluded);
     let list = tables(&mut doc, name)?;
-    if index >= list.len() {
-        return Err(EditError::NoSuchWindow);
-    }
     let gone = list.get(index).ok_or(EditError::NoSuchWindow)?;
     let position = gone.position();
     let prefix = gone

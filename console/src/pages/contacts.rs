@@ -311,17 +311,23 @@ impl EditPage {
     }
 }
 
+/// Contact `id`, or the page that says there is none (or that the database failed).
+async fn contact(app: &App, t: &Texts, id: i64) -> Result<ContactRow, Response> {
+    match app.db.read(move |s| s.contact_by_id(id)).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err(failure(
+            StatusCode::NOT_FOUND,
+            t.get("contacts.not_found").to_owned(),
+        )),
+        Err(e) => Err(db_failure(e)),
+    }
+}
+
 pub async fn edit_form(State(app): State<App>, signed: Signed, Path(id): Path<i64>) -> Response {
     let t = signed.texts;
-    let row = match app.db.read(move |s| s.contact_by_id(id)).await {
-        Ok(Some(row)) => row,
-        Ok(None) => {
-            return failure(
-                StatusCode::NOT_FOUND,
-                t.get("contacts.not_found").to_owned(),
-            )
-        }
-        Err(e) => return db_failure(e),
+    let row = match contact(&app, &t, id).await {
+        Ok(row) => row,
+        Err(r) => return r,
     };
     EditPage {
         chrome: Chrome::new(&app, &t, Some(&signed), "contacts"),
@@ -389,15 +395,9 @@ pub async fn edit(
     Form(f): Form<EditForm>,
 ) -> Response {
     let t = signed.texts;
-    let current = match app.db.read(move |s| s.contact_by_id(id)).await {
-        Ok(Some(row)) => row,
-        Ok(None) => {
-            return failure(
-                StatusCode::NOT_FOUND,
-                t.get("contacts.not_found").to_owned(),
-            )
-        }
-        Err(e) => return db_failure(e),
+    let current = match contact(&app, &t, id).await {
+        Ok(row) => row,
+        Err(r) => return r,
     };
     let long = [&f.name, &f.numbers, &f.language, &f.tags]
         .iter()

@@ -260,7 +260,7 @@ async fn change(
     version: &str,
     what: &'static str,
     edit: impl FnOnce(&str) -> Result<(String, String), EditError>,
-) -> Result<String, Refusal> {
+) -> Result<(), Refusal> {
     let _one_at_a_time = app.settings_lock.lock().await;
     let path = path_of(app);
     let old = blocking({
@@ -290,7 +290,7 @@ async fn change(
         return Err(Refusal::Db(e));
     }
     info!(admin = %signed.operator.name, %detail, what, "settings changed");
-    Ok(detail)
+    Ok(())
 }
 
 async fn refused(app: &App, signed: &Signed, f: NewWindow, why: Refusal) -> Response {
@@ -392,7 +392,7 @@ pub async fn add(State(app): State<App>, signed: Signed, Form(f): Form<AddForm>)
     })
     .await;
     match made {
-        Ok(_) => Redirect::to("/settings?done=settings.done.added").into_response(),
+        Ok(()) => Redirect::to("/settings?done=settings.done.added").into_response(),
         Err(why) => refused(&app, &signed, typed, why).await,
     }
 }
@@ -425,7 +425,7 @@ pub async fn remove(State(app): State<App>, signed: Signed, Form(f): Form<Remove
     })
     .await;
     match made {
-        Ok(_) => Redirect::to("/settings?done=settings.done.removed").into_response(),
+        Ok(()) => Redirect::to("/settings?done=settings.done.removed").into_response(),
         Err(why) => refused(&app, &signed, empty_form(), why).await,
     }
 }
