@@ -7,11 +7,12 @@
 //! Drivers: `server` (a component's side of the contract), `client` (the supervisor's side),
 //! `unix` (the Unix-socket listener both the contract and the supervisor's control socket
 //! use), `monotonic` and `localtime` (the clocks), `realtime` (SCHED_FIFO), `logging` (the
-//! tracing set-up).
+//! tracing set-up), `journald` (its lines as journal entries under systemd).
 pub mod civil;
 pub mod client;
 pub mod contract;
 pub mod error;
+pub mod journald;
 pub mod localtime;
 pub mod lockout;
 pub mod log_budget;

@@ -3,9 +3,10 @@
 //! - **Where**: under systemd, when `JOURNAL_STREAM` names the very stream our standard
 //!   error or output is, each line goes to journald natively (`tracing-journald`): its own
 //!   priority (error 3, warn 4, info 5, debug 6, trace 7, so `journalctl -p err` finds what
-//!   an operator must act on), the fields as journal fields (`F_CAMPAIGN=…`), no second
-//!   timestamp, and the daemon's own identifier (`journalctl -t allerta-mediacore`), also
-//!   for the components the supervisor starts, which share its stream. Anywhere else (a
+//!   an operator must act on), the line as the text log prints it, the fields also as
+//!   journal fields (`F_CAMPAIGN=…`), no second timestamp, and the daemon's own identifier
+//!   (`journalctl -t allerta-mediacore`), also for the components the supervisor starts,
+//!   which share its stream (`journald`). Anywhere else (a
 //!   terminal, the lab, a test harness): text, or JSON lines on request, with colours only
 //!   on a terminal.
 //! - **What**: `RUST_LOG` wins when set, else the node file's `[log] filter` (`info` when
@@ -134,9 +135,8 @@ pub fn init(logging: &Logging) -> Result<(), LogError> {
         })?,
     };
     if journal_is_our_stream(std::env::var("JOURNAL_STREAM").ok().as_deref()) {
-        match tracing_journald::layer() {
+        match crate::journald::Journald::new(logging.identifier) {
             Ok(journal) => {
-                let journal = journal.with_syslog_identifier(logging.identifier.to_owned());
                 return tracing_subscriber::registry()
                     .with(filter)
                     .with(journal)
