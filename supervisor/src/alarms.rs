@@ -151,7 +151,7 @@ fn sync(s: &Value, now_ms: u64, alarm: &mut impl FnMut(String, String)) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     use serde_json::json;
@@ -160,7 +160,8 @@ mod tests {
     use crate::control::protocol::CheckStatus;
     use crate::vrrp::status::InstanceStatus;
 
-    fn healthy() -> Status {
+    /// A healthy backup with one component (also `check`'s starting point).
+    pub(crate) fn healthy() -> Status {
         Status {
             node: "node-b".into(),
             role: "BACKUP".into(),

@@ -1,7 +1,8 @@
 //! Allerta supervisor: keepalived-style VRRP holding the virtual IP on the master, and the
 //! wrapper of the node's components (mediacore, sync) that fails over when any of them fails.
 //!
-//! Pure modules: `alarms` (the problems an operator must act on), `config`, `vrrp::packet`,
+//! Pure modules: `alarms` (the problems an operator must act on), `check` (the same as a
+//! monitoring plugin sees it), `config`, `vrrp::packet`,
 //! `vrrp::machine`, `vrrp::stranger`, `arp::garp`, `health::state`, `sla` (availability
 //! against the tender's SLA), `availability::{ledger, monitor, windows, report}`.
 //! Drivers: `vrrp::driver` (one thread per instance), `vrrp::socket`, `vrrp::guard`,
@@ -12,6 +13,7 @@
 pub mod alarms;
 pub mod arp;
 pub mod availability;
+pub mod check;
 pub mod child;
 pub mod config;
 pub mod control;

@@ -294,11 +294,20 @@ fn unicast_peers_work_where_multicast_is_dropped() {
 
 /// `allertactl problems` on a node of the lab: (exit code, output).
 fn problems(lab: &Lab, node: Node) -> (i32, String) {
+    allertactl(lab, node, "problems")
+}
+
+/// `allertactl check` (the monitoring plugin) on a node of the lab: (exit code, output).
+fn check(lab: &Lab, node: Node) -> (i32, String) {
+    allertactl(lab, node, "check")
+}
+
+fn allertactl(lab: &Lab, node: Node, command: &str) -> (i32, String) {
     let socket = nodes::run_dir(lab, node).join("supervisor.sock");
     let out = std::process::Command::new(system_tests::prereq::workspace_bin("allertactl"))
         .arg("--socket")
         .arg(&socket)
-        .arg("problems")
+        .arg(command)
         .output()
         .expect("allertactl");
     (
@@ -339,6 +348,16 @@ fn a_backup_whose_peer_address_is_wrong_stays_out_of_the_election_and_says_why()
         "{said}"
     );
     assert_eq!(problems(&lab, Node::A), (0, String::new()));
+    // The monitoring plugin: B critical (out of the election), A OK.
+    let (code, line) = check(&lab, Node::B);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("ALLERTA CRITICAL - node-b "), "{line}");
+    let (code, line) = check(&lab, Node::A);
+    assert_eq!(code, 0, "{line}");
+    assert!(
+        line.starts_with("ALLERTA OK - node-a MASTER | master=1 "),
+        "{line}"
+    );
     // The stranger gone (A dead), B rejoins and, hearing no one, takes over: a node alone
     // serves whatever its settings.
     lab.signal(&a, Signal::SIGKILL);
@@ -350,6 +369,13 @@ fn a_backup_whose_peer_address_is_wrong_stays_out_of_the_election_and_says_why()
     assert!(b.count("rejoining the election") == 1, "{}", b.log_text());
     assert!(wait_until(Duration::from_secs(1), || lab.vip_holders() == [Node::B]).is_some());
     assert_eq!(problems(&lab, Node::B), (0, String::new()));
+    assert_eq!(check(&lab, Node::B).0, 0);
+    let (code, line) = check(&lab, Node::A);
+    assert_eq!(code, 3, "no supervisor on node-a: {line}");
+    assert!(
+        line.starts_with("ALLERTA UNKNOWN - the supervisor does not answer"),
+        "{line}"
+    );
 }
 
 #[test]

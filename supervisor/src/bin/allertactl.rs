@@ -22,6 +22,7 @@ use firstboot::console::Console;
 use firstboot::refusal;
 use supervisor::alarms;
 use supervisor::availability::{report, store};
+use supervisor::check;
 use supervisor::config;
 use supervisor::control::protocol::{Request, Response, Status, Transition};
 
@@ -186,6 +187,11 @@ enum Cmd {
         #[arg(long)]
         console: Option<PathBuf>,
     },
+    /// The node as a monitoring plugin reports it (Icinga, Nagios, Zabbix, Checkmk): one
+    /// line with performance data; exit 0 OK, 1 WARNING (a trunk, sync, configuration or
+    /// maintenance), 2 CRITICAL (Fault, a component down, a VRRP stranger), 3 UNKNOWN (the
+    /// supervisor does not answer).
+    Check,
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -242,6 +248,7 @@ fn main() -> ExitCode {
         Cmd::Promote { force } => Request::Promote { force },
         Cmd::Reload => Request::Reload,
         Cmd::Sla { month } => return sla(&cli, month),
+        Cmd::Check => return check(&cli),
         Cmd::Problems {
             follow,
             every,
@@ -339,6 +346,21 @@ fn main() -> ExitCode {
 }
 
 /// `allertactl problems`: the supervisor's alarms now, or (`follow`) as they come and go.
+/// `allertactl check`: a monitoring plugin's line and exit code.
+fn check(cli: &Cli) -> ExitCode {
+    let socket = Sockets::of(cli).supervisor;
+    let verdict = match call(&socket, &Request::Status) {
+        Ok(Response::Status(status)) => check::verdict(&status, localtime::now_ms()),
+        Ok(other) => check::unknown(&format!("unexpected answer {other:?}")),
+        Err(e) => check::unknown(&format!(
+            "the supervisor does not answer at {}: {e}",
+            socket.display()
+        )),
+    };
+    println!("{}", verdict.line);
+    ExitCode::from(verdict.code)
+}
+
 fn problems(cli: &Cli, follow: bool, every: u64, device: Option<PathBuf>) -> ExitCode {
     let socket = Sockets::of(cli).supervisor;
     let ask = || match call(&socket, &Request::Status) {
