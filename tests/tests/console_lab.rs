@@ -130,12 +130,26 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
         b.execute(duration)
     );
     b.click("#save-text");
-    b.wait("#saved", Duration::from_secs(20));
+    assert!(
+        wait_until(Duration::from_secs(20), || b.url().ends_with("saved=piena")
+            && b.exists("#saved")),
+        "no saved page for the text: {}",
+        b.url()
+    );
     // A recording: a FLAC becomes a prompt; a file that is not audio is refused, saying so.
     b.fill("#u-name", "sirena");
     b.fill("#u-file", &flac.to_string_lossy());
     b.click("#upload");
-    b.wait("#saved", Duration::from_secs(20));
+    // The page still shows the text message's "saved" notice until the upload's answer
+    // replaces it: wait for the page that names the recording.
+    assert!(
+        wait_until(Duration::from_secs(20), || b
+            .url()
+            .ends_with("saved=sirena")
+            && b.exists("#saved")),
+        "no saved page for the recording: {}",
+        b.url()
+    );
     assert!(std::fs::metadata(pair.shared(Node::A).join("prompts/sirena.wav")).is_ok());
     b.fill("#u-name", "appunti");
     b.fill("#u-file", &junk.to_string_lossy());
