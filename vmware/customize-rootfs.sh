@@ -13,6 +13,8 @@ install -m 0644 "$repo"/systemd/allerta-supervisor.service "$repo"/systemd/aller
 install -d -m 0755 "$root/usr/share/doc/allerta"
 install -m 0644 "$repo/README.md" "$repo"/systemd/*.example "$root/usr/share/doc/allerta/"
 cp "$repo/vmware/README.md" "$root/usr/share/doc/allerta/vmware-README.md"
+# The Grafana dashboard for the pair's metrics (README, "Metrics").
+install -m 0644 "$repo/supervisor/dashboards/allerta-pair.json" "$root/usr/share/doc/allerta/"
 
 # The nodes' local time is Italy's (Germany's is the same): the SLA's service times
 # (07:00-18:00), campaign dialling windows and the times operators write are local.

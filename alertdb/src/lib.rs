@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod store;
+pub mod summary;
 
 /// A campaign's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1149,11 +1149,13 @@ impl Engine {
             dispatch_hold: None,
             config_alarms: Vec::new(),
             ami: Default::default(),
+            campaigns: Vec::new(),
         };
         if let Ok(mut shared) = self.status.lock() {
-            // The dialer owns `hold_preempt` and the dispatch fields, the config watcher
-            // `config_alarms`, the AMI server `ami`.
+            // The dialer owns `hold_preempt`, the dispatch fields and `campaigns`, the
+            // config watcher `config_alarms`, the AMI server `ami`.
             *shared = Status {
+                campaigns: std::mem::take(&mut shared.campaigns),
                 hold_preempt: shared.hold_preempt.take(),
                 dispatching: shared.dispatching,
                 dispatch_hold: shared.dispatch_hold.take(),

@@ -68,6 +68,9 @@ pub struct Status {
     pub dispatch_hold: Option<String>,
     /// Set by the AMI server: connections it refused or closed before a login.
     pub ami: AmiRefusals,
+    /// Set by the dialer every few seconds, on either role: recent campaigns' figures from
+    /// the replicated ledger (the supervisor's metrics).
+    pub campaigns: Vec<alertdb::summary::Summary>,
 }
 
 /// What the AMI server refused before a login, since start (each also logged).

@@ -181,6 +181,8 @@ pub(crate) mod tests {
             }],
             checks: vec![],
             transitions_total: 0,
+            transitions_by_reason: Default::default(),
+            detection: Default::default(),
             last_transitions: vec![],
             component_status: serde_json::Map::new(),
             availability: None,

@@ -27,7 +27,9 @@ use tracing::{error, info, warn};
 use crate::availability;
 use crate::child::{self, ComponentEvent};
 use crate::config::Config;
-use crate::control::protocol::{AvailabilityStatus, Request, Response, Status, Transition};
+use crate::control::protocol::{
+    AvailabilityStatus, Detection, Request, Response, Status, Transition,
+};
 use crate::control::server;
 use crate::health::script;
 use crate::node::{Node, Order};
@@ -65,6 +67,8 @@ struct Supervisor {
     role_tx: watch::Sender<Role>,
     history: VecDeque<Transition>,
     transitions_total: u64,
+    transitions_by_reason: std::collections::BTreeMap<String, u64>,
+    detection: Detection,
     guard: Option<Guard>,
     hooks: JoinSet<()>,
     /// Switchovers and promotes in progress: they wait for the peer and for drains, so they
@@ -192,6 +196,8 @@ pub async fn run(config: Config, with_guard: bool) -> Result<(), SuperviseError>
         role_tx,
         history: VecDeque::new(),
         transitions_total: 0,
+        transitions_by_reason: Default::default(),
+        detection: Detection::default(),
         guard,
         hooks: JoinSet::new(),
         operations: JoinSet::new(),
@@ -336,10 +342,17 @@ impl Supervisor {
                 self.hooks.spawn(run_hook(command, args));
             }
         }
+        let cause = self.node.cause(Instant::now());
         if from == State::Master || to == State::Master {
             self.transitions_total += 1;
+            *self
+                .transitions_by_reason
+                .entry(format!("{reason:?}"))
+                .or_default() += 1;
+            if let Some((_, ms)) = &cause {
+                self.detection.observe(ms / 1000.0);
+            }
         }
-        let cause = self.node.cause(Instant::now());
         let at_ms = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -450,6 +463,8 @@ impl Supervisor {
             components,
             checks,
             transitions_total: self.transitions_total,
+            transitions_by_reason: self.transitions_by_reason.clone(),
+            detection: self.detection.clone(),
             last_transitions: self.history.iter().rev().take(10).cloned().collect(),
             component_status: self.node.component_status().clone(),
             availability: self.availability.as_ref().map(|rx| rx.borrow().clone()),

@@ -329,6 +329,18 @@ impl Appliance {
         self.lab.pids_named(node.role(), comm).first().copied()
     }
 
+    /// SIGKILL to `node`'s process `comm` (a component its supervisor started), by PID.
+    pub fn kill_component(&self, node: Node, comm: &str) {
+        let pid = self
+            .pid_of(node, comm)
+            .unwrap_or_else(|| panic!("no {comm} on {}", node.role()));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap_or_else(|e| panic!("killing {comm} on {}: {e}", node.role()));
+    }
+
     /// `allertactl <args>` inside `node`'s namespace, as an operator logged in there.
     fn allertactl_command(&self, node: Node, args: &[&str]) -> Command {
         let mut c = Command::new("ip");

@@ -72,14 +72,23 @@ pub struct Browser {
     shots: PathBuf,
 }
 
-/// Where screenshots are kept: outside the lab directory, which a passing test removes.
-pub fn artifacts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts/console")
+/// Where a test's screenshots are kept (`target/artifacts/<folder>`): outside the lab
+/// directory, which a passing test removes.
+pub fn artifacts(folder: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/artifacts")
+        .join(folder)
 }
 
 impl Browser {
-    /// Starts chromedriver in `role`'s namespace and a Chromium session on it.
+    /// Starts chromedriver in `role`'s namespace and a Chromium session on it; screenshots
+    /// go to `target/artifacts/console`.
     pub fn start(lab: &Lab, role: &str, test: &str) -> Self {
+        Self::start_in(lab, role, test, "console")
+    }
+
+    /// As [`Browser::start`], screenshots going to `target/artifacts/<folder>`.
+    pub fn start_in(lab: &Lab, role: &str, test: &str, folder: &str) -> Self {
         prereq::require_tools(test, NEEDS);
         let chromedriver = prereq::which("chromedriver").expect("chromedriver");
         let driver = lab.spawn(
@@ -130,7 +139,7 @@ impl Browser {
                 Err(e) => panic!("chromedriver in {role}: {e} (log {})", driver.log.display()),
             }
         };
-        let shots = artifacts();
+        let shots = artifacts(folder);
         std::fs::create_dir_all(&shots).expect("artifacts directory");
         Self {
             runtime,
@@ -230,7 +239,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script on {}: {e}", self.url()))
     }
 
-    /// Saves the page as `target/artifacts/console/<name>.png`; its path.
+    /// Saves the page as `<name>.png` in the artifacts folder; its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self
             .runtime

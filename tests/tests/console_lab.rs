@@ -245,14 +245,7 @@ fn an_operator_follows_a_campaign_in_the_browser_through_a_failover() {
     assert_eq!(total, 24);
     assert!(before < total, "the campaign ended before the failover");
     let updates_before = b.execute("return Number(document.body.dataset.updates || 0);");
-    let pid = pair
-        .pid_of(Node::A, MEDIACORE)
-        .expect("node-a's media core");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("killing node-a's media core");
+    pair.kill_component(Node::A, MEDIACORE);
     assert!(
         wait_until(Duration::from_secs(20), || pair.master() == Some(Node::B)),
         "node-b never took the VIP"

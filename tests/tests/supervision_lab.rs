@@ -374,7 +374,9 @@ fn notify_hooks_get_keepalived_s_arguments_and_metrics_are_served() {
     );
     let metrics = http_get(&p.lab, Node::A, "/metrics");
     assert!(
-        metrics.contains("allerta_vrrp_state{node=\"node-a\",instance=\"data\"} 2"),
+        metrics.contains(
+            "allerta_vrrp_state{node=\"node-a\",vrrp_instance=\"data\",state=\"master\"} 1"
+        ),
         "{metrics}"
     );
     assert!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use component::monotonic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use super::fence::{Edge, Fence, Hold, Record};
 use super::ivr;
@@ -34,6 +34,8 @@ const TICK: Duration = Duration::from_millis(50);
 const BACKUP_LOOK_TICKS: u32 = 20;
 /// On the master, how often (in ticks) the campaigns' messages are looked up again.
 const PROMPT_LOOK_TICKS: u32 = 20;
+/// How often (in ticks) recent campaigns' figures are read for the status (the metrics).
+const FIGURES_TICKS: u32 = 40;
 /// How long a call is taken to last when its campaign or prompts cannot be read.
 const UNKNOWN_CALL: Duration = Duration::from_secs(120);
 /// After the old master's longest call, time for its outcome to reach this node's ledger
@@ -261,6 +263,26 @@ impl Dialer {
         verdict.is_ok()
     }
 
+    /// Recent campaigns' figures into the status; a read that fails leaves the last ones
+    /// (said at debug: the dispatch path reports a ledger that cannot be read).
+    async fn publish_figures(&self) {
+        let read = blocking(&self.store, |s| {
+            Ok(alertdb::summary::recent(
+                s.connection(),
+                alertdb::store::now_ms(),
+            )?)
+        })
+        .await;
+        match read {
+            Ok(figures) => {
+                if let Ok(mut status) = self.status.lock() {
+                    status.campaigns = figures;
+                }
+            }
+            Err(error) => debug!(%error, "reading campaign figures"),
+        }
+    }
+
     /// Dispatches until `cancel`.
     pub async fn run(self, cancel: CancellationToken) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
@@ -277,6 +299,7 @@ impl Dialer {
         // The old master's attempts left open at takeover, each with when (CLOCK_MONOTONIC
         // µs) its call must have ended there.
         let mut in_doubt: Vec<(i64, u64)> = Vec::new();
+        let mut figures_ticks = 0u32;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -290,6 +313,10 @@ impl Dialer {
                 }
                 _ = tick.tick() => {}
             }
+            if figures_ticks.is_multiple_of(FIGURES_TICKS) {
+                self.publish_figures().await;
+            }
+            figures_ticks = figures_ticks.wrapping_add(1);
             let role_is_master = self
                 .status
                 .lock()

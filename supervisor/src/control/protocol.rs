@@ -61,6 +61,14 @@ pub struct Status {
     pub checks: Vec<CheckStatus>,
     /// Transitions so far (to or from Master), the flap counter.
     pub transitions_total: u64,
+    /// The same transitions since start, by reason (a counter per reason for the metrics;
+    /// `last_transitions` keeps only the latest ten). Absent from an older supervisor.
+    #[serde(default)]
+    pub transitions_by_reason: std::collections::BTreeMap<String, u64>,
+    /// How long the supervisor took to see each cause of a transition (`detect_ms`), since
+    /// start. Absent from an older supervisor.
+    #[serde(default)]
+    pub detection: Detection,
     pub last_transitions: Vec<Transition>,
     /// Anything a component reports in its `status` answer (trunks, sync lag), by component.
     pub component_status: serde_json::Map<String, serde_json::Value>,
@@ -112,6 +120,33 @@ pub struct CheckStatus {
     pub last_error: Option<String>,
     /// The component's process, if it runs.
     pub pid: Option<u32>,
+}
+
+/// A histogram of detection times: from a cause (a component down, the peer silent) to
+/// the state change it brought.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Counts per bucket, one per bound of [`Detection::BOUNDS_S`]: each observation is
+    /// counted once, in the first bucket whose bound it does not exceed (beyond the last
+    /// bound, only in `count`).
+    pub buckets: Vec<u64>,
+    pub count: u64,
+    pub sum_s: f64,
+}
+
+impl Detection {
+    /// Upper bounds in seconds. The design's targets are a second for a component down and
+    /// three adverts (3 s) for a silent peer: the bounds spread either side of both.
+    pub const BOUNDS_S: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0];
+
+    pub fn observe(&mut self, secs: f64) {
+        self.buckets.resize(Self::BOUNDS_S.len(), 0);
+        if let Some(i) = Self::BOUNDS_S.iter().position(|bound| secs <= *bound) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum_s += secs;
+    }
 }
 
 /// One state change, with its measured phases.

@@ -1,8 +1,6 @@
-//! Prometheus text exposition of the status (pure `render`), and the small HTTP endpoint that
-//! serves it (`GET /metrics`) with the same status as JSON (`GET /status`, which the peer
-//! asks before a switchover). The figures are the ones `allertactl status` shows.
+//! The small HTTP endpoint that serves the status as metrics (`GET /metrics`) and as JSON
+//! (`GET /status`, which the peer asks before a switchover).
 
-use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,173 +14,6 @@ use tracing::info;
 
 use crate::control::protocol::{Request, Response, Status};
 use crate::control::server::Call;
-use crate::vrrp::machine::State;
-
-/// Renders `status` in the Prometheus text format.
-pub fn render(status: &Status) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(
-            out,
-            "# HELP allerta_{name} {help}\n# TYPE allerta_{name} {kind}"
-        );
-        for (labels, value) in samples {
-            let _ = writeln!(out, "allerta_{name}{labels} {value}");
-        }
-    };
-    let node = &status.node;
-    let per_instance = |f: &dyn Fn(&crate::vrrp::status::InstanceStatus) -> f64| {
-        status
-            .instances
-            .iter()
-            .map(|i| (format!("{{node=\"{node}\",instance=\"{}\"}}", i.name), f(i)))
-            .collect::<Vec<_>>()
-    };
-    let state_num = |s: State| match s {
-        State::Initialize => 0.0,
-        State::Backup => 1.0,
-        State::Master => 2.0,
-        State::Fault => 3.0,
-    };
-    metric(
-        "vrrp_state",
-        "0 initialize, 1 backup, 2 master, 3 fault",
-        "gauge",
-        per_instance(&|i| state_num(i.state)),
-    );
-    metric(
-        "vrrp_priority",
-        "priority advertised now",
-        "gauge",
-        per_instance(&|i| f64::from(i.priority)),
-    );
-    metric(
-        "vrrp_adverts_sent_total",
-        "adverts sent",
-        "counter",
-        per_instance(&|i| i.stats.adverts_sent as f64),
-    );
-    metric(
-        "vrrp_adverts_received_total",
-        "adverts received and accepted",
-        "counter",
-        per_instance(&|i| i.stats.adverts_received as f64),
-    );
-    let dropped: Vec<(String, f64)> = status
-        .instances
-        .iter()
-        .flat_map(|i| {
-            [
-                ("malformed", i.stats.dropped_malformed),
-                ("not_from_peer", i.stats.dropped_not_from_peer),
-            ]
-            .map(|(cause, n)| {
-                (
-                    format!(
-                        "{{node=\"{node}\",instance=\"{}\",cause=\"{cause}\"}}",
-                        i.name
-                    ),
-                    n as f64,
-                )
-            })
-        })
-        .collect();
-    metric(
-        "vrrp_adverts_dropped_total",
-        "adverts dropped, by cause",
-        "counter",
-        dropped,
-    );
-    metric(
-        "maintenance",
-        "1 while in maintenance",
-        "gauge",
-        vec![(
-            format!("{{node=\"{node}\"}}"),
-            f64::from(u8::from(status.maintenance)),
-        )],
-    );
-    metric(
-        "transitions_total",
-        "transitions to or from master",
-        "counter",
-        vec![(
-            format!("{{node=\"{node}\"}}"),
-            status.transitions_total as f64,
-        )],
-    );
-    let mut by_reason: std::collections::BTreeMap<&str, u64> = Default::default();
-    for t in &status.last_transitions {
-        *by_reason.entry(t.reason.as_str()).or_default() += 1;
-    }
-    metric(
-        "recent_transitions",
-        "the last 10 transitions, by reason",
-        "gauge",
-        by_reason
-            .into_iter()
-            .map(|(r, n)| (format!("{{node=\"{node}\",reason=\"{r}\"}}"), n as f64))
-            .collect(),
-    );
-    let health = |kind: &str, list: &[crate::control::protocol::CheckStatus]| {
-        list.iter()
-            .map(|c| {
-                (
-                    format!("{{node=\"{node}\",{kind}=\"{}\"}}", c.name),
-                    f64::from(u8::from(c.up)),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    metric(
-        "component_up",
-        "1 while the component is healthy",
-        "gauge",
-        health("component", &status.components),
-    );
-    metric(
-        "check_up",
-        "1 while the check passes",
-        "gauge",
-        health("check", &status.checks),
-    );
-    // A component that reports configuration files which did not load (the media core's
-    // `config_alarms`): the running configuration stays in force, but the operator must act.
-    let alarms: Vec<(String, f64)> = status
-        .component_status
-        .iter()
-        .map(|(name, s)| {
-            let n = s
-                .get("config_alarms")
-                .and_then(|a| a.as_array())
-                .map_or(0, Vec::len);
-            (
-                format!("{{node=\"{node}\",component=\"{name}\"}}"),
-                n as f64,
-            )
-        })
-        .collect();
-    if !alarms.is_empty() {
-        metric(
-            "config_alarms",
-            "configuration files that changed and did not load (the running ones stay in force)",
-            "gauge",
-            alarms,
-        );
-    }
-    if let Some(a) = status.availability.as_ref().filter(|a| a.up.is_some()) {
-        metric(
-            "service_up",
-            "1 while the service answers as a client sees it (the availability probe)",
-            "gauge",
-            vec![(
-                format!("{{node=\"{node}\",service=\"{}\"}}", a.service),
-                f64::from(u8::from(a.up == Some(true))),
-            )],
-        );
-    }
-    out
-}
 
 /// Serves `/metrics` and `/status` until `cancel`.
 pub async fn serve(
@@ -251,7 +82,7 @@ async fn respond(mut stream: TcpStream, calls_tx: mpsc::Sender<Call>) {
             }
             match reply_rx.await {
                 Ok(Response::Status(s)) if path == "/metrics" => {
-                    ("200 OK", "text/plain; version=0.0.4", render(&s))
+                    ("200 OK", super::CONTENT_TYPE, super::render(&s))
                 }
                 Ok(Response::Status(s)) => (
                     "200 OK",
