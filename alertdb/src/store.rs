@@ -112,7 +112,7 @@ pub struct Counts {
 }
 
 /// One recipient's line in a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReportRow {
     /// Contact's external id.
     pub external_id: String,

@@ -12,6 +12,8 @@
 //! | `drain <secs>`   | `ok drained` or `ok timeout`            | planned switchover: finish calls, ≤ secs  |
 //! | `status`         | `status {json}`                         | component-specific health (trunks, lag…) |
 //! | `reload`         | `ok reloaded`                           | load the configuration files again now    |
+//! | `calls`          | `calls {json}`                          | calls in progress (`allertactl calls`)    |
+//! | `version`        | `version {json}`                        | program, version, contract version        |
 //!
 //! A `status` object may carry `"checks": {"<name>": {"ok": bool, "reason": "…"}}`: each
 //! becomes a tracked condition `<component>/<name>` of the supervisor (a trunk's
@@ -103,6 +105,30 @@ pub enum Request {
     /// `systemctl reload`, `allertactl reload`: files in force again now (what changes is
     /// put in force anyway; this is for the operator who wants it at once).
     Reload,
+    /// The calls in progress (`allertactl calls`): `{"calls": [...], "more": n}`, at most
+    /// [`MAX_CALLS_LISTED`] of them (a component without calls answers an empty list).
+    Calls,
+    /// What runs (`{"program", "version", "contract"}`): a rolling upgrade has two versions
+    /// side by side for a while, and each side says which it is. A component older than
+    /// [`CONTRACT_VERSION`] 2 answers `error unknown request`.
+    Version,
+}
+
+/// This contract's version: 1 had ping, role, drain, status and reload; 2 added `calls` and
+/// `version`. A supervisor talks to a component of either.
+pub const CONTRACT_VERSION: u32 = 2;
+
+/// The most calls a `calls` answer lists (one line of at most [`MAX_LINE`] bytes).
+pub const MAX_CALLS_LISTED: usize = 200;
+
+/// The `version` answer of `program` (every Allerta binary is built at the workspace's
+/// version).
+pub fn version_doc(program: &str) -> serde_json::Value {
+    serde_json::json!({
+        "program": program,
+        "version": env!("CARGO_PKG_VERSION"),
+        "contract": CONTRACT_VERSION,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +141,8 @@ pub enum Response {
     /// The reload was started; what did not load shows in the component's status.
     Reloaded,
     Status(serde_json::Value),
+    Calls(serde_json::Value),
+    Version(serde_json::Value),
     Error(String),
 }
 
@@ -127,6 +155,8 @@ impl Request {
             Self::Drain { secs } => format!("drain {secs}\n"),
             Self::Status => "status\n".into(),
             Self::Reload => "reload\n".into(),
+            Self::Calls => "calls\n".into(),
+            Self::Version => "version\n".into(),
         }
     }
 
@@ -143,6 +173,8 @@ impl Request {
             }
             (Some("status"), None, _) => Ok(Self::Status),
             (Some("reload"), None, _) => Ok(Self::Reload),
+            (Some("calls"), None, _) => Ok(Self::Calls),
+            (Some("version"), None, _) => Ok(Self::Version),
             (Some("role"), Some("master"), None) => Ok(Self::Role(Role::Master)),
             (Some("role"), Some("backup"), None) => Ok(Self::Role(Role::Backup)),
             (Some("drain"), Some(secs), None) => secs
@@ -163,6 +195,8 @@ impl Response {
             Self::Drained { timed_out: true } => "ok timeout\n".into(),
             Self::Reloaded => "ok reloaded\n".into(),
             Self::Status(v) => format!("status {v}\n"),
+            Self::Calls(v) => format!("calls {v}\n"),
+            Self::Version(v) => format!("version {v}\n"),
             Self::Error(reason) => format!("error {}\n", reason.replace('\n', " ")),
         }
     }
@@ -178,6 +212,12 @@ impl Response {
             Some(("ok", "reloaded")) => Ok(Self::Reloaded),
             Some(("status", json)) => serde_json::from_str(json)
                 .map(Self::Status)
+                .map_err(|e| ContractError::StatusNotJson(e.to_string())),
+            Some(("calls", json)) => serde_json::from_str(json)
+                .map(Self::Calls)
+                .map_err(|e| ContractError::StatusNotJson(e.to_string())),
+            Some(("version", json)) => serde_json::from_str(json)
+                .map(Self::Version)
                 .map_err(|e| ContractError::StatusNotJson(e.to_string())),
             Some(("error", reason)) => Ok(Self::Error(reason.into())),
             _ => Err(ContractError::UnexpectedAnswer(head(line))),
@@ -200,7 +240,7 @@ pub enum ContractError {
     #[error("unexpected answer {0:?}")]
     UnexpectedAnswer(String),
     /// serde_json's reason (its error is neither `Clone` nor `Eq`).
-    #[error("status is not JSON: {0}")]
+    #[error("the answer is not JSON: {0}")]
     StatusNotJson(String),
 }
 
@@ -242,6 +282,8 @@ mod tests {
             })),
             Request::Status,
             Request::Reload,
+            Request::Calls,
+            Request::Version,
             Request::Role(Role::Master),
             Request::Role(Role::Backup),
             Request::Drain { secs: 30 },
@@ -254,6 +296,8 @@ mod tests {
             Response::Drained { timed_out: true },
             Response::Reloaded,
             Response::Status(serde_json::json!({"trunks": {"out": "registered"}})),
+            Response::Calls(serde_json::json!({"calls": [], "more": 0})),
+            Response::Version(version_doc("allerta-sync")),
             Response::Error("bad".into()),
         ] {
             assert_eq!(Response::decode(&r.encode()), Ok(r));

@@ -120,6 +120,8 @@ pub async fn run_minimal(component: &str, control: &Path) -> io::Result<()> {
                         "component": component,
                         "role": role.as_str(),
                     })),
+                    Request::Calls => Response::Calls(serde_json::json!({ "calls": [], "more": 0 })),
+                    Request::Version => Response::Version(crate::contract::version_doc(component)),
                 };
                 let _ = reply.send(response);
             }

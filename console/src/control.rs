@@ -49,6 +49,8 @@ pub async fn answer(app: App, role_tx: watch::Sender<Role>, mut calls: mpsc::Rec
             Request::Drain { .. } => Response::Drained { timed_out: false },
             Request::Reload => Response::Reloaded,
             Request::Status => Response::Status(status(&app)),
+            Request::Calls => Response::Calls(serde_json::json!({ "calls": [], "more": 0 })),
+            Request::Version => Response::Version(component::contract::version_doc("allerta-web")),
         };
         let _ = reply.send(response);
     }

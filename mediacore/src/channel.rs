@@ -22,6 +22,31 @@ pub struct ChannelInfo {
     pub duration_secs: u64,
 }
 
+/// The contract's `calls` answer (`allertactl calls`): each channel as `core show channels`
+/// lists it, the oldest first, at most `MAX_CALLS_LISTED` of them and how many more.
+pub fn calls_doc(channels: &[ChannelInfo]) -> serde_json::Value {
+    use component::contract::MAX_CALLS_LISTED;
+    let calls: Vec<serde_json::Value> = channels
+        .iter()
+        .take(MAX_CALLS_LISTED)
+        .map(|c| {
+            serde_json::json!({
+                "channel": c.name,
+                "state": c.state.1,
+                "caller": c.caller,
+                "context": c.context,
+                "exten": c.exten,
+                "uniqueid": c.uniqueid,
+                "duration_secs": c.duration_secs,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "calls": calls,
+        "more": channels.len().saturating_sub(MAX_CALLS_LISTED),
+    })
+}
+
 /// What AMI events say about a leg (Asterisk's channel fields).
 #[derive(Debug, Clone)]
 pub struct Channel {

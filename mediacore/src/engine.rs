@@ -712,15 +712,7 @@ impl Engine {
                 self.with_leg(id, out, |leg, acts| leg.hangup_with_cause(cause, acts))
             }
             Command::Channels(reply) => {
-                let now = Instant::now();
-                let mut list: Vec<(LegId, ChannelInfo)> = self
-                    .legs
-                    .iter()
-                    .map(|(id, e)| (*id, e.channel.info(now)))
-                    .chain(self.locals.iter().map(|(id, (c, _))| (*id, c.info(now))))
-                    .collect();
-                list.sort_by_key(|(id, _)| *id);
-                let _ = reply.send(list.into_iter().map(|(_, c)| c).collect());
+                let _ = reply.send(self.channels());
             }
             Command::Interrupt(name, reply) => {
                 let entry = self.legs.values().find(|e| e.channel.name == name);
@@ -1065,6 +1057,19 @@ impl Engine {
             .retain(|_, owner| !matches!(owner, TxOwner::Leg(l) if *l == id));
     }
 
+    /// The channels up or being set up, oldest first.
+    fn channels(&self) -> Vec<ChannelInfo> {
+        let now = Instant::now();
+        let mut list: Vec<(LegId, ChannelInfo)> = self
+            .legs
+            .iter()
+            .map(|(id, e)| (*id, e.channel.info(now)))
+            .chain(self.locals.iter().map(|(id, (c, _))| (*id, c.info(now))))
+            .collect();
+        list.sort_by_key(|(id, _)| *id);
+        list.into_iter().map(|(_, c)| c).collect()
+    }
+
     fn control(&mut self, request: Control, reply: oneshot::Sender<ControlResponse>) {
         let response = match request {
             Control::Ping(adverts) => {
@@ -1088,6 +1093,10 @@ impl Engine {
             Control::Reload => {
                 self.reload.notify_one();
                 ControlResponse::Reloaded
+            }
+            Control::Calls => ControlResponse::Calls(crate::channel::calls_doc(&self.channels())),
+            Control::Version => {
+                ControlResponse::Version(component::contract::version_doc("allerta-mediacore"))
             }
             Control::Drain { secs } => {
                 self.drain = Some((Instant::now() + Duration::from_secs(secs.into()), reply));

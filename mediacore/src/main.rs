@@ -43,7 +43,11 @@ struct Args {
     /// Check the configuration (node file, pjsip.conf, extensions.conf, prompts) and exit.
     #[arg(long)]
     check: bool,
-    /// An operator's command instead of running the media core.
+    /// With an operator's command: print what it did as JSON.
+    #[arg(long)]
+    json: bool,
+    /// An operator's command instead of running the media core (`allertactl` hands them
+    /// on: `allertactl campaign …`).
     #[command(subcommand)]
     admin: Option<mediacore::campaign::cli::Admin>,
 }
@@ -67,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         let who = std::env::var("SUDO_USER")
             .or_else(|_| std::env::var("USER"))
             .unwrap_or_else(|_| "cli".into());
-        return mediacore::campaign::cli::execute(admin, &settings, &args.control, &who);
+        return mediacore::campaign::cli::execute(admin, &settings, &args.control, &who, args.json);
     }
     let trunks = PjsipConfig::load(&settings.pjsip)?;
     let dialplan = Dialplan::load(&settings.extensions)?;

@@ -90,6 +90,8 @@ pub async fn run(node: Arc<Node>, control: PathBuf, initial: Option<Role>) -> st
                         continue;
                     }
                     Request::Status => Response::Status(node.status().to_json(Instant::now(), node.cfg.stale_after)),
+                    Request::Calls => Response::Calls(serde_json::json!({ "calls": [], "more": 0 })),
+                    Request::Version => Response::Version(component::contract::version_doc("allerta-sync")),
                 };
                 let _ = reply.send(response);
             }

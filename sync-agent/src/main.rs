@@ -19,6 +19,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use component::contract::Role;
 use journal::inbox;
+use operator_commands::sync::{DivergenceCmd, SyncCmd};
 use sync_agent::config::{self, Config, RawSync};
 use sync_agent::{divergence, files};
 
@@ -77,36 +78,17 @@ struct Overrides {
 enum Command {
     /// Replicate (the default).
     Run,
-    /// Show what would be sent (files with sizes, database tables) and what never leaves
-    /// this node, then exit; nothing is sent or written.
-    DryRun,
     /// Print the running agent's status (asks it over the control socket).
     Status,
-    /// Print the divergence journal: every saved report, newest first, then what the other
-    /// node wrote alone during a split (on the master: merged, or waiting for `apply`).
-    Divergence {
-        #[command(subcommand)]
-        action: Option<DivergenceCmd>,
-    },
+    /// What an operator runs (also as `allertactl sync …`): dry-run, divergence.
+    #[command(flatten)]
+    Operator(SyncCmd),
     /// Create a CA and a key and certificate for each node of a new pair.
     TlsPair {
         #[arg(long)]
         out: PathBuf,
         #[arg(long, value_delimiter = ',', default_value = "node-a,node-b")]
         nodes: Vec<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum DivergenceCmd {
-    /// Re-apply a waiting change (its number from the listing), or `all` of them in order,
-    /// on the master; a conflict is refused with the reason and changes nothing.
-    Apply {
-        /// A change's number, or `all`.
-        target: String,
-        /// Who is applying it, for the audit trail (default: the login name).
-        #[arg(long)]
-        who: Option<String>,
     },
 }
 
@@ -173,7 +155,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Status) => status(&args),
-        Some(Command::Divergence { action: None }) => {
+        Some(Command::Operator(SyncCmd::Divergence { action: None })) => {
             let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
             let reports = divergence::list(&cfg.divergence_dir)?;
             if reports.is_empty() {
@@ -185,13 +167,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             print_inbox(&cfg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Divergence {
+        Some(Command::Operator(SyncCmd::Divergence {
             action: Some(DivergenceCmd::Apply { target, who }),
-        }) => {
+        })) => {
             let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
             apply_divergent(&args, &cfg, target, who.clone())
         }
-        Some(Command::DryRun) => {
+        Some(Command::Operator(SyncCmd::DryRun)) => {
             let cfg = settings(&args)?.context("no [sync] table in the configuration")?;
             dry_run(&cfg)?;
             Ok(ExitCode::SUCCESS)

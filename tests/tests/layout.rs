@@ -9,12 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 11] = [
+const CRATES: [&str; 12] = [
     "component",
     "journal",
     "alertdb",
     "prompts",
     "sla-windows",
+    "operator-commands",
     "firstboot",
     "supervisor",
     "mediacore",

@@ -430,13 +430,23 @@ fn a_returning_master_saves_its_divergent_writes_then_catches_up() {
     );
     assert!(report.contains("that node-b does not have"), "{report}");
     assert!(report.contains("a-only.txt"), "{report}");
-    // The operator's way to the same report: `allertactl sync divergence`.
-    let node_file = lab.write_file("a-node.toml", "[node]\nname = \"node-a\"\n");
+    // The operator's way to the same report: `allertactl sync divergence`, with a node file
+    // that names node-a's places (as on the appliance, where they are the defaults).
+    let node_file = lab.write_file(
+        "a-node.toml",
+        &format!(
+            "[node]\nname = \"node-a\"\n\n[[component]]\nname = \"sync\"\ncontrol_socket = {:?}\n\n\
+             [sync]\ndb = {:?}\nshared_dir = {:?}\ndivergence_dir = {:?}\n",
+            a.control(),
+            a.db(),
+            a.shared(),
+            a.divergence()
+        ),
+    );
     let out = std::process::Command::new(system_tests::prereq::workspace_bin("allertactl"))
         .arg("--config")
         .arg(&node_file)
         .args(["sync", "divergence"])
-        .args(a.args("backup"))
         .output()
         .unwrap();
     // (The journal may have grown meanwhile: a full scan saves untracked files too.)

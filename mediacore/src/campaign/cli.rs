@@ -1,166 +1,21 @@
-//! The operator's commands (`allerta-mediacore campaign|contacts|message|operator …`,
-//! also reached as `allertactl campaign …`): they work on the database directly, the
-//! dialer picks changes up within a tick. Changes are refused unless this node's media
-//! core says it is the master (the backup's database is the master's copy), with a
-//! message naming the master.
+//! The operator's commands (`allertactl campaign|contacts|message|operator …`, which hands
+//! them to `allerta-mediacore`; their definitions are `operator_commands::admin`): they
+//! work on the database directly, the dialer picks changes up within a tick. Changes are
+//! refused unless this node's media core says it is the master (the backup's database is
+//! the master's copy), with a message naming the master. With `--json`, what a command did
+//! is printed as one JSON document.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use clap::Subcommand;
+use serde_json::json;
 
 use super::store::Store;
 use super::{parse_window, progress, report, CampaignSpec};
 use crate::settings::Settings;
 
-/// What an operator can do.
-#[derive(Debug, Subcommand)]
-pub enum Admin {
-    /// Campaigns: create, start, pause, resume, stop, status, report.
-    #[command(subcommand)]
-    Campaign(CampaignCmd),
-    /// Contacts.
-    #[command(subcommand)]
-    Contacts(ContactsCmd),
-    /// Messages (text spoken by TTS, or a recorded prompt).
-    #[command(subcommand)]
-    Message(MessageCmd),
-    /// Operators.
-    #[command(subcommand)]
-    Operator(OperatorCmd),
-}
-
-/// `campaign …`
-#[derive(Debug, Subcommand)]
-pub enum CampaignCmd {
-    /// Create a campaign (in draft).
-    Create {
-        /// Its name.
-        name: String,
-        /// The message to play.
-        #[arg(long)]
-        message: String,
-        /// A list to call (repeat for several).
-        #[arg(long = "list", required = true)]
-        lists: Vec<String>,
-        /// Higher-priority campaigns take lines first.
-        #[arg(long, default_value_t = 0)]
-        priority: i64,
-        /// Concurrent lines at most.
-        #[arg(long, default_value_t = 30)]
-        lines: u32,
-        /// New calls per second at most.
-        #[arg(long, default_value_t = 5.0)]
-        cps: f64,
-        /// Ring time, seconds.
-        #[arg(long, default_value_t = 30)]
-        ring: u32,
-        /// Attempts per person at most.
-        #[arg(long, default_value_t = 3)]
-        attempts: u32,
-        /// Seconds between attempts.
-        #[arg(long, default_value_t = 300)]
-        retry: u32,
-        /// Dialling window, local time, HH:MM-HH:MM.
-        #[arg(long)]
-        window: Option<String>,
-    },
-    /// Start a campaign.
-    Start {
-        /// Its name.
-        name: String,
-    },
-    /// Pause a running campaign (calls in progress finish).
-    Pause {
-        /// Its name.
-        name: String,
-    },
-    /// Resume a paused campaign.
-    Resume {
-        /// Its name.
-        name: String,
-    },
-    /// Stop a campaign for good.
-    Stop {
-        /// Its name.
-        name: String,
-    },
-    /// Progress of one campaign, or a list of all.
-    Status {
-        /// Its name.
-        name: Option<String>,
-    },
-    /// Who was reached: a table, or CSV.
-    Report {
-        /// Its name.
-        name: String,
-        /// CSV instead of a table.
-        #[arg(long)]
-        csv: bool,
-    },
-}
-
-/// `contacts …`
-#[derive(Debug, Subcommand)]
-pub enum ContactsCmd {
-    /// Import a CSV file (id,name,numbers[,language][,tags]) into a list; all or nothing.
-    Import {
-        /// The file.
-        file: std::path::PathBuf,
-        /// The list they join (created if needed).
-        #[arg(long)]
-        list: String,
-    },
-}
-
-/// `message …`
-#[derive(Debug, Subcommand)]
-pub enum MessageCmd {
-    /// Create or replace a message.
-    Set {
-        /// Its name.
-        name: String,
-        /// Text spoken by text-to-speech.
-        #[arg(
-            long,
-            conflicts_with = "recording",
-            required_unless_present = "recording"
-        )]
-        text: Option<String>,
-        /// A recorded prompt's name in the prompts directory.
-        #[arg(long)]
-        recording: Option<String>,
-        /// Language (TTS voice): it, de, en, fr.
-        #[arg(long, default_value = "it")]
-        language: String,
-    },
-}
-
-/// `operator …`
-#[derive(Debug, Subcommand)]
-pub enum OperatorCmd {
-    /// Add an operator; the password is read from standard input.
-    Add {
-        /// Login name.
-        name: String,
-        /// admin or operator.
-        #[arg(long, default_value = "operator")]
-        role: String,
-        /// A phone PIN (digits) for recording messages by phone.
-        #[arg(long)]
-        pin: Option<String>,
-    },
-}
-
-impl Admin {
-    fn changes(&self) -> bool {
-        !matches!(
-            self,
-            Self::Campaign(CampaignCmd::Status { .. } | CampaignCmd::Report { .. })
-        )
-    }
-}
+pub use operator_commands::admin::{Admin, CampaignCmd, ContactsCmd, MessageCmd, OperatorCmd};
 
 /// The role this node's media core reports on its control socket.
 fn role(control: &Path) -> anyhow::Result<String> {
@@ -180,7 +35,20 @@ fn role(control: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs an operator's command; `who` is recorded in the audit log.
-pub fn execute(admin: Admin, settings: &Settings, control: &Path, who: &str) -> anyhow::Result<()> {
+pub fn execute(
+    admin: Admin,
+    settings: &Settings,
+    control: &Path,
+    who: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let say = |human: String, doc: serde_json::Value| {
+        if json {
+            println!("{doc}");
+        } else {
+            println!("{human}");
+        }
+    };
     if admin.changes() {
         let role = role(control)?;
         if role != "master" {
@@ -201,7 +69,7 @@ pub fn execute(admin: Admin, settings: &Settings, control: &Path, who: &str) -> 
         store.migrate()?;
     }
     match admin {
-        Admin::Campaign(cmd) => campaign(cmd, &mut store, who),
+        Admin::Campaign(cmd) => campaign(cmd, &mut store, who, json),
         Admin::Contacts(ContactsCmd::Import { file, list }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -219,7 +87,10 @@ pub fn execute(admin: Admin, settings: &Settings, control: &Path, who: &str) -> 
                 }
             };
             let n = store.import_contacts(&contacts, &list, who)?;
-            println!("imported {n} contacts into list {list}");
+            say(
+                format!("imported {n} contacts into list {list}"),
+                json!({ "imported": n, "list": list }),
+            );
             Ok(())
         }
         Admin::Message(MessageCmd::Set {
@@ -234,7 +105,10 @@ pub fn execute(admin: Admin, settings: &Settings, control: &Path, who: &str) -> 
                 (None, None) => bail!("give --text or --recording"),
             };
             store.add_message(&name, kind, &body, &language, who)?;
-            println!("message {name} set ({kind})");
+            say(
+                format!("message {name} set ({kind})"),
+                json!({ "message": name, "kind": kind, "language": language }),
+            );
             Ok(())
         }
         Admin::Operator(OperatorCmd::Add { name, role, pin }) => {
@@ -242,13 +116,16 @@ pub fn execute(admin: Admin, settings: &Settings, control: &Path, who: &str) -> 
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
             store.add_operator(&name, &role, password, pin.as_deref(), who)?;
-            println!("operator {name} added ({role})");
+            say(
+                format!("operator {name} added ({role})"),
+                json!({ "operator": name, "role": role }),
+            );
             Ok(())
         }
     }
 }
 
-fn campaign(cmd: CampaignCmd, store: &mut Store, who: &str) -> anyhow::Result<()> {
+fn campaign(cmd: CampaignCmd, store: &mut Store, who: &str, json: bool) -> anyhow::Result<()> {
     match cmd {
         CampaignCmd::Create {
             name,
@@ -280,14 +157,26 @@ fn campaign(cmd: CampaignCmd, store: &mut Store, who: &str) -> anyhow::Result<()
                 window,
             };
             store.create_campaign(&spec, who)?;
-            println!("campaign {name} created (draft); start it with: campaign start {name}");
+            if json {
+                println!("{}", json!({ "campaign": name, "state": "draft" }));
+            } else {
+                println!("campaign {name} created (draft); start it with: campaign start {name}");
+            }
         }
-        CampaignCmd::Start { name } => control(store, &name, "start", who)?,
-        CampaignCmd::Pause { name } => control(store, &name, "pause", who)?,
-        CampaignCmd::Resume { name } => control(store, &name, "resume", who)?,
-        CampaignCmd::Stop { name } => control(store, &name, "stop", who)?,
+        CampaignCmd::Start { name } => control(store, &name, "start", who, json)?,
+        CampaignCmd::Pause { name } => control(store, &name, "pause", who, json)?,
+        CampaignCmd::Resume { name } => control(store, &name, "resume", who, json)?,
+        CampaignCmd::Stop { name } => control(store, &name, "stop", who, json)?,
         CampaignCmd::Status { name: None } => {
-            for (name, state) in store.list()? {
+            let all = store.list()?;
+            if json {
+                let all: Vec<_> = all
+                    .iter()
+                    .map(|(name, state)| json!({ "campaign": name, "state": state }))
+                    .collect();
+                println!("{}", serde_json::Value::from(all));
+            }
+            for (name, state) in all.iter().filter(|_| !json) {
                 println!("{name}\t{state}");
             }
         }
@@ -297,6 +186,18 @@ fn campaign(cmd: CampaignCmd, store: &mut Store, who: &str) -> anyhow::Result<()
                 .with_context(|| format!("no campaign {name:?}"))?;
             let n = store.counts(c.id)?;
             let p = progress::estimate(&c, &n);
+            if json {
+                let doc = json!({
+                    "campaign": c.name, "state": c.state.as_str(),
+                    "recipients": p.total, "finished": p.finished, "percent": p.percent,
+                    "confirmed": n.confirmed, "calling": n.calling, "pending": n.pending,
+                    "gave_up": n.gave_up, "stopped": n.stopped,
+                    "attempts": n.attempts_done, "answered": n.answered,
+                    "mean_attempt_s": n.mean_attempt_ms / 1000.0, "eta_s": p.eta_secs,
+                });
+                println!("{doc}");
+                return Ok(());
+            }
             println!("campaign {}: {}", c.name, c.state.as_str());
             println!(
                 "recipients {}: confirmed {}, calling {}, pending {}, gave up {}, stopped {} ({:.0} % done)",
@@ -319,6 +220,10 @@ fn campaign(cmd: CampaignCmd, store: &mut Store, who: &str) -> anyhow::Result<()
                 .campaign(&name)?
                 .with_context(|| format!("no campaign {name:?}"))?;
             let rows = store.report(c.id)?;
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+                return Ok(());
+            }
             print!(
                 "{}",
                 if csv {
@@ -332,8 +237,18 @@ fn campaign(cmd: CampaignCmd, store: &mut Store, who: &str) -> anyhow::Result<()
     Ok(())
 }
 
-fn control(store: &mut Store, name: &str, action: &str, who: &str) -> anyhow::Result<()> {
+fn control(
+    store: &mut Store,
+    name: &str,
+    action: &str,
+    who: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let state = store.control(name, action, who)?;
-    println!("campaign {name}: {}", state.as_str());
+    if json {
+        println!("{}", json!({ "campaign": name, "state": state.as_str() }));
+    } else {
+        println!("campaign {name}: {}", state.as_str());
+    }
     Ok(())
 }

@@ -216,7 +216,7 @@ impl Pair {
 
     /// The sync agent's status on a node, as JSON.
     fn sync_status(&self, node: Node) -> Option<serde_json::Value> {
-        let (ok, text) = self.allertactl(node, &["sync", "status"]);
+        let (ok, text) = self.allertactl(node, &["--json", "sync", "status"]);
         ok.then(|| serde_json::from_str(&text).ok()).flatten()
     }
 

@@ -243,7 +243,7 @@ fn finish(pair: Appliance, keep: bool, ok: bool) {
                 run.display()
             );
         }
-        println!("  (also: campaign list, campaign report {CAMPAIGN}, sync status, switchover)");
+        println!("  (also: campaign status, campaign report {CAMPAIGN}, trunks, calls, sync status, switchover)");
         println!(
             "  logs, configurations and databases: {}",
             pair.lab.dir().display()

@@ -9,22 +9,29 @@
 //! `sla` reads the node file, the availability ledger and the windows file itself, so it
 //! works while the supervisor is down.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+mod pair;
+mod show;
+mod views;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use component::contract;
 use component::error::chain;
 use component::localtime;
 use firstboot::console::Console;
 use firstboot::refusal;
+use operator_commands::admin::Admin;
+use operator_commands::sync::SyncCmd;
 use supervisor::alarms;
 use supervisor::availability::{report, store};
 use supervisor::check;
 use supervisor::config;
-use supervisor::control::protocol::{Request, Response, Status, Transition};
+use supervisor::control::protocol::{Request, Response};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +70,8 @@ struct Sockets {
     supervisor: PathBuf,
     mediacore: PathBuf,
     sync: PathBuf,
+    /// The other node's `/status` (`[supervisor] peer_status`), if the node file names it.
+    peer_status: Option<String>,
 }
 
 impl Sockets {
@@ -94,28 +103,30 @@ impl Sockets {
                 .clone()
                 .unwrap_or_else(|| component("mediacore")),
             sync: component("sync"),
+            peer_status: doc
+                .get("supervisor")
+                .and_then(|s| s.get("peer_status"))
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned),
         }
     }
 }
 
-/// Runs `allerta-mediacore <what> <args>`: the media core owns campaigns and contacts.
-fn media_core(cli: &Cli, what: &str, args: &[String]) -> ExitCode {
-    let control = [
+/// Hands an operator's command to `allerta-mediacore`, which owns campaigns and contacts.
+fn media_core(cli: &Cli, admin: &Admin) -> ExitCode {
+    let mut before = vec![
         std::ffi::OsString::from("--control"),
         Sockets::of(cli).mediacore.into_os_string(),
     ];
-    companion(cli, "allerta-mediacore", &control, what, args)
+    if cli.json {
+        before.push("--json".into());
+    }
+    companion(cli, "allerta-mediacore", &before, &admin.to_args())
 }
 
 /// Runs one of the node's other programs with the node file: the binary beside allertactl
 /// is preferred (an installed set), else the one on PATH. Its exit says how it went.
-fn companion(
-    cli: &Cli,
-    name: &str,
-    extra: &[std::ffi::OsString],
-    what: &str,
-    args: &[String],
-) -> ExitCode {
+fn companion(cli: &Cli, name: &str, before: &[std::ffi::OsString], args: &[String]) -> ExitCode {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join(name)))
@@ -124,8 +135,7 @@ fn companion(
     let status = std::process::Command::new(&program)
         .arg("--config")
         .arg(&cli.config)
-        .args(extra)
-        .arg(what)
+        .args(before)
         .args(args)
         .status();
     match status {
@@ -192,39 +202,36 @@ enum Cmd {
     /// maintenance), 2 CRITICAL (Fault, a component down, a VRRP stranger), 3 UNKNOWN (the
     /// supervisor does not answer).
     Check,
-    /// Print shell completions.
-    Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff).
-    Man,
-    /// Alert campaigns: create, start, pause, resume, stop, status, report (run by the
-    /// media core's `allerta-mediacore campaign …`).
-    Campaign {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Contacts: `import FILE.csv --list NAME` (all or nothing; bad lines listed).
-    Contacts {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Alert messages: `set NAME --text … | --recording PROMPT`.
-    Message {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Operators: `add NAME --role admin|operator [--pin DIGITS]` (password on stdin).
-    Operator {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Replication: `status` (lag, last applied, bytes, errors), `divergence` (writes
-    /// saved before a resync; on the master, what the other node wrote alone during a split),
-    /// `divergence apply N|all` (re-apply those on the master), `dry-run` (what would be
-    /// sent), run by `allerta-sync`.
+    /// The trunks of both nodes: registration, OPTIONS reachability and round trip (like
+    /// Asterisk's `pjsip show registrations`).
+    Trunks,
+    /// The calls in progress on this node's media core (like Asterisk's `core show
+    /// channels`).
+    Calls,
+    #[command(flatten)]
+    Admin(Admin),
+    /// Replication: the agent's report (the default), what would be sent (`dry-run`), the
+    /// divergence journal (`divergence`, `divergence apply N|all` on the master).
     Sync {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        action: Option<SyncAction>,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff); with --dir, write a page for allertactl and one for each
+    /// of its commands (allertactl-campaign-create.1, …) into that folder.
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncAction {
+    /// The sync agent's report: role, peer, lag, last change, errors, divergences.
+    Status,
+    #[command(flatten)]
+    Operator(SyncCmd),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -254,20 +261,25 @@ fn main() -> ExitCode {
             every,
             ref console,
         } => return problems(&cli, follow, every, console.clone()),
-        Cmd::Campaign { ref args } => return media_core(&cli, "campaign", args),
-        Cmd::Contacts { ref args } => return media_core(&cli, "contacts", args),
-        Cmd::Message { ref args } => return media_core(&cli, "message", args),
-        Cmd::Operator { ref args } => return media_core(&cli, "operator", args),
-        Cmd::Sync { ref args } => {
-            let (what, rest) = args
-                .split_first()
-                .map_or(("status", &[][..]), |(w, r)| (w.as_str(), r));
+        Cmd::Admin(ref admin) => return media_core(&cli, admin),
+        Cmd::Sync {
+            action: None | Some(SyncAction::Status),
+        } => return sync_status(&cli),
+        Cmd::Sync {
+            action: Some(SyncAction::Operator(ref cmd)),
+        } => {
+            if cli.json {
+                eprintln!("allertactl: `sync {}` prints text only (its reports are the journal's files); --json is for `sync status`", cmd.to_args()[0]);
+                return ExitCode::from(2);
+            }
             let control = [
                 std::ffi::OsString::from("--control"),
                 Sockets::of(&cli).sync.into_os_string(),
             ];
-            return companion(&cli, "allerta-sync", &control, what, rest);
+            return companion(&cli, "allerta-sync", &control, &cmd.to_args());
         }
+        Cmd::Trunks => return trunks(&cli),
+        Cmd::Calls => return calls(&cli),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -277,9 +289,13 @@ fn main() -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
-        Cmd::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            return match man.render(&mut std::io::stdout()) {
+        Cmd::Man { ref dir } => {
+            let written = match dir {
+                Some(dir) => std::fs::create_dir_all(dir)
+                    .and_then(|()| clap_mangen::generate_to(Cli::command(), dir)),
+                None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+            };
+            return match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("allertactl: {e}");
@@ -295,7 +311,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     if let Some(problems) = &refused {
-        print_refusal(&cli, problems);
+        show::print_refusal(cli.json, problems);
     }
     let socket = Sockets::of(&cli).supervisor;
     let response = match call(&socket, &request) {
@@ -308,16 +324,28 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    // `status` shows the other node too, as its supervisor serves it (`peer_status`).
+    let peer = match (&response, Sockets::of(&cli).peer_status) {
+        (Response::Status(_), Some(addr)) => Some((addr.clone(), pair::fetch(&addr))),
+        _ => None,
+    };
     if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&response).unwrap_or_default()
-        );
+        let mut doc = serde_json::to_value(&response).unwrap_or_default();
+        if let (Some((addr, peer)), Some(map)) = (&peer, doc.as_object_mut()) {
+            map.insert("peer".into(), pair::peer_json(addr, peer));
+        }
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
     match response {
         Response::Status(status) => {
             if !cli.json {
-                print_status(&status);
+                if let Some((addr, peer)) = &peer {
+                    for line in pair::summary(&status, addr, peer) {
+                        println!("{line}");
+                    }
+                    println!();
+                }
+                show::print_status(&status);
             }
             if status.role == "FAULT" || status.maintenance || refused.is_some() {
                 return ExitCode::from(4);
@@ -326,7 +354,7 @@ fn main() -> ExitCode {
         }
         Response::History { transitions } => {
             if !cli.json {
-                print_history(&transitions);
+                show::print_history(&transitions);
             }
             ExitCode::SUCCESS
         }
@@ -345,6 +373,112 @@ fn main() -> ExitCode {
     }
 }
 
+/// `allertactl trunks`: this node's trunks and the other node's (from its `/status`).
+fn trunks(cli: &Cli) -> ExitCode {
+    let sockets = Sockets::of(cli);
+    let this = match call(&sockets.supervisor, &Request::Status) {
+        Ok(Response::Status(s)) => s,
+        Ok(other) => {
+            eprintln!("allertactl: unexpected answer {other:?}");
+            return ExitCode::from(3);
+        }
+        Err(e) => {
+            eprintln!(
+                "allertactl: cannot reach the supervisor at {}: {e}",
+                sockets.supervisor.display()
+            );
+            return ExitCode::from(3);
+        }
+    };
+    let mut rows = views::trunk_rows(&this);
+    let mut unreachable = None;
+    if let Some(addr) = &sockets.peer_status {
+        match pair::fetch(addr) {
+            Ok(peer) => rows.extend(views::trunk_rows(&peer)),
+            Err(e) => unreachable = Some(e),
+        }
+    }
+    if cli.json {
+        println!("{}", serde_json::Value::from(rows));
+    } else {
+        print!("{}", views::trunks_table(&rows));
+        if let Some(e) = unreachable {
+            println!("the other node's trunks are not shown: it does not answer ({e})");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `allertactl calls`: the media core's calls in progress (the contract's `calls`).
+fn calls(cli: &Cli) -> ExitCode {
+    let socket = Sockets::of(cli).mediacore;
+    match component_call(&socket, &contract::Request::Calls) {
+        Ok(contract::Response::Calls(doc)) => {
+            if cli.json {
+                println!("{doc}");
+            } else {
+                print!("{}", views::calls_table(&doc));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(other) => {
+            // A media core of contract 1 (a rolling upgrade in progress) cannot list calls.
+            eprintln!("allertactl: the media core cannot list its calls: {other:?}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!(
+                "allertactl: the media core does not answer at {}: {e}",
+                socket.display()
+            );
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// `allertactl sync status`: the running agent's report, in words (or as its JSON).
+fn sync_status(cli: &Cli) -> ExitCode {
+    let socket = Sockets::of(cli).sync;
+    match component_call(&socket, &contract::Request::Status) {
+        Ok(contract::Response::Status(doc)) => {
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                for line in show::sync_lines(&doc) {
+                    println!("{line}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(other) => {
+            eprintln!("allertactl: unexpected answer from the sync agent: {other:?}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!(
+                "allertactl: the sync agent does not answer at {} (is it running?): {e}",
+                socket.display()
+            );
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// One request of the component contract to a component's control socket.
+fn component_call(
+    socket: &std::path::Path,
+    request: &contract::Request,
+) -> std::io::Result<contract::Response> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(request.encode().as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .take(contract::MAX_LINE as u64)
+        .read_line(&mut answer)?;
+    contract::Response::decode(&answer).map_err(std::io::Error::other)
+}
+
 /// `allertactl problems`: the supervisor's alarms now, or (`follow`) as they come and go.
 /// `allertactl check`: a monitoring plugin's line and exit code.
 fn check(cli: &Cli) -> ExitCode {
@@ -357,7 +491,17 @@ fn check(cli: &Cli) -> ExitCode {
             socket.display()
         )),
     };
-    println!("{}", verdict.line);
+    if cli.json {
+        let state = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+            .get(usize::from(verdict.code))
+            .unwrap_or(&"UNKNOWN");
+        println!(
+            "{}",
+            serde_json::json!({ "code": verdict.code, "state": state, "line": verdict.line })
+        );
+    } else {
+        println!("{}", verdict.line);
+    }
     ExitCode::from(verdict.code)
 }
 
@@ -374,8 +518,16 @@ fn problems(cli: &Cli, follow: bool, every: u64, device: Option<PathBuf>) -> Exi
     if !follow {
         return match ask() {
             Ok(list) => {
-                for a in &list {
-                    println!("{}", a.text);
+                if cli.json {
+                    let list: Vec<_> = list
+                        .iter()
+                        .map(|a| serde_json::json!({ "key": a.key, "text": a.text }))
+                        .collect();
+                    println!("{}", serde_json::Value::from(list));
+                } else {
+                    for a in &list {
+                        println!("{}", a.text);
+                    }
                 }
                 ExitCode::from(u8::from(!list.is_empty()))
             }
@@ -519,281 +671,6 @@ fn call(socket: &PathBuf, request: &Request) -> std::io::Result<Response> {
     serde_json::from_str(&answer).map_err(|e| std::io::Error::other(format!("bad answer: {e}")))
 }
 
-fn ago(ms: u64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    format!("{:.1} s ago", now.saturating_sub(ms) as f64 / 1000.0)
-}
-
-fn print_status(s: &Status) {
-    let why = if s.faults.is_empty() {
-        String::new()
-    } else {
-        format!(" because: {}", s.faults.join(", "))
-    };
-    println!("{}: {}{why}", s.node, s.role);
-    // What must be acted on first, as the console says it (`allertactl problems`).
-    for a in alarms::of(s, localtime::now_ms()) {
-        println!("  PROBLEM: {}", a.text);
-    }
-    for i in &s.instances {
-        let mut priority = format!("priority {}", i.priority);
-        if i.priority != i.configured_priority {
-            priority.push_str(&format!(
-                " (configured {}; {})",
-                i.configured_priority,
-                if i.promoted {
-                    "promoted"
-                } else {
-                    "tracked weights"
-                }
-            ));
-        }
-        let peer = match (i.peer_address, i.peer_last_heard_ms) {
-            (Some(addr), Some(ms)) => format!(
-                "last heard {addr} {} (priority {})",
-                ago(ms),
-                i.peer_priority.unwrap_or(0)
-            ),
-            _ => "no other router heard yet".into(),
-        };
-        let yielded = if i.yielded {
-            ", yielded (switchover): will not preempt"
-        } else if i.preempt_held {
-            ", preemption held back while a campaign runs on the master"
-        } else {
-            ""
-        };
-        println!(
-            "  instance {} (vrid {}): {:?}, {priority}{yielded}; {peer}",
-            i.name, i.vrid, i.state
-        );
-        println!(
-            "    adverts sent {}, received {}, dropped {} malformed / {} not from a peer",
-            i.stats.adverts_sent,
-            i.stats.adverts_received,
-            i.stats.dropped_malformed,
-            i.stats.dropped_not_from_peer
-        );
-    }
-    for (title, list) in [("components", &s.components), ("checks", &s.checks)] {
-        if list.is_empty() {
-            continue;
-        }
-        println!("  {title}:");
-        for c in list {
-            let state = if c.up { "up" } else { "DOWN" };
-            let pid = c.pid.map(|p| format!(", pid {p}")).unwrap_or_default();
-            let error = c
-                .last_error
-                .as_ref()
-                .map(|e| format!(", last error: {e}"))
-                .unwrap_or_default();
-            let weight = if c.weight == 0 {
-                "fault if down".to_string()
-            } else {
-                format!("weight {}", c.weight)
-            };
-            println!(
-                "    {:<12} {state} ({weight}{pid}, down {} times{error})",
-                c.name, c.downs
-            );
-        }
-    }
-    for (component, status) in &s.component_status {
-        for line in component_lines(component, status) {
-            println!("  {line}");
-        }
-    }
-    if let Some(a) = &s.availability {
-        let state = match (a.up, a.down_since_ms) {
-            (None, _) => "not probed yet".to_string(),
-            (Some(true), _) => "up".into(),
-            (Some(false), Some(since)) => format!(
-                "DOWN (outage since {}; {})",
-                ago(since),
-                a.last_error.as_deref().unwrap_or("")
-            ),
-            (Some(false), None) => "DOWN".into(),
-        };
-        let probed = a
-            .last_probe_ms
-            .map(|ms| format!(", probed {}", ago(ms)))
-            .unwrap_or_default();
-        println!(
-            "  service {} (as a client sees it): {state}{probed}",
-            a.service
-        );
-    }
-    println!(
-        "  transitions to or from master: {} (flap count)",
-        s.transitions_total
-    );
-    print_history(&s.last_transitions.iter().rev().cloned().collect::<Vec<_>>());
-}
-
-/// What a component reported, for a person: the media core's trunks, calls, dispatch and
-/// configuration alarms, the sync agent's peer, lag and last error, one line each; any
-/// other component (or a field we do not know) as its JSON. A problem is in capitals.
-fn component_lines(name: &str, status: &serde_json::Value) -> Vec<String> {
-    use serde_json::Value;
-    let text = |key: &str| status.get(key).and_then(Value::as_str);
-    let number = |key: &str| status.get(key).and_then(Value::as_u64).unwrap_or(0);
-    let mut out = Vec::new();
-    match name {
-        "mediacore" => {
-            let dispatch = match (
-                status.get("dispatching").and_then(Value::as_bool),
-                text("dispatch_hold"),
-            ) {
-                (Some(true), _) => "campaign calls allowed".to_owned(),
-                (_, Some(why)) => format!("no campaign calls ({why})"),
-                _ => "no campaign calls".to_owned(),
-            };
-            out.push(format!(
-                "{name}: {}, {} call(s) up, {dispatch}",
-                text("role").unwrap_or("no role yet"),
-                number("active_calls")
-            ));
-            for t in status
-                .get("trunks")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let registration = t.get("registration").and_then(Value::as_str).unwrap_or("?");
-                let registration = match registration {
-                    "none" => "no registration".to_owned(),
-                    r => match r.strip_prefix("failed") {
-                        Some(why) => format!("REGISTRATION FAILED{why}"),
-                        None => r.to_owned(),
-                    },
-                };
-                let reach = match t.get("reachability").and_then(Value::as_str) {
-                    Some("unreachable") => ", UNREACHABLE (no answer to OPTIONS)".to_owned(),
-                    Some(r) => format!(", {r}"),
-                    None => String::new(),
-                };
-                out.push(format!(
-                    "  trunk {}: {registration}{reach}",
-                    t.get("name").and_then(Value::as_str).unwrap_or("?")
-                ));
-            }
-            for alarm in status
-                .get("config_alarms")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                out.push(format!(
-                    "  CONFIGURATION NOT LOADED (the previous one stays in force): {}",
-                    alarm.as_str().unwrap_or_default()
-                ));
-            }
-            if let Some(why) = text("hold_preempt") {
-                out.push(format!("  holds the master role back: {why}"));
-            }
-            if number("unidentified_invites") > 0 {
-                out.push(format!(
-                    "  {} call(s) refused from addresses that are no trunk's",
-                    number("unidentified_invites")
-                ));
-            }
-        }
-        "sync" => {
-            let fresh = status.get("checks").and_then(|c| c.get("fresh"));
-            let step = match fresh.and_then(|f| f.get("ok")).and_then(Value::as_bool) {
-                Some(true) => "in step".to_owned(),
-                _ => format!(
-                    "NOT IN STEP ({})",
-                    fresh
-                        .and_then(|f| f.get("reason"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("no report yet")
-                ),
-            };
-            let lag = match status.get("lag_ms").and_then(Value::as_u64) {
-                Some(ms) => format!(", lag {} record(s), {ms} ms", number("lag_records")),
-                None => String::new(),
-            };
-            out.push(format!(
-                "{name}: {}, peer {}{lag}, {step}",
-                text("role").unwrap_or("no role yet"),
-                text("peer").unwrap_or("none")
-            ));
-            if let Some(e) = text("last_error") {
-                out.push(format!("  last error: {e}"));
-            }
-            if number("refused_peers") > 0 {
-                out.push(format!(
-                    "  REFUSED {} connection(s) from a peer not of this pair",
-                    number("refused_peers")
-                ));
-            }
-            if number("divergent_waiting") > 0 {
-                out.push(format!(
-                    "  {} change(s) made apart wait for an operator: allertactl sync divergence",
-                    number("divergent_waiting")
-                ));
-            }
-        }
-        _ => out.push(format!("{name}: {status}")),
-    }
-    out
-}
-
-/// First boot refused the wizard's settings at this node's last power-on.
-fn print_refusal(cli: &Cli, problems: &[String]) {
-    let mut text = String::from(
-        "FIRST BOOT REFUSED the wizard's settings at the last power-on: this node runs with \
-         the settings of its last good boot (none if it never had one). Fix the vApp \
-         properties (Edit Settings > vApp Options) and power the node off and on:\n",
-    );
-    for p in problems {
-        text.push_str(&format!("  {p}\n"));
-    }
-    // With --json, standard output is the supervisor's answer alone.
-    if cli.json {
-        eprint!("{text}");
-    } else {
-        print!("{text}");
-    }
-}
-
-fn print_history(transitions: &[Transition]) {
-    for t in transitions {
-        let mut phases = Vec::new();
-        if let Some(ms) = t.detect_ms {
-            phases.push(format!("detect {ms:.1} ms"));
-        }
-        if let Some(ms) = t.vip_added_ms {
-            phases.push(format!("VIP added {ms:.2} ms"));
-        }
-        if let Some(ms) = t.first_garp_ms {
-            phases.push(format!("first GARP {ms:.2} ms"));
-        }
-        let cause = t
-            .cause
-            .as_ref()
-            .map(|c| format!(" [{c}]"))
-            .unwrap_or_default();
-        let phases = if phases.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", phases.join(", "))
-        };
-        println!(
-            "    {} {}: {} -> {} ({}){cause}{phases}",
-            ago(t.at_ms),
-            t.instance,
-            t.from,
-            t.to,
-            t.reason
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -859,47 +736,5 @@ mod tests {
             )
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn components_are_told_in_words_with_problems_in_capitals() {
-        let media = serde_json::json!({
-            "role": "backup", "active_calls": 2, "dispatching": false,
-            "dispatch_hold": "backup",
-            "trunks": [
-                {"name": "trunk-in", "registration": "registered", "registered": true},
-                {"name": "trunk-out", "registration": "failed: 403 Forbidden", "registered": false,
-                 "reachability": "unreachable"}
-            ],
-            "config_alarms": ["/etc/allerta/shared/extensions.conf:12: unknown application Foo"],
-        });
-        assert_eq!(
-            component_lines("mediacore", &media),
-            [
-                "mediacore: backup, 2 call(s) up, no campaign calls (backup)",
-                "  trunk trunk-in: registered",
-                "  trunk trunk-out: REGISTRATION FAILED: 403 Forbidden, UNREACHABLE (no answer to OPTIONS)",
-                "  CONFIGURATION NOT LOADED (the previous one stays in force): \
-                 /etc/allerta/shared/extensions.conf:12: unknown application Foo",
-            ]
-        );
-        let sync = serde_json::json!({
-            "role": "backup", "peer": "10.77.0.11:7480", "lag_records": 0, "lag_ms": null,
-            "last_error": "the peer's certificate is not from this pair: refused 10.77.0.11",
-            "refused_peers": 3,
-            "checks": {"fresh": {"ok": false, "reason": "never in step since start"}},
-        });
-        assert_eq!(
-            component_lines("sync", &sync),
-            [
-                "sync: backup, peer 10.77.0.11:7480, NOT IN STEP (never in step since start)",
-                "  last error: the peer's certificate is not from this pair: refused 10.77.0.11",
-                "  REFUSED 3 connection(s) from a peer not of this pair",
-            ]
-        );
-        assert_eq!(
-            component_lines("other", &serde_json::json!({"x": 1})),
-            [r#"other: {"x":1}"#]
-        );
     }
 }
