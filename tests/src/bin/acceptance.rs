@@ -377,6 +377,29 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
         roles == ("MASTER".into(), "BACKUP".into()),
         format!("{roles:?}"),
     );
+    // Both nodes from either, as `pcs status` shows a cluster.
+    let (_, both) = pair.allertactl(Node::B, &["status"]);
+    report.check(
+        "allertactl status on the backup names both nodes: node-a master, node-b backup",
+        both.starts_with("Pair: node-a is master; node-b is backup")
+            && both.contains("node-b (this node): BACKUP"),
+        tail(&both),
+    );
+    // The operator's manual and completions come with the image.
+    let manual = [
+        "allertactl.1.gz",
+        "allertactl-campaign-create.1.gz",
+        "allertactl-trunks.1.gz",
+    ]
+    .map(|p| format!("/usr/share/man/man1/{p}"));
+    let mut args = vec!["-s", "/usr/share/bash-completion/completions/allertactl"];
+    args.extend(manual.iter().map(String::as_str));
+    let out = pair.node(Node::A).exec("ls", &args);
+    report.check(
+        "the image has allertactl's man pages (one per command) and its bash completion",
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
 
     // Each node's own two trunks registered at the carrier.
     let registered = wait_for(Duration::from_secs(30), || {
