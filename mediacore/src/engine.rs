@@ -39,6 +39,10 @@ use crate::sip::transport::{NetEvent, Transports};
 
 /// How often the status is built while only packets arrive.
 const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// After a drain ends, how long campaign calls stay held: the supervisor hands the role over
+/// within this (a priority-0 advert), and a call started in between would only run on the
+/// node that is leaving.
+const DRAIN_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::status::Status;
 use crate::trunks::{self, Trunks};
 
@@ -230,6 +234,9 @@ struct Engine {
     /// Wakes the config watcher (`reload`) for `reload` from the supervisor.
     reload: Arc<tokio::sync::Notify>,
     drain: Option<(Instant, oneshot::Sender<ControlResponse>)>,
+    /// When the last drain ended: campaign calls stay held for `DRAIN_HOLD` after it, the
+    /// time the supervisor takes to hand the role over.
+    drained_at: Option<Instant>,
     /// What each request outside our transactions gets (pure).
     switch: Switch,
     /// AMI events.
@@ -280,6 +287,7 @@ pub async fn start(
         adverts: None,
         reload: cfg.reload.clone(),
         drain: None,
+        drained_at: None,
         switch: Switch::new(cfg.max_calls, Instant::now()),
         ami_events: cfg.events.clone(),
         started_secs: std::time::SystemTime::now()
@@ -1100,6 +1108,8 @@ impl Engine {
             }
             Control::Drain { secs } => {
                 self.drain = Some((Instant::now() + Duration::from_secs(secs.into()), reply));
+                // The dialer sees it at its next tick: no campaign call starts from now.
+                self.publish();
                 return;
             }
             Control::Status => {
@@ -1134,6 +1144,7 @@ impl Engine {
             return;
         };
         if let Some((_, reply)) = self.drain.take() {
+            self.drained_at = Some(Instant::now());
             let _ = reply.send(ControlResponse::Drained { timed_out });
         }
     }
@@ -1154,6 +1165,8 @@ impl Engine {
             supervisor_seen: self.supervisor_seen,
             supervisor_silent_ms: self.supervisor_seen.map(|t| t.elapsed().as_millis() as u64),
             adverts: self.adverts,
+            draining: self.drain.is_some()
+                || self.drained_at.is_some_and(|t| t.elapsed() < DRAIN_HOLD),
             dispatching: false,
             dispatch_hold: None,
             config_alarms: Vec::new(),

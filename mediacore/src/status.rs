@@ -62,6 +62,9 @@ pub struct Status {
     /// load (file:line and why); the running configuration stays in force meanwhile.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub config_alarms: Vec<String>,
+    /// A planned switchover is draining this node (and for `DRAIN_HOLD` after its drain
+    /// ended, until the role moves): the dialer starts no campaign call.
+    pub draining: bool,
     /// Set by the dialer: whether it may start campaign calls now, and if not, why.
     pub dispatching: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -164,6 +164,7 @@ pub(crate) mod tests {
     pub(crate) fn healthy() -> Status {
         Status {
             node: "node-b".into(),
+            version: String::new(),
             role: "BACKUP".into(),
             maintenance: false,
             faults: vec![],
@@ -178,6 +179,7 @@ pub(crate) mod tests {
                 downs: 0,
                 last_error: None,
                 pid: Some(10),
+                version: None,
             }],
             checks: vec![],
             transitions_total: 0,

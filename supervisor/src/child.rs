@@ -49,6 +49,21 @@ pub enum ComponentEvent {
         name: String,
         status: serde_json::Value,
     },
+    /// What the component says it is, asked once after each start ("0.2.0, contract 2";
+    /// "contract 1" from a component that predates the `version` request).
+    Version {
+        name: String,
+        version: String,
+    },
+}
+
+/// A component's `version` answer for a person: "0.2.0, contract 2".
+fn describe_version(doc: &serde_json::Value) -> String {
+    format!(
+        "{}, contract {}",
+        doc["version"].as_str().unwrap_or("?"),
+        doc["contract"].as_u64().unwrap_or(0)
+    )
 }
 
 /// How often a component is asked for its status.
@@ -93,6 +108,7 @@ pub async fn run(
         // Answered a probe at least once since this start: it came up healthy.
         let mut was_healthy = false;
         let mut last_status = Instant::now() - STATUS_EVERY;
+        let mut version_asked = false;
         // A (re)started component learns the current role first.
         let mut role_pending = true;
         // The last answered probe. After a lapse (the component or we ourselves were
@@ -135,6 +151,20 @@ pub async fn run(
                     in_grace = false;
                     let healthy = result.is_ok();
                     let _ = events_tx.send(ComponentEvent::Probe { name: name.clone(), result });
+                    if healthy && !version_asked {
+                        version_asked = true;
+                        let version = match client.call(&Request::Version, cfg.probe_timeout).await {
+                            Ok(Response::Version(doc)) => Some(describe_version(&doc)),
+                            // An older component (a rolling upgrade): the contract it speaks.
+                            Ok(Response::Error(_)) => Some("contract 1".to_owned()),
+                            _ => None,
+                        };
+                        if let Some(version) = version {
+                            let _ = events_tx.send(ComponentEvent::Version { name: name.clone(), version });
+                        } else {
+                            version_asked = false;
+                        }
+                    }
                     if healthy && last_status.elapsed() >= STATUS_EVERY {
                         last_status = Instant::now();
                         if let Ok(Response::Status(status)) = client.call(&Request::Status, cfg.probe_timeout).await {

@@ -43,6 +43,8 @@ pub struct Node {
     /// components report.
     checks: Vec<Check>,
     pids: Vec<Option<u32>>,
+    /// What each running component said it is (`version`: "0.2.0, contract 2"), by name.
+    versions: std::collections::BTreeMap<String, String>,
     components: usize,
     /// Each component's `reported_weight`, by name.
     reported_weights: Vec<(String, i32)>,
@@ -86,6 +88,7 @@ impl Node {
         Self {
             priorities: config.instances.iter().map(|i| i.priority).collect(),
             pids: vec![None; checks.len()],
+            versions: Default::default(),
             checks,
             components: config.components.len(),
             reported_weights: config
@@ -117,6 +120,11 @@ impl Node {
         (ago < CAUSE_WINDOW).then(|| (what.clone(), ago.as_secs_f64() * 1000.0))
     }
 
+    /// What a running component said it is (its answer to the contract's `version`).
+    pub fn version_reported(&mut self, name: &str, version: String) {
+        self.versions.insert(name.to_owned(), version);
+    }
+
     /// A component's process started.
     pub fn started(&mut self, name: &str, pid: u32) {
         if let Some(i) = self.index(name) {
@@ -130,6 +138,7 @@ impl Node {
         if let Some(i) = self.index(name) {
             self.pids[i] = None;
         }
+        self.versions.remove(name);
         self.component_status.remove(name);
         let mut orders = self.update_preempt_hold();
         orders.extend(self.forget_reported_checks(name, &[]));
@@ -283,6 +292,7 @@ impl Node {
                 downs: c.downs,
                 last_error: c.last_error.clone(),
                 pid: *pid,
+                version: self.versions.get(&c.name).cloned(),
             })
             .collect();
         let checks = all.split_off(self.components);

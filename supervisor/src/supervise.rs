@@ -399,6 +399,11 @@ impl Supervisor {
             }
             ComponentEvent::Exited { name, reason } => self.node.exited(now, &name, reason),
             ComponentEvent::Probe { name, result } => self.node.probed(now, &name, result),
+            ComponentEvent::Version { name, version } => {
+                info!(component = %name, %version, "component version");
+                self.node.version_reported(&name, version);
+                Vec::new()
+            }
             ComponentEvent::RoleAcknowledged { name, role, after } => {
                 info!(component = %name, role = role.as_str(), ack_ms = after.as_secs_f64() * 1000.0, "role acknowledged");
                 Vec::new()
@@ -456,6 +461,7 @@ impl Supervisor {
         let faults = self.node.faults(link_faults);
         Status {
             node: self.config.node_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
             role: role.into(),
             maintenance,
             faults,

@@ -235,6 +235,7 @@ async fn sender_loop(
             node.tls
                 .check_peer(tls.get_ref().1.peer_certificates())
                 .map_err(|why| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why))?;
+            agreed_protocol(&node, tls.get_ref().1.alpn_protocol(), &addr.to_string());
             Ok::<_, std::io::Error>(tls)
         };
         let stream = tokio::select! {
@@ -434,7 +435,27 @@ async fn handshake(
         st.not_this_pair(format!("refused {peer_addr}: {why}"));
         return None;
     }
+    agreed_protocol(
+        node,
+        tls.get_ref().1.alpn_protocol(),
+        &peer_addr.to_string(),
+    );
     Some(tls)
+}
+
+/// Notes the sync protocol the other node speaks, and says when it is an older one (a
+/// rolling upgrade in progress: compatible, but the other node is to be upgraded too).
+fn agreed_protocol(node: &Node, alpn: Option<&[u8]>, peer: &str) {
+    let protocol = crate::tls::peer_protocol(alpn);
+    node.status().peer_protocol = Some(protocol);
+    if protocol < crate::tls::PROTOCOL {
+        info!(
+            peer,
+            protocol,
+            ours = crate::tls::PROTOCOL,
+            "the other node speaks an older sync protocol (an older Allerta): compatible; upgrade it too"
+        );
+    }
 }
 
 /// Checkpoints the WAL off the apply and journaling paths: when it passes 8 MiB, and every

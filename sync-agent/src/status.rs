@@ -13,6 +13,9 @@ pub struct Status {
     pub role: Option<&'static str>,
     /// The peer of the current session, if one is up.
     pub peer: Option<String>,
+    /// The sync protocol the other node speaks (`tls::PROTOCOL`), learnt at the last
+    /// handshake.
+    pub peer_protocol: Option<u32>,
     /// This node's log head (the master's journal, or what the backup applied).
     pub head: Pos,
     /// Master: the backup's acknowledged position. Backup: the master's head, as last heard.
@@ -123,6 +126,9 @@ impl Status {
             "component": "sync",
             "role": self.role.unwrap_or("none"),
             "peer": self.peer,
+            "protocol": crate::tls::PROTOCOL,
+            "peer_protocol": self.peer_protocol,
+            "version": env!("CARGO_PKG_VERSION"),
             "head": self.head,
             "peer_position": self.other,
             "lag_records": self.lag_records(),

@@ -6,6 +6,9 @@
 //! node's). `allerta-sync tls-pair` creates them for a new pair. Certificates name the
 //! node and the service name `allerta-sync`, which is what the master checks, so the
 //! backup's address may change without new certificates.
+//!
+//! The sync protocol's version is negotiated in the handshake, as the TLS application
+//! protocol (ALPN): see [`PROTOCOL`].
 
 use std::fs;
 use std::io;
@@ -81,6 +84,26 @@ impl Tls {
             return Err("the peer's certificate names this node: give each node its own name and its own TLS folder");
         }
         Ok(())
+    }
+}
+
+/// This agent's sync protocol. 1: the frames of `proto::frame`, with no version said (an
+/// agent from before versions offers no ALPN). 2: the same frames, and the version said in
+/// the handshake, so each side knows what the other speaks before the first frame; a
+/// later change of the frames is spoken only to a peer that offered its version. During a
+/// rolling upgrade a node of protocol 2 and one of protocol 1 replicate as before.
+pub const PROTOCOL: u32 = 2;
+
+/// What each side offers, newest first: a peer picks the newest both know; a peer that
+/// offers nothing (protocol 1) is not refused.
+const ALPN: [&[u8]; 2] = [b"allerta-sync/2", b"allerta-sync/1"];
+
+/// The protocol the other side speaks, from the application protocol the handshake agreed
+/// on (none: an agent from before versions, protocol 1).
+pub fn peer_protocol(alpn: Option<&[u8]>) -> u32 {
+    match alpn {
+        Some(b"allerta-sync/2") => 2,
+        _ => 1,
     }
 }
 
@@ -175,18 +198,20 @@ fn configs(
     let roots = Arc::new(roots);
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider()).build()?;
-    let server = ServerConfig::builder_with_provider(provider())
+    let mut server = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain.clone(), key.clone_key())?;
+    server.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     let own = chain
         .first()
         .cloned()
         .ok_or(TlsError::Rustls(rustls::Error::NoCertificatesPresented))?;
-    let client = ClientConfig::builder_with_provider(provider())
+    let mut client = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(Arc::clone(&roots))
         .with_client_auth_cert(chain, key)?;
+    client.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Tls {
         server: Arc::new(server),
         client: Arc::new(client),
@@ -382,6 +407,12 @@ mod tests {
 
     /// A mutual TLS handshake between `master` (client) and `backup` (server) in memory.
     fn handshake(master: &Tls, backup: &Tls) -> Result<(), String> {
+        handshake_protocols(master, backup).map(|_| ())
+    }
+
+    /// As [`handshake`]; the protocol each side then sees the other speak (master's view,
+    /// backup's view).
+    fn handshake_protocols(master: &Tls, backup: &Tls) -> Result<(u32, u32), String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -407,8 +438,34 @@ mod tests {
                 .read_exact(&mut b)
                 .await
                 .map_err(|e| format!("server read: {e}{}", hint(&e)))?;
-            Ok(())
+            Ok((
+                peer_protocol(client.get_ref().1.alpn_protocol()),
+                peer_protocol(server.get_ref().1.alpn_protocol()),
+            ))
         })
+    }
+
+    /// A node of before versions: the same TLS with no application protocol offered.
+    fn protocol_1(t: &Tls) -> Tls {
+        let mut old = t.clone();
+        let mut server = (*old.server).clone();
+        server.alpn_protocols.clear();
+        let mut client = (*old.client).clone();
+        client.alpn_protocols.clear();
+        old.server = Arc::new(server);
+        old.client = Arc::new(client);
+        old
+    }
+
+    #[test]
+    fn each_side_learns_the_others_protocol_and_an_older_node_is_not_refused() {
+        let secret = "correct horse battery staple";
+        let a = from_pairing_secret(secret, "node-a").unwrap();
+        let b = from_pairing_secret(secret, "node-b").unwrap();
+        assert_eq!(handshake_protocols(&a, &b), Ok((2, 2)));
+        // A rolling upgrade: either node may be the one still on protocol 1.
+        assert_eq!(handshake_protocols(&protocol_1(&a), &b), Ok((1, 1)));
+        assert_eq!(handshake_protocols(&a, &protocol_1(&b)), Ok((1, 1)));
     }
 
     #[test]

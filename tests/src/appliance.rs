@@ -72,6 +72,9 @@ pub struct Setup {
     /// directory (`+0` at first), so a test can jump one node's wall clock. Monotonic
     /// clocks are left alone: a clock step changes only the wall clock.
     pub faketime: bool,
+    /// Where each node's programs are (node-a's, node-b's): None is this build's. Another
+    /// version's runs a node of a mixed pair (`Appliance::set_programs` moves a node on).
+    pub programs: [Option<PathBuf>; 2],
 }
 
 impl Default for Setup {
@@ -82,6 +85,7 @@ impl Default for Setup {
             preempt_delay_ms: 2000,
             small_disks: None,
             faketime: false,
+            programs: [None, None],
         }
     }
 }
@@ -219,6 +223,7 @@ impl Appliance {
         let places = shipped_node::Places {
             run: run.clone(),
             sync: self.sync_node(node),
+            bin: self.programs(node),
         };
         let differences = shipped_node::harness_differences(
             self.setup.interval_ms,
@@ -247,11 +252,27 @@ impl Appliance {
         let proc = self.lab.spawn(
             node.role(),
             &format!("allerta-{}", node.role()),
-            &prereq::workspace_bin("allerta-supervisor"),
+            &self.programs(node).join("allerta-supervisor"),
             &["--config", &config],
             &envs,
         );
         self.supervisors[index(node)] = Some(proc);
+    }
+
+    /// The folder of `node`'s programs (the appliance's `/usr/bin`).
+    pub fn programs(&self, node: Node) -> PathBuf {
+        self.setup.programs[index(node)].clone().unwrap_or_else(|| {
+            prereq::workspace_bin("allerta-supervisor")
+                .parent()
+                .expect("a binary has a folder")
+                .to_owned()
+        })
+    }
+
+    /// Runs `node` from the programs in `dir` from its next start (an upgrade: stop the
+    /// node, call this, start it).
+    pub fn set_programs(&mut self, node: Node, dir: PathBuf) {
+        self.setup.programs[index(node)] = Some(dir);
     }
 
     /// The node's `node.toml` (what its supervisor, media core and sync agent load).
@@ -345,7 +366,7 @@ impl Appliance {
     fn allertactl_command(&self, node: Node, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.lab.ns(node.role())])
-            .arg(prereq::workspace_bin("allertactl"))
+            .arg(self.programs(node).join("allertactl"))
             // The node file names the sockets (as on the appliance, where it is the default).
             .arg("--config")
             .arg(self.node_toml(node))

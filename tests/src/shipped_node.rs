@@ -17,7 +17,6 @@ use firstboot::render::{self, NODE_TOML, PJSIP_CONF};
 use firstboot::validate;
 
 use crate::lab::{Lab, Node};
-use crate::prereq;
 use crate::sync::SyncNode;
 
 /// Where a lab node keeps what the appliance keeps under `/etc/allerta`, `/var/lib/allerta`,
@@ -29,6 +28,9 @@ pub struct Places<'a> {
     /// The node's data directory (what the appliance has on its data disk: database,
     /// replicated tree, sync state, divergence reports, supervisor state).
     pub sync: &'a SyncNode,
+    /// Where the node's programs are (the appliance's `/usr/bin`): this build's, or
+    /// another version's for a rolling upgrade.
+    pub bin: PathBuf,
 }
 
 impl Places<'_> {
@@ -39,8 +41,6 @@ impl Places<'_> {
     /// The lab place of an absolute path on the appliance; None for a path the lab has no
     /// place for. Most specific first.
     fn relocate(&self, path: &str) -> Option<PathBuf> {
-        let bin = prereq::workspace_bin("allerta-supervisor");
-        let bin_dir = bin.parent().expect("a binary has a directory");
         // The sync agent's sockets where the lab's `SyncNode` (its status, the test's
         // ledger writer) looks for them.
         let exact: [(&str, PathBuf); 3] = [
@@ -58,7 +58,7 @@ impl Places<'_> {
             ("/run/allerta", self.run.clone()),
             ("/var/spool/allerta", self.run.join("spool")),
             // The workspace's build of the binaries the image installs.
-            ("/usr/bin", bin_dir.to_owned()),
+            ("/usr/bin", self.bin.clone()),
         ];
         prefixes.iter().find_map(|(from, to)| {
             let rest = path.strip_prefix(from)?;

@@ -276,6 +276,10 @@ fn the_pairs_harness_runs_first_boots_node_file_with_only_its_stated_differences
     let places = Places {
         run: dir.path().join("run"),
         sync: &sync,
+        bin: system_tests::prereq::workspace_bin("allerta-supervisor")
+            .parent()
+            .expect("a folder")
+            .to_owned(),
     };
     let differences = shipped_node::harness_differences(100, 2000, 30);
     let text = shipped_node::node_toml(file(&plan, NODE_TOML), &places, &differences);

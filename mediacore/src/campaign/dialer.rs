@@ -219,7 +219,11 @@ impl Dialer {
         let fence = Fence {
             lease: self.supervisor_lease,
         };
-        let verdict = fence.check(now_us, status.role == "master", status.adverts);
+        let verdict = if status.draining && status.role == "master" {
+            Err(Hold::Draining)
+        } else {
+            fence.check(now_us, status.role == "master", status.adverts)
+        };
         if let Some(edge) = record.observe(now_us, verdict, fence.lease_end(status.adverts)) {
             // Wall-clock microseconds of the edge, for logs compared across nodes.
             let wall = |at: u64| {

@@ -63,6 +63,10 @@ pub enum Hold {
     LeaseExpired { at_us: u64 },
     /// Another router advertised; its media core may dial until `until_us`.
     PeerLease { until_us: u64 },
+    /// A planned switchover drains this node: its calls in progress finish, none starts,
+    /// so the drain ends when they have and the other node takes over the campaign. Not
+    /// the fence's rule (the dialer applies it before asking the fence).
+    Draining,
 }
 
 impl Hold {
@@ -73,6 +77,7 @@ impl Hold {
             Self::NoLease => "no advert sent yet",
             Self::LeaseExpired { .. } => "lease expired: no advert sent recently",
             Self::PeerLease { .. } => "the peer's lease may still hold",
+            Self::Draining => "draining for a switchover: calls in progress finish, none starts",
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum Response {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     pub node: String,
+    /// The supervisor's version ("0.2.0"); empty from one that predates it.
+    #[serde(default)]
+    pub version: String,
     /// MASTER, BACKUP, FAULT or MAINTENANCE: the first instance's state, the one whose VIP
     /// the service uses.
     pub role: String,
@@ -120,6 +123,10 @@ pub struct CheckStatus {
     pub last_error: Option<String>,
     /// The component's process, if it runs.
     pub pid: Option<u32>,
+    /// What the running component says it is ("0.2.0, contract 2"; "contract 1" from one
+    /// that predates the `version` request). Absent from an older supervisor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// A histogram of detection times: from a cause (a component down, the peer silent) to

@@ -379,10 +379,16 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
     );
     // Both nodes from either, as `pcs status` shows a cluster.
     let (_, both) = pair.allertactl(Node::B, &["status"]);
+    let name = |node: Node| {
+        pair.status(node)
+            .and_then(|s| s["node"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let (a, b) = (name(Node::A), name(Node::B));
     report.check(
         "allertactl status on the backup names both nodes: node-a master, node-b backup",
-        both.starts_with("Pair: node-a is master; node-b is backup")
-            && both.contains("node-b (this node): BACKUP"),
+        both.starts_with(&format!("Pair: {a} is master; {b} is backup"))
+            && both.contains(&format!("{b} (this node): BACKUP")),
         tail(&both),
     );
     // The operator's manual and completions come with the image.

@@ -74,10 +74,30 @@ pub(crate) fn summary(this: &Status, addr: &str, peer: &Result<Status, String>) 
     out.push(verdict);
     out.push(format!("  {} (this node): {}", this.node, node_line(this)));
     match peer {
-        Ok(p) => out.push(format!("  {}: {}", p.node, node_line(p))),
+        Ok(p) => {
+            out.push(format!("  {}: {}", p.node, node_line(p)));
+            if p.version != this.version {
+                out.push(format!(
+                    "  versions differ ({} {}, {} {}): a rolling upgrade is under way; finish it",
+                    this.node,
+                    version(this),
+                    p.node,
+                    version(p)
+                ));
+            }
+        }
         Err(e) => out.push(format!("  other node at {addr}: NOT ANSWERING ({e})")),
     }
     out
+}
+
+/// A supervisor's version; one from before versions says none.
+fn version(s: &Status) -> &str {
+    if s.version.is_empty() {
+        "older than 0.2.0"
+    } else {
+        &s.version
+    }
 }
 
 fn master_and(master: &Status, other: &Status) -> String {
@@ -170,6 +190,7 @@ mod tests {
             downs: 0,
             last_error: None,
             pid: None,
+            version: None,
         });
         s
     }
@@ -194,6 +215,14 @@ mod tests {
         assert_eq!(
             split[0],
             "Pair: SPLIT BRAIN: both node-a and node-b are master"
+        );
+        let mut old = b.clone();
+        old.version = String::new();
+        let mut new = a.clone();
+        new.version = "0.2.0".into();
+        assert_eq!(
+            summary(&new, "x", &Ok(old))[3],
+            "  versions differ (node-a 0.2.0, node-b older than 0.2.0): a rolling upgrade is under way; finish it"
         );
         let alone = summary(&b, "10.0.0.1:9480", &Err("connection refused".into()));
         assert_eq!(

@@ -20,7 +20,12 @@ pub(crate) fn print_status(s: &Status) {
     } else {
         format!(" because: {}", s.faults.join(", "))
     };
-    println!("{}: {}{why}", s.node, s.role);
+    let version = if s.version.is_empty() {
+        String::new()
+    } else {
+        format!(" (Allerta {})", s.version)
+    };
+    println!("{}: {}{why}{version}", s.node, s.role);
     // What must be acted on first, as the console says it (`allertactl problems`).
     for a in alarms::of(s, localtime::now_ms()) {
         println!("  PROBLEM: {}", a.text);
@@ -73,6 +78,11 @@ pub(crate) fn print_status(s: &Status) {
         for c in list {
             let state = if c.up { "up" } else { "DOWN" };
             let pid = c.pid.map(|p| format!(", pid {p}")).unwrap_or_default();
+            let version = c
+                .version
+                .as_ref()
+                .map(|v| format!(", {v}"))
+                .unwrap_or_default();
             let error = c
                 .last_error
                 .as_ref()
@@ -84,7 +94,7 @@ pub(crate) fn print_status(s: &Status) {
                 format!("weight {}", c.weight)
             };
             println!(
-                "    {:<12} {state} ({weight}{pid}, down {} times{error})",
+                "    {:<12} {state} ({weight}{pid}{version}, down {} times{error})",
                 c.name, c.downs
             );
         }
