@@ -588,6 +588,19 @@ pub fn merges(db: &std::path::Path) -> Vec<i64> {
         .unwrap_or_default()
 }
 
+/// Attempts a node's database records as `interrupted`: calls cut by a stop or a crash.
+pub fn interrupted_attempts(db: &std::path::Path) -> i64 {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM attempts WHERE outcome = 'interrupted'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", db.display()))
+}
+
 /// Calls the carrier got for a number after that number's first confirmation was recorded
 /// (on either node), with 1 s of grace for the call that carried the confirmation itself
 /// (its INVITE precedes the recording); each with that confirmation.

@@ -207,6 +207,7 @@ fn main() {
         "node-b never took over"
     );
     let switchover = t.elapsed();
+    let handed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
 
     let master = upgrade(&mut pair, Node::A, &new);
     let upgraded = started.elapsed();
@@ -221,16 +222,7 @@ fn main() {
     // The invariants.
     let progress = pair.progress(Node::B, CAMPAIGN).unwrap_or_default();
     let db = pair.db(Node::B);
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("node-b's database");
-    let interrupted: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM attempts WHERE outcome = 'interrupted'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(-1);
+    let interrupted = appliance::interrupted_attempts(&db);
     let mut confirmed = appliance::confirmations(&db);
     let mut per_number: std::collections::HashMap<String, usize> = Default::default();
     for c in &confirmed {
@@ -263,6 +255,7 @@ fn main() {
         master.as_secs_f64()
     );
     println!("| the whole upgrade | {:.1} s |", upgraded.as_secs_f64());
+    println!("\nthe old master's switchover said: {handed}");
     println!(
         "\ncampaign when the backup had been upgraded: {} of {} finished; at the end: {} ({} confirmed, {} gave up)",
         at_backup.finished(),
