@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the appliance OVA: ./allerta ova [DIR]  (default DIR: target/ova)
-#   release binaries → Debian 12 rootfs (mmdebstrap) → 4 GiB BIOS/MBR disk with GRUB, made
+#   the Debian package (vmware/deb.sh) → Debian 12 rootfs (mmdebstrap) with the package
+#   installed by dpkg → 4 GiB BIOS/MBR disk with GRUB, made
 #   without loop devices (mkfs.ext4 -d, GRUB's boot.img and core.img written with dd) →
 #   allerta-ova pack (streamOptimized VMDK, descriptor, manifest, OVA) → check → negative.
 # Prints a TIME line per step. Needs root and the Debian packages `./allerta ova` installs.
@@ -17,15 +18,15 @@ started=$SECONDS
 t0=$SECONDS
 step() { printf 'TIME %-10s %4d s\n' "$1" $((SECONDS - t0)) >&2; t0=$SECONDS; }
 
-cargo build --release --locked -p firstboot -p supervisor -p mediacore -p sync-agent -p console -p allerta-ova
-bin="$target_dir/release"
-step binaries
+cargo build --release --locked -p allerta-ova
+deb="$(realpath "$(vmware/deb.sh)")"
+step package
 
 rm -rf "$work"
 mkdir -p "$work"
 mmdebstrap --mode=root --variant=apt \
   --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,systemd-resolved,udev,dbus,kmod,iproute2,iputils-ping,procps,less,ca-certificates,open-vm-tools,espeak-ng,sox,libsox-fmt-mp3,tzdata \
-  --customize-hook="$repo/vmware/customize-rootfs.sh \"\$1\" $repo $bin" \
+  --customize-hook="$repo/vmware/customize-rootfs.sh \"\$1\" $repo $deb" \
   bookworm "$work/rootfs" "$mirror"
 step rootfs
 

@@ -406,6 +406,21 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
+    // Allerta came in as a Debian package, its default dialplan a conffile.
+    let out = pair.node(Node::A).exec(
+        "dpkg-query",
+        &["-W", "-f=${Status} ${Version}\n${Conffiles}\n", "allerta"],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.check(
+        "the image has Allerta as a Debian package (dpkg: installed, this version; the dialplan a conffile)",
+        said.starts_with(&format!(
+            "install ok installed {}-1",
+            env!("CARGO_PKG_VERSION")
+        )) && said.contains("/etc/allerta/shared/extensions.conf"),
+        said.clone(),
+    );
+    package_upgrade_on_the_backup(&pair, &mut report);
 
     // Each node's own two trunks registered at the carrier.
     let registered = wait_for(Duration::from_secs(30), || {
@@ -1412,4 +1427,68 @@ fn ledger(db: &Path) -> BTreeMap<String, String> {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("        {l}\n")).collect()
+}
+
+/// The newest package `./allerta deb` made (the one the OVA was built from).
+fn built_package() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/deb");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("allerta_") && n.ends_with(".deb"))
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+}
+
+/// Step 1 of "Upgrading a pair" with the package itself: `dpkg -i` on the backup restarts its
+/// supervisor (the postinst), the node comes back as the backup in step, and the VIP never
+/// leaves the master meanwhile. (The package is this build's again: what is checked is the
+/// package's upgrade path; `./allerta upgrade` checks two versions side by side.)
+fn package_upgrade_on_the_backup(pair: &Pair, report: &mut Report) {
+    const WHAT: &str = "dpkg -i of the package on the backup restarts its supervisor (postinst); it is the backup again, in step, and the VIP never left the master";
+    let Some(deb) = built_package() else {
+        report.check(WHAT, false, "no package in target/deb (./allerta deb)");
+        return;
+    };
+    let main_pid = || {
+        let out = pair.node(Node::B).exec(
+            "systemctl",
+            &["show", "-P", "MainPID", "allerta-supervisor"],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let before = main_pid();
+    let inside = pair.node(Node::B).root.join("tmp/allerta.deb");
+    if let Err(e) = std::fs::copy(&deb, &inside) {
+        report.check(WHAT, false, format!("copying {}: {e}", deb.display()));
+        return;
+    }
+    let started = Instant::now();
+    let out = pair
+        .node(Node::B)
+        .exec("dpkg", &["--force-confold", "-i", "/tmp/allerta.deb"]);
+    let mut vip_left = false;
+    let back = wait_for(Duration::from_secs(60), || {
+        vip_left |= pair.lab.vip_holders() != [Node::A];
+        main_pid() != before && pair.role(Node::B) == "BACKUP" && pair.in_sync(Node::B)
+    });
+    let _ = std::fs::remove_file(&inside);
+    report.check(
+        WHAT,
+        out.status.success() && back.is_some() && !vip_left,
+        format!(
+            "dpkg: {}{}; supervisor pid {before} -> {}; back {back:?}; VIP left: {vip_left}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            main_pid(),
+        ),
+    );
+    report.figure(
+        "package upgrade of the backup until in step again",
+        format!("{:.1} s", started.elapsed().as_secs_f64()),
+    );
 }
