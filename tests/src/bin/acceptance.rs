@@ -420,7 +420,7 @@ fn run(ova: &Path, tls: bool, report: &mut Report) -> bool {
         )) && said.contains("/etc/allerta/shared/extensions.conf"),
         said.clone(),
     );
-    package_upgrade_on_the_backup(&pair, &mut report);
+    package_upgrade_on_the_backup(&pair, report);
 
     // Each node's own two trunks registered at the carrier.
     let registered = wait_for(Duration::from_secs(30), || {
