@@ -19,6 +19,7 @@ t0=$SECONDS
 step() { printf 'TIME %-10s %4d s\n' "$1" $((SECONDS - t0)) >&2; t0=$SECONDS; }
 
 cargo build --release --locked -p allerta-ova
+bin="$target_dir/release"
 deb="$(realpath "$(vmware/deb.sh)")"
 step package
 
