@@ -9,7 +9,7 @@
 //! `sla` reads the node file, the availability ledger and the windows file itself, so it
 //! works while the supervisor is down.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -464,19 +464,24 @@ fn sync_status(cli: &Cli) -> ExitCode {
     }
 }
 
-/// One request of the component contract to a component's control socket.
+/// One request of the component contract to a component's control socket, through the
+/// supervisor's own client (`component::client`).
 fn component_call(
     socket: &std::path::Path,
     request: &contract::Request,
-) -> std::io::Result<contract::Response> {
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(request.encode().as_bytes())?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .take(contract::MAX_LINE as u64)
-        .read_line(&mut answer)?;
-    contract::Response::decode(&answer).map_err(std::io::Error::other)
+) -> Result<contract::Response, String> {
+    let mut client = component::client::ControlClient::new(socket.to_owned());
+    block_on(client.call(request, Duration::from_secs(5))).map_err(|e| chain(&e))
+}
+
+/// Runs one of the project's async clients to its end: allertactl's few exchanges with the
+/// components and the other node use the same code as the supervisor.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a single-threaded runtime")
+        .block_on(f)
 }
 
 /// `allertactl problems`: the supervisor's alarms now, or (`follow`) as they come and go.

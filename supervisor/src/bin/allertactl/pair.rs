@@ -2,8 +2,7 @@
 //! role, priority, components, trunks, calls and replication, the other node as its own
 //! supervisor serves it (`GET /status` at `[supervisor] peer_status`).
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -11,33 +10,14 @@ use supervisor::control::protocol::Status;
 
 /// How long the other node may take to answer.
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
-/// The most of its answer read (as the supervisor's own fetch).
-const MAX_ANSWER: u64 = 1 << 20;
 
-/// The other node's status, or why there is none.
+/// The other node's status, or why there is none (the supervisor's own fetch, with its
+/// size limit).
 pub(crate) fn fetch(addr: &str) -> Result<Status, String> {
-    let target = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("{addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr}: no address"))?;
-    let mut stream = TcpStream::connect_timeout(&target, PEER_TIMEOUT)
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(PEER_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(PEER_TIMEOUT)))
-        .and_then(|()| stream.write_all(b"GET /status HTTP/1.0\r\nHost: allerta\r\n\r\n"))
-        .map_err(|e| format!("{addr}: {e}"))?;
-    let mut answer = Vec::new();
-    stream
-        .take(MAX_ANSWER)
-        .read_to_end(&mut answer)
-        .map_err(|e| format!("{addr} did not answer: {e}"))?;
-    let text = String::from_utf8_lossy(&answer);
-    let (_, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{addr}: not an HTTP answer"))?;
-    serde_json::from_str(body).map_err(|e| format!("{addr}: not a status: {e}"))
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("peer_status {addr:?}: {e}"))?;
+    super::block_on(supervisor::metrics::fetch_status(addr, PEER_TIMEOUT))
 }
 
 /// `status --json`'s `peer`: the address, and the status or the error.
