@@ -1462,7 +1462,8 @@ fn package_upgrade_on_the_backup(pair: &Pair, report: &mut Report) {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     let before = main_pid();
-    let inside = pair.node(Node::B).root.join("tmp/allerta.deb");
+    // Not /tmp: the node mounts a tmpfs there, which hides what the host writes under it.
+    let inside = pair.node(Node::B).root.join("var/tmp/allerta.deb");
     if let Err(e) = std::fs::copy(&deb, &inside) {
         report.check(WHAT, false, format!("copying {}: {e}", deb.display()));
         return;
@@ -1470,7 +1471,7 @@ fn package_upgrade_on_the_backup(pair: &Pair, report: &mut Report) {
     let started = Instant::now();
     let out = pair
         .node(Node::B)
-        .exec("dpkg", &["--force-confold", "-i", "/tmp/allerta.deb"]);
+        .exec("dpkg", &["--force-confold", "-i", "/var/tmp/allerta.deb"]);
     let mut vip_left = false;
     let back = wait_for(Duration::from_secs(60), || {
         vip_left |= pair.lab.vip_holders() != [Node::A];
